@@ -1,0 +1,376 @@
+"""Django database backend for ClickHouse (ENGINE "clickhouse_backend.backend")."""
+import logging
+import threading
+import warnings
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils.asyncio import async_unsafe
+from django.utils.functional import cached_property
+
+from clickhouse_backend import driver as Database
+
+from .client import DatabaseClient
+from .creation import DatabaseCreation
+from .features import DatabaseFeatures
+from .introspection import DatabaseIntrospection
+from .operations import DatabaseOperations
+from .schema import DatabaseSchemaEditor
+
+# Registers the "engine"/"cluster" Meta options before any model is built.
+from clickhouse_backend.models import base as _models_base  # noqa: F401
+from clickhouse_backend.backend import recorder as _recorder
+
+_recorder.install()
+
+logger = logging.getLogger("django.db.backends.clickhouse")
+
+# OPTIONS accepted here -> name of the driver's connect() keyword (None: consumed
+# by the backend itself, never passed on).
+OPTION_NAMES = {
+    "settings": None,
+    "dsn": "dsn",
+    "secure": "secure",
+    "verify": "verify",
+    "ca_certs": "ca_certs",
+    "certfile": "certfile",
+    "keyfile": "keyfile",
+    "server_hostname": "server_hostname",
+    "ciphers": "ciphers",
+    "connect_timeout": "connect_timeout",
+    "send_receive_timeout": "send_receive_timeout",
+    "query_timeout": "query_timeout",
+    "pool_size": "pool_size",
+    "pool_timeout": "pool_timeout",
+    "compression": "compression",
+    "embedded": "embedded",
+    "timezone": "timezone",
+    "http2": "http2",
+    # django-clickhouse-backend compatible names.
+    "connections_min": None,  # the driver's pool grows on demand
+    "connections_max": "pool_size",
+    "migration_cluster": None,
+    "distributed_migrations": None,
+    "fake_transaction": None,
+}
+TEST_NAMES = {
+    "NAME", "CHARSET", "COLLATION", "MIGRATE", "MIRROR", "SERIALIZE",
+    "TEMPLATE", "CREATE_DB", "USER", "PASSWORD",
+    "DEPENDENCIES",
+    "managed", "cluster", "engine", "fake_transaction",
+}
+
+# Settings the backend can emulate when the server does not know them.
+EMULATED_SETTINGS = {"mutations_sync"}
+
+_server_info_lock = threading.Lock()
+# (host, port, user, dsn, embedded) -> (version tuple, frozenset of setting names)
+_server_info = {}
+
+
+def _data_types(features):
+    dt = "DateTime64(6, 'UTC')" if features.supports_datetime64 else "DateTime('UTC')"
+    date = "Date32" if features.supports_date32 else "Date"
+    boolean = "Bool" if features.supports_bool_type else "UInt8"
+    ipv4 = "IPv4" if features.supports_ip_types else "String"
+    ipv6 = "IPv6" if features.supports_ip_types else "String"
+    return {
+        # Django built-in fields.  Auto fields hold client-side snowflake ids,
+        # which need 63 bits whatever the Django field's nominal size.
+        "AutoField": "Int64",
+        "BigAutoField": "Int64",
+        "SmallAutoField": "Int64",
+        "BinaryField": "String",
+        "BooleanField": boolean,
+        "CharField": "String",
+        "DateField": date,
+        "DateTimeField": dt,
+        "DecimalField": "Decimal(%(max_digits)s, %(decimal_places)s)",
+        "DurationField": "Int64",
+        "FileField": "String",
+        "FilePathField": "String",
+        "FloatField": "Float64",
+        "IntegerField": "Int32",
+        "BigIntegerField": "Int64",
+        "IPAddressField": ipv4,
+        "GenericIPAddressField": ipv6,
+        "JSONField": "String",
+        "OneToOneField": None,
+        "PositiveBigIntegerField": "UInt64",
+        "PositiveIntegerField": "UInt32",
+        "PositiveSmallIntegerField": "UInt16",
+        "SlugField": "String",
+        "SmallIntegerField": "Int16",
+        "TextField": "String",
+        "TimeField": "String",
+        "UUIDField": "UUID",
+        # ClickHouse fields (clickhouse_backend.models).
+        "Int8Field": "Int8",
+        "Int16Field": "Int16",
+        "Int32Field": "Int32",
+        "Int64Field": "Int64",
+        "Int128Field": "Int128",
+        "Int256Field": "Int256",
+        "UInt8Field": "UInt8",
+        "UInt16Field": "UInt16",
+        "UInt32Field": "UInt32",
+        "UInt64Field": "UInt64",
+        "UInt128Field": "UInt128",
+        "UInt256Field": "UInt256",
+        "Float32Field": "Float32",
+        "Float64Field": "Float64",
+        "BoolField": boolean,
+        "StringField": "String",
+        "FixedStringField": "FixedString(%(max_bytes)s)",
+        "ClickhouseDateField": "Date",
+        "Date32Field": "Date32",
+        "ClickhouseDateTimeField": "DateTime('UTC')",
+        "DateTime64Field": "DateTime64(%(precision)s, 'UTC')",
+        "Enum8Field": "Enum8",
+        "Enum16Field": "Enum16",
+        "IPv4Field": ipv4,
+        "IPv6Field": ipv6,
+        "ClickhouseJSONField": "JSON" if features.supports_json_type else "String",
+    }
+
+
+class DatabaseWrapper(BaseDatabaseWrapper):
+    vendor = "clickhouse"
+    display_name = "ClickHouse"
+
+    # ClickHouse has no ILIKE before 20.6: case-insensitive lookups lower both sides.
+    operators = {
+        "exact": "= %s",
+        "iexact": "= lowerUTF8(%s)",
+        "contains": "LIKE %s",
+        "icontains": "LIKE lowerUTF8(%s)",
+        "regex": "REGEXP %s",
+        "iregex": "REGEXP %s",
+        "gt": "> %s",
+        "gte": ">= %s",
+        "lt": "< %s",
+        "lte": "<= %s",
+        "startswith": "LIKE %s",
+        "endswith": "LIKE %s",
+        "istartswith": "LIKE lowerUTF8(%s)",
+        "iendswith": "LIKE lowerUTF8(%s)",
+    }
+    # Right-hand side is an expression: escape LIKE wildcards server-side.
+    pattern_esc = r"replaceRegexpAll({}, '([\\\\_%%])', '\\\\\\1')"
+    pattern_ops = {
+        "contains": "LIKE concat('%%', {}, '%%')",
+        "icontains": "LIKE concat('%%', lowerUTF8({}), '%%')",
+        "startswith": "LIKE concat({}, '%%')",
+        "istartswith": "LIKE concat(lowerUTF8({}), '%%')",
+        "endswith": "LIKE concat('%%', {})",
+        "iendswith": "LIKE concat('%%', lowerUTF8({}))",
+    }
+
+    Database = Database
+    SchemaEditorClass = DatabaseSchemaEditor
+    client_class = DatabaseClient
+    creation_class = DatabaseCreation
+    features_class = DatabaseFeatures
+    introspection_class = DatabaseIntrospection
+    ops_class = DatabaseOperations
+
+    def __init__(self, settings_dict, alias="default"):
+        settings_dict = dict(settings_dict)
+        options = settings_dict.get("OPTIONS") or {}
+        unknown = sorted(set(options) - set(OPTION_NAMES))
+        if unknown:
+            raise ImproperlyConfigured(
+                "Unknown OPTIONS for ClickHouse database %r: %s. Valid options: %s."
+                % (alias, ", ".join(unknown), ", ".join(sorted(OPTION_NAMES)))
+            )
+        test = settings_dict.get("TEST") or {}
+        unknown = sorted(set(test) - TEST_NAMES)
+        if unknown:
+            raise ImproperlyConfigured(
+                "Unknown TEST keys for ClickHouse database %r: %s. Valid keys: %s."
+                % (alias, ", ".join(unknown), ", ".join(sorted(TEST_NAMES)))
+            )
+        s = options.get("settings") or {}
+        if not isinstance(s, dict):
+            raise ImproperlyConfigured(
+                "OPTIONS['settings'] must be a dict of ClickHouse settings, got %r."
+                % type(s).__name__
+            )
+        super().__init__(settings_dict, alias)
+        self.migration_cluster = options.get("migration_cluster")
+        self.distributed_migrations = bool(options.get("distributed_migrations"))
+        self.fake_transaction = bool(
+            options.get("fake_transaction") or test.get("fake_transaction")
+            or settings_dict.get("fake_transaction")
+        )
+        # Settings actually sent (unsupported ones removed) once connected.
+        self.effective_settings = None
+        self.dropped_settings = {}
+
+    # ---- server information -------------------------------------------------
+
+    def _server_key(self):
+        sd = self.settings_dict
+        opts = sd.get("OPTIONS") or {}
+        return (sd.get("HOST"), sd.get("PORT"), sd.get("USER"), opts.get("dsn"),
+                opts.get("embedded"))
+
+    def _load_server_info(self, conn=None):
+        key = self._server_key()
+        with _server_info_lock:
+            info = _server_info.get(key)
+        if info is not None:
+            return info
+        if conn is None:
+            conn = Database.connect(**self._driver_params(with_settings=False))
+        cur = conn.cursor()
+        try:
+            cur.execute("SELECT version()")
+            raw = cur.fetchone()[0]
+            cur.execute("SELECT name FROM system.settings")
+            names = frozenset(r[0] for r in cur.fetchall())
+        finally:
+            cur.close()
+        version = tuple(int(p) for p in raw.split(".") if p.isdigit())
+        info = (version, names)
+        with _server_info_lock:
+            _server_info[key] = info
+        return info
+
+    @property
+    def server_version(self):
+        """The server's version as a tuple of ints (cached per server)."""
+        override = self.__dict__.get("_server_version_override")
+        if override is not None:
+            return override
+        return self._load_server_info()[0]
+
+    @server_version.setter
+    def server_version(self, value):
+        # Lets SQL generation be exercised offline (tests, sqlmigrate on a
+        # machine without the server).
+        self.__dict__["_server_version_override"] = tuple(value) if value else None
+        self.__dict__.pop("data_types", None)
+
+    def get_database_version(self):
+        return self.server_version
+
+    def server_settings(self):
+        return self._load_server_info()[1]
+
+    @cached_property
+    def data_types(self):
+        return _data_types(self.features)
+
+    # ---- connection ---------------------------------------------------------
+
+    def _driver_params(self, with_settings=True):
+        sd = self.settings_dict
+        options = dict(sd.get("OPTIONS") or {})
+        if len(sd.get("NAME") or "") > self.ops.max_name_length():
+            raise ImproperlyConfigured(
+                "The database name %r is longer than %d characters."
+                % (sd["NAME"], self.ops.max_name_length())
+            )
+        secure = bool(options.get("secure"))
+        params = {
+            "host": sd.get("HOST") or "localhost",
+            "port": int(sd.get("PORT") or (8443 if secure else 8123)),
+            "database": sd.get("NAME") or "default",
+            "user": sd.get("USER") or "default",
+            "password": sd.get("PASSWORD") or "",
+        }
+        for key, value in options.items():
+            target = OPTION_NAMES[key]
+            if target is not None:
+                params[target] = value
+        if with_settings and self.effective_settings:
+            params["settings"] = dict(self.effective_settings)
+        return params
+
+    def get_connection_params(self):
+        return self._driver_params(with_settings=False)
+
+    def _filter_settings(self, requested, known, where):
+        """Split requested settings into (kept, dropped) for this server."""
+        kept, dropped = {}, {}
+        for name, value in requested.items():
+            if name in known:
+                kept[name] = value
+            else:
+                dropped[name] = value
+        if dropped:
+            emulated = sorted(n for n in dropped if n in EMULATED_SETTINGS)
+            ignored = sorted(n for n in dropped if n not in EMULATED_SETTINGS)
+            msg = "ClickHouse %s does not know setting(s) %s given in %s" % (
+                ".".join(map(str, self.server_version)),
+                ", ".join(sorted(dropped)), where)
+            if ignored:
+                msg += "; %s not sent" % ", ".join(ignored)
+            if emulated:
+                msg += "; %s emulated by the backend" % ", ".join(emulated)
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            logger.warning(msg)
+        return kept, dropped
+
+    @async_unsafe
+    def get_new_connection(self, conn_params):
+        conn = Database.connect(**conn_params)
+        requested = (self.settings_dict.get("OPTIONS") or {}).get("settings") or {}
+        self.effective_settings = {}
+        self.dropped_settings = {}
+        if requested:
+            _, known = self._load_server_info(conn)
+            kept, dropped = self._filter_settings(
+                requested, known, "DATABASES[%r]['OPTIONS']['settings']" % self.alias)
+            self.effective_settings, self.dropped_settings = kept, dropped
+            if kept:
+                close = getattr(conn, "close", None)
+                if close:
+                    close()
+                conn = Database.connect(**conn_params, settings=dict(kept))
+        return conn
+
+    def init_connection_state(self):
+        # No session state: the HTTP interface is stateless.
+        pass
+
+    @async_unsafe
+    def create_cursor(self, name=None):
+        return self.connection.cursor()
+
+    def _set_autocommit(self, autocommit):
+        pass
+
+    def _commit(self):
+        pass
+
+    def _rollback(self):
+        pass
+
+    def _savepoint_allowed(self):
+        return False
+
+    def is_usable(self):
+        try:
+            cur = self.connection.cursor()
+            try:
+                cur.execute("SELECT 1")
+                cur.fetchall()
+            finally:
+                cur.close()
+        except Database.Error:
+            return False
+        return True
+
+    def mutations_sync_requested(self, query_settings=None):
+        """The mutations_sync level wanted for this statement (0 = async)."""
+        level = 0
+        for source in ((self.settings_dict.get("OPTIONS") or {}).get("settings") or {},
+                       query_settings or {}):
+            if "mutations_sync" in source:
+                level = int(source["mutations_sync"])
+        return max(level, self.force_mutations_sync)
+
+    # Set (e.g. by the migration recorder) to make every mutation synchronous.
+    force_mutations_sync = 0

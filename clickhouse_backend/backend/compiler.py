@@ -1,0 +1,322 @@
+"""SQL compilers: PREWHERE/SETTINGS on SELECT, client-side ids on INSERT,
+UPDATE/DELETE as ClickHouse mutations."""
+import time
+
+from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
+from django.db import NotSupportedError
+from django.db.models.expressions import DatabaseDefault, Value
+from django.db.models.fields import AutoFieldMixin
+from django.db.models.sql import compiler
+from django.db.models.sql.constants import MULTI, SINGLE
+
+from clickhouse_backend.utils.snowflake import next_id
+
+from .base import EMULATED_SETTINGS
+
+# Marks the outer table's alias while compiling mutations: ClickHouse
+# rejects "table"."column" in ALTER ... UPDATE/DELETE.
+_MARK = "\x00CHTABLE\x00"
+MUTATION_WAIT_TIMEOUT = 300.0
+
+
+def _query_settings(compiler_):
+    return dict(getattr(compiler_.query, "setting_info", None) or {})
+
+
+def _check_query_settings(connection, settings_dict):
+    """Per-query settings unknown to the server are refused (OPTIONS settings
+    are dropped with a warning instead: see DatabaseWrapper)."""
+    if not settings_dict:
+        return {}
+    known = connection.server_settings()
+    unknown = sorted(k for k in settings_dict if k not in known and k not in EMULATED_SETTINGS)
+    if unknown:
+        raise NotSupportedError(
+            "ClickHouse %s does not know setting(s): %s."
+            % (".".join(map(str, connection.server_version)), ", ".join(unknown)))
+    return {k: v for k, v in settings_dict.items() if k in known}
+
+
+class SQLCompiler(compiler.SQLCompiler):
+    def get_from_clause(self):
+        result, params = super().get_from_clause()
+        prewhere = getattr(self.query, "prewhere", None)
+        if prewhere is not None and prewhere.children:
+            try:
+                sql, p = self.compile(prewhere)
+            except FullResultSet:
+                sql = None
+            if sql:
+                result.append("PREWHERE %s" % sql)
+                params = list(params) + list(p)
+        return result, params
+
+    def as_sql(self, with_limits=True, with_col_aliases=False):
+        sql, params = super().as_sql(with_limits, with_col_aliases)
+        if not getattr(self.query, "subquery", False):
+            s = _check_query_settings(self.connection, _query_settings(self))
+            s.pop("mutations_sync", None)
+            if s:
+                sql = "%s %s" % (sql, self.connection.ops.settings_sql(s))
+        return sql, params
+
+
+class SQLInsertCompiler(compiler.SQLInsertCompiler):
+    def _evaluate_default(self, field, expr):
+        if isinstance(expr, Value):
+            return expr.value
+        from django.db.models.sql import Query
+        q = Query(None)
+        q.add_annotation(expr, "v")
+        rows = list(q.get_compiler(connection=self.connection).results_iter())
+        return rows[0][0]
+
+    def _prepare(self):
+        opts = self.query.get_meta()
+        fields = list(self.query.fields)
+        pk = opts.pk
+        objs = self.query.objs
+        if (pk is not None and isinstance(pk, AutoFieldMixin) and not self.query.raw
+                and pk not in fields and objs):
+            fields.append(pk)
+            for obj in objs:
+                if getattr(obj, pk.attname) is None:
+                    setattr(obj, pk.attname, next_id())
+        # db_default values are computed before the insert (ClickHouse has no
+        # DEFAULT keyword in VALUES and cannot return inserted rows).
+        for field in fields:
+            if not field.has_db_default():
+                continue
+            cache = {}
+            for obj in objs:
+                value = getattr(obj, field.attname)
+                if isinstance(value, DatabaseDefault):
+                    expr = value.expression
+                elif value is field.db_default and hasattr(value, "resolve_expression"):
+                    expr = value
+                else:
+                    continue
+                key = id(field)
+                if key not in cache:
+                    cache[key] = self._evaluate_default(field, expr)
+                setattr(obj, field.attname, cache[key])
+        return fields, objs
+
+    def _insert_sql(self):
+        fields, objs = self._prepare()
+        qn = self.connection.ops.quote_name
+        opts = self.query.get_meta()
+        head = "INSERT INTO %s (%s)" % (
+            qn(opts.db_table), ", ".join(qn(f.column) for f in fields))
+        s = _check_query_settings(self.connection, _query_settings(self))
+        s.pop("mutations_sync", None)
+        if s:
+            head += " " + self.connection.ops.settings_sql(s)
+        value_rows = [
+            [self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
+            for obj in objs
+        ]
+        placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
+        return fields, objs, head, placeholder_rows, param_rows
+
+    def as_sql(self):
+        fields, objs, head, placeholder_rows, param_rows = self._insert_sql()
+        values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
+        return [("%s VALUES %s" % (head, values), [p for row in param_rows for p in row])]
+
+    def execute_sql(self, returning_fields=None):
+        fields, objs, head, placeholder_rows, param_rows = self._insert_sql()
+        if not objs:
+            return []
+        with self.connection.cursor() as cursor:
+            if all(p == "%s" for row in placeholder_rows for p in row):
+                # One request for the whole batch.
+                sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
+                cursor.executemany(sql, [list(r) for r in param_rows])
+            else:
+                values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
+                cursor.execute("%s VALUES %s" % (head, values),
+                               [p for row in param_rows for p in row])
+        if not returning_fields:
+            return []
+        return [tuple(getattr(obj, f.attname) for f in returning_fields) for obj in objs]
+
+
+class MutationMixin:
+    """UPDATE/DELETE become ALTER TABLE mutations (or lightweight DELETE).
+
+    ClickHouse does not report affected rows, so they are counted first with
+    the same condition; a mutation with nothing to do is not sent."""
+
+    def quote_name_unless_alias(self, name):
+        if name == self.query.base_table:
+            return _MARK
+        return super().quote_name_unless_alias(name)
+
+    def _where_sql(self, query):
+        try:
+            where, params = self.compile(query.where)
+        except FullResultSet:
+            return "1", []
+        return where, list(params)
+
+    @staticmethod
+    def _unmark(sql):
+        return sql.replace(_MARK + ".", "")
+
+    def _table(self):
+        return self.connection.ops.quote_name(self.query.base_table)
+
+    def _mutation_target(self):
+        engine = getattr(self.query.model._meta, "engine", None)
+        table = self._table()
+        cluster = getattr(self.query.model._meta, "cluster", None)
+        if engine is not None and type(engine).__name__ == "Distributed":
+            table = self.connection.ops.quote_name(engine.table)
+            cluster = engine.cluster
+        elif engine is not None and not engine.supports_mutations():
+            raise NotSupportedError(
+                "%s tables do not support UPDATE/DELETE." % type(engine).__name__)
+        on_cluster = (" ON CLUSTER %s" % self.connection.ops.quote_name(cluster)
+                      if cluster else "")
+        return table, on_cluster
+
+    def _wait_for_mutations(self, cursor, table):
+        level = self.connection.mutations_sync_requested(_query_settings(self))
+        if not level:
+            return
+        if "mutations_sync" in (self.connection.effective_settings or {}) and \
+                "mutations_sync" not in _query_settings(self):
+            return  # the server already waited
+        deadline = time.monotonic() + MUTATION_WAIT_TIMEOUT
+        delay = 0.005
+        name = table.strip('"').replace('\\"', '"')
+        while True:
+            # latest_fail_reason appeared in 20.x; older servers just wait.
+            reason_sql = ("any(latest_fail_reason)"
+                          if self.connection.server_version >= (20, 1) else "''")
+            cursor.execute(
+                "SELECT count(), %s FROM system.mutations WHERE database = currentDatabase() "
+                "AND table = %%s AND is_done = 0" % reason_sql, [name])
+            pending, reason = cursor.fetchone()
+            if not pending:
+                return
+            if reason:
+                from django.db import DatabaseError
+                raise DatabaseError("Mutation on %s failed: %s" % (table, reason))
+            if time.monotonic() > deadline:
+                from django.db import OperationalError
+                raise OperationalError("Mutation on %s not done after %ss."
+                                       % (table, MUTATION_WAIT_TIMEOUT))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _run(self, sql, params, where, where_params):
+        if not sql:
+            return 0
+        table = self._table()
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT count() FROM %s WHERE %s" % (table, where), where_params)
+            count = cursor.fetchone()[0]
+            if count:
+                cursor.execute(sql, params)
+                if not sql.startswith("DELETE FROM"):
+                    self._wait_for_mutations(cursor, self._mutation_target()[0])
+        return count
+
+
+class SQLDeleteCompiler(MutationMixin, compiler.SQLDeleteCompiler):
+    def _as_sql(self, query):
+        where, params = self._where_sql(query)
+        where = self._unmark(where)
+        self._where = (where, params)
+        table, on_cluster = self._mutation_target()
+        engine = getattr(self.query.model._meta, "engine", None)
+        if (self.connection.features.supports_lightweight_delete and not on_cluster
+                and (engine is None or engine.is_merge_tree())):
+            sql = "DELETE FROM %s WHERE %s" % (table, where)
+        else:
+            sql = "ALTER TABLE %s%s DELETE WHERE %s" % (table, on_cluster, where)
+        return sql, tuple(params)
+
+    def execute_sql(self, result_type=MULTI):
+        try:
+            sql, params = self.as_sql()
+        except EmptyResultSet:
+            return 0
+        where, where_params = self._where
+        return self._run(sql, params, where, where_params)
+
+
+class SQLUpdateCompiler(MutationMixin, compiler.SQLUpdateCompiler):
+    def as_sql(self):
+        self.pre_sql_setup()
+        if not self.query.values:
+            return "", ()
+        qn = self.connection.ops.quote_name
+        values, update_params = [], []
+        for field, model, val in self.query.values:
+            if hasattr(val, "resolve_expression"):
+                val = val.resolve_expression(self.query, allow_joins=False, for_save=True)
+                if val.contains_aggregate:
+                    raise FieldError("Aggregate functions are not allowed in this query "
+                                     "(%s=%r)." % (field.name, val))
+                if val.contains_over_clause:
+                    raise FieldError("Window expressions are not allowed in this query "
+                                     "(%s=%r)." % (field.name, val))
+            elif hasattr(val, "prepare_database_save"):
+                if field.remote_field:
+                    val = val.prepare_database_save(field)
+                else:
+                    raise TypeError("Tried to update field %s with a model instance, %r. "
+                                    "Use a value compatible with %s."
+                                    % (field, val, field.__class__.__name__))
+            val = field.get_db_prep_save(val, connection=self.connection)
+            placeholder = (field.get_placeholder(val, self, self.connection)
+                           if hasattr(field, "get_placeholder") else "%s")
+            name = qn(field.column)
+            if hasattr(val, "as_sql"):
+                sql, params = self.compile(val)
+                values.append("%s = %s" % (name, placeholder % sql))
+                update_params.extend(params)
+            elif val is not None:
+                values.append("%s = %s" % (name, placeholder))
+                update_params.append(val)
+            else:
+                values.append("%s = NULL" % name)
+        where, params = self._where_sql(self.query)
+        where = self._unmark(where)
+        self._where = (where, params)
+        table, on_cluster = self._mutation_target()
+        sql = "ALTER TABLE %s%s UPDATE %s WHERE %s" % (
+            table, on_cluster, self._unmark(", ".join(values)), where)
+        return sql, tuple(update_params) + tuple(params)
+
+    def execute_sql(self, result_type):
+        try:
+            sql, params = self.as_sql()
+        except EmptyResultSet:
+            sql = ""
+        count = 0
+        if sql:
+            where, where_params = self._where
+            count = self._run(sql, params, where, where_params)
+        for query in self.query.get_related_updates():
+            aux = query.get_compiler(self.using).execute_sql(result_type)
+            if not count and aux:
+                count = aux
+        return count
+
+
+class SQLAggregateCompiler(compiler.SQLAggregateCompiler):
+    def as_sql(self):
+        sql, params = super().as_sql()
+        s = _check_query_settings(self.connection, _query_settings(self))
+        s.pop("mutations_sync", None)
+        if s:
+            sql = "%s %s" % (sql, self.connection.ops.settings_sql(s))
+        return sql, params
+
+
+__all__ = ["SQLCompiler", "SQLInsertCompiler", "SQLDeleteCompiler", "SQLUpdateCompiler",
+           "SQLAggregateCompiler", "SINGLE"]

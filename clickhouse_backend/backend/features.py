@@ -1,0 +1,139 @@
+from django.db.backends.base.features import BaseDatabaseFeatures
+from django.utils.functional import cached_property
+
+
+def _since(version):
+    """A feature flag true when the server is at least `version`."""
+    return cached_property(lambda self: self.connection.server_version >= version)
+
+
+class DatabaseFeatures(BaseDatabaseFeatures):
+    minimum_database_version = (18, 16)
+    allows_group_by_selected_pks = False
+    allows_group_by_select_index = False
+    # Ids are generated client-side (snowflake), so INSERT can "return" them.
+    can_return_columns_from_insert = True
+    can_return_rows_from_bulk_insert = True
+    has_bulk_insert = True
+    uses_savepoints = False
+    can_release_savepoints = False
+    related_fields_match_type = True
+    supports_foreign_keys = False
+    can_create_inline_fk = False
+    indexes_foreign_keys = False
+    supports_column_check_constraints = False
+    can_introspect_foreign_keys = False
+    can_introspect_check_constraints = False
+    supports_nullable_unique_constraints = False
+    supports_partially_nullable_unique_constraints = False
+    supports_deferrable_unique_constraints = False
+    supports_partial_indexes = False
+    supports_functions_in_partial_indexes = False
+    supports_covering_indexes = False
+    supports_index_column_ordering = False
+    supports_expression_indexes = True
+    supports_tablespaces = False
+    supports_sequence_reset = False
+    can_rollback_ddl = False
+    atomic_transactions = False
+    supports_combined_alters = True
+    can_defer_constraint_checks = False
+    has_native_uuid_field = True
+    has_native_duration_field = False
+    supports_temporal_subtraction = False
+    supports_timezones = False
+    has_zoneinfo_database = True
+    supports_order_by_nulls_modifier = True
+    nulls_order_largest = True
+    order_by_nulls_first = False
+    requires_literal_defaults = True
+    supports_default_keyword_in_insert = False
+    supports_default_keyword_in_bulk_insert = False
+    supports_ignore_conflicts = False
+    supports_update_conflicts = False
+    supports_update_conflicts_with_target = False
+    supports_select_for_update_with_limit = False
+    has_select_for_update = False
+    supports_select_intersection = False
+    supports_select_difference = False
+    supports_slicing_ordering_in_compound = True
+    supports_paramstyle_pyformat = True
+    supports_aggregate_filter_clause = False
+    supports_json_field_contains = False
+    has_json_object_function = False
+    supports_primitives_in_json_field = True
+    can_introspect_json_field = False
+    supports_collation_on_charfield = False
+    supports_collation_on_textfield = False
+    supports_comments = True
+    supports_comments_inline = True
+    supports_unlimited_charfield = True
+    supports_boolean_expr_in_select_clause = True
+    test_db_allows_multiple_connections = True
+    closed_cursor_error_class = Exception
+    connection_persists_old_columns = False
+    ignores_table_name_case = False
+    can_clone_databases = False
+    supports_stored_generated_columns = False
+    supports_virtual_generated_columns = False
+    # A unique constraint cannot be enforced by ClickHouse.
+    allows_multiple_constraints_on_same_fields = True
+    introspected_field_types = {
+        **BaseDatabaseFeatures.introspected_field_types,
+        "AutoField": "BigIntegerField",
+        "BigAutoField": "BigIntegerField",
+        "SmallAutoField": "BigIntegerField",
+        "BooleanField": "BooleanField",
+        "CharField": "TextField",
+        "DurationField": "BigIntegerField",
+        "GenericIPAddressField": "GenericIPAddressField",
+        "PositiveBigIntegerField": "PositiveBigIntegerField",
+        "PositiveIntegerField": "PositiveIntegerField",
+        "PositiveSmallIntegerField": "PositiveSmallIntegerField",
+        "TimeField": "TextField",
+    }
+
+    # ---- version dependent ------------------------------------------------
+    supports_bool_type = _since((21, 12))
+    supports_date32 = _since((21, 9))
+    supports_datetime64 = _since((20, 1))
+    supports_map_type = _since((21, 8))
+    supports_low_cardinality = _since((19, 0))
+    supports_ip_types = _since((19, 3))
+    supports_big_ints = _since((21, 6))
+    supports_json_type = _since((25, 3))
+    supports_json_functions = _since((19, 4))
+    supports_over_clause = _since((21, 9))
+    supports_frame_range_fixed_distance = _since((21, 9))
+    supports_lightweight_delete = _since((23, 3))
+    supports_table_check_constraints = _since((19, 14))
+    supports_data_skipping_indexes = _since((20, 1))
+    supports_rename_column = _since((20, 4))
+    supports_ilike = _since((20, 6))
+    supports_if_exists_on_alter = _since((20, 1))
+    supports_create_database_engine = _since((20, 5))
+    supports_select_union = _since((19, 18))  # UNION DISTINCT
+
+    @cached_property
+    def supports_explaining_query_execution(self):
+        return self.connection.server_version >= (20, 6)
+
+    supported_explain_formats = {"TEXT"}
+
+    @cached_property
+    def supports_transactions(self):
+        # "fake_transaction" lets TestCase wrap tests in atomic blocks that do
+        # nothing here (useful next to a transactional database).
+        return bool(getattr(self.connection, "fake_transaction", False))
+
+    @cached_property
+    def supports_microsecond_precision(self):
+        return self.supports_datetime64
+
+    @cached_property
+    def supports_expression_defaults(self):
+        return True
+
+    @cached_property
+    def django_test_skips(self):
+        return {}

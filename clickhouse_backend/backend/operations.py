@@ -1,0 +1,424 @@
+import datetime
+import decimal
+import ipaddress
+import uuid
+
+from django.conf import settings
+from django.db import NotSupportedError
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.utils import timezone
+from django.utils.encoding import force_str
+
+UTC = datetime.timezone.utc
+
+_INT_RANGES = {
+    "Int8Field": (-(2**7), 2**7 - 1),
+    "Int16Field": (-(2**15), 2**15 - 1),
+    "Int32Field": (-(2**31), 2**31 - 1),
+    "Int64Field": (-(2**63), 2**63 - 1),
+    "Int128Field": (-(2**127), 2**127 - 1),
+    "Int256Field": (-(2**255), 2**255 - 1),
+    "UInt8Field": (0, 2**8 - 1),
+    "UInt16Field": (0, 2**16 - 1),
+    "UInt32Field": (0, 2**32 - 1),
+    "UInt64Field": (0, 2**64 - 1),
+    "UInt128Field": (0, 2**128 - 1),
+    "UInt256Field": (0, 2**256 - 1),
+    "SmallIntegerField": (-(2**15), 2**15 - 1),
+    "IntegerField": (-(2**31), 2**31 - 1),
+    "BigIntegerField": (-(2**63), 2**63 - 1),
+    "PositiveSmallIntegerField": (0, 2**16 - 1),
+    "PositiveIntegerField": (0, 2**32 - 1),
+    "PositiveBigIntegerField": (0, 2**64 - 1),
+    # Snowflake ids: all auto fields are Int64 columns.
+    "SmallAutoField": (-(2**63), 2**63 - 1),
+    "AutoField": (-(2**63), 2**63 - 1),
+    "BigAutoField": (-(2**63), 2**63 - 1),
+}
+
+_STRING_TYPES = {
+    "CharField", "TextField", "SlugField", "EmailField", "URLField",
+    "FilePathField", "FileField", "StringField", "FixedStringField",
+}
+
+
+def quote_literal(value):
+    """Render a Python value as a ClickHouse literal (DDL only: defaults,
+    settings, engine arguments; queries use driver parameters)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float, decimal.Decimal)):
+        if isinstance(value, float) and value != value:
+            return "nan"
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, bytes):
+        return "'" + "".join("\\x%02x" % b for b in value) + "'"
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return "'%s'" % value.isoformat(" ")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return "'%s'" % value.isoformat()
+    if isinstance(value, (uuid.UUID, ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return "'%s'" % value
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(quote_literal(v) for v in value)
+    if isinstance(value, tuple):
+        inner = ", ".join(quote_literal(v) for v in value)
+        return "tuple(%s)" % inner if len(value) == 1 else "(%s)" % inner
+    if isinstance(value, dict):
+        return "map(%s)" % ", ".join(
+            "%s, %s" % (quote_literal(k), quote_literal(v)) for k, v in value.items())
+    s = str(value)
+    out = []
+    for ch in s:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "'":
+            out.append("\\'")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\0":
+            out.append("\\0")
+        elif ord(ch) < 0x20:
+            out.append("\\x%02x" % ord(ch))
+        else:
+            out.append(ch)
+    return "'%s'" % "".join(out)
+
+
+class DatabaseOperations(BaseDatabaseOperations):
+    compiler_module = "clickhouse_backend.backend.compiler"
+    explain_prefix = "EXPLAIN"
+    cast_char_field_without_max_length = "String"
+    cast_data_types = {
+        "AutoField": "Int64",
+        "BigAutoField": "Int64",
+        "SmallAutoField": "Int64",
+        "CharField": "String",
+        "TextField": "String",
+        "IntegerField": "Int32",
+        "BigIntegerField": "Int64",
+        "SmallIntegerField": "Int16",
+        "PositiveBigIntegerField": "UInt64",
+        "PositiveIntegerField": "UInt32",
+        "PositiveSmallIntegerField": "UInt16",
+        "FloatField": "Float64",
+    }
+    set_operators = {"union": "UNION", "intersection": "INTERSECT", "difference": "EXCEPT"}
+
+    # ---- names / generic SQL ------------------------------------------------
+
+    def quote_name(self, name):
+        if name.startswith('"') and name.endswith('"'):
+            return name
+        return '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
+
+    def max_name_length(self):
+        # Not a hard server limit; keeps generated index names readable.
+        return 200
+
+    def no_limit_value(self):
+        return 2**63 - 1
+
+    def pk_default_value(self):
+        return "DEFAULT"
+
+    def bulk_batch_size(self, fields, objs):
+        # One HTTP request per batch; ClickHouse prefers large inserts.
+        return len(objs) or 1
+
+    def max_in_list_size(self):
+        return None
+
+    def integer_field_range(self, internal_type):
+        try:
+            return _INT_RANGES[internal_type]
+        except KeyError:
+            return super().integer_field_range(internal_type)
+
+    def quote_value(self, value):
+        return quote_literal(value)
+
+    def last_executed_query(self, cursor, sql, params):
+        if params is None:
+            return sql
+        fmt = getattr(self.connection.Database, "format_query", None)
+        if fmt is not None:
+            try:
+                return force_str(fmt(sql, params), errors="replace")
+            except Exception:  # logging must never break a query
+                pass
+        try:
+            if isinstance(params, dict):
+                return sql % {k: quote_literal(v) for k, v in params.items()}
+            return sql % tuple(quote_literal(p) for p in params)
+        except Exception:
+            return "%s -- params: %r" % (sql, params)
+
+    def last_insert_id(self, cursor, table_name, pk_name):
+        raise NotSupportedError(
+            "ClickHouse has no auto-increment; ids are generated client-side.")
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        return ["%s %s;" % (style.SQL_KEYWORD("TRUNCATE TABLE"),
+                            style.SQL_FIELD(self.quote_name(t))) for t in tables]
+
+    def execute_sql_flush(self, sql_list):
+        with self.connection.cursor() as cursor:
+            for sql in sql_list:
+                cursor.execute(sql)
+
+    def prepare_sql_script(self, sql):
+        return [s.strip() for s in sql.split(";") if s.strip()]
+
+    def start_transaction_sql(self):
+        return ""
+
+    def end_transaction_sql(self, success=True):
+        return ""
+
+    def for_update_sql(self, *args, **kwargs):
+        raise NotSupportedError("SELECT ... FOR UPDATE is not supported on ClickHouse.")
+
+    def regex_lookup(self, lookup_type):
+        if lookup_type == "regex":
+            return "match(%s, %s)"
+        return "match(%s, concat('(?i)', %s))"
+
+    def lookup_cast(self, lookup_type, internal_type=None):
+        lhs = "%s"
+        if lookup_type in ("contains", "icontains", "startswith", "istartswith",
+                           "endswith", "iendswith", "iexact", "regex", "iregex") \
+                and internal_type not in _STRING_TYPES:
+            lhs = "toString(%s)"
+        if lookup_type in ("iexact", "icontains", "istartswith", "iendswith"):
+            lhs = "lowerUTF8(%s)" % lhs
+        return lhs
+
+    def prep_for_like_query(self, x):
+        return str(x).replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+
+    prep_for_iexact_query = prep_for_like_query
+
+    def combine_expression(self, connector, sub_expressions):
+        funcs = {"^": "pow", "#": "bitXor", "&": "bitAnd", "|": "bitOr",
+                 "<<": "bitShiftLeft", ">>": "bitShiftRight"}
+        if connector in funcs:
+            return "%s(%s)" % (funcs[connector], ", ".join(sub_expressions))
+        return super().combine_expression(connector, sub_expressions)
+
+    def combine_duration_expression(self, connector, sub_expressions):
+        lhs, rhs = sub_expressions
+        # Durations are Int64 microseconds.
+        return "(%s %s toIntervalSecond(intDiv(%s, 1000000)))" % (lhs, connector, rhs)
+
+    def conditional_expression_supported_in_where_clause(self, expression):
+        return True
+
+    def explain_query_prefix(self, format=None, **options):
+        if not self.connection.features.supports_explaining_query_execution:
+            raise NotSupportedError(
+                "EXPLAIN needs ClickHouse 20.6 or later (server is %s)."
+                % ".".join(map(str, self.connection.server_version)))
+        prefix = self.explain_prefix
+        kind = options.pop("type", None)
+        if kind:
+            kind = str(kind).upper()
+            if kind not in ("AST", "SYNTAX", "QUERY TREE", "PLAN", "PIPELINE",
+                            "ESTIMATE", "TABLE OVERRIDE"):
+                raise ValueError("Unknown EXPLAIN type %r." % kind)
+            prefix += " " + kind
+        if options:
+            prefix += " " + ", ".join(
+                "%s = %s" % (k, quote_literal(int(v) if isinstance(v, bool) else v))
+                for k, v in sorted(options.items()))
+        return prefix
+
+    def settings_sql(self, settings_dict):
+        if not settings_dict:
+            return ""
+        return "SETTINGS " + ", ".join(
+            "%s = %s" % (name, quote_literal(int(v) if isinstance(v, bool) else v))
+            for name, v in settings_dict.items())
+
+    # ---- dates and times ----------------------------------------------------
+
+    def _tz(self, sql, tzname):
+        if tzname and settings.USE_TZ:
+            return "toTimeZone(%s, %s)" % (sql, quote_literal(tzname))
+        return sql
+
+    def _extract(self, lookup_type, sql):
+        funcs = {
+            "year": "toYear", "iso_year": "toISOYear", "quarter": "toQuarter",
+            "month": "toMonth", "day": "toDayOfMonth", "week": "toISOWeek",
+            "iso_week_day": "toDayOfWeek", "hour": "toHour", "minute": "toMinute",
+            "second": "toSecond",
+        }
+        if lookup_type == "week_day":
+            # Django: 1 = Sunday ... 7 = Saturday; ClickHouse: 1 = Monday.
+            return "(toDayOfWeek(%s) %% 7 + 1)" % sql
+        if lookup_type in funcs:
+            return "%s(%s)" % (funcs[lookup_type], sql)
+        raise ValueError("Invalid lookup type: %r" % lookup_type)
+
+    def date_extract_sql(self, lookup_type, sql, params):
+        return self._extract(lookup_type, sql), params
+
+    def datetime_extract_sql(self, lookup_type, sql, params, tzname):
+        return self._extract(lookup_type, self._tz(sql, tzname)), params
+
+    def time_extract_sql(self, lookup_type, sql, params):
+        return self._extract(lookup_type, "toDateTime(concat('1970-01-02 ', %s), 'UTC')" % sql), params
+
+    def _trunc(self, lookup_type, sql):
+        funcs = {
+            "year": "toStartOfYear", "quarter": "toStartOfQuarter",
+            "month": "toStartOfMonth", "week": "toMonday", "day": "toDate",
+            "hour": "toStartOfHour", "minute": "toStartOfMinute",
+            "second": "toStartOfSecond",
+        }
+        if lookup_type not in funcs:
+            raise ValueError("Invalid lookup type: %r" % lookup_type)
+        if lookup_type == "second":
+            # toStartOfSecond is DateTime64-only; DateTime has no sub-seconds.
+            if self.connection.features.supports_datetime64:
+                return "toStartOfSecond(toDateTime64(%s, 6))" % sql
+            return "toDateTime(%s)" % sql
+        return "%s(%s)" % (funcs[lookup_type], sql)
+
+    def date_trunc_sql(self, lookup_type, sql, params, tzname=None):
+        return self._trunc(lookup_type, sql), params
+
+    def datetime_trunc_sql(self, lookup_type, sql, params, tzname):
+        inner = self._tz(sql, tzname)
+        out = self._trunc(lookup_type, inner)
+        if lookup_type in ("year", "quarter", "month", "week", "day"):
+            tz = tzname if (tzname and settings.USE_TZ) else "UTC"
+            out = "toDateTime(%s, %s)" % (out, quote_literal(tz))
+        return out, params
+
+    def datetime_cast_date_sql(self, sql, params, tzname):
+        return "toDate(%s)" % self._tz(sql, tzname), params
+
+    def datetime_cast_time_sql(self, sql, params, tzname):
+        return "formatDateTime(%s, '%%H:%%M:%%S')" % self._tz(sql, tzname), params
+
+    def time_trunc_sql(self, lookup_type, sql, params, tzname=None):
+        fmt = {"hour": "%%H:00:00", "minute": "%%H:%%M:00", "second": "%%H:%%M:%%S"}
+        return "formatDateTime(toDateTime(concat('1970-01-02 ', %s), 'UTC'), '%s')" % (
+            sql, fmt[lookup_type]), params
+
+    def format_for_duration_arithmetic(self, sql):
+        return "toIntervalSecond(intDiv(%s, 1000000))" % sql
+
+    # ---- values -------------------------------------------------------------
+
+    def adapt_datefield_value(self, value):
+        return value
+
+    def adapt_datetimefield_value(self, value):
+        if value is None or hasattr(value, "resolve_expression"):
+            return value
+        if timezone.is_aware(value):
+            if not settings.USE_TZ:
+                raise ValueError(
+                    "ClickHouse backend does not support timezone-aware datetimes "
+                    "when USE_TZ is False.")
+        if not self.connection.features.supports_datetime64:
+            value = value.replace(microsecond=0)
+        return value
+
+    def adapt_timefield_value(self, value):
+        if value is None or hasattr(value, "resolve_expression"):
+            return value
+        if timezone.is_aware(value):
+            raise ValueError("ClickHouse backend does not support timezone-aware times.")
+        return value.isoformat()
+
+    def adapt_decimalfield_value(self, value, max_digits=None, decimal_places=None):
+        return value
+
+    def adapt_ipaddressfield_value(self, value):
+        return value or None
+
+    def adapt_integerfield_value(self, value, internal_type):
+        return value
+
+    def get_db_converters(self, expression):
+        converters = super().get_db_converters(expression)
+        internal_type = expression.output_field.get_internal_type()
+        if internal_type in ("DateTimeField", "ClickhouseDateTimeField", "DateTime64Field"):
+            converters.append(self.convert_datetimefield_value)
+        elif internal_type in ("BooleanField", "BoolField", "NullBooleanField"):
+            converters.append(self.convert_booleanfield_value)
+        elif internal_type == "UUIDField":
+            converters.append(self.convert_uuidfield_value)
+        elif internal_type == "TimeField":
+            converters.append(self.convert_timefield_value)
+        elif internal_type in ("DateField", "ClickhouseDateField", "Date32Field"):
+            converters.append(self.convert_datefield_value)
+        elif internal_type in ("GenericIPAddressField", "IPAddressField"):
+            converters.append(self.convert_ipfield_value)
+        elif internal_type in ("CharField", "TextField", "SlugField", "EmailField",
+                               "URLField", "FilePathField", "FileField"):
+            converters.append(self.convert_textfield_value)
+        elif internal_type == "BinaryField":
+            converters.append(self.convert_binaryfield_value)
+        return converters
+
+    def convert_datetimefield_value(self, value, expression, connection):
+        if isinstance(value, datetime.datetime):
+            if settings.USE_TZ:
+                value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            elif value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+        elif isinstance(value, datetime.date):
+            value = datetime.datetime(value.year, value.month, value.day,
+                                      tzinfo=UTC if settings.USE_TZ else None)
+        return value
+
+    def convert_datefield_value(self, value, expression, connection):
+        if isinstance(value, datetime.datetime):
+            return value.date()
+        return value
+
+    def convert_booleanfield_value(self, value, expression, connection):
+        if value is None or isinstance(value, bool):
+            return value
+        return bool(value)
+
+    def convert_uuidfield_value(self, value, expression, connection):
+        if value is not None and not isinstance(value, uuid.UUID):
+            value = uuid.UUID(str(value))
+        return value
+
+    def convert_timefield_value(self, value, expression, connection):
+        if isinstance(value, str) and value:
+            return datetime.time.fromisoformat(value)
+        return value
+
+    def convert_ipfield_value(self, value, expression, connection):
+        if value is None:
+            return value
+        if isinstance(value, ipaddress.IPv6Address) and value.ipv4_mapped is not None \
+                and getattr(expression.output_field, "unpack_ipv4", False):
+            return str(value.ipv4_mapped)
+        return str(value)
+
+    def convert_textfield_value(self, value, expression, connection):
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "surrogateescape")
+        return value
+
+    def convert_binaryfield_value(self, value, expression, connection):
+        if isinstance(value, str):
+            return value.encode("utf-8", "surrogateescape")
+        return value

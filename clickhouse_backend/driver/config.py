@@ -1,0 +1,160 @@
+"""Connection options: DSN parsing, validation, and the static parts of every
+HTTP request (URL parameters, headers) computed once per connection."""
+import base64
+import datetime
+import re
+from dataclasses import dataclass, field, fields
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from .exceptions import InterfaceError, ProgrammingError
+
+USER_AGENT = "clickhouse_backend/0.1"
+
+
+@dataclass
+class Options:
+    host: str = "localhost"
+    port: int = 8123
+    database: str = "default"
+    user: str = "default"
+    password: str = field(default="", repr=False)
+    settings: dict = field(default_factory=dict)
+    connect_timeout: float = 10.0
+    send_receive_timeout: float = 300.0
+    query_timeout: float = 0.0
+    pool_size: int = 16
+    pool_timeout: float = 30.0
+    idle_timeout: float = 9.0
+    stream_buffer_bytes: int = 8 * 1024 * 1024
+    timezone: object = None
+    strings_as_bytes: bool = False
+    auth: str = "basic"  # or "headers": X-ClickHouse-User / X-ClickHouse-Key
+    session_id: str = None
+    session_timeout: float = None
+    secure: bool = False
+
+    def __post_init__(self):
+        if not self.host:
+            raise InterfaceError("host must not be empty")
+        self.port = int(self.port)
+        if not 0 < self.port < 65536:
+            raise InterfaceError(f"port {self.port} out of range")
+        if self.auth not in ("basic", "headers"):
+            raise InterfaceError("auth must be 'basic' or 'headers'")
+        if self.pool_size < 1:
+            raise InterfaceError("pool_size must be at least 1")
+        if self.secure:
+            raise InterfaceError("secure=True (TLS) is not available in this build yet")
+        self.settings = dict(self.settings or {})
+        self.tzinfo = _tzinfo(self.timezone)
+
+    def url_params(self):
+        params = {"database": self.database, "default_format": "Native"}
+        if self.session_id:
+            params["session_id"] = self.session_id
+            if self.session_timeout:
+                params["session_timeout"] = int(self.session_timeout)
+        params.update(encode_settings(self.settings))
+        return urlencode(params, quote_via=quote)
+
+    def headers(self):
+        lines = [f"User-Agent: {USER_AGENT}"]
+        if self.auth == "headers":
+            _check_header_value(self.user)
+            _check_header_value(self.password)
+            lines.append(f"X-ClickHouse-User: {self.user}")
+            if self.password:
+                lines.append(f"X-ClickHouse-Key: {self.password}")
+        else:
+            token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+            lines.append(f"Authorization: Basic {token}")
+        return "".join(line + "\r\n" for line in lines)
+
+
+def _check_header_value(value):
+    if any(c in value for c in "\r\n\0"):
+        raise InterfaceError("user and password must not contain CR, LF or NUL")
+
+
+def _tzinfo(tz):
+    if tz is None or isinstance(tz, datetime.tzinfo):
+        return tz
+    if isinstance(tz, str):
+        if tz.upper() == "UTC":
+            return datetime.timezone.utc
+        import zoneinfo
+
+        try:
+            return zoneinfo.ZoneInfo(tz)
+        except Exception as e:
+            raise InterfaceError(f"unknown timezone {tz!r}: {e}") from None
+    raise InterfaceError(f"timezone must be a name or a tzinfo, not {type(tz).__name__}")
+
+
+def encode_settings(settings):
+    out = {}
+    for k, v in (settings or {}).items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(k)):
+            raise ProgrammingError(f"invalid setting name {k!r}")
+        if isinstance(v, bool):
+            v = int(v)
+        out[k] = str(v)
+    return out
+
+
+def settings_query(settings):
+    """Per-query settings as URL parameters (appended after the connection's)."""
+    return urlencode(encode_settings(settings), quote_via=quote) if settings else ""
+
+
+_OPTION_NAMES = {f.name for f in fields(Options)}
+
+
+def parse_dsn(dsn):
+    """``clickhouse://user:password@host:port/database?setting=value&pool_size=8``
+    (also ``http://``; ``https://``/``clickhouses://`` mean secure). Query
+    parameters that are connection options set them; the rest are ClickHouse settings."""
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("clickhouse", "http", "https", "clickhouses", "ch"):
+        raise InterfaceError(f"unsupported DSN scheme {parts.scheme!r}")
+    out = {}
+    if parts.scheme in ("https", "clickhouses"):
+        out["secure"] = True
+    if parts.hostname:
+        out["host"] = parts.hostname
+    if parts.port:
+        out["port"] = parts.port
+    if parts.username:
+        out["user"] = unquote(parts.username)
+    if parts.password is not None:
+        out["password"] = unquote(parts.password)
+    db = parts.path.lstrip("/")
+    if db:
+        out["database"] = unquote(db)
+    settings = {}
+    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+        if k in _OPTION_NAMES and k not in ("settings", "password"):
+            f = next(f for f in fields(Options) if f.name == k)
+            if f.type in (int, "int"):
+                v = int(v)
+            elif f.type in (float, "float"):
+                v = float(v)
+            elif f.type in (bool, "bool"):
+                v = v.lower() in ("1", "true", "yes", "on")
+            out[k] = v
+        else:
+            settings[k] = v
+    if settings:
+        out["settings"] = settings
+    return out
+
+
+def make_options(dsn=None, **kwargs):
+    base = parse_dsn(dsn) if dsn else {}
+    unknown = set(kwargs) - _OPTION_NAMES
+    if unknown:
+        raise InterfaceError(f"unknown connection option(s): {', '.join(sorted(unknown))}")
+    if "settings" in base and "settings" in kwargs:
+        kwargs["settings"] = {**base.pop("settings"), **(kwargs["settings"] or {})}
+    base.update({k: v for k, v in kwargs.items() if v is not None or k in ("timezone",)})
+    return Options(**base)

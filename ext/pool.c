@@ -1,0 +1,222 @@
+#include "pool.h"
+
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "debug.h"
+#include "http1.h"
+#include "loop.h"
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static chb_pool *registry;
+
+#define STAT_ADD(p, field, n) __atomic_add_fetch(&(p)->st.field, (n), __ATOMIC_RELAXED)
+
+static int cfg_equal(const chb_pool_cfg *a, const chb_pool_cfg *b) {
+    return strcmp(a->host, b->host) == 0 && a->port == b->port && a->max_size == b->max_size &&
+           a->pool_timeout == b->pool_timeout && a->idle_timeout == b->idle_timeout &&
+           a->connect_timeout == b->connect_timeout && a->rw_timeout == b->rw_timeout;
+}
+
+/* Resolve once per pool, IPv4 first: a server listening on 127.0.0.1 only must not
+ * be missed because "localhost" resolves to ::1 first. */
+static int resolve(chb_pool *p, char *err, size_t errlen) {
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char port[16];
+    snprintf(port, sizeof port, "%d", p->cfg.port);
+    int rc = getaddrinfo(p->cfg.host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "could not resolve host '%s': %s", p->cfg.host, gai_strerror(rc));
+        return -1;
+    }
+    for (int family_pass = 0; family_pass < 2; family_pass++) {
+        for (struct addrinfo *ai = res; ai && p->naddrs < CHB_MAX_ADDRS; ai = ai->ai_next) {
+            if ((family_pass == 0) != (ai->ai_family == AF_INET)) continue;
+            memcpy(&p->addrs[p->naddrs], ai->ai_addr, ai->ai_addrlen);
+            p->addrlens[p->naddrs++] = ai->ai_addrlen;
+        }
+    }
+    freeaddrinfo(res);
+    if (p->naddrs == 0) {
+        snprintf(err, errlen, "host '%s' has no usable address", p->cfg.host);
+        return -1;
+    }
+    return 0;
+}
+
+chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen) {
+    unsigned gen = chb_loop_generation();
+    pthread_mutex_lock(&registry_mu);
+    for (chb_pool *p = registry; p; p = p->next) {
+        if (p->generation == gen && cfg_equal(&p->cfg, cfg)) {
+            pthread_mutex_unlock(&registry_mu);
+            return p;
+        }
+    }
+    pthread_mutex_unlock(&registry_mu);
+    /* Resolve outside the lock: DNS may be slow, and other endpoints must not wait. */
+    chb_pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->cfg = *cfg;
+    p->generation = gen;
+    if (resolve(p, err, errlen) != 0) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_lock(&registry_mu);
+    for (chb_pool *q = registry; q; q = q->next) {
+        if (q->generation == gen && cfg_equal(&q->cfg, cfg)) { /* lost a race */
+            pthread_mutex_unlock(&registry_mu);
+            free(p);
+            return q;
+        }
+    }
+    p->next = registry;
+    registry = p;
+    pthread_mutex_unlock(&registry_mu);
+    return p;
+}
+
+void chb_pool_read_stats(chb_pool *p, chb_pool_stats *out) {
+    long *src = (long *)&p->st, *dst = (long *)out;
+    for (size_t i = 0; i < sizeof *out / sizeof(long); i++)
+        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+static void waiter_timeout(evutil_socket_t fd, short what, void *arg) {
+    chb_request *r = arg;
+    event_free(r->wait_timer);
+    r->wait_timer = NULL;
+    chb_pool_forget_waiter(r->pool, r);
+    chb_req_fail(r, ERR_POOL_TIMEOUT, 0,
+                 "no connection to %s:%d became free within pool_timeout=%gs (pool_size=%d)",
+                 r->pool->cfg.host, r->pool->cfg.port, r->pool->cfg.pool_timeout, r->pool->cfg.max_size);
+    chb_req_engine_done(r);
+}
+
+static void enqueue_waiter(chb_pool *p, chb_request *r, int front) {
+    r->wait_next = NULL;
+    if (front) {
+        r->wait_next = p->waiters_head;
+        p->waiters_head = r;
+        if (!p->waiters_tail) p->waiters_tail = r;
+    } else {
+        if (p->waiters_tail) p->waiters_tail->wait_next = r; else p->waiters_head = r;
+        p->waiters_tail = r;
+    }
+    STAT_ADD(p, waiting, 1);
+    pthread_mutex_lock(&r->mu);
+    r->state = REQ_WAIT_POOL;
+    pthread_mutex_unlock(&r->mu);
+    /* The pool wait has its own deadline; the query timeout (if any) keeps running too. */
+    if (p->cfg.pool_timeout > 0 && !r->wait_timer) {
+        r->wait_timer = evtimer_new(chb_loop_base(), waiter_timeout, r);
+        if (r->wait_timer) {
+            struct timeval tv = {(time_t)p->cfg.pool_timeout,
+                                 (suseconds_t)((p->cfg.pool_timeout - (time_t)p->cfg.pool_timeout) * 1e6)};
+            evtimer_add(r->wait_timer, &tv);
+        }
+    }
+}
+
+void chb_pool_forget_waiter(chb_pool *p, chb_request *r) {
+    chb_request **pp = &p->waiters_head, *prev = NULL;
+    while (*pp && *pp != r) { prev = *pp; pp = &(*pp)->wait_next; }
+    if (!*pp) return;
+    *pp = r->wait_next;
+    if (p->waiters_tail == r) p->waiters_tail = prev;
+    r->wait_next = NULL;
+    if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
+    STAT_ADD(p, waiting, -1);
+}
+
+void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh) {
+    STAT_ADD(p, requests, 1);
+    while (!fresh && p->idle) {
+        chb_conn *c = p->idle;
+        p->idle = c->next;
+        c->next = NULL;
+        STAT_ADD(p, idle, -1);
+        STAT_ADD(p, in_use, 1);
+        STAT_ADD(p, reused, 1);
+        chb_conn_start(c, r);
+        return;
+    }
+    if (p->total < p->cfg.max_size) {
+        p->total++;
+        STAT_ADD(p, in_use, 1);
+        STAT_ADD(p, created, 1);
+        chb_conn_open(p, r);
+        return;
+    }
+    enqueue_waiter(p, r, front);
+}
+
+/* Hand a slot to the first waiter: a reusable connection directly, else a new one. */
+static void serve_waiter(chb_pool *p, chb_conn *c) {
+    chb_request *r = p->waiters_head;
+    p->waiters_head = r->wait_next;
+    if (!p->waiters_head) p->waiters_tail = NULL;
+    r->wait_next = NULL;
+    STAT_ADD(p, waiting, -1);
+    if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
+    STAT_ADD(p, in_use, 1);
+    if (c) {
+        STAT_ADD(p, reused, 1);
+        chb_conn_start(c, r);
+    } else {
+        p->total++;
+        STAT_ADD(p, created, 1);
+        chb_conn_open(p, r);
+    }
+}
+
+void chb_pool_release(chb_conn *c, int reusable) {
+    chb_pool *p = c->pool;
+    STAT_ADD(p, in_use, -1);
+    if (!reusable) {
+        chb_conn_close(c);
+        p->total--;
+        STAT_ADD(p, closed, 1);
+        if (p->waiters_head) serve_waiter(p, NULL);
+        return;
+    }
+    if (p->waiters_head) {
+        serve_waiter(p, c);
+        return;
+    }
+    c->next = p->idle;
+    p->idle = c;
+    STAT_ADD(p, idle, 1);
+    chb_conn_park(c);
+}
+
+void chb_pool_drop_idle(chb_conn *c) {
+    chb_pool *p = c->pool;
+    chb_conn **pp = &p->idle;
+    while (*pp && *pp != c) pp = &(*pp)->next;
+    if (*pp) {
+        *pp = c->next;
+        STAT_ADD(p, idle, -1);
+    } else {
+        STAT_ADD(p, in_use, -1); /* a busy connection that lost its request */
+    }
+    chb_conn_close(c);
+    p->total--;
+    STAT_ADD(p, closed, 1);
+    if (p->waiters_head) serve_waiter(p, NULL);
+}
+
+void chb_pool_slot_lost(chb_pool *p) {
+    p->total--;
+    STAT_ADD(p, in_use, -1);
+}

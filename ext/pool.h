@@ -1,0 +1,51 @@
+/* Per-endpoint connection pool. Every operation except chb_pool_get/stats runs on
+ * the engine thread, so the pool itself needs no lock. */
+#ifndef CHB_POOL_H
+#define CHB_POOL_H
+#include <sys/socket.h>
+#include "request.h"
+
+#define CHB_MAX_ADDRS 8
+
+typedef struct {
+    char host[256];
+    int port;
+    int max_size;
+    double pool_timeout;     /* max wait for a slot */
+    double idle_timeout;     /* close idle connections after this (capped by the server's Keep-Alive) */
+    double connect_timeout;
+    double rw_timeout;       /* send/receive inactivity timeout */
+} chb_pool_cfg;
+
+typedef struct {
+    long in_use, idle, waiting, created, closed, reused, retries, requests, connecting;
+} chb_pool_stats;
+
+typedef struct chb_pool {
+    chb_pool_cfg cfg;
+    unsigned generation;
+    struct sockaddr_storage addrs[CHB_MAX_ADDRS];
+    socklen_t addrlens[CHB_MAX_ADDRS];
+    int naddrs;
+    /* engine thread */
+    struct chb_conn *idle;                 /* most recently used first */
+    chb_request *waiters_head, *waiters_tail;
+    int total;                             /* connections open or opening */
+    chb_pool_stats st;                     /* written on the engine thread, read atomically */
+    struct chb_pool *next;
+} chb_pool;
+
+/* Find or create the pool for cfg (thread-safe; resolves the host: call without the GIL).
+ * Returns NULL and fills err on failure. Pools live for the life of the process. */
+chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen);
+void chb_pool_read_stats(chb_pool *p, chb_pool_stats *out);
+
+/* engine thread */
+void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh);
+void chb_pool_release(struct chb_conn *c, int reusable);
+void chb_pool_forget_waiter(chb_pool *p, chb_request *r);
+/* An idle connection closed or expired: unlink and free it. */
+void chb_pool_drop_idle(struct chb_conn *c);
+/* A slot taken for a connection that could not even be allocated. */
+void chb_pool_slot_lost(chb_pool *p);
+#endif

@@ -1,0 +1,674 @@
+#include "py_client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "buf.h"
+#include "errors.h"
+#include "http1.h"
+#include "loop.h"
+#include "native.h"
+#include "notifier.h"
+#include "pool.h"
+#include "request.h"
+
+PyObject *chb_error_factory;
+
+#define DEFAULT_BUFFER_LIMIT (8u * 1024 * 1024)
+
+static const char *ERR_NAMES[] = {
+    [ERR_NONE] = "none",           [ERR_SERVER] = "server",       [ERR_CONNECT] = "connect",
+    [ERR_NETWORK] = "network",     [ERR_TIMEOUT] = "timeout",     [ERR_POOL_TIMEOUT] = "pool_timeout",
+    [ERR_PROTOCOL] = "protocol",   [ERR_MALFORMED] = "malformed", [ERR_UNSUPPORTED] = "unsupported",
+    [ERR_CANCELLED] = "cancelled", [ERR_INTERNAL] = "internal",
+};
+
+static const char *STATE_NAMES[] = {
+    [REQ_NEW] = "new",           [REQ_WAIT_POOL] = "wait_pool", [REQ_CONNECTING] = "connecting",
+    [REQ_SENDING] = "sending",   [REQ_AWAIT_HEADERS] = "await_headers", [REQ_STREAMING] = "streaming",
+    [REQ_PAUSED] = "paused",     [REQ_DONE] = "done",           [REQ_FAILED] = "failed",
+    [REQ_CANCELLED] = "cancelled",
+};
+
+/* Raise the PEP 249 exception for a failed request (called with the GIL, r->mu not held). */
+static void raise_request_error(chb_request *r, const char *query_id) {
+    pthread_mutex_lock(&r->mu);
+    chb_err_kind kind = r->err;
+    int code = r->ch_code, status = r->http_status;
+    PyObject *msg = PyUnicode_DecodeUTF8(r->err_msg ? r->err_msg : "unknown error",
+                                         r->err_msg ? (Py_ssize_t)strlen(r->err_msg) : 13, "replace");
+    pthread_mutex_unlock(&r->mu);
+    if (!msg) return;
+    if (!chb_error_factory) {
+        PyErr_SetObject(PyExc_RuntimeError, msg);
+        Py_DECREF(msg);
+        return;
+    }
+    PyObject *exc = PyObject_CallFunction(chb_error_factory, "siOis", ERR_NAMES[kind], code, msg, status,
+                                          query_id);
+    Py_DECREF(msg);
+    if (!exc) return;
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+}
+
+/* ------------------------------------------------------------------ */
+/* Notifier                                                              */
+
+typedef struct {
+    PyObject_HEAD
+    chb_notifier *n;
+} NotifierObject;
+
+typedef struct {
+    PyObject_HEAD
+    chb_request *req;
+    PyObject *fut;          /* armed future (async consumers) */
+    PyObject *tz;
+    int strings_as_bytes;
+    int columnar;
+    int finished;           /* end of result returned to the consumer */
+    unsigned generation;
+    char query_id[128];
+} StreamObject;
+
+static PyTypeObject StreamType;
+
+static PyObject *Notifier_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    NotifierObject *self = (NotifierObject *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->n = chb_notifier_new();
+    if (!self->n) {
+        Py_DECREF(self);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return (PyObject *)self;
+}
+
+static void Notifier_dealloc(NotifierObject *self) {
+    if (self->n) chb_notifier_decref(self->n);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Notifier_fileno(NotifierObject *self, PyObject *unused) { return PyLong_FromLong(self->n->efd); }
+
+/* Called by the asyncio loop when the eventfd is readable: wake every armed stream
+ * whose request has news. */
+static PyObject *Notifier_dispatch(NotifierObject *self, PyObject *unused) {
+    chb_request *r = chb_notifier_take(self->n);
+    long woken = 0;
+    int failed = 0;
+    while (r) {
+        chb_request *next = r->ready_next;
+        pthread_mutex_lock(&r->mu);
+        r->in_ready_list = 0;
+        r->ready_next = NULL;
+        StreamObject *s = r->armed;
+        r->armed = NULL;
+        pthread_mutex_unlock(&r->mu);
+        if (s) {
+            PyObject *fut = s->fut;
+            s->fut = NULL;
+            if (fut && !failed) {
+                PyObject *done = PyObject_CallMethod(fut, "done", NULL);
+                if (!done) failed = 1;
+                else {
+                    if (!PyObject_IsTrue(done)) {
+                        PyObject *res = PyObject_CallMethod(fut, "set_result", "O", Py_None);
+                        if (!res) failed = 1;
+                        Py_XDECREF(res);
+                        woken++;
+                    }
+                    Py_DECREF(done);
+                }
+            }
+            Py_XDECREF(fut);
+            Py_DECREF(s); /* reference taken by arm() */
+        }
+        chb_req_decref(r); /* the ready list's reference */
+        r = next;
+    }
+    if (failed) return NULL;
+    return PyLong_FromLong(woken);
+}
+
+static PyMethodDef Notifier_methods[] = {
+    {"fileno", (PyCFunction)Notifier_fileno, METH_NOARGS, "eventfd to register with loop.add_reader()"},
+    {"dispatch", (PyCFunction)Notifier_dispatch, METH_NOARGS, "wake the futures of ready streams"},
+    {NULL},
+};
+
+static PyTypeObject NotifierType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "clickhouse_backend._engine.Notifier",
+    .tp_basicsize = sizeof(NotifierObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = Notifier_new,
+    .tp_dealloc = (destructor)Notifier_dealloc,
+    .tp_methods = Notifier_methods,
+    .tp_doc = "Wakes an asyncio loop from the engine thread (one per loop).",
+};
+
+/* ------------------------------------------------------------------ */
+/* Stream                                                                */
+
+static int stream_check_generation(StreamObject *self) {
+    if (self->generation != chb_loop_generation()) {
+        PyErr_SetString(chb_exc(CHB_EXC_InterfaceError),
+                        "this result belongs to the parent process; it cannot be used after fork()");
+        return -1;
+    }
+    return 0;
+}
+
+static void stream_cancel_request_with(StreamObject *self, chb_task_fn task) {
+    chb_request *r = self->req;
+    if (!r || self->generation != chb_loop_generation()) return;
+    /* A terminal state is always followed by the engine letting go on its own. */
+    pthread_mutex_lock(&r->mu);
+    int terminal = chb_req_terminal(r->state);
+    pthread_mutex_unlock(&r->mu);
+    if (terminal) return;
+    chb_req_incref(r);
+    if (chb_loop_submit(task, r) != 0) chb_req_decref(r);
+}
+
+static void stream_cancel_request(StreamObject *self) { stream_cancel_request_with(self, chb_req_cancel_task); }
+
+static void stream_disarm(StreamObject *self) {
+    chb_request *r = self->req;
+    if (!r) return;
+    pthread_mutex_lock(&r->mu);
+    int was = r->armed == (void *)self;
+    if (was) r->armed = NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (was) Py_DECREF(self);
+    Py_CLEAR(self->fut);
+}
+
+static void Stream_dealloc(StreamObject *self) {
+    if (self->req) {
+        if (!self->finished) stream_cancel_request_with(self, chb_req_abandon_task);
+        chb_req_decref(self->req);
+        self->req = NULL;
+    }
+    Py_CLEAR(self->fut);
+    Py_CLEAR(self->tz);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+typedef enum { WAIT_HEADERS, WAIT_BLOCK } wait_what;
+
+static int ready_locked(chb_request *r, wait_what what) {
+    if (chb_req_terminal(r->state)) return 1;
+    if (what == WAIT_HEADERS) return r->headers_ready;
+    return r->blocks_head != NULL;
+}
+
+/* Block (without the GIL) until r has what we wait for. Ctrl-C cancels the query. */
+static int wait_for(StreamObject *self, wait_what what) {
+    chb_request *r = self->req;
+    for (;;) {
+        int ready;
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&r->mu);
+        if (!ready_locked(r, what)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+            pthread_cond_timedwait(&r->cond, &r->mu, &ts);
+        }
+        ready = ready_locked(r, what);
+        pthread_mutex_unlock(&r->mu);
+        Py_END_ALLOW_THREADS
+        if (ready) return 0;
+        if (PyErr_CheckSignals() != 0) {
+            stream_cancel_request(self);
+            return -1;
+        }
+    }
+}
+
+/* Next item without waiting: a block tuple, Py_None at the end, Py_False when nothing is ready. */
+static PyObject *stream_take(StreamObject *self) {
+    chb_request *r = self->req;
+    if (self->finished) Py_RETURN_NONE;
+    pthread_mutex_lock(&r->mu);
+    chb_block *b = r->blocks_head;
+    chb_req_state st = r->state;
+    int resume = 0;
+    if (b) {
+        r->blocks_head = b->next;
+        if (!r->blocks_head) r->blocks_tail = NULL;
+        r->queued_bytes -= b->len;
+        resume = st == REQ_PAUSED && r->queued_bytes <= r->buffer_limit / 2;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (resume) {
+        chb_req_incref(r);
+        if (chb_loop_submit(chb_req_resume_task, r) != 0) chb_req_decref(r);
+    }
+    if (b) {
+        nd_options opts = {self->tz, self->strings_as_bytes, self->columnar};
+        PyObject *block = nd_decode_block(b->data, b->len, &opts);
+        free(b->data);
+        free(b);
+        if (!block) stream_cancel_request(self); /* the rest of the result is useless now */
+        return block;
+    }
+    if (st == REQ_DONE) {
+        self->finished = 1;
+        Py_RETURN_NONE;
+    }
+    if (st == REQ_FAILED || st == REQ_CANCELLED) {
+        self->finished = 1;
+        raise_request_error(r, self->query_id);
+        return NULL;
+    }
+    Py_RETURN_FALSE;
+}
+
+static PyObject *Stream_wait_headers(StreamObject *self, PyObject *unused) {
+    if (stream_check_generation(self) || wait_for(self, WAIT_HEADERS)) return NULL;
+    return PyBool_FromLong(1);
+}
+
+static PyObject *Stream_next_block(StreamObject *self, PyObject *unused) {
+    if (stream_check_generation(self)) return NULL;
+    for (;;) {
+        PyObject *item = stream_take(self);
+        if (item != Py_False) return item;
+        Py_DECREF(item);
+        if (wait_for(self, WAIT_BLOCK)) return NULL;
+    }
+}
+
+static PyObject *Stream_poll(StreamObject *self, PyObject *unused) {
+    if (stream_check_generation(self)) return NULL;
+    return stream_take(self);
+}
+
+/* Headers (or a failure) available? Raises the failure if the request failed
+ * before any header arrived. Non-blocking, for asyncio. */
+static PyObject *Stream_headers_ready(StreamObject *self, PyObject *unused) {
+    chb_request *r = self->req;
+    pthread_mutex_lock(&r->mu);
+    int ready = ready_locked(r, WAIT_HEADERS);
+    pthread_mutex_unlock(&r->mu);
+    return PyBool_FromLong(ready);
+}
+
+static PyObject *Stream_arm(StreamObject *self, PyObject *fut) {
+    chb_request *r = self->req;
+    if (stream_check_generation(self)) return NULL;
+    if (!r->notifier) {
+        PyErr_SetString(PyExc_RuntimeError, "stream was created without a notifier");
+        return NULL;
+    }
+    stream_disarm(self);
+    Py_INCREF(fut);
+    self->fut = fut;
+    Py_INCREF(self); /* the armed request holds the stream until dispatch */
+    pthread_mutex_lock(&r->mu);
+    r->armed = self;
+    pthread_mutex_unlock(&r->mu);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_disarm(StreamObject *self, PyObject *unused) {
+    stream_disarm(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_cancel(StreamObject *self, PyObject *unused) {
+    stream_disarm(self);
+    if (!self->finished) stream_cancel_request(self);
+    self->finished = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_close(StreamObject *self, PyObject *unused) {
+    stream_disarm(self);
+    if (!self->finished) stream_cancel_request_with(self, chb_req_abandon_task);
+    self->finished = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *str_or_none(const char *s) {
+    if (!s) Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+static PyObject *Stream_get_info(StreamObject *self, void *which) {
+    chb_request *r = self->req;
+    PyObject *v = NULL;
+    pthread_mutex_lock(&r->mu);
+    switch ((intptr_t)which) {
+    case 0: v = r->headers_ready ? PyLong_FromLong(r->http_status) : (Py_INCREF(Py_None), Py_None); break;
+    case 1: v = r->headers_ready ? str_or_none(r->summary) : (Py_INCREF(Py_None), Py_None); break;
+    case 2: v = PyUnicode_FromString(STATE_NAMES[r->state]); break;
+    case 3: v = r->state == REQ_DONE ? PyBytes_FromStringAndSize((char *)r->raw.data, (Py_ssize_t)r->raw.len)
+                                     : (Py_INCREF(Py_None), Py_None); break;
+    case 4: v = r->headers_ready ? str_or_none(r->server_query_id) : (Py_INCREF(Py_None), Py_None); break;
+    case 5: v = r->headers_ready ? str_or_none(r->content_type) : (Py_INCREF(Py_None), Py_None); break;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return v;
+}
+
+static PyObject *Stream_get_query_id(StreamObject *self, void *unused) { return PyUnicode_FromString(self->query_id); }
+
+static PyMethodDef Stream_methods[] = {
+    {"wait_headers", (PyCFunction)Stream_wait_headers, METH_NOARGS, "block until the response headers (or a failure) arrive"},
+    {"next_block", (PyCFunction)Stream_next_block, METH_NOARGS, "block until the next decoded block; None at the end"},
+    {"poll", (PyCFunction)Stream_poll, METH_NOARGS, "next block, None at the end, False if nothing is ready"},
+    {"headers_ready", (PyCFunction)Stream_headers_ready, METH_NOARGS, "non-blocking: headers or a failure arrived"},
+    {"arm", (PyCFunction)Stream_arm, METH_O, "resolve this future (set_result(None)) on the next news"},
+    {"disarm", (PyCFunction)Stream_disarm, METH_NOARGS, "forget the armed future"},
+    {"close", (PyCFunction)Stream_close, METH_NOARGS, "let go of the rest of the result (drained if small, else cancelled)"},
+    {"cancel", (PyCFunction)Stream_cancel, METH_NOARGS, "abort the request, free its slot, KILL QUERY on the server"},
+    {NULL},
+};
+
+static PyGetSetDef Stream_getset[] = {
+    {"http_status", (getter)Stream_get_info, NULL, "HTTP status (None before headers)", (void *)0},
+    {"summary", (getter)Stream_get_info, NULL, "X-ClickHouse-Summary JSON text", (void *)1},
+    {"state", (getter)Stream_get_info, NULL, "request state name", (void *)2},
+    {"raw", (getter)Stream_get_info, NULL, "raw body (raw mode, when done)", (void *)3},
+    {"server_query_id", (getter)Stream_get_info, NULL, "X-ClickHouse-Query-Id", (void *)4},
+    {"content_type", (getter)Stream_get_info, NULL, "Content-Type of the answer", (void *)5},
+    {"query_id", (getter)Stream_get_query_id, NULL, "query_id sent to the server", NULL},
+    {NULL},
+};
+
+static PyTypeObject StreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "clickhouse_backend._engine.Stream",
+    .tp_basicsize = sizeof(StreamObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Stream_dealloc,
+    .tp_methods = Stream_methods,
+    .tp_getset = Stream_getset,
+    .tp_doc = "The response of one query, decoded block by block.",
+};
+
+/* ------------------------------------------------------------------ */
+/* Client                                                                */
+
+typedef struct {
+    PyObject_HEAD
+    chb_pool_cfg cfg;
+    chb_pool *pool;
+    unsigned generation;
+    char *static_params;   /* URL query string shared by every request */
+    char *headers;         /* header lines, each ending in \r\n */
+    char host_header[300];
+} ClientObject;
+
+static void Client_dealloc(ClientObject *self) {
+    PyMem_Free(self->static_params);
+    PyMem_Free(self->headers);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static char *pystrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = PyMem_Malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"host", "port", "params", "headers", "pool_size", "pool_timeout", "idle_timeout",
+                             "connect_timeout", "send_receive_timeout", NULL};
+    const char *host, *params = "", *headers = "";
+    int port, pool_size = 16;
+    double pool_timeout = 30, idle_timeout = 9, connect_timeout = 10, rw_timeout = 300;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssidddd", kwlist, &host, &port, &params, &headers, &pool_size,
+                                     &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout))
+        return -1;
+    if (strlen(host) >= sizeof self->cfg.host) {
+        PyErr_SetString(PyExc_ValueError, "host name too long");
+        return -1;
+    }
+    if (pool_size < 1 || port < 1 || port > 65535) {
+        PyErr_SetString(PyExc_ValueError, "pool_size must be >= 1 and port in 1..65535");
+        return -1;
+    }
+    for (const char *h = headers; *h; h++) {
+        if (*h == '\n' && (h == headers || h[-1] != '\r')) {
+            PyErr_SetString(PyExc_ValueError, "header lines must end in CRLF");
+            return -1;
+        }
+    }
+    memset(&self->cfg, 0, sizeof self->cfg);
+    snprintf(self->cfg.host, sizeof self->cfg.host, "%s", host);
+    self->cfg.port = port;
+    self->cfg.max_size = pool_size;
+    self->cfg.pool_timeout = pool_timeout;
+    self->cfg.idle_timeout = idle_timeout;
+    self->cfg.connect_timeout = connect_timeout;
+    self->cfg.rw_timeout = rw_timeout;
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(self->host_header, sizeof self->host_header, v6 ? "[%s]:%d" : "%s:%d", host, port);
+    PyMem_Free(self->static_params);
+    PyMem_Free(self->headers);
+    self->static_params = pystrdup(params);
+    self->headers = pystrdup(headers);
+    self->pool = NULL;
+    if (!self->static_params || !self->headers) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* The pool for this client in this process (re-resolved after fork). */
+static chb_pool *client_pool(ClientObject *self) {
+    unsigned gen = chb_loop_generation();
+    if (self->pool && self->generation == gen) return self->pool;
+    char err[512] = "";
+    chb_pool *p;
+    Py_BEGIN_ALLOW_THREADS
+    p = chb_pool_get(&self->cfg, err, sizeof err);
+    Py_END_ALLOW_THREADS
+    if (!p) {
+        PyErr_SetString(chb_exc(CHB_EXC_OperationalError), err);
+        return NULL;
+    }
+    self->pool = p;
+    self->generation = gen;
+    return p;
+}
+
+static void url_escape(chb_buf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+            ch == '_' || ch == '.' || ch == '~')
+            chb_buf_putc(b, ch);
+        else {
+            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            chb_buf_append(b, e, 3);
+        }
+    }
+}
+
+/* Full HTTP/1.1 request bytes. */
+static int build_wire(ClientObject *self, chb_buf *w, const char *qid, const char *extra, const char *body,
+                      size_t body_len) {
+    char num[32];
+    chb_buf_puts(w, "POST /?");
+    chb_buf_puts(w, self->static_params);
+    if (qid && *qid) {
+        if (self->static_params[0]) chb_buf_putc(w, '&');
+        chb_buf_puts(w, "query_id=");
+        url_escape(w, qid, strlen(qid));
+    }
+    if (extra && *extra) {
+        chb_buf_putc(w, '&');
+        chb_buf_puts(w, extra);
+    }
+    chb_buf_puts(w, " HTTP/1.1\r\nHost: ");
+    chb_buf_puts(w, self->host_header);
+    chb_buf_puts(w, "\r\n");
+    chb_buf_puts(w, self->headers);
+    snprintf(num, sizeof num, "%zu", body_len);
+    chb_buf_puts(w, "Content-Length: ");
+    chb_buf_puts(w, num);
+    chb_buf_puts(w, "\r\n\r\n");
+    return chb_buf_append(w, body, body_len);
+}
+
+static void random_query_id(char *out, size_t n) {
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)((ts.tv_nsec >> (i % 8)) ^ (i * 131) ^ rand());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    snprintf(out, n, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"body", "params", "query_id", "retryable", "raw", "notifier", "query_timeout",
+                             "buffer_limit", "tz", "strings_as_bytes", "columnar", NULL};
+    Py_buffer body;
+    const char *extra = "", *qid_in = NULL;
+    int retryable = 0, raw = 0, sab = 0, columnar = 0;
+    PyObject *notifier = Py_None, *tz = Py_None;
+    double query_timeout = 0;
+    Py_ssize_t buffer_limit = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOpp", kwlist, &body, &extra, &qid_in, &retryable, &raw,
+                                     &notifier, &query_timeout, &buffer_limit, &tz, &sab, &columnar))
+        return NULL;
+    StreamObject *s = NULL;
+    chb_request *r = NULL;
+    chb_buf w, kw_buf, kbody;
+    chb_buf_init(&w);
+    chb_buf_init(&kw_buf);
+    chb_buf_init(&kbody);
+    if (notifier != Py_None && !PyObject_TypeCheck(notifier, &NotifierType)) {
+        PyErr_SetString(PyExc_TypeError, "notifier must be a Notifier");
+        goto fail;
+    }
+    chb_pool *pool = client_pool(self);
+    if (!pool) goto fail;
+    r = chb_req_new();
+    s = (StreamObject *)StreamType.tp_alloc(&StreamType, 0); /* zeroed */
+    if (!r || !s) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    s->tz = tz == Py_None ? NULL : Py_NewRef(tz);
+    s->strings_as_bytes = sab;
+    s->columnar = columnar;
+    s->finished = 0;
+    s->generation = chb_loop_generation();
+    if (qid_in && *qid_in) {
+        if (strlen(qid_in) >= sizeof r->query_id) {
+            PyErr_SetString(chb_exc(CHB_EXC_ProgrammingError), "query_id too long (max 127 bytes)");
+            goto fail;
+        }
+        snprintf(r->query_id, sizeof r->query_id, "%s", qid_in);
+    } else {
+        random_query_id(r->query_id, sizeof r->query_id);
+    }
+    memcpy(s->query_id, r->query_id, sizeof s->query_id);
+    if (build_wire(self, &w, r->query_id, extra, body.buf, (size_t)body.len) != 0) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    /* KILL QUERY for cancellation/timeouts: the id is quoted as a ClickHouse literal. */
+    chb_buf_puts(&kbody, "KILL QUERY WHERE query_id = '");
+    for (const char *q = r->query_id; *q; q++) {
+        if (*q == '\'' || *q == '\\') chb_buf_putc(&kbody, '\\');
+        chb_buf_putc(&kbody, (uint8_t)*q);
+    }
+    chb_buf_puts(&kbody, "' ASYNC");
+    if (build_wire(self, &kw_buf, NULL, NULL, (const char *)kbody.data, kbody.len) != 0) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    chb_buf_free(&kbody);
+    r->pool = pool;
+    r->wire = w.data;
+    r->wire_len = w.len;
+    r->kill_wire = kw_buf.data;
+    r->kill_wire_len = kw_buf.len;
+    chb_buf_init(&w);
+    chb_buf_init(&kw_buf);
+    r->retryable = retryable;
+    r->mode = raw ? MODE_RAW : MODE_NATIVE;
+    r->query_timeout = query_timeout > 0 ? query_timeout : 0;
+    r->buffer_limit = buffer_limit > 0 ? (size_t)buffer_limit : DEFAULT_BUFFER_LIMIT;
+    if (notifier != Py_None) {
+        r->notifier = ((NotifierObject *)notifier)->n;
+        chb_notifier_incref(r->notifier);
+    }
+    PyBuffer_Release(&body);
+    /* one reference for the stream (consumer), one for the engine */
+    s->req = r;
+    chb_req_incref(r);
+    if (chb_loop_submit(chb_req_start_task, r) != 0) {
+        chb_req_decref(r);
+        Py_DECREF(s);
+        PyErr_SetString(chb_exc(CHB_EXC_InternalError), "could not start the I/O engine thread");
+        return NULL;
+    }
+    return (PyObject *)s;
+fail:
+    PyBuffer_Release(&body);
+    chb_buf_free(&w);
+    chb_buf_free(&kw_buf);
+    chb_buf_free(&kbody);
+    if (s) {
+        s->req = NULL;
+        Py_DECREF(s);
+    }
+    if (r) chb_req_decref(r);
+    return NULL;
+}
+
+static PyObject *Client_pool_stats(ClientObject *self, PyObject *unused) {
+    chb_pool *p = client_pool(self);
+    if (!p) return NULL;
+    chb_pool_stats st;
+    chb_pool_read_stats(p, &st);
+    return Py_BuildValue("{sl,sl,sl,sl,sl,sl,sl,sl,si}", "in_use", st.in_use, "idle", st.idle, "waiting", st.waiting,
+                         "created", st.created, "closed", st.closed, "reused", st.reused, "retries", st.retries,
+                         "requests", st.requests, "max_size", p->cfg.max_size);
+}
+
+static PyMethodDef Client_methods[] = {
+    {"request", (PyCFunction)(void (*)(void))Client_request, METH_VARARGS | METH_KEYWORDS,
+     "send one query; returns a Stream"},
+    {"pool_stats", (PyCFunction)Client_pool_stats, METH_NOARGS, "counters of this endpoint's pool"},
+    {NULL},
+};
+
+static PyTypeObject ClientType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "clickhouse_backend._engine.Client",
+    .tp_basicsize = sizeof(ClientObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Client_init,
+    .tp_dealloc = (destructor)Client_dealloc,
+    .tp_methods = Client_methods,
+    .tp_doc = "One ClickHouse HTTP endpoint with its credentials; requests share the endpoint's pool.",
+};
+
+int py_client_register(PyObject *m) {
+    if (PyType_Ready(&NotifierType) < 0 || PyType_Ready(&StreamType) < 0 || PyType_Ready(&ClientType) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(m, "Notifier", (PyObject *)&NotifierType) < 0 ||
+        PyModule_AddObjectRef(m, "Stream", (PyObject *)&StreamType) < 0 ||
+        PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0)
+        return -1;
+    return 0;
+}

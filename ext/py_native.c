@@ -1,0 +1,133 @@
+/* Python binding of the Native decoder: NativeDecoder(tz=None, strings_as_bytes=False,
+ * columnar=False) with feed(bytes-like) and get() -> (names, types, data) | False. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include "buf.h"
+#include "errors.h"
+#include "native.h"
+
+typedef struct {
+    PyObject_HEAD
+    chb_buf buf;
+    size_t start;          /* offset of the current (unreturned) block in buf */
+    nd_scanner *sc;
+    PyObject *tz;
+    int strings_as_bytes;
+    int columnar;
+} NativeDecoder;
+
+static int nd_init(NativeDecoder *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"tz", "strings_as_bytes", "columnar", NULL};
+    PyObject *tz = Py_None;
+    int sab = 0, col = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|Opp:NativeDecoder", kwlist, &tz, &sab, &col)) return -1;
+    if (tz != Py_None && !PyObject_HasAttrString(tz, "fromutc")) {
+        PyErr_SetString(PyExc_TypeError, "tz must be a tzinfo or None");
+        return -1;
+    }
+    Py_XSETREF(self->tz, tz == Py_None ? NULL : Py_NewRef(tz));
+    self->strings_as_bytes = sab;
+    self->columnar = col;
+    if (!self->sc && !(self->sc = nd_scanner_new())) { PyErr_NoMemory(); return -1; }
+    nd_scanner_reset(self->sc);
+    chb_buf_free(&self->buf);
+    self->start = 0;
+    return 0;
+}
+
+static int nd_traverse(NativeDecoder *self, visitproc visit, void *arg) {
+    Py_VISIT(self->tz);
+    return 0;
+}
+
+static int nd_clear(NativeDecoder *self) {
+    Py_CLEAR(self->tz);
+    return 0;
+}
+
+static void nd_dealloc(NativeDecoder *self) {
+    PyObject_GC_UnTrack(self);
+    nd_clear(self);
+    nd_scanner_free(self->sc);
+    chb_buf_free(&self->buf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *nd_feed(NativeDecoder *self, PyObject *arg) {
+    Py_buffer view;
+    if (!self->sc) { PyErr_SetString(PyExc_RuntimeError, "NativeDecoder not initialised"); return NULL; }
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE)) return NULL;
+    /* Drop returned blocks once they are at least half the buffer (amortised O(1)). */
+    if (self->start && self->start >= self->buf.len / 2) {
+        chb_buf_consume(&self->buf, self->start);
+        self->start = 0;
+    }
+    int rc = chb_buf_append(&self->buf, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    if (rc) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+static PyObject *nd_get(NativeDecoder *self, PyObject *Py_UNUSED(ignored)) {
+    if (!self->sc) { PyErr_SetString(PyExc_RuntimeError, "NativeDecoder not initialised"); return NULL; }
+    size_t avail = self->buf.len - self->start;
+    if (avail == 0) Py_RETURN_FALSE;
+    const uint8_t *base = self->buf.data + self->start;
+    ptrdiff_t r = nd_scan(self->sc, base, avail);
+    if (r == 0) Py_RETURN_FALSE;
+    if (r < 0) {
+        chb_exc_kind k = nd_scanner_error_kind(self->sc) == ND_ERR_UNSUPPORTED ? CHB_EXC_NotSupportedError
+                                                                              : CHB_EXC_InterfaceError;
+        PyErr_SetString(chb_exc(k), nd_scanner_error(self->sc));
+        return NULL;
+    }
+    nd_options opts = {self->tz, self->strings_as_bytes, self->columnar};
+    /* The block is consumed even if conversion fails, so the next one can be read. */
+    PyObject *res = nd_decode_block(base, (size_t)r, &opts);
+    self->start += (size_t)r;
+    nd_scanner_reset(self->sc);
+    if (self->start == self->buf.len) { self->buf.len = 0; self->start = 0; }
+    return res;
+}
+
+static PyObject *nd_get_buffered(NativeDecoder *self, void *Py_UNUSED(c)) {
+    return PyLong_FromSize_t(self->buf.len - self->start);
+}
+
+static PyObject *nd_get_work(NativeDecoder *self, void *Py_UNUSED(c)) {
+    return PyLong_FromUnsignedLongLong(self->sc ? nd_scanner_work(self->sc) : 0);
+}
+
+static PyMethodDef nd_methods[] = {
+    {"feed", (PyCFunction)nd_feed, METH_O, "feed(data): append bytes received from the server."},
+    {"get", (PyCFunction)nd_get, METH_NOARGS,
+     "get() -> (names, types, rows_or_columns) for the next complete block, or False."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef nd_getset[] = {
+    {"buffered", (getter)nd_get_buffered, NULL, "bytes fed but not yet returned as a block", NULL},
+    {"scan_work", (getter)nd_get_work, NULL, "framing-scanner steps so far (for linearity tests)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject NativeDecoderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "clickhouse_backend._engine.NativeDecoder",
+    .tp_basicsize = sizeof(NativeDecoder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "NativeDecoder(tz=None, strings_as_bytes=False, columnar=False): incremental "
+              "ClickHouse Native-format decoder (feed()/get(), hiredis style).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)nd_init,
+    .tp_dealloc = (destructor)nd_dealloc,
+    .tp_traverse = (traverseproc)nd_traverse,
+    .tp_clear = (inquiry)nd_clear,
+    .tp_methods = nd_methods,
+    .tp_getset = nd_getset,
+};
+
+int py_native_register(PyObject *m) {
+    if (PyType_Ready(&NativeDecoderType) < 0) return -1;
+    return PyModule_AddObjectRef(m, "NativeDecoder", (PyObject *)&NativeDecoderType);
+}

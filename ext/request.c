@@ -1,0 +1,69 @@
+#include "request.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "debug.h"
+#include "notifier.h"
+
+chb_request *chb_req_new(void) {
+    chb_request *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    r->refs = 1;
+    r->state = REQ_NEW;
+    return r;
+}
+
+void chb_req_incref(chb_request *r) { __atomic_add_fetch(&r->refs, 1, __ATOMIC_ACQ_REL); }
+
+void chb_req_decref(chb_request *r) {
+    if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+    CHB_INVARIANT(r->conn == NULL && r->timer == NULL && !r->in_ready_list);
+    chb_block *b = r->blocks_head;
+    while (b) {
+        chb_block *n = b->next;
+        free(b->data);
+        free(b);
+        b = n;
+    }
+    free(r->wire);
+    free(r->kill_wire);
+    free(r->summary);
+    free(r->server_query_id);
+    free(r->exception_tag);
+    free(r->content_type);
+    free(r->err_msg);
+    chb_buf_free(&r->raw);
+    chb_buf_free(&r->body);
+    chb_buf_free(&r->errbody);
+    if (r->notifier) chb_notifier_decref(r->notifier);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cond);
+    free(r);
+}
+
+void chb_req_notify_locked(chb_request *r) {
+    pthread_cond_broadcast(&r->cond);
+    if (r->notifier) chb_notifier_push(r->notifier, r);
+}
+
+void chb_req_fail(chb_request *r, chb_err_kind kind, int ch_code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&r->mu);
+    if (!chb_req_terminal(r->state)) {
+        r->state = kind == ERR_CANCELLED ? REQ_CANCELLED : REQ_FAILED;
+        r->err = kind;
+        r->ch_code = ch_code;
+        free(r->err_msg);
+        r->err_msg = strdup(msg);
+        chb_req_notify_locked(r);
+    }
+    pthread_mutex_unlock(&r->mu);
+}

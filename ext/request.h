@@ -1,0 +1,115 @@
+/* One query: shared by the consumer (a Python thread or an asyncio loop) and the
+ * engine thread. Fields under "shared" are guarded by mu; fields under "engine"
+ * are touched only on the engine thread. */
+#ifndef CHB_REQUEST_H
+#define CHB_REQUEST_H
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <event2/event.h>
+
+#include "buf.h"
+
+struct chb_pool;
+struct chb_conn;
+struct chb_notifier;
+struct nd_scanner;
+
+typedef enum {
+    REQ_NEW,           /* built, not yet handed to the engine */
+    REQ_WAIT_POOL,     /* waiting for a pool slot */
+    REQ_CONNECTING,    /* a fresh connection is being opened for it */
+    REQ_SENDING,       /* request bytes being written */
+    REQ_AWAIT_HEADERS, /* sent; waiting for the status line and headers */
+    REQ_STREAMING,     /* receiving the body */
+    REQ_PAUSED,        /* body reading stopped: the consumer is behind (backpressure) */
+    REQ_DONE,          /* whole response received (blocks may still be queued) */
+    REQ_FAILED,        /* error recorded */
+    REQ_CANCELLED,     /* cancelled by the consumer */
+} chb_req_state;
+
+static inline int chb_req_terminal(chb_req_state s) { return s >= REQ_DONE; }
+
+typedef enum {
+    ERR_NONE,
+    ERR_SERVER,        /* ClickHouse reported an exception (code/message) */
+    ERR_CONNECT,       /* could not connect / resolve */
+    ERR_NETWORK,       /* connection dropped or reset */
+    ERR_TIMEOUT,       /* connect, send/receive or query timeout */
+    ERR_POOL_TIMEOUT,  /* no pool slot within pool_timeout */
+    ERR_PROTOCOL,      /* not a ClickHouse answer (HTML page, bad HTTP, ...) */
+    ERR_MALFORMED,     /* Native data could not be framed */
+    ERR_UNSUPPORTED,   /* a type this driver cannot decode */
+    ERR_CANCELLED,
+    ERR_INTERNAL,      /* out of memory, engine start failure */
+} chb_err_kind;
+
+typedef enum { MODE_NATIVE, MODE_RAW } chb_body_mode;
+
+typedef struct chb_block {
+    uint8_t *data;     /* malloc'd; the block is data[0..len) */
+    size_t len;
+    struct chb_block *next;
+} chb_block;
+
+typedef struct chb_request {
+    /* ---- immutable after submit ---- */
+    struct chb_pool *pool;
+    uint8_t *wire;            /* full HTTP request bytes */
+    size_t wire_len;
+    uint8_t *kill_wire;       /* KILL QUERY request for this query_id (NULL: none) */
+    size_t kill_wire_len;
+    char query_id[128];
+    int retryable;            /* safe to send again on a fresh connection */
+    chb_body_mode mode;
+    double query_timeout;     /* seconds, 0 = none */
+    size_t buffer_limit;      /* backpressure high-water mark (bytes of queued blocks) */
+
+    /* ---- shared (mu) ---- */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int refs;                 /* consumer + engine (+ notifier ready list) */
+    chb_req_state state;
+    int headers_ready;
+    int http_status;
+    int ch_code;              /* X-ClickHouse-Exception-Code or parsed from the body */
+    char *summary;            /* X-ClickHouse-Summary (JSON text) */
+    char *server_query_id;    /* X-ClickHouse-Query-Id */
+    char *exception_tag;      /* X-ClickHouse-Exception-Tag (25.11+) */
+    char *content_type;
+    chb_block *blocks_head, *blocks_tail;
+    size_t queued_bytes;
+    chb_buf raw;              /* MODE_RAW body */
+    chb_err_kind err;
+    char *err_msg;
+    struct chb_notifier *notifier;
+    void *armed;              /* consumer's wake-up token (owned by the consumer side) */
+    int in_ready_list;
+    struct chb_request *ready_next;
+
+    /* ---- engine thread only ---- */
+    struct chb_conn *conn;
+    struct event *timer;      /* query timeout */
+    struct event *wait_timer; /* pool wait timeout */
+    int attempts;
+    int engine_finished;      /* chb_req_engine_done ran: the engine let go of it */
+    int draining;             /* consumer gone: read the rest and discard it, to keep the connection */
+    size_t drained;           /* bytes discarded while draining */
+    int got_response_bytes;
+    int sent;                 /* request fully written: the server may be running it */
+    chb_buf body;             /* Native bytes not yet framed into a block */
+    struct nd_scanner *scanner;
+    chb_buf errbody;          /* body of a non-200 answer */
+    struct chb_request *wait_next; /* pool waiter queue */
+    double wait_deadline;
+} chb_request;
+
+chb_request *chb_req_new(void);
+void chb_req_incref(chb_request *r);
+void chb_req_decref(chb_request *r);
+
+/* Engine thread: record a terminal state (first one wins), wake the consumer. */
+void chb_req_fail(chb_request *r, chb_err_kind kind, int ch_code, const char *fmt, ...);
+/* Engine thread, mu held: wake whoever waits on r (condvar and/or notifier). */
+void chb_req_notify_locked(chb_request *r);
+#endif

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# README command (2): run the whole test suite on a fresh Debian bookworm machine.
+#
+#   bash scripts/test.sh [extra pytest args]
+#
+# Installs the system packages (apt, only what is missing), creates a venv
+# ($CHB_VENV or .venv), installs the project editable plus requirements-test.txt,
+# starts a private ClickHouse server (tests/server/ctl.sh), runs pytest over
+# tests/ and then async_tests/ (with PYTHONASYNCIODEBUG=1), and always stops the
+# server. Fails if any suite fails, collects no tests or passes none.
+#
+# Environment knobs:
+#   CHB_VENV=path          venv to create/use (default: <repo>/.venv)
+#   CHB_SKIP_INSTALL=1     skip apt and pip (use the venv as it is)
+#   CHB_SUITE_TIMEOUT=s    hard limit per pytest run (default: 1500)
+#   PYTHON=python3         interpreter used to create the venv
+#
+# This file is also sourced by scripts/demo.sh for its setup functions; main()
+# only runs when it is executed.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${CHB_VENV:-$REPO/.venv}"
+VENV_PY="$VENV/bin/python"
+SYSTEM_PACKAGES=(
+    build-essential pkg-config libevent-dev libssl-dev libnghttp2-dev zlib1g-dev
+    libzstd-dev zstd clickhouse-server clickhouse-client nginx curl
+)
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+pkg_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+ensure_system_packages() {
+    local missing=() p
+    for p in "${SYSTEM_PACKAGES[@]}"; do
+        pkg_installed "$p" || missing+=("$p")
+    done
+    if ((${#missing[@]} == 0)); then
+        say "system packages: all present"
+        return 0
+    fi
+    say "system packages: installing ${missing[*]}"
+    # Package postinst scripts would start clickhouse-server/nginx on their
+    # default ports; we only want our own loopback instances. policy-rc.d
+    # exit 101 = "do not start services" (left alone if one already exists).
+    local own_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        as_root sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+        own_policy=1
+    fi
+    local rc=0
+    as_root apt-get update -q || rc=$?
+    if ((rc == 0)); then
+        as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+    fi
+    if ((own_policy)); then as_root rm -f /usr/sbin/policy-rc.d; fi
+    return "$rc"
+}
+
+# Creates the venv if needed and installs the project editable (this compiles
+# the C extension) plus any extra pip arguments.
+ensure_venv() {
+    if [[ ! -x "$VENV_PY" ]]; then
+        say "creating venv $VENV"
+        "${PYTHON:-python3}" -m venv "$VENV"
+    fi
+    say "pip install -e . $*"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
+        "$VENV_PY" -m pip install -q -e "$REPO" "$@"
+}
+
+setup_environment() {  # extra args go to pip
+    if [[ "${CHB_SKIP_INSTALL:-0}" == 1 ]]; then
+        say "CHB_SKIP_INSTALL=1: using $VENV as it is"
+        [[ -x "$VENV_PY" ]] || { echo "no venv at $VENV" >&2; return 1; }
+        return 0
+    fi
+    ensure_system_packages
+    ensure_venv "$@"
+}
+
+# Starts the test server with a private state dir and exports its CLICKHOUSE_* vars.
+start_test_server() {
+    CHB_STATE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-state.XXXXXX")"
+    export CHB_STATE_DIR
+    say "starting test ClickHouse server"
+    PYTHON="$VENV_PY" bash "$REPO/tests/server/ctl.sh" start >/dev/null
+    set -a
+    # shellcheck disable=SC1091
+    source "$CHB_STATE_DIR/env"
+    set +a
+    echo "ClickHouse $CLICKHOUSE_VERSION at $CLICKHOUSE_HTTP_URL (data $CLICKHOUSE_DATA_DIR)" >&2
+}
+
+stop_test_server() {
+    if [[ -n "${CHB_STATE_DIR:-}" && -d "$CHB_STATE_DIR" ]]; then
+        PYTHON="$VENV_PY" bash "$REPO/tests/server/ctl.sh" stop || true
+        rm -rf -- "$CHB_STATE_DIR"
+    fi
+}
+
+# --- test run ---------------------------------------------------------------
+
+RESULTS=()      # "name|rc|passed|failed|errors|skipped"
+OVERALL_OK=1
+
+# Counts from the JUnit XML: a robust way to see "0 passed" without parsing
+# pytest's terminal output.
+junit_counts() {
+    "$VENV_PY" - "$1" <<'EOF'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print("0 0 0 0"); sys.exit()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+t = f = e = s = 0
+for su in suites:
+    t += int(su.get("tests", 0)); f += int(su.get("failures", 0))
+    e += int(su.get("errors", 0)); s += int(su.get("skipped", 0))
+print(t - f - e - s, f, e, s)
+EOF
+}
+
+run_suite() {  # name dir [env assignments...] -- [pytest args]
+    local name="$1" dir="$2"; shift 2
+    local envs=()
+    while (($#)) && [[ "$1" != "--" ]]; do envs+=("$1"); shift; done
+    [[ "${1:-}" == "--" ]] && shift
+    local xml="$WORK_DIR/$name.xml" rc=0
+    say "pytest $dir ${envs[*]}"
+    (cd "$REPO" && env "${envs[@]}" timeout --kill-after=30 "${CHB_SUITE_TIMEOUT:-1500}" \
+        "$VENV_PY" -m pytest "$dir" -ra --junitxml="$xml" "$@") || rc=$?
+    local passed failed errors skipped
+    read -r passed failed errors skipped < <(junit_counts "$xml")
+    RESULTS+=("$name|$rc|$passed|$failed|$errors|$skipped")
+    if ((rc != 0 || passed == 0)); then OVERALL_OK=0; fi
+}
+
+explain_rc() {
+    case "$1" in
+        0) echo "ok" ;; 1) echo "tests failed" ;; 2) echo "interrupted" ;;
+        3) echo "internal error" ;; 4) echo "usage error" ;; 5) echo "NO TESTS COLLECTED" ;;
+        124|137) echo "TIMED OUT" ;; *) echo "exit $1" ;;
+    esac
+}
+
+print_summary() {
+    local line name rc passed failed errors skipped verdict
+    echo
+    echo "==================== test summary ===================="
+    printf '%-12s %-8s %7s %7s %7s %7s  %s\n' suite result passed failed errors skipped detail
+    for line in "${RESULTS[@]}"; do
+        IFS='|' read -r name rc passed failed errors skipped <<<"$line"
+        verdict=PASS
+        if ((rc != 0 || passed == 0)); then verdict=FAIL; fi
+        local detail
+        detail="$(explain_rc "$rc")"
+        if ((rc == 0 && passed == 0)); then detail="0 tests passed"; fi
+        printf '%-12s %-8s %7s %7s %7s %7s  %s\n' "$name" "$verdict" "$passed" "$failed" "$errors" "$skipped" "$detail"
+    done
+    echo "======================================================"
+    if ((OVERALL_OK)); then echo "RESULT: PASS"; else echo "RESULT: FAIL"; fi
+}
+
+cleanup() {
+    local rc=$?
+    if ((rc != 0)) && [[ -z "${SUMMARY_PRINTED:-}" ]]; then
+        echo "RESULT: FAIL (exit $rc before the test summary; see the output above)" >&2
+    fi
+    stop_test_server
+    [[ -n "${WORK_DIR:-}" ]] && rm -rf -- "$WORK_DIR"
+    exit "$rc"
+}
+
+main() {
+    local t0=$SECONDS
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-test.XXXXXX")"
+    setup_environment -r "$REPO/requirements-test.txt"
+    start_test_server
+
+    run_suite sync tests -- "$@"
+    run_suite async async_tests PYTHONASYNCIODEBUG=1 -- "$@"
+
+    print_summary
+    SUMMARY_PRINTED=1
+    echo "total time: $((SECONDS - t0))s"
+    ((OVERALL_OK))
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main "$@"
+fi

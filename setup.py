@@ -1,0 +1,88 @@
+"""Build the one extension module, clickhouse_backend._engine, from ext/*.c.
+
+System libraries are found with pkg-config; a missing -dev package stops the build
+with the apt command that installs it.
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+from setuptools import Extension, find_packages, setup
+
+# pkg-config module -> Debian package that provides its .pc file
+PKG_CONFIG_DEPS = {
+    "libevent": "libevent-dev",
+    "libevent_pthreads": "libevent-dev",
+    "libevent_openssl": "libevent-dev",
+    "openssl": "libssl-dev",
+    "libnghttp2": "libnghttp2-dev",
+    "zlib": "zlib1g-dev",
+    "libzstd": "libzstd-dev",
+}
+
+
+def _fail(msg):
+    sys.stderr.write("\nclickhouse_backend build error: %s\n\n" % msg)
+    raise SystemExit(1)
+
+
+def pkg_config():
+    if not shutil.which("pkg-config"):
+        _fail("pkg-config not found. Install it with:\n    sudo apt-get install -y pkg-config")
+    missing = [m for m in PKG_CONFIG_DEPS
+               if subprocess.call(["pkg-config", "--exists", m]) != 0]
+    if missing:
+        pkgs = sorted({PKG_CONFIG_DEPS[m] for m in missing})
+        _fail("missing system libraries (%s). Install them with:\n    sudo apt-get install -y %s"
+              % (", ".join(missing), " ".join(pkgs)))
+    mods = list(PKG_CONFIG_DEPS)
+    cflags = subprocess.check_output(["pkg-config", "--cflags"] + mods, text=True).split()
+    libs = subprocess.check_output(["pkg-config", "--libs"] + mods, text=True).split()
+    return cflags, libs
+
+
+def extension():
+    if any(a in sys.argv for a in ("egg_info", "sdist", "--name", "--version")):
+        cflags, libs = [], []
+    else:
+        cflags, libs = pkg_config()
+    extra = ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
+             "-Wno-missing-field-initializers", "-fvisibility=hidden"]
+    macros = []
+    # CHB_DEBUG=1: no optimisation, assertions and invariant checks on (see ext/debug.h).
+    if os.environ.get("CHB_DEBUG"):
+        extra += ["-O0", "-g3", "-UNDEBUG"]
+        macros.append(("CHB_DEBUG", "1"))
+    else:
+        extra += ["-O2"]
+    # CHB_SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer build.
+    if os.environ.get("CHB_SANITIZE"):
+        extra += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+        libs = libs + ["-fsanitize=address,undefined"]
+    return Extension(
+        "clickhouse_backend._engine",
+        sources=sorted(glob.glob("ext/*.c")),
+        depends=sorted(glob.glob("ext/*.h")),
+        include_dirs=["ext"],
+        define_macros=macros,
+        extra_compile_args=cflags + extra,
+        extra_link_args=libs,
+    )
+
+
+setup(
+    name="clickhouse-backend",
+    version="0.1.0",
+    description="Django backend and async DB-API driver for ClickHouse on a libevent C engine",
+    packages=find_packages(include=["clickhouse_backend", "clickhouse_backend.*"]),
+    package_data={"clickhouse_backend": ["*.pyi", "py.typed"]},
+    ext_modules=[extension()],
+    python_requires=">=3.10",
+    install_requires=["django>=4.2"],
+    extras_require={
+        "embedded": ["chdb-core>=26.1"],
+        "test": ["pytest", "pytest-asyncio", "hypothesis", "psutil", "chdb-core>=26.1"],
+    },
+)

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Test-server harness: a throwaway ClickHouse server on free loopback ports.
+#
+#   tests/server/ctl.sh start    start a server, write $STATE_DIR/env
+#   tests/server/ctl.sh stop     stop it, remove its data dir and the state file
+#   tests/server/ctl.sh status   print the state file and ping the server
+#   tests/server/ctl.sh env      print the state file (for `eval`/`source`)
+#
+# Environment:
+#   CHB_STATE_DIR           where the state file lives (default: <repo>/.test-server)
+#   CLICKHOUSE_SERVER_BIN   server binary (default: /usr/sbin/clickhouse-server)
+#   CHB_START_TIMEOUT       seconds to wait for /ping (default: 60)
+#   CHB_STOP_TIMEOUT        seconds between TERM and KILL (default: 20)
+#
+# Every run gets its own `mktemp -d` data dir and kernel-chosen ports, so it
+# never collides with a developer's server (e.g. the one on 18123) or another run.
+# Structured as functions so that more services (nginx/TLS front) can be added
+# next to clickhouse_start/clickhouse_stop.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+STATE_DIR="${CHB_STATE_DIR:-$REPO/.test-server}"
+STATE_FILE="$STATE_DIR/env"
+SERVER_BIN="${CLICKHOUSE_SERVER_BIN:-/usr/sbin/clickhouse-server}"
+START_TIMEOUT="${CHB_START_TIMEOUT:-60}"
+STOP_TIMEOUT="${CHB_STOP_TIMEOUT:-20}"
+PYTHON="${PYTHON:-python3}"
+
+log() { echo "[ctl] $*" >&2; }
+die() { echo "[ctl] ERROR: $*" >&2; exit 1; }
+
+# Ask the kernel for N distinct free loopback ports. All sockets are held open
+# until every port is chosen so the same port cannot be handed out twice; the
+# remaining race (someone grabs it before the server binds) is handled by
+# retrying the whole start.
+free_ports() {
+    "$PYTHON" - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+EOF
+}
+
+# GET a URL; prints the body, non-zero exit if unreachable or not 200.
+# python instead of curl: curl is not guaranteed before scripts/test.sh installs it.
+http_get() {
+    "$PYTHON" - "$1" <<'EOF'
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+        sys.stdout.write(r.read().decode("utf-8", "replace"))
+except Exception:
+    sys.exit(1)
+EOF
+}
+
+# POST a query to the HTTP interface, print the TSV result.
+http_query() {
+    "$PYTHON" - "$1" "$2" <<'EOF'
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode())
+with urllib.request.urlopen(req, timeout=10) as r:
+    sys.stdout.write(r.read().decode())
+EOF
+}
+
+pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+
+# Only signal a pid that is still *our* server (pids get reused): its command
+# line must mention our data dir.
+pid_is_ours() {
+    local pid="$1" dir="$2"
+    pid_alive "$pid" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir"
+}
+
+render_template() {  # src dst
+    sed -e "s|@DATA@|$DATA_DIR|g" \
+        -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
+        -e "s|@TCP_PORT@|$TCP_PORT|g" \
+        "$1" >"$2"
+}
+
+print_server_logs() {
+    local f
+    for f in "$DATA_DIR/log/server.err.log" "$DATA_DIR/log/stdout.log"; do
+        if [[ -s "$f" ]]; then
+            echo "----- $f (last 60 lines) -----" >&2
+            tail -n 60 "$f" >&2
+        fi
+    done
+}
+
+# Starts one server attempt; sets CH_PID. Returns 0 when /ping answers,
+# 2 when the server died on a port clash (caller retries), 1 otherwise.
+clickhouse_start_once() {
+    DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-clickhouse.XXXXXX")"
+    read -r HTTP_PORT TCP_PORT < <(free_ports 2)
+    mkdir -p "$DATA_DIR/log" "$DATA_DIR/tmp" "$DATA_DIR/user_files" "$DATA_DIR/format_schemas"
+    render_template "$HERE/config.xml" "$DATA_DIR/config.xml"
+    # users.xml has no placeholders; copied next to config.xml because
+    # <users_config> is resolved relative to the config file.
+    cp "$HERE/users.xml" "$DATA_DIR/users.xml"
+
+    log "starting $SERVER_BIN (http $HTTP_PORT, tcp $TCP_PORT, data $DATA_DIR)"
+    # 18.16 runs fine as root (the Debian package only creates a `clickhouse`
+    # user for the init script). setsid: a Ctrl-C in the terminal should reach
+    # the test runner, whose trap then stops the server in order.
+    (cd "$DATA_DIR" && exec setsid "$SERVER_BIN" --config-file="$DATA_DIR/config.xml" \
+        </dev/null >"$DATA_DIR/log/stdout.log" 2>&1) &
+    CH_PID=$!
+
+    local deadline=$((SECONDS + START_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        if [[ "$(http_get "http://127.0.0.1:$HTTP_PORT/ping" 2>/dev/null)" == "Ok."* ]]; then
+            return 0
+        fi
+        if ! pid_alive "$CH_PID"; then
+            if grep -qs -e "Address already in use" -e "EADDRINUSE" \
+                "$DATA_DIR/log/server.err.log" "$DATA_DIR/log/stdout.log"; then
+                return 2
+            fi
+            log "server exited during startup"
+            print_server_logs
+            return 1
+        fi
+        sleep 0.2
+    done
+    log "server did not answer /ping within ${START_TIMEOUT}s"
+    print_server_logs
+    return 1
+}
+
+write_state() {
+    mkdir -p "$STATE_DIR"
+    local tmp="$STATE_FILE.tmp.$$"
+    {
+        echo "CLICKHOUSE_HTTP_URL=http://127.0.0.1:$HTTP_PORT/"
+        echo "CLICKHOUSE_HTTP_PORT=$HTTP_PORT"
+        echo "CLICKHOUSE_TCP_PORT=$TCP_PORT"
+        echo "CLICKHOUSE_PID=$CH_PID"
+        echo "CLICKHOUSE_DATA_DIR=$DATA_DIR"
+        echo "CLICKHOUSE_VERSION=$CH_VERSION"
+    } >"$tmp"
+    mv "$tmp" "$STATE_FILE"
+}
+
+clickhouse_start() {
+    [[ -x "$SERVER_BIN" ]] || die "$SERVER_BIN not found (apt-get install clickhouse-server)"
+    local attempt rc
+    for attempt in 1 2 3; do
+        rc=0
+        clickhouse_start_once || rc=$?
+        if ((rc == 0)); then
+            CH_VERSION="$(http_query "http://127.0.0.1:$HTTP_PORT/" "SELECT version()" | tr -d '\n')"
+            log "ClickHouse $CH_VERSION up, pid $CH_PID, http://127.0.0.1:$HTTP_PORT/"
+            return 0
+        fi
+        kill_pid "$CH_PID" "$DATA_DIR"
+        rm -rf "$DATA_DIR"
+        ((rc == 2)) || return 1
+        log "port clash, retrying ($attempt)"
+    done
+    return 1
+}
+
+# TERM, wait up to STOP_TIMEOUT, then KILL.
+kill_pid() {
+    local pid="$1" dir="$2"
+    pid_is_ours "$pid" "$dir" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + STOP_TIMEOUT))
+    while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
+    if pid_alive "$pid"; then
+        log "pid $pid ignored TERM for ${STOP_TIMEOUT}s, sending KILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        while pid_alive "$pid"; do sleep 0.1; done
+    fi
+}
+
+clickhouse_stop() {
+    local pid="${CLICKHOUSE_PID:-}" dir="${CLICKHOUSE_DATA_DIR:-}"
+    if [[ -n "$dir" ]]; then
+        kill_pid "$pid" "$dir"
+        # Refuse to rm anything that is not one of our mktemp dirs.
+        case "$(basename "$dir")" in
+            chb-clickhouse.*) rm -rf -- "$dir" ;;
+            *) log "not removing unexpected data dir '$dir'" ;;
+        esac
+    fi
+}
+
+load_state() {
+    [[ -f "$STATE_FILE" ]] || return 1
+    # shellcheck disable=SC1090
+    source "$STATE_FILE"
+}
+
+cmd_start() {
+    if load_state && pid_is_ours "${CLICKHOUSE_PID:-}" "${CLICKHOUSE_DATA_DIR:-}"; then
+        die "a test server is already running (pid $CLICKHOUSE_PID, state $STATE_FILE); run '$0 stop' first"
+    fi
+    clickhouse_start || die "could not start ClickHouse"
+    write_state
+    cat "$STATE_FILE"
+}
+
+cmd_stop() {
+    if ! load_state; then
+        log "no state file at $STATE_FILE, nothing to stop"
+        return 0
+    fi
+    clickhouse_stop
+    rm -f "$STATE_FILE"
+    rmdir "$STATE_DIR" 2>/dev/null || true
+    log "stopped"
+}
+
+cmd_status() {
+    load_state || die "no state file at $STATE_FILE"
+    cat "$STATE_FILE"
+    if [[ "$(http_get "${CLICKHOUSE_HTTP_URL}ping" 2>/dev/null)" == "Ok."* ]]; then
+        echo "ping: Ok"
+    else
+        echo "ping: NOT answering"
+        return 1
+    fi
+}
+
+main() {
+    case "${1:-}" in
+        start) cmd_start ;;
+        stop) cmd_stop ;;
+        status) cmd_status ;;
+        env) load_state && cat "$STATE_FILE" ;;
+        *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+    esac
+}
+
+main "$@"
