@@ -27,6 +27,7 @@ static inline int chb_buf_reserve(chb_buf *b, size_t extra) {
     return 0;
 }
 static inline int chb_buf_append(chb_buf *b, const void *src, size_t n) {
+    if (n == 0) return 0; /* memcpy from/to NULL is undefined even for 0 bytes */
     if (chb_buf_reserve(b, n)) return -1;
     memcpy(b->data + b->len, src, n);
     b->len += n;

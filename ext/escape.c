@@ -2,7 +2,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <datetime.h>
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include "escape.h"
 #include "errors.h"
 
@@ -152,6 +154,15 @@ static int put_double(chb_buf *out, double d) {
     if (isinf(d)) {
         if (d < 0) PUTS(out, "-inf");
         else PUTS(out, "inf");
+        return 0;
+    }
+    if (d != 0 && fabs(d) < DBL_MIN) {
+        /* Subnormal: older servers reject such literals (strtod ERANGE). m * 2^-1022 / 2^52 is
+         * exact in binary64 and constant-folded, so send the bits that way. */
+        char tmp[80];
+        long long m = (long long)ldexp(d, 1074);
+        int k = snprintf(tmp, sizeof tmp, "(%lld * 2.2250738585072014e-308 / 4503599627370496)", m);
+        PUT(out, tmp, (size_t)k);
         return 0;
     }
     /* repr: shortest text that round-trips; ".0" keeps it a Float64 literal */

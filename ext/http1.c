@@ -17,7 +17,7 @@
 #define MAX_SINGLE_READ (256 * 1024)
 #define ERRBODY_LIMIT (64 * 1024)
 #define DRAIN_LIMIT (1024 * 1024)
-#define DRAIN_SECONDS 2.0
+#define DRAIN_SECONDS 0.05 /* also bounds how long a new query may wait for it */
 
 static void conn_readcb(struct bufferevent *bev, void *arg);
 static void conn_writecb(struct bufferevent *bev, void *arg);
@@ -154,6 +154,7 @@ void chb_req_engine_done(chb_request *r) {
     if (r->scanner) { nd_scanner_free(r->scanner); r->scanner = NULL; }
     chb_buf_free(&r->body);
     chb_buf_free(&r->errbody);
+    if (r->draining) r->pool->draining--;
     r->engine_finished = 1;
     chb_req_decref(r);
 }
@@ -247,6 +248,7 @@ void chb_req_abandon_task(void *arg) {
             /* Most abandoned results are nearly complete (fetchone() of a small
              * result): reading the rest is cheaper than a new connection and a KILL. */
             r->draining = 1;
+            r->pool->draining++;
             pthread_mutex_lock(&r->mu);
             chb_block *b = r->blocks_head;
             r->blocks_head = r->blocks_tail = NULL;
@@ -354,25 +356,35 @@ static int midstream_exception(chb_request *r) {
 static void complete_response(chb_conn *c) {
     chb_request *r = c->req;
     int keep = hp_keep_alive(&c->parser);
+    int ok = c->status == 200 && !(r->mode == MODE_NATIVE && r->body.len > 0);
     c->served++;
-    if (c->status != 200) {
-        fail_with_text(r, r->ch_code, (const char *)r->errbody.data, r->errbody.len, c->status, "answer");
-    } else if (r->mode == MODE_NATIVE && r->body.len > 0) {
-        if (!midstream_exception(r))
-            chb_req_fail(r, ERR_MALFORMED, 0,
-                         "response ended inside a Native block (%zu bytes left over): result is incomplete",
-                         r->body.len);
-        keep = 0;
-    } else {
+    if (r->mode == MODE_NATIVE && r->body.len > 0) keep = 0;
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) keep = 0; /* unexpected extra bytes */
+    int status = c->status;
+    /* Give the connection back before the consumer can see the end, so that the
+     * next query of the same thread finds it idle. */
+    c->req = NULL;
+    r->conn = NULL;
+    chb_pool_release(c, keep);
+    if (ok) {
         pthread_mutex_lock(&r->mu);
         if (!chb_req_terminal(r->state)) {
             r->state = REQ_DONE;
             chb_req_notify_locked(r);
         }
         pthread_mutex_unlock(&r->mu);
+    } else if (status != 200) {
+        fail_with_text(r, r->ch_code, (const char *)r->errbody.data, r->errbody.len, status, "answer");
+    } else if (midstream_exception(r)) {
+    } else if (r->content_type && strncasecmp(r->content_type, "application/octet-stream", 24) != 0) {
+        /* a 200 page that is not Native at all: a proxy, a captive portal... */
+        fail_with_text(r, 0, (const char *)r->body.data, r->body.len, status, "answer");
+    } else {
+        chb_req_fail(r, ERR_MALFORMED, 0,
+                     "response ended inside a Native block (%zu bytes left over): result is incomplete",
+                     r->body.len);
     }
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) keep = 0; /* unexpected extra bytes */
-    finish(c, keep);
+    chb_req_engine_done(r);
 }
 
 /* ------------------------------------------------------------------ */

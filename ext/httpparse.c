@@ -300,8 +300,11 @@ static int count_line(hp_parser *p, size_t raw) {
 #define FAIL(e) do { p->err = (e); p->consumed = pos; return p->err; } while (0)
 #define CALL(expr) do { if (expr) { p->consumed = pos; return HP_ERR_CALLBACK; } } while (0)
 
+static const hp_callbacks NO_CALLBACKS = {NULL, NULL, NULL, NULL, NULL};
+
 ptrdiff_t hp_feed(hp_parser *p, const char *data, size_t len, const hp_callbacks *cb, void *ud) {
     size_t pos = 0;
+    if (!cb) cb = &NO_CALLBACKS;
     p->consumed = 0;
     if (p->err) return p->err;
     if (p->state == S_CLOSED) { if (len) FAIL(HP_ERR_CLOSED); return 0; }
@@ -452,6 +455,7 @@ ptrdiff_t hp_feed(hp_parser *p, const char *data, size_t len, const hp_callbacks
 }
 
 int hp_eof(hp_parser *p, const hp_callbacks *cb, void *ud) {
+    if (!cb) cb = &NO_CALLBACKS;
     if (p->err) return p->err;
     switch (p->state) {
     case S_BODY_CLOSE:

@@ -44,7 +44,7 @@ typedef struct hp_callbacks {
     int (*on_headers_done)(void *ud);     /* after the final (non-1xx) response's headers */
     int (*on_body)(void *ud, const char *data, size_t len);   /* de-chunked body bytes, zero-copy slices of the input */
     int (*on_done)(void *ud);             /* message complete; parser is then ready for the next response (keep-alive) */
-} hp_callbacks;   /* any callback may be NULL. A callback returning non-zero pauses: hp_feed returns at once
+} hp_callbacks;   /* cb itself and any callback may be NULL. A callback returning non-zero pauses: hp_feed returns at once
                    * with HP_ERR_CALLBACK; the event was fully processed, hp_consumed() tells how many bytes
                    * of that feed were used, and feeding the rest later resumes exactly where it stopped. */
 

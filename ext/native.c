@@ -491,14 +491,22 @@ static nd_type *tp_type(tparser *p) {
             goto done;
         }
     }
-    /* Well-formed but unknown: ClickHouse type families start with a capital. */
-    if (id[0] >= 'A' && id[0] <= 'Z') {
+    /* Known ClickHouse families we cannot decode -> NotSupported. Any other name is
+     * treated as malformed: error text or HTML fed as Native can yield a plausible
+     * identifier ("Query"), and must not look like a valid-but-unsupported block. */
+    static const char *const unsupported_families[] = {
+        "AggregateFunction", "Object", "Variant", "Dynamic", "QBit", "Geometry", "Set", "Function", NULL};
+    int known = 0;
+    for (size_t k = 0; unsupported_families[k]; k++)
+        if (name_is(id, l, unsupported_families[k])) known = 1;
+    if (known) {
         if (has_args && tp_skip_args(p)) return NULL;
         tp_fail(p, ND_ERR_UNSUPPORTED, "unsupported ClickHouse type '%.*s'",
                 (int)(p->i - start > 150 ? 150 : p->i - start), p->s + start);
         return NULL;
     }
-    tp_malformed(p);
+    tp_fail(p, ND_ERR_MALFORMED, "malformed Native block: unknown ClickHouse type '%.*s'",
+            (int)(p->i - start > 150 ? 150 : p->i - start), p->s + start);
     return NULL;
 done:
     p->depth--;
@@ -1256,7 +1264,12 @@ static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
                 if (!lazy_attr(&g_zoneinfo, "zoneinfo", "ZoneInfo")) return -1;
                 /* ZoneInfo(key) returns its own cached instance for a key */
                 tz = PyObject_CallFunction(g_zoneinfo, "s", t->tz);
-                if (!tz) return -1;
+                if (!tz) {
+                    PyErr_Clear();
+                    PyErr_Format(chb_exc(CHB_EXC_NotSupportedError),
+                                 "unknown timezone '%.100s' in column '%s' (is tzdata installed?)", t->tz, r->colname);
+                    return -1;
+                }
             }
         } else if (r->opts->tz && r->opts->tz != Py_None) {
             tz = Py_NewRef(r->opts->tz);

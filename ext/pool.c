@@ -16,7 +16,7 @@ static chb_pool *registry;
 #define STAT_ADD(p, field, n) __atomic_add_fetch(&(p)->st.field, (n), __ATOMIC_RELAXED)
 
 static int cfg_equal(const chb_pool_cfg *a, const chb_pool_cfg *b) {
-    return strcmp(a->host, b->host) == 0 && a->port == b->port && a->max_size == b->max_size &&
+    return strcmp(a->host, b->host) == 0 && strcmp(a->name, b->name) == 0 && a->port == b->port && a->max_size == b->max_size &&
            a->pool_timeout == b->pool_timeout && a->idle_timeout == b->idle_timeout &&
            a->connect_timeout == b->connect_timeout && a->rw_timeout == b->rw_timeout;
 }
@@ -114,6 +114,7 @@ static void enqueue_waiter(chb_pool *p, chb_request *r, int front) {
         p->waiters_tail = r;
     }
     STAT_ADD(p, waiting, 1);
+    p->nwaiters++;
     pthread_mutex_lock(&r->mu);
     r->state = REQ_WAIT_POOL;
     pthread_mutex_unlock(&r->mu);
@@ -137,6 +138,7 @@ void chb_pool_forget_waiter(chb_pool *p, chb_request *r) {
     r->wait_next = NULL;
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
     STAT_ADD(p, waiting, -1);
+    p->nwaiters--;
 }
 
 void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh) {
@@ -151,7 +153,9 @@ void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh) {
         chb_conn_start(c, r);
         return;
     }
-    if (p->total < p->cfg.max_size) {
+    /* A connection finishing an abandoned result (bounded to a few ms) is about to
+     * be free: waiting for it beats opening a new one. */
+    if (p->total < p->cfg.max_size && (fresh || p->draining <= p->nwaiters)) {
         p->total++;
         STAT_ADD(p, in_use, 1);
         STAT_ADD(p, created, 1);
@@ -168,6 +172,7 @@ static void serve_waiter(chb_pool *p, chb_conn *c) {
     if (!p->waiters_head) p->waiters_tail = NULL;
     r->wait_next = NULL;
     STAT_ADD(p, waiting, -1);
+    p->nwaiters--;
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
     STAT_ADD(p, in_use, 1);
     if (c) {

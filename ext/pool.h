@@ -10,6 +10,7 @@
 typedef struct {
     char host[256];
     int port;
+    char name[64];           /* pools with different names never share connections */
     int max_size;
     double pool_timeout;     /* max wait for a slot */
     double idle_timeout;     /* close idle connections after this (capped by the server's Keep-Alive) */
@@ -31,6 +32,8 @@ typedef struct chb_pool {
     struct chb_conn *idle;                 /* most recently used first */
     chb_request *waiters_head, *waiters_tail;
     int total;                             /* connections open or opening */
+    int draining;                          /* connections reading the rest of an abandoned result */
+    int nwaiters;
     chb_pool_stats st;                     /* written on the engine thread, read atomically */
     struct chb_pool *next;
 } chb_pool;

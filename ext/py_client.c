@@ -421,15 +421,15 @@ static char *pystrdup(const char *s) {
 
 static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"host", "port", "params", "headers", "pool_size", "pool_timeout", "idle_timeout",
-                             "connect_timeout", "send_receive_timeout", NULL};
-    const char *host, *params = "", *headers = "";
+                             "connect_timeout", "send_receive_timeout", "pool_name", NULL};
+    const char *host, *params = "", *headers = "", *pool_name = "";
     int port, pool_size = 16;
     double pool_timeout = 30, idle_timeout = 9, connect_timeout = 10, rw_timeout = 300;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssidddd", kwlist, &host, &port, &params, &headers, &pool_size,
-                                     &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssidddds", kwlist, &host, &port, &params, &headers, &pool_size,
+                                     &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout, &pool_name))
         return -1;
-    if (strlen(host) >= sizeof self->cfg.host) {
-        PyErr_SetString(PyExc_ValueError, "host name too long");
+    if (strlen(host) >= sizeof self->cfg.host || strlen(pool_name) >= sizeof self->cfg.name) {
+        PyErr_SetString(PyExc_ValueError, "host name or pool name too long");
         return -1;
     }
     if (pool_size < 1 || port < 1 || port > 65535) {
@@ -445,6 +445,7 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     memset(&self->cfg, 0, sizeof self->cfg);
     snprintf(self->cfg.host, sizeof self->cfg.host, "%s", host);
     self->cfg.port = port;
+    snprintf(self->cfg.name, sizeof self->cfg.name, "%s", pool_name);
     self->cfg.max_size = pool_size;
     self->cfg.pool_timeout = pool_timeout;
     self->cfg.idle_timeout = idle_timeout;

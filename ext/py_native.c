@@ -62,7 +62,8 @@ static PyObject *nd_feed(NativeDecoder *self, PyObject *arg) {
         chb_buf_consume(&self->buf, self->start);
         self->start = 0;
     }
-    int rc = chb_buf_append(&self->buf, view.buf, (size_t)view.len);
+    /* empty feeds skip chb_buf_append: memcpy into a still-NULL buffer is UB even for 0 bytes */
+    int rc = view.len ? chb_buf_append(&self->buf, view.buf, (size_t)view.len) : 0;
     PyBuffer_Release(&view);
     if (rc) return PyErr_NoMemory();
     Py_RETURN_NONE;

@@ -12,8 +12,9 @@
 # Environment knobs:
 #   CHB_VENV=path          venv to create/use (default: <repo>/.venv)
 #   CHB_SKIP_INSTALL=1     skip apt and pip (use the venv as it is)
-#   CHB_SUITE_TIMEOUT=s    hard limit per pytest run (default: 1500)
+#   CHB_SUITE_TIMEOUT=s    hard limit per pytest run (default: 1200)
 #   PYTHON=python3         interpreter used to create the venv
+# Extra arguments are passed to both pytest runs.
 #
 # This file is also sourced by scripts/demo.sh for its setup functions; main()
 # only runs when it is executed.
@@ -69,8 +70,15 @@ ensure_system_packages() {
 # the C extension) plus any extra pip arguments.
 ensure_venv() {
     if [[ ! -x "$VENV_PY" ]]; then
-        say "creating venv $VENV"
-        "${PYTHON:-python3}" -m venv "$VENV"
+        local py="${PYTHON:-$(command -v python3 || command -v python3.11)}"
+        say "creating venv $VENV with $py"
+        if ! "$py" -m venv "$VENV"; then
+            # Debian's own python3 ships venv/ensurepip separately.
+            rm -rf -- "$VENV"
+            say "installing python3-venv and retrying"
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+            "$py" -m venv "$VENV"
+        fi
     fi
     say "pip install -e . $*"
     PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
@@ -137,7 +145,7 @@ run_suite() {  # name dir [env assignments...] -- [pytest args]
     [[ "${1:-}" == "--" ]] && shift
     local xml="$WORK_DIR/$name.xml" rc=0
     say "pytest $dir ${envs[*]}"
-    (cd "$REPO" && env "${envs[@]}" timeout --kill-after=30 "${CHB_SUITE_TIMEOUT:-1500}" \
+    (cd "$REPO" && env "${envs[@]}" timeout --kill-after=30 "${CHB_SUITE_TIMEOUT:-1200}" \
         "$VENV_PY" -m pytest "$dir" -ra --junitxml="$xml" "$@") || rc=$?
     local passed failed errors skipped
     read -r passed failed errors skipped < <(junit_counts "$xml")

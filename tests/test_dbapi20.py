@@ -222,6 +222,12 @@ def test_unknown_table_is_programming_error(cursor, scratch_db):
     assert ei.value.code == 60  # UNKNOWN_TABLE
 
 
+def test_table_already_exists_is_programming_error(cursor, table):
+    with pytest.raises(chd.ProgrammingError) as ei:
+        cursor.execute(f"CREATE TABLE {table} (x UInt8) ENGINE = Memory")
+    assert ei.value.code == 57  # TABLE_ALREADY_EXISTS
+
+
 def test_cursor_usable_after_error(cursor):
     with pytest.raises(chd.DatabaseError):
         cursor.execute("SELEC 1")
@@ -385,6 +391,11 @@ def test_close_cursor_mid_stream_frees_connection(conn):
     cur2.execute("SELECT 6")
     assert cur2.fetchone()[0] == 6
     cur2.close()
+    # the abandoned HTTP connection is torn down by the engine thread, so allow
+    # it a moment; it must not stay checked out
+    deadline = time.monotonic() + 5
+    while conn.pool_stats()["in_use"] and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert conn.pool_stats()["in_use"] == 0
 
 
@@ -452,6 +463,14 @@ def test_executemany_pyformat(cursor, table):
                        [{"id": 10, "name": "x"}, {"id": 11, "name": "y"}])
     cursor.execute(f"SELECT id, name FROM {table} ORDER BY id")
     assert _rows(cursor.fetchall()) == [(10, "x"), (11, "y")]
+
+
+def test_executemany_many_rows(cursor, table):
+    n = 20000
+    cursor.executemany(f"INSERT INTO {table} VALUES (%s, %s)",
+                       [(i, None if i % 7 == 0 else f"n{i}") for i in range(n)])
+    cursor.execute(f"SELECT count(), sum(id), countIf(name IS NULL) FROM {table}")
+    assert tuple(cursor.fetchone()) == (n, n * (n - 1) // 2, len(range(0, n, 7)))
 
 
 def test_executemany_accepts_an_iterator(cursor, table):
@@ -544,6 +563,14 @@ def test_datetime_type_object(type_name):
     assert chd.DATETIME == type_name
     assert chd.NUMBER != type_name
     assert chd.STRING != type_name
+
+
+def test_type_objects_see_through_nullable(cursor):
+    cursor.execute("SELECT toNullable(toUInt8(1)) AS n, toNullable('x') AS s")
+    (_, n_type, *_), (_, s_type, *_) = cursor.description
+    assert (n_type, s_type) == ("Nullable(UInt8)", "Nullable(String)")
+    assert n_type == chd.NUMBER
+    assert s_type == chd.STRING
 
 
 def test_binary_and_rowid_type_objects_exist():

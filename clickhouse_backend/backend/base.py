@@ -18,10 +18,32 @@ from .operations import DatabaseOperations
 from .schema import DatabaseSchemaEditor
 
 # Registers the "engine"/"cluster" Meta options before any model is built.
-from clickhouse_backend.models import base as _models_base  # noqa: F401
-from clickhouse_backend.backend import recorder as _recorder
+from . import meta as _meta  # noqa: F401
+from . import recorder as _recorder
 
 _recorder.install()
+
+
+def _patch_auto_field_rel_db_type():
+    """Auto fields are Int64 here (snowflake ids), so foreign keys to them
+    must be Int64 too: ClickHouse joins need equal key types."""
+    from django.db.models import fields
+
+    for cls in (fields.AutoField, fields.SmallAutoField):
+        original = cls.rel_db_type
+        if getattr(original, "_clickhouse", False):
+            continue
+
+        def rel_db_type(self, connection, _original=original):
+            if connection.vendor == "clickhouse":
+                return connection.data_types["BigIntegerField"]
+            return _original(self, connection)
+
+        rel_db_type._clickhouse = True
+        cls.rel_db_type = rel_db_type
+
+
+_patch_auto_field_rel_db_type()
 
 logger = logging.getLogger("django.db.backends.clickhouse")
 
@@ -46,6 +68,9 @@ OPTION_NAMES = {
     "embedded": "embedded",
     "timezone": "timezone",
     "http2": "http2",
+    "idle_timeout": "idle_timeout",
+    "stream_buffer_bytes": "stream_buffer_bytes",
+    "auth": "auth",
     # django-clickhouse-backend compatible names.
     "connections_min": None,  # the driver's pool grows on demand
     "connections_max": "pool_size",
@@ -223,6 +248,24 @@ class DatabaseWrapper(BaseDatabaseWrapper):
             return info
         if conn is None:
             conn = Database.connect(**self._driver_params(with_settings=False))
+        try:
+            raw, names = self._query_server_info(conn)
+        except Database.Error as exc:
+            if getattr(exc, "code", None) != 81:  # UNKNOWN_DATABASE
+                raise
+            # The configured database may not exist yet (test runs, first
+            # migrate): ask through the always-present "default" database.
+            params = self._driver_params(with_settings=False)
+            params["database"] = "default"
+            raw, names = self._query_server_info(Database.connect(**params))
+        version = tuple(int(p) for p in raw.split(".") if p.isdigit())
+        info = (version, names)
+        with _server_info_lock:
+            _server_info[key] = info
+        return info
+
+    @staticmethod
+    def _query_server_info(conn):
         cur = conn.cursor()
         try:
             cur.execute("SELECT version()")
@@ -231,11 +274,7 @@ class DatabaseWrapper(BaseDatabaseWrapper):
             names = frozenset(r[0] for r in cur.fetchall())
         finally:
             cur.close()
-        version = tuple(int(p) for p in raw.split(".") if p.isdigit())
-        info = (version, names)
-        with _server_info_lock:
-            _server_info[key] = info
-        return info
+        return raw, names
 
     @property
     def server_version(self):

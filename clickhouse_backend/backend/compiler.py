@@ -38,6 +38,15 @@ def _check_query_settings(connection, settings_dict):
 
 
 class SQLCompiler(compiler.SQLCompiler):
+    def compile(self, node):
+        # "ORDER BY 1" is a constant before ClickHouse 22.7 (no positional
+        # arguments): order by the select alias or the expression instead.
+        if isinstance(node, compiler.PositionRef):
+            if node.refs:
+                return self.connection.ops.quote_name(node.refs), []
+            return super().compile(node.source)
+        return super().compile(node)
+
     def get_from_clause(self):
         result, params = super().get_from_clause()
         prewhere = getattr(self.query, "prewhere", None)
@@ -140,6 +149,31 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
         if not returning_fields:
             return []
         return [tuple(getattr(obj, f.attname) for f in returning_fields) for obj in objs]
+
+
+def _typed_placeholder(db_type, placeholder):
+    """Mutations need values of the column's type: literals such as 1.25
+    (Float64) or '2020-01-02' (String) have no common supertype with Decimal
+    or Date there.  Conversion functions rather than CAST: 18.16 cannot CAST
+    to every type (e.g. Nullable(UUID))."""
+    if not db_type:
+        return placeholder
+    inner = db_type
+    for wrapper in ("LowCardinality(", "Nullable("):
+        if inner.startswith(wrapper):
+            inner = inner[len(wrapper):-1]
+    if inner.startswith("Decimal"):
+        return "CAST(%s AS %s)" % (placeholder, inner)
+    if inner in ("Date", "Date32"):
+        return "to%s(%s)" % (inner, placeholder)
+    if inner.startswith("DateTime64"):
+        return "toDateTime64(%s, %s)" % (placeholder, inner[len("DateTime64("):-1])
+    if inner.startswith("DateTime"):
+        return "toDateTime(%s%s)" % (placeholder, ", " + inner[len("DateTime("):-1]
+                                     if "(" in inner else "")
+    if inner in ("UUID", "IPv4", "IPv6"):
+        return "to%s(%s)" % (inner, placeholder)
+    return placeholder
 
 
 class MutationMixin:
@@ -280,6 +314,7 @@ class SQLUpdateCompiler(MutationMixin, compiler.SQLUpdateCompiler):
                 values.append("%s = %s" % (name, placeholder % sql))
                 update_params.extend(params)
             elif val is not None:
+                placeholder = _typed_placeholder(field.db_type(self.connection), placeholder)
                 values.append("%s = %s" % (name, placeholder))
                 update_params.append(val)
             else:

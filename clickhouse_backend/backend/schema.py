@@ -8,8 +8,6 @@ from django.db.models.expressions import Value
 from django.db.models.fields import NOT_PROVIDED
 from django.db.models.sql import Query
 
-from clickhouse_backend.models import engines as eng
-from clickhouse_backend.models.indexes import Index as SkippingIndex
 
 from .operations import quote_literal
 
@@ -18,6 +16,18 @@ logger = logging.getLogger("django.db.backends.schema")
 # Types that cannot be wrapped in Nullable().
 _NO_NULLABLE_PREFIXES = ("Nullable(", "Array(", "Map(", "Tuple(", "LowCardinality(", "JSON",
                          "Object(", "Nested(")
+
+
+def _eng():
+    # Imported late: clickhouse_backend.models defines models, which need
+    # this backend loaded first.
+    from clickhouse_backend.models import engines
+    return engines
+
+
+def _is_skipping_index(index):
+    # Duck-typed: importing clickhouse_backend.models here would be circular.
+    return hasattr(index, "granularity") and hasattr(index, "type")
 
 
 def nullable(db_type):
@@ -55,7 +65,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             # Tables of plain Django models (contrib apps, django_migrations).
             pk = model._meta.pk
             order = (pk.name,) if pk is not None and pk.column else ("tuple()",)
-            engine = eng.MergeTree(order_by=order)
+            engine = _eng().MergeTree(order_by=order)
         return engine
 
     def _expr_sql(self, model, expr):
@@ -69,7 +79,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             if getattr(field, "column", None):
                 return self.quote_name(field.column)
             return expr
-        if eng.is_expression(expr):
+        if _eng().is_expression(expr):
             query = Query(model, alias_cols=False)
             compiler = query.get_compiler(connection=self.connection)
             resolved = expr.resolve_expression(query, allow_joins=False)
@@ -89,12 +99,12 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         engine = engine or self._engine(model)
         args = []
         for i, arg in enumerate(engine.args):
-            if engine.arg_kind(i) == eng.COLUMN:
+            if engine.arg_kind(i) == _eng().COLUMN:
                 args.append(self._expr_sql(model, arg))
             else:
                 args.append(quote_literal(arg))
         sql = "ENGINE = %s" % engine.name
-        if args or engine.is_merge_tree() or isinstance(engine, eng.Distributed):
+        if args or engine.is_merge_tree() or isinstance(engine, _eng().Distributed):
             sql += "(%s)" % ", ".join(args)
         if engine.is_merge_tree():
             if engine.partition_by is not None:
@@ -202,7 +212,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         return [i for i in items if i]
 
     def _index_item(self, model, index):
-        if isinstance(index, SkippingIndex):
+        if _is_skipping_index(index):
             return self._skipping_index_definition(model, index)
         self._reject_django_index(model, index)
 
@@ -271,13 +281,13 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     # ---- indexes and constraints ---------------------------------------------
 
     def add_index(self, model, index):
-        if isinstance(index, SkippingIndex):
+        if _is_skipping_index(index):
             self.execute(index.create_sql(model, self))
         else:
             self._reject_django_index(model, index)
 
     def remove_index(self, model, index):
-        if isinstance(index, SkippingIndex):
+        if _is_skipping_index(index):
             self.execute(index.remove_sql(model, self))
         else:
             self._reject_django_index(model, index)

@@ -25,6 +25,7 @@ class Options:
     pool_size: int = 16
     pool_timeout: float = 30.0
     idle_timeout: float = 9.0
+    pool_name: str = ""  # connections with different pool names never share a pool
     stream_buffer_bytes: int = 8 * 1024 * 1024
     timezone: object = None
     strings_as_bytes: bool = False

@@ -104,7 +104,7 @@ class Connection:
             options.host, options.port, options.url_params(), options.headers(),
             pool_size=options.pool_size, pool_timeout=options.pool_timeout,
             idle_timeout=options.idle_timeout, connect_timeout=options.connect_timeout,
-            send_receive_timeout=options.send_receive_timeout,
+            send_receive_timeout=options.send_receive_timeout, pool_name=options.pool_name,
         )
         self._closed = False
 

@@ -159,22 +159,29 @@ clickhouse_start() {
         rc=0
         clickhouse_start_once || rc=$?
         if ((rc == 0)); then
-            CH_VERSION="$(http_query "http://127.0.0.1:$HTTP_PORT/" "SELECT version()" | tr -d '\n')"
+            # never leave a running server without a state file behind
+            CH_VERSION="$(http_query "http://127.0.0.1:$HTTP_PORT/" "SELECT version()" 2>/dev/null | tr -d '\n')" \
+                || CH_VERSION=unknown
             log "ClickHouse $CH_VERSION up, pid $CH_PID, http://127.0.0.1:$HTTP_PORT/"
             return 0
         fi
-        kill_pid "$CH_PID" "$DATA_DIR"
+        if ((rc == 2 && attempt == 3)); then
+            log "port clash on every attempt"
+            print_server_logs
+        fi
+        kill_pid "$CH_PID" "$DATA_DIR" force
         rm -rf "$DATA_DIR"
         ((rc == 2)) || return 1
-        log "port clash, retrying ($attempt)"
+        ((attempt == 3)) || log "port clash, retrying"
     done
     return 1
 }
 
 # TERM, wait up to STOP_TIMEOUT, then KILL.
-kill_pid() {
-    local pid="$1" dir="$2"
-    pid_is_ours "$pid" "$dir" || return 0
+kill_pid() {  # pid data_dir [force: we just started it, skip the cmdline check]
+    local pid="$1" dir="$2" force="${3:-}"
+    if [[ -n "$force" ]]; then pid_alive "$pid" || return 0
+    else pid_is_ours "$pid" "$dir" || return 0; fi
     kill -TERM "$pid" 2>/dev/null || true
     local deadline=$((SECONDS + STOP_TIMEOUT))
     while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done

@@ -1,0 +1,36 @@
+"""django_migrations on ClickHouse: the stock MigrationRecorder works (the
+table is a MergeTree ordered by id; ids are client-side), except that
+unapplying/flushing deletes rows through a mutation, which must be
+finished before the recorder answers again."""
+from django.db.migrations.recorder import MigrationRecorder
+
+_installed = False
+
+
+def install():
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    original_unapplied = MigrationRecorder.record_unapplied
+    original_flush = MigrationRecorder.flush
+
+    def _sync(self, func, *args):
+        conn = self.connection
+        if conn.vendor != "clickhouse":
+            return func(self, *args)
+        previous = conn.force_mutations_sync
+        conn.force_mutations_sync = 2
+        try:
+            return func(self, *args)
+        finally:
+            conn.force_mutations_sync = previous
+
+    def record_unapplied(self, app, name):
+        return _sync(self, original_unapplied, app, name)
+
+    def flush(self):
+        return _sync(self, original_flush)
+
+    MigrationRecorder.record_unapplied = record_unapplied
+    MigrationRecorder.flush = flush

@@ -1,0 +1,15 @@
+"""``from clickhouse_backend import models``: ClickhouseModel, ClickHouse
+fields, table engines, data skipping indexes and functions."""
+from .base import ClickhouseManager, ClickhouseModel
+from .engines import *  # noqa: F401,F403
+from .engines import __all__ as _engines
+from .fields import *  # noqa: F401,F403
+from .fields import __all__ as _fields
+from .functions import *  # noqa: F401,F403
+from .functions import __all__ as _functions
+from .indexes import *  # noqa: F401,F403
+from .indexes import __all__ as _indexes
+from .query import Query, QuerySet
+
+__all__ = ["ClickhouseModel", "ClickhouseManager", "QuerySet", "Query",
+           *_fields, *_engines, *_indexes, *_functions]

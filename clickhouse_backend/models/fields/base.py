@@ -1,0 +1,51 @@
+from django.db import NotSupportedError
+
+
+class FieldMixin:
+    """Common ClickHouse field behaviour: Nullable()/LowCardinality() wrapping
+    and server-version checks.  ``null=True`` gives Nullable(T);
+    ``low_cardinality=True`` gives LowCardinality(T) (plain T on servers
+    without LowCardinality, where it is only a storage optimisation)."""
+
+    # Minimum server version of the type, if any.
+    min_server_version = None
+
+    def __init__(self, *args, low_cardinality=False, **kwargs):
+        self.low_cardinality = low_cardinality
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        if self.low_cardinality:
+            kwargs["low_cardinality"] = True
+        if path.startswith("clickhouse_backend.models.fields"):
+            path = "clickhouse_backend.models." + path.rsplit(".", 1)[1]
+        return name, path, args, kwargs
+
+    def check_server(self, connection):
+        if self.min_server_version and connection.vendor == "clickhouse" and \
+                connection.server_version < self.min_server_version:
+            raise NotSupportedError(
+                "%s (%s) needs ClickHouse %s or later (server is %s)." % (
+                    type(self).__name__, getattr(self, "name", None),
+                    ".".join(map(str, self.min_server_version)),
+                    ".".join(map(str, connection.server_version))))
+
+    def base_db_type(self, connection):
+        return super().db_type(connection)
+
+    def db_type(self, connection):
+        if connection.vendor != "clickhouse":
+            return super().db_type(connection)
+        self.check_server(connection)
+        db_type = self.base_db_type(connection)
+        if db_type is None:
+            return None
+        if self.null:
+            db_type = "Nullable(%s)" % db_type
+        if self.low_cardinality and connection.features.supports_low_cardinality:
+            db_type = "LowCardinality(%s)" % db_type
+        return db_type
+
+    def cast_db_type(self, connection):
+        return self.db_type(connection)
