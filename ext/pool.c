@@ -15,6 +15,12 @@ static chb_pool *registry;
 
 #define STAT_ADD(p, field, n) __atomic_add_fetch(&(p)->st.field, (n), __ATOMIC_RELAXED)
 
+static void total_add(chb_pool *p, int n) {
+    p->total += n;
+    __atomic_store_n(&p->st.open, (long)p->total, __ATOMIC_RELAXED);
+    if (p->total > p->st.peak_open) __atomic_store_n(&p->st.peak_open, (long)p->total, __ATOMIC_RELAXED);
+}
+
 static int cfg_equal(const chb_pool_cfg *a, const chb_pool_cfg *b) {
     return strcmp(a->host, b->host) == 0 && strcmp(a->name, b->name) == 0 && a->port == b->port && a->max_size == b->max_size &&
            a->pool_timeout == b->pool_timeout && a->idle_timeout == b->idle_timeout &&
@@ -156,7 +162,7 @@ void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh) {
     /* A connection finishing an abandoned result (bounded to a few ms) is about to
      * be free: waiting for it beats opening a new one. */
     if (p->total < p->cfg.max_size && (fresh || p->draining <= p->nwaiters)) {
-        p->total++;
+        total_add(p, 1);
         STAT_ADD(p, in_use, 1);
         STAT_ADD(p, created, 1);
         chb_conn_open(p, r);
@@ -179,7 +185,7 @@ static void serve_waiter(chb_pool *p, chb_conn *c) {
         STAT_ADD(p, reused, 1);
         chb_conn_start(c, r);
     } else {
-        p->total++;
+        total_add(p, 1);
         STAT_ADD(p, created, 1);
         chb_conn_open(p, r);
     }
@@ -190,7 +196,7 @@ void chb_pool_release(chb_conn *c, int reusable) {
     STAT_ADD(p, in_use, -1);
     if (!reusable) {
         chb_conn_close(c);
-        p->total--;
+        total_add(p, -1);
         STAT_ADD(p, closed, 1);
         if (p->waiters_head) serve_waiter(p, NULL);
         return;
@@ -216,12 +222,12 @@ void chb_pool_drop_idle(chb_conn *c) {
         STAT_ADD(p, in_use, -1); /* a busy connection that lost its request */
     }
     chb_conn_close(c);
-    p->total--;
+    total_add(p, -1);
     STAT_ADD(p, closed, 1);
     if (p->waiters_head) serve_waiter(p, NULL);
 }
 
 void chb_pool_slot_lost(chb_pool *p) {
-    p->total--;
+    total_add(p, -1);
     STAT_ADD(p, in_use, -1);
 }

@@ -19,7 +19,7 @@ typedef struct {
 } chb_pool_cfg;
 
 typedef struct {
-    long in_use, idle, waiting, created, closed, reused, retries, requests, connecting;
+    long in_use, idle, waiting, created, closed, reused, retries, requests, open, peak_open;
 } chb_pool_stats;
 
 typedef struct chb_pool {

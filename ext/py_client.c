@@ -641,9 +641,10 @@ static PyObject *Client_pool_stats(ClientObject *self, PyObject *unused) {
     if (!p) return NULL;
     chb_pool_stats st;
     chb_pool_read_stats(p, &st);
-    return Py_BuildValue("{sl,sl,sl,sl,sl,sl,sl,sl,si}", "in_use", st.in_use, "idle", st.idle, "waiting", st.waiting,
-                         "created", st.created, "closed", st.closed, "reused", st.reused, "retries", st.retries,
-                         "requests", st.requests, "max_size", p->cfg.max_size);
+    return Py_BuildValue("{sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,si}", "in_use", st.in_use, "idle", st.idle, "waiting",
+                         st.waiting, "created", st.created, "closed", st.closed, "reused", st.reused, "retries",
+                         st.retries, "requests", st.requests, "open", st.open, "peak_open", st.peak_open,
+                         "max_size", p->cfg.max_size);
 }
 
 static PyMethodDef Client_methods[] = {

@@ -290,6 +290,7 @@ class DatabaseWrapper(BaseDatabaseWrapper):
         # machine without the server).
         self.__dict__["_server_version_override"] = tuple(value) if value else None
         self.__dict__.pop("data_types", None)
+        self.features = self.features_class(self)  # version-dependent flags
 
     def get_database_version(self):
         return self.server_version

@@ -33,6 +33,9 @@ class Options:
     session_id: str = None
     session_timeout: float = None
     secure: bool = False
+    # ClickHouse in-process through chDB: a data directory, or True/":memory:"/"temp"
+    # for a throwaway one (clickhouse_backend/driver/embedded.py, docs/embedded.md).
+    embedded: object = None
 
     def __post_init__(self):
         if not self.host:

@@ -100,6 +100,12 @@ class Connection:
 
     def __init__(self, options):
         self._options = options
+        if options.embedded is not None and options.embedded is not False:
+            from .embedded import EmbeddedClient  # imports chDB only when first used
+
+            self._client = EmbeddedClient(options)
+            self._closed = False
+            return
         self._client = _engine.Client(
             options.host, options.port, options.url_params(), options.headers(),
             pool_size=options.pool_size, pool_timeout=options.pool_timeout,

@@ -386,8 +386,7 @@ class EmbeddedStream:
                 else:
                     self._fetch()
             except BaseException as e:
-                err = error_from_chdb(e, self.query_id) if isinstance(e, RuntimeError) and not isinstance(
-                    e, _engine_error_types()) else e
+                err = error_from_chdb(e, self.query_id) if isinstance(e, RuntimeError) else e
                 with self._mu:
                     self._error = err
                 self._cleanup("failed")
@@ -426,6 +425,8 @@ class EmbeddedStream:
             raise RuntimeError(res.error_message())
         if res is None or res.size() == 0:
             self._sres = None  # exhausted: nothing to cancel
+            if self._decoder.buffered:
+                raise InterfaceError(f"chDB returned {self._decoder.buffered} bytes of an incomplete Native block")
             self._cleanup("done")
             return
         self._account(res, written=False)
@@ -440,9 +441,8 @@ class EmbeddedStream:
                 break
             with self._mu:
                 self._blocks.append(block)
-        if self._state != "streaming" or self._sres is None:
-            if d.buffered:
-                raise InterfaceError(f"chDB returned {d.buffered} bytes of an incomplete Native block")
+        if self._sres is None and d.buffered:  # a whole result: nothing more will come
+            raise InterfaceError(f"chDB returned {d.buffered} bytes of an incomplete Native block")
 
     def _account(self, res, written):
         s = self._stats
@@ -539,6 +539,8 @@ class EmbeddedStream:
     def _job(self):
         try:
             self._step()
+            if self._stop:
+                self._step()  # close()/cancel() came while chDB was busy: clean up now
         finally:
             with self._mu:
                 self._inflight = False
@@ -617,10 +619,3 @@ class EmbeddedStream:
 
     server_query_id = property(lambda self: self.query_id if self._state != "new" else None)
     content_type = property(lambda self: None)
-
-
-def _engine_error_types():
-    # Errors we raise ourselves (decoder, pool) pass through as they are.
-    from . import exceptions
-
-    return (exceptions.Error,)

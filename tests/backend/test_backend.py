@@ -6,6 +6,7 @@ import uuid
 import warnings
 
 import pytest
+from django.apps.registry import Apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import NotSupportedError, connection
 from django.db.models import Count, Max, Sum
@@ -17,7 +18,7 @@ from tests.backend.testapp.models import Event, Numbers, Plain
 
 
 def _settings(**extra):
-    return {"ENGINE": "clickhouse_backend.backend", "NAME": "x", "HOST": "127.0.0.1",
+    return {"ENGINE": "clickhouse_backend.backend", "NAME": "default", "HOST": "127.0.0.1",
             "PORT": 18123, "USER": "default", "PASSWORD": "", "OPTIONS": {}, "TEST": {},
             "ATOMIC_REQUESTS": False, "AUTOCOMMIT": True, "CONN_MAX_AGE": 0,
             "CONN_HEALTH_CHECKS": False, "TIME_ZONE": None, **extra}
@@ -71,12 +72,10 @@ class _Offline:
     def __enter__(self):
         self.saved = connection.__dict__.get("_server_version_override")
         connection.server_version = self.version
-        connection.__dict__.pop("features", None)
         return connection
 
     def __exit__(self, *exc):
         connection.server_version = self.saved
-        connection.__dict__.pop("features", None)
 
 
 def _create_sql(model, version):
@@ -115,6 +114,7 @@ def test_engines_and_indexes_sql():
 
         class Meta:
             app_label = "testapp"
+            apps = Apps()  # keep it out of the project's registry
             engine = models.ReplicatedVersionedCollapsingMergeTree(
                 "/clickhouse/tables/{shard}/idx", "{replica}", "sign", "ver",
                 order_by="name", sample_by=None)

@@ -1,0 +1,218 @@
+"""The asyncio surface against the real server: concurrency through the shared
+pool, no thread per request, cancellation that frees the slot and kills the query."""
+import asyncio
+import threading
+import time
+import uuid
+
+import pytest
+
+import clickhouse_backend.driver as chd
+
+
+async def aconnect(server_params, **kw):
+    kw.setdefault("pool_name", uuid.uuid4().hex[:16])
+    return await chd.connect_async(**server_params, **kw)
+
+
+async def wait_idle(conn, timeout=5):
+    deadline = time.monotonic() + timeout
+    while conn.pool_stats()["in_use"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return conn.pool_stats()
+
+
+async def test_basic_fetch_surface(server_params):
+    conn = await aconnect(server_params)
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT number, toString(number) FROM numbers(5)")
+        assert cur.description[0][:2] == ("number", "UInt64")
+        assert await cur.fetchone() == (0, "0")
+        assert await cur.fetchmany(2) == [(1, "1"), (2, "2")]
+        assert await cur.fetchall() == [(3, "3"), (4, "4")]
+        assert await cur.fetchone() is None
+        await cur.execute("SELECT %(a)s, %(b)s", {"a": "x'y", "b": None})
+        assert [row async for row in cur] == [("x'y", None)]
+    await conn.close()
+
+
+async def test_async_results_equal_sync_results(server_params):
+    sql = "SELECT number, toString(number), toDate('2024-01-01') + number, [number, 1] FROM numbers(50000)"
+    sync_rows = chd.connect(**server_params).cursor().execute(sql).fetchall()
+    conn = await aconnect(server_params)
+    cur = conn.cursor()
+    await cur.execute(sql)
+    assert [r async for r in cur] == sync_rows
+    assert cur.rowcount == 50000
+
+
+async def test_200_concurrent_queries_pool_16(server_params):
+    conn = await aconnect(server_params, pool_size=16)
+    peak = 0
+
+    async def one(i):
+        nonlocal peak
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT %s, sleep(0.01)", [i])
+            peak = max(peak, conn.pool_stats()["in_use"])
+            return (await cur.fetchall())[0][0]
+
+    results = await asyncio.gather(*(one(i) for i in range(200)))
+    assert results == list(range(200))
+    st = await wait_idle(conn)
+    assert st["created"] <= 16 and st["peak_open"] <= 16
+    assert peak <= 16
+    assert st["in_use"] == 0 and st["waiting"] == 0
+
+
+async def test_no_thread_per_request(server_params):
+    conn = await aconnect(server_params)
+    before = threading.active_count()
+
+    async def one(i):
+        cur = conn.cursor()
+        await cur.execute("SELECT %s", [i])
+        return await cur.fetchall()
+
+    await asyncio.gather(*(one(i) for i in range(300)))
+    # the engine is one native thread, invisible to `threading`; nothing else appeared
+    assert threading.active_count() == before
+
+
+async def test_queries_overlap_on_the_server(server_params):
+    conn = await aconnect(server_params, pool_size=8)
+
+    async def one():
+        cur = conn.cursor()
+        await cur.execute("SELECT sleep(0.5)")
+        await cur.fetchall()
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(8)))
+    # serial execution would take 4 s
+    assert time.monotonic() - t0 < 2.5
+
+
+async def test_loop_stays_responsive_while_waiting(server_params):
+    conn = await aconnect(server_params)
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    t = asyncio.create_task(ticker())
+    cur = conn.cursor()
+    await cur.execute("SELECT sleep(0.5)")
+    await cur.fetchall()
+    t.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await t
+    assert ticks >= 20
+
+
+async def test_cancellation_frees_the_slot_and_kills_the_query(server_params):
+    conn = await aconnect(server_params, pool_size=4)
+    qid = "cancel-" + uuid.uuid4().hex
+
+    async def slow():
+        cur = conn.cursor()
+        await cur.execute("SELECT count() FROM system.numbers", query_id=qid)
+
+    task = asyncio.create_task(slow())
+    await asyncio.sleep(0.3)
+    assert conn.pool_stats()["in_use"] == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    check = chd.connect(**server_params).cursor()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        check.execute("SELECT count() FROM system.processes WHERE query_id = %s", [qid])
+        if check.fetchone()[0] == 0:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("cancelled query still running on the server")
+    st = await wait_idle(conn)
+    assert st["in_use"] == 0 and st["waiting"] == 0
+
+
+async def test_random_cancellations_leak_nothing(server_params):
+    import random
+
+    conn = await aconnect(server_params, pool_size=16)
+    rnd = random.Random(7)
+
+    async def one(i):
+        cur = conn.cursor()
+        await cur.execute("SELECT %s, sleep(%s)", [i, rnd.choice([0, 0.01, 0.05])])
+        return await cur.fetchall()
+
+    tasks = [asyncio.create_task(one(i)) for i in range(400)]
+    await asyncio.sleep(0.05)
+    cancelled = set(rnd.sample(range(400), 150))
+    for i in cancelled:
+        tasks[i].cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for i, r in enumerate(results):
+        if isinstance(r, asyncio.CancelledError):
+            assert i in cancelled
+        else:
+            assert r[0][0] == i
+    st = await wait_idle(conn)
+    assert st["in_use"] == 0 and st["waiting"] == 0
+    # cancelled requests close their connection (it is mid-response), so more than
+    # 16 were created over time, but never more than 16 at once
+    assert st["peak_open"] <= 16
+    assert st["open"] == st["idle"]
+    # the pool still works afterwards
+    cur = conn.cursor()
+    await cur.execute("SELECT 1")
+    assert await cur.fetchall() == [(1,)]
+
+
+async def test_errors_are_raised_in_execute(server_params):
+    conn = await aconnect(server_params)
+    cur = conn.cursor()
+    with pytest.raises(chd.ProgrammingError) as ei:
+        await cur.execute("SELECT * FROM no_such_table_async")
+    assert ei.value.code == 60
+    await cur.execute("SELECT 2")
+    assert await cur.fetchall() == [(2,)]
+
+
+async def test_executemany_insert_is_one_request(server_params, scratch_db):
+    conn = await aconnect(server_params, database=scratch_db)
+    cur = conn.cursor()
+    await cur.execute("CREATE TABLE t (a UInt32, s String) ENGINE = Memory")
+    before = conn.pool_stats()["requests"]
+    rows = [(i, f"s{i}'\\") for i in range(10000)]
+    await cur.executemany("INSERT INTO t (a, s) VALUES (%s, %s)", rows)
+    assert cur.rowcount == 10000
+    assert conn.pool_stats()["requests"] - before == 1
+    await cur.execute("SELECT a, s FROM t ORDER BY a")
+    assert await cur.fetchall() == rows
+
+
+async def test_two_event_loops_share_the_pool(server_params):
+    name = uuid.uuid4().hex[:16]
+
+    def in_other_loop():
+        async def main():
+            c = await chd.connect_async(**server_params, pool_name=name)
+            cur = c.cursor()
+            await cur.execute("SELECT 11")
+            return await cur.fetchall()
+
+        return asyncio.run(main())
+
+    result = await asyncio.get_running_loop().run_in_executor(None, in_other_loop)
+    assert result == [(11,)]
+    conn = await chd.connect_async(**server_params, pool_name=name)
+    cur = conn.cursor()
+    await cur.execute("SELECT 12")
+    assert await cur.fetchall() == [(12,)]
+    assert conn.pool_stats()["created"] == 1
