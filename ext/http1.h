@@ -1,5 +1,6 @@
-/* HTTP/1.1 client connection: writes one request at a time, feeds the response to
- * the I/O-free parser (httpparse.c) and the Native framing scanner (native.c). */
+/* A pooled connection and HTTP/1.1 on it: one request at a time, the response fed
+ * to the I/O-free parser (httpparse.c). After ALPN picks h2 the connection is run
+ * by http2.c instead. Engine thread only. */
 #ifndef CHB_HTTP1_H
 #define CHB_HTTP1_H
 #include <event2/bufferevent.h>
@@ -11,31 +12,27 @@ typedef enum { CONN_CONNECTING, CONN_IDLE, CONN_BUSY, CONN_CLOSED } chb_conn_sta
 typedef struct chb_conn {
     struct chb_pool *pool;
     struct bufferevent *bev;
+    struct ssl_st *ssl;       /* TLS connections (owned by bev) */
+    struct chb_h2 *h2;        /* set when ALPN chose h2 */
     chb_conn_state state;
     hp_parser parser;
-    chb_request *req;
+    chb_request *req;         /* HTTP/1.1: the request in flight */
     struct event *idle_timer;
     int served;               /* responses completed on this connection */
     int addr_idx;
     double keepalive;         /* server's Keep-Alive timeout, 0 if unknown */
-    int status;               /* HTTP status of the response being read */
     int msg_done;             /* the parser saw the end of the response */
-    struct chb_conn *next;    /* idle list */
+    struct chb_conn *next;    /* pool list (idle HTTP/1.1, or HTTP/2 connections) */
 } chb_conn;
 
-/* engine thread */
 void chb_conn_open(struct chb_pool *p, chb_request *r);
 void chb_conn_start(chb_conn *c, chb_request *r);
 void chb_conn_close(chb_conn *c);
-void chb_conn_park(chb_conn *c);   /* became idle: arm the idle timer */
-
-/* Engine-thread entry points for a request (scheduled with chb_loop_submit). */
-void chb_req_start_task(void *req);
-void chb_req_cancel_task(void *req);
-void chb_req_resume_task(void *req);
-/* The consumer let go of an unfinished result: drain a small rest to keep the
- * connection, else abort (close, KILL QUERY). */
-void chb_req_abandon_task(void *req);
-/* Engine thread: r reached a terminal state and is detached; release engine-side resources. */
-void chb_req_engine_done(chb_request *r);
+/* became idle: arm the idle timer (closes it before the server's Keep-Alive runs out) */
+void chb_conn_park(chb_conn *c);
+/* take r off c mid-response (cancel, timeout): HTTP/1.1 drops the connection, h2 resets the stream */
+void chb_conn_abort(chb_conn *c, chb_request *r);
+/* r was paused by backpressure and may read again */
+void chb_conn_resume(chb_conn *c, chb_request *r);
+double chb_idle_seconds(chb_conn *c);
 #endif

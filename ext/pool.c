@@ -7,8 +7,11 @@
 #include <string.h>
 
 #include "debug.h"
+#include "exchange.h"
 #include "http1.h"
+#include "http2.h"
 #include "loop.h"
+#include "tls.h"
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static chb_pool *registry;
@@ -21,11 +24,8 @@ static void total_add(chb_pool *p, int n) {
     if (p->total > p->st.peak_open) __atomic_store_n(&p->st.peak_open, (long)p->total, __ATOMIC_RELAXED);
 }
 
-static int cfg_equal(const chb_pool_cfg *a, const chb_pool_cfg *b) {
-    return strcmp(a->host, b->host) == 0 && strcmp(a->name, b->name) == 0 && a->port == b->port && a->max_size == b->max_size &&
-           a->pool_timeout == b->pool_timeout && a->idle_timeout == b->idle_timeout &&
-           a->connect_timeout == b->connect_timeout && a->rw_timeout == b->rw_timeout;
-}
+/* Callers zero the cfg before filling it, so padding and string tails compare equal. */
+static int cfg_equal(const chb_pool_cfg *a, const chb_pool_cfg *b) { return memcmp(a, b, sizeof *a) == 0; }
 
 /* Resolve once per pool, IPv4 first: a server listening on 127.0.0.1 only must not
  * be missed because "localhost" resolves to ::1 first. */
@@ -78,10 +78,15 @@ chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen) {
         free(p);
         return NULL;
     }
+    if (cfg->secure && !(p->ssl_ctx = chb_tls_ctx_new(p, err, errlen))) {
+        free(p);
+        return NULL;
+    }
     pthread_mutex_lock(&registry_mu);
     for (chb_pool *q = registry; q; q = q->next) {
         if (q->generation == gen && cfg_equal(&q->cfg, cfg)) { /* lost a race */
             pthread_mutex_unlock(&registry_mu);
+            chb_tls_ctx_free(p->ssl_ctx);
             free(p);
             return q;
         }
@@ -147,32 +152,62 @@ void chb_pool_forget_waiter(chb_pool *p, chb_request *r) {
     p->nwaiters--;
 }
 
-void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh) {
-    STAT_ADD(p, requests, 1);
-    while (!fresh && p->idle) {
-        chb_conn *c = p->idle;
+/* While the first connection of an endpoint that may speak h2 is still in its
+ * handshake, new requests wait for it: one h2 connection may carry them all. */
+static int await_alpn(chb_pool *p) {
+    return p->cfg.http2 != CHB_H2_OFF && p->proto != 1 && p->connecting > 0;
+}
+
+static chb_conn *h2_with_capacity(chb_pool *p) {
+    for (chb_conn *c = p->h2conns; c; c = c->next)
+        if (chb_h2_capacity(c) > 0) return c;
+    return NULL;
+}
+
+static chb_conn *pop_idle(chb_pool *p) {
+    chb_conn *c = p->idle;
+    if (c) {
         p->idle = c->next;
         c->next = NULL;
         STAT_ADD(p, idle, -1);
-        STAT_ADD(p, in_use, 1);
         STAT_ADD(p, reused, 1);
-        chb_conn_start(c, r);
-        return;
     }
-    /* A connection finishing an abandoned result (bounded to a few ms) is about to
-     * be free: waiting for it beats opening a new one. */
-    if (p->total < p->cfg.max_size && (fresh || p->draining <= p->nwaiters)) {
+    return c;
+}
+
+/* Start r on whatever capacity there is now; 0 if none (r untouched). */
+static int try_start(chb_pool *p, chb_request *r, int fresh, int allow_open) {
+    chb_conn *c;
+    if (!fresh && (c = h2_with_capacity(p))) {
+        STAT_ADD(p, in_use, 1);
+        chb_h2_submit(c, r);
+        return 1;
+    }
+    if (!fresh && (c = pop_idle(p))) {
+        STAT_ADD(p, in_use, 1);
+        chb_conn_start(c, r);
+        return 1;
+    }
+    if (allow_open && p->total < p->cfg.max_size && (fresh || !await_alpn(p))) {
         total_add(p, 1);
         STAT_ADD(p, in_use, 1);
         STAT_ADD(p, created, 1);
         chb_conn_open(p, r);
-        return;
+        return 1;
     }
+    return 0;
+}
+
+void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh) {
+    STAT_ADD(p, requests, 1);
+    /* A connection finishing an abandoned result (bounded to a few ms) is about to
+     * be free: waiting for it beats opening a new one. */
+    int allow_open = fresh || p->draining <= p->nwaiters;
+    if ((front || !p->waiters_head) && try_start(p, r, fresh, allow_open)) return;
     enqueue_waiter(p, r, front);
 }
 
-/* Hand a slot to the first waiter: a reusable connection directly, else a new one. */
-static void serve_waiter(chb_pool *p, chb_conn *c) {
+static chb_request *pop_waiter(chb_pool *p) {
     chb_request *r = p->waiters_head;
     p->waiters_head = r->wait_next;
     if (!p->waiters_head) p->waiters_tail = NULL;
@@ -180,15 +215,36 @@ static void serve_waiter(chb_pool *p, chb_conn *c) {
     STAT_ADD(p, waiting, -1);
     p->nwaiters--;
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
-    STAT_ADD(p, in_use, 1);
-    if (c) {
-        STAT_ADD(p, reused, 1);
-        chb_conn_start(c, r);
-    } else {
-        total_add(p, 1);
-        STAT_ADD(p, created, 1);
-        chb_conn_open(p, r);
+    return r;
+}
+
+void chb_pool_kick(chb_pool *p) {
+    /* try_start() may run callbacks that kick again: keep it iterative and re-check. */
+    static __thread int depth;
+    if (depth) return;
+    depth++;
+    while (p->waiters_head) {
+        chb_request *r = p->waiters_head;
+        chb_conn *c;
+        if ((c = h2_with_capacity(p))) {
+            pop_waiter(p);
+            STAT_ADD(p, in_use, 1);
+            chb_h2_submit(c, r);
+        } else if ((c = pop_idle(p))) {
+            pop_waiter(p);
+            STAT_ADD(p, in_use, 1);
+            chb_conn_start(c, r);
+        } else if (p->total < p->cfg.max_size && !await_alpn(p)) {
+            pop_waiter(p);
+            total_add(p, 1);
+            STAT_ADD(p, in_use, 1);
+            STAT_ADD(p, created, 1);
+            chb_conn_open(p, r);
+        } else {
+            break;
+        }
     }
+    depth--;
 }
 
 void chb_pool_release(chb_conn *c, int reusable) {
@@ -198,20 +254,21 @@ void chb_pool_release(chb_conn *c, int reusable) {
         chb_conn_close(c);
         total_add(p, -1);
         STAT_ADD(p, closed, 1);
-        if (p->waiters_head) serve_waiter(p, NULL);
-        return;
+    } else {
+        c->next = p->idle;
+        p->idle = c;
+        STAT_ADD(p, idle, 1);
+        chb_conn_park(c);
     }
-    if (p->waiters_head) {
-        serve_waiter(p, c);
-        return;
-    }
-    c->next = p->idle;
-    p->idle = c;
-    STAT_ADD(p, idle, 1);
-    chb_conn_park(c);
+    chb_pool_kick(p);
 }
 
 void chb_pool_drop_idle(chb_conn *c) {
+    if (c->h2) {
+        chb_h2_goodbye(c);
+        chb_pool_drop_h2(c);
+        return;
+    }
     chb_pool *p = c->pool;
     chb_conn **pp = &p->idle;
     while (*pp && *pp != c) pp = &(*pp)->next;
@@ -224,7 +281,39 @@ void chb_pool_drop_idle(chb_conn *c) {
     chb_conn_close(c);
     total_add(p, -1);
     STAT_ADD(p, closed, 1);
-    if (p->waiters_head) serve_waiter(p, NULL);
+    chb_pool_kick(p);
+}
+
+void chb_pool_learned_protocol(chb_pool *p, int h2) {
+    p->proto = h2 ? 2 : 1;
+    if (!h2) chb_pool_kick(p); /* HTTP/1.1: waiters need connections of their own */
+}
+
+void chb_pool_add_h2(chb_conn *c) {
+    chb_pool *p = c->pool;
+    c->next = p->h2conns;
+    p->h2conns = c;
+    STAT_ADD(p, h2_connections, 1);
+    /* the connection's first request stays counted in in_use as its stream */
+}
+
+void chb_pool_drop_h2(chb_conn *c) {
+    chb_pool *p = c->pool;
+    for (chb_conn **pp = &p->h2conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    chb_conn_close(c);
+    total_add(p, -1);
+    STAT_ADD(p, closed, 1);
+    chb_pool_kick(p);
+}
+
+void chb_pool_stream_done(chb_pool *p) {
+    STAT_ADD(p, in_use, -1);
+    chb_pool_kick(p);
 }
 
 void chb_pool_slot_lost(chb_pool *p) {

@@ -16,14 +16,27 @@ typedef struct {
     double idle_timeout;     /* close idle connections after this (capped by the server's Keep-Alive) */
     double connect_timeout;
     double rw_timeout;       /* send/receive inactivity timeout */
+    /* TLS (secure = 1). The struct is zeroed before filling: pools compare it bytewise. */
+    int secure;
+    int verify;              /* verify the peer certificate and name (default on) */
+    int http2;               /* CHB_H2_OFF, CHB_H2_AUTO, CHB_H2_REQUIRED */
+    char ca_certs[1024];     /* CA file or directory; empty: the system store */
+    char certfile[1024];     /* client certificate chain (mutual TLS) */
+    char keyfile[1024];
+    char server_hostname[256]; /* name for SNI and verification; empty: host */
 } chb_pool_cfg;
+
+enum { CHB_H2_OFF = 0, CHB_H2_AUTO = 1, CHB_H2_REQUIRED = 2 };
 
 typedef struct {
     long in_use, idle, waiting, created, closed, reused, retries, requests, open, peak_open;
+    long tls_handshakes, tls_resumed, h2_connections, h2_streams;
 } chb_pool_stats;
 
 typedef struct chb_pool {
     chb_pool_cfg cfg;
+    struct ssl_ctx_st *ssl_ctx;            /* secure pools */
+    struct ssl_session_st *tls_session;    /* last session ticket: resumed by new connections */
     unsigned generation;
     struct sockaddr_storage addrs[CHB_MAX_ADDRS];
     socklen_t addrlens[CHB_MAX_ADDRS];
@@ -34,6 +47,9 @@ typedef struct chb_pool {
     int total;                             /* connections open or opening */
     int draining;                          /* connections reading the rest of an abandoned result */
     int nwaiters;
+    int connecting;                        /* connections not yet usable (TCP/TLS handshake) */
+    int proto;                             /* 0 unknown, 1 HTTP/1.1, 2 h2 (what ALPN chose last) */
+    struct chb_conn *h2conns;              /* HTTP/2 connections (streams multiplexed) */
     chb_pool_stats st;                     /* written on the engine thread, read atomically */
     struct chb_pool *next;
 } chb_pool;
@@ -51,4 +67,12 @@ void chb_pool_forget_waiter(chb_pool *p, chb_request *r);
 void chb_pool_drop_idle(struct chb_conn *c);
 /* A slot taken for a connection that could not even be allocated. */
 void chb_pool_slot_lost(chb_pool *p);
+/* Give free capacity (h2 streams, idle connections, room to open) to waiters. */
+void chb_pool_kick(chb_pool *p);
+/* ALPN result of a new connection: decides whether waiters wait for it or open more. */
+void chb_pool_learned_protocol(chb_pool *p, int h2);
+void chb_pool_add_h2(struct chb_conn *c);
+void chb_pool_drop_h2(struct chb_conn *c);
+/* An h2 stream ended: its slot is free. */
+void chb_pool_stream_done(chb_pool *p);
 #endif

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "errors.h"
+#include "exchange.h"
 #include "http1.h"
 #include "loop.h"
 #include "native.h"
@@ -421,15 +422,22 @@ static char *pystrdup(const char *s) {
 
 static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"host", "port", "params", "headers", "pool_size", "pool_timeout", "idle_timeout",
-                             "connect_timeout", "send_receive_timeout", "pool_name", NULL};
+                             "connect_timeout", "send_receive_timeout", "pool_name", "secure", "verify",
+                             "ca_certs", "certfile", "keyfile", "server_hostname", "http2", NULL};
     const char *host, *params = "", *headers = "", *pool_name = "";
+    const char *ca_certs = "", *certfile = "", *keyfile = "", *server_hostname = "";
+    int secure = 0, verify = 1, http2 = CHB_H2_AUTO;
     int port, pool_size = 16;
     double pool_timeout = 30, idle_timeout = 9, connect_timeout = 10, rw_timeout = 300;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssidddds", kwlist, &host, &port, &params, &headers, &pool_size,
-                                     &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout, &pool_name))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssi", kwlist, &host, &port, &params, &headers,
+                                     &pool_size, &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout,
+                                     &pool_name, &secure, &verify, &ca_certs, &certfile, &keyfile,
+                                     &server_hostname, &http2))
         return -1;
-    if (strlen(host) >= sizeof self->cfg.host || strlen(pool_name) >= sizeof self->cfg.name) {
-        PyErr_SetString(PyExc_ValueError, "host name or pool name too long");
+    if (strlen(host) >= sizeof self->cfg.host || strlen(pool_name) >= sizeof self->cfg.name ||
+        strlen(ca_certs) >= sizeof self->cfg.ca_certs || strlen(certfile) >= sizeof self->cfg.certfile ||
+        strlen(keyfile) >= sizeof self->cfg.keyfile || strlen(server_hostname) >= sizeof self->cfg.server_hostname) {
+        PyErr_SetString(PyExc_ValueError, "host, pool name, path or server_hostname too long");
         return -1;
     }
     if (pool_size < 1 || port < 1 || port > 65535) {
@@ -451,6 +459,15 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     self->cfg.idle_timeout = idle_timeout;
     self->cfg.connect_timeout = connect_timeout;
     self->cfg.rw_timeout = rw_timeout;
+    self->cfg.secure = secure;
+    self->cfg.verify = secure ? verify : 0;
+    self->cfg.http2 = secure ? http2 : CHB_H2_OFF; /* h2 is negotiated by ALPN, over TLS only */
+    if (secure) {
+        snprintf(self->cfg.ca_certs, sizeof self->cfg.ca_certs, "%s", ca_certs);
+        snprintf(self->cfg.certfile, sizeof self->cfg.certfile, "%s", certfile);
+        snprintf(self->cfg.keyfile, sizeof self->cfg.keyfile, "%s", keyfile);
+        snprintf(self->cfg.server_hostname, sizeof self->cfg.server_hostname, "%s", server_hostname);
+    }
     int v6 = strchr(host, ':') != NULL;
     snprintf(self->host_header, sizeof self->host_header, v6 ? "[%s]:%d" : "%s:%d", host, port);
     PyMem_Free(self->static_params);
@@ -499,7 +516,7 @@ static void url_escape(chb_buf *b, const char *s, size_t n) {
 
 /* Full HTTP/1.1 request bytes. */
 static int build_wire(ClientObject *self, chb_buf *w, const char *qid, const char *extra, const char *body,
-                      size_t body_len) {
+                      size_t body_len, size_t *body_off) {
     char num[32];
     chb_buf_puts(w, "POST /?");
     chb_buf_puts(w, self->static_params);
@@ -520,6 +537,7 @@ static int build_wire(ClientObject *self, chb_buf *w, const char *qid, const cha
     chb_buf_puts(w, "Content-Length: ");
     chb_buf_puts(w, num);
     chb_buf_puts(w, "\r\n\r\n");
+    *body_off = w->len;
     return chb_buf_append(w, body, body_len);
 }
 
@@ -581,7 +599,7 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
         random_query_id(r->query_id, sizeof r->query_id);
     }
     memcpy(s->query_id, r->query_id, sizeof s->query_id);
-    if (build_wire(self, &w, r->query_id, extra, body.buf, (size_t)body.len) != 0) {
+    if (build_wire(self, &w, r->query_id, extra, body.buf, (size_t)body.len, &r->body_off) != 0) {
         PyErr_NoMemory();
         goto fail;
     }
@@ -592,7 +610,7 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
         chb_buf_putc(&kbody, (uint8_t)*q);
     }
     chb_buf_puts(&kbody, "' ASYNC");
-    if (build_wire(self, &kw_buf, NULL, NULL, (const char *)kbody.data, kbody.len) != 0) {
+    if (build_wire(self, &kw_buf, NULL, NULL, (const char *)kbody.data, kbody.len, &r->kill_body_off) != 0) {
         PyErr_NoMemory();
         goto fail;
     }
@@ -641,10 +659,12 @@ static PyObject *Client_pool_stats(ClientObject *self, PyObject *unused) {
     if (!p) return NULL;
     chb_pool_stats st;
     chb_pool_read_stats(p, &st);
-    return Py_BuildValue("{sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,si}", "in_use", st.in_use, "idle", st.idle, "waiting",
-                         st.waiting, "created", st.created, "closed", st.closed, "reused", st.reused, "retries",
-                         st.retries, "requests", st.requests, "open", st.open, "peak_open", st.peak_open,
-                         "max_size", p->cfg.max_size);
+    return Py_BuildValue("{sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,si}", "in_use", st.in_use, "idle", st.idle,
+                         "waiting", st.waiting, "created", st.created, "closed", st.closed, "reused", st.reused,
+                         "retries", st.retries, "requests", st.requests, "open", st.open, "peak_open",
+                         st.peak_open, "tls_handshakes", st.tls_handshakes, "tls_resumed", st.tls_resumed,
+                         "h2_connections", st.h2_connections, "h2_streams", st.h2_streams, "max_size",
+                         p->cfg.max_size);
 }
 
 static PyMethodDef Client_methods[] = {

@@ -59,6 +59,7 @@ typedef struct chb_request {
     size_t wire_len;
     uint8_t *kill_wire;       /* KILL QUERY request for this query_id (NULL: none) */
     size_t kill_wire_len;
+    size_t kill_body_off;
     char query_id[128];
     int retryable;            /* safe to send again on a fresh connection */
     chb_body_mode mode;
@@ -94,13 +95,21 @@ typedef struct chb_request {
     int attempts;
     int engine_finished;      /* chb_req_engine_done ran: the engine let go of it */
     int draining;             /* consumer gone: read the rest and discard it, to keep the connection */
+    int drain_counted;        /* counted in pool->draining */
     size_t drained;           /* bytes discarded while draining */
     int got_response_bytes;
+    int resp_status;          /* HTTP status of the response being read */
     int sent;                 /* request fully written: the server may be running it */
     chb_buf body;             /* Native bytes not yet framed into a block */
     struct nd_scanner *scanner;
     chb_buf errbody;          /* body of a non-200 answer */
     struct chb_request *wait_next; /* pool waiter queue */
+    struct chb_request *h2_next;   /* requests of one HTTP/2 connection */
+    int32_t stream_id;        /* HTTP/2 stream, 0 for HTTP/1.1 */
+    int h2_end_stream;        /* the server ended the stream (END_STREAM seen) */
+    size_t h2_unconsumed;     /* DATA bytes not yet acknowledged (paused stream) */
+    size_t h2_body_off;       /* request body bytes handed to nghttp2 */
+    size_t body_off;          /* where the body starts in wire */
     double wait_deadline;
 } chb_request;
 

@@ -19,8 +19,10 @@ from .schema import DatabaseSchemaEditor
 
 # Registers the "engine"/"cluster" Meta options before any model is built.
 from . import meta as _meta  # noqa: F401
+from . import functions as _functions
 from . import recorder as _recorder
 
+_functions.install()
 _recorder.install()
 
 
@@ -71,6 +73,9 @@ OPTION_NAMES = {
     "idle_timeout": "idle_timeout",
     "stream_buffer_bytes": "stream_buffer_bytes",
     "auth": "auth",
+    "strings_as_bytes": "strings_as_bytes",
+    # clickhouse-client's native-protocol port, for dbshell only.
+    "native_port": None,
     # django-clickhouse-backend compatible names.
     "connections_min": None,  # the driver's pool grows on demand
     "connections_max": "pool_size",
@@ -164,13 +169,14 @@ class DatabaseWrapper(BaseDatabaseWrapper):
     display_name = "ClickHouse"
 
     # ClickHouse has no ILIKE before 20.6: case-insensitive lookups lower both sides.
+    # regex/iregex use ops.regex_lookup (match()); pattern lookups against an
+    # expression are compiled by SQLCompiler.compile (no LIKE with a
+    # non-constant pattern before 20.x).
     operators = {
         "exact": "= %s",
         "iexact": "= lowerUTF8(%s)",
         "contains": "LIKE %s",
         "icontains": "LIKE lowerUTF8(%s)",
-        "regex": "REGEXP %s",
-        "iregex": "REGEXP %s",
         "gt": "> %s",
         "gte": ">= %s",
         "lt": "< %s",
@@ -339,16 +345,16 @@ class DatabaseWrapper(BaseDatabaseWrapper):
                 kept[name] = value
             else:
                 dropped[name] = value
-        if dropped:
-            emulated = sorted(n for n in dropped if n in EMULATED_SETTINGS)
-            ignored = sorted(n for n in dropped if n not in EMULATED_SETTINGS)
-            msg = "ClickHouse %s does not know setting(s) %s given in %s" % (
-                ".".join(map(str, self.server_version)),
-                ", ".join(sorted(dropped)), where)
-            if ignored:
-                msg += "; %s not sent" % ", ".join(ignored)
-            if emulated:
-                msg += "; %s emulated by the backend" % ", ".join(emulated)
+        version = ".".join(map(str, self.server_version))
+        emulated = sorted(n for n in dropped if n in EMULATED_SETTINGS)
+        ignored = sorted(n for n in dropped if n not in EMULATED_SETTINGS)
+        if emulated:
+            # Behaves as asked: worth a debug line, not a warning.
+            logger.debug("ClickHouse %s does not know setting(s) %s given in %s; "
+                         "emulated by the backend", version, ", ".join(emulated), where)
+        if ignored:
+            msg = "ClickHouse %s does not know setting(s) %s given in %s; not sent" % (
+                version, ", ".join(ignored), where)
             warnings.warn(msg, RuntimeWarning, stacklevel=3)
             logger.warning(msg)
         return kept, dropped
@@ -383,6 +389,11 @@ class DatabaseWrapper(BaseDatabaseWrapper):
         pass
 
     def _commit(self):
+        pass
+
+    def _start_transaction_under_autocommit(self):
+        # atomic() enters through here: there is no transaction to begin, so
+        # nothing is sent (and no "BEGIN" pseudo-query is logged).
         pass
 
     def _rollback(self):

@@ -9,11 +9,13 @@ class DatabaseClient(BaseDatabaseClient):
     @classmethod
     def settings_to_cmd_args_env(cls, settings_dict, parameters):
         # clickhouse-client speaks the native protocol (port 9000/9440), not
-        # HTTP: the HTTP PORT from settings is not passed on.
+        # HTTP: the HTTP PORT is not passed on; OPTIONS["native_port"] is.
         options = settings_dict.get("OPTIONS") or {}
         args = [cls.executable_name]
         if settings_dict.get("HOST"):
             args += ["--host", settings_dict["HOST"]]
+        if options.get("native_port"):
+            args += ["--port", str(options["native_port"])]
         if settings_dict.get("USER"):
             args += ["--user", settings_dict["USER"]]
         if settings_dict.get("NAME"):

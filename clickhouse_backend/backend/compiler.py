@@ -1,15 +1,17 @@
 """SQL compilers: PREWHERE/SETTINGS on SELECT, client-side ids on INSERT,
 UPDATE/DELETE as ClickHouse mutations."""
+import re
 import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
 from django.db.models.expressions import DatabaseDefault, Value
 from django.db.models.fields import AutoFieldMixin
+from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
 
-from clickhouse_backend.utils.snowflake import next_id
+from clickhouse_backend.utils.snowflake import generate_id
 
 from .base import EMULATED_SETTINGS
 
@@ -37,6 +39,26 @@ def _check_query_settings(connection, settings_dict):
     return {k: v for k, v in settings_dict.items() if k in known}
 
 
+# Pattern lookups against an expression: position() instead of LIKE (no
+# wildcards to escape, and LIKE needs a constant pattern on old servers).
+_PATTERN_SQL = {
+    "contains": "position(%(lhs)s, %(rhs)s) > 0",
+    "startswith": "position(%(lhs)s, %(rhs)s) = 1",
+    "endswith": "endsWith(%(lhs)s, %(rhs)s)",
+}
+
+
+def _pattern_lookup_sql(compiler_, node):
+    connection = compiler_.connection
+    lhs, lhs_params = node.process_lhs(compiler_, connection)  # lowered for i*
+    rhs, rhs_params = node.process_rhs(compiler_, connection)
+    name = node.lookup_name
+    if name.startswith("i"):
+        name = name[1:]
+        rhs = "lowerUTF8(%s)" % rhs
+    return _PATTERN_SQL[name] % {"lhs": lhs, "rhs": rhs}, [*lhs_params, *rhs_params]
+
+
 class SQLCompiler(compiler.SQLCompiler):
     def compile(self, node):
         # "ORDER BY 1" is a constant before ClickHouse 22.7 (no positional
@@ -45,6 +67,8 @@ class SQLCompiler(compiler.SQLCompiler):
             if node.refs:
                 return self.connection.ops.quote_name(node.refs), []
             return super().compile(node.source)
+        if isinstance(node, PatternLookup) and not node.rhs_is_direct_value():
+            return _pattern_lookup_sql(self, node)
         return super().compile(node)
 
     def get_from_clause(self):
@@ -90,7 +114,7 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
             fields.append(pk)
             for obj in objs:
                 if getattr(obj, pk.attname) is None:
-                    setattr(obj, pk.attname, next_id())
+                    setattr(obj, pk.attname, generate_id())
         # db_default values are computed before the insert (ClickHouse has no
         # DEFAULT keyword in VALUES and cannot return inserted rows).
         for field in fields:
@@ -171,7 +195,8 @@ def _typed_placeholder(db_type, placeholder):
     if inner.startswith("DateTime"):
         return "toDateTime(%s%s)" % (placeholder, ", " + inner[len("DateTime("):-1]
                                      if "(" in inner else "")
-    if inner in ("UUID", "IPv4", "IPv6"):
+    if inner in ("UUID", "IPv4", "IPv6") or re.fullmatch(r"U?Int\d+|Float(32|64)", inner):
+        # Integer literals are UInt64 when positive: no supertype with Int64.
         return "to%s(%s)" % (inner, placeholder)
     return placeholder
 

@@ -264,7 +264,7 @@ class DatabaseOperations(BaseDatabaseOperations):
         }
         if lookup_type == "week_day":
             # Django: 1 = Sunday ... 7 = Saturday; ClickHouse: 1 = Monday.
-            return "(toDayOfWeek(%s) %% 7 + 1)" % sql
+            return "(modulo(toDayOfWeek(%s), 7) + 1)" % sql
         if lookup_type in funcs:
             return "%s(%s)" % (funcs[lookup_type], sql)
         raise ValueError("Invalid lookup type: %r" % lookup_type)

@@ -1,6 +1,7 @@
 """Connection options: DSN parsing, validation, and the static parts of every
 HTTP request (URL parameters, headers) computed once per connection."""
 import base64
+import logging
 import datetime
 import re
 from dataclasses import dataclass, field, fields
@@ -8,13 +9,15 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from .exceptions import InterfaceError, ProgrammingError
 
+logger = logging.getLogger("clickhouse_backend.driver")
+
 USER_AGENT = "clickhouse_backend/0.1"
 
 
 @dataclass
 class Options:
     host: str = "localhost"
-    port: int = 8123
+    port: int = None  # 8123, or 8443 when secure
     database: str = "default"
     user: str = "default"
     password: str = field(default="", repr=False)
@@ -33,6 +36,12 @@ class Options:
     session_id: str = None
     session_timeout: float = None
     secure: bool = False
+    verify: bool = True  # verify the server certificate and name (secure=True)
+    ca_certs: str = None  # CA file or directory; default: the system store
+    certfile: str = None  # client certificate (mutual TLS)
+    keyfile: str = None
+    server_hostname: str = None  # name for SNI and verification (e.g. when host is an IP)
+    http2: object = "auto"  # "auto": use h2 when ALPN offers it; True: require it; False: never
     # ClickHouse in-process through chDB: a data directory, or True/":memory:"/"temp"
     # for a throwaway one (clickhouse_backend/driver/embedded.py, docs/embedded.md).
     embedded: object = None
@@ -40,15 +49,19 @@ class Options:
     def __post_init__(self):
         if not self.host:
             raise InterfaceError("host must not be empty")
-        self.port = int(self.port)
+        self.port = int(self.port) if self.port is not None else (8443 if self.secure else 8123)
         if not 0 < self.port < 65536:
             raise InterfaceError(f"port {self.port} out of range")
         if self.auth not in ("basic", "headers"):
             raise InterfaceError("auth must be 'basic' or 'headers'")
         if self.pool_size < 1:
             raise InterfaceError("pool_size must be at least 1")
-        if self.secure:
-            raise InterfaceError("secure=True (TLS) is not available in this build yet")
+        if self.http2 not in ("auto", True, False):
+            raise InterfaceError("http2 must be 'auto', True or False")
+        if self.http2 is True and not self.secure:
+            raise InterfaceError("http2=True needs secure=True: HTTP/2 is negotiated through TLS (ALPN)")
+        if self.secure and not self.verify:
+            logger.warning("TLS certificate verification is disabled for %s:%s (verify=False)", self.host, self.port)
         self.settings = dict(self.settings or {})
         self.tzinfo = _tzinfo(self.timezone)
 
@@ -145,6 +158,8 @@ def parse_dsn(dsn):
                 v = float(v)
             elif f.type in (bool, "bool"):
                 v = v.lower() in ("1", "true", "yes", "on")
+            elif k == "http2" and v.lower() in ("1", "true", "0", "false"):
+                v = v.lower() in ("1", "true")
             out[k] = v
         else:
             settings[k] = v

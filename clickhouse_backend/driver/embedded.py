@@ -55,6 +55,7 @@ _executor_pid = None
 
 _CODE = re.compile(r"Code:\s*(\d+)")
 _SESSION_STATE = re.compile(rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:SET|USE)\b", re.I | re.S)
+_INSERT = re.compile(rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*INSERT\b", re.I | re.S)
 _STREAMING_UNSUPPORTED = "Streaming query is not supported"
 
 
@@ -317,7 +318,8 @@ class EmbeddedClient:
         self._settings = base
 
     def request(self, body, params="", query_id=None, retryable=False, raw=False, notifier=None,
-                query_timeout=0.0, buffer_limit=0, tz=None, strings_as_bytes=False, columnar=False):
+                query_timeout=0.0, buffer_limit=0, tz=None, strings_as_bytes=False, columnar=False,
+                **_transport_only):  # e.g. HTTP compression: nothing to do in-process
         _check_process()
         if query_id is not None and not isinstance(query_id, str):
             raise TypeError("query_id must be a str")
@@ -368,7 +370,6 @@ class EmbeddedStream:
         self._stop = False               # close()/cancel() asked while a job runs
         self._inflight = False
         self._fut = None
-        self._loop = None
         self._pid = os.getpid()
 
     # -- the work (runs in the consumer's thread, or in an executor thread) ------
@@ -386,7 +387,12 @@ class EmbeddedStream:
                 else:
                     self._fetch()
             except BaseException as e:
-                err = error_from_chdb(e, self.query_id) if isinstance(e, RuntimeError) else e
+                if isinstance(e, RuntimeError):
+                    err = error_from_chdb(e, self.query_id)
+                elif isinstance(e, Exception):
+                    err = e
+                else:  # KeyboardInterrupt & co. propagate once; the result is then cancelled
+                    err = make_error("cancelled", 0, f"query interrupted ({type(e).__name__})", 0, self.query_id)
                 with self._mu:
                     self._error = err
                 self._cleanup("failed")
@@ -606,6 +612,8 @@ class EmbeddedStream:
         if self._state == "new":
             return None
         s = {k: str(v) for k, v in self._stats.items()}
+        if not self._stats["written_rows"] and not _INSERT.match(self._body):
+            del s["written_rows"]  # DDL and the like: rowcount stays -1 (unknown), as PEP 249 says
         s["elapsed_ns"] = str(int(self._elapsed * 1e9))
         return json.dumps(s)
 

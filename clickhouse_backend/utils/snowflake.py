@@ -4,8 +4,10 @@ auto-increment).
 Layout (most significant first): 41 bits milliseconds since EPOCH_MS,
 10 bits worker id, 12 bits sequence.  Ids from one generator strictly
 increase.  Safe across threads (a lock) and processes: the worker id comes
-from CLICKHOUSE_WORKER_ID (0..1023) or, by default, from the process id,
-and is recomputed in a forked child.  Processes on different hosts, or more
+from CLICKHOUSE_WORKER_ID (0..1023; or, as in django-clickhouse-backend,
+CLICKHOUSE_DATACENTER_ID and CLICKHOUSE_WORKER_ID, 0..31 each) or, by
+default, from the process id, and is recomputed in a forked child.
+settings.CLICKHOUSE_ID_WORKER replaces the generator (see generate_id).  Processes on different hosts, or more
 than 1024 live processes on one host, should set CLICKHOUSE_WORKER_ID.
 """
 import os
@@ -19,14 +21,28 @@ MAX_WORKER = (1 << WORKER_BITS) - 1
 MAX_SEQUENCE = (1 << SEQUENCE_BITS) - 1
 
 
-def _default_worker_id():
-    env = os.environ.get("CLICKHOUSE_WORKER_ID")
-    if env is not None and env != "":
+def _env_int(name, maximum):
+    env = os.environ.get(name)
+    if env is None or env == "":
+        return None
+    try:
         value = int(env)
-        if not 0 <= value <= MAX_WORKER:
-            raise ValueError("CLICKHOUSE_WORKER_ID must be in 0..%d" % MAX_WORKER)
-        return value
-    return os.getpid() & MAX_WORKER
+    except ValueError:
+        value = -1
+    if not 0 <= value <= maximum:
+        raise ValueError("%s must be an integer in 0..%d, got %r" % (name, maximum, env))
+    return value
+
+
+def _default_worker_id():
+    """CLICKHOUSE_WORKER_ID (0..1023); with CLICKHOUSE_DATACENTER_ID set, the
+    django-clickhouse-backend layout: 5-bit datacenter id, 5-bit worker id."""
+    datacenter = _env_int("CLICKHOUSE_DATACENTER_ID", 31)
+    if datacenter is not None:
+        worker = _env_int("CLICKHOUSE_WORKER_ID", 31) or 0
+        return (datacenter << 5) | worker
+    worker = _env_int("CLICKHOUSE_WORKER_ID", MAX_WORKER)
+    return worker if worker is not None else os.getpid() & MAX_WORKER
 
 
 class SnowflakeGenerator:
@@ -80,3 +96,27 @@ if hasattr(os, "register_at_fork"):
 
 def next_id():
     return _generator.next_id()
+
+
+_configured = (None, None)  # (settings value, resolved callable)
+
+
+def generate_id():
+    """The id for a new row's auto field: settings.CLICKHOUSE_ID_WORKER (as
+    in django-clickhouse-backend: dotted path to an object with get_id(), or
+    to a callable) when set, else this module's generator."""
+    global _configured
+    from django.conf import settings
+
+    path = getattr(settings, "CLICKHOUSE_ID_WORKER", None)
+    if not path:
+        return _generator.next_id()
+    if _configured[0] != path:
+        from django.utils.module_loading import import_string
+
+        worker = import_string(path) if isinstance(path, str) else path
+        func = getattr(worker, "get_id", None) or getattr(worker, "next_id", None) or worker
+        if not callable(func):
+            raise TypeError("CLICKHOUSE_ID_WORKER %r has no get_id() and is not callable" % path)
+        _configured = (path, func)
+    return _configured[1]()

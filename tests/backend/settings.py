@@ -1,27 +1,54 @@
-"""Django settings for the backend tests (ClickHouse at CH_HOST:CH_PORT,
-default 127.0.0.1:18123)."""
+"""Django settings for tests/backend.
+
+"default" is the ClickHouse server from CLICKHOUSE_HTTP_URL (scripts/test.sh
+starts one on random ports), "embedded" the in-process chDB engine (same data
+path as the driver's embedded tests: one path per process). Database names
+are unique per process so that concurrent runs never share one; the test
+databases (test_<NAME>) are created and dropped by the fixtures in conftest.py.
+Nothing connects at import time: without CLICKHOUSE_HTTP_URL only the
+offline (SQL generation) tests can run.
+"""
 import os
+import uuid
+
+from tests.conftest import parse_server_url
+from tests.embedded_support import EMBEDDED
 
 SECRET_KEY = "tests"
 USE_TZ = os.environ.get("CH_USE_TZ", "1") == "1"
 TIME_ZONE = "UTC"
+
+_RUN = uuid.uuid4().hex[:10]
+_url = os.environ.get("CLICKHOUSE_HTTP_URL", "").strip()
+# An unreachable placeholder when no server is configured: the db fixture
+# fails with the explanation from tests/conftest.py before anything connects.
+_server = parse_server_url(_url) if _url else {"host": "127.0.0.1", "port": 9}
+
 DATABASES = {
     "default": {
         "ENGINE": "clickhouse_backend.backend",
-        "NAME": os.environ.get("CH_DATABASE", "django_tests"),
-        "HOST": os.environ.get("CH_HOST", "127.0.0.1"),
-        "PORT": int(os.environ.get("CH_PORT", "18123")),
-        "USER": os.environ.get("CH_USER", "default"),
-        "PASSWORD": os.environ.get("CH_PASSWORD", ""),
+        "NAME": "chb_dj_" + _RUN,
+        "HOST": _server["host"],
+        "PORT": _server["port"],
+        "USER": _server.get("user", "default"),
+        "PASSWORD": _server.get("password", ""),
         "OPTIONS": {"settings": {"mutations_sync": 1}},
-        "TEST": {"NAME": os.environ.get("CH_TEST_DATABASE", "test_django_tests")},
-    }
+        "TEST": {"NAME": "test_chb_dj_" + _RUN},
+    },
+    "embedded": {
+        "ENGINE": "clickhouse_backend.backend",
+        "NAME": "chb_dje_" + _RUN,
+        "OPTIONS": {"embedded": EMBEDDED, "settings": {"mutations_sync": 1}},
+        "TEST": {"NAME": "test_chb_dje_" + _RUN},
+    },
 }
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "tests.backend.testapp",
+    "tests.backend.modernapp",
 ]
+DATABASE_ROUTERS = ["tests.backend.routers.ModernOnEmbedded"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = {
     "version": 1,

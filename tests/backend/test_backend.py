@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 from django.apps.registry import Apps
+from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import NotSupportedError, connection
 from django.db.models import Count, Max, Sum
@@ -18,8 +19,10 @@ from tests.backend.testapp.models import Event, Numbers, Plain
 
 
 def _settings(**extra):
-    return {"ENGINE": "clickhouse_backend.backend", "NAME": "default", "HOST": "127.0.0.1",
-            "PORT": 18123, "USER": "default", "PASSWORD": "", "OPTIONS": {}, "TEST": {},
+    server = django_settings.DATABASES["default"]
+    return {"ENGINE": "clickhouse_backend.backend", "NAME": "default", "HOST": server["HOST"],
+            "PORT": server["PORT"], "USER": server["USER"], "PASSWORD": server["PASSWORD"],
+            "OPTIONS": {}, "TEST": {},
             "ATOMIC_REQUESTS": False, "AUTOCOMMIT": True, "CONN_MAX_AGE": 0,
             "CONN_HEALTH_CHECKS": False, "TIME_ZONE": None, **extra}
 
@@ -45,7 +48,7 @@ def test_default_ports():
     assert w.get_connection_params()["pool_size"] == 4
 
 
-def test_unsupported_option_settings_dropped_with_warning():
+def test_unsupported_option_settings_dropped_with_warning(clickhouse_url):
     w = DatabaseWrapper(_settings(OPTIONS={"settings": {"mutations_sync": 2, "max_threads": 2,
                                                         "no_such_setting_xyz": 1}}))
     with warnings.catch_warnings(record=True) as caught:

@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Test-server harness: a throwaway ClickHouse server on free loopback ports.
 #
-#   tests/server/ctl.sh start    start a server, write $STATE_DIR/env
-#   tests/server/ctl.sh stop     stop it, remove its data dir and the state file
+#   tests/server/ctl.sh start    make a test PKI, start a server (HTTP + HTTPS) and an
+#                                nginx TLS/HTTP2 front for it, write $STATE_DIR/env
+#   tests/server/ctl.sh stop     stop them, remove their dirs and the state file
 #   tests/server/ctl.sh status   print the state file and ping the server
 #   tests/server/ctl.sh env      print the state file (for `eval`/`source`)
 #
 # Environment:
 #   CHB_STATE_DIR           where the state file lives (default: <repo>/.test-server)
 #   CLICKHOUSE_SERVER_BIN   server binary (default: /usr/sbin/clickhouse-server)
+#   CHB_NGINX_BIN           nginx binary (default: /usr/sbin/nginx)
 #   CHB_START_TIMEOUT       seconds to wait for /ping (default: 60)
 #   CHB_STOP_TIMEOUT        seconds between TERM and KILL (default: 20)
 #
 # Every run gets its own `mktemp -d` data dir and kernel-chosen ports, so it
 # never collides with a developer's server (e.g. the one on 18123) or another run.
-# Structured as functions so that more services (nginx/TLS front) can be added
-# next to clickhouse_start/clickhouse_stop.
+# One function pair per service: tls_make/tls_remove (tests/tls/make_certs.sh),
+# clickhouse_start/clickhouse_stop, nginx_start/nginx_stop (tests/server/nginx.conf.in).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,6 +25,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 STATE_DIR="${CHB_STATE_DIR:-$REPO/.test-server}"
 STATE_FILE="$STATE_DIR/env"
 SERVER_BIN="${CLICKHOUSE_SERVER_BIN:-/usr/sbin/clickhouse-server}"
+NGINX_BIN="${CHB_NGINX_BIN:-/usr/sbin/nginx}"
 START_TIMEOUT="${CHB_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${CHB_STOP_TIMEOUT:-20}"
 PYTHON="${PYTHON:-python3}"
@@ -85,6 +88,8 @@ render_template() {  # src dst
     sed -e "s|@DATA@|$DATA_DIR|g" \
         -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
         -e "s|@TCP_PORT@|$TCP_PORT|g" \
+        -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
+        -e "s|@TLS_DIR@|$TLS_DIR|g" \
         "$1" >"$2"
 }
 
@@ -102,14 +107,17 @@ print_server_logs() {
 # 2 when the server died on a port clash (caller retries), 1 otherwise.
 clickhouse_start_once() {
     DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-clickhouse.XXXXXX")"
-    read -r HTTP_PORT TCP_PORT < <(free_ports 2)
-    mkdir -p "$DATA_DIR/log" "$DATA_DIR/tmp" "$DATA_DIR/user_files" "$DATA_DIR/format_schemas"
+    read -r HTTP_PORT TCP_PORT HTTPS_PORT < <(free_ports 3)
+    mkdir -p "$DATA_DIR/log" "$DATA_DIR/tmp" "$DATA_DIR/user_files" "$DATA_DIR/format_schemas" \
+        "$DATA_DIR/config.d"
     render_template "$HERE/config.xml" "$DATA_DIR/config.xml"
+    # https_port + certificate; ClickHouse merges config.d/*.xml next to config.xml
+    render_template "$HERE/clickhouse-tls.xml" "$DATA_DIR/config.d/tls.xml"
     # users.xml has no placeholders; copied next to config.xml because
     # <users_config> is resolved relative to the config file.
     cp "$HERE/users.xml" "$DATA_DIR/users.xml"
 
-    log "starting $SERVER_BIN (http $HTTP_PORT, tcp $TCP_PORT, data $DATA_DIR)"
+    log "starting $SERVER_BIN (http $HTTP_PORT, https $HTTPS_PORT, tcp $TCP_PORT, data $DATA_DIR)"
     # 18.16 runs fine as root (the Debian package only creates a `clickhouse`
     # user for the init script). setsid: a Ctrl-C in the terminal should reach
     # the test runner, whose trap then stops the server in order.
@@ -148,6 +156,15 @@ write_state() {
         echo "CLICKHOUSE_PID=$CH_PID"
         echo "CLICKHOUSE_DATA_DIR=$DATA_DIR"
         echo "CLICKHOUSE_VERSION=$CH_VERSION"
+        echo "CLICKHOUSE_HTTPS_PORT=$HTTPS_PORT"
+        echo "CLICKHOUSE_HTTPS_URL=https://127.0.0.1:$HTTPS_PORT/"
+        echo "CHB_TLS_DIR=$TLS_DIR"
+        echo "CHB_NGINX_PID=$NGINX_PID"
+        echo "CHB_NGINX_DIR=$NGINX_DIR"
+        echo "CHB_NGINX_ACCESS_LOG=$NGINX_DIR/access.log"
+        echo "CHB_NGINX_ERROR_LOG=$NGINX_DIR/error.log"
+        local v
+        for v in "${NGINX_PORT_VARS[@]}"; do echo "CHB_NGINX_${v}_PORT=${!v}"; done
     } >"$tmp"
     mv "$tmp" "$STATE_FILE"
 }
@@ -204,6 +221,115 @@ clickhouse_stop() {
     fi
 }
 
+# --- test PKI ----------------------------------------------------------------
+
+tls_make() {
+    command -v openssl >/dev/null || die "openssl CLI not found (apt-get install openssl)"
+    TLS_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-tls.XXXXXX")"
+    log "making test certificates in $TLS_DIR"
+    bash "$REPO/tests/tls/make_certs.sh" "$TLS_DIR" >&2 || { rm -rf -- "$TLS_DIR"; return 1; }
+    # readable by nginx workers and ClickHouse whatever user they end up as
+    chmod 755 "$TLS_DIR"
+}
+
+tls_remove() {
+    local dir="${1:-}"
+    [[ -n "$dir" ]] || return 0
+    case "$(basename "$dir")" in
+        chb-tls.*) rm -rf -- "$dir" ;;
+        *) log "not removing unexpected TLS dir '$dir'" ;;
+    esac
+}
+
+# --- nginx: TLS + HTTP/2 front of the server's plain HTTP port ----------------
+
+# Variable names of the nginx listen ports; each becomes @NAME@ in nginx.conf.in
+# and CHB_NGINX_<NAME> in the state file.
+NGINX_PORT_VARS=(H2 H2_GOAWAY H1TLS PLAIN MTLS WRONG_HOST EXPIRED)
+
+# Starts one nginx attempt; sets NGINX_PID. 0 = up, 2 = port clash, 1 = other failure.
+nginx_start_once() {
+    NGINX_PID=""
+    NGINX_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-nginx.XXXXXX")"
+    mkdir -p "$NGINX_DIR/tmp"
+    local ports v i=0 user_line=""
+    read -r -a ports < <(free_ports "${#NGINX_PORT_VARS[@]}")
+    for v in "${NGINX_PORT_VARS[@]}"; do printf -v "$v" '%s' "${ports[i++]}"; done
+    # As root nginx would switch its workers to `nobody`, who cannot read the
+    # mktemp dirs (0700); workers stay root instead.
+    [[ "$(id -u)" == 0 ]] && user_line="user root;"
+    local sed_args=(-e "s|@DIR@|$NGINX_DIR|g" -e "s|@TLS_DIR@|$TLS_DIR|g"
+                    -e "s|@CH_HTTP_PORT@|$HTTP_PORT|g" -e "s|@USER_LINE@|$user_line|g")
+    for v in "${NGINX_PORT_VARS[@]}"; do sed_args+=(-e "s|@${v}_PORT@|${!v}|g"); done
+    sed "${sed_args[@]}" "$HERE/nginx.conf.in" >"$NGINX_DIR/nginx.conf"
+
+    if ! "$NGINX_BIN" -t -q -p "$NGINX_DIR/" -e "$NGINX_DIR/error.log" -c "$NGINX_DIR/nginx.conf" 2>"$NGINX_DIR/test.log"; then
+        log "nginx rejected its config:"
+        cat "$NGINX_DIR/test.log" >&2
+        return 1
+    fi
+    log "starting $NGINX_BIN (h2 $H2, h2-goaway $H2_GOAWAY, h1-tls $H1TLS, plain $PLAIN, mtls $MTLS, dir $NGINX_DIR)"
+    # -e: the compiled-in /var/log/nginx/error.log is opened before the config is read
+    (cd "$NGINX_DIR" && exec setsid "$NGINX_BIN" -p "$NGINX_DIR/" -e "$NGINX_DIR/error.log" \
+        -c "$NGINX_DIR/nginx.conf" </dev/null >"$NGINX_DIR/stdout.log" 2>&1) &
+    NGINX_PID=$!
+
+    local deadline=$((SECONDS + START_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        # the plain block proxies to ClickHouse: "Ok." proves nginx *and* the upstream
+        if [[ "$(http_get "http://127.0.0.1:$PLAIN/ping" 2>/dev/null)" == "Ok."* ]]; then
+            return 0
+        fi
+        if ! pid_alive "$NGINX_PID"; then
+            if grep -qs "Address already in use" "$NGINX_DIR/error.log" "$NGINX_DIR/stdout.log"; then
+                return 2
+            fi
+            log "nginx exited during startup"
+            tail -n 30 "$NGINX_DIR/error.log" "$NGINX_DIR/stdout.log" >&2 || true
+            return 1
+        fi
+        sleep 0.1
+    done
+    log "nginx did not proxy /ping within ${START_TIMEOUT}s"
+    tail -n 30 "$NGINX_DIR/error.log" >&2 || true
+    return 1
+}
+
+nginx_start() {
+    [[ -x "$NGINX_BIN" ]] || die "$NGINX_BIN not found (apt-get install nginx)"
+    local attempt rc
+    for attempt in 1 2 3; do
+        rc=0
+        nginx_start_once || rc=$?
+        if ((rc == 0)); then
+            log "nginx up, pid $NGINX_PID"
+            return 0
+        fi
+        kill_pid "$NGINX_PID" "$NGINX_DIR" force
+        nginx_remove_dir "$NGINX_DIR"
+        ((rc == 2)) || return 1
+        ((attempt == 3)) || log "nginx port clash, retrying"
+    done
+    log "nginx: port clash on every attempt"
+    return 1
+}
+
+nginx_remove_dir() {
+    local dir="${1:-}"
+    [[ -n "$dir" ]] || return 0
+    case "$(basename "$dir")" in
+        chb-nginx.*) rm -rf -- "$dir" ;;
+        *) log "not removing unexpected nginx dir '$dir'" ;;
+    esac
+}
+
+nginx_stop() {
+    local dir="${CHB_NGINX_DIR:-}"
+    [[ -n "$dir" ]] || return 0
+    kill_pid "${CHB_NGINX_PID:-}" "$dir"  # TERM = fast shutdown of master and workers
+    nginx_remove_dir "$dir"
+}
+
 load_state() {
     [[ -f "$STATE_FILE" ]] || return 1
     # shellcheck disable=SC1090
@@ -214,7 +340,17 @@ cmd_start() {
     if load_state && pid_is_ours "${CLICKHOUSE_PID:-}" "${CLICKHOUSE_DATA_DIR:-}"; then
         die "a test server is already running (pid $CLICKHOUSE_PID, state $STATE_FILE); run '$0 stop' first"
     fi
-    clickhouse_start || die "could not start ClickHouse"
+    tls_make || die "could not make the test certificates"
+    if ! clickhouse_start; then
+        tls_remove "$TLS_DIR"
+        die "could not start ClickHouse"
+    fi
+    if ! nginx_start; then
+        kill_pid "$CH_PID" "$DATA_DIR" force
+        rm -rf -- "$DATA_DIR"
+        tls_remove "$TLS_DIR"
+        die "could not start nginx"
+    fi
     write_state
     cat "$STATE_FILE"
 }
@@ -224,7 +360,9 @@ cmd_stop() {
         log "no state file at $STATE_FILE, nothing to stop"
         return 0
     fi
+    nginx_stop
     clickhouse_stop
+    tls_remove "${CHB_TLS_DIR:-}"
     rm -f "$STATE_FILE"
     rmdir "$STATE_DIR" 2>/dev/null || true
     log "stopped"

@@ -23,7 +23,9 @@ class StringField(FieldMixin, fields.TextField):
 
 class FixedStringField(FieldMixin, fields.Field):
     """FixedString(N): exactly N bytes (shorter values are padded with NUL
-    by the server).  Values come back as bytes."""
+    by the server).  Values come back as str with the padding NULs removed
+    (as with django-clickhouse-backend; the driver decodes FixedString so
+    unless strings_as_bytes is set)."""
     description = _("Binary string of %(max_bytes)s bytes")
 
     def __init__(self, *args, max_bytes=None, **kwargs):

@@ -1,0 +1,523 @@
+"""One benchmark case (one workload x one client) in a process of its own.
+
+    python benchmarks/worker.py '<json spec>'
+
+prints one JSON object as its last line: ``{"times": [...seconds per run...],
+"rows": N, ...}``, ``{"skip": "why"}`` or ``{"error": "..."}``. A process per case
+keeps imports, pools and memory of one client away from the next (and lets the
+runner read each client's peak RSS on its own). Run by benchmarks/run.py.
+
+Every client does the same work the same way a user of that library would:
+rows end up as Python tuples (or the library's row sequence), inserts go through
+the library's bulk path (executemany / insert), no client gets a private shortcut.
+"""
+import asyncio
+import datetime
+import gc
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COLUMNS = ("id", "s", "f", "dt", "n")
+
+
+class Skip(Exception):
+    pass
+
+
+def make_rows(n):
+    """The rows every client inserts: UInt64, String, Float64, DateTime, Nullable(Int32)."""
+    base = datetime.datetime(2020, 1, 1)
+    step = datetime.timedelta(seconds=1)
+    return [(i, f"row-{i}", i / 3, base + i * step, None if i % 5 == 0 else i % 100000)
+            for i in range(n)]
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+# --------------------------------------------------------------------------- clients
+# A client implements some of: seq(n, sql), conc(n, sql, width), fetch(sql) -> rows,
+# insert(table, rows), stream(sql) -> rows. Async clients implement them as
+# coroutines (is_async = True). A missing method means "not applicable" (skip).
+
+class Ours:
+    """clickhouse_backend.driver, sync, HTTP/1.1 keep-alive pool in the C engine."""
+    is_async = False
+
+    def __init__(self, spec):
+        import clickhouse_backend.driver as chd
+        self.conn = chd.connect(host=spec["host"], port=spec["http_port"], database=spec["database"],
+                                pool_size=spec.get("width", 16), **spec.get("ours_options", {}))
+
+    def seq(self, n, sql):
+        cur = self.conn.cursor()
+        for _ in range(n):
+            cur.execute(sql)
+            cur.fetchall()
+
+    def fetch(self, sql):
+        cur = self.conn.cursor()
+        cur.execute(sql)
+        return len(cur.fetchall())
+
+    def insert(self, table, rows):
+        cur = self.conn.cursor()
+        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s, %s, %s)", rows)
+
+    def stream(self, sql):
+        cur = self.conn.cursor()
+        cur.execute(sql)
+        n = 0
+        for _ in cur:
+            n += 1
+        return n
+
+
+class OursAsync:
+    """clickhouse_backend.driver.connect_async: asyncio on the same C engine and pool."""
+    is_async = True
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    async def open(self):
+        import clickhouse_backend.driver as chd
+        s = self.spec
+        self.conn = await chd.connect_async(host=s["host"], port=s["http_port"], database=s["database"],
+                                            pool_size=s.get("width", 16), **s.get("ours_options", {}))
+
+    async def seq(self, n, sql):
+        cur = self.conn.cursor()
+        for _ in range(n):
+            await cur.execute(sql)
+            await cur.fetchall()
+
+    async def conc(self, n, sql, width):
+        async def one():
+            cur = self.conn.cursor()
+            await cur.execute(sql)
+            return await cur.fetchall()
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    async def fetch(self, sql):
+        cur = self.conn.cursor()
+        await cur.execute(sql)
+        return len(await cur.fetchall())
+
+    async def insert(self, table, rows):
+        cur = self.conn.cursor()
+        await cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s, %s, %s)", rows)
+
+    async def stream(self, sql):
+        cur = self.conn.cursor()
+        await cur.execute(sql)
+        n = 0
+        async for _ in cur:
+            n += 1
+        return n
+
+    async def close(self):
+        await self.conn.close()
+
+
+class OursH2(Ours):
+    """HTTP/2 over TLS through the nginx front end: not in the driver yet."""
+
+    def __init__(self, spec):
+        if not spec.get("h2_url"):
+            raise Skip("h2/TLS: the driver's HTTP/2 transport and the nginx TLS front end "
+                       "of tests/server/ctl.sh do not exist yet")
+        super().__init__(spec)
+
+
+class OursEmbedded(Ours):
+    """The same cursors on chDB in-process (ClickHouse 26.x, not the 18.16 server)."""
+
+    def __init__(self, spec):
+        try:
+            import chdb  # noqa: F401
+        except ImportError:
+            raise Skip("chdb-core is not installed in the benchmark venv") from None
+        import tempfile
+
+        import clickhouse_backend.driver as chd
+        self.conn = chd.connect(embedded=tempfile.mkdtemp(prefix="chb-bench-embedded-"))
+        cur = self.conn.cursor()
+        # the same table as on the server (workload 3 reads it)
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {spec['database']}")
+        cur.execute(spec["create_table"].format(table=spec["table"]))
+        cur.execute(f"INSERT INTO {spec['table']} {spec['select_rows'].format(n=spec['table_rows'])}")
+
+    insert = None  # inserts go to the server's table; not compared here
+    stream = None
+
+
+class CC:
+    """clickhouse-connect, sync (urllib3). compress=False: on loopback compression
+    only costs CPU, so this is its fastest setting here."""
+    is_async = False
+
+    def __init__(self, spec):
+        import clickhouse_connect
+
+        import ccpatch  # noqa: F401  (18.16 start-up query, see ccpatch.py)
+        self.client = clickhouse_connect.get_client(
+            host=spec["host"], port=spec["http_port"], database=spec["database"], compress=False)
+
+    def seq(self, n, sql):
+        for _ in range(n):
+            self.client.query(sql).result_rows
+
+    def fetch(self, sql):
+        return len(self.client.query(sql).result_rows)
+
+    def insert(self, table, rows):
+        self.client.insert(table, rows, column_names=list(COLUMNS))
+
+    def stream(self, sql):
+        n = 0
+        with self.client.query_rows_stream(sql) as rows:
+            for _ in rows:
+                n += 1
+        return n
+
+
+class CCAsync:
+    """clickhouse-connect's aiohttp-based AsyncClient."""
+    is_async = True
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    async def open(self):
+        import clickhouse_connect
+
+        import ccpatch  # noqa: F401
+        s = self.spec
+        self.client = await clickhouse_connect.get_async_client(
+            host=s["host"], port=s["http_port"], database=s["database"], compress=False,
+            connector_limit=s.get("width", 16), connector_limit_per_host=s.get("width", 16))
+
+    async def seq(self, n, sql):
+        for _ in range(n):
+            (await self.client.query(sql)).result_rows
+
+    async def conc(self, n, sql, width):
+        async def one():
+            return (await self.client.query(sql)).result_rows
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    async def fetch(self, sql):
+        return len((await self.client.query(sql)).result_rows)
+
+    async def insert(self, table, rows):
+        await self.client.insert(table, rows, column_names=list(COLUMNS))
+
+    async def stream(self, sql):
+        n = 0
+        stream = await self.client.query_rows_stream(sql)
+        async with stream as rows:
+            async for _ in rows:
+                n += 1
+        return n
+
+    async def close(self):
+        await self.client.close()
+
+
+class CHDriver:
+    """clickhouse-driver: native TCP protocol, sync."""
+    is_async = False
+
+    def __init__(self, spec):
+        from clickhouse_driver import Client
+        self.client = Client(spec["host"], port=spec["tcp_port"], database=spec["database"])
+
+    def seq(self, n, sql):
+        for _ in range(n):
+            self.client.execute(sql)
+
+    def fetch(self, sql):
+        return len(self.client.execute(sql))
+
+    def insert(self, table, rows):
+        self.client.execute(f"INSERT INTO {table} VALUES", rows)
+
+    def stream(self, sql):
+        n = 0
+        for _ in self.client.execute_iter(sql):
+            n += 1
+        return n
+
+
+class Asynch:
+    """asynch: native TCP protocol, asyncio; a Pool for the concurrent workload."""
+    is_async = True
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def _kw(self):
+        s = self.spec
+        return dict(host=s["host"], port=s["tcp_port"], database=s["database"])
+
+    async def open(self):
+        from asynch import Connection
+        self.conn = Connection(**self._kw())
+        await self.conn.connect()
+
+    async def seq(self, n, sql):
+        async with self.conn.cursor() as cur:
+            for _ in range(n):
+                await cur.execute(sql)
+                await cur.fetchall()
+
+    async def conc(self, n, sql, width):
+        from asynch import Pool
+
+        async with Pool(minsize=width, maxsize=width, **self._kw()) as pool:
+            async def one():
+                async with pool.connection() as conn:
+                    async with conn.cursor() as cur:
+                        await cur.execute(sql)
+                        return await cur.fetchall()
+            await asyncio.gather(*(one() for _ in range(n)))
+
+    async def fetch(self, sql):
+        async with self.conn.cursor() as cur:
+            await cur.execute(sql)
+            return len(await cur.fetchall())
+
+    async def insert(self, table, rows):
+        async with self.conn.cursor() as cur:
+            await cur.executemany(f"INSERT INTO {table} VALUES", rows)
+
+    async def stream(self, sql):
+        n = 0
+        async with self.conn.cursor() as cur:
+            cur.set_stream_results(True, 65536)
+            await cur.execute(sql)
+            async for _ in cur:
+                n += 1
+        return n
+
+    async def close(self):
+        await self.conn.close()
+
+
+class AiochClient:
+    """aiochclient on aiohttp (TSV-like RowBinary decoding in Python/Cython);
+    rows are materialised as tuples (``record[:]``) like everyone else's."""
+    is_async = True
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    async def open(self):
+        import aiohttp
+        from aiochclient import ChClient
+        s = self.spec
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=s.get("width", 16)))
+        self.client = ChClient(self.session, url=f"http://{s['host']}:{s['http_port']}/",
+                               database=s["database"])
+
+    async def seq(self, n, sql):
+        for _ in range(n):
+            [r[:] for r in await self.client.fetch(sql)]
+
+    async def conc(self, n, sql, width):
+        async def one():
+            return [r[:] for r in await self.client.fetch(sql)]
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    async def fetch(self, sql):
+        return len([r[:] for r in await self.client.fetch(sql)])
+
+    async def insert(self, table, rows):
+        await self.client.execute(f"INSERT INTO {table} VALUES", *rows)
+
+    async def stream(self, sql):
+        n = 0
+        async for r in self.client.iterate(sql):
+            r[:]
+            n += 1
+        return n
+
+    async def close(self):
+        await self.session.close()
+
+
+CLIENTS = {
+    "ours-sync": Ours,
+    "ours-async": OursAsync,
+    "ours-h2": OursH2,
+    "ours-embedded": OursEmbedded,
+    "cc-sync": CC,
+    "cc-async": CCAsync,
+    "clickhouse-driver": CHDriver,
+    "asynch": Asynch,
+    "aiochclient": AiochClient,
+}
+
+
+# --------------------------------------------------------------------------- workloads
+
+def _call(client, name, *args):
+    fn = getattr(client, name, None)
+    if fn is None:
+        raise Skip(f"{type(client).__name__} has no '{name}' workload")
+    return fn(*args)
+
+
+async def _acall(client, name, *args):
+    fn = getattr(client, name, None)
+    if fn is None:
+        raise Skip(f"{type(client).__name__} has no '{name}' workload")
+    return await fn(*args)
+
+
+def _truncate(spec):
+    """Empty the insert target between runs (through the server's HTTP port,
+    with urllib so that no client under test is involved)."""
+    import urllib.request
+    q = f"TRUNCATE TABLE {spec['insert_table']}".encode()
+    url = f"http://{spec['host']}:{spec['http_port']}/"
+    urllib.request.urlopen(urllib.request.Request(url, data=q), timeout=60).read()
+
+
+def _count(spec):
+    import urllib.request
+    q = f"SELECT count() FROM {spec['insert_table']}".encode()
+    url = f"http://{spec['host']}:{spec['http_port']}/"
+    return int(urllib.request.urlopen(urllib.request.Request(url, data=q), timeout=60).read())
+
+
+def run_case(spec):
+    """Returns the result dict. Timed runs follow one untimed warm-up run
+    (imports, connection set-up, first-query costs)."""
+    client_cls = CLIENTS[spec["client"]]
+    w = spec["workload"]
+    runs = spec.get("runs", 3)
+    result = {"times": []}
+
+    if client_cls.is_async:
+        async def main():
+            client = client_cls(spec)
+            await client.open()
+            try:
+                return await _run_async(client, w, spec, runs, result)
+            finally:
+                await client.close()
+        return asyncio.run(main())
+
+    client = client_cls(spec)
+    return _run_sync(client, w, spec, runs, result)
+
+
+def _timed(result, fn):
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn()
+    result["times"].append(time.perf_counter() - t0)
+    return out
+
+
+async def _atimed(result, coro_fn):
+    gc.collect()
+    t0 = time.perf_counter()
+    out = await coro_fn()
+    result["times"].append(time.perf_counter() - t0)
+    return out
+
+
+def _run_sync(client, w, spec, runs, result):
+    if w == "seq":
+        _call(client, "seq", max(1, spec["n"] // 10), spec["sql"])
+        for _ in range(runs):
+            _timed(result, lambda: _call(client, "seq", spec["n"], spec["sql"]))
+        result["ops"] = spec["n"]
+    elif w == "conc":
+        raise Skip("not an asyncio client")
+    elif w == "fetch":
+        _call(client, "fetch", spec["sql"])
+        for _ in range(runs):
+            result["rows"] = _timed(result, lambda: _call(client, "fetch", spec["sql"]))
+    elif w == "insert":
+        rows = make_rows(spec["rows"])
+        for i in range(runs + 1):
+            _truncate(spec)
+            if i == 0:
+                _call(client, "insert", spec["insert_table"], rows[:1000])
+                continue
+            _timed(result, lambda: _call(client, "insert", spec["insert_table"], rows))
+        result["rows"] = _count(spec)
+    elif w == "stream":
+        _call(client, "fetch", spec["warm_sql"]) if hasattr(client, "fetch") else None
+        gc.collect()
+        result["rss_before"] = rss_bytes()
+        result["rows"] = _timed(result, lambda: _call(client, "stream", spec["sql"]))
+        result["rss_after"] = rss_bytes()
+    else:
+        raise ValueError(w)
+    return result
+
+
+async def _run_async(client, w, spec, runs, result):
+    if w == "seq":
+        await _acall(client, "seq", max(1, spec["n"] // 10), spec["sql"])
+        for _ in range(runs):
+            await _atimed(result, lambda: _acall(client, "seq", spec["n"], spec["sql"]))
+        result["ops"] = spec["n"]
+    elif w == "conc":
+        await _acall(client, "conc", max(1, spec["n"] // 10), spec["sql"], spec["width"])
+        for _ in range(runs):
+            await _atimed(result, lambda: _acall(client, "conc", spec["n"], spec["sql"], spec["width"]))
+        result["ops"] = spec["n"]
+    elif w == "fetch":
+        await _acall(client, "fetch", spec["sql"])
+        for _ in range(runs):
+            result["rows"] = await _atimed(result, lambda: _acall(client, "fetch", spec["sql"]))
+    elif w == "insert":
+        rows = make_rows(spec["rows"])
+        for i in range(runs + 1):
+            _truncate(spec)
+            if i == 0:
+                await _acall(client, "insert", spec["insert_table"], rows[:1000])
+                continue
+            await _atimed(result, lambda: _acall(client, "insert", spec["insert_table"], rows))
+        result["rows"] = _count(spec)
+    elif w == "stream":
+        if hasattr(client, "fetch"):
+            await client.fetch(spec["warm_sql"])
+        gc.collect()
+        result["rss_before"] = rss_bytes()
+        result["rows"] = await _atimed(result, lambda: _acall(client, "stream", spec["sql"]))
+        result["rss_after"] = rss_bytes()
+    else:
+        raise ValueError(w)
+    return result
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    try:
+        out = run_case(spec)
+    except Skip as e:
+        out = {"skip": str(e)}
+    except Exception as e:  # noqa: BLE001 - reported, the runner goes on with the next case
+        traceback.print_exc()
+        out = {"error": f"{type(e).__name__}: {e}"[:500]}
+    out["maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    sys.stdout.flush()
+    print("\n" + json.dumps(out, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+#include "exchange.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "debug.h"
+#include "http1.h"
+#include "loop.h"
+#include "native.h"
+#include "pool.h"
+
+#define DRAIN_SECONDS 0.05 /* also bounds how long a new query may wait for the connection */
+
+static struct timeval tv_of(double secs) {
+    struct timeval tv;
+    tv.tv_sec = (time_t)secs;
+    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+    return tv;
+}
+
+static chb_req_state get_state(chb_request *r) {
+    pthread_mutex_lock(&r->mu);
+    chb_req_state s = r->state;
+    pthread_mutex_unlock(&r->mu);
+    return s;
+}
+
+/* The drain of an abandoned result is over (done, failed or killed): requests that
+ * waited for its connection may open their own. */
+static void stop_draining(chb_request *r) {
+    if (!r->drain_counted) return;
+    r->drain_counted = 0;
+    r->pool->draining--;
+    chb_pool_kick(r->pool);
+}
+
+void chb_req_engine_done(chb_request *r) {
+    CHB_INVARIANT(r->conn == NULL && !r->engine_finished);
+    if (r->timer) { event_free(r->timer); r->timer = NULL; }
+    if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
+    if (r->scanner) { nd_scanner_free(r->scanner); r->scanner = NULL; }
+    chb_buf_free(&r->body);
+    chb_buf_free(&r->errbody);
+    stop_draining(r);
+    r->engine_finished = 1;
+    chb_req_decref(r);
+}
+
+void chb_req_send_kill(chb_request *r) {
+    stop_draining(r);
+    if (!r->kill_wire) return;
+    chb_request *k = chb_req_new();
+    if (!k) return;
+    k->pool = r->pool;
+    k->wire = r->kill_wire;
+    k->wire_len = r->kill_wire_len;
+    k->body_off = r->kill_body_off;
+    r->kill_wire = NULL;
+    k->mode = MODE_RAW;
+    k->retryable = 1;
+    snprintf(k->query_id, sizeof k->query_id, "kill:%s", r->query_id);
+    /* head of the queue: freeing server resources beats starting new work */
+    chb_pool_acquire(k->pool, k, 1, 0);
+}
+
+int chb_req_in_flight(chb_request *r) {
+    chb_req_state s = get_state(r);
+    return s >= REQ_SENDING && s <= REQ_PAUSED;
+}
+
+int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, const char *msg) {
+    /* A reused keep-alive connection can be closed by the server just as we send:
+     * repeat once on a fresh connection, only if nothing came back and the
+     * statement is safe to repeat. */
+    if (kind == ERR_NETWORK && reused_conn && !r->got_response_bytes && r->retryable && r->attempts == 0 &&
+        !r->draining) {
+        r->attempts++;
+        __atomic_add_fetch(&r->pool->st.retries, 1, __ATOMIC_RELAXED);
+        r->sent = 0;
+        chb_pool_acquire(r->pool, r, 1, 1);
+        return 1;
+    }
+    int in_flight = chb_req_in_flight(r);
+    chb_req_fail(r, kind, 0, "%s", msg);
+    if (in_flight && (kind == ERR_TIMEOUT || r->draining)) chb_req_send_kill(r);
+    chb_req_engine_done(r);
+    return 0;
+}
+
+/* Abort r wherever it is (timeout or cancel): its stream or connection cannot carry
+ * the rest of the response, and the query is killed on the server. */
+static void abort_request(chb_request *r, chb_err_kind kind, const char *msg) {
+    if (r->engine_finished) return;
+    int in_flight = chb_req_in_flight(r);
+    chb_req_fail(r, kind, 0, "%s", msg);
+    if (r->conn) chb_conn_abort(r->conn, r);
+    else chb_pool_forget_waiter(r->pool, r);
+    if (in_flight) chb_req_send_kill(r);
+    chb_req_engine_done(r);
+}
+
+static void query_timeout_cb(evutil_socket_t fd, short what, void *arg) {
+    chb_request *r = arg;
+    char msg[200];
+    snprintf(msg, sizeof msg, "query %.100s exceeded query_timeout=%gs and was cancelled", r->query_id,
+             r->query_timeout);
+    abort_request(r, ERR_TIMEOUT, msg);
+}
+
+void chb_req_start_task(void *arg) {
+    chb_request *r = arg;
+    if (r->query_timeout > 0) {
+        r->timer = evtimer_new(chb_loop_base(), query_timeout_cb, r);
+        if (r->timer) {
+            struct timeval tv = tv_of(r->query_timeout);
+            evtimer_add(r->timer, &tv);
+        }
+    }
+    chb_pool_acquire(r->pool, r, 0, 0);
+}
+
+void chb_req_cancel_task(void *arg) {
+    chb_request *r = arg;
+    abort_request(r, ERR_CANCELLED, "query cancelled");
+    chb_req_decref(r); /* the task's own reference */
+}
+
+static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg) {
+    abort_request(arg, ERR_CANCELLED, "result abandoned");
+}
+
+void chb_req_abandon_task(void *arg) {
+    chb_request *r = arg;
+    if (!r->engine_finished) {
+        if (get_state(r) < REQ_SENDING || !r->conn) {
+            abort_request(r, ERR_CANCELLED, "result abandoned");
+        } else {
+            /* Most abandoned results are nearly complete (fetchone() of a small
+             * result): reading the rest is cheaper than a new connection and a KILL. */
+            r->draining = 1;
+            r->drain_counted = 1;
+            r->pool->draining++;
+            pthread_mutex_lock(&r->mu);
+            chb_block *b = r->blocks_head;
+            r->blocks_head = r->blocks_tail = NULL;
+            r->queued_bytes = 0;
+            int paused = r->state == REQ_PAUSED;
+            if (paused) r->state = REQ_STREAMING;
+            pthread_mutex_unlock(&r->mu);
+            while (b) {
+                chb_block *n = b->next;
+                free(b->data);
+                free(b);
+                b = n;
+            }
+            if (r->timer) event_free(r->timer);
+            r->timer = evtimer_new(chb_loop_base(), drain_timeout_cb, r);
+            if (r->timer) {
+                struct timeval tv = tv_of(DRAIN_SECONDS);
+                evtimer_add(r->timer, &tv);
+            }
+            if (paused) chb_conn_resume(r->conn, r);
+        }
+    }
+    chb_req_decref(r);
+}
+
+void chb_req_resume_task(void *arg) {
+    chb_request *r = arg;
+    if (!r->engine_finished && r->conn) {
+        pthread_mutex_lock(&r->mu);
+        int paused = r->state == REQ_PAUSED;
+        if (paused) r->state = REQ_STREAMING;
+        pthread_mutex_unlock(&r->mu);
+        if (paused) chb_conn_resume(r->conn, r);
+    }
+    chb_req_decref(r);
+}

@@ -1,0 +1,231 @@
+#include "response.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "native.h"
+
+#define ERRBODY_LIMIT (64 * 1024)
+#define DRAIN_LIMIT (1024 * 1024)
+
+void chb_resp_begin(chb_request *r) {
+    r->resp_status = 0;
+    r->got_response_bytes = 0;
+    chb_buf_free(&r->body);
+    chb_buf_free(&r->errbody);
+    if (r->scanner) nd_scanner_reset(r->scanner);
+}
+
+void chb_resp_status(chb_request *r, int code) {
+    r->resp_status = code;
+    r->got_response_bytes = 1;
+}
+
+static char *dup_n(const char *s, size_t n) {
+    char *d = malloc(n + 1);
+    if (d) { memcpy(d, s, n); d[n] = 0; }
+    return d;
+}
+
+static const char *find_bytes(const char *hay, size_t n, const char *needle) {
+    size_t m = strlen(needle);
+    for (size_t i = 0; m && i + m <= n; i++)
+        if (memcmp(hay + i, needle, m) == 0) return hay + i;
+    return NULL;
+}
+
+#define HDR_IS(lit) (nlen == sizeof(lit) - 1 && strncasecmp(name, lit, nlen) == 0)
+
+double chb_resp_header(chb_request *r, const char *name, size_t nlen, const char *value, size_t vlen) {
+    /* Written before headers_ready is published under r->mu, read by the consumer after. */
+    if (HDR_IS("X-ClickHouse-Summary")) {
+        free(r->summary);
+        r->summary = dup_n(value, vlen);
+    } else if (HDR_IS("X-ClickHouse-Query-Id")) {
+        free(r->server_query_id);
+        r->server_query_id = dup_n(value, vlen);
+    } else if (HDR_IS("X-ClickHouse-Exception-Code")) {
+        int code = 0;
+        for (size_t i = 0; i < vlen && value[i] >= '0' && value[i] <= '9' && i < 9; i++)
+            code = code * 10 + (value[i] - '0');
+        r->ch_code = code;
+    } else if (HDR_IS("X-ClickHouse-Exception-Tag")) {
+        free(r->exception_tag);
+        r->exception_tag = dup_n(value, vlen);
+    } else if (HDR_IS("Content-Type")) {
+        free(r->content_type);
+        r->content_type = dup_n(value, vlen);
+    } else if (HDR_IS("Keep-Alive")) {
+        const char *t = find_bytes(value, vlen, "timeout=");
+        if (t) {
+            double v = 0;
+            for (const char *q = t + 8; q < value + vlen && *q >= '0' && *q <= '9'; q++) v = v * 10 + (*q - '0');
+            return v;
+        }
+    }
+    return 0;
+}
+
+int chb_resp_headers_done(chb_request *r) {
+    if (r->resp_status == 200 && r->mode == MODE_NATIVE) {
+        if (r->scanner) nd_scanner_reset(r->scanner);
+        else r->scanner = nd_scanner_new();
+        if (!r->scanner) return -1;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->http_status = r->resp_status;
+    r->headers_ready = 1;
+    if (!chb_req_terminal(r->state)) r->state = REQ_STREAMING;
+    chb_req_notify_locked(r);
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+}
+
+/* Find "Code: N" in a ClickHouse exception text (old and new formats). */
+static int parse_code(const char *s, size_t n) {
+    for (size_t i = 0; i + 6 < n; i++) {
+        if (memcmp(s + i, "Code: ", 6) == 0) {
+            int code = 0, digits = 0;
+            for (size_t j = i + 6; j < n && s[j] >= '0' && s[j] <= '9' && digits < 9; j++, digits++)
+                code = code * 10 + (s[j] - '0');
+            if (digits) return code;
+        }
+    }
+    return 0;
+}
+
+/* Turn a ClickHouse error text into the request's failure. The message keeps the
+ * server's own words (trimmed), and the code. */
+static void fail_with_text(chb_request *r, int header_code, const char *text, size_t n, int status,
+                           const char *where) {
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ')) n--;
+    int code = header_code ? header_code : parse_code(text, n);
+    if (n > 4000) n = 4000;
+    if (code) {
+        chb_req_fail(r, ERR_SERVER, code, "%.*s", (int)n, text);
+        return;
+    }
+    /* Not ClickHouse speaking: a proxy page, a load balancer error... */
+    char head[301];
+    size_t h = n < 300 ? n : 300;
+    for (size_t i = 0; i < h; i++) head[i] = (text[i] >= 0x20 && text[i] < 0x7f) ? text[i] : '.';
+    head[h] = 0;
+    chb_req_fail(r, ERR_PROTOCOL, 0, "HTTP %d %s is not a ClickHouse answer (Content-Type: %s); body starts: %s",
+                 status, where, r->content_type ? r->content_type : "none", head);
+}
+
+/* Is there a ClickHouse exception written in the middle of a 200 stream (old servers
+ * append its text; 25.11+ mark it with the X-ClickHouse-Exception-Tag value)? */
+static int midstream_exception(chb_request *r) {
+    const char *b = (const char *)r->body.data;
+    size_t n = r->body.len;
+    const char *p = NULL;
+    if (r->exception_tag && r->exception_tag[0]) p = find_bytes(b, n, r->exception_tag);
+    if (!p) p = find_bytes(b, n, "Code: ");
+    if (!p) return 0;
+    const char *start = find_bytes(p, n - (size_t)(p - b), "Code: ");
+    if (!start) start = p;
+    size_t len = n - (size_t)(start - b);
+    if (r->exception_tag && r->exception_tag[0] && len > 1) { /* strip a trailing tag marker */
+        const char *t = find_bytes(start + 1, len - 1, r->exception_tag);
+        if (t) len = (size_t)(t - start);
+    }
+    fail_with_text(r, r->ch_code, start, len, 200, "mid-stream");
+    return 1;
+}
+
+/* Move complete Native blocks from r->body to the consumer's queue. */
+static int frame_blocks(chb_request *r) {
+    while (r->body.len > 0) {
+        ptrdiff_t n = nd_scan(r->scanner, r->body.data, r->body.len);
+        if (n == 0) return 0;
+        if (n < 0) {
+            if (midstream_exception(r)) return -1;
+            if (r->content_type && strncasecmp(r->content_type, "text/html", 9) == 0)
+                fail_with_text(r, 0, (const char *)r->body.data, r->body.len, 200, "answer");
+            else
+                chb_req_fail(r, nd_scanner_error_kind(r->scanner) == ND_ERR_UNSUPPORTED ? ERR_UNSUPPORTED
+                                                                                       : ERR_MALFORMED,
+                             0, "%s", nd_scanner_error(r->scanner));
+            return -1;
+        }
+        chb_block *b = malloc(sizeof *b);
+        if (!b) return -1;
+        /* Hand the buffer itself to the consumer (no copy of the block); only the
+         * bytes of the next block received so far move to a new buffer. */
+        size_t tail = r->body.len - (size_t)n;
+        chb_buf rest;
+        chb_buf_init(&rest);
+        if (tail && chb_buf_append(&rest, r->body.data + n, tail) != 0) {
+            free(b);
+            return -1;
+        }
+        b->data = r->body.data;
+        b->len = (size_t)n;
+        b->next = NULL;
+        r->body = rest;
+        nd_scanner_reset(r->scanner);
+        if (r->draining) { /* nobody wants it: count and drop */
+            r->drained += b->len;
+            free(b->data);
+            free(b);
+            if (r->drained > DRAIN_LIMIT) {
+                chb_req_fail(r, ERR_CANCELLED, 0, "result abandoned");
+                return -1;
+            }
+            continue;
+        }
+        pthread_mutex_lock(&r->mu);
+        if (r->blocks_tail) r->blocks_tail->next = b; else r->blocks_head = b;
+        r->blocks_tail = b;
+        r->queued_bytes += b->len;
+        if (r->queued_bytes >= r->buffer_limit && r->state == REQ_STREAMING) r->state = REQ_PAUSED;
+        chb_req_notify_locked(r);
+        pthread_mutex_unlock(&r->mu);
+    }
+    return 0;
+}
+
+int chb_resp_body(chb_request *r, const char *data, size_t len) {
+    r->got_response_bytes = 1;
+    if (r->resp_status != 200) {
+        size_t room = r->errbody.len < ERRBODY_LIMIT ? ERRBODY_LIMIT - r->errbody.len : 0;
+        if (len > room) len = room;
+        return chb_buf_append(&r->errbody, data, len) ? -1 : 0;
+    }
+    if (r->mode == MODE_RAW) {
+        pthread_mutex_lock(&r->mu);
+        int rc = chb_buf_append(&r->raw, data, len);
+        pthread_mutex_unlock(&r->mu);
+        return rc;
+    }
+    if (chb_buf_append(&r->body, data, len) != 0) return -1;
+    return frame_blocks(r);
+}
+
+int chb_resp_ok(const chb_request *r) {
+    return r->resp_status == 200 && !(r->mode == MODE_NATIVE && r->body.len > 0);
+}
+
+void chb_resp_publish(chb_request *r) {
+    if (chb_resp_ok(r)) {
+        pthread_mutex_lock(&r->mu);
+        if (!chb_req_terminal(r->state)) {
+            r->state = REQ_DONE;
+            chb_req_notify_locked(r);
+        }
+        pthread_mutex_unlock(&r->mu);
+    } else if (r->resp_status != 200) {
+        fail_with_text(r, r->ch_code, (const char *)r->errbody.data, r->errbody.len, r->resp_status, "answer");
+    } else if (midstream_exception(r)) {
+    } else if (r->content_type && strncasecmp(r->content_type, "application/octet-stream", 24) != 0) {
+        /* a 200 page that is not Native at all: a proxy, a captive portal... */
+        fail_with_text(r, 0, (const char *)r->body.data, r->body.len, r->resp_status, "answer");
+    } else {
+        chb_req_fail(r, ERR_MALFORMED, 0,
+                     "response ended inside a Native block (%zu bytes left over): result is incomplete",
+                     r->body.len);
+    }
+}

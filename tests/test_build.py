@@ -1,0 +1,35 @@
+"""The build finds its system libraries with pkg-config and, when one is missing,
+stops with the apt command that installs it."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_missing_dev_package_names_the_apt_command(tmp_path):
+    env = dict(os.environ, PKG_CONFIG_LIBDIR=str(tmp_path), PKG_CONFIG_PATH="")
+    out = subprocess.run([sys.executable, "setup.py", "build_ext", "-b", str(tmp_path / "b"), "-t", str(tmp_path / "t")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "sudo apt-get install -y" in out.stderr
+    for pkg in ("libevent-dev", "libssl-dev", "libnghttp2-dev", "zlib1g-dev", "libzstd-dev"):
+        assert pkg in out.stderr
+
+
+def test_extension_links_the_system_libraries():
+    import clickhouse_backend._engine as eng
+
+    ldd = subprocess.run(["ldd", eng.__file__], capture_output=True, text=True).stdout
+    for lib in ("libevent", "libevent_pthreads", "libevent_openssl", "libssl", "libnghttp2", "libz", "libzstd"):
+        assert lib in ldd, lib
+
+
+def test_stub_file_matches_the_module():
+    import clickhouse_backend._engine as eng
+
+    stub = (ROOT / "clickhouse_backend" / "_engine.pyi").read_text()
+    public = {n for n in dir(eng) if not n.startswith("_")}
+    missing = sorted(n for n in public if f"def {n}" not in stub and f"class {n}" not in stub and f"{n}:" not in stub)
+    assert not missing, f"_engine.pyi lacks {missing}"

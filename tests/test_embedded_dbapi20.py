@@ -1,0 +1,28 @@
+"""The DB-API 2.0 suite (tests/test_dbapi20.py) again, on the embedded engine.
+
+The server fixtures of tests/conftest.py are overridden so that every connection
+the suite opens is embedded (the shared per-process path of embedded_support).
+Tests about the HTTP transport itself (sockets, pools, endpoints) are left out.
+"""
+import pytest
+
+from tests.embedded_support import EMBEDDED, HAVE_CHDB
+from tests.test_dbapi20 import *  # noqa: F401,F403  (collected again here)
+
+pytestmark = pytest.mark.skipif(not HAVE_CHDB, reason="chDB is not installed (pip install .[embedded])")
+
+
+@pytest.fixture(scope="session")
+def server_params():
+    return {"embedded": EMBEDDED}
+
+
+@pytest.fixture(scope="session")
+def clickhouse_url():
+    return "embedded"
+
+
+# About the HTTP transport (DSNs with host and port, passwords): nothing to run in-process.
+for _name in ("test_connect_http_dsn", "test_connect_clickhouse_dsn_with_user_and_setting",
+              "test_wrong_password_is_rejected", "test_unreachable_server_raises_operational_error"):
+    globals().pop(_name, None)
