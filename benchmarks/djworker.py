@@ -75,7 +75,9 @@ def orm(spec):
 
 
 def bulk(spec):
-    tz = datetime.timezone.utc
+    from django.conf import settings
+
+    tz = datetime.timezone.utc if settings.USE_TZ else None
     objs = [RowIns(id=i, s=s, f=f, dt=dt.replace(tzinfo=tz), n=v) for i, s, f, dt, v in make_rows(spec["rows"])]
     times = []
     for i in range(spec.get("runs", 3) + 1):
@@ -97,7 +99,8 @@ def main():
     except Exception as e:  # noqa: BLE001 - reported, the runner goes on
         traceback.print_exc()
         out = {"error": f"{type(e).__name__}: {e}"[:500]}
-    out["backend_module"] = connection.__class__.__module__
+    import clickhouse_backend  # which of the two same-named packages ran
+    out["backend_path"] = os.path.dirname(clickhouse_backend.__file__)
     out["maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print("\n" + json.dumps(out, default=str))
 

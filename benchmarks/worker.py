@@ -23,6 +23,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLUMNS = ("id", "s", "f", "dt", "n")
+TYPES = ("UInt64", "String", "Float64", "DateTime", "Nullable(Int32)")
 
 
 class Skip(Exception):
@@ -127,14 +128,29 @@ class OursAsync:
         await self.conn.close()
 
 
+def _h2_spec(spec):
+    """The spec pointed at the nginx TLS front end (HTTP/2 via ALPN), or Skip."""
+    if not spec.get("h2_port"):
+        raise Skip("no nginx TLS/HTTP/2 front end in this server's tests/server/ctl.sh state")
+    import clickhouse_backend.driver as chd
+    opts = {"secure": True, "http2": True, "ca_certs": os.path.join(spec["tls_dir"], "ca.pem")}
+    try:
+        chd.connect(host=spec["host"], port=spec["h2_port"], **opts).close()
+    except chd.InterfaceError as e:  # the driver has no TLS/HTTP/2 yet
+        raise Skip(f"driver: {e}") from None
+    return {**spec, "http_port": spec["h2_port"], "ours_options": opts}
+
+
 class OursH2(Ours):
-    """HTTP/2 over TLS through the nginx front end: not in the driver yet."""
+    """Sync, HTTP/2 over TLS through nginx (one connection, multiplexed streams)."""
 
     def __init__(self, spec):
-        if not spec.get("h2_url"):
-            raise Skip("h2/TLS: the driver's HTTP/2 transport and the nginx TLS front end "
-                       "of tests/server/ctl.sh do not exist yet")
-        super().__init__(spec)
+        super().__init__(_h2_spec(spec))
+
+
+class OursH2Async(OursAsync):
+    def __init__(self, spec):
+        super().__init__(_h2_spec(spec))
 
 
 class OursEmbedded(Ours):
@@ -179,7 +195,8 @@ class CC:
         return len(self.client.query(sql).result_rows)
 
     def insert(self, table, rows):
-        self.client.insert(table, rows, column_names=list(COLUMNS))
+        # column types given: its DESCRIBE-based discovery does not parse 18.16's answer
+        self.client.insert(table, rows, column_names=list(COLUMNS), column_type_names=list(TYPES))
 
     def stream(self, sql):
         n = 0
@@ -218,7 +235,7 @@ class CCAsync:
         return len((await self.client.query(sql)).result_rows)
 
     async def insert(self, table, rows):
-        await self.client.insert(table, rows, column_names=list(COLUMNS))
+        await self.client.insert(table, rows, column_names=list(COLUMNS), column_type_names=list(TYPES))
 
     async def stream(self, sql):
         n = 0
@@ -358,6 +375,7 @@ CLIENTS = {
     "ours-sync": Ours,
     "ours-async": OursAsync,
     "ours-h2": OursH2,
+    "ours-h2-async": OursH2Async,
     "ours-embedded": OursEmbedded,
     "cc-sync": CC,
     "cc-async": CCAsync,
@@ -421,19 +439,28 @@ def run_case(spec):
     return _run_sync(client, w, spec, runs, result)
 
 
+def _cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)  # every thread of the process
+    return r.ru_utime + r.ru_stime
+
+
 def _timed(result, fn):
+    """Wall time, and the CPU time the client process spent (all its threads):
+    the second does not depend on how busy the machine is."""
     gc.collect()
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     out = fn()
     result["times"].append(time.perf_counter() - t0)
+    result.setdefault("cpu", []).append(_cpu() - c0)
     return out
 
 
 async def _atimed(result, coro_fn):
     gc.collect()
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     out = await coro_fn()
     result["times"].append(time.perf_counter() - t0)
+    result.setdefault("cpu", []).append(_cpu() - c0)
     return out
 
 

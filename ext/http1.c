@@ -122,6 +122,9 @@ void chb_conn_open(chb_pool *p, chb_request *r) {
 
 void chb_conn_close(chb_conn *c) {
     if (c->state == CONN_CONNECTING) c->pool->connecting--;
+    /* OpenSSL voids the session of a connection freed without a shutdown; a
+     * connection we close while idle ended cleanly and its session stays resumable. */
+    if (c->ssl && c->clean_close) SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     if (c->h2) chb_h2_free(c);
     if (c->bev) bufferevent_free(c->bev);
     if (c->idle_timer) event_free(c->idle_timer);
@@ -410,8 +413,11 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg) {
         conn_failed(c, ERR_TIMEOUT, msg);
     } else {
         if (!(c->ssl && chb_tls_describe_error(p, bev, c->ssl, msg, sizeof msg)))
-            snprintf(msg, sizeof msg, "connection to %s:%d failed: %s", p->cfg.host, p->cfg.port,
-                     err ? evutil_socket_error_to_string(err) : "network error");
+            snprintf(msg, sizeof msg, "connection to %s:%d failed: %s%s", p->cfg.host, p->cfg.port,
+                     err ? evutil_socket_error_to_string(err) : "network error",
+                     /* a TLS port resets a plaintext request on a fresh connection */
+                     !c->ssl && c->served == 0 && !c->req->got_response_bytes
+                         ? " (before any answer: if this is a TLS port, connect with secure=True)" : "");
         conn_failed(c, ERR_NETWORK, msg);
     }
 }

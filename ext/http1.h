@@ -22,6 +22,7 @@ typedef struct chb_conn {
     int addr_idx;
     double keepalive;         /* server's Keep-Alive timeout, 0 if unknown */
     int msg_done;             /* the parser saw the end of the response */
+    int clean_close;          /* closed while idle, not because of an error */
     struct chb_conn *next;    /* pool list (idle HTTP/1.1, or HTTP/2 connections) */
 } chb_conn;
 

@@ -264,6 +264,7 @@ void chb_pool_release(chb_conn *c, int reusable) {
 }
 
 void chb_pool_drop_idle(chb_conn *c) {
+    c->clean_close = 1;
     if (c->h2) {
         chb_h2_goodbye(c);
         chb_pool_drop_h2(c);

@@ -151,7 +151,10 @@ int chb_tls_describe_error(struct chb_pool *p, struct bufferevent *bev, SSL *ssl
         snprintf(out, n, "TLS certificate verification failed for %s:%d (name '%s'): %s%s", p->cfg.host,
                  p->cfg.port, name, why, hint);
     } else if (strstr(detail, "wrong version number") || strstr(detail, "packet length too long") ||
-               strstr(detail, "record layer failure")) {
+               strstr(detail, "record layer failure") ||
+               (!SSL_is_init_finished(ssl) && (!detail[0] || strstr(detail, "lib(0)")))) {
+        /* OpenSSL met non-TLS bytes, or libevent kept only a bare code: either way the
+         * handshake never got going */
         snprintf(out, n, "TLS handshake with %s:%d failed: the server did not answer with TLS "
                  "(is this a plain HTTP port? use secure=False) [%s]", p->cfg.host, p->cfg.port, detail);
     } else if (detail[0]) {

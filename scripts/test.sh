@@ -25,7 +25,7 @@ VENV="${CHB_VENV:-$REPO/.venv}"
 VENV_PY="$VENV/bin/python"
 SYSTEM_PACKAGES=(
     build-essential pkg-config libevent-dev libssl-dev libnghttp2-dev zlib1g-dev
-    libzstd-dev zstd clickhouse-server clickhouse-client nginx curl
+    libzstd-dev zstd clickhouse-server clickhouse-client nginx curl openssl gzip
 )
 
 say() { printf '\n==> %s\n' "$*" >&2; }

@@ -14,7 +14,8 @@ HOST = os.environ.get("BENCH_CH_HOST", "127.0.0.1")
 SECRET_KEY = "benchmarks"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
-USE_TZ = True
+# BENCH_USE_TZ=0 for the bulk insert (see run.py: DJANGO_BULK_USE_TZ)
+USE_TZ = os.environ.get("BENCH_USE_TZ", "1") == "1"
 TIME_ZONE = "UTC"
 INSTALLED_APPS = ["djbench"]
 ROOT_URLCONF = "djbench.urls"

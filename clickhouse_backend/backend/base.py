@@ -20,9 +20,11 @@ from .schema import DatabaseSchemaEditor
 # Registers the "engine"/"cluster" Meta options before any model is built.
 from . import meta as _meta  # noqa: F401
 from . import functions as _functions
+from . import json_lookups as _json_lookups
 from . import recorder as _recorder
 
 _functions.install()
+_json_lookups.install()
 _recorder.install()
 
 
@@ -89,6 +91,12 @@ TEST_NAMES = {
     "DEPENDENCIES",
     "managed", "cluster", "engine", "fake_transaction",
 }
+
+# Sent with every query unless OPTIONS["settings"] says otherwise.
+# join_use_nulls: a LEFT JOIN without a match gives NULLs (as SQL and Django
+# expect), not the columns' default values. aggregate_functions_null_for_empty
+# (21.x+): SUM/AVG/MAX... over no rows are NULL, not 0/nan (count() stays 0).
+DEFAULT_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1}
 
 # Settings the backend can emulate when the server does not know them.
 EMULATED_SETTINGS = {"mutations_sync"}
@@ -361,21 +369,16 @@ class DatabaseWrapper(BaseDatabaseWrapper):
 
     @async_unsafe
     def get_new_connection(self, conn_params):
-        conn = Database.connect(**conn_params)
         requested = (self.settings_dict.get("OPTIONS") or {}).get("settings") or {}
-        self.effective_settings = {}
-        self.dropped_settings = {}
-        if requested:
-            _, known = self._load_server_info(conn)
-            kept, dropped = self._filter_settings(
-                requested, known, "DATABASES[%r]['OPTIONS']['settings']" % self.alias)
-            self.effective_settings, self.dropped_settings = kept, dropped
-            if kept:
-                close = getattr(conn, "close", None)
-                if close:
-                    close()
-                conn = Database.connect(**conn_params, settings=dict(kept))
-        return conn
+        _, known = self._load_server_info()
+        kept, dropped = self._filter_settings(
+            requested, known, "DATABASES[%r]['OPTIONS']['settings']" % self.alias)
+        self.effective_settings, self.dropped_settings = dict(kept), dropped
+        # The backend's defaults, unless overridden (and if the server has them).
+        for name, value in DEFAULT_SETTINGS.items():
+            if name in known and name not in requested:
+                kept[name] = value
+        return Database.connect(**conn_params, settings=kept)
 
     def init_connection_state(self):
         # No session state: the HTTP interface is stateless.

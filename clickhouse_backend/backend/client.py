@@ -11,6 +11,10 @@ class DatabaseClient(BaseDatabaseClient):
         # clickhouse-client speaks the native protocol (port 9000/9440), not
         # HTTP: the HTTP PORT is not passed on; OPTIONS["native_port"] is.
         options = settings_dict.get("OPTIONS") or {}
+        if options.get("embedded"):
+            from django.core.management.base import CommandError
+            raise CommandError("dbshell needs a ClickHouse server: this database uses the "
+                               "embedded engine (OPTIONS['embedded']), which has no client.")
         args = [cls.executable_name]
         if settings_dict.get("HOST"):
             args += ["--host", settings_dict["HOST"]]

@@ -19,6 +19,7 @@ from .base import EMULATED_SETTINGS
 # rejects "table"."column" in ALTER ... UPDATE/DELETE.
 _MARK = "\x00CHTABLE\x00"
 MUTATION_WAIT_TIMEOUT = 300.0
+MUTATION_STALL_TIMEOUT = 20.0
 
 
 def _query_settings(compiler_):
@@ -71,6 +72,27 @@ class SQLCompiler(compiler.SQLCompiler):
             return _pattern_lookup_sql(self, node)
         return super().compile(node)
 
+    def get_combinator_sql(self, combinator, all):
+        # ClickHouse wants UNION ALL or UNION DISTINCT, never a bare UNION.
+        ops = self.connection.ops
+        saved = ops.set_operators
+        if combinator == "union" and not all:
+            if not self.connection.features.supports_union_distinct:
+                raise NotSupportedError(
+                    "union() without all=True is UNION DISTINCT, which needs ClickHouse 19.18 "
+                    "or later (server is %s); use union(..., all=True)."
+                    % ".".join(map(str, self.connection.server_version)))
+            ops.set_operators = {**saved, "union": "UNION DISTINCT"}
+        try:
+            result, params = super().get_combinator_sql(combinator, all)
+        finally:
+            ops.set_operators = saved
+        if not self.query.subquery:
+            # ClickHouse binds a trailing ORDER BY/LIMIT to the last SELECT
+            # of a UNION: select from the combined result instead.
+            result = ["SELECT * FROM (%s)" % " ".join(result)]
+        return result, params
+
     def get_from_clause(self):
         result, params = super().get_from_clause()
         prewhere = getattr(self.query, "prewhere", None)
@@ -115,24 +137,31 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
             for obj in objs:
                 if getattr(obj, pk.attname) is None:
                     setattr(obj, pk.attname, generate_id())
-        # db_default values are computed before the insert (ClickHouse has no
-        # DEFAULT keyword in VALUES and cannot return inserted rows).
-        for field in fields:
-            if not field.has_db_default():
-                continue
+        # db_default values and expressions given as values (e.g. Now()) are
+        # computed before the insert, one query per distinct expression:
+        # ClickHouse has no DEFAULT keyword in VALUES and cannot return
+        # inserted rows, and this way the objects get the values too.
+        if not self.query.raw:
             cache = {}
-            for obj in objs:
-                value = getattr(obj, field.attname)
-                if isinstance(value, DatabaseDefault):
-                    expr = value.expression
-                elif value is field.db_default and hasattr(value, "resolve_expression"):
-                    expr = value
-                else:
-                    continue
-                key = id(field)
-                if key not in cache:
-                    cache[key] = self._evaluate_default(field, expr)
-                setattr(obj, field.attname, cache[key])
+            for field in fields:
+                for obj in objs:
+                    value = getattr(obj, field.attname)
+                    if isinstance(value, DatabaseDefault):
+                        expr = value.expression if field.has_db_default() else None
+                    elif hasattr(value, "resolve_expression"):
+                        expr = value
+                    else:
+                        continue
+                    if expr is None:
+                        continue
+                    try:
+                        key = (field, expr)
+                        hash(key)
+                    except TypeError:  # an expression holding unhashable values
+                        key = (field, id(expr))
+                    if key not in cache:
+                        cache[key] = self._evaluate_default(field, expr)
+                    setattr(obj, field.attname, cache[key])
         return fields, objs
 
     def _insert_sql(self):
@@ -247,36 +276,65 @@ class MutationMixin:
         if "mutations_sync" in (self.connection.effective_settings or {}) and \
                 "mutations_sync" not in _query_settings(self):
             return  # the server already waited
-        deadline = time.monotonic() + MUTATION_WAIT_TIMEOUT
+        from django.db import DatabaseError, OperationalError
+        # latest_fail_reason appeared in 20.x. Older servers retry a failing
+        # mutation forever without saying so: give up when it stops progressing.
+        reports_failures = self.connection.server_version >= (20, 1)
+        reason_sql = "any(latest_fail_reason)" if reports_failures else "''"
+        now = time.monotonic()
+        deadline = now + MUTATION_WAIT_TIMEOUT
+        progress = (None, now)  # (parts_to_do, when it last changed)
         delay = 0.005
         name = table.strip('"').replace('\\"', '"')
         while True:
-            # latest_fail_reason appeared in 20.x; older servers just wait.
-            reason_sql = ("any(latest_fail_reason)"
-                          if self.connection.server_version >= (20, 1) else "''")
             cursor.execute(
-                "SELECT count(), %s FROM system.mutations WHERE database = currentDatabase() "
-                "AND table = %%s AND is_done = 0" % reason_sql, [name])
-            pending, reason = cursor.fetchone()
+                "SELECT count(), sum(parts_to_do), %s FROM system.mutations "
+                "WHERE database = currentDatabase() AND table = %%s AND is_done = 0"
+                % reason_sql, [name])
+            pending, parts, reason = cursor.fetchone()
             if not pending:
                 return
             if reason:
-                from django.db import DatabaseError
                 raise DatabaseError("Mutation on %s failed: %s" % (table, reason))
-            if time.monotonic() > deadline:
-                from django.db import OperationalError
+            now = time.monotonic()
+            if parts != progress[0]:
+                progress = (parts, now)
+            elif not reports_failures and now - progress[1] > MUTATION_STALL_TIMEOUT:
+                raise OperationalError(
+                    "Mutation on %s made no progress for %ss: ClickHouse %s does not report "
+                    "mutation failures, see its server log." % (
+                        table, MUTATION_STALL_TIMEOUT,
+                        ".".join(map(str, self.connection.server_version))))
+            if now > deadline:
                 raise OperationalError("Mutation on %s not done after %ss."
                                        % (table, MUTATION_WAIT_TIMEOUT))
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
+
+    def _materialize_subqueries(self):
+        """Servers before 20.1 fail mutations whose condition has a subquery
+        with joins or aliases (in the background, after accepting them)."""
+        return self.connection.server_version < (20, 1)
 
     def _run(self, sql, params, where, where_params):
         if not sql:
             return 0
         table = self._table()
         with self.connection.cursor() as cursor:
-            cursor.execute("SELECT count() FROM %s WHERE %s" % (table, where), where_params)
-            count = cursor.fetchone()[0]
+            if self._materialize_subqueries() and "SELECT" in where:
+                # Select the matching keys now; the mutation names them.
+                pk = self.connection.ops.quote_name(self.query.get_meta().pk.column)
+                cursor.execute("SELECT %s FROM %s WHERE %s" % (pk, table, where), where_params)
+                rows = cursor.fetchall()
+                count = len(rows)
+                keys = sorted({r[0] for r in rows})
+                if count:
+                    params = list(params)[:len(params) - len(where_params)] + keys
+                    sql = "%s%s IN (%s)" % (sql[:len(sql) - len(where)], pk,
+                                            ", ".join(["%s"] * len(keys)))
+            else:
+                cursor.execute("SELECT count() FROM %s WHERE %s" % (table, where), where_params)
+                count = cursor.fetchone()[0]
             if count:
                 cursor.execute(sql, params)
                 if not sql.startswith("DELETE FROM"):

@@ -40,7 +40,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     can_defer_constraint_checks = False
     has_native_uuid_field = True
     has_native_duration_field = False
-    supports_temporal_subtraction = False
+    supports_temporal_subtraction = True
     supports_timezones = False
     has_zoneinfo_database = True
     supports_order_by_nulls_modifier = True
@@ -112,7 +112,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_ilike = _since((20, 6))
     supports_if_exists_on_alter = _since((20, 1))
     supports_create_database_engine = _since((20, 5))
-    supports_select_union = _since((19, 18))  # UNION DISTINCT
+    supports_union_distinct = _since((19, 18))  # UNION ALL works everywhere
 
     @cached_property
     def supports_explaining_query_execution(self):
@@ -134,6 +134,13 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     def supports_expression_defaults(self):
         return True
 
+    # re2 (ClickHouse's regex engine) has no backreferences.
+    supports_regex_backreferencing = False
+
     @cached_property
     def django_test_skips(self):
-        return {}
+        """Django test-suite tests that fail for ClickHouse reasons, by reason
+        (the lists live in django_suite.py)."""
+        from .django_suite import skips_for
+
+        return skips_for(self.connection.server_version)

@@ -8,7 +8,9 @@ spelling that works on 18.16 and on current servers. Functions that 18.16
 lacks entirely (COT, CHR, ASCII, LPAD...) use the modern name and fail there
 with ClickHouse's "Unknown function" error.
 """
-from django.db.models import functions as F
+from django.core.exceptions import FieldError
+from django.db.models import FloatField, Func, Value, functions as F
+from django.db.models.expressions import CombinedExpression
 
 
 def _named(name, **fixed):
@@ -124,10 +126,68 @@ REGISTRY = {
 }
 
 
+_TEMPORAL = {"DateField", "DateTimeField", "ClickhouseDateField", "Date32Field",
+             "ClickhouseDateTimeField", "DateTime64Field"}
+
+
+def _typed_value(self, compiler, connection, **extra):
+    """A Value of a column type: typed like the column, so CASE/if branches
+    and mutations have a common type (a positive integer literal is UInt64,
+    which has no common type with Int64; a date literal is a String)."""
+    from .compiler import _typed_placeholder
+
+    sql, params = self.as_sql(compiler, connection, **extra)
+    field = self._output_field_or_none
+    if sql != "%s" or not params or params[0] is None or field is None \
+            or not getattr(field, "concrete", True):
+        return sql, params
+    value = params[0]
+    if isinstance(value, (bool, float, str)) or (
+            isinstance(value, int) and -2**31 <= value < 2**31):
+        # Small numbers and strings find a common type anyway: keep the
+        # literal (readable SQL, constant folding).
+        if not (isinstance(value, str) and field.get_internal_type() in _TEMPORAL):
+            return sql, params
+    try:
+        db_type = field.db_type(connection)
+    except Exception:  # fields that need a model (relations) or arguments
+        return sql, params
+    return _typed_placeholder(db_type, sql), params
+
+
+_FLOATS = {"FloatField", "Float32Field", "Float64Field"}
+_DECIMALS = {"DecimalField"}
+
+
+def _kind(expr):
+    try:
+        return expr._output_field_or_none.get_internal_type()
+    except (AttributeError, FieldError):
+        return None
+
+
+def _combined(self, compiler, connection, **extra):
+    """ClickHouse has no arithmetic between Decimal and Float: the Decimal
+    side becomes Float64 (Django's output type for such mixes is Float)."""
+    kinds = (_kind(self.lhs), _kind(self.rhs))
+    if any(k in _FLOATS for k in kinds) and any(k in _DECIMALS for k in kinds):
+        clone = self.copy()
+        if kinds[0] in _DECIMALS:
+            clone.lhs = Func(self.lhs, function="toFloat64", output_field=FloatField())
+        else:
+            clone.rhs = Func(self.rhs, function="toFloat64", output_field=FloatField())
+        return clone.as_sql(compiler, connection, **extra)
+    return self.as_sql(compiler, connection, **extra)
+
+
 def install():
     for cls, impl in REGISTRY.items():
         if "as_clickhouse" not in cls.__dict__:
             cls.as_clickhouse = impl
+    if "as_clickhouse" not in Value.__dict__:
+        Value.as_clickhouse = _typed_value
+    if "as_clickhouse" not in CombinedExpression.__dict__:
+        CombinedExpression.as_clickhouse = _combined
 
 
 __all__ = ["install"]

@@ -1,6 +1,13 @@
 import re
+from collections import namedtuple
 
-from django.db.backends.base.introspection import BaseDatabaseIntrospection, FieldInfo, TableInfo
+from django.db.backends.base.introspection import BaseDatabaseIntrospection
+from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
+from django.db.backends.base.introspection import TableInfo as BaseTableInfo
+
+# inspectdb reads .comment (db_comment=...).
+FieldInfo = namedtuple("FieldInfo", BaseFieldInfo._fields + ("comment",))
+TableInfo = namedtuple("TableInfo", BaseTableInfo._fields + ("comment",))
 
 
 def _strip(type_name):
@@ -40,12 +47,13 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         "IPv6": "GenericIPAddressField",
         "Decimal": "DecimalField",
     }
-    # ClickHouse-specific types inspectdb maps to clickhouse_backend.models fields.
+    # ClickHouse-specific types inspectdb maps to clickhouse_backend.models
+    # fields that take no arguments. Types whose field needs arguments inspectdb
+    # cannot write (Array, Map, Tuple, Enum, FixedString) become TextField,
+    # which inspectdb marks "This field type is a guess."
     ch_field_types = {
         "Int128": "Int128Field", "Int256": "Int256Field",
         "UInt128": "UInt128Field", "UInt256": "UInt256Field",
-        "FixedString": "FixedStringField", "Enum8": "Enum8Field", "Enum16": "Enum16Field",
-        "Array": "ArrayField", "Tuple": "TupleField", "Map": "MapField", "JSON": "JSONField",
     }
 
     def get_field_type(self, data_type, description):
@@ -58,11 +66,14 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         return "TextField"
 
     def get_table_list(self, cursor):
+        # system.tables.comment appeared in 21.6.
+        comment = "comment" if self.connection.server_version >= (21, 6) else "''"
         cursor.execute(
-            "SELECT name, engine FROM system.tables WHERE database = currentDatabase() "
-            "AND NOT is_temporary ORDER BY name")
-        return [TableInfo(name, "v" if engine in ("View", "MaterializedView") else "t")
-                for name, engine in cursor.fetchall()]
+            "SELECT name, engine, %s FROM system.tables WHERE database = currentDatabase() "
+            "AND NOT is_temporary ORDER BY name" % comment)
+        return [TableInfo(name, "v" if engine in ("View", "MaterializedView") else "t",
+                          comment or None)
+                for name, engine, comment in cursor.fetchall()]
 
     def get_table_description(self, cursor, table_name):
         cursor.execute(
@@ -81,7 +92,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 size = int(m.group(1))
             result.append(FieldInfo(
                 name, type_name, None, size, precision, scale, null,
-                default_expr if default_kind == "DEFAULT" else None, None))
+                default_expr if default_kind == "DEFAULT" else None, None, comment or None))
         return result
 
     def get_sequences(self, cursor, table_name, table_fields=()):

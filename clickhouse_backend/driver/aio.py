@@ -29,6 +29,10 @@ async def _next_block(stream):
     while True:
         item = stream.poll()
         if item is not False:
+            if loop is None:
+                # Data was ready without waiting: still yield once per block, or a fast
+                # stream would starve every other task (and its own cancellation).
+                await asyncio.sleep(0)
             return item
         if loop is None:
             loop = asyncio.get_running_loop()

@@ -2,6 +2,7 @@ from django.db import models
 
 from clickhouse_backend.backend import meta as _meta  # noqa: F401  (Meta.engine)
 
+from .aio import AsyncModelMixin  # async ORM hook (models/aio.py)
 from .query import QuerySet
 
 
@@ -22,7 +23,7 @@ def _key_names(engine):
     return names
 
 
-class ClickhouseModel(models.Model):
+class ClickhouseModel(AsyncModelMixin, models.Model):  # AsyncModelMixin: async ORM hook
     objects = ClickhouseManager()
 
     class Meta:

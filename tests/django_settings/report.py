@@ -80,10 +80,16 @@ def main(argv):
     p.add_argument("--out", required=True)
     p.add_argument("--django", default="?")
     p.add_argument("--write")
-    p.add_argument("runs", nargs="*", help="module rc seconds triples")
+    p.add_argument("--order", default="", help="modules listed first, in this order")
     a = p.parse_args(argv)
     rows, bad = [], []
-    triples = [a.runs[i:i + 3] for i in range(0, len(a.runs), 3)]
+    done = sorted(f[:-5] for f in os.listdir(a.out) if f.endswith(".meta"))
+    first = [m for m in a.order.split() if m in done]
+    triples = []
+    for module in first + [m for m in done if m not in first]:
+        with open(os.path.join(a.out, module + ".meta")) as f:
+            rc, secs = f.read().split()
+        triples.append((module, rc, secs))
     with open(os.path.join(a.out, "failures.txt"), "w") as ff:
         for module, rc, secs in triples:
             worst, detail = load(os.path.join(a.out, module + ".jsonl"))

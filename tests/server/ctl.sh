@@ -377,6 +377,14 @@ cmd_status() {
         echo "ping: NOT answering"
         return 1
     fi
+    if [[ -n "${CHB_NGINX_PLAIN_PORT:-}" ]]; then
+        if [[ "$(http_get "http://127.0.0.1:$CHB_NGINX_PLAIN_PORT/ping" 2>/dev/null)" == "Ok."* ]]; then
+            echo "nginx ping: Ok"
+        else
+            echo "nginx ping: NOT answering"
+            return 1
+        fi
+    fi
 }
 
 main() {

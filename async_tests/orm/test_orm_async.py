@@ -1,0 +1,307 @@
+"""The native async ORM (clickhouse_backend/models/aio.py) against the test
+server and the embedded engine: every method compared with the sync path, no
+thread hop on the server path, real concurrency, cancellation, settings."""
+import asyncio
+import datetime
+import decimal
+import uuid
+
+import pytest
+from django.db import DatabaseError, connections
+from django.db.models import Avg, Count, Max, Min, Sum
+from django.db.models.signals import post_delete, post_save, pre_save
+
+from async_tests.orm.aioapp.models import Author, Book, Event, Note, Slow
+from async_tests.orm.conftest import ThreadHop, no_thread_hop, sync
+from clickhouse_backend.models.aio import aio, arefresh_from_db, asave
+
+pytestmark = pytest.mark.usefixtures("clean")
+
+T0 = datetime.datetime(2024, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+def _events(n=25):
+    return [Event(name="n%d" % (i % 4), value=i, score=i / 4, amount=decimal.Decimal(i) / 8,
+                  day=datetime.date(2024, 1, 1 + i % 28), ts=T0 + datetime.timedelta(hours=i),
+                  uid=uuid.UUID(int=i + 1), tags=["t%d" % j for j in range(i % 3)])
+            for i in range(n)]
+
+
+def _row(e):
+    return (e.pk, e.name, e.value, e.score, e.amount, e.day, e.ts, e.uid, e.tags)
+
+
+async def _seed(alias, n=25):
+    with no_thread_hop(alias):
+        objs = await Event.objects.using(alias).abulk_create(_events(n))
+    assert all(o.pk is not None and not o._state.adding for o in objs)
+    return objs
+
+
+async def test_guard_catches_djangos_thread_path(alias):
+    """The guard is real: Django's own acount() (sync_to_async) trips it."""
+    if alias != "default":
+        pytest.skip("the guard applies to the server path")
+    from django.db.models.query import QuerySet
+
+    with pytest.raises(ThreadHop):
+        with no_thread_hop(alias):
+            await QuerySet.acount(Event.objects.using(alias).all())
+
+
+async def test_reads_match_sync(alias):
+    await _seed(alias)
+    qs = Event.objects.using(alias)
+    some = await qs.aget(value=7)
+    cases = {
+        "get": (lambda: qs.aget(value=7), lambda: qs.get(value=7)),
+        "count": (lambda: qs.acount(), lambda: qs.count()),
+        "count_filtered": (lambda: qs.filter(name="n1").acount(), lambda: qs.filter(name="n1").count()),
+        "exists": (lambda: qs.filter(value__gt=20).aexists(), lambda: qs.filter(value__gt=20).exists()),
+        "not_exists": (lambda: qs.filter(value__gt=99).aexists(), lambda: qs.filter(value__gt=99).exists()),
+        "first": (lambda: qs.order_by("value").afirst(), lambda: qs.order_by("value").first()),
+        "last": (lambda: qs.order_by("value").alast(), lambda: qs.order_by("value").last()),
+        "earliest": (lambda: qs.aearliest("ts"), lambda: qs.earliest("ts")),
+        "latest": (lambda: qs.alatest(), lambda: qs.latest()),
+        "aggregate": (lambda: qs.aaggregate(Sum("value"), Avg("score"), Max("ts"), Min("day"), Sum("amount"),
+                                            n=Count("id")),
+                      lambda: qs.aggregate(Sum("value"), Avg("score"), Max("ts"), Min("day"), Sum("amount"),
+                                           n=Count("id"))),
+        "aggregate_empty": (lambda: qs.filter(value__gt=99).aaggregate(Sum("value")),
+                            lambda: qs.filter(value__gt=99).aggregate(Sum("value"))),
+        "in_bulk": (lambda: qs.ain_bulk([some.pk]), lambda: qs.in_bulk([some.pk])),
+        "in_bulk_all": (lambda: qs.ain_bulk(), lambda: qs.in_bulk()),
+        "contains": (lambda: qs.acontains(some), lambda: qs.contains(some)),
+        "not_contains": (lambda: qs.exclude(pk=some.pk).acontains(some), lambda: qs.exclude(pk=some.pk).contains(some)),
+    }
+    for name, (native, sync_fn) in cases.items():
+        with no_thread_hop(alias):
+            got = await native()
+        want = await sync(sync_fn)
+        if isinstance(want, Event):
+            got, want = _row(got), _row(want)
+        elif isinstance(want, dict) and want and isinstance(next(iter(want.values())), Event):
+            got = {k: _row(v) for k, v in got.items()}
+            want = {k: _row(v) for k, v in want.items()}
+        assert got == want, name
+    assert some.value == 7 and some.tags == ["t0"] and some.uid == uuid.UUID(int=8)
+
+    with no_thread_hop(alias):
+        with pytest.raises(Event.DoesNotExist):
+            await qs.aget(value=99)
+        with pytest.raises(Event.MultipleObjectsReturned):
+            await qs.aget(name="n1")
+
+
+async def test_iteration_matches_sync(alias):
+    await _seed(alias)
+    qs = Event.objects.using(alias).order_by("value")
+    shapes = {
+        "models": qs,
+        "values": qs.values("name", "value", "amount", "ts"),
+        "values_list": qs.values_list("value", "uid", "tags"),
+        "flat": qs.values_list("value", flat=True),
+        "named": qs.values_list("name", "day", named=True),
+        "annotate": qs.values("name").annotate(n=Count("id"), s=Sum("value")).order_by("name"),
+        "select_limit": qs.filter(value__gte=3)[2:9],
+    }
+    for name, q in shapes.items():
+        want = await sync(lambda: list(q.all()))
+        with no_thread_hop(alias):
+            got = [x async for x in q.all()]
+            streamed = [x async for x in q.all().aiterator(chunk_size=4)]
+        if name in ("models", "select_limit"):
+            got, streamed, want = [_row(x) for x in got], [_row(x) for x in streamed], [_row(x) for x in want]
+        assert got == want, name
+        assert streamed == want, name
+        if name == "named":
+            assert got[0]._fields == ("name", "day")
+    # __aiter__ fills the result cache: later sync access needs no query.
+    q = qs.all()
+    with no_thread_hop(alias):
+        assert len([x async for x in q]) == 25
+    assert q._result_cache is not None and len(q) == 25
+
+
+async def test_aiterator_streams_in_chunks(alias):
+    """Rows are read chunk by chunk while items are yielded, and leaving the
+    loop early closes the result."""
+    await _seed(alias, 30)
+    it = Event.objects.using(alias).order_by("value").values_list("value", flat=True).aiterator(chunk_size=5)
+    got = []
+    with no_thread_hop(alias):
+        async for v in it:
+            got.append(v)
+            if v == 11:
+                break
+        await it.aclose()
+    assert got == list(range(12))
+
+
+async def test_raw_queries(alias):
+    await _seed(alias, 5)
+    table = connections[alias].ops.quote_name(Event._meta.db_table)
+    sql = "SELECT id, name, value, value * 2 AS twice FROM %s WHERE value >= %%s ORDER BY value" % table
+    want = await sync(lambda: [(e.pk, e.name, e.value, e.twice) for e in Event.objects.using(alias).raw(sql, [2])])
+    with no_thread_hop(alias):
+        got = [(e.pk, e.name, e.value, e.twice) async for e in Event.objects.using(alias).raw(sql, [2])]
+    assert got == want and [r[2] for r in got] == [2, 3, 4]
+
+
+async def test_writes(alias):
+    qs = Event.objects.using(alias)
+    seen = []
+
+    def on_save(sender, instance, created=None, **kw):
+        seen.append((kw.get("signal") is pre_save, created, instance.value))
+
+    pre_save.connect(on_save, sender=Event)
+    post_save.connect(on_save, sender=Event)
+    try:
+        with no_thread_hop(alias):
+            # tags non-empty: updating an empty Array fails on 18.16 (sync path too).
+            e = await qs.acreate(name="x", value=1, ts=T0, tags=["a"])
+            assert e.pk and e.touched is not None
+            # asave of an existing row: an UPDATE mutation (mutations_sync emulated on 18.16)
+            e.value = 2
+            await e.asave(using=alias)
+            assert (await qs.aget(pk=e.pk)).value == 2
+            # aget_or_create: both branches
+            got, created = await qs.aget_or_create(name="x", defaults={"value": 5})
+            assert (got.pk, created) == (e.pk, False)
+            other, created = await qs.aget_or_create(name="y", defaults={"value": 5, "ts": T0, "tags": ["b"]})
+            assert created and other.value == 5
+            # aupdate_or_create: both branches
+            upd, created = await qs.aupdate_or_create(name="y", defaults={"value": 6})
+            assert (upd.pk, created) == (other.pk, False)
+            new, created = await qs.aupdate_or_create(name="z", defaults={"value": 7, "ts": T0, "tags": ["c"]})
+            assert created
+            assert await qs.filter(name__in=["x", "y", "z"]).aupdate(score=1.5) == 3
+            await e.arefresh_from_db(using=alias)
+            assert e.score == 1.5 and e.value == 2
+        assert await sync(lambda: sorted(qs.values_list("name", "value", "score"))) == [
+            ("x", 2, 1.5), ("y", 6, 1.5), ("z", 7, 1.5)]
+        assert (False, True, 1) in seen and (False, False, 2) in seen and (False, False, 6) in seen
+        with no_thread_hop(alias):
+            assert await qs.filter(name="z").adelete() == (1, {"aioapp.Event": 1})
+            assert await e.adelete(using=alias) == (1, {"aioapp.Event": 1})
+            assert e.pk is None
+            assert await qs.filter(name="none").adelete() == (0, {})
+        assert await sync(lambda: list(qs.values_list("name", flat=True))) == ["y"]
+    finally:
+        pre_save.disconnect(on_save, sender=Event)
+        post_save.disconnect(on_save, sender=Event)
+
+
+async def test_bulk_create_matches_sync(alias):
+    qs = Event.objects.using(alias)
+    with no_thread_hop(alias):
+        made = await qs.abulk_create(_events(10), batch_size=3)
+        assert await qs.acount() == 10
+    want = await sync(lambda: sorted(_row(e) for e in qs.all()))
+    assert sorted(_row(e) for e in made) == want
+
+
+async def test_plain_models(alias):
+    """Plain Django models: AsyncManager, aio(qs), select_related, prefetch, cascade delete."""
+    with no_thread_hop(alias):
+        a = await Author.objects.using(alias).acreate(name="ann")
+        b = await Author.objects.using(alias).acreate(name="bob")
+        await Book.objects.using(alias).abulk_create(
+            [Book(author=a, title="a%d" % i, pages=i) for i in range(3)] + [Book(author=b, title="b0")])
+        books = [(bk.title, bk.author.name) async for bk in
+                 Book.objects.using(alias).select_related("author").order_by("title")]
+        authors = [(au.name, sorted(x.title for x in au.books.all())) async for au in
+                   Author.objects.using(alias).prefetch_related("books").order_by("name")]
+        note = Note(title="n", n=1)
+        await asave(note, using=alias)
+        assert await aio(Note.objects.using(alias).filter(n=1)).acount() == 1
+        note.n = 2
+        await asave(note, using=alias)
+        fresh = Note(pk=note.pk)
+        await arefresh_from_db(fresh, using=alias)
+        assert (fresh.n, fresh.seven, note.seven) == (2, 7, 7)
+        # Cascade: deleting an author deletes its books (collector reads replayed).
+        deleted = []
+        post_delete.connect(lambda sender, instance, **kw: deleted.append(type(instance).__name__), weak=False,
+                            dispatch_uid="aio-test")
+        try:
+            n, per_model = await Author.objects.using(alias).filter(name="ann").adelete()
+        finally:
+            post_delete.disconnect(dispatch_uid="aio-test")
+    assert books == [("a0", "ann"), ("a1", "ann"), ("a2", "ann"), ("b0", "bob")]
+    assert authors == [("ann", ["a0", "a1", "a2"]), ("bob", ["b0"])]
+    assert (n, per_model) == (4, {"aioapp.Book": 3, "aioapp.Author": 1})
+    assert sorted(deleted) == ["Author", "Book", "Book", "Book"]
+    assert await sync(lambda: list(Book.objects.using(alias).values_list("title", flat=True))) == ["b0"]
+    # Django's default manager keeps Django's methods; aio() makes them native.
+    with pytest.raises(ThreadHop), no_thread_hop(alias if alias == "default" else "default"):
+        await Note.objects.using("default").acount()
+
+
+async def test_settings_and_timeouts_apply():
+    """DATABASES OPTIONS reach async queries: ClickHouse settings and query_timeout."""
+    sql = "SELECT toInt64(0) AS id, value AS setting FROM system.settings WHERE name = 'max_threads'"
+    with no_thread_hop():
+        got = [e.setting async for e in Event.objects.using("default").raw(sql)]
+    assert got == ["3"]
+    with no_thread_hop(), pytest.raises(DatabaseError):
+        await Slow.objects.using("short").acount()  # 1 s query, 0.5 s timeout
+    with pytest.raises(DatabaseError):
+        await sync(lambda: Slow.objects.using("short").count())
+
+
+async def _running(marker):
+    from clickhouse_backend.backend.async_compiler import afetchone
+
+    (n,) = await afetchone(connections["default"],
+                           "SELECT count() FROM system.processes WHERE query LIKE %s "
+                           "AND query NOT LIKE '%%system.processes%%'", ["%" + marker + "%"])
+    return n
+
+
+async def test_100_concurrent_acount_run_at_once(orm_databases):
+    """100 acount() from one loop are all executing on the server at the same
+    time (seen in system.processes), not one after another."""
+    from clickhouse_backend.backend.async_compiler import async_connection
+
+    wrapper = connections["default"]
+    tasks = [asyncio.ensure_future(Slow.objects.using("default").acount()) for _ in range(100)]
+    seen = []
+    with no_thread_hop():
+        while not all(t.done() for t in tasks):
+            seen.append(await _running("aio_slow"))
+            await asyncio.sleep(0.05)
+        results = await asyncio.gather(*tasks)
+    assert results == [8] * 100  # each takes 2 s: 200 s one after another
+    assert max(seen) == 100, seen
+    # One AsyncConnection for the wrapper, shared by all tasks (no connect per query).
+    conn = await async_connection(wrapper)
+    assert all(await asyncio.gather(*(async_connection(wrapper) for _ in range(10)))) and \
+        all(c is conn for c in await asyncio.gather(*(async_connection(wrapper) for _ in range(10))))
+
+
+async def test_cancelled_task_cancels_server_query(orm_databases):
+    """A cancelled view task (client disconnect under ASGI) kills its query."""
+    sql = "SELECT number AS id FROM numbers(40) WHERE sleepEachRow(0.5) = 0 SETTINGS max_block_size = 1"
+    marker = "sleepEachRow(0.5)"
+
+    async def view():
+        return [s.pk async for s in Slow.objects.using("default").raw(sql)]
+
+    task = asyncio.ensure_future(view())
+    for _ in range(300):
+        if await _running(marker):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the query never showed up in system.processes")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(60):  # the query alone would run for 20 s
+        if not await _running(marker):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the cancelled query is still running on the server")

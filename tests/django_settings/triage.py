@@ -1,0 +1,107 @@
+"""Sorts the failures of a Django test-suite run (scripts/django-tests.sh) by
+ClickHouse limitation, to maintain clickhouse_backend/backend/django_suite.py:
+
+    python tests/django_settings/triage.py [--write|--replace] /tmp/django-tests-server [...]
+
+prints (--write: merges into django_suite.GENERATED; --replace: replaces it,
+for result directories of runs with DJANGO_CH_NO_SKIPS=1) the failing tests that
+match a limitation's pattern, per (server version gate, reason), and then the
+failures no pattern explains: backend bugs to fix, or limitations to add to
+RULES or to django_suite.MANUAL by hand. A pattern is matched against the
+whole traceback of the failure. Run the suite with DJANGO_CH_NO_SKIPS=1 to see
+every failure again."""
+import collections
+import glob
+import json
+import os
+import re
+import sys
+
+from clickhouse_backend.backend import django_suite as S
+
+# (regex on the traceback, gate: skip before this server version or None for
+# every version, reason)
+RULES = [
+    (r"more than one JOIN in query is not implemented", (20, 1), "ONE_JOIN"),
+    (r"union\(\) without all=True is UNION DISTINCT", (19, 18), "UNION_DISTINCT"),
+    (r"Syntax error: failed at position \d+[^\n]*(EXISTS|\(SELECT|AS \"?a\"? FROM)", (25, 0), "CORRELATED"),
+    (r"Cannot decorrelate query|Correlated subqueries (are|in [a-z ]+ are) not supported|"
+     r"Scalar subquery returned more than one row", None, "CORRELATED"),
+    (r"Unknown identifier: \w+\.\w+", (25, 0), "CORRELATED"),
+    (r"Type mismatch of columns to JOIN by", (20, 1), "JOIN_TYPES"),
+    (r"Unknown function|Unknown identifier: CURRENT", (20, 1), "OLD_FUNCTIONS"),
+    (r"AssertionError: datetime\.datetime\([^)]*\) != datetime\.datetime\([^)]*\d, \d+\)|"
+     r"DateTimePK object \([^)]*\d\)> != <DateTimePK", (20, 1), "SECONDS"),
+    (r"IntegrityError not raised", None, "NO_CONSTRAINTS"),
+    (r"not found in '[^']*INSERT INTO[^']*'|RETURNING", None, "NO_RETURNING"),
+    (r"queries executed, \d+ expected[\s\S]*(system\.mutations|ALTER TABLE [^\n]* (UPDATE|DELETE)"
+     r"|SELECT count\(\) FROM)", None, "MUTATIONS"),
+    (r"in section IN don't match", (20, 1), "IN_TYPES"),
+    (r"AssertionError: (nan|0|Decimal\('0(\.0+)?'\)) (!=|is not)", (21, 1), "EMPTY_AGGREGATES"),
+]
+
+
+def failures(out):
+    for path in sorted(glob.glob(os.path.join(out, "*.jsonl"))):
+        worst = {}
+        for line in open(path):
+            rec = json.loads(line)
+            if rec["outcome"] in ("fail", "error"):
+                worst.setdefault(rec["test"], rec["detail"])
+        yield from worst.items()
+
+
+def classify(dirs):
+    found = collections.defaultdict(set)
+    unexplained = {}
+    for out in dirs:
+        for test, detail in failures(out):
+            for pattern, gate, reason in RULES:
+                if re.search(pattern, detail):
+                    found[(gate, reason)].add(test)
+                    break
+            else:
+                lines = [ln for ln in detail.strip().splitlines() if ln.strip()]
+                unexplained[test] = lines[-1][:200] if lines else "?"
+    return found, unexplained
+
+
+def render(found):
+    out = ["GENERATED = ["]
+    for (gate, reason), tests in sorted(found.items(), key=lambda kv: (kv[0][0] or (999,), kv[0][1])):
+        out.append("    (%r, %s, [" % (gate, reason))
+        out.extend("        %r," % t for t in sorted(tests))
+        out.append("    ]),")
+    out.append("]")
+    return "\n".join(out)
+
+
+def main(argv):
+    write = "--write" in argv or "--replace" in argv
+    dirs = [a for a in argv if not a.startswith("--")]
+    found, unexplained = classify(dirs)
+    if write and "--replace" not in argv:
+        # Merge with what is listed (runs with skips applied do not show the
+        # skipped tests; run with DJANGO_CH_NO_SKIPS=1 to start afresh).
+        for gate, reason, tests in S.GENERATED:
+            name = next(k for k, v in vars(S).items() if v is reason and k.isupper())
+            found[(gate, name)].update(tests)
+    if write:
+        path = S.__file__
+        text = open(path).read()
+        begin, end = "# BEGIN GENERATED", "# END GENERATED"
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = "%s%s by tests/django_settings/triage.py\n%s\n%s%s" % (
+            head, begin, render(found), end, tail)
+        with open(path, "w") as f:
+            f.write(text)
+    else:
+        print(render(found))
+    print("\n# unexplained (%d)" % len(unexplained))
+    for t, last in sorted(unexplained.items()):
+        print("#   %s | %s" % (t, last))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
