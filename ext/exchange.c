@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "debug.h"
+#include "decompress.h"
 #include "http1.h"
 #include "loop.h"
 #include "native.h"
@@ -39,6 +40,7 @@ void chb_req_engine_done(chb_request *r) {
     if (r->timer) { event_free(r->timer); r->timer = NULL; }
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
     if (r->scanner) { nd_scanner_free(r->scanner); r->scanner = NULL; }
+    if (r->dc) { dc_free(r->dc); r->dc = NULL; }
     chb_buf_free(&r->body);
     chb_buf_free(&r->errbody);
     stop_draining(r);

@@ -238,6 +238,7 @@ static const hp_callbacks CALLBACKS = {on_status, on_header, on_headers_done, on
 
 static void complete_response(chb_conn *c) {
     chb_request *r = c->req;
+    chb_resp_end(r);
     int keep = hp_keep_alive(&c->parser) && chb_resp_ok(r);
     if (r->resp_status != 200) keep = hp_keep_alive(&c->parser); /* a complete error answer */
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) keep = 0; /* unexpected extra bytes */

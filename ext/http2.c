@@ -177,6 +177,7 @@ static int on_stream_close_cb(nghttp2_session *s, int32_t sid, uint32_t error_co
     if (r->h2_unconsumed) nghttp2_session_consume_connection(s, r->h2_unconsumed);
     r->h2_unconsumed = 0;
     int complete = error_code == NGHTTP2_NO_ERROR && r->h2_end_stream;
+    if (complete) chb_resp_end(r); /* a failure it finds is recorded; publish keeps it */
     detach(c, r); /* slot back before the consumer sees the end */
     if (complete) {
         chb_resp_publish(r);

@@ -8,6 +8,7 @@
 int py_native_register(PyObject *m);
 int py_httpparse_register(PyObject *m);
 int py_escape_register(PyObject *m);
+int py_decompress_register(PyObject *m);
 
 static PyObject *exc_classes[CHB_EXC__COUNT];
 
@@ -57,7 +58,7 @@ PyMODINIT_FUNC PyInit__engine(void) {
     PyObject *m = PyModule_Create(&moduledef);
     if (!m) return NULL;
     if (py_client_register(m) < 0 || py_native_register(m) < 0 || py_httpparse_register(m) < 0 ||
-        py_escape_register(m) < 0) {
+        py_escape_register(m) < 0 || py_decompress_register(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

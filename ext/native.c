@@ -1286,7 +1286,8 @@ static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
             for (; i < n; i++, p += 8) {
                 int64_t v = (int64_t)ld_u64(p);
                 int64_t secs = floordiv(v, div);
-                int64_t frac = v - secs * div;
+                int64_t frac = v % div; /* not v - secs * div: overflows near INT64_MIN */
+                if (frac < 0) frac += div;
                 int us = (int)(t->scale <= 6 ? frac * pow10_i64[6 - t->scale] : frac / pow10_i64[t->scale - 6]);
                 if (!(out[i] = make_dt(r, secs, us, tz, fromutc))) break;
             }

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "decompress.h"
 #include "errors.h"
 #include "exchange.h"
 #include "http1.h"
@@ -354,6 +355,9 @@ static PyObject *Stream_get_info(StreamObject *self, void *which) {
                                      : (Py_INCREF(Py_None), Py_None); break;
     case 4: v = r->headers_ready ? str_or_none(r->server_query_id) : (Py_INCREF(Py_None), Py_None); break;
     case 5: v = r->headers_ready ? str_or_none(r->content_type) : (Py_INCREF(Py_None), Py_None); break;
+    case 6: v = !r->headers_ready ? (Py_INCREF(Py_None), Py_None)
+                : PyUnicode_FromString(r->content_encoding == DC_GZIP ? "gzip"
+                                       : r->content_encoding == DC_ZSTD ? "zstd" : "identity"); break;
     }
     pthread_mutex_unlock(&r->mu);
     return v;
@@ -380,6 +384,7 @@ static PyGetSetDef Stream_getset[] = {
     {"raw", (getter)Stream_get_info, NULL, "raw body (raw mode, when done)", (void *)3},
     {"server_query_id", (getter)Stream_get_info, NULL, "X-ClickHouse-Query-Id", (void *)4},
     {"content_type", (getter)Stream_get_info, NULL, "Content-Type of the answer", (void *)5},
+    {"content_encoding", (getter)Stream_get_info, NULL, "gzip/zstd/identity (deflate counts as gzip)", (void *)6},
     {"query_id", (getter)Stream_get_query_id, NULL, "query_id sent to the server", NULL},
     {NULL},
 };
@@ -515,8 +520,8 @@ static void url_escape(chb_buf *b, const char *s, size_t n) {
 }
 
 /* Full HTTP/1.1 request bytes. */
-static int build_wire(ClientObject *self, chb_buf *w, const char *qid, const char *extra, const char *body,
-                      size_t body_len, size_t *body_off) {
+static int build_wire(ClientObject *self, chb_buf *w, const char *qid, const char *extra, const char *xheaders,
+                      const char *body, size_t body_len, size_t *body_off) {
     char num[32];
     chb_buf_puts(w, "POST /?");
     chb_buf_puts(w, self->static_params);
@@ -533,6 +538,7 @@ static int build_wire(ClientObject *self, chb_buf *w, const char *qid, const cha
     chb_buf_puts(w, self->host_header);
     chb_buf_puts(w, "\r\n");
     chb_buf_puts(w, self->headers);
+    if (xheaders) chb_buf_puts(w, xheaders);
     snprintf(num, sizeof num, "%zu", body_len);
     chb_buf_puts(w, "Content-Length: ");
     chb_buf_puts(w, num);
@@ -556,15 +562,15 @@ static void random_query_id(char *out, size_t n) {
 
 static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"body", "params", "query_id", "retryable", "raw", "notifier", "query_timeout",
-                             "buffer_limit", "tz", "strings_as_bytes", "columnar", NULL};
+                             "buffer_limit", "tz", "strings_as_bytes", "columnar", "headers", NULL};
     Py_buffer body;
-    const char *extra = "", *qid_in = NULL;
+    const char *extra = "", *qid_in = NULL, *xheaders = "";
     int retryable = 0, raw = 0, sab = 0, columnar = 0;
     PyObject *notifier = Py_None, *tz = Py_None;
     double query_timeout = 0;
     Py_ssize_t buffer_limit = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOpp", kwlist, &body, &extra, &qid_in, &retryable, &raw,
-                                     &notifier, &query_timeout, &buffer_limit, &tz, &sab, &columnar))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOpps", kwlist, &body, &extra, &qid_in, &retryable, &raw,
+                                     &notifier, &query_timeout, &buffer_limit, &tz, &sab, &columnar, &xheaders))
         return NULL;
     StreamObject *s = NULL;
     chb_request *r = NULL;
@@ -599,7 +605,13 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
         random_query_id(r->query_id, sizeof r->query_id);
     }
     memcpy(s->query_id, r->query_id, sizeof s->query_id);
-    if (build_wire(self, &w, r->query_id, extra, body.buf, (size_t)body.len, &r->body_off) != 0) {
+    for (const char *h = xheaders; *h; h++) {
+        if (*h == '\n' && (h == xheaders || h[-1] != '\r')) {
+            PyErr_SetString(PyExc_ValueError, "header lines must end in CRLF");
+            goto fail;
+        }
+    }
+    if (build_wire(self, &w, r->query_id, extra, xheaders, body.buf, (size_t)body.len, &r->body_off) != 0) {
         PyErr_NoMemory();
         goto fail;
     }
@@ -610,7 +622,7 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
         chb_buf_putc(&kbody, (uint8_t)*q);
     }
     chb_buf_puts(&kbody, "' ASYNC");
-    if (build_wire(self, &kw_buf, NULL, NULL, (const char *)kbody.data, kbody.len, &r->kill_body_off) != 0) {
+    if (build_wire(self, &kw_buf, NULL, NULL, NULL, (const char *)kbody.data, kbody.len, &r->kill_body_off) != 0) {
         PyErr_NoMemory();
         goto fail;
     }

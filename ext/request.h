@@ -103,6 +103,9 @@ typedef struct chb_request {
     chb_buf body;             /* Native bytes not yet framed into a block */
     struct nd_scanner *scanner;
     chb_buf errbody;          /* body of a non-200 answer */
+    int content_encoding;     /* DC_GZIP / DC_ZSTD, 0 identity, -1 unknown */
+    struct dc_stream *dc;     /* decoder of a compressed body */
+    size_t slice_out;         /* decoded bytes from the current compressed slice */
     struct chb_request *wait_next; /* pool waiter queue */
     struct chb_request *h2_next;   /* requests of one HTTP/2 connection */
     int32_t stream_id;        /* HTTP/2 stream, 0 for HTTP/1.1 */

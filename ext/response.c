@@ -5,13 +5,20 @@
 #include <string.h>
 #include <strings.h>
 
+#include "decompress.h"
 #include "native.h"
 
 #define ERRBODY_LIMIT (64 * 1024)
 #define DRAIN_LIMIT (1024 * 1024)
+/* Compressed input is decoded in slices; one slice may not expand beyond this
+ * (a ratio of 4096): a hostile endpoint cannot make us allocate without bound. */
+#define SLICE_IN (16 * 1024)
+#define SLICE_OUT_LIMIT (64u * 1024 * 1024)
 
 void chb_resp_begin(chb_request *r) {
     r->resp_status = 0;
+    r->content_encoding = 0;
+    if (r->dc) { dc_free(r->dc); r->dc = NULL; }
     r->got_response_bytes = 0;
     chb_buf_free(&r->body);
     chb_buf_free(&r->errbody);
@@ -54,6 +61,8 @@ double chb_resp_header(chb_request *r, const char *name, size_t nlen, const char
     } else if (HDR_IS("X-ClickHouse-Exception-Tag")) {
         free(r->exception_tag);
         r->exception_tag = dup_n(value, vlen);
+    } else if (HDR_IS("Content-Encoding")) {
+        r->content_encoding = dc_kind_from_name(value, vlen);
     } else if (HDR_IS("Content-Type")) {
         free(r->content_type);
         r->content_type = dup_n(value, vlen);
@@ -69,6 +78,11 @@ double chb_resp_header(chb_request *r, const char *name, size_t nlen, const char
 }
 
 int chb_resp_headers_done(chb_request *r) {
+    if (r->content_encoding < 0) {
+        chb_req_fail(r, ERR_PROTOCOL, 0, "the server answered with a Content-Encoding this driver cannot decode");
+        return -1;
+    }
+    if (r->content_encoding > 0 && !(r->dc = dc_new(r->content_encoding, 0, 0))) return -1;
     if (r->resp_status == 200 && r->mode == MODE_NATIVE) {
         if (r->scanner) nd_scanner_reset(r->scanner);
         else r->scanner = nd_scanner_new();
@@ -188,8 +202,47 @@ static int frame_blocks(chb_request *r) {
     return 0;
 }
 
+static int plain_body(chb_request *r, const char *data, size_t len);
+
+static int on_decoded(void *ud, const uint8_t *data, size_t n) {
+    chb_request *r = ud;
+    r->slice_out += n;
+    if (r->slice_out > SLICE_OUT_LIMIT) {
+        chb_req_fail(r, ERR_PROTOCOL, 0,
+                     "refusing a response that decompresses %u KiB into more than %u MiB (compression bomb?)",
+                     SLICE_IN / 1024, SLICE_OUT_LIMIT >> 20);
+        return -1;
+    }
+    return plain_body(r, (const char *)data, n) ? -1 : 0;
+}
+
 int chb_resp_body(chb_request *r, const char *data, size_t len) {
     r->got_response_bytes = 1;
+    if (!r->dc) return plain_body(r, data, len);
+    while (len) {
+        size_t n = len < SLICE_IN ? len : SLICE_IN;
+        r->slice_out = 0;
+        int rc = dc_feed(r->dc, (const uint8_t *)data, n, on_decoded, r);
+        if (rc == DC_ERR) {
+            chb_req_fail(r, ERR_PROTOCOL, 0, "corrupt compressed response: %s", dc_error(r->dc));
+            return -1;
+        }
+        if (rc != 0) return -1;
+        data += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int chb_resp_end(chb_request *r) {
+    if (r->dc && dc_finish(r->dc) != 0) {
+        chb_req_fail(r, ERR_PROTOCOL, 0, "compressed response ended early: %s (result incomplete)", dc_error(r->dc));
+        return -1;
+    }
+    return 0;
+}
+
+static int plain_body(chb_request *r, const char *data, size_t len) {
     if (r->resp_status != 200) {
         size_t room = r->errbody.len < ERRBODY_LIMIT ? ERRBODY_LIMIT - r->errbody.len : 0;
         if (len > room) len = room;

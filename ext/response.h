@@ -15,6 +15,9 @@ int chb_resp_headers_done(chb_request *r);
 /* Body bytes. -1: the request failed (already recorded) or out of memory. After it
  * returns, the request may be REQ_PAUSED: the protocol must stop reading it. */
 int chb_resp_body(chb_request *r, const char *data, size_t len);
+/* The body ended (before ok/publish): finishes decompression; -1 if that failed
+ * (recorded on the request). */
+int chb_resp_end(chb_request *r);
 /* The response ended: is it complete and successful? (Decide before releasing the
  * connection; publish after.) */
 int chb_resp_ok(const chb_request *r);

@@ -69,10 +69,9 @@ if [[ ! -f "$src/tests/runtests.py" ]]; then
     tar -xzf "$cache/django-$version.tar.gz" -C "$cache"
 fi
 
-out="${DJANGO_TESTS_OUT:-/tmp/django-tests-$target}"
+out="${DJANGO_TESTS_OUT:-/tmp/django-tests-$target}"  # kept between runs
 mkdir -p "$out"
 timeout_s="${DJANGO_TESTS_TIMEOUT:-1800}"
-results=()
 for m in "${modules[@]}"; do
     file="$out/${m}.jsonl"
     rm -f "$file"
@@ -84,10 +83,12 @@ for m in "${modules[@]}"; do
         timeout --kill-after=30 "$timeout_s" "$PYTHON" -W ignore runtests.py \
         --settings="tests.django_settings.$target" --parallel=1 --noinput \
         -v "${DJANGO_TESTS_VERBOSITY:-1}" "$m" >"$out/${m}.log" 2>&1) || rc=$?
-    results+=("$m" "$rc" "$((SECONDS - t0))")
+    echo "$rc $((SECONDS - t0))" >"$out/${m}.meta"
     tail -n 3 "$out/${m}.log" >&2
 done
 
-args=(--target "$target" --out "$out" --django "$version")
+# The report covers every module run into $out so far (a re-run of one module
+# replaces its numbers), in the default order first.
+args=(--target "$target" --out "$out" --django "$version" --order "${DEFAULT_MODULES[*]}")
 ((report)) && args+=(--write "$REPO/docs/django-test-results.md")
-"$PYTHON" "$REPO/tests/django_settings/report.py" "${args[@]}" -- "${results[@]}"
+"$PYTHON" "$REPO/tests/django_settings/report.py" "${args[@]}"

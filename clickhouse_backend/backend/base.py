@@ -367,18 +367,24 @@ class DatabaseWrapper(BaseDatabaseWrapper):
             logger.warning(msg)
         return kept, dropped
 
-    @async_unsafe
-    def get_new_connection(self, conn_params):
+    def driver_settings(self):
+        """The ClickHouse settings sent with every query (the sync and the
+        async connections both use this): OPTIONS["settings"] the server
+        knows, plus DEFAULT_SETTINGS not overridden there. Sets
+        effective_settings/dropped_settings."""
         requested = (self.settings_dict.get("OPTIONS") or {}).get("settings") or {}
         _, known = self._load_server_info()
         kept, dropped = self._filter_settings(
             requested, known, "DATABASES[%r]['OPTIONS']['settings']" % self.alias)
         self.effective_settings, self.dropped_settings = dict(kept), dropped
-        # The backend's defaults, unless overridden (and if the server has them).
         for name, value in DEFAULT_SETTINGS.items():
             if name in known and name not in requested:
                 kept[name] = value
-        return Database.connect(**conn_params, settings=kept)
+        return kept
+
+    @async_unsafe
+    def get_new_connection(self, conn_params):
+        return Database.connect(**conn_params, settings=self.driver_settings())
 
     def init_connection_state(self):
         # No session state: the HTTP interface is stateless.

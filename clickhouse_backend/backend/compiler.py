@@ -209,7 +209,7 @@ def _typed_placeholder(db_type, placeholder):
     (Float64) or '2020-01-02' (String) have no common supertype with Decimal
     or Date there.  Conversion functions rather than CAST: 18.16 cannot CAST
     to every type (e.g. Nullable(UUID))."""
-    if not db_type:
+    if not db_type or "None" in db_type:  # e.g. a DecimalField() without digits
         return placeholder
     inner = db_type
     for wrapper in ("LowCardinality(", "Nullable("):
@@ -394,7 +394,10 @@ class SQLUpdateCompiler(MutationMixin, compiler.SQLUpdateCompiler):
             name = qn(field.column)
             if hasattr(val, "as_sql"):
                 sql, params = self.compile(val)
-                values.append("%s = %s" % (name, placeholder % sql))
+                # Converted to the column's type: the mutation needs a common
+                # type with the old value (F("n") / 2 is a Float64 here).
+                sql = _typed_placeholder(field.db_type(self.connection), placeholder % sql)
+                values.append("%s = %s" % (name, sql))
                 update_params.extend(params)
             elif val is not None:
                 placeholder = _typed_placeholder(field.db_type(self.connection), placeholder)

@@ -81,6 +81,14 @@ def _right(self, compiler, connection, **extra):
                        arg_joiner="), 1, ", **extra)
 
 
+def _substr(self, compiler, connection, **extra):
+    if len(self.get_source_expressions()) == 2:
+        # The length is required before ClickHouse 20.x: "to the end".
+        return self.as_sql(compiler, connection, function="substringUTF8",
+                           template="%(function)s(%(expressions)s, 4294967295)", **extra)
+    return self.as_sql(compiler, connection, function="substringUTF8", **extra)
+
+
 def _now(self, compiler, connection, **extra):
     if connection.features.supports_datetime64:
         return "now64(6)", []
@@ -116,7 +124,7 @@ REGISTRY = {
     F.Upper: _named("upperUTF8"), F.LTrim: _named("trimLeft"), F.RTrim: _named("trimRight"),
     F.Trim: _named("trimBoth"), F.LPad: _named("leftPadUTF8"), F.RPad: _named("rightPadUTF8"),
     F.Repeat: _repeat, F.Replace: _named("replaceAll"), F.Reverse: _named("reverseUTF8"),
-    F.StrIndex: _named("positionUTF8"), F.Substr: _named("substringUTF8"),
+    F.StrIndex: _named("positionUTF8"), F.Substr: _substr,
     F.Chr: _named("char"), F.Ord: _named("ascii"),
     F.MD5: _hash("MD5"), F.SHA1: _hash("SHA1"), F.SHA224: _hash("SHA224"),
     F.SHA256: _hash("SHA256"), F.SHA384: _hash("SHA384"), F.SHA512: _hash("SHA512"),
@@ -157,6 +165,10 @@ def _typed_value(self, compiler, connection, **extra):
 
 _FLOATS = {"FloatField", "Float32Field", "Float64Field"}
 _DECIMALS = {"DecimalField"}
+_INTEGERS = {"IntegerField", "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
+             "PositiveSmallIntegerField", "PositiveBigIntegerField", "AutoField",
+             "BigAutoField", "SmallAutoField", "Int8Field", "Int16Field", "Int32Field",
+             "Int64Field", "UInt8Field", "UInt16Field", "UInt32Field", "UInt64Field"}
 
 
 def _kind(expr):
@@ -170,6 +182,11 @@ def _combined(self, compiler, connection, **extra):
     """ClickHouse has no arithmetic between Decimal and Float: the Decimal
     side becomes Float64 (Django's output type for such mixes is Float)."""
     kinds = (_kind(self.lhs), _kind(self.rhs))
+    if self.connector == "/" and all(k in _INTEGERS for k in kinds):
+        # Integer division truncates (as on other databases); ClickHouse's /
+        # always gives a Float64.
+        sql, params = self.as_sql(compiler, connection, **extra)
+        return "toInt64(%s)" % sql, params
     if any(k in _FLOATS for k in kinds) and any(k in _DECIMALS for k in kinds):
         clone = self.copy()
         if kinds[0] in _DECIMALS:

@@ -5,7 +5,7 @@ import ipaddress
 import uuid
 
 from django.conf import settings
-from django.db import NotSupportedError
+from django.db import DatabaseError, NotSupportedError
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.utils import timezone
 from django.utils.encoding import force_str
@@ -227,9 +227,11 @@ class DatabaseOperations(BaseDatabaseOperations):
         return super().combine_expression(connector, sub_expressions)
 
     def combine_duration_expression(self, connector, sub_expressions):
+        # The duration side is already an interval (format_for_duration_arithmetic).
+        if connector not in ("+", "-"):
+            raise DatabaseError("Invalid connector for timedelta: %s." % connector)
         lhs, rhs = sub_expressions
-        # Durations are Int64 microseconds.
-        return "(%s %s toIntervalSecond(intDiv(%s, 1000000)))" % (lhs, connector, rhs)
+        return "(%s %s %s)" % (lhs, connector, rhs)
 
     def conditional_expression_supported_in_where_clause(self, expression):
         return True
@@ -342,6 +344,13 @@ class DatabaseOperations(BaseDatabaseOperations):
     def subtract_temporals(self, internal_type, lhs, rhs):
         """A DurationField value (Int64 microseconds) from two dates/datetimes."""
         (lhs_sql, lhs_params), (rhs_sql, rhs_params) = lhs, rhs
+        if internal_type == "TimeField":  # 'HH:MM:SS[.ffffff]' strings
+            if self.connection.features.supports_datetime64:
+                lhs_sql, rhs_sql = ("toDateTime64(concat('1970-01-01 ', %s), 6, 'UTC')" % x
+                                    for x in (lhs_sql, rhs_sql))
+            else:
+                lhs_sql, rhs_sql = ("toDateTime(concat('1970-01-01 ', substring(%s, 1, 8)), "
+                                    "'UTC')" % x for x in (lhs_sql, rhs_sql))
         if internal_type in ("DateField", "ClickhouseDateField", "Date32Field"):
             sql = "((toInt64(toDate(%s)) - toInt64(toDate(%s))) * 86400000000)"
         elif self.connection.features.supports_datetime64:
@@ -352,6 +361,9 @@ class DatabaseOperations(BaseDatabaseOperations):
         return sql % (lhs_sql, rhs_sql), (*lhs_params, *rhs_params)
 
     def format_for_duration_arithmetic(self, sql):
+        # Durations are Int64 microseconds; sub-second intervals need 22.x.
+        if self.connection.server_version >= (22, 1):
+            return "toIntervalMicrosecond(%s)" % sql
         return "toIntervalSecond(intDiv(%s, 1000000))" % sql
 
     # ---- values -------------------------------------------------------------

@@ -3,6 +3,7 @@ HTTP request (URL parameters, headers) computed once per connection."""
 import base64
 import logging
 import datetime
+import ipaddress
 import re
 from dataclasses import dataclass, field, fields
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -42,6 +43,9 @@ class Options:
     keyfile: str = None
     server_hostname: str = None  # name for SNI and verification (e.g. when host is an IP)
     http2: object = "auto"  # "auto": use h2 when ALPN offers it; True: require it; False: never
+    # Response compression: None = on (gzip) for non-loopback hosts; True/"gzip",
+    # "deflate", "zstd" (servers >= 21), or False. Large INSERT bodies are compressed too.
+    compression: object = None
     # ClickHouse in-process through chDB: a data directory, or True/":memory:"/"temp"
     # for a throwaway one (clickhouse_backend/driver/embedded.py, docs/embedded.md).
     embedded: object = None
@@ -64,6 +68,7 @@ class Options:
             logger.warning("TLS certificate verification is disabled for %s:%s (verify=False)", self.host, self.port)
         self.settings = dict(self.settings or {})
         self.tzinfo = _tzinfo(self.timezone)
+        self.encoding = _encoding(self.compression, self.host)
 
     def url_params(self):
         params = {"database": self.database, "default_format": "Native"}
@@ -71,11 +76,15 @@ class Options:
             params["session_id"] = self.session_id
             if self.session_timeout:
                 params["session_timeout"] = int(self.session_timeout)
+        if self.encoding:
+            params["enable_http_compression"] = 1
         params.update(encode_settings(self.settings))
         return urlencode(params, quote_via=quote)
 
     def headers(self):
         lines = [f"User-Agent: {USER_AGENT}"]
+        if self.encoding:
+            lines.append(f"Accept-Encoding: {self.encoding}")
         if self.auth == "headers":
             _check_header_value(self.user)
             _check_header_value(self.password)
@@ -86,6 +95,27 @@ class Options:
             token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
             lines.append(f"Authorization: Basic {token}")
         return "".join(line + "\r\n" for line in lines)
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _encoding(compression, host):
+    if compression is None:  # worth it over a network, not on loopback
+        return None if _is_loopback(host) else "gzip"
+    if compression is False:
+        return None
+    if compression is True:
+        return "gzip"
+    if compression in ("gzip", "deflate", "zstd"):
+        return compression
+    raise InterfaceError(f"compression must be None, True, False, 'gzip', 'deflate' or 'zstd', not {compression!r}")
 
 
 def _check_header_value(value):

@@ -14,6 +14,7 @@ _RETRYABLE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(SELECT|WITH|SHOW|DESCR
 _INSERT_VALUES = re.compile(r"^(?P<head>\s*INSERT\s+INTO\s+.+?\s+VALUES)\s*(?P<row>\(.*\))\s*;?\s*$",
                             re.I | re.S)
 _ONLY_PLACEHOLDERS = re.compile(r"^\(\s*%s(?:\s*,\s*%s)*\s*\)$")
+COMPRESS_BODY_MIN = 1 << 20
 _FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.I)
 
 
@@ -82,6 +83,11 @@ class CursorBase:
 
     def _send(self, body, retryable, settings, query_id, notifier, raw=False):
         opts = self.connection._options
+        headers = ""
+        if opts.encoding in ("gzip", "zstd") and len(body) >= COMPRESS_BODY_MIN:
+            # large INSERT bodies travel compressed (ClickHouse decodes Content-Encoding)
+            body = _engine.compress(opts.encoding, body)
+            headers = f"Content-Encoding: {opts.encoding}\r\n"
         self._stream = self.connection._client.request(
             body,
             params=settings_query(settings),
@@ -93,6 +99,7 @@ class CursorBase:
             buffer_limit=opts.stream_buffer_bytes,
             tz=opts.tzinfo,
             strings_as_bytes=opts.strings_as_bytes,
+            headers=headers,
         )
         self.query_id = self._stream.query_id
         self._done = False

@@ -484,3 +484,31 @@ def test_union_with_ordering_and_limit(db, edb):
             with pytest.raises(NotSupportedError, match="UNION DISTINCT"):
                 list(a.union(b))
         o.filter(name__startswith="u").delete()
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_duration_arithmetic_and_substr(alias, request):
+    from django.db.models import ExpressionWrapper, DateTimeField
+    from django.db.models.functions import Left, Right, Substr
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    objs = Plain.objects.using(alias)
+    t0 = datetime.datetime(2022, 1, 1, 10, 0, 0, tzinfo=UTC)
+    p = objs.create(name="abcdef", stamp=t0)
+    row = objs.filter(pk=p.pk).annotate(
+        later=ExpressionWrapper(F("stamp") + datetime.timedelta(hours=2, seconds=5),
+                                output_field=DateTimeField()),
+        tail=Substr("name", 3), left=Left("name", 2), right=Right("name", 2),
+    ).values_list("later", "tail", "left", "right").get()
+    assert row == (t0 + datetime.timedelta(hours=2, seconds=5), "cdef", "ab", "ef")
+    p.delete()
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_integer_division_in_annotations_and_updates(alias, request):
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    objs = Plain.objects.using(alias)
+    p = objs.create(name="div", value=-7)
+    assert objs.filter(pk=p.pk).annotate(h=F("value") / 2).values_list("h", flat=True).get() == -3
+    assert objs.filter(pk=p.pk).update(value=F("value") / 2) == 1  # a Float64 into Int32
+    assert objs.get(pk=p.pk).value == -3
+    p.delete()

@@ -83,12 +83,22 @@ def main(argv):
     p.add_argument("--order", default="", help="modules listed first, in this order")
     a = p.parse_args(argv)
     rows, bad = [], []
-    done = sorted(f[:-5] for f in os.listdir(a.out) if f.endswith(".meta"))
+    done = sorted({f.rsplit(".", 1)[0] for f in os.listdir(a.out)
+                   if f.endswith((".meta", ".log"))})
     first = [m for m in a.order.split() if m in done]
     triples = []
     for module in first + [m for m in done if m not in first]:
-        with open(os.path.join(a.out, module + ".meta")) as f:
-            rc, secs = f.read().split()
+        meta = os.path.join(a.out, module + ".meta")
+        if os.path.exists(meta):
+            with open(meta) as f:
+                rc, secs = f.read().split()
+        else:  # no meta (an interrupted run): what unittest printed
+            log = open(os.path.join(a.out, module + ".log")).read()
+            m = re.search(r"^Ran \d+ tests? in ([\d.]+)s$", log, re.M)
+            if m is None:
+                continue  # still running
+            secs = str(int(float(m.group(1))))
+            rc = "0" if re.search(r"^OK\b", log, re.M) else "1"
         triples.append((module, rc, secs))
     with open(os.path.join(a.out, "failures.txt"), "w") as ff:
         for module, rc, secs in triples:

@@ -25,8 +25,10 @@ RULES = [
     (r"more than one JOIN in query is not implemented", (20, 1), "ONE_JOIN"),
     (r"union\(\) without all=True is UNION DISTINCT", (19, 18), "UNION_DISTINCT"),
     (r"Syntax error: failed at position \d+[^\n]*(EXISTS|\(SELECT|AS \"?a\"? FROM)", (25, 0), "CORRELATED"),
-    (r"Cannot decorrelate query|Correlated subqueries (are|in [a-z ]+ are) not supported|"
-     r"Scalar subquery returned more than one row", None, "CORRELATED"),
+    (r"(?i)Cannot decorrelate query|Correlated subqueries (are|in [a-z ]+ are) not supported|"
+     r"Scalar subquery returned more than one row|can't find correlated column",
+     None, "CORRELATED"),
+    (r"JSON key lookups need ClickHouse 19\.4", (19, 4), "NO_JSON_FUNCTIONS"),
     (r"Unknown identifier: \w+\.\w+", (25, 0), "CORRELATED"),
     (r"Type mismatch of columns to JOIN by", (20, 1), "JOIN_TYPES"),
     (r"Unknown function|Unknown identifier: CURRENT", (20, 1), "OLD_FUNCTIONS"),

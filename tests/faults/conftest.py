@@ -53,14 +53,31 @@ class PrivateServer:
     def signal(self, sig):
         os.kill(self.pid, sig)
 
+    def freeze(self):
+        """SIGSTOP, and wait until every thread is really stopped: delivery is
+        asynchronous, and a query sent in between would still be answered."""
+        self.signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                states = {_proc_state(f"/proc/{self.pid}/task/{t}/stat") for t in os.listdir(f"/proc/{self.pid}/task")}
+            except OSError:
+                states = set()
+            if states == {"T"}:
+                return
+            time.sleep(0.01)
+        raise RuntimeError(f"server threads not stopped: {states}")
+
+    def thaw(self):
+        self.signal(signal.SIGCONT)
+
     def kill(self):
         self.signal(signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            try:
-                os.waitpid(self.pid, os.WNOHANG)  # reaps it if it is our child (after restart)
-            except ChildProcessError:
-                pass
+            proc = getattr(self, "_proc", None)
+            if proc is not None and proc.pid == self.pid:
+                proc.poll()  # reaps it: a restarted server is our child
             if not os.path.exists(f"/proc/{self.pid}") or _is_zombie(self.pid):
                 return
             time.sleep(0.02)
@@ -89,21 +106,32 @@ class PrivateServer:
             os.kill(self.pid, signal.SIGCONT)  # a test may have left it stopped
         except ProcessLookupError:
             pass
-        subprocess.run(["bash", CTL, "stop"], env=self.env, check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         proc = getattr(self, "_proc", None)
         if proc is not None:
-            proc.wait(timeout=30)
+            # A restarted server is our child: stop and reap it here, or ctl.sh would
+            # wait for a zombie that only we can collect.
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        subprocess.run(["bash", CTL, "stop"], env=self.env, check=False, timeout=120,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             os.rmdir(self.state_dir)
         except OSError:
             pass
 
 
+def _proc_state(path):
+    with open(path) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def _is_zombie(pid):
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        return _proc_state(f"/proc/{pid}/stat") == "Z"
     except OSError:
         return True
 

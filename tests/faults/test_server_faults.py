@@ -2,7 +2,6 @@
 driver raises a clear OperationalError within the configured timeout, never
 hangs, never returns a partial result as complete, and the pool heals once the
 server is back. Runs against a private server started for this module."""
-import signal
 import threading
 import time
 import uuid
@@ -47,7 +46,10 @@ def test_sigkill_mid_query_then_the_pool_heals(private_server):
     t.join()
     assert elapsed < 5, f"error took {elapsed:.1f}s, the server was killed at 0.5s"
     msg = str(ei.value)
-    assert f"127.0.0.1:{private_server.port}" in msg and ("closed" in msg or "reset" in msg), msg
+    # The reused connection died before any answer byte and a SELECT is safe to
+    # repeat: it was retried once, on a fresh connection, which was refused.
+    assert f"127.0.0.1:{private_server.port}" in msg and "refused" in msg.lower(), msg
+    assert conn.pool_stats()["retries"] == 1
 
     # 2. while it is down: refused at once, not after a timeout
     t0 = time.monotonic()
@@ -116,7 +118,7 @@ def test_sigstop_the_timeout_fires(private_server, timeout_kind):
     conn = chd.connect(**private_server.params(**pool(**{timeout_kind: 1.0})))
     cur = conn.cursor()
     assert cur.execute("SELECT 1").fetchall() == [(1,)]  # a reused connection: connect() cannot fail fast
-    private_server.signal(signal.SIGSTOP)
+    private_server.freeze()
     try:
         t0 = time.monotonic()
         with pytest.raises(chd.OperationalError) as ei:
@@ -131,7 +133,7 @@ def test_sigstop_the_timeout_fires(private_server, timeout_kind):
             other.cursor().execute("SELECT 1")
         assert time.monotonic() - t0 < 3
     finally:
-        private_server.signal(signal.SIGCONT)
+        private_server.thaw()
     # the KILL QUERY sent for the timed-out query and the pool recover once it runs again
     assert cur.execute("SELECT 4").fetchall() == [(4,)]
     assert wait_for(lambda: conn.pool_stats()["in_use"] == 0)
@@ -144,7 +146,7 @@ def test_sigstop_mid_stream_times_out(private_server):
     cur = conn.cursor()
     cur.execute("SELECT number FROM numbers(100000000)")
     cur.fetchmany(10)
-    private_server.signal(signal.SIGSTOP)
+    private_server.freeze()
     try:
         t0 = time.monotonic()
         with pytest.raises(chd.OperationalError) as ei:
@@ -154,5 +156,5 @@ def test_sigstop_mid_stream_times_out(private_server):
         assert time.monotonic() - t0 < 5
         assert "send_receive_timeout" in str(ei.value)
     finally:
-        private_server.signal(signal.SIGCONT)
+        private_server.thaw()
     assert wait_for(lambda: conn.pool_stats()["in_use"] == 0)
