@@ -26,6 +26,7 @@ VENV_PY="$VENV/bin/python"
 SYSTEM_PACKAGES=(
     build-essential pkg-config libevent-dev libssl-dev libnghttp2-dev zlib1g-dev
     libzstd-dev zstd clickhouse-server clickhouse-client nginx curl openssl gzip
+    ca-certificates chromium
 )
 
 say() { printf '\n==> %s\n' "$*" >&2; }
