@@ -12,20 +12,6 @@
 
 #define DRAIN_SECONDS 0.05 /* also bounds how long a new query may wait for the connection */
 
-static struct timeval tv_of(double secs) {
-    struct timeval tv;
-    tv.tv_sec = (time_t)secs;
-    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
-    return tv;
-}
-
-static chb_req_state get_state(chb_request *r) {
-    pthread_mutex_lock(&r->mu);
-    chb_req_state s = r->state;
-    pthread_mutex_unlock(&r->mu);
-    return s;
-}
-
 /* The drain of an abandoned result is over (done, failed or killed): requests that
  * waited for its connection may open their own. */
 static void stop_draining(chb_request *r) {
@@ -60,13 +46,13 @@ void chb_req_send_kill(chb_request *r) {
     r->kill_wire = NULL;
     k->mode = MODE_RAW;
     k->retryable = 1;
-    snprintf(k->query_id, sizeof k->query_id, "kill:%s", r->query_id);
+    snprintf(k->query_id, sizeof k->query_id, "kill:%.120s", r->query_id);
     /* head of the queue: freeing server resources beats starting new work */
     chb_pool_acquire(k->pool, k, 1, 0);
 }
 
 int chb_req_in_flight(chb_request *r) {
-    chb_req_state s = get_state(r);
+    chb_req_state s = chb_req_get_state(r);
     return s >= REQ_SENDING && s <= REQ_PAUSED;
 }
 
@@ -114,7 +100,7 @@ void chb_req_start_task(void *arg) {
     if (r->query_timeout > 0) {
         r->timer = evtimer_new(chb_loop_base(), query_timeout_cb, r);
         if (r->timer) {
-            struct timeval tv = tv_of(r->query_timeout);
+            struct timeval tv = chb_tv(r->query_timeout);
             evtimer_add(r->timer, &tv);
         }
     }
@@ -134,7 +120,7 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg) {
 void chb_req_abandon_task(void *arg) {
     chb_request *r = arg;
     if (!r->engine_finished) {
-        if (get_state(r) < REQ_SENDING || !r->conn) {
+        if (chb_req_get_state(r) < REQ_SENDING || !r->conn) {
             abort_request(r, ERR_CANCELLED, "result abandoned");
         } else {
             /* Most abandoned results are nearly complete (fetchone() of a small
@@ -158,7 +144,7 @@ void chb_req_abandon_task(void *arg) {
             if (r->timer) event_free(r->timer);
             r->timer = evtimer_new(chb_loop_base(), drain_timeout_cb, r);
             if (r->timer) {
-                struct timeval tv = tv_of(DRAIN_SECONDS);
+                struct timeval tv = chb_tv(DRAIN_SECONDS);
                 evtimer_add(r->timer, &tv);
             }
             if (paused) chb_conn_resume(r->conn, r);

@@ -25,26 +25,6 @@ static void conn_writecb(struct bufferevent *bev, void *arg);
 static void conn_eventcb(struct bufferevent *bev, short what, void *arg);
 static void process_input(chb_conn *c);
 
-static struct timeval tv_of(double secs) {
-    struct timeval tv;
-    tv.tv_sec = (time_t)secs;
-    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
-    return tv;
-}
-
-static void set_state(chb_request *r, chb_req_state s) {
-    pthread_mutex_lock(&r->mu);
-    if (!chb_req_terminal(r->state)) r->state = s;
-    pthread_mutex_unlock(&r->mu);
-}
-
-static chb_req_state get_state(chb_request *r) {
-    pthread_mutex_lock(&r->mu);
-    chb_req_state s = r->state;
-    pthread_mutex_unlock(&r->mu);
-    return s;
-}
-
 /* ------------------------------------------------------------------ */
 /* Connection lifecycle                                                 */
 
@@ -79,7 +59,7 @@ static int connect_next(chb_conn *c) {
         }
         bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
         bufferevent_set_max_single_read(c->bev, MAX_SINGLE_READ);
-        struct timeval ct = tv_of(p->cfg.connect_timeout);
+        struct timeval ct = chb_tv(p->cfg.connect_timeout);
         /* libevent applies the write timeout to the connect phase */
         bufferevent_set_timeouts(c->bev, p->cfg.secure && p->cfg.connect_timeout > 0 ? &ct : NULL,
                                  p->cfg.connect_timeout > 0 ? &ct : NULL);
@@ -108,7 +88,7 @@ void chb_conn_open(chb_pool *p, chb_request *r) {
     p->connecting++;
     c->req = r;
     r->conn = c;
-    set_state(r, REQ_CONNECTING);
+    chb_req_set_state(r, REQ_CONNECTING);
     if (connect_next(c) != 0) {
         int err = errno;
         chb_req_fail(r, ERR_CONNECT, 0, "could not connect to %s:%d: %s", p->cfg.host, p->cfg.port,
@@ -143,14 +123,14 @@ double chb_idle_seconds(chb_conn *c) {
 
 void chb_conn_park(chb_conn *c) {
     c->state = CONN_IDLE;
-    struct timeval tv = tv_of(chb_idle_seconds(c));
+    struct timeval tv = chb_tv(chb_idle_seconds(c));
     evtimer_add(c->idle_timer, &tv);
     bufferevent_set_timeouts(c->bev, NULL, NULL);
     bufferevent_enable(c->bev, EV_READ); /* notice the server closing it */
 }
 
 static void set_rw_timeouts(chb_conn *c) {
-    struct timeval rw = tv_of(c->pool->cfg.rw_timeout);
+    struct timeval rw = chb_tv(c->pool->cfg.rw_timeout);
     int on = c->pool->cfg.rw_timeout > 0;
     bufferevent_set_timeouts(c->bev, on ? &rw : NULL, on ? &rw : NULL);
 }
@@ -167,7 +147,7 @@ void chb_conn_start(chb_conn *c, chb_request *r) {
     r->conn = c;
     chb_resp_begin(r);
     hp_reset(&c->parser);
-    set_state(r, REQ_SENDING);
+    chb_req_set_state(r, REQ_SENDING);
     set_rw_timeouts(c);
     /* The wire bytes outlive the connection's use of them: the request is released
      * only after it is detached from the connection. */
@@ -251,7 +231,7 @@ static void complete_response(chb_conn *c) {
 }
 
 static void protocol_error(chb_conn *c, chb_request *r, ptrdiff_t err, const unsigned char *data, size_t len) {
-    if (chb_req_terminal(get_state(r))) return; /* a callback already recorded why */
+    if (chb_req_terminal(chb_req_get_state(r))) return; /* a callback already recorded why */
     if (err == HP_ERR_CALLBACK) {
         chb_req_fail(r, ERR_INTERNAL, 0, "out of memory while receiving the response");
         return;
@@ -274,7 +254,7 @@ static void process_input(chb_conn *c) {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     while (c->req && evbuffer_get_length(in) > 0) {
         chb_request *r = c->req;
-        if (get_state(r) == REQ_PAUSED) {
+        if (chb_req_get_state(r) == REQ_PAUSED) {
             bufferevent_disable(c->bev, EV_READ);
             return;
         }
@@ -296,7 +276,7 @@ static void process_input(chb_conn *c) {
             return;
         }
     }
-    if (c->req && get_state(c->req) == REQ_PAUSED) bufferevent_disable(c->bev, EV_READ);
+    if (c->req && chb_req_get_state(c->req) == REQ_PAUSED) bufferevent_disable(c->bev, EV_READ);
 }
 
 static void conn_readcb(struct bufferevent *bev, void *arg) {

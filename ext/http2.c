@@ -9,6 +9,7 @@
 
 #include "debug.h"
 #include "exchange.h"
+#include "loop.h"
 #include "pool.h"
 #include "response.h"
 
@@ -24,19 +25,6 @@ typedef struct chb_h2 {
     int goaway;          /* peer sent GOAWAY (or we did): no new streams */
     int in_recv;         /* inside nghttp2_session_mem_recv: sending must wait */
 } chb_h2;
-
-static struct timeval tv_of(double secs) {
-    struct timeval tv;
-    tv.tv_sec = (time_t)secs;
-    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
-    return tv;
-}
-
-static void set_state(chb_request *r, chb_req_state s) {
-    pthread_mutex_lock(&r->mu);
-    if (!chb_req_terminal(r->state)) r->state = s;
-    pthread_mutex_unlock(&r->mu);
-}
 
 static void flush(chb_conn *c) {
     if (c->h2->in_recv) return; /* sent after the receive loop */
@@ -70,7 +58,7 @@ static void maybe_idle(chb_conn *c) {
     }
     c->state = CONN_IDLE;
     bufferevent_set_timeouts(c->bev, NULL, NULL);
-    struct timeval tv = tv_of(chb_idle_seconds(c));
+    struct timeval tv = chb_tv(chb_idle_seconds(c));
     evtimer_add(c->idle_timer, &tv);
 }
 
@@ -188,7 +176,7 @@ static int on_stream_close_cb(nghttp2_session *s, int32_t sid, uint32_t error_co
         r->sent = 0;
         chb_pool_acquire(r->pool, r, 1, 0);
     } else {
-        char msg[300];
+        char msg[512];
         snprintf(msg, sizeof msg, "HTTP/2 stream to %s:%d %s: %s", c->pool->cfg.host, c->pool->cfg.port,
                  r->got_response_bytes ? "ended before the response was complete" : "was reset before answering",
                  nghttp2_http2_strerror(error_code));
@@ -337,13 +325,13 @@ void chb_h2_submit(chb_conn *c, chb_request *r) {
     }
     r->stream_id = sid;
     if (r->wire_len == r->body_off) r->sent = 1;
-    set_state(r, REQ_SENDING);
-    struct timeval rw = tv_of(c->pool->cfg.rw_timeout);
+    chb_req_set_state(r, REQ_SENDING);
+    struct timeval rw = chb_tv(c->pool->cfg.rw_timeout);
     int on = c->pool->cfg.rw_timeout > 0;
     bufferevent_set_timeouts(c->bev, on ? &rw : NULL, on ? &rw : NULL);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     flush(c);
-    set_state(r, REQ_AWAIT_HEADERS);
+    chb_req_set_state(r, REQ_AWAIT_HEADERS);
 }
 
 void chb_h2_abort(chb_conn *c, chb_request *r) {
@@ -390,7 +378,7 @@ void chb_h2_read(chb_conn *c) {
         ssize_t rv = nghttp2_session_mem_recv(h->session, v.iov_base, v.iov_len);
         h->in_recv = 0;
         if (rv < 0) {
-            char msg[200];
+            char msg[512];
             snprintf(msg, sizeof msg, "HTTP/2 protocol error from %s:%d: %s", c->pool->cfg.host, c->pool->cfg.port,
                      nghttp2_strerror((int)rv));
             fail_all(c, msg);
@@ -407,7 +395,7 @@ void chb_h2_read(chb_conn *c) {
 }
 
 void chb_h2_event(chb_conn *c, short what) {
-    char msg[300];
+    char msg[512];
     snprintf(msg, sizeof msg, "HTTP/2 connection to %s:%d %s", c->pool->cfg.host, c->pool->cfg.port,
              (what & BEV_EVENT_EOF) ? "was closed by the server"
              : (what & BEV_EVENT_TIMEOUT) ? "timed out (send_receive_timeout)" : "failed");

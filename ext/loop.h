@@ -15,6 +15,13 @@ struct event_base *chb_loop_base(void);
  * to the parent's engine and must not be used. */
 unsigned chb_loop_generation(void);
 int chb_loop_on_thread(void);
+#include <sys/time.h>
+static inline struct timeval chb_tv(double secs) {
+    struct timeval tv;
+    tv.tv_sec = (time_t)secs;
+    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+    return tv;
+}
 /* Monotonic clock in seconds. */
 double chb_now(void);
 #endif

@@ -120,6 +120,19 @@ chb_request *chb_req_new(void);
 void chb_req_incref(chb_request *r);
 void chb_req_decref(chb_request *r);
 
+/* State under the request's lock (set never leaves a terminal state). */
+static inline chb_req_state chb_req_get_state(chb_request *r) {
+    pthread_mutex_lock(&r->mu);
+    chb_req_state s = r->state;
+    pthread_mutex_unlock(&r->mu);
+    return s;
+}
+static inline void chb_req_set_state(chb_request *r, chb_req_state s) {
+    pthread_mutex_lock(&r->mu);
+    if (!chb_req_terminal(r->state)) r->state = s;
+    pthread_mutex_unlock(&r->mu);
+}
+
 /* Engine thread: record a terminal state (first one wins), wake the consumer. */
 void chb_req_fail(chb_request *r, chb_err_kind kind, int ch_code, const char *fmt, ...);
 /* Engine thread, mu held: wake whoever waits on r (condvar and/or notifier). */

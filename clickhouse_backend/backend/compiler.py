@@ -1,5 +1,6 @@
 """SQL compilers: PREWHERE/SETTINGS on SELECT, client-side ids on INSERT,
 UPDATE/DELETE as ClickHouse mutations."""
+import decimal
 import re
 import time
 
@@ -7,6 +8,7 @@ from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
 from django.db.models.expressions import DatabaseDefault, Value
 from django.db.models.fields import AutoFieldMixin
+from django.db.models import lookups
 from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
@@ -60,6 +62,30 @@ def _pattern_lookup_sql(compiler_, node):
     return _PATTERN_SQL[name] % {"lhs": lhs, "rhs": rhs}, [*lhs_params, *rhs_params]
 
 
+_DECIMAL_LOOKUPS = (lookups.Exact, lookups.GreaterThan, lookups.GreaterThanOrEqual,
+                    lookups.LessThan, lookups.LessThanOrEqual, lookups.In, lookups.Range)
+
+
+def _decimal_lookup_sql(compiler_, node):
+    """A Decimal column against Python Decimals: the values are sent as exact
+    Decimal literals (a bare 1.5 is a Float64, which ClickHouse does not
+    compare with a Decimal)."""
+    connection = compiler_.connection
+    lhs, lhs_params = node.process_lhs(compiler_, connection)
+    rhs, rhs_params = node.process_rhs(compiler_, connection)
+    db_type = node.lhs.output_field.db_type(connection)
+    if not db_type or "None" in db_type:
+        return node.as_sql(compiler_, connection)
+    db_type = re.sub(r"^(LowCardinality|Nullable)\((.*)\)$", r"\2", db_type)
+    cast = "CAST(%%s AS %s)" % db_type
+    if isinstance(rhs, (list, tuple)):  # range: one placeholder per bound
+        rhs = [part.replace("%s", cast) for part in rhs]
+    else:
+        rhs = rhs.replace("%s", cast)
+    rhs_params = [str(p) if isinstance(p, decimal.Decimal) else p for p in rhs_params]
+    return "%s %s" % (lhs, node.get_rhs_op(connection, rhs)), [*lhs_params, *rhs_params]
+
+
 class SQLCompiler(compiler.SQLCompiler):
     def compile(self, node):
         # "ORDER BY 1" is a constant before ClickHouse 22.7 (no positional
@@ -70,6 +96,10 @@ class SQLCompiler(compiler.SQLCompiler):
             return super().compile(node.source)
         if isinstance(node, PatternLookup) and not node.rhs_is_direct_value():
             return _pattern_lookup_sql(self, node)
+        if isinstance(node, _DECIMAL_LOOKUPS) and node.rhs_is_direct_value() and \
+                getattr(node.lhs, "output_field", None) is not None and \
+                node.lhs.output_field.get_internal_type() == "DecimalField":
+            return _decimal_lookup_sql(self, node)
         return super().compile(node)
 
     def get_combinator_sql(self, combinator, all):

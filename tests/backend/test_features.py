@@ -512,3 +512,17 @@ def test_integer_division_in_annotations_and_updates(alias, request):
     assert objs.filter(pk=p.pk).update(value=F("value") / 2) == 1  # a Float64 into Int32
     assert objs.get(pk=p.pk).value == -3
     p.delete()
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_decimal_lookups_are_exact(alias, request):
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    objs = Plain.objects.using(alias)
+    p = objs.create(name="dec", amount=decimal.Decimal("0.30"))
+    q = objs.filter(name="dec")
+    assert q.filter(amount=decimal.Decimal("0.3")).count() == 1
+    assert q.filter(amount="0.30").count() == 1
+    assert q.filter(amount__in=[decimal.Decimal("0.1"), decimal.Decimal("0.3")]).count() == 1
+    assert q.filter(amount__range=(decimal.Decimal("0.29"), decimal.Decimal("0.31"))).count() == 1
+    assert q.filter(amount__gt=decimal.Decimal("0.30")).count() == 0
+    p.delete()

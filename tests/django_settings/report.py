@@ -115,6 +115,14 @@ def main(argv):
             bad.append(counts["fail"] + counts["error"] + counts["xpass"])
     text = table(a.target, rows, a.django, sum(r[3] for r in rows))
     print(text)
+    total = dict.fromkeys(COLUMNS, 0)
+    for _, counts, _, _ in rows:
+        for c in COLUMNS:
+            total[c] += counts[c]
+    # The plain closing line CI logs are read for.
+    print("django: %d passed, %d failed, %d skipped" % (
+        total["pass"] + total["xfail"], total["fail"] + total["error"] + total["xpass"],
+        total["skip"]))
     if a.write:
         write_section(a.write, a.target, text)
     return 1 if any(bad) else 0

@@ -34,7 +34,7 @@ RULES = [
     (r"Unknown function|Unknown identifier: CURRENT", (20, 1), "OLD_FUNCTIONS"),
     (r"AssertionError: datetime\.datetime\([^)]*\) != datetime\.datetime\([^)]*\d, \d+\)|"
      r"DateTimePK object \([^)]*\d\)> != <DateTimePK", (20, 1), "SECONDS"),
-    (r"IntegrityError not raised", None, "NO_CONSTRAINTS"),
+    (r"IntegrityError not raised|IntegrityError'>[^\n]*\) not raised", None, "NO_CONSTRAINTS"),
     (r"not found in '[^']*INSERT INTO[^']*'|RETURNING", None, "NO_RETURNING"),
     (r"queries executed, \d+ expected[\s\S]*(system\.mutations|ALTER TABLE [^\n]* (UPDATE|DELETE)"
      r"|SELECT count\(\) FROM)", None, "MUTATIONS"),

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Run the test suite against an ASan+UBSan build of the extension, or a smoke
+# script under valgrind (make asan-test / make valgrind-smoke; docs/reliability.md).
+#
+#   bash tests/faults/sanitized.sh asan [pytest args]
+#   bash tests/faults/sanitized.sh valgrind
+#
+# The extension is built in a private copy of the tree (build/sanitize/<kind>/),
+# never over the developer's own build. Uses CLICKHOUSE_HTTP_URL when set, else
+# starts a private server with tests/server/ctl.sh and stops it afterwards.
+# PYTHON: the interpreter whose site-packages has the test requirements
+# (default: .venv/bin/python, else python3).
+set -euo pipefail
+KIND="${1:?usage: sanitized.sh asan|valgrind [pytest args]}"
+shift
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PYTHON="${PYTHON:-$( [[ -x "$REPO/.venv/bin/python" ]] && echo "$REPO/.venv/bin/python" || echo python3)}"
+WS="$REPO/build/sanitize/$KIND"
+
+rm -rf "$WS" && mkdir -p "$WS"
+(cd "$REPO" && tar --exclude=.git --exclude=./build --exclude=./.venv --exclude=./fuzz/build -cf - .) | tar -C "$WS" -xf -
+find "$WS" -name '_engine*.so' -delete
+if [[ "$KIND" == asan ]]; then
+    (cd "$WS" && CHB_SANITIZE=1 CHB_DEBUG=1 "$PYTHON" setup.py -q build_ext --inplace) >"$WS/build.log" 2>&1 \
+        || { tail -30 "$WS/build.log"; exit 1; }
+else
+    (cd "$WS" && CHB_DEBUG=1 "$PYTHON" setup.py -q build_ext --inplace) >"$WS/build.log" 2>&1 \
+        || { tail -30 "$WS/build.log"; exit 1; }
+fi
+
+STATE=""
+cleanup() { [[ -n "$STATE" ]] && CHB_STATE_DIR="$STATE" bash "$REPO/tests/server/ctl.sh" stop >/dev/null 2>&1; [[ -z "$STATE" ]] || rm -rf "$STATE"; }
+trap cleanup EXIT
+if [[ -z "${CLICKHOUSE_HTTP_URL:-}" ]]; then
+    STATE="$(mktemp -d)"
+    CHB_STATE_DIR="$STATE" bash "$REPO/tests/server/ctl.sh" start >/dev/null
+    set -a; source "$STATE/env"; set +a
+fi
+
+cd "$WS"
+export PYTHONPATH="$WS" PYTHONDONTWRITEBYTECODE=1
+if [[ "$KIND" == asan ]]; then
+    # python itself is not instrumented: the runtimes must be loaded first.
+    # Leak checking is off: CPython keeps objects alive until exit by design.
+    # chDB (the embedded engine) crashes under an ASan preload: its tests are left out.
+    LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+    ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+        "$PYTHON" -m pytest -q -p no:cacheprovider tests async_tests \
+        --ignore=tests/test_embedded.py --ignore=tests/test_embedded_dbapi20.py -k "not embedded and not chdb" "$@"
+else
+    PYTHONMALLOC=malloc valgrind -q --error-exitcode=99 --track-origins=yes \
+        --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+        --suppressions="$REPO/tests/faults/valgrind-python.supp" \
+        "$PYTHON" "$REPO/tests/faults/smoke.py"
+fi
