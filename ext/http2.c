@@ -15,7 +15,7 @@
 
 #define STREAM_WINDOW (1 << 20)      /* unacknowledged bytes per stream: the backpressure unit */
 #define CONN_WINDOW (64 << 20)
-#define MAX_STREAMS_CAP 100          /* until the peer's SETTINGS say otherwise */
+#define MAX_STREAMS_CAP 256          /* our own ceiling; the peer's SETTINGS usually set a lower one */
 #define MAX_HEADERS 32
 
 typedef struct chb_h2 {

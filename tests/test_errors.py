@@ -270,3 +270,39 @@ def test_unknown_option_is_rejected():
     with pytest.raises(chd.InterfaceError) as ei:
         chd.connect(host="127.0.0.1", colour="blue")
     assert "colour" in str(ei.value)
+
+
+CTRL_C_CHILD = r"""
+import json, sys, time
+import clickhouse_backend.driver as chd
+conn = chd.connect(**json.loads(sys.argv[1]))
+cur = conn.cursor()
+print("ready", flush=True)
+t0 = time.monotonic()
+try:
+    cur.execute("SELECT sleep(3)")
+    print("not interrupted", flush=True)
+except KeyboardInterrupt:
+    waited = time.monotonic() - t0
+    deadline = time.monotonic() + 5
+    while conn.pool_stats()["in_use"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print(json.dumps({"waited": waited, "in_use": conn.pool_stats()["in_use"]}), flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_a_sync_wait_and_cancels_the_query(server_params):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD, json.dumps(server_params)],
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=20)
+    result = json.loads(out)
+    assert result["waited"] < 1.5  # not the 3 s of the query
+    assert result["in_use"] == 0

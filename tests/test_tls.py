@@ -276,3 +276,23 @@ async def test_goaway_is_survived(tls_dir):
     st = conn.pool_stats()
     assert st["h2_connections"] >= 12  # at least (3*23 + 12) / 5 connections were needed
     assert st["in_use"] == 0
+
+
+async def test_peer_stream_limit_opens_another_connection(tls_dir):
+    # nginx allows 128 concurrent streams per connection (http2_max_concurrent_streams):
+    # 160 queries in flight at once need a second connection
+    conn = await chd.connect_async(host="127.0.0.1", port=port("CHB_NGINX_H2_PORT"), secure=True,
+                                   ca_certs=os.path.join(tls_dir, "ca.pem"), http2=True,
+                                   pool_name=uuid.uuid4().hex)
+    first = conn.cursor()
+    await first.execute("SELECT 0")  # establishes the connection and learns the peer's SETTINGS
+    await first.fetchall()
+
+    async def one(i):
+        cur = conn.cursor()
+        await cur.execute("SELECT %s, sleep(0.5)", [i])
+        return (await cur.fetchall())[0][0]
+
+    assert await asyncio.gather(*(one(i) for i in range(160))) == list(range(160))
+    st = conn.pool_stats()
+    assert st["h2_connections"] == 2 and st["peak_open"] == 2

@@ -526,3 +526,89 @@ def test_decimal_lookups_are_exact(alias, request):
     assert q.filter(amount__range=(decimal.Decimal("0.29"), decimal.Decimal("0.31"))).count() == 1
     assert q.filter(amount__gt=decimal.Decimal("0.30")).count() == 0
     p.delete()
+
+
+def _dynamic_model(name, fields, **meta):
+    from django.apps.registry import Apps
+    attrs = {"__module__": __name__, **fields,
+             "Meta": type("Meta", (), {"app_label": "testapp", "apps": Apps(),
+                                       "db_table": "dyn_%s_%s" % (name.lower(), uuid.uuid4().hex[:6]),
+                                       **meta})}
+    return type(name, (models.ClickhouseModel,), attrs)
+
+
+ENGINES = [
+    ("MergeTree", lambda: models.MergeTree(order_by="id", partition_by="key")),
+    ("ReplacingMergeTree", lambda: models.ReplacingMergeTree("ver", order_by="id")),
+    ("SummingMergeTree", lambda: models.SummingMergeTree(order_by="id")),
+    ("AggregatingMergeTree", lambda: models.AggregatingMergeTree(order_by="id")),
+    ("CollapsingMergeTree", lambda: models.CollapsingMergeTree("sign", order_by="id")),
+    ("VersionedCollapsingMergeTree",
+     lambda: models.VersionedCollapsingMergeTree("sign", "ver", order_by="id")),
+    ("Memory", models.Memory), ("Log", models.Log), ("TinyLog", models.TinyLog),
+    ("StripeLog", models.StripeLog),
+]
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+@pytest.mark.parametrize("engine_name,make", ENGINES, ids=[e[0] for e in ENGINES])
+def test_engines_create_insert_select(alias, engine_name, make, request):
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    Model = _dynamic_model(engine_name, {
+        "key": models.UInt8Field(default=1), "ver": models.UInt32Field(default=1),
+        "sign": models.Int8Field(default=1), "name": models.StringField(default="")},
+        engine=make())
+    with conn.schema_editor() as editor:
+        editor.create_model(Model)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT engine FROM system.tables WHERE database = currentDatabase() "
+                        "AND name = %s", [Model._meta.db_table])
+            assert cur.fetchall() == [(engine_name,)]
+        Model.objects.using(alias).bulk_create([Model(name="a"), Model(name="b", key=2)])
+        assert sorted(Model.objects.using(alias).values_list("name", flat=True)) == ["a", "b"]
+        assert Model.objects.using(alias).filter(key=2).get().name == "b"
+    finally:
+        with conn.schema_editor() as editor:
+            editor.delete_model(Model)
+
+
+def test_null_engine_discards_rows(db):
+    Model = _dynamic_model("Sink", {"name": models.StringField()}, engine=models.Null())
+    with connections["default"].schema_editor() as editor:
+        editor.create_model(Model)
+    try:
+        Model.objects.create(name="gone")
+        assert Model.objects.count() == 0
+    finally:
+        with connections["default"].schema_editor() as editor:
+            editor.delete_model(Model)
+
+
+def test_every_skipping_index_type(edb):
+    conn = connections["embedded"]
+    indexes = [
+        models.Index(fields=["name"], name="i_minmax", type=models.MinMax(), granularity=1),
+        models.Index(fields=["name"], name="i_set", type=models.Set(0), granularity=1),
+        models.Index(fields=["name"], name="i_bf", type=models.BloomFilter(0.025), granularity=1),
+        models.Index(fields=["name"], name="i_ngram", type=models.NgrambfV1(3, 256, 2, 0),
+                     granularity=1),
+        models.Index(fields=["name"], name="i_token", type=models.TokenbfV1(256, 2, 0),
+                     granularity=1),
+    ]
+    Model = _dynamic_model("Indexed", {"name": models.StringField(default="")},
+                           engine=models.MergeTree(order_by="id"), indexes=indexes)
+    with conn.schema_editor() as editor:
+        editor.create_model(Model)
+    try:
+        with conn.cursor() as cur:
+            found = conn.introspection.get_constraints(cur, Model._meta.db_table)
+        assert {n: found[n]["type"] for n in ("i_minmax", "i_set", "i_bf", "i_ngram", "i_token")} \
+            == {"i_minmax": "minmax", "i_set": "set", "i_bf": "bloom_filter",
+                "i_ngram": "ngrambf_v1", "i_token": "tokenbf_v1"}
+        Model.objects.using("embedded").bulk_create([Model(name="hello world"), Model(name="x")])
+        assert Model.objects.using("embedded").filter(name__contains="world").count() == 1
+    finally:
+        with conn.schema_editor() as editor:
+            editor.delete_model(Model)

@@ -14,6 +14,11 @@ def _name(test):
     return test_id() if callable(test_id) else str(test)
 
 
+def _clip(text, keep=3000):
+    # The assertion's first lines and the traceback's last ones matter most.
+    return text if len(text) <= 2 * keep else text[:keep] + "\n[...]\n" + text[-keep:]
+
+
 class RecordingResult(unittest.TextTestResult):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -24,7 +29,7 @@ class RecordingResult(unittest.TextTestResult):
     def _record(self, test, outcome, detail=""):
         if self._out is not None:
             self._out.write(json.dumps({"test": _name(test), "outcome": outcome,
-                                        "detail": detail[-2000:]}) + "\n")
+                                        "detail": _clip(detail)}) + "\n")
             self._out.flush()
 
     def addSuccess(self, test):

@@ -36,8 +36,9 @@ RULES = [
      r"DateTimePK object \([^)]*\d\)> != <DateTimePK", (20, 1), "SECONDS"),
     (r"IntegrityError not raised|IntegrityError'>[^\n]*\) not raised", None, "NO_CONSTRAINTS"),
     (r"not found in '[^']*INSERT INTO[^']*'|RETURNING", None, "NO_RETURNING"),
-    (r"queries executed, \d+ expected[\s\S]*(system\.mutations|ALTER TABLE [^\n]* (UPDATE|DELETE)"
-     r"|SELECT count\(\) FROM)", None, "MUTATIONS"),
+    (r"(?m)(queries executed, \d+ expected|^\d+\. )[\s\S]*(system\.mutations|ALTER TABLE [^\n]* "
+     r"(UPDATE|DELETE)|SELECT count\(\) FROM)|unexpectedly found in 'SELECT count\(\) FROM",
+     None, "MUTATIONS"),
     (r"in section IN don't match", (20, 1), "IN_TYPES"),
     (r"AssertionError: (nan|0|Decimal\('0(\.0+)?'\)) (!=|is not)", (21, 1), "EMPTY_AGGREGATES"),
 ]

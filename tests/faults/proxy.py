@@ -11,7 +11,7 @@ byte at a time, or with a ClickHouse 25.11+ mid-stream exception spliced in.
         conn = chd.connect(host="127.0.0.1", port=px.port)
 
 Faults are taken per request from a FIFO (`push`); when it is empty, `default`
-applies ("pass"). `px.log` records (connection number, fault, request head).
+applies ("pass"). `px.log` records (connection number, fault, request bytes).
 """
 import collections
 import socket
@@ -163,7 +163,7 @@ class FaultProxy:
                 if req is None:
                     return
                 fault = self._next_fault()
-                self.log.append((n, fault, req.split(b"\r\n", 1)[0]))
+                self.log.append((n, fault, req))
                 if fault == "reset_on_connect" or fault == "reset_after_request":
                     # the server never sees this request
                     return reset(c)
