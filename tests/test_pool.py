@@ -93,7 +93,8 @@ def test_waiters_are_served_in_fifo_order(make_conn):
 
     def worker(k):
         cur = conn.cursor()
-        cur.execute("SELECT %s", [k])
+        # 50 ms each on the one connection: thread wake-up jitter cannot reorder them
+        cur.execute("SELECT %s, sleep(0.05)", [k])
         with lock:
             order.append(cur.fetchone()[0])
 

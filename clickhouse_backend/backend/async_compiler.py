@@ -106,14 +106,10 @@ async def _aquery_server_info(params):
 async def _open(wrapper):
     await _aload_server_info(wrapper)
     params = wrapper._driver_params(with_settings=False)
-    requested = (wrapper.settings_dict.get("OPTIONS") or {}).get("settings") or {}
-    if requested:
-        if wrapper.effective_settings is None:
-            _, known = wrapper._load_server_info()  # cached above: no I/O
-            wrapper.effective_settings, wrapper.dropped_settings = wrapper._filter_settings(
-                requested, known, "DATABASES[%r]['OPTIONS']['settings']" % wrapper.alias)
-        if wrapper.effective_settings:
-            params["settings"] = dict(wrapper.effective_settings)
+    # the same settings as the sync connection; the server info is cached above: no I/O
+    settings = wrapper.driver_settings()
+    if settings:
+        params["settings"] = settings
     return await _base.Database.connect_async(**params)
 
 

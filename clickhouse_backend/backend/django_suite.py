@@ -20,6 +20,8 @@ ONE_JOIN = "ClickHouse before 20.1 allows only one JOIN per SELECT"
 SECONDS = "DateTime has second precision before ClickHouse 20.1 (no DateTime64)"
 EMPTY_AGGREGATES = ("aggregates over no rows are 0 or nan, not NULL, before ClickHouse 21.x "
                     "(no aggregate_functions_null_for_empty, no -OrNull combinator)")
+DATE_RANGE = ("dates before 1970 need Date32/DateTime64 (ClickHouse 20.1/21.9); Date and "
+              "DateTime start at 1970-01-01")
 OLD_FUNCTIONS = "the SQL function does not exist in ClickHouse before 20.1"
 NO_CONSTRAINTS = "ClickHouse enforces no unique or foreign key constraints (no IntegrityError)"
 NO_RETURNING = ("ClickHouse has no INSERT ... RETURNING: ids are generated client-side and "

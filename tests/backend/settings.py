@@ -18,7 +18,7 @@ SECRET_KEY = "tests"
 USE_TZ = os.environ.get("CH_USE_TZ", "1") == "1"
 TIME_ZONE = "UTC"
 
-_RUN = uuid.uuid4().hex[:10]
+_RUN = os.environ.get("CHB_DJANGO_RUN_ID") or uuid.uuid4().hex[:10]
 _url = os.environ.get("CLICKHOUSE_HTTP_URL", "").strip()
 # An unreachable placeholder when no server is configured: the db fixture
 # fails with the explanation from tests/conftest.py before anything connects.

@@ -40,6 +40,9 @@ RULES = [
      r"(UPDATE|DELETE)|SELECT count\(\) FROM)|unexpectedly found in 'SELECT count\(\) FROM",
      None, "MUTATIONS"),
     (r"in section IN don't match", (20, 1), "IN_TYPES"),
+    (r"datetime\.(datetime|date)\(1970, 1, 1[,)][^\n]*!= [^\n]*datetime\.(datetime|date)\(1[89]\d\d,",
+     (20, 1), "DATE_RANGE"),
+    (r"': (0|nan)[,}][^\n]* != \{[^\n]*': None[,}]", (21, 1), "EMPTY_AGGREGATES"),
     (r"AssertionError: (nan|0|Decimal\('0(\.0+)?'\)) (!=|is not)", (21, 1), "EMPTY_AGGREGATES"),
 ]
 
