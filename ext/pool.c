@@ -218,6 +218,20 @@ static chb_request *pop_waiter(chb_pool *p) {
     return r;
 }
 
+/* Debug builds: the pool's books must balance after every change. */
+static void check_pool(chb_pool *p) {
+#ifdef CHB_DEBUG
+    int idle = 0, waiters = 0;
+    for (chb_conn *c = p->idle; c; c = c->next) idle++;
+    for (chb_request *r = p->waiters_head; r; r = r->wait_next) waiters++;
+    CHB_INVARIANT(p->total >= 0 && p->total <= p->cfg.max_size);
+    CHB_INVARIANT(idle == p->st.idle && waiters == p->nwaiters && waiters == p->st.waiting);
+    CHB_INVARIANT(p->st.in_use >= 0 && p->connecting >= 0 && p->draining >= 0);
+#else
+    (void)p;
+#endif
+}
+
 void chb_pool_kick(chb_pool *p) {
     /* try_start() may run callbacks that kick again: keep it iterative and re-check. */
     static __thread int depth;
@@ -245,6 +259,7 @@ void chb_pool_kick(chb_pool *p) {
         }
     }
     depth--;
+    check_pool(p);
 }
 
 void chb_pool_release(chb_conn *c, int reusable) {

@@ -48,7 +48,7 @@ def test_threads_share_the_pool_within_its_limit(make_conn):
             cur = conn.cursor()
             for i in range(25):
                 cur.execute("SELECT %s + sleepEachRow(0.001)", [k * 100 + i])
-                results.append(cur.fetchone()[0])
+                results.append(cur.fetchall()[0][0])
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
