@@ -6,12 +6,19 @@ Tests about the HTTP transport itself (sockets, pools, endpoints) are left out.
 """
 import pytest
 
+from tests.conftest import _admin_conn, server_version  # noqa: F401  (module-local copies, see below)
 from tests.embedded_support import EMBEDDED, HAVE_CHDB
 from tests.test_dbapi20 import *  # noqa: F401,F403  (collected again here)
 
 pytestmark = pytest.mark.skipif(not HAVE_CHDB, reason="chDB is not installed (pip install .[embedded])")
 
 
+# pytest caches a session fixture by its definition, not by what it depended on:
+# the conftest's _admin_conn (behind scratch_db) and server_version, once made by
+# an HTTP module, would be reused here, so scratch databases would be created on
+# the server and never in chDB (or, in the other order, every later module would
+# get an embedded admin connection). The copies imported above are fixtures of
+# this module, so they are built from the server_params below and cached apart.
 @pytest.fixture(scope="session")
 def server_params():
     return {"embedded": EMBEDDED}

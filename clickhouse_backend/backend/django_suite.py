@@ -22,6 +22,8 @@ EMPTY_AGGREGATES = ("aggregates over no rows are 0 or nan, not NULL, before Clic
                     "(no aggregate_functions_null_for_empty, no -OrNull combinator)")
 DATE_RANGE = ("dates before 1970 need Date32/DateTime64 (ClickHouse 20.1/21.9); Date and "
               "DateTime start at 1970-01-01")
+NULL_DATA_ERROR = ("ClickHouse before 20.1 reports NULL in a non-Nullable column as a range "
+                   "error (DataError), not as a constraint violation (IntegrityError)")
 OLD_FUNCTIONS = "the SQL function does not exist in ClickHouse before 20.1"
 NO_CONSTRAINTS = "ClickHouse enforces no unique or foreign key constraints (no IntegrityError)"
 NO_RETURNING = ("ClickHouse has no INSERT ... RETURNING: ids are generated client-side and "

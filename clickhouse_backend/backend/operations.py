@@ -94,6 +94,20 @@ def quote_literal(value):
     return "'%s'" % "".join(out)
 
 
+def _zone_name(tzname):
+    """Django names fixed offsets 'UTC+05:00'; ClickHouse knows zone names
+    only: whole hours become Etc/GMT-5 (POSIX sign, inverted)."""
+    m = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2}):?(\d\d)?", tzname)
+    if m is None:
+        return tzname
+    sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
+    if minutes:
+        raise NotSupportedError("ClickHouse has no time zone for the offset %s." % tzname)
+    if hours == 0:
+        return "UTC"
+    return "Etc/GMT%s%d" % ("-" if sign == "+" else "+", hours)
+
+
 class DatabaseOperations(BaseDatabaseOperations):
     compiler_module = "clickhouse_backend.backend.compiler"
     explain_prefix = "EXPLAIN"
@@ -277,7 +291,7 @@ class DatabaseOperations(BaseDatabaseOperations):
 
     def _tz(self, sql, tzname):
         if tzname and settings.USE_TZ:
-            return "toTimeZone(%s, %s)" % (sql, quote_literal(tzname))
+            return "toTimeZone(%s, %s)" % (sql, quote_literal(_zone_name(tzname)))
         return sql
 
     def _extract(self, lookup_type, sql):
@@ -301,7 +315,8 @@ class DatabaseOperations(BaseDatabaseOperations):
         return self._extract(lookup_type, self._tz(sql, tzname)), params
 
     def time_extract_sql(self, lookup_type, sql, params):
-        return self._extract(lookup_type, "toDateTime(concat('1970-01-02 ', %s), 'UTC')" % sql), params
+        return self._extract(
+            lookup_type, "toDateTime(concat('1970-01-02 ', substring(%s, 1, 8)), 'UTC')" % sql), params
 
     def _trunc(self, lookup_type, sql):
         funcs = {
@@ -323,23 +338,32 @@ class DatabaseOperations(BaseDatabaseOperations):
         return self._trunc(lookup_type, sql), params
 
     def datetime_trunc_sql(self, lookup_type, sql, params, tzname):
+        # Django expects the truncated *wall time* of the time zone, as a
+        # naive value it then makes aware in that zone: the result is the
+        # local wall time in a 'UTC' column (the converters read it as UTC).
         inner = self._tz(sql, tzname)
         out = self._trunc(lookup_type, inner)
         if lookup_type in ("year", "quarter", "month", "week", "day"):
-            tz = tzname if (tzname and settings.USE_TZ) else "UTC"
-            out = "toDateTime(%s, %s)" % (out, quote_literal(tz))
-        return out, params
+            return "toDateTime(%s, 'UTC')" % out, params  # a Date: midnight
+        if lookup_type == "second" and self.connection.features.supports_datetime64:
+            return "toDateTime64(toString(%s), 6, 'UTC')" % out, params
+        return "toDateTime(toString(%s), 'UTC')" % out, params
 
     def datetime_cast_date_sql(self, sql, params, tzname):
         return "toDate(%s)" % self._tz(sql, tzname), params
 
+    # Times are 'HH:MM:SS[.ffffff]' strings; cut from toString() rather than
+    # formatDateTime(), whose %M became the month name in ClickHouse 23.x.
     def datetime_cast_time_sql(self, sql, params, tzname):
-        return "formatDateTime(%s, '%%H:%%M:%%S')" % self._tz(sql, tzname), params
+        return "substring(toString(%s), 12)" % self._tz(sql, tzname), params
 
     def time_trunc_sql(self, lookup_type, sql, params, tzname=None):
-        fmt = {"hour": "%%H:00:00", "minute": "%%H:%%M:00", "second": "%%H:%%M:%%S"}
-        return "formatDateTime(toDateTime(concat('1970-01-02 ', %s), 'UTC'), '%s')" % (
-            sql, fmt[lookup_type]), params
+        templates = {"hour": "concat(substring(%s, 1, 2), ':00:00')",
+                     "minute": "concat(substring(%s, 1, 5), ':00')",
+                     "second": "substring(%s, 1, 8)"}
+        if lookup_type not in templates:
+            raise ValueError("Invalid lookup type: %r" % lookup_type)
+        return templates[lookup_type] % sql, params
 
     def subtract_temporals(self, internal_type, lhs, rhs):
         """A DurationField value (Int64 microseconds) from two dates/datetimes."""
@@ -379,6 +403,10 @@ class DatabaseOperations(BaseDatabaseOperations):
                 raise ValueError(
                     "ClickHouse backend does not support timezone-aware datetimes "
                     "when USE_TZ is False.")
+            # DateTimeField columns are DateTime('UTC')/DateTime64(6, 'UTC'): a naive UTC
+            # literal is exact, and stays on the server's fast VALUES parser (18.16
+            # fails on long INSERTs of toDateTime(...) expressions)
+            value = timezone.make_naive(value, datetime.timezone.utc)
         if not self.connection.features.supports_datetime64:
             value = value.replace(microsecond=0)
         return value
@@ -448,8 +476,11 @@ class DatabaseOperations(BaseDatabaseOperations):
         return value
 
     def convert_timefield_value(self, value, expression, connection):
+        if isinstance(value, datetime.datetime):
+            return value.time()
         if isinstance(value, str) and value:
-            return datetime.time.fromisoformat(value)
+            # A datetime cast to a time arrives as 'YYYY-MM-DD HH:MM:SS...'.
+            return datetime.time.fromisoformat(value.rsplit(" ", 1)[-1])
         return value
 
     def convert_ipfield_value(self, value, expression, connection):

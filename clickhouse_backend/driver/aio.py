@@ -108,6 +108,11 @@ class AsyncCursor(CursorBase):
         return self
 
     async def __anext__(self):
+        if self._pos < len(self._rows):  # fast path: a row is buffered
+            row = self._rows[self._pos]
+            self._pos += 1
+            self._fetched += 1
+            return row
         if self._buffered() == 0:
             await self._fill(1)
             if self._buffered() == 0:

@@ -65,8 +65,7 @@ class Cursor(CursorBase):
                     return
                 self._on_block(self._stream.next_block())
                 continue
-            rows, self._rows, self._pos = self._rows[self._pos:], [], 0
-            self._fetched += len(rows)
+            rows = self._take(None)
             yield from rows
 
     def close(self):

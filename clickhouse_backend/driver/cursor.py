@@ -135,8 +135,13 @@ class CursorBase:
         if self._names is None:
             self._names, self._types = names, types
         self._total += len(rows)
-        self._rows = rows if self._pos >= len(self._rows) else self._rows[self._pos:] + rows
-        self._pos = 0
+        if self._pos >= len(self._rows):
+            self._rows, self._pos = rows, 0
+        elif self._pos == 0:
+            self._rows.extend(rows)  # fetchall() gathering blocks: no copy of what is buffered
+        else:
+            self._rows = self._rows[self._pos:] + rows
+            self._pos = 0
         return bool(rows)
 
     def _read_summary(self):
@@ -150,8 +155,11 @@ class CursorBase:
                 self._rowcount = int(self.summary["written_rows"])
 
     def _take(self, n):
-        rows = self._rows[self._pos:self._pos + n] if n is not None else self._rows[self._pos:]
-        self._pos += len(rows)
+        if self._pos == 0 and (n is None or n >= len(self._rows)):
+            rows, self._rows = self._rows, []  # the whole buffer: hand it over, no copy
+        else:
+            rows = self._rows[self._pos:self._pos + n] if n is not None else self._rows[self._pos:]
+            self._pos += len(rows)
         self._fetched += len(rows)
         return rows
 

@@ -612,3 +612,27 @@ def test_every_skipping_index_type(edb):
     finally:
         with conn.schema_editor() as editor:
             editor.delete_model(Model)
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_time_functions_and_offset_time_zones(alias, request):
+    from django.db.models import TimeField
+    import zoneinfo
+
+    from django.db.models.functions import Cast, ExtractHour, TruncHour, TruncMinute, TruncTime
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    objs = Plain.objects.using(alias)
+    stamp = datetime.datetime(2022, 3, 4, 14, 25, 36, tzinfo=UTC)
+    p = objs.create(name="times", stamp=stamp)
+    row = objs.filter(pk=p.pk).annotate(
+        t=TruncTime("stamp"), c=Cast("stamp", TimeField()),
+        tm=TruncMinute("stamp", output_field=dj.DateTimeField()),
+        h5=ExtractHour("stamp", tzinfo=datetime.timezone(datetime.timedelta(hours=5))),
+        hk=TruncHour("stamp", tzinfo=zoneinfo.ZoneInfo("Asia/Kolkata")),
+    ).values_list("t", "c", "tm", "h5", "hk").get()
+    assert row[:4] == (datetime.time(14, 25, 36), datetime.time(14, 25, 36),
+                       stamp.replace(second=0), 19)
+    # 14:25 UTC is 19:55 in Kolkata: truncated there, 19:00 (13:30 UTC).
+    assert row[4] == datetime.datetime(2022, 3, 4, 13, 30, tzinfo=UTC)
+    assert str(row[4].tzinfo) == "Asia/Kolkata"
+    p.delete()

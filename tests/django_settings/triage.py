@@ -39,6 +39,8 @@ RULES = [
     (r"(?m)(queries executed, \d+ expected|^\d+\. )[\s\S]*(system\.mutations|ALTER TABLE [^\n]* "
      r"(UPDATE|DELETE)|SELECT count\(\) FROM)|unexpectedly found in 'SELECT count\(\) FROM",
      None, "MUTATIONS"),
+    (r"'SELECT' unexpectedly found in 'SELECT \"\w+\"\.\"id\"", (20, 1), "MUTATIONS"),
+    (r"Expression returns value NULL, that is out of range of type", (20, 1), "NULL_DATA_ERROR"),
     (r"in section IN don't match", (20, 1), "IN_TYPES"),
     (r"datetime\.(datetime|date)\(1970, 1, 1[,)][^\n]*!= [^\n]*datetime\.(datetime|date)\(1[89]\d\d,",
      (20, 1), "DATE_RANGE"),
