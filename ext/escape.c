@@ -428,9 +428,6 @@ PyObject *esc_format_query(PyObject *query, PyObject *params) {
         PyErr_Format(PE, "query must be str, not %s", Py_TYPE(query)->tp_name);
         return NULL;
     }
-    Py_ssize_t qn;
-    const char *q = PyUnicode_AsUTF8AndSize(query, &qn);
-    if (!q) return NULL;
 
     PyObject *seq = NULL, *map = NULL;
     if (PyTuple_Check(params) || PyList_Check(params)) {
@@ -454,6 +451,16 @@ PyObject *esc_format_query(PyObject *query, PyObject *params) {
             return NULL;
         }
     }
+
+    /* surrogateescape both ways: a query holding lone surrogates (bytes smuggled
+     * through str) keeps them, like the cursor's own encoding of the query */
+    PyObject *qbytes = PyUnicode_AsEncodedString(query, "utf-8", "surrogateescape");
+    if (!qbytes) {
+        Py_XDECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t qn = PyBytes_GET_SIZE(qbytes);
+    const char *q = PyBytes_AS_STRING(qbytes);
 
     chb_buf out;
     chb_buf_init(&out);
@@ -538,12 +545,14 @@ PyObject *esc_format_query(PyObject *query, PyObject *params) {
         goto fail;
     }
     Py_XDECREF(seq);
-    PyObject *res = PyUnicode_DecodeUTF8((const char *)out.data, (Py_ssize_t)out.len, "strict");
+    PyObject *res = PyUnicode_DecodeUTF8((const char *)out.data, (Py_ssize_t)out.len, "surrogateescape");
     chb_buf_free(&out);
+    Py_DECREF(qbytes);
     return res;
 fail:
     Py_XDECREF(seq);
     chb_buf_free(&out);
+    Py_DECREF(qbytes);
     return NULL;
 }
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -410,9 +411,12 @@ typedef struct {
     char *static_params;   /* URL query string shared by every request */
     char *headers;         /* header lines, each ending in \r\n */
     char host_header[300];
+    char *secrets;         /* credential values in headers, NUL-separated, double-NUL ended */
+    size_t secrets_len;
 } ClientObject;
 
 static void Client_dealloc(ClientObject *self) {
+    PyMem_Free(self->secrets);
     PyMem_Free(self->static_params);
     PyMem_Free(self->headers);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -423,6 +427,44 @@ static char *pystrdup(const char *s) {
     char *d = PyMem_Malloc(n);
     if (d) memcpy(d, s, n);
     return d;
+}
+
+/* The values of the credential headers, to blank them out of error messages. */
+static int extract_secrets(ClientObject *self) {
+    static const char *names[] = {"Authorization:", "X-ClickHouse-Key:"};
+    chb_buf out;
+    chb_buf_init(&out);
+    for (const char *line = self->headers; *line;) {
+        const char *eol = strstr(line, "\r\n");
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        for (size_t k = 0; k < 2; k++) {
+            size_t nl = strlen(names[k]);
+            if (len > nl && strncasecmp(line, names[k], nl) == 0) {
+                const char *v = line + nl;
+                while (*v == ' ') v++;
+                if (strncasecmp(v, "Basic ", 6) == 0) v += 6;
+                chb_buf_append(&out, v, (size_t)(line + len - v));
+                chb_buf_putc(&out, 0);
+            }
+        }
+        line += len + (eol ? 2 : 0);
+    }
+    if (chb_buf_putc(&out, 0)) {
+        chb_buf_free(&out);
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyMem_Free(self->secrets);
+    self->secrets = PyMem_Malloc(out.len);
+    if (!self->secrets) {
+        chb_buf_free(&out);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(self->secrets, out.data, out.len);
+    self->secrets_len = out.len;
+    chb_buf_free(&out);
+    return 0;
 }
 
 static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
@@ -480,6 +522,7 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     self->static_params = pystrdup(params);
     self->headers = pystrdup(headers);
     self->pool = NULL;
+    if (self->headers && extract_secrets(self) != 0) return -1;
     if (!self->static_params || !self->headers) {
         PyErr_NoMemory();
         return -1;
@@ -562,15 +605,16 @@ static void random_query_id(char *out, size_t n) {
 
 static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"body", "params", "query_id", "retryable", "raw", "notifier", "query_timeout",
-                             "buffer_limit", "tz", "strings_as_bytes", "columnar", "headers", NULL};
+                             "buffer_limit", "tz", "strings_as_bytes", "columnar", "headers", "max_ratio", NULL};
     Py_buffer body;
     const char *extra = "", *qid_in = NULL, *xheaders = "";
     int retryable = 0, raw = 0, sab = 0, columnar = 0;
     PyObject *notifier = Py_None, *tz = Py_None;
-    double query_timeout = 0;
+    double query_timeout = 0, max_ratio = 1000;
     Py_ssize_t buffer_limit = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOpps", kwlist, &body, &extra, &qid_in, &retryable, &raw,
-                                     &notifier, &query_timeout, &buffer_limit, &tz, &sab, &columnar, &xheaders))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOppsd", kwlist, &body, &extra, &qid_in, &retryable, &raw,
+                                     &notifier, &query_timeout, &buffer_limit, &tz, &sab, &columnar, &xheaders,
+                                     &max_ratio))
         return NULL;
     StreamObject *s = NULL;
     chb_request *r = NULL;
@@ -635,6 +679,9 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
     chb_buf_init(&w);
     chb_buf_init(&kw_buf);
     r->retryable = retryable;
+    r->max_ratio = max_ratio > 0 ? max_ratio : 0;
+    if (self->secrets && (r->secrets = malloc(self->secrets_len)))
+        memcpy(r->secrets, self->secrets, self->secrets_len);
     r->mode = raw ? MODE_RAW : MODE_NATIVE;
     r->query_timeout = query_timeout > 0 ? query_timeout : 0;
     r->buffer_limit = buffer_limit > 0 ? (size_t)buffer_limit : DEFAULT_BUFFER_LIMIT;

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "debug.h"
 #include "notifier.h"
@@ -36,6 +37,7 @@ void chb_req_decref(chb_request *r) {
     free(r->exception_tag);
     free(r->content_type);
     free(r->err_msg);
+    free(r->secrets);
     chb_buf_free(&r->raw);
     chb_buf_free(&r->body);
     chb_buf_free(&r->errbody);
@@ -50,12 +52,22 @@ void chb_req_notify_locked(chb_request *r) {
     if (r->notifier) chb_notifier_push(r->notifier, r);
 }
 
+/* A proxy may reflect our request in its error page: credentials never reach a message. */
+static void redact(const char *secrets, char *msg) {
+    for (const char *s = secrets; s && *s; s += strlen(s) + 1) {
+        size_t n = strlen(s);
+        if (n < 3) continue;
+        for (char *p = strstr(msg, s); p; p = strstr(p + n, s)) memset(p, '*', n);
+    }
+}
+
 void chb_req_fail(chb_request *r, chb_err_kind kind, int ch_code, const char *fmt, ...) {
-    char msg[1024];
+    char msg[4200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    redact(r->secrets, msg);
     pthread_mutex_lock(&r->mu);
     if (!chb_req_terminal(r->state)) {
         r->state = kind == ERR_CANCELLED ? REQ_CANCELLED : REQ_FAILED;

@@ -61,6 +61,8 @@ typedef struct chb_request {
     size_t kill_wire_len;
     size_t kill_body_off;
     char query_id[128];
+    char *secrets;            /* NUL-separated credentials to blank out of error messages */
+    double max_ratio;         /* decompression: max decoded/encoded bytes of one block (0 = off) */
     int retryable;            /* safe to send again on a fresh connection */
     chb_body_mode mode;
     double query_timeout;     /* seconds, 0 = none */
@@ -106,6 +108,7 @@ typedef struct chb_request {
     int content_encoding;     /* DC_GZIP / DC_ZSTD, 0 identity, -1 unknown */
     struct dc_stream *dc;     /* decoder of a compressed body */
     size_t slice_out;         /* decoded bytes from the current compressed slice */
+    size_t zin_block;         /* compressed bytes fed since the current block began */
     struct chb_request *wait_next; /* pool waiter queue */
     struct chb_request *h2_next;   /* requests of one HTTP/2 connection */
     int32_t stream_id;        /* HTTP/2 stream, 0 for HTTP/1.1 */

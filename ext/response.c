@@ -14,6 +14,7 @@
  * (a ratio of 4096): a hostile endpoint cannot make us allocate without bound. */
 #define SLICE_IN (16 * 1024)
 #define SLICE_OUT_LIMIT (64u * 1024 * 1024)
+#define RATIO_MIN_BUFFER (8u * 1024 * 1024)
 
 void chb_resp_begin(chb_request *r) {
     r->resp_status = 0;
@@ -130,23 +131,37 @@ static void fail_with_text(chb_request *r, int header_code, const char *text, si
                  status, where, r->content_type ? r->content_type : "none", head);
 }
 
-/* Is there a ClickHouse exception written in the middle of a 200 stream (old servers
- * append its text; 25.11+ mark it with the X-ClickHouse-Exception-Tag value)? */
+/* Is there a ClickHouse exception written in the middle of a 200 stream? 25.11+
+ * frame it as "\r\n__exception__\r\n<tag>\r\n<message>\n<length> <tag>\r\n__exception__\r\n"
+ * with the tag announced in X-ClickHouse-Exception-Tag; older servers append the
+ * bare text ("Code: N, e.displayText() = ..."). */
 static int midstream_exception(chb_request *r) {
     const char *b = (const char *)r->body.data;
     size_t n = r->body.len;
-    const char *p = NULL;
-    if (r->exception_tag && r->exception_tag[0]) p = find_bytes(b, n, r->exception_tag);
-    if (!p) p = find_bytes(b, n, "Code: ");
-    if (!p) return 0;
-    const char *start = find_bytes(p, n - (size_t)(p - b), "Code: ");
-    if (!start) start = p;
-    size_t len = n - (size_t)(start - b);
-    if (r->exception_tag && r->exception_tag[0] && len > 1) { /* strip a trailing tag marker */
-        const char *t = find_bytes(start + 1, len - 1, r->exception_tag);
-        if (t) len = (size_t)(t - start);
+    const char *tag = r->exception_tag;
+    if (tag && tag[0] && strlen(tag) < 200) {
+        char open_marker[256], close_marker[256];
+        snprintf(open_marker, sizeof open_marker, "__exception__\r\n%s\r\n", tag);
+        snprintf(close_marker, sizeof close_marker, " %s\r\n__exception__", tag);
+        const char *p = find_bytes(b, n, open_marker);
+        if (p) {
+            const char *start = p + strlen(open_marker);
+            size_t rest = n - (size_t)(start - b);
+            const char *end = find_bytes(start, rest, close_marker);
+            size_t len = rest;
+            if (end) { /* drop the "\n<length>" line before the closing marker */
+                const char *q = end;
+                while (q > start && q[-1] >= '0' && q[-1] <= '9') q--;
+                if (q > start && q[-1] == '\n') q--;
+                len = (size_t)(q - start);
+            }
+            fail_with_text(r, r->ch_code, start, len, 200, "mid-stream");
+            return 1;
+        }
     }
-    fail_with_text(r, r->ch_code, start, len, 200, "mid-stream");
+    const char *start = find_bytes(b, n, "Code: ");
+    if (!start) return 0;
+    fail_with_text(r, r->ch_code, start, n - (size_t)(start - b), 200, "mid-stream");
     return 1;
 }
 
@@ -180,6 +195,7 @@ static int frame_blocks(chb_request *r) {
         b->len = (size_t)n;
         b->next = NULL;
         r->body = rest;
+        r->zin_block = 0;
         nd_scanner_reset(r->scanner);
         if (r->draining) { /* nobody wants it: count and drop */
             r->drained += b->len;
@@ -213,7 +229,17 @@ static int on_decoded(void *ud, const uint8_t *data, size_t n) {
                      SLICE_IN / 1024, SLICE_OUT_LIMIT >> 20);
         return -1;
     }
-    return plain_body(r, (const char *)data, n) ? -1 : 0;
+    if (plain_body(r, (const char *)data, n)) return -1;
+    /* Memory a hostile endpoint can make us hold is the unfinished block: bound how
+     * much it may grow per compressed byte. */
+    if (r->max_ratio > 0 && r->body.len > RATIO_MIN_BUFFER &&
+        (double)r->body.len > r->max_ratio * (double)(r->zin_block ? r->zin_block : 1)) {
+        chb_req_fail(r, ERR_PROTOCOL, 0,
+                     "refusing a response whose data decompresses more than %g times (compression bomb?); "
+                     "raise max_decompression_ratio if this result is legitimate", r->max_ratio);
+        return -1;
+    }
+    return 0;
 }
 
 int chb_resp_body(chb_request *r, const char *data, size_t len) {
@@ -222,6 +248,7 @@ int chb_resp_body(chb_request *r, const char *data, size_t len) {
     while (len) {
         size_t n = len < SLICE_IN ? len : SLICE_IN;
         r->slice_out = 0;
+        r->zin_block += n;
         int rc = dc_feed(r->dc, (const uint8_t *)data, n, on_decoded, r);
         if (rc == DC_ERR) {
             chb_req_fail(r, ERR_PROTOCOL, 0, "corrupt compressed response: %s", dc_error(r->dc));

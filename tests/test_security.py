@@ -59,9 +59,6 @@ def echo_script(status):
 
 @pytest.mark.parametrize("auth", ["basic", "headers"])
 @pytest.mark.parametrize("status", ["400 Bad Request", "200 OK"])
-@pytest.mark.xfail(strict=True, reason="error messages quote the start of a non-ClickHouse body verbatim "
-                                       "(ext/http1.c fail_with_text), so a reflected Authorization / "
-                                       "X-ClickHouse-Key header reaches the message (reported to the lead)")
 def test_reflected_request_never_puts_credentials_in_the_error(auth, status):
     with FakeServer(echo_script(status)) as srv:
         cur = chd.connect(host="127.0.0.1", port=srv.port, user=USER, password=PASSWORD, auth=auth).cursor()
@@ -167,10 +164,6 @@ def test_random_values_survive_insert_and_select(server_params, scratch_db, rows
     assert got == expect
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
-                   reason="ext/escape.c esc_format_query encodes the query with strict UTF-8: a query "
-                          "holding lone surrogates raises UnicodeEncodeError, not ProgrammingError, and "
-                          "only when parameters are given (found by fuzz/fuzz_escape; reported to the lead)")
 def test_query_text_with_surrogates_gives_a_db_api_error_or_works(cursor):
     q = b"SELECT '\xff', %s".decode("utf-8", "surrogateescape")
     try:
@@ -257,9 +250,6 @@ def test_gzip_answer_is_decoded_not_misread():
     assert b"enable_http_compression=1" not in seen[0].split(b"\r\n", 1)[0]
 
 
-@pytest.mark.xfail(strict=True, reason="ext/response.c creates the decoder with dc_new(kind, 0, 0): the "
-                                       "max_output / max_ratio limits of ext/decompress.c are never applied "
-                                       "(reported to the lead)")
 def test_decompression_bomb_is_refused():
     """~130 KB of gzip that inflates to 128 MB: a Native block announcing a 1 GiB
     String, then zeros. Without a ratio limit all of it is buffered waiting for the

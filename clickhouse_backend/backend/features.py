@@ -65,8 +65,6 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     can_introspect_json_field = False
     supports_collation_on_charfield = False
     supports_collation_on_textfield = False
-    supports_comments = True
-    supports_comments_inline = True
     supports_unlimited_charfield = True
     supports_boolean_expr_in_select_clause = True
     test_db_allows_multiple_connections = True
@@ -110,6 +108,10 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_data_skipping_indexes = _since((20, 1))
     supports_rename_column = _since((20, 4))
     supports_ilike = _since((20, 6))
+    # Table COMMENT (and system.tables.comment) arrived in 21.6; column comments
+    # are gated with them (Django has one flag for both).
+    supports_comments = _since((21, 6))
+    supports_comments_inline = _since((21, 6))
     supports_if_exists_on_alter = _since((20, 1))
     supports_create_database_engine = _since((20, 5))
     supports_union_distinct = _since((19, 18))  # UNION ALL works everywhere

@@ -260,7 +260,7 @@ class DatabaseOperations(BaseDatabaseOperations):
     def explain_query_prefix(self, format=None, **options):
         if not self.connection.features.supports_explaining_query_execution:
             raise NotSupportedError(
-                "This backend does not support explaining query execution: EXPLAIN needs "
+                "This backend does not support explaining query execution. EXPLAIN needs "
                 "ClickHouse 20.6 or later (server is %s)."
                 % ".".join(map(str, self.connection.server_version)))
         kind = options.pop("type", None)

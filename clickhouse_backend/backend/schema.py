@@ -37,8 +37,10 @@ def nullable(db_type):
 
 
 class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
-    sql_delete_table = "DROP TABLE IF EXISTS %(table)s%(cluster)s"
-    sql_rename_table = "RENAME TABLE %(old_table)s TO %(new_table)s%(cluster)s"
+    # Django (and its tests) format these with table names only; ON CLUSTER
+    # is appended by delete_model/alter_db_table.
+    sql_delete_table = "DROP TABLE IF EXISTS %(table)s"
+    sql_rename_table = "RENAME TABLE %(old_table)s TO %(new_table)s"
 
     def __init__(self, connection, collect_sql=False, atomic=True):
         super().__init__(connection, collect_sql, atomic=False)
@@ -140,7 +142,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         default = self._column_default(field, include_default)
         if default:
             sql += " DEFAULT " + default
-        if field.db_comment:
+        if field.db_comment and self.connection.features.supports_comments:
             sql += " COMMENT " + quote_literal(field.db_comment)
         return sql, []
 
@@ -217,11 +219,13 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         self._reject_django_index(model, index)
 
     def _reject_django_index(self, model, index):
-        raise NotSupportedError(
-            "Index %r on %s: ClickHouse has only data skipping indexes; use "
+        # Like unique constraints: accepted (Django's and third-party apps
+        # declare them) and not created, with the ClickHouse way in the log.
+        logger.warning(
+            "Index %r on %s not created: ClickHouse has only data skipping indexes; use "
             "clickhouse_backend.models.Index(fields=..., type=MinMax()|Set(n)|BloomFilter()|"
-            "NgrambfV1(...)|TokenbfV1(...), granularity=N, name=...) instead."
-            % (index.name, model._meta.label))
+            "NgrambfV1(...)|TokenbfV1(...), granularity=N, name=...) instead.",
+            index.name, model._meta.label)
 
     def _skip_constraint(self, model, constraint):
         # ClickHouse cannot enforce uniqueness; Django's own apps declare
@@ -234,7 +238,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         sql = "CREATE TABLE %s%s (%s) %s" % (
             self.quote_name(model._meta.db_table), self._on_cluster(model),
             ", ".join(items), self.engine_sql(model))
-        if model._meta.db_table_comment:
+        if model._meta.db_table_comment and self.connection.features.supports_comments:
             sql += " COMMENT %s" % quote_literal(model._meta.db_table_comment)
         return sql, ()
 
@@ -252,18 +256,18 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             if field.remote_field.through._meta.auto_created:
                 self.delete_model(field.remote_field.through)
         self.execute(self.sql_delete_table % {
-            "table": self.quote_name(model._meta.db_table),
-            "cluster": self._on_cluster(model)})
+            "table": self.quote_name(model._meta.db_table)} + self._on_cluster(model))
 
     def alter_db_table(self, model, old_db_table, new_db_table):
         if old_db_table == new_db_table:
             return
         self.execute(self.sql_rename_table % {
             "old_table": self.quote_name(old_db_table),
-            "new_table": self.quote_name(new_db_table),
-            "cluster": self._on_cluster(model)})
+            "new_table": self.quote_name(new_db_table)} + self._on_cluster(model))
 
     def alter_db_table_comment(self, model, old_db_table_comment, new_db_table_comment):
+        if not self.connection.features.supports_comments:
+            return
         self.execute("ALTER TABLE %s%s MODIFY COMMENT %s" % (
             self.quote_name(model._meta.db_table), self._on_cluster(model),
             quote_literal(new_db_table_comment or "")))
@@ -293,6 +297,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             self._reject_django_index(model, index)
 
     def rename_index(self, model, old_index, new_index):
+        if not (_is_skipping_index(old_index) or _is_skipping_index(new_index)):
+            return  # plain Django indexes are not created
         raise NotSupportedError("ClickHouse cannot rename an index; remove and re-add it.")
 
     def add_constraint(self, model, constraint):

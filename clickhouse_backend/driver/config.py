@@ -46,6 +46,8 @@ class Options:
     # Response compression: None = on (gzip) for non-loopback hosts; True/"gzip",
     # "deflate", "zstd" (servers >= 21), or False. Large INSERT bodies are compressed too.
     compression: object = None
+    # a compressed answer may grow an unfinished block by at most this factor (0 = off)
+    max_decompression_ratio: float = 1000.0
     # ClickHouse in-process through chDB: a data directory, or True/":memory:"/"temp"
     # for a throwaway one (clickhouse_backend/driver/embedded.py, docs/embedded.md).
     embedded: object = None

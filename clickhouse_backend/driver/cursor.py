@@ -100,6 +100,7 @@ class CursorBase:
             tz=opts.tzinfo,
             strings_as_bytes=opts.strings_as_bytes,
             headers=headers,
+            max_ratio=opts.max_decompression_ratio,
         )
         self.query_id = self._stream.query_id
         self._done = False

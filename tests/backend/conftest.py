@@ -9,6 +9,21 @@ import django  # noqa: E402
 django.setup()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _database_access(request):
+    """These tests create their own test databases (db/edb below). When
+    pytest-django is active in the same run it blocks database access
+    outside its django_db mark: lift that block for this directory."""
+    blocker = None
+    if request.config.pluginmanager.hasplugin("django"):
+        blocker = request.getfixturevalue("django_db_blocker")
+    if blocker is None:
+        yield
+        return
+    with blocker.unblock():
+        yield
+
+
 def _test_db(alias):
     from django.db import connections
     conn = connections[alias]
@@ -21,13 +36,13 @@ def _test_db(alias):
 
 
 @pytest.fixture(scope="session")
-def db(clickhouse_url):
+def db(clickhouse_url, _database_access):
     """The server's test database (test_<NAME>), migrated once per session."""
     yield from _test_db("default")
 
 
 @pytest.fixture(scope="session")
-def edb():
+def edb(_database_access):
     """The embedded engine's test database, migrated once per session."""
     from tests.embedded_support import HAVE_CHDB
     if not HAVE_CHDB:

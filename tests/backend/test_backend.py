@@ -145,12 +145,14 @@ def test_engine_argument_validation_and_deconstruct():
     assert models.MergeTree(order_by=["a"]) == models.MergeTree(order_by=("a",))
 
 
-def test_django_index_rejected_with_clear_error():
+def test_django_index_skipped_with_hint(caplog):
     from django.db.models import Index
     with _Offline((24, 8)):
         editor = connection.schema_editor(collect_sql=True)
-        with pytest.raises(NotSupportedError, match="data skipping"):
+        with caplog.at_level("WARNING", logger="django.db.backends.schema"):
             editor.add_index(Plain, Index(fields=["name"], name="n_idx"))
+    assert editor.collected_sql == []
+    assert "n_idx" in caplog.text and "data skipping" in caplog.text
 
 
 # ---- snowflake ids ----------------------------------------------------------

@@ -41,6 +41,8 @@ RULES = [
      None, "MUTATIONS"),
     (r"'SELECT' unexpectedly found in 'SELECT \"\w+\"\.\"id\"", (20, 1), "MUTATIONS"),
     (r"Expression returns value NULL, that is out of range of type", (20, 1), "NULL_DATA_ERROR"),
+    (r"Cannot change the type of key column", None, "KEY_COLUMNS"),
+    (r"Cannot convert column '\w+' from nullable type", None, "NOT_NULL_ALTER"),
     (r"in section IN don't match", (20, 1), "IN_TYPES"),
     (r"datetime\.(datetime|date)\(1970, 1, 1[,)][^\n]*!= [^\n]*datetime\.(datetime|date)\(1[89]\d\d,",
      (20, 1), "DATE_RANGE"),

@@ -42,10 +42,14 @@ export PYTHONPATH="$WS" PYTHONDONTWRITEBYTECODE=1
 if [[ "$KIND" == asan ]]; then
     # python itself is not instrumented: the runtimes must be loaded first.
     # Leak checking is off: CPython keeps objects alive until exit by design.
-    # chDB (the embedded engine) crashes under an ASan preload: hide it, so that the
-    # embedded tests skip as on a machine without it (find_spec/import see None).
+    # sitecustomize: (1) chDB (the embedded engine) crashes under an ASan preload:
+    # hide it, so the embedded tests skip as on a machine without it (find_spec and
+    # import see None); (2) the preload is for this interpreter only, not for the
+    # programs the tests start (curl, clickhouse-server, nginx).
     mkdir -p "$WS/.nochdb"
-    echo 'import sys; sys.modules["chdb"] = None' >"$WS/.nochdb/sitecustomize.py"
+    printf '%s\n' 'import os, sys' 'sys.modules["chdb"] = None' \
+        'for k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS"): os.environ.pop(k, None)' \
+        >"$WS/.nochdb/sitecustomize.py"
     export PYTHONPATH="$WS/.nochdb:$WS"
     # Two runs, like scripts/test.sh: tests/ and async_tests/ configure Django differently.
     export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"

@@ -1,6 +1,7 @@
 """Many users of one pool at once: 1,000 asyncio queries on 16 connections with
 random cancellations, 32 threads, fork after use. Afterwards every slot is back,
-no file descriptor is left open, and the results that completed are exact."""
+no file descriptor is left open (the count may only drop: idle connections of
+earlier tests' pools expire meanwhile), and the results that completed are exact."""
 import asyncio
 import os
 import random
@@ -85,7 +86,7 @@ def test_1000_async_queries_pool_16_random_cancellations(server_params):
         st = wait_closed(conn)
         assert st["in_use"] == 0 and st["waiting"] == 0 and st["open"] == 0, st
         assert 0 < st["peak_open"] <= 16, st
-        assert open_fds() == fds, "file descriptors leaked"
+        assert open_fds() <= fds, "file descriptors leaked"
         # the pool still serves
         cur = conn.cursor()
         await cur.execute("SELECT 1")
@@ -143,7 +144,7 @@ def test_32_threads_share_the_pool(server_params):
     st = wait_closed(conn)
     assert st["in_use"] == 0 and st["waiting"] == 0 and st["open"] == 0, st
     assert 1 < st["peak_open"] <= 16, st
-    assert open_fds() == fds, "file descriptors leaked"
+    assert open_fds() <= fds, "file descriptors leaked"
 
 
 def test_fork_while_other_threads_are_mid_query(server_params):

@@ -253,8 +253,6 @@ def test_tagged_exception_25_11_is_raised(proxy, fault):
     assert EXCEPTION_TAG not in str(e) and "__exception__" not in str(e), str(e)
 
 
-@pytest.mark.xfail(strict=True, reason="ext/http1.c midstream_exception() keeps the '\\n<message_length>' "
-                                       "line of the 25.11 frame in the message (reported to the lead)")
 @pytest.mark.parametrize("fault", TAG_FAULTS)
 def test_tagged_exception_message_is_exactly_the_servers_text(proxy, fault):
     assert str(tagged_error(proxy, fault)) == THROW_IF_TEXT
