@@ -398,7 +398,8 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg) {
                      err ? evutil_socket_error_to_string(err) : "network error",
                      /* a TLS port resets a plaintext request on a fresh connection */
                      !c->ssl && c->served == 0 && !c->req->got_response_bytes
-                         ? " (before any answer: if this is a TLS port, connect with secure=True)" : "");
+                         ? " (before any answer: the server went away, or this is a TLS port and needs secure=True)"
+                         : "");
         conn_failed(c, ERR_NETWORK, msg);
     }
 }

@@ -173,6 +173,18 @@ def test_query_text_with_surrogates_gives_a_db_api_error_or_works(cursor):
     assert row == ("\udcff", 1)
 
 
+@pytest.mark.xfail(strict=True, raises=OverflowError,
+                   reason="ext/escape.c put_datetime: astimezone(UTC) of an aware datetime at the ends of "
+                          "the calendar raises OverflowError, not a DB-API error (found by fuzz/fuzz_escape; "
+                          "reported to the lead)")
+def test_out_of_range_aware_datetime_parameter_gives_a_db_api_error():
+    import datetime
+
+    v = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
+    with pytest.raises(chd.Error):
+        chd.format_query("SELECT %s", [v])
+
+
 # --- hostile endpoints: bounded memory ----------------------------------------
 
 def rss():

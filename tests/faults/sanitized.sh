@@ -42,18 +42,13 @@ export PYTHONPATH="$WS" PYTHONDONTWRITEBYTECODE=1
 if [[ "$KIND" == asan ]]; then
     # python itself is not instrumented: the runtimes must be loaded first.
     # Leak checking is off: CPython keeps objects alive until exit by design.
-    # sitecustomize: (1) chDB (the embedded engine) crashes under an ASan preload:
-    # hide it, so the embedded tests skip as on a machine without it (find_spec and
-    # import see None); (2) the preload is for this interpreter only, not for the
-    # programs the tests start (curl, clickhouse-server, nginx).
+    # chDB hidden, ASan runtime for Python processes only: see asan_sitecustomize.py
     mkdir -p "$WS/.nochdb"
-    printf '%s\n' 'import os, sys' 'sys.modules["chdb"] = None' \
-        'for k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS"): os.environ.pop(k, None)' \
-        >"$WS/.nochdb/sitecustomize.py"
+    cp "$REPO/tests/faults/asan_sitecustomize.py" "$WS/.nochdb/sitecustomize.py"
     export PYTHONPATH="$WS/.nochdb:$WS"
     # Two runs, like scripts/test.sh: tests/ and async_tests/ configure Django differently.
     export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
-    export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0"
+    export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0:quarantine_size_mb=16"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     rc=0
     "$PYTHON" -m pytest -q -p no:cacheprovider tests "$@" || rc=1

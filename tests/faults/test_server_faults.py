@@ -48,10 +48,11 @@ def test_sigkill_mid_query_then_the_pool_heals(private_server):
     msg = str(ei.value)
     assert f"127.0.0.1:{private_server.port}" in msg, msg
     # A reused connection that died before any answer byte is retried once for a
-    # SELECT (and the new connection is refused); had the query gone out on a fresh
-    # connection, the reset is reported as it is, without a retry.
+    # SELECT (and the new connection is refused, or reset by the dying server); had
+    # the query gone out on a fresh connection, the reset is reported without a retry.
     if conn.pool_stats()["retries"]:
-        assert conn.pool_stats()["retries"] == 1 and "refused" in msg.lower(), msg
+        assert conn.pool_stats()["retries"] == 1, conn.pool_stats()
+        assert "refused" in msg.lower() or "reset" in msg, msg
     else:
         assert "reset" in msg or "closed" in msg, msg
 
