@@ -512,7 +512,8 @@ PyObject *esc_format_query(PyObject *query, PyObject *params) {
                                  "(use %%s, or pass a mapping)");
                 goto fail;
             }
-            PyObject *key = PyUnicode_DecodeUTF8(q + j + 2, close - (q + j + 2), "strict");
+            /* the query was encoded with surrogateescape: decode the name the same way */
+            PyObject *key = PyUnicode_DecodeUTF8(q + j + 2, close - (q + j + 2), "surrogateescape");
             if (!key) goto fail;
             PyObject *v;
             if (PyDict_Check(map)) {

@@ -154,6 +154,26 @@ run_suite() {  # name dir [env assignments...] -- [pytest args]
     if ((rc != 0 || passed == 0)); then OVERALL_OK=0; fi
 }
 
+# A small part of Django's own test suite (the whole run is scripts/django-tests.sh,
+# results in docs/django-test-results.md): modules that pass completely on 18.16.
+run_django_subset() {
+    local log="$WORK_DIR/django.log" rc=0 passed=0 failed=0 skipped=0
+    say "Django's own tests: basic lookup update bulk_create async"
+    PYTHON="$VENV_PY" timeout --kill-after=30 "${CHB_SUITE_TIMEOUT:-1200}" \
+        bash "$REPO/scripts/django-tests.sh" --no-report basic lookup update bulk_create async \
+        2>&1 | tee "$log" || rc=$?
+    local line
+    line="$(grep -E '^django: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$log" | tail -n 1)"
+    if [[ -n "$line" ]]; then
+        read -r passed failed skipped < <(sed -E 's/^django: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/' <<<"$line")
+    else
+        rc=${rc:-1}; ((rc)) || rc=1
+    fi
+    ((failed == 0)) || rc=1
+    RESULTS+=("django|$rc|$passed|$failed|0|$skipped")
+    if ((rc != 0 || passed == 0)); then OVERALL_OK=0; fi
+}
+
 explain_rc() {
     case "$1" in
         0) echo "ok" ;; 1) echo "tests failed" ;; 2) echo "interrupted" ;;
@@ -200,6 +220,7 @@ main() {
 
     run_suite sync tests -- "$@"
     run_suite async async_tests PYTHONASYNCIODEBUG=1 -- "$@"
+    run_django_subset
 
     print_summary
     SUMMARY_PRINTED=1

@@ -173,6 +173,13 @@ def test_query_text_with_surrogates_gives_a_db_api_error_or_works(cursor):
     assert row == ("\udcff", 1)
 
 
+def test_placeholder_name_with_surrogates_is_bound():
+    # found by fuzz/fuzz_escape: the query is encoded with surrogateescape, so the
+    # %(name)s key must be decoded the same way (was UnicodeDecodeError)
+    q = b"SELECT %(\xff)s".decode("utf-8", "surrogateescape")
+    assert chd.format_query(q, {"\udcff": "it's"}) == "SELECT 'it\\'s'"
+
+
 @pytest.mark.xfail(strict=True, raises=OverflowError,
                    reason="ext/escape.c put_datetime: astimezone(UTC) of an aware datetime at the ends of "
                           "the calendar raises OverflowError, not a DB-API error (found by fuzz/fuzz_escape; "
