@@ -230,7 +230,15 @@ static int put_datetime(chb_buf *out, PyObject *v) {
         Py_DECREF(off);
         if (aware) {
             utc = PyObject_CallMethod(v, "astimezone", "O", PyDateTime_TimeZone_UTC);
-            if (!utc) return -1;
+            if (!utc) {
+                /* year 1 or 9999 shifted out of the calendar: bad input, say so in DB-API terms */
+                if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                    PyErr_Clear();
+                    PyErr_SetString(chb_exc(CHB_EXC_DataError),
+                                    "datetime parameter out of range once converted to UTC");
+                }
+                return -1;
+            }
             if (!PyDateTime_Check(utc)) {
                 Py_DECREF(utc);
                 PyErr_SetString(PyExc_TypeError, "astimezone() did not return a datetime");

@@ -180,10 +180,6 @@ def test_placeholder_name_with_surrogates_is_bound():
     assert chd.format_query(q, {"\udcff": "it's"}) == "SELECT 'it\\'s'"
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="ext/escape.c put_datetime: astimezone(UTC) of an aware datetime at the ends of "
-                          "the calendar raises OverflowError, not a DB-API error (found by fuzz/fuzz_escape; "
-                          "reported to the lead)")
 def test_out_of_range_aware_datetime_parameter_gives_a_db_api_error():
     import datetime
 
