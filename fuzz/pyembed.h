@@ -16,7 +16,7 @@
 #endif
 
 static PyObject *fz_classes[CHB_EXC__COUNT];
-static PyObject *fz_interface_error, *fz_not_supported, *fz_programming_error;
+static PyObject *fz_interface_error, *fz_not_supported, *fz_programming_error, *fz_data_error;
 
 PyObject *chb_exc(chb_exc_kind kind) {
     if (kind >= 0 && kind < CHB_EXC__COUNT && fz_classes[kind]) return fz_classes[kind];
@@ -48,6 +48,7 @@ static void fz_python_init(void) {
     fz_interface_error = fz_classes[CHB_EXC_InterfaceError];
     fz_not_supported = fz_classes[CHB_EXC_NotSupportedError];
     fz_programming_error = fz_classes[CHB_EXC_ProgrammingError];
+    fz_data_error = fz_classes[CHB_EXC_DataError];
     Py_DECREF(r);
     Py_DECREF(loader);
     Py_DECREF(spec);
