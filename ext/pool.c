@@ -233,10 +233,10 @@ static void check_pool(chb_pool *p) {
 }
 
 void chb_pool_kick(chb_pool *p) {
-    /* try_start() may run callbacks that kick again: keep it iterative and re-check. */
-    static __thread int depth;
-    if (depth) return;
-    depth++;
+    /* Starting a request may fail at once and release, which kicks again: the outer
+     * loop re-checks, so a nested kick of the same pool has nothing to add. */
+    if (p->kicking) return;
+    p->kicking = 1;
     while (p->waiters_head) {
         chb_request *r = p->waiters_head;
         chb_conn *c;
@@ -258,7 +258,7 @@ void chb_pool_kick(chb_pool *p) {
             break;
         }
     }
-    depth--;
+    p->kicking = 0;
     check_pool(p);
 }
 

@@ -49,6 +49,7 @@ typedef struct chb_pool {
     int nwaiters;
     int connecting;                        /* connections not yet usable (TCP/TLS handshake) */
     int proto;                             /* 0 unknown, 1 HTTP/1.1, 2 h2 (what ALPN chose last) */
+    int kicking;                           /* inside chb_pool_kick */
     struct chb_conn *h2conns;              /* HTTP/2 connections (streams multiplexed) */
     chb_pool_stats st;                     /* written on the engine thread, read atomically */
     struct chb_pool *next;
