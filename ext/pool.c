@@ -158,7 +158,10 @@ static int await_alpn(chb_pool *p) {
     return p->cfg.http2 != CHB_H2_OFF && p->proto != 1 && p->connecting > 0;
 }
 
+/* pool_size bounds requests in flight, whatever the protocol: h2 carries them over
+ * fewer connections, it does not multiply what the server must run at once. */
 static chb_conn *h2_with_capacity(chb_pool *p) {
+    if (p->st.in_use >= p->cfg.max_size) return NULL;
     for (chb_conn *c = p->h2conns; c; c = c->next)
         if (chb_h2_capacity(c) > 0) return c;
     return NULL;
@@ -188,7 +191,7 @@ static int try_start(chb_pool *p, chb_request *r, int fresh, int allow_open) {
         chb_conn_start(c, r);
         return 1;
     }
-    if (allow_open && p->total < p->cfg.max_size && (fresh || !await_alpn(p))) {
+    if (allow_open && p->total < p->cfg.max_size && p->st.in_use < p->cfg.max_size && (fresh || !await_alpn(p))) {
         total_add(p, 1);
         STAT_ADD(p, in_use, 1);
         STAT_ADD(p, created, 1);
@@ -248,7 +251,7 @@ void chb_pool_kick(chb_pool *p) {
             pop_waiter(p);
             STAT_ADD(p, in_use, 1);
             chb_conn_start(c, r);
-        } else if (p->total < p->cfg.max_size && !await_alpn(p)) {
+        } else if (p->total < p->cfg.max_size && p->st.in_use < p->cfg.max_size && !await_alpn(p)) {
             pop_waiter(p);
             total_add(p, 1);
             STAT_ADD(p, in_use, 1);

@@ -179,7 +179,8 @@ async def test_concurrent_queries_share_one_h2_connection(tls_dir):
 
     t0 = time.monotonic()
     assert await asyncio.gather(*(one(i) for i in range(n))) == list(range(n))
-    assert time.monotonic() - t0 < 3  # 40 x 0.2 s ran concurrently
+    assert time.monotonic() - t0 < 3  # 40 x 0.2 s, 16 at a time (pool_size), not one after another
+    assert conn.pool_stats()["peak_open"] == 1
     st = conn.pool_stats()
     assert st["created"] == 1 and st["h2_connections"] == 1 and st["h2_streams"] == n
     entries = [e for e in nginx_log(mark) if e["query_id"].startswith(f"h2-{mark}-")]
@@ -280,10 +281,10 @@ async def test_goaway_is_survived(tls_dir):
 
 async def test_peer_stream_limit_opens_another_connection(tls_dir):
     # nginx allows 128 concurrent streams per connection (http2_max_concurrent_streams):
-    # 160 queries in flight at once need a second connection
+    # 160 queries in flight at once (pool_size bounds requests in flight) need a second connection
     conn = await chd.connect_async(host="127.0.0.1", port=port("CHB_NGINX_H2_PORT"), secure=True,
                                    ca_certs=os.path.join(tls_dir, "ca.pem"), http2=True,
-                                   pool_name=uuid.uuid4().hex)
+                                   pool_size=160, pool_name=uuid.uuid4().hex)
     first = conn.cursor()
     await first.execute("SELECT 0")  # establishes the connection and learns the peer's SETTINGS
     await first.fetchall()
