@@ -1,6 +1,7 @@
 #include "http1.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -367,7 +368,17 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg) {
             c->addr_idx++;
             if (connect_next(c) == 0) return;
         }
-        if (what & BEV_EVENT_TIMEOUT)
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        if ((what & BEV_EVENT_TIMEOUT) && c->ssl &&
+            getpeername(bufferevent_getfd(bev), (struct sockaddr *)&peer, &plen) == 0)
+            /* TCP is up but no TLS answer came: typically a plain HTTP port waiting
+             * for a request line that our ClientHello never completes */
+            snprintf(msg, sizeof msg,
+                     "TLS handshake with %s:%d timed out after connect_timeout=%gs: the server accepted the "
+                     "connection but did not answer with TLS (is this a plain HTTP port? use secure=False)",
+                     p->cfg.host, p->cfg.port, p->cfg.connect_timeout);
+        else if (what & BEV_EVENT_TIMEOUT)
             snprintf(msg, sizeof msg, "could not connect to %s:%d: timed out after connect_timeout=%gs",
                      p->cfg.host, p->cfg.port, p->cfg.connect_timeout);
         else
