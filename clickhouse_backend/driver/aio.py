@@ -62,10 +62,7 @@ class AsyncCursor(CursorBase):
                 count += max(self._rowcount, 0)
             self._rowcount = count
             return self
-        body, nrows = prepared
-        self._abandon()
-        self._reset()
-        self._send(body, False, settings, query_id, self._notifier())
+        nrows = self._send_batch(prepared, settings, query_id, self._notifier())
         await self._first_block()
         self._rowcount = nrows
         return self

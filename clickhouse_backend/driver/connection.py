@@ -21,10 +21,7 @@ class Cursor(CursorBase):
                 count += max(self._rowcount, 0)
             self._rowcount = count
             return self
-        body, nrows = prepared
-        self._abandon()
-        self._reset()
-        self._send(body, False, settings, query_id, None)
+        nrows = self._send_batch(prepared, settings, query_id, None)
         self._first_block()
         self._rowcount = nrows
         return self

@@ -106,6 +106,14 @@ class CursorBase:
         self._done = False
         return self._stream
 
+    def _send_batch(self, prepared, settings, query_id, notifier):
+        """Send an executemany INSERT prepared by _insert_body; returns its row count."""
+        body, nrows = prepared
+        self._abandon()
+        self._reset()
+        self._send(body, False, settings, query_id, notifier)
+        return nrows
+
     def _insert_body(self, operation, seq_of_parameters):
         """executemany of INSERT ... VALUES: all rows in one request body."""
         m = _INSERT_VALUES.match(operation)
