@@ -306,3 +306,27 @@ def test_ctrl_c_interrupts_a_sync_wait_and_cancels_the_query(server_params):
     result = json.loads(out)
     assert result["waited"] < 1.5  # not the 3 s of the query
     assert result["in_use"] == 0
+
+
+def test_clickhouse_headers_of_newer_servers_are_read():
+    """18.16 sends none of these; newer servers do (a scripted answer stands in)."""
+    summary = '{"read_rows":"0","written_rows":"7","written_bytes":"56"}'
+
+    def script(conn, req, n):
+        if b"INSERT" in req:
+            conn.sendall(http_response(b"", headers=[f"X-ClickHouse-Summary: {summary}",
+                                                     "X-ClickHouse-Query-Id: server-side-id"]))
+        else:  # an error whose text has no "Code:": the header carries the code
+            conn.sendall(http_response(b"Memory limit (total) exceeded", "500 Internal Server Error",
+                                       ["X-ClickHouse-Exception-Code: 241"]))
+        return "keep"
+
+    with FakeServer(script) as srv:
+        cur = chd.connect(host="127.0.0.1", port=srv.port).cursor()
+        cur.execute("INSERT INTO t VALUES (1)")
+        assert cur.rowcount == 7
+        assert cur.summary["written_bytes"] == "56"
+        assert cur._stream.server_query_id == "server-side-id"
+        with pytest.raises(chd.OperationalError) as ei:
+            cur.execute("SELECT 1")
+        assert ei.value.code == 241 and "Memory limit" in str(ei.value)
