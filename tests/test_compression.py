@@ -12,6 +12,7 @@ import pytest
 import clickhouse_backend.driver as chd
 from clickhouse_backend.driver.config import make_options
 from tests.fake_http import FakeServer, http_response
+from tests.wire import varint
 
 SQL = "SELECT number, toString(number), number * 0.25 FROM numbers(200000)"
 
@@ -125,19 +126,11 @@ def test_compression_bomb_is_refused():
         assert "compression bomb" in str(ei.value)
 
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def _engine_compress_zeros(n):
     """A valid Native block of n UInt8 zeros, zstd-compressed to a few KB."""
     from clickhouse_backend import _engine
 
-    block = b"\x01" + _varint(n) + b"\x01x\x05UInt8" + bytes(n)
+    block = b"\x01" + varint(n) + b"\x01x\x05UInt8" + bytes(n)
     return _engine.compress("zstd", block, level=3)

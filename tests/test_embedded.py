@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.embedded_support import EMBEDDED, driver, ecursor, embedded_conn, requires_chdb, run_python  # noqa: F401
+from tests.wire import varint
 
 pytestmark = requires_chdb
 
@@ -171,7 +172,7 @@ def test_binary_safe_insert(embedded_conn):
     # RowBinary right after the statement text: the body travels to chDB as bytes.
     raw = bytearray()
     for i, b in enumerate(blobs, start=10):
-        raw += bytes([i]) + _varint(len(b)) + b
+        raw += bytes([i]) + varint(len(b)) + b
     cur.execute("INSERT INTO emb_bin FORMAT RowBinary\n" + bytes(raw).decode("utf-8", "surrogateescape"))
     assert cur.rowcount == len(blobs)
     bc = chd.connect(embedded=EMBEDDED, strings_as_bytes=True).cursor()
@@ -181,14 +182,6 @@ def test_binary_safe_insert(embedded_conn):
     cur.execute("DROP TABLE emb_bin")
 
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def test_insert_native_format(embedded_conn):
@@ -196,10 +189,10 @@ def test_insert_native_format(embedded_conn):
     cur.execute("DROP TABLE IF EXISTS emb_native")
     cur.execute("CREATE TABLE emb_native (a UInt32, s String) ENGINE = Memory")
     # A Native block: 2 columns, 3 rows.
-    block = (_varint(2) + _varint(3) + _varint(1) + b"a" + _varint(6) + b"UInt32"
+    block = (varint(2) + varint(3) + varint(1) + b"a" + varint(6) + b"UInt32"
              + b"".join(i.to_bytes(4, "little") for i in (5, 6, 7))
-             + _varint(1) + b"s" + _varint(6) + b"String"
-             + b"".join(_varint(len(x)) + x for x in (b"x", b"\x00y", b"\xffz")))
+             + varint(1) + b"s" + varint(6) + b"String"
+             + b"".join(varint(len(x)) + x for x in (b"x", b"\x00y", b"\xffz")))
     cur.execute("INSERT INTO emb_native FORMAT Native\n" + block.decode("utf-8", "surrogateescape"))
     cur.execute("SELECT a, s FROM emb_native ORDER BY a")
     assert cur.fetchall() == [(5, "x"), (6, "\x00y"), (7, "\udcffz")]  # surrogateescape by default

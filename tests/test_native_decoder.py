@@ -54,17 +54,8 @@ def decode_one(data, **kw):
 
 
 # ---------------------------------------------------------------- Native writer helpers
+from tests.wire import varint  # noqa: E402
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def vstr(b):
