@@ -115,6 +115,8 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_if_exists_on_alter = _since((20, 1))
     supports_create_database_engine = _since((20, 5))
     supports_union_distinct = _since((19, 18))  # UNION ALL works everywhere
+    # greatest()/least() skip NULL arguments from 24.12 (before: NULL).
+    greatest_least_ignores_nulls = _since((24, 12))
 
     @cached_property
     def supports_explaining_query_execution(self):
