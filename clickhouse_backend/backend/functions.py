@@ -37,17 +37,22 @@ def _modern(old_template, name):
 
 
 def _pairwise(name):
-    # greatest/least take exactly two arguments before ClickHouse 21.x:
-    # nest them, greatest(a, greatest(b, c)).
+    # greatest/least take two arguments of numeric/date types before 20.4:
+    # nest them, greatest(a, greatest(b, c)), and compare other types (strings)
+    # in a lambda (each argument once), NULL if either is (Django's rule
+    # before 24.12, see greatest_least_ignores_nulls).
+    op = ">" if name == "greatest" else "<"
+
     def as_clickhouse(self, compiler, connection, **extra):
-        parts, params = [], []
-        for expr in self.get_source_expressions():
-            sql, p = compiler.compile(expr)
-            parts.append(sql)
-            params.extend(p)
+        parts, params = _compiled(compiler, self.get_source_expressions())
+        old = connection.server_version < (20, 4)
         sql = parts[-1]
         for part in reversed(parts[:-1]):
-            sql = "%s(%s, %s)" % (name, part, sql)
+            if old:
+                sql = ("arrayElement(arrayMap((a, b) -> if(isNull(a) OR isNull(b), NULL, "
+                       "if(a %s b, a, b)), [%s], [%s]), 1)" % (op, part, sql))
+            else:
+                sql = "%s(%s, %s)" % (name, part, sql)
         return sql, params
     return as_clickhouse
 
@@ -263,13 +268,30 @@ def _log(self, compiler, connection, **extra):
     return "(log(%s) / log(%s))" % (x[0], base[0]), [*x[1], *base[1]]
 
 
+_CHARS = "arrayStringConcat(arraySlice(extractAll(%s, '(?s).'), %s))"
+
+
+def _variable_args(self, connection):
+    """substringUTF8 takes constant offset/length only before 20.x: with
+    expressions there, slice the string's characters (re2's '.' is one UTF-8
+    character) instead."""
+    return connection.server_version < (20, 1) and not all(
+        isinstance(e, Value) for e in self.get_source_expressions()[1:])
+
+
 def _left(self, compiler, connection, **extra):
+    if _variable_args(self, connection):
+        (text, n), params = _compiled(compiler, self.get_source_expressions())
+        return _CHARS % (text, "1, %s" % n), params
     return self.as_sql(compiler, connection, function="substringUTF8",
                        template="%(function)s(%(expressions)s)",
                        arg_joiner=", 1, ", **extra)
 
 
 def _right(self, compiler, connection, **extra):
+    if _variable_args(self, connection):
+        (text, n), params = _compiled(compiler, self.get_source_expressions())
+        return _CHARS % (text, "-toInt64(%s)" % n), params
     # The last n characters: reverse, take n, reverse back (no negative
     # offsets before 20.x).
     return self.as_sql(compiler, connection,
@@ -278,6 +300,9 @@ def _right(self, compiler, connection, **extra):
 
 
 def _substr(self, compiler, connection, **extra):
+    if _variable_args(self, connection):
+        parts, params = _compiled(compiler, self.get_source_expressions())
+        return _CHARS % (parts[0], ", ".join(parts[1:])), params
     if len(self.get_source_expressions()) == 2:
         # The length is required before ClickHouse 20.x: "to the end".
         return self.as_sql(compiler, connection, function="substringUTF8",

@@ -11,9 +11,9 @@ from django.db import DataError, NotSupportedError, connections, models as dj
 from django.db.models import F, Value
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import (
-    ATan2, Cast, Chr, Concat, Degrees, Extract, ExtractHour, ExtractMinute, JSONArray, Lower,
-    LPad, LTrim, Mod, Ord, Power, Radians, Repeat, RTrim, SHA512, Trim, Trunc, TruncDate,
-    TruncHour, TruncTime,
+    ATan2, Cast, Chr, Concat, Degrees, Extract, ExtractHour, ExtractMinute, Greatest, JSONArray,
+    Least, Left, Length, Lower, LPad, LTrim, Mod, Ord, Power, Radians, Repeat, Right, RTrim,
+    SHA512, Substr, Trim, Trunc, TruncDate, TruncHour, TruncTime,
 )
 
 UTC = datetime.timezone.utc
@@ -155,6 +155,19 @@ def test_text_functions(fn):
         ["élenaélena", None]
     assert list(q.annotate(x=Concat(Trim("name"), "n", output_field=dj.CharField())).values_list("x", flat=True)) == \
         ["Élena2", "John"]
+    # Offsets/lengths that are expressions (constants only in 18.16's substringUTF8).
+    two = Value(1) + Value(1)
+    assert list(q.annotate(x=Substr(Trim("name"), two, two)).values_list("x", flat=True)) == \
+        ["le", "oh"]
+    assert list(q.annotate(x=Left(Trim("name"), two)).values_list("x", flat=True)) == ["Él", "Jo"]
+    assert list(q.annotate(x=Right(Trim("name"), two)).values_list("x", flat=True)) == ["na", "hn"]
+    assert list(q.annotate(x=Right("name", Length("name") * 0)).values_list("x", flat=True)) == \
+        ["", ""]
+    # greatest()/least() of strings (numbers only before 20.4); NULL if any is.
+    assert list(q.annotate(x=Greatest(Trim("name"), Value("K")), y=Least("name", Value("K")),
+                           z=Greatest("name", Cast("n", dj.CharField()))).values_list(
+        "x", "y", "z")) == [("Élena", "  Élena  ", "2"), (
+            "K", "John", "John" if conn.features.greatest_least_ignores_nulls else None)]
 
 
 def test_functions_the_server_lacks_raise_not_supported(fn):
