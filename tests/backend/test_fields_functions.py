@@ -238,3 +238,129 @@ def test_json_key_lookups(fn):
         key=KeyTransform("k", "data"), a=KeyTransform("l", "key"),
         b=KeyTransform("l", Cast("key", dj.JSONField()))).filter(a=F("b"))
     assert [o.pk for o in chain] == [made[1].pk]
+
+
+# ---- every ClickHouse field type (issue #4's list) and its lookups -------------
+
+def _ch_model(name, fields, order_by="id"):
+    from django.apps.registry import Apps
+
+    from clickhouse_backend import models
+
+    class Meta:
+        app_label = "testapp"
+        apps = Apps()
+        db_table = "%s_%s" % (name.lower(), uuid.uuid4().hex[:8])
+        engine = models.MergeTree(order_by=order_by)
+
+    return type(name, (models.ClickhouseModel,), {"__module__": __name__, "Meta": Meta, **fields})
+
+
+def _roundtrip_and_lookups(alias, Model, rows, checks):
+    """Create the table, insert rows, read them back and run (lookup, value,
+    expected row indexes) checks; drop the table."""
+    conn = connections[alias]
+    with conn.schema_editor() as editor:
+        editor.create_model(Model)
+    try:
+        objs = Model.objects.using(alias)
+        made = objs.bulk_create([Model(**r) for r in rows])
+        for obj, row in zip(made, rows):
+            got = objs.get(pk=obj.pk)
+            for field, value in row.items():
+                assert getattr(got, field) == value, (field, getattr(got, field), value)
+        for lookup, value, expected in checks:
+            found = sorted(made.index(next(m for m in made if m.pk == o.pk))
+                           for o in objs.filter(**{lookup: value}))
+            assert found == expected, (lookup, value, found)
+    finally:
+        with conn.schema_editor() as editor:
+            editor.delete_model(Model)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_every_field_type_on_every_server(alias, request):
+    from clickhouse_backend import models
+
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    ints = {"Int%d" % b: models.__dict__["Int%dField" % b] for b in (8, 16, 32, 64)}
+    ints.update({"UInt%d" % b: models.__dict__["UInt%dField" % b] for b in (8, 16, 32, 64)})
+    fields = {name.lower(): cls(default=0) for name, cls in ints.items()}
+    fields.update({
+        "f32": models.Float32Field(default=0), "f64": models.Float64Field(default=0),
+        "dec": models.DecimalField(max_digits=9, decimal_places=3, default=0),
+        "flag": models.BoolField(default=False),
+        "s": models.StringField(default="", low_cardinality=True),
+        "fixed": models.FixedStringField(max_bytes=4, default=""),
+        "u": models.UUIDField(null=True),
+        "day": models.DateField(null=True), "at": models.DateTimeField(null=True),
+        "e8": models.Enum8Field(choices=[(1, "a"), (-2, "b")], default=1),
+        "e16": models.Enum16Field(choices=[(1000, "x"), (2000, "y")], default=1000),
+        "ip4": models.IPv4Field(null=True), "ip6": models.IPv6Field(null=True),
+        "gip": models.GenericIPAddressField(null=True, unpack_ipv4=True),
+        "arr": models.ArrayField(models.Int32Field(), default=list),
+        "tup": models.TupleField([("a", models.Int32Field()), ("b", models.StringField())],
+                                 default=(0, "")),
+        "utup": models.TupleField([models.StringField(), models.Int8Field()], default=("", 0)),
+    })
+    Model = _ch_model("AllTypes", fields)
+    u = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    rows = [
+        {"int8": -128, "int16": -32768, "int32": -2**31, "int64": -2**63, "uint8": 255,
+         "uint16": 65535, "uint32": 2**32 - 1, "uint64": 2**64 - 1, "f32": 1.5, "f64": -2.25,
+         "dec": decimal.Decimal("123456.789"), "flag": True, "s": "lc", "fixed": "ab",
+         "u": u, "day": datetime.date(2021, 5, 5),
+         "at": datetime.datetime(2021, 5, 5, 10, 20, 30, tzinfo=UTC), "e8": -2, "e16": 2000,
+         "ip4": "10.0.0.1", "ip6": "2001:db8::1", "gip": "192.168.0.1",
+         "arr": [1, 2, 3], "tup": (7, "seven"), "utup": ("u", -1)},
+        {"arr": [3, 4], "s": "other", "e8": 1, "tup": (8, "eight")},
+        {},
+    ]
+    checks = [
+        ("int64", -2**63, [0]), ("uint64__gt", 2**63, [0]), ("uint8__in", [255, 1], [0]),
+        ("int16__lt", 0, [0]), ("uint32", 2**32 - 1, [0]),
+        ("f32__gt", 1, [0]), ("f64__lt", -2, [0]),
+        ("dec", decimal.Decimal("123456.789"), [0]), ("dec__gt", 100, [0]),
+        ("flag", True, [0]), ("s", "lc", [0]), ("s__startswith", "oth", [1]),
+        ("fixed", "ab", [0]), ("u", u, [0]), ("u__isnull", True, [1, 2]),
+        ("day__year", 2021, [0]), ("at__hour", 10, [0]), ("at__date", datetime.date(2021, 5, 5), [0]),
+        ("e8", -2, [0]), ("e8__in", [1], [1, 2]), ("e16", 2000, [0]),
+        ("ip4", "10.0.0.1", [0]), ("ip6", "2001:db8::1", [0]), ("gip", "192.168.0.1", [0]),
+        ("arr__contains", [3], [0, 1]), ("arr__contained_by", [1, 2, 3, 9], [0, 2]),
+        ("arr__overlap", [4, 9], [1]), ("arr__any", 2, [0]), ("arr__len", 2, [1]),
+        ("arr__0", 3, [1]), ("arr__1_3", [2, 3], [0]), ("arr", [3, 4], [1]),
+        ("tup__a", 8, [1]), ("tup__b", "seven", [0]), ("tup__1", "eight", [1]),
+        ("utup__0", "u", [0]), ("utup__1", -1, [0]),
+    ]
+    _roundtrip_and_lookups(alias, Model, rows, checks)
+
+
+def test_modern_field_types_embedded(edb):
+    from clickhouse_backend import models
+
+    Model = _ch_model("Modern", {
+        "i128": models.Int128Field(default=0), "i256": models.Int256Field(default=0),
+        "u128": models.UInt128Field(default=0), "u256": models.UInt256Field(default=0),
+        "d32": models.Date32Field(null=True),
+        "at64": models.DateTime64Field(precision=3, null=True),
+        "flag": models.BoolField(default=False),
+        "m": models.MapField(models.StringField(), models.Int64Field(), default=dict),
+        "doc": models.JSONField(null=True),
+    })
+    rows = [
+        {"i128": -2**127, "i256": 2**255 - 1, "u128": 2**128 - 1, "u256": 2**256 - 1,
+         "d32": datetime.date(1950, 1, 2),
+         "at64": datetime.datetime(2024, 3, 1, 12, 0, 0, 123000, tzinfo=UTC), "flag": True,
+         "m": {"a": 1, "b": 2}, "doc": {"k": {"n": 5}, "arr": [1, 2]}},
+        {"m": {"c": 3}, "doc": {"k": {"n": 6}}},
+    ]
+    checks = [
+        ("i128", -2**127, [0]), ("i256__gt", 0, [0]), ("u128", 2**128 - 1, [0]),
+        ("u256__gt", 2**255, [0]), ("d32__lt", datetime.date(1970, 1, 1), [0]),
+        ("at64", datetime.datetime(2024, 3, 1, 12, 0, 0, 123000, tzinfo=UTC), [0]),
+        ("at64__second", 0, [0]), ("flag", True, [0]),
+        ("m__has_key", "c", [1]), ("m__len", 2, [0]), ("m__a", 1, [0]),
+        ("m__keys__contains", ["b"], [0]), ("m__values__any", 3, [1]),
+        ("doc__k__n", 6, [1]), ("doc__arr__1", 2, [0]),
+    ]
+    _roundtrip_and_lookups("embedded", Model, rows, checks)
