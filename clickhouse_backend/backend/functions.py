@@ -201,21 +201,49 @@ def _atan2(self, compiler, connection, **extra):
         body, parts[0], parts[1]), params
 
 
-def _json_array(self, compiler, connection, **extra):
-    if connection.server_version < (21, 7):
-        raise NotSupportedError("JSONArray needs toJSONString() of ClickHouse 21.7 or later "
-                                "(server is %s)." % _version(connection))
+def _json_items(compiler, exprs):
     items, params = [], []
-    for expr in self.get_source_expressions():
+    for expr in exprs:
         sql, p = compiler.compile(expr)
         params.extend(p)
         if _kind(expr) in ("JSONField", "ClickhouseJSONField"):
             items.append("ifNull(%s, 'null')" % sql)  # already JSON text
         else:
+            # toJSONString(NULL) is NULL, not 'null'.
             items.append("ifNull(toJSONString(%s), 'null')" % sql)
+    return items, params
+
+
+def _json_required(what, connection):
+    if connection.server_version < (21, 7):
+        raise NotSupportedError("%s needs toJSONString() of ClickHouse 21.7 or later "
+                                "(server is %s)." % (what, _version(connection)))
+
+
+def _json_array(self, compiler, connection, **extra):
+    _json_required("JSONArray", connection)
+    items, params = _json_items(compiler, self.get_source_expressions())
     if not items:
         return "'[]'", []
     return "concat('[', arrayStringConcat([%s], ','), ']')" % ", ".join(items), params
+
+
+def _json_object(self, compiler, connection, **extra):
+    _json_required("JSONObject", connection)
+    exprs = self.get_source_expressions()
+    keys, key_params = _json_items(compiler, exprs[0::2])
+    values, value_params = _json_items(compiler, exprs[1::2])
+    if not keys:
+        return "'{}'", []
+    pairs, params = [], []
+    for i, (k, v) in enumerate(zip(keys, values)):
+        pairs.append("concat(%s, ':', %s)" % (k, v))
+    # Parameters in SQL order: key, value, key, value...
+    per_key = [compiler.compile(e)[1] for e in exprs[0::2]]
+    per_value = [compiler.compile(e)[1] for e in exprs[1::2]]
+    for kp, vp in zip(per_key, per_value):
+        params.extend([*kp, *vp])
+    return "concat('{', arrayStringConcat([%s], ','), '}')" % ", ".join(pairs), params
 
 
 def _concat_pair_typed(self, compiler, connection, **extra):
@@ -347,7 +375,7 @@ REGISTRY = {
     F.RPad: _requires((21, 8), "RPad (function rightPadUTF8)", _named("rightPadUTF8")),
     F.Repeat: _repeat_old, F.Replace: _named("replaceAll"), F.Reverse: _named("reverseUTF8"),
     F.StrIndex: _named("positionUTF8"), F.Substr: _substr,
-    F.Chr: _chr, F.Ord: _ord, F.JSONArray: _json_array,
+    F.Chr: _chr, F.Ord: _ord, F.JSONArray: _json_array, F.JSONObject: _json_object,
     F.MD5: _hash("MD5"), F.SHA1: _hash("SHA1"), F.SHA224: _hash("SHA224"),
     F.SHA256: _hash("SHA256"), F.SHA384: _hash("SHA384", (21, 11)),
     F.SHA512: _hash("SHA512", (21, 9)),

@@ -12,6 +12,7 @@ from django.db.models import F, Value
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import (
     ATan2, Cast, Chr, Concat, Degrees, Extract, ExtractHour, ExtractMinute, Greatest, JSONArray,
+    JSONObject,
     Least, Left, Length, Lower, LPad, LTrim, Mod, Ord, Power, Radians, Repeat, Right, RTrim,
     SHA512, Substr, Trim, Trunc, TruncDate, TruncHour, TruncTime,
 )
@@ -178,8 +179,12 @@ def test_functions_the_server_lacks_raise_not_supported(fn):
         assert len(objs.annotate(h=SHA512("name")).values_list("h", flat=True)[0]) == 128
         assert objs.annotate(a=JSONArray("name", Value(1), JSONArray())).values_list(
             "a", flat=True)[0] == ["x", 1, []]
+        assert objs.annotate(o=JSONObject(n="name", z=Value(None, dj.IntegerField()),
+                                          inner=JSONObject(a=JSONArray()))).values_list(
+            "o", flat=True)[0] == {"n": "x", "z": None, "inner": {"a": []}}
     else:
-        for expr in (LPad("name", 3, Value("ab")), SHA512("name"), JSONArray("name")):
+        for expr in (LPad("name", 3, Value("ab")), SHA512("name"), JSONArray("name"),
+                     JSONObject(n="name")):
             with pytest.raises(NotSupportedError, match="needs .*ClickHouse 21"):
                 list(objs.annotate(x=expr))
 
