@@ -8,6 +8,8 @@ spelling that works on 18.16 and on current servers. Functions that 18.16
 lacks entirely (COT, CHR, ASCII, LPAD...) use the modern name and fail there
 with ClickHouse's "Unknown function" error.
 """
+import decimal
+
 from django.core.exceptions import FieldError
 from django.db import NotSupportedError
 from django.db.models import FloatField, Func, Value, functions as F
@@ -151,6 +153,12 @@ def _float_template(template):
 def _mod(self, compiler, connection, **extra):
     exprs = self.get_source_expressions()
     if not any(_kind(e) in _FLOATS or _is_decimal(e) for e in exprs):
+        if connection.server_version < (20, 1):
+            # 18.16 computes NULL rows on their default 0 first: division by
+            # zero. Divide by 1 there, the result is NULL anyway.
+            (a, b), params = _compiled(compiler, exprs)
+            return ("arrayElement(arrayMap((a, b) -> if(isNull(b), NULL, modulo(a, ifNull(b, 1))), "
+                    "[%s], [%s]), 1)" % (a, b)), params
         return self.as_sql(compiler, connection, function="modulo", **extra)
     # fmod, as other databases compute MOD of non-integers (ClickHouse's
     # modulo truncates floats to integers before 20.x and refuses Decimals of
@@ -160,12 +168,13 @@ def _mod(self, compiler, connection, **extra):
     return "(%s - %s * trunc(%s / %s))" % (a, b, a, b), [*pa, *pb, *pa, *pb]
 
 
-def _round(self, compiler, connection, **extra):
-    if connection.server_version < (20, 1) and _is_decimal(self.get_source_expressions()[0]):
-        # 18.16 fails on round() of a Decimal to more places than it has.
-        parts, params = _float_args(self, compiler, connection)
-        return "round(%s)" % ", ".join(parts), params
-    return self.as_sql(compiler, connection, function="round", **extra)
+def _nullif(self, compiler, connection, **extra):
+    a, b = self.get_source_expressions()
+    if isinstance(b, Value) and b.value is None:
+        # NULLIF(a, NULL) is a (a = NULL is not true); nullIf(a, NULL) is
+        # NULL on 18.16.
+        return compiler.compile(a)
+    return self.as_sql(compiler, connection, function="nullIf", **extra)
 
 
 def _repeat_old(self, compiler, connection, **extra):
@@ -174,8 +183,8 @@ def _repeat_old(self, compiler, connection, **extra):
     # No repeat() on 18.16: join n copies.
     (text, n), _ = _compiled(compiler, self.get_source_expressions())
     (_, pt), (_, pn) = (compiler.compile(e) for e in self.get_source_expressions())
-    return ("if(isNull(%s), NULL, arrayStringConcat(arrayMap(x -> %s, "
-            "range(toUInt64(ifNull(%s, 0))))))" % (n, text, n)), [*pn, *pt, *pn]
+    return ("if(isNull(%s) OR isNull(%s), NULL, arrayStringConcat(arrayMap(x -> ifNull(%s, ''), "
+            "range(toUInt64(ifNull(%s, 0))))))" % (n, text, text, n)), [*pn, *pt, *pt, *pn]
 
 
 _TRIMS = {F.LTrim: "'^ +'", F.RTrim: "' +$'", F.Trim: "'^ +| +$'"}
@@ -195,8 +204,9 @@ def _atan2(self, compiler, connection, **extra):
         return "atan2(%s, %s)" % tuple(parts), params
     # No atan2 on 18.16: from atan() by quadrant.
     parts, params = _float_args(self, compiler, connection)
-    body = ("multiIf(x > 0, atan(y / x), x < 0 AND y >= 0, atan(y / x) + pi(), "
-            "x < 0, atan(y / x) - pi(), y > 0, pi() / 2, y < 0, -pi() / 2, 0)")
+    body = ("if(isNull(y) OR isNull(x), NULL, multiIf(x > 0, atan(y / x), "
+            "x < 0 AND y >= 0, atan(y / x) + pi(), x < 0, atan(y / x) - pi(), "
+            "y > 0, pi() / 2, y < 0, -pi() / 2, 0))")
     return "arrayElement(arrayMap((y, x) -> %s, [toFloat64(%s)], [toFloat64(%s)]), 1)" % (
         body, parts[0], parts[1]), params
 
@@ -363,7 +373,7 @@ REGISTRY = {
     F.Radians: _templated("(toFloat64(%(expressions)s) * pi() / 180)"),
     F.Exp: _named("exp"), F.Floor: _named("floor"), F.Ln: _named("log"), F.Log: _log,
     F.Mod: _mod, F.Pi: _named("pi"), F.Power: _float_template("pow(%s, %s)"),
-    F.Random: _random, F.Round: _round, F.Sin: _named("sin"),
+    F.Random: _random, F.Round: _named("round"), F.Sin: _named("sin"),
     F.Sqrt: _named("sqrt"), F.Tan: _named("tan"),
     F.Sign: _modern("arrayElement(arrayMap(v -> toInt8(v > 0) - toInt8(v < 0), "
                     "[%(expressions)s]), 1)", "sign"),
@@ -381,7 +391,7 @@ REGISTRY = {
     F.SHA512: _hash("SHA512", (21, 9)),
     # comparison / date
     F.Greatest: _pairwise("greatest"), F.Least: _pairwise("least"),
-    F.NullIf: _named("nullIf"), F.Now: _now, F.Cast: _cast,
+    F.NullIf: _nullif, F.Now: _now, F.Cast: _cast,
 }
 
 
@@ -448,7 +458,31 @@ def _combined(self, compiler, connection, **extra):
     return self.as_sql(compiler, connection, **extra)
 
 
+def _decimal_get_db_prep_save(original):
+    def get_db_prep_save(self, value, connection):
+        value = original(self, value, connection)
+        # Rounded to the column's places, as other databases store them:
+        # ClickHouse before 20.x refuses a literal with more places than the
+        # scale ("Decimal value is too small"), newer ones truncate.
+        if connection.vendor == "clickhouse" and isinstance(value, decimal.Decimal) \
+                and value.is_finite() and self.decimal_places is not None:
+            try:
+                value = value.quantize(decimal.Decimal(1).scaleb(-self.decimal_places),
+                                       rounding=decimal.ROUND_HALF_UP,
+                                       context=decimal.Context(prec=100))
+            except decimal.InvalidOperation:
+                pass
+        return value
+    get_db_prep_save._clickhouse = True
+    return get_db_prep_save
+
+
 def install():
+    from django.db.models import DecimalField
+
+    original = DecimalField.get_db_prep_save
+    if not getattr(original, "_clickhouse", False):
+        DecimalField.get_db_prep_save = _decimal_get_db_prep_save(original)
     for cls, impl in REGISTRY.items():
         if "as_clickhouse" not in cls.__dict__:
             cls.as_clickhouse = impl

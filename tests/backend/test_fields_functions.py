@@ -12,7 +12,7 @@ from django.db.models import F, Value
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import (
     ATan2, Cast, Chr, Concat, Degrees, Extract, ExtractHour, ExtractMinute, Greatest, JSONArray,
-    JSONObject,
+    JSONObject, NullIf,
     Least, Left, Length, Lower, LPad, LTrim, Mod, Ord, Power, Radians, Repeat, Right, RTrim,
     SHA512, Substr, Trim, Trunc, TruncDate, TruncHour, TruncTime,
 )
@@ -139,6 +139,14 @@ def test_math_on_decimals_and_floats(fn):
     assert abs(float(row[4]) - math.degrees(-9.9)) < 1e-9
     assert abs(float(row[5]) - math.radians(4.6)) < 1e-9
     assert abs(float(row[6]) - math.atan2(-25, 4.6)) < 1e-9
+    # NULL arguments give NULL (18.16 evaluates NULL rows on 0: no division by zero).
+    objs.create(n=5)
+    assert list(objs.filter(d1__isnull=True).annotate(
+        a=ATan2("f1", "d2"), m=Mod("n", "small"), z=NullIf("n", Value(None))).values_list(
+        "a", "m", "z")) == [(None, None, 5)]
+    # More places than the column: rounded, as other databases store them.
+    p = objs.create(d2=decimal.Decimal("3.14159265"), name="pi")
+    assert objs.get(pk=p.pk).d2 == decimal.Decimal("3.1415927")
 
 
 def test_text_functions(fn):
