@@ -40,6 +40,7 @@ def _model():
         "t": dj.TimeField(null=True),
         "at": dj.DateTimeField(null=True),
         "data": dj.JSONField(null=True),
+        "pos": dj.PositiveIntegerField(default=0),
     })
 
 
@@ -121,6 +122,23 @@ def test_year_lookups_use_extract_and_between(fn):
     assert objs.filter(at__year=2015).count() == 1
     assert objs.filter(at__year=F("n")).count() == 0
     assert "EXTRACT(YEAR FROM" in str(objs.filter(at__year=F("n")).query)
+
+
+# ---- NOT NULL and integer ranges ------------------------------------------------
+
+def test_null_and_out_of_range_values_are_refused(fn):
+    from django.db import IntegrityError
+
+    conn, objs = fn
+    with pytest.raises(IntegrityError):
+        objs.create(name=None)  # not 0 / '' silently
+    with pytest.raises(IntegrityError):
+        objs.create(pos=-1)  # not 4294967295
+    with pytest.raises(DataError):
+        objs.create(n=2**31)  # Int32
+    assert objs.count() == 0
+    objs.create(n=2**31 - 1, pos=2**32 - 1)
+    assert objs.values_list("n", "pos").get() == (2**31 - 1, 2**32 - 1)
 
 
 # ---- math and text functions --------------------------------------------------
