@@ -112,6 +112,7 @@ class CursorBase:
             strings_as_bytes=opts.strings_as_bytes,
             headers=headers,
             max_ratio=opts.max_decompression_ratio,
+            max_block_bytes=opts.max_block_bytes,
         )
         self.query_id = self._stream.query_id
         self._done = False
