@@ -478,21 +478,13 @@ async def aexecute_dml(comp, *args, **kwargs):
 
 async def _ainsert(comp, returning_fields=None):
     w = comp.connection
-    # db_default expressions are evaluated with a SELECT inside _insert_sql().
-    fields, objs, head, placeholder_rows, param_rows = await arun(w, comp._insert_sql)
-    if not objs:
+    # db_default expressions are evaluated with a SELECT inside _insert_plan().
+    fields, objs, plan = await arun(w, comp._insert_plan)
+    if plan is None:
         return []
-    if all(p == "%s" for row in placeholder_rows for p in row):
-        sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
-        cursor = await aexecute(w, sql, [list(r) for r in param_rows], many=True)
-    else:
-        values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
-        cursor = await aexecute(w, "%s VALUES %s" % (head, values),
-                                [p for row in param_rows for p in row])
-    await cursor.close()
-    if not returning_fields:
-        return []
-    return [tuple(getattr(obj, f.attname) for f in returning_fields) for obj in objs]
+    sql, params, many = plan
+    await (await aexecute(w, sql, params, many=many)).close()
+    return comp._returning(objs, returning_fields)
 
 
 async def _amutate(comp, sql, params):

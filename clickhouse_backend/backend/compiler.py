@@ -1,13 +1,15 @@
 """SQL compilers: PREWHERE/SETTINGS on SELECT, client-side ids on INSERT,
 UPDATE/DELETE as ClickHouse mutations."""
 import decimal
+import operator
 import re
 import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
 from django.db.models.expressions import DatabaseDefault, Value
-from django.db.models.fields import AutoFieldMixin
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.fields import AutoFieldMixin, Field
 from django.db.models import lookups
 from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
@@ -174,8 +176,10 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
         if not self.query.raw:
             cache = {}
             for field in fields:
-                for obj in objs:
-                    value = getattr(obj, field.attname)
+                column = list(map(operator.attrgetter(field.attname), objs))
+                if not _any_has(column, "resolve_expression"):
+                    continue  # the common case: plain values only, nothing to compute
+                for obj, value in zip(objs, column):
                     if isinstance(value, DatabaseDefault):
                         expr = value.expression if field.has_db_default() else None
                     elif hasattr(value, "resolve_expression"):
@@ -194,44 +198,96 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                     setattr(obj, field.attname, cache[key])
         return fields, objs
 
-    def _insert_sql(self):
-        fields, objs = self._prepare()
+    def _head(self, fields):
         qn = self.connection.ops.quote_name
-        opts = self.query.get_meta()
         head = "INSERT INTO %s (%s)" % (
-            qn(opts.db_table), ", ".join(qn(f.column) for f in fields))
+            qn(self.query.get_meta().db_table), ", ".join(qn(f.column) for f in fields))
         s = _check_query_settings(self.connection, _query_settings(self))
         s.pop("mutations_sync", None)
         if s:
             head += " " + self.connection.ops.settings_sql(s)
+        return head
+
+    def _value_columns(self, fields, objs):
+        """The prepared values, one list per field (field.pre_save() then
+        field.get_db_prep_save(), as Django's prepare_value()), or None when a
+        value is an expression or a field has its own placeholder: those take
+        Django's generic path."""
+        connection = self.connection
+        if type(connection.ops).modify_insert_params is not BaseDatabaseOperations.modify_insert_params:
+            return None
+        raw = self.query.raw
+        columns = []
+        for field in fields:
+            if getattr(field, "get_placeholder", None) is not None:
+                return None
+            if raw or getattr(field.pre_save, "__func__", None) is Field.pre_save:
+                values = list(map(operator.attrgetter(field.attname), objs))
+            else:
+                values = [field.pre_save(obj, True) for obj in objs]
+            if _any_has(values, "resolve_expression"):
+                return None
+            prep = field.get_db_prep_save
+            values = [prep(v, connection) for v in values]
+            if _any_has(values, "as_sql"):
+                return None
+            columns.append(values)
+        return columns
+
+    def _insert_plan(self):
+        """What execute_sql() sends, as (sql, params, many): with plain values
+        the prepared rows go to executemany(), whose C fast path formats the
+        VALUES body; otherwise one statement built by Django's assemble_as_sql."""
+        fields, objs = self._prepare()
+        if not objs:
+            return fields, objs, None
+        head = self._head(fields)
+        columns = self._value_columns(fields, objs) if fields else None
+        if columns is not None:
+            sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
+            return fields, objs, (sql, list(zip(*columns)), True)
         value_rows = [
             [self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
             for obj in objs
         ]
         placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
-        return fields, objs, head, placeholder_rows, param_rows
+        values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
+        return fields, objs, ("%s VALUES %s" % (head, values),
+                              [p for row in param_rows for p in row], False)
 
     def as_sql(self):
-        fields, objs, head, placeholder_rows, param_rows = self._insert_sql()
+        fields, objs = self._prepare()
+        value_rows = [
+            [self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
+            for obj in objs
+        ]
+        placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
         values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
-        return [("%s VALUES %s" % (head, values), [p for row in param_rows for p in row])]
+        return [("%s VALUES %s" % (self._head(fields), values),
+                 [p for row in param_rows for p in row])]
 
-    def execute_sql(self, returning_fields=None):
-        fields, objs, head, placeholder_rows, param_rows = self._insert_sql()
-        if not objs:
-            return []
-        with self.connection.cursor() as cursor:
-            if all(p == "%s" for row in placeholder_rows for p in row):
-                # One request for the whole batch.
-                sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
-                cursor.executemany(sql, [list(r) for r in param_rows])
-            else:
-                values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
-                cursor.execute("%s VALUES %s" % (head, values),
-                               [p for row in param_rows for p in row])
+    def _returning(self, objs, returning_fields):
         if not returning_fields:
             return []
         return [tuple(getattr(obj, f.attname) for f in returning_fields) for obj in objs]
+
+    def execute_sql(self, returning_fields=None):
+        fields, objs, plan = self._insert_plan()
+        if plan is None:
+            return []
+        sql, params, many = plan
+        with self.connection.cursor() as cursor:
+            if many:
+                cursor.executemany(sql, params)  # one request for the whole batch
+            else:
+                cursor.execute(sql, params)
+        return self._returning(objs, returning_fields)
+
+
+def _any_has(values, attr):
+    """Whether a value of ``values`` has ``attr`` (expressions: resolve_expression,
+    as_sql), tested once per distinct type rather than once per value."""
+    return any(hasattr(t, attr) for t in set(map(type, values)))
 
 
 def _typed_placeholder(db_type, placeholder):
