@@ -225,12 +225,14 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                 values = list(map(operator.attrgetter(field.attname), objs))
             else:
                 values = [field.pre_save(obj, True) for obj in objs]
-            if _any_has(values, "resolve_expression"):
+            types = set(map(type, values))
+            if any(hasattr(t, "resolve_expression") for t in types):
                 return None
-            prep = field.get_db_prep_save
-            values = [prep(v, connection) for v in values]
-            if _any_has(values, "as_sql"):
-                return None
+            if not types <= _unchanged_types(field, connection):
+                prep = field.get_db_prep_save
+                values = [prep(v, connection) for v in values]
+                if _any_has(values, "as_sql"):
+                    return None
             columns.append(values)
         return columns
 
@@ -282,6 +284,56 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
             else:
                 cursor.execute(sql, params)
         return self._returning(objs, returning_fields)
+
+
+# get_db_prep_save() returns these values unchanged (None, and exactly int for
+# IntegerField, float for FloatField, str for CharField/TextField) as long as the
+# field's class uses only Django's (or our) prep methods, listed here.
+def _prep_methods():
+    from django.db.models import fields as f
+
+    from clickhouse_backend.models.fields.string import StringField
+
+    common = {"get_db_prep_save": {f.Field}, "get_db_prep_value": {f.Field, f.IntegerField}}
+    # (methods the class may take from these classes only, its get_prep_value, type)
+    return [
+        (dict(common, get_prep_value={f.Field, f.IntegerField}), {f.IntegerField}, int),
+        (dict(common, get_prep_value={f.Field, f.FloatField}), {f.FloatField}, float),
+        (dict(common, get_prep_value={f.Field, f.CharField, f.TextField},
+              to_python={f.Field, f.CharField, f.TextField, StringField}), {f.CharField, f.TextField}, str),
+    ]
+
+
+_PREP_METHODS = None
+_unchanged_cache = {}
+
+
+def _unchanged_types(field, connection):
+    """The value types for which ``field.get_db_prep_save(v)`` is ``v`` itself."""
+    global _PREP_METHODS
+    key = (type(field), type(connection.ops))
+    types = _unchanged_cache.get(key)
+    if types is None:
+        from .operations import DatabaseOperations
+
+        if _PREP_METHODS is None:
+            _PREP_METHODS = _prep_methods()
+        types = frozenset()
+        integer_ok = (type(connection.ops).adapt_integerfield_value
+                      is DatabaseOperations.adapt_integerfield_value)
+        cls = type(field)
+        for methods, owners, tp in _PREP_METHODS:
+            if tp is int and not integer_ok:
+                continue
+            if any(cls.get_prep_value is o.get_prep_value for o in owners) and all(name not in vars(c) or c in allowed
+                   for name, allowed in methods.items() for c in cls.__mro__):
+                types = frozenset((tp, type(None)))
+                break
+        _unchanged_cache[key] = types
+    if any(name in field.__dict__ for name in
+           ("get_db_prep_save", "get_db_prep_value", "get_prep_value", "to_python")):
+        return frozenset()
+    return types
 
 
 def _any_has(values, attr):

@@ -96,3 +96,25 @@ def test_bulk_create_unevaluated_expression_takes_generic_path(db):
         del field.pre_save
     assert [many for _, many in cap.inserts()] == [False]
     assert sorted(Plain.objects.values_list("name", flat=True)) == ["xa", "xb"]
+
+
+def test_prep_skipped_only_where_django_would_return_the_value_unchanged():
+    from django.db.models import IntegerField
+
+    from clickhouse_backend import models
+    from clickhouse_backend.backend.compiler import _unchanged_types
+
+    class Doubled(models.Int32Field):
+        def get_prep_value(self, value):
+            return None if value is None else int(value) * 2
+
+    assert _unchanged_types(models.UInt64Field(), connection) == {int, type(None)}
+    assert _unchanged_types(models.StringField(), connection) == {str, type(None)}
+    assert _unchanged_types(models.Float64Field(), connection) == {float, type(None)}
+    for field in (Doubled(), models.FixedStringField(max_bytes=2), models.DateTimeField(),
+                  models.BoolField(), models.DecimalField(max_digits=5, decimal_places=2),
+                  models.ArrayField(models.Int32Field())):
+        assert not _unchanged_types(field, connection), field
+    patched = IntegerField()
+    patched.get_prep_value = lambda value: value
+    assert not _unchanged_types(patched, connection)
