@@ -23,6 +23,19 @@ each statement is *replayed*:
 * :func:`astream` feeds a sync iterable one row per ``next()`` from a query that is
   read chunk by chunk: ``aiterator()`` streams without holding the whole result.
 
+Reads of models/aio.py do not replay (the replay above is their fallback for what
+these do not cover): each query is compiled once.
+
+* :func:`afetch_list` is ``list(iterable)`` for Django's own iterables: the
+  queryset's compiler is compiled, its rows fetched, then the iterable runs once
+  on that compiler (patched to return the fetched rows), converting them with
+  Django's own code.
+* :func:`aplan_single` runs a sync method whose one query is a single-row read
+  (aggregate(), count(), exists()) in a *plan* pass: the read compiler's
+  execute_sql() records itself and answers "no row" instead of running; the
+  recorded compiler is then compiled and run, and ``finish(compiler, row)``
+  computes the result (see :func:`aggregation_result`).
+
 Nothing here calls the sync driver: a sync DB call that slips through raises
 Django's SynchronousOnlyOperation, it does not block the loop.
 """
@@ -283,6 +296,7 @@ class _Session:
         self.feed = None
         self.seen = None
         self.dml_seen = 0
+        self.plan = None         # plan pass: the read compilers whose execute_sql() ran
 
     def begin_pass(self):
         self.seen = collections.Counter()
@@ -317,6 +331,28 @@ def _hooked(cls):
     return sub
 
 
+_planned_classes = {}
+
+
+def _planned(cls):
+    """Subclass of a read compiler class whose execute_sql(SINGLE) only records
+    the compiler in a plan pass (and runs normally outside one)."""
+    sub = _planned_classes.get(cls)
+    if sub is None:
+        def execute_sql(self, result_type=MULTI, *args, **kwargs):
+            session = _window_session.get()
+            if session is None or session.plan is None:
+                return cls.execute_sql(self, result_type, *args, **kwargs)
+            if result_type != SINGLE or session.plan:
+                raise _Need("plan", None)  # not a single single-row read: replay instead
+            session.plan.append(self)
+            return None
+
+        sub = type(cls.__name__, (cls,), {"execute_sql": execute_sql, "__module__": cls.__module__})
+        _planned_classes[cls] = sub
+    return sub
+
+
 class _Window:
     """Patches this thread's wrapper for one synchronous run. No await happens
     inside, so no other task can see the patched wrapper."""
@@ -342,7 +378,11 @@ class _Window:
 
         def compiler(name):
             cls = original(name)
-            return _hooked(cls) if issubclass(cls, _DML_BASES) else cls
+            if issubclass(cls, _DML_BASES):
+                return _hooked(cls)
+            if s.plan is not None and issubclass(cls, dj_compiler.SQLCompiler):
+                return _planned(cls)
+            return cls
 
         ops.__dict__["compiler"] = compiler
         self._token = _window_session.set(s)
@@ -393,6 +433,109 @@ async def arun(wrapper, fn, *, dml=False):
             else:
                 comp, args, kwargs = need.payload
                 session.dml_results.append(await aexecute_dml(comp, *args, **kwargs))
+
+
+# ---- reads compiled once ----------------------------------------------------------
+
+def _compile(compiler):
+    """compiler.as_sql(), or None when the query can match nothing (as execute_sql)."""
+    try:
+        sql, params = compiler.as_sql()
+        if not sql:
+            raise EmptyResultSet
+    except EmptyResultSet:
+        return None
+    return sql, params
+
+
+async def _afetch_compiled(compiler, compiled, result_type):
+    """What SQLCompiler.execute_sql(result_type) returns (MULTI: a list of row
+    chunks, not chunked; SINGLE: the first row or None), for SQL compiled already."""
+    if compiled is None:
+        return [] if result_type == MULTI else None
+    w = compiler.connection
+    sql, params = compiled
+    if result_type == SINGLE:
+        row = await afetchone(w, sql, params)
+        return row[0:compiler.col_count] if row else row
+    rows = (await _afetch(w, sql, params)).rows
+    if compiler.has_extra_select:
+        rows = [r[0:compiler.col_count] for r in rows]
+    return [rows] if rows else []
+
+
+def _run_once(session, fn):
+    with _Window(session):
+        return fn()
+
+
+async def afetch_list(wrapper, query, make_iter):
+    """``list(make_iter())`` for an iterable that gets its rows from one
+    ``query.get_compiler(using).execute_sql(MULTI)`` (Django's model, values and
+    values_list iterables): compiled once, the rows fetched on the async cursor,
+    the iterable run once on them. Anything else it would query falls back to
+    :func:`arun`."""
+    wrapper = _wrapper_for(wrapper)
+    await aprepare(wrapper)
+    session = _Session(wrapper, dml=False)
+    try:
+        compiler = _run_once(session, lambda: query.get_compiler(using=wrapper.alias))
+        compiled = _run_once(session, lambda: _compile(compiler))
+    except _Need:
+        return await arun(wrapper, lambda: list(make_iter()))
+    results = await _afetch_compiled(compiler, compiled, MULTI)
+    compiler.execute_sql = lambda *args, **kwargs: results
+    query.__dict__["get_compiler"] = lambda *args, **kwargs: compiler
+    try:
+        return _run_once(session, lambda: list(make_iter()))
+    except _Need:
+        pass
+    finally:
+        query.__dict__.pop("get_compiler", None)
+    return await arun(wrapper, lambda: list(make_iter()))
+
+
+async def aplan_single(wrapper, fn, finish):
+    """Run the sync callable ``fn`` whose only query is a single-row read (SINGLE)
+    once, in a plan pass; then run that query and return ``finish(compiler, row)``.
+    Without a query, ``fn``'s own result; with anything else, :func:`arun`."""
+    wrapper = _wrapper_for(wrapper)
+    await aprepare(wrapper)
+    session = _Session(wrapper, dml=False)
+    session.plan = []
+    try:
+        value = _run_once(session, fn)
+    except _Need:
+        return await arun(wrapper, fn)
+    except Exception:
+        if not session.plan:
+            raise
+        return await arun(wrapper, fn)  # fn choked on the "no row" placeholder
+    if not session.plan:
+        return value
+    compiler = session.plan[0]
+    session.plan = None
+    try:
+        compiled = _run_once(session, lambda: _compile(compiler))
+    except _Need:
+        return await arun(wrapper, fn)
+    return finish(compiler, await _afetch_compiled(compiler, compiled, SINGLE))
+
+
+def aggregation_result(compiler, result):
+    """The end of Django's Query.get_aggregation() for the row ``result`` of its
+    outer query's compiler."""
+    outer_query = compiler.query
+    cols = outer_query.annotation_select.values()
+    if result is None:
+        result = [expression.empty_result_set_value for expression in cols]
+    else:
+        converters = compiler.get_converters(cols)
+        rows = compiler.apply_converters((result,), converters)
+        if getattr(compiler, "has_composite_fields", None) and compiler.has_composite_fields(cols):
+            rows = compiler.composite_fields_to_tuples(rows, cols)
+        result = next(rows)
+    return dict(zip(outer_query.annotation_select, result))
 
 
 # ---- streaming ------------------------------------------------------------------
@@ -552,5 +695,5 @@ async def _aupdate(comp, result_type=ROW_COUNT):
     return count
 
 
-__all__ = ["arun", "astream", "aexecute", "afetchone", "aexecute_dml", "async_connection",
+__all__ = ["arun", "astream", "afetch_list", "aplan_single", "aggregation_result", "aexecute", "afetchone", "aexecute_dml", "async_connection",
            "aprepare", "is_clickhouse", "CURSOR", "MULTI", "NO_RESULTS", "ROW_COUNT", "SINGLE"]
