@@ -630,48 +630,31 @@ async def _ainsert(comp, returning_fields=None):
     return comp._returning(objs, returning_fields)
 
 
+async def arun_steps(wrapper, steps):
+    """Drive a step generator (compiler.MutationMixin._mutation_steps) on the
+    async cursor: the sync path's statements, waits and checks, one copy."""
+    from .compiler import EXECUTE, FETCHALL, FETCHONE, SLEEP, next_step
+
+    step, value = next_step(steps, None)
+    while step is not None:
+        kind, sql, params = step
+        result = None
+        if kind == SLEEP:
+            await asyncio.sleep(sql)
+        elif kind == FETCHONE:
+            result = await afetchone(wrapper, sql, params)
+        elif kind == FETCHALL:
+            result = (await _afetch(wrapper, sql, params)).rows
+        elif kind == EXECUTE:
+            await (await aexecute(wrapper, sql, params)).close()
+        step, value = next_step(steps, result)
+    return value
+
+
 async def _amutate(comp, sql, params):
-    """compiler.MutationMixin._run: count the matching rows, send the mutation only
-    if there are any, wait for it when mutations_sync is asked for."""
-    w = comp.connection
+    """compiler.MutationMixin._run on the async cursor."""
     where, where_params = comp._where
-    table = comp._table()
-    (count,) = await afetchone(w, "SELECT count() FROM %s WHERE %s" % (table, where), where_params)
-    if count:
-        await (await aexecute(w, sql, params)).close()
-        if not sql.startswith("DELETE FROM"):
-            await _await_mutations(comp, comp._mutation_target()[0])
-    return count
-
-
-async def _await_mutations(comp, table):
-    from . import compiler as ch_compiler
-
-    w = comp.connection
-    query_settings = ch_compiler._query_settings(comp)
-    if not w.mutations_sync_requested(query_settings):
-        return
-    if "mutations_sync" in (w.effective_settings or {}) and "mutations_sync" not in query_settings:
-        return  # the server already waited
-    deadline = time.monotonic() + ch_compiler.MUTATION_WAIT_TIMEOUT
-    delay = 0.005
-    name = table.strip('"').replace('\\"', '"')
-    reason_sql = "any(latest_fail_reason)" if w.server_version >= (20, 1) else "''"
-    while True:
-        pending, reason = await afetchone(
-            w, "SELECT count(), %s FROM system.mutations WHERE database = currentDatabase() "
-               "AND table = %%s AND is_done = 0" % reason_sql, [name])
-        if not pending:
-            return
-        if reason:
-            from django.db import DatabaseError
-            raise DatabaseError("Mutation on %s failed: %s" % (table, reason))
-        if time.monotonic() > deadline:
-            from django.db import OperationalError
-            raise OperationalError("Mutation on %s not done after %ss."
-                                   % (table, ch_compiler.MUTATION_WAIT_TIMEOUT))
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.2)
+    return await arun_steps(comp.connection, comp._mutation_steps(sql, params, where, where_params))
 
 
 async def _adelete(comp, result_type=MULTI):

@@ -407,7 +407,9 @@ class MutationMixin:
                       if cluster else "")
         return table, on_cluster
 
-    def _wait_for_mutations(self, cursor, table):
+    def _mutation_wait_steps(self, table):
+        """Wait for the mutations on ``table`` when mutations_sync asks for it: a
+        step generator (see _mutation_steps)."""
         level = self.connection.mutations_sync_requested(_query_settings(self))
         if not level:
             return
@@ -425,11 +427,10 @@ class MutationMixin:
         delay = 0.005
         name = table.strip('"').replace('\\"', '"')
         while True:
-            cursor.execute(
+            pending, parts, reason = yield (FETCHONE, (
                 "SELECT count(), sum(parts_to_do), %s FROM system.mutations "
                 "WHERE database = currentDatabase() AND table = %%s AND is_done = 0"
-                % reason_sql, [name])
-            pending, parts, reason = cursor.fetchone()
+                % reason_sql), [name])
             if not pending:
                 return
             if reason:
@@ -446,7 +447,7 @@ class MutationMixin:
             if now > deadline:
                 raise OperationalError("Mutation on %s not done after %ss."
                                        % (table, MUTATION_WAIT_TIMEOUT))
-            time.sleep(delay)
+            yield (SLEEP, delay, None)
             delay = min(delay * 2, 0.2)
 
     def _materialize_subqueries(self):
@@ -454,30 +455,68 @@ class MutationMixin:
         with joins or aliases (in the background, after accepting them)."""
         return self.connection.server_version < (20, 1)
 
-    def _run(self, sql, params, where, where_params):
+    def _mutation_steps(self, sql, params, where, where_params):
+        """The statements of one UPDATE/DELETE, without their I/O: a generator
+        that yields steps ``(FETCHALL | FETCHONE | EXECUTE, sql, params)`` or
+        ``(SLEEP, seconds, None)``, is sent each step's result (rows, a row or
+        None) and returns the number of matching rows. run_steps() drives it on
+        a sync cursor, async_compiler.arun_steps() on the async one."""
         if not sql:
             return 0
         table = self._table()
-        with self.connection.cursor() as cursor:
-            if self._materialize_subqueries() and "SELECT" in where:
-                # Select the matching keys now; the mutation names them.
-                pk = self.connection.ops.quote_name(self.query.get_meta().pk.column)
-                cursor.execute("SELECT %s FROM %s WHERE %s" % (pk, table, where), where_params)
-                rows = cursor.fetchall()
-                count = len(rows)
-                keys = sorted({r[0] for r in rows})
-                if count:
-                    params = list(params)[:len(params) - len(where_params)] + keys
-                    sql = "%s%s IN (%s)" % (sql[:len(sql) - len(where)], pk,
-                                            ", ".join(["%s"] * len(keys)))
-            else:
-                cursor.execute("SELECT count() FROM %s WHERE %s" % (table, where), where_params)
-                count = cursor.fetchone()[0]
+        if self._materialize_subqueries() and "SELECT" in where:
+            # Select the matching keys now; the mutation names them.
+            pk = self.connection.ops.quote_name(self.query.get_meta().pk.column)
+            rows = yield (FETCHALL, "SELECT %s FROM %s WHERE %s" % (pk, table, where), where_params)
+            count = len(rows)
+            keys = sorted({r[0] for r in rows})
             if count:
-                cursor.execute(sql, params)
-                if not sql.startswith("DELETE FROM"):
-                    self._wait_for_mutations(cursor, self._mutation_target()[0])
+                params = list(params)[:len(params) - len(where_params)] + keys
+                sql = "%s%s IN (%s)" % (sql[:len(sql) - len(where)], pk,
+                                        ", ".join(["%s"] * len(keys)))
+        else:
+            (count,) = yield (FETCHONE, "SELECT count() FROM %s WHERE %s" % (table, where),
+                              where_params)
+        if count:
+            yield (EXECUTE, sql, params)
+            if not sql.startswith("DELETE FROM"):
+                yield from self._mutation_wait_steps(self._mutation_target()[0])
         return count
+
+    def _run(self, sql, params, where, where_params):
+        with self.connection.cursor() as cursor:
+            return run_steps(self._mutation_steps(sql, params, where, where_params), cursor)
+
+
+# Steps of MutationMixin._mutation_steps().
+FETCHALL, FETCHONE, EXECUTE, SLEEP = "fetchall", "fetchone", "execute", "sleep"
+
+
+def next_step(steps, result):
+    """Send ``result`` to a step generator: ``(next step, None)``, or ``(None,
+    its return value)`` when it is done."""
+    try:
+        return steps.send(result), None
+    except StopIteration as stop:
+        return None, stop.value
+
+
+def run_steps(steps, cursor):
+    """Drive a step generator (MutationMixin._mutation_steps) on a sync cursor."""
+    step, value = next_step(steps, None)
+    while step is not None:
+        kind, sql, params = step
+        result = None
+        if kind == SLEEP:
+            time.sleep(sql)
+        else:
+            cursor.execute(sql, params)
+            if kind == FETCHALL:
+                result = cursor.fetchall()
+            elif kind == FETCHONE:
+                result = cursor.fetchone()
+        step, value = next_step(steps, result)
+    return value
 
 
 class SQLDeleteCompiler(MutationMixin, compiler.SQLDeleteCompiler):
