@@ -407,7 +407,7 @@ class DatabaseOperations(BaseDatabaseOperations):
             # literal is exact, and stays on the server's fast VALUES parser (18.16
             # fails on long INSERTs of toDateTime(...) expressions)
             value = timezone.make_naive(value, datetime.timezone.utc)
-        if not self.connection.features.supports_datetime64:
+        if value.microsecond and not self.connection.features.supports_datetime64:
             value = value.replace(microsecond=0)
         return value
 
