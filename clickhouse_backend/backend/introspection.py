@@ -1,6 +1,7 @@
 import re
 from collections import namedtuple
 
+from django.db import DatabaseError
 from django.db.backends.base.introspection import BaseDatabaseIntrospection
 from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
 from django.db.backends.base.introspection import TableInfo as BaseTableInfo
@@ -80,6 +81,8 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
             "SELECT name, type, default_kind, default_expression, comment FROM system.columns "
             "WHERE database = currentDatabase() AND table = %s", [table_name])
         rows = cursor.fetchall()
+        if not rows:
+            raise DatabaseError("Table %s does not exist." % table_name)
         result = []
         for name, type_name, default_kind, default_expr, comment in rows:
             base, null = _strip(type_name)
@@ -96,6 +99,11 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         return result
 
     def get_sequences(self, cursor, table_name, table_fields=()):
+        # Auto fields take client-side snowflake ids: the id generator is the
+        # table's one "sequence" (nothing to reset: supports_sequence_reset).
+        for field in table_fields:
+            if getattr(field, "db_returning", False) and field.primary_key:
+                return [{"table": table_name, "column": field.column}]
         return []
 
     def get_relations(self, cursor, table_name):
