@@ -40,7 +40,7 @@ def nullable(db_type):
 class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     # Django (and its tests) format these with table names only; ON CLUSTER
     # is appended by delete_model/alter_db_table.
-    sql_delete_table = "DROP TABLE IF EXISTS %(table)s"
+    sql_delete_table = "DROP TABLE %(table)s"
     sql_rename_table = "RENAME TABLE %(old_table)s TO %(new_table)s"
 
     def __init__(self, connection, collect_sql=False, atomic=True):
