@@ -93,6 +93,11 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
             m = re.match(r"FixedString\((\d+)\)", base)
             if m:
                 size = int(m.group(1))
+            if default_kind == "DEFAULT" and default_expr:
+                # Servers before 20.x store a column default as CAST(v, 'T').
+                m = re.match(r"^CAST\((.*), '([^']*)'\)$", default_expr)
+                if m and m.group(2) == type_name:
+                    default_expr = m.group(1)
             result.append(FieldInfo(
                 name, type_name, None, size, precision, scale, null,
                 default_expr if default_kind == "DEFAULT" else None, None, comment or None))

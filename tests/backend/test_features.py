@@ -739,3 +739,19 @@ def test_time_functions_and_offset_time_zones(alias, request):
     assert row[4] == datetime.datetime(2022, 3, 4, 13, 30, tzinfo=UTC)
     assert str(row[4].tzinfo) == "Asia/Kolkata"
     p.delete()
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_introspected_default_is_the_value(alias, request):
+    """18.16 stores DEFAULT 1988 as CAST(1988, 'Int32'): introspection gives 1988."""
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    table = "intro_dflt_" + uuid.uuid4().hex[:6]
+    with conn.cursor() as cur:
+        cur.execute('CREATE TABLE "%s" (id Int64, y Int32 DEFAULT 1988) ENGINE = MergeTree '
+                    'ORDER BY id' % table)
+        try:
+            desc = {f.name: f for f in conn.introspection.get_table_description(cur, table)}
+        finally:
+            cur.execute('DROP TABLE "%s"' % table)
+    assert desc["y"].default == "1988" and desc["id"].default is None
