@@ -603,7 +603,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 if old_field.null and not new_field.null:
                     fill = self._not_null_fill(model, old_field, new_field)
                     if fill is not None:
-                        source = "coalesce(%s, %s)" % (source, fill)
+                        source = "coalesce(%s, CAST(%s AS %s))" % (
+                            source, fill, self.column_type(new_field))
                 elif self.column_type(old_field) != self.column_type(new_field):
                     source = "CAST(%s AS %s)" % (source, self.column_type(new_field))
             else:
@@ -647,9 +648,11 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def _field_should_be_altered(self, old_field, new_field, ignore=None):
         # Django's version ignores attributes that matter only for
-        # validation; so do we, plus index/unique flags (no-ops here).
+        # validation; so do we, plus index/unique flags (no-ops here). A new
+        # target ("to") may change the column type or, for a many-to-many
+        # field, the through table's columns: alter_field compares those.
         ignore = set(ignore or ()) | {"db_index", "unique", "db_constraint",
-                                      "on_delete", "related_name", "to"}
+                                      "on_delete", "related_name"}
         return super()._field_should_be_altered(old_field, new_field, ignore=ignore)
 
     def _model_indexes_sql(self, model):
