@@ -63,7 +63,11 @@ CH_SQL_SPELLING = ("expressions are compiled to ClickHouse's functions (lowerUTF
 RAW_ENGINE_LESS = ("the test creates a table without ENGINE (raw SQL): ClickHouse accepts that "
                    "from 22.2 (default_table_engine)")
 DROP_VIEW = "the test drops a view with DROP VIEW, which ClickHouse 18.16 does not have"
-RAW_DELETE = "the test deletes rows with DELETE FROM (raw SQL), ClickHouse 23.3+"
+RAW_DELETE = ("the test runs DELETE FROM without WHERE (raw SQL): ClickHouse's DELETE FROM "
+              "(23.3+) needs a WHERE clause")
+RAW_UPDATE = ("the test runs CREATE TABLE without ENGINE (accepted from 22.2) and a raw SQL "
+              "UPDATE statement, which ClickHouse runs only as a lightweight update (25.7+) "
+              "on tables with the block number column enabled")
 CHECK_CONSTRAINTS = "CHECK constraints need ClickHouse 19.14 (NotSupportedError before)"
 BOOL_TYPE = ("ClickHouse has a Bool type from 21.12 and IPv4/IPv6 from 19.3 (UInt8 and String "
              "before, introspected as such)")
@@ -176,7 +180,6 @@ MANUAL = [
     ]),
     ((22, 2), RAW_ENGINE_LESS, [
         'introspection.tests.IntrospectionTests.test_django_table_names',
-        'migrations.test_operations.OperationTests.test_run_sql',
         'migrations.test_operations.OperationTests.test_run_sql_params',
         'migrations.test_operations.OperationTests.test_separate_database_and_state',
     ]),
@@ -184,7 +187,10 @@ MANUAL = [
         'introspection.tests.IntrospectionTests.test_table_names_with_views',
         'inspectdb.tests.InspectDBTransactionalTests.test_include_views',
     ]),
-    ((23, 3), RAW_DELETE, [
+    (None, RAW_UPDATE, [
+        'migrations.test_operations.OperationTests.test_run_sql',
+    ]),
+    (None, RAW_DELETE, [
         'migrations.test_operations.OperationTests.test_alter_unique_together',
     ]),
     ((25, 0), CORRELATED, [

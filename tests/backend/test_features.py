@@ -291,6 +291,31 @@ def test_migration_alterations_and_model_operations(alias, request):
 
 
 @pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_rename_m2m_target_renames_through_columns(alias, request):
+    """RenameModel of a many-to-many target renames the through table's column
+    (RENAME COLUMN, or a rebuilt table before 20.4), keeping the rows."""
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    app = "m2mapp" + uuid.uuid4().hex[:6]
+    state = ProjectState()
+    for op in (ops.CreateModel("Rider", [("id", dj.BigAutoField(primary_key=True))]),
+               ops.CreateModel("Pony", [("id", dj.BigAutoField(primary_key=True)),
+                                        ("riders", dj.ManyToManyField("Rider"))])):
+        state = _apply(alias, state, op, app=app)
+    through = "%s_pony_riders" % app
+    try:
+        with conn.cursor() as cur:
+            cur.execute('INSERT INTO "%s" (id, pony_id, rider_id) VALUES (1, 10, 20)' % through)
+        state = _apply(alias, state, ops.RenameModel("Rider", "Jockey"), app=app)
+        assert set(_column_types(alias, through)) == {"id", "pony_id", "jockey_id"}
+        assert _rows(alias, through, "id, pony_id, jockey_id") == [(1, 10, 20)]
+    finally:
+        with conn.cursor() as cur:
+            for name in ("rider", "jockey", "pony", "pony_riders"):
+                cur.execute('DROP TABLE IF EXISTS "%s_%s"' % (app, name))
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_alter_field_comment_and_default_removed(alias, request):
     request.getfixturevalue("db" if alias == "default" else "edb")
     conn = connections[alias]
