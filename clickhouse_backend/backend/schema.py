@@ -408,7 +408,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             if value is not None:
                 fill = quote_literal(value)
         if fill is None or not self._simple_table(model) or \
-                not self._engine(model).supports_mutations() or self.collect_sql:
+                not self._engine(model).supports_mutations():
             if fill is not None:
                 # A cluster/replicated/Log table: ClickHouse computes the DEFAULT
                 # for the existing rows when they are read, so it stays.
@@ -416,7 +416,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             self.execute("ALTER TABLE %s%s ADD COLUMN %s %s" % (table, cluster, column,
                                                                definition))
             return
-        if not self._table_has_rows(model):
+        if not self.collect_sql and not self._table_has_rows(model):
             self.execute("ALTER TABLE %s%s ADD COLUMN %s %s" % (table, cluster, column,
                                                                definition))
             return
