@@ -64,17 +64,19 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def _engine(self, model):
         engine = getattr(model._meta, "engine", None)
-        if engine is None:
-            # Tables of plain Django models (contrib apps, django_migrations).
-            pk = model._meta.pk
-            if pk is not None and pk.column:
-                order = (pk.name,)
-            elif getattr(pk, "field_names", None):  # CompositePrimaryKey
-                order = tuple(pk.field_names)
-            else:
-                order = ("tuple()",)
-            engine = _eng().MergeTree(order_by=order)
-        return engine
+        return engine if engine is not None else self._default_engine(model)
+
+    def _default_engine(self, model):
+        """Tables of plain Django models (contrib apps, django_migrations):
+        MergeTree ordered by the primary key."""
+        pk = model._meta.pk
+        if pk is not None and pk.column:
+            order = (pk.name,)
+        elif getattr(pk, "field_names", None):  # CompositePrimaryKey
+            order = tuple(pk.field_names)
+        else:
+            order = ("tuple()",)
+        return _eng().MergeTree(order_by=order)
 
     def _expr_sql(self, model, expr):
         """Compile a field name, Django expression or raw SQL string to SQL
@@ -564,20 +566,22 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 % (old_field.column, model._meta.db_table, nulls))
         return None
 
-    def _rebuild_table(self, model, old_field, new_field):
+    def _rebuild_table(self, model, old_field=None, new_field=None, engine_sql=None):
         """Changes ClickHouse cannot make in place (the type or name of a
         sorting/primary key column, dropping it, which column is the primary
-        key, RENAME COLUMN before 20.4): a new table with the new definition,
-        the rows copied over, the old table dropped and the new one renamed.
-        new_field None drops old_field's column."""
+        key, RENAME COLUMN before 20.4, another engine): a new table with the
+        new definition, the rows copied over, the old table dropped and the
+        new one renamed. new_field None drops old_field's column; engine_sql
+        replaces the engine."""
         label = model._meta.label
         if not self._simple_table(model):
             raise NotSupportedError(
-                "Changing column %s of %s needs the table rebuilt (a key column, or RENAME "
-                "COLUMN before ClickHouse 20.4); the backend does that only for "
-                "non-replicated tables without ON CLUSTER." % (old_field.column, label))
+                "Changing %s of %s needs the table rebuilt (a key column, the engine, or "
+                "RENAME COLUMN before ClickHouse 20.4); the backend does that only for "
+                "non-replicated tables without ON CLUSTER." % (
+                    "column %s" % old_field.column if old_field else "the engine", label))
         engine = getattr(model._meta, "engine", None)
-        if engine is not None and new_field is None:
+        if engine is not None and old_field is not None and new_field is None:
             raise NotSupportedError(
                 "Column %s of %s is part of the table's key (engine %s); change the engine's "
                 "order_by/primary_key/partition_by first." % (old_field.column, label,
@@ -595,7 +599,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         columns, selects = [], []
         for name, type_name, default_kind, default_expr, col_comment in existing:
             source = self.quote_name(name)
-            if name == old_field.column:
+            if old_field is not None and name == old_field.column:
                 if new_field is None:
                     continue
                 definition, _ = self.column_sql(model, new_field)
@@ -618,10 +622,12 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                     definition += " COMMENT " + quote_literal(col_comment)
             columns.append("%s %s" % (self.quote_name(name), definition))
             selects.append((self.quote_name(name), source))
-        if engine is None:
+        if engine_sql is not None:
+            pass
+        elif engine is None:
             if new_field is not None and new_field.primary_key:
                 pk_column = new_field.column
-            elif old_field.primary_key:
+            elif old_field is not None and old_field.primary_key:
                 pk_column = None  # no primary key any more
             else:
                 pk = model._meta.pk
@@ -645,6 +651,38 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             ", ".join(s for _, s in selects), self.quote_name(table)))
         self.execute("DROP TABLE %s" % self.quote_name(table))
         self.execute("RENAME TABLE %s TO %s" % (self.quote_name(tmp), self.quote_name(table)))
+
+    def alter_model_engine(self, model, old_engine, new_engine):
+        """AlterModelOptions changed Meta.engine (model has the new one):
+        MODIFY SETTING when only settings were added or changed (20.1+),
+        else the table is rebuilt with the new engine."""
+        if old_engine == new_engine:
+            return
+        default = self._default_engine(model)
+        old, new = old_engine or default, new_engine or default
+
+        def without_settings(engine):
+            _, args, kwargs = engine.deconstruct()
+            kwargs.pop("settings", None)
+            return type(engine), args, kwargs
+
+        old_settings, new_settings = old.settings or {}, new.settings or {}
+        if (without_settings(old) == without_settings(new)
+                and set(old_settings) <= set(new_settings)
+                and self.connection.server_version >= (20, 1)):
+            changed = {k: v for k, v in new_settings.items() if old_settings.get(k) != v}
+            self.execute("ALTER TABLE %s%s MODIFY SETTING %s" % (
+                self.quote_name(model._meta.db_table), self._on_cluster(model),
+                ", ".join("%s = %s" % (k, quote_literal(int(v) if isinstance(v, bool) else v))
+                          for k, v in changed.items())))
+            return
+        for engine in (old, new):
+            if engine.name.startswith("Replicated") or isinstance(engine, _eng().Distributed):
+                raise NotSupportedError(
+                    "Changing the engine of %s from %s to %s needs the table recreated; the "
+                    "backend does that only for non-replicated, non-distributed tables."
+                    % (model._meta.label, old.name, new.name))
+        self._rebuild_table(model, engine_sql=self.engine_sql(model, new))
 
     def _field_should_be_altered(self, old_field, new_field, ignore=None):
         # Django's version ignores attributes that matter only for

@@ -780,3 +780,58 @@ def test_introspected_default_is_the_value(alias, request):
         finally:
             cur.execute('DROP TABLE "%s"' % table)
     assert desc["y"].default == "1988" and desc["id"].default is None
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_engine_change_is_a_migration(alias, request):
+    """A changed Meta.engine is detected (AlterModelOptions) and applied: new
+    settings with MODIFY SETTING (20.1+), anything else by rebuilding the table."""
+    from django.db.migrations.autodetector import MigrationAutodetector
+    from django.db.migrations.state import ModelState
+
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    table = "opsapp_eng_" + uuid.uuid4().hex[:6]
+
+    def model_state(engine):
+        return ModelState("opsapp", "Eng", [
+            ("id", dj.BigAutoField(primary_key=True)),
+            ("day", dj.DateField()),
+        ], options={"db_table": table, "engine": engine})
+
+    def key(cur):
+        cur.execute("SELECT sorting_key, engine_full FROM system.tables WHERE database = "
+                    "currentDatabase() AND name = %s", [table]) if conn.server_version >= (
+            20, 1) else cur.execute("SELECT '', engine_full FROM system.tables WHERE "
+                                    "database = currentDatabase() AND name = %s", [table])
+        return cur.fetchone()
+
+    first = models.MergeTree(order_by="id", settings={"index_granularity": 1024})
+    before = ProjectState()
+    before.add_model(model_state(first))
+    state = _apply(alias, ProjectState(), ops.CreateModel(
+        "Eng", list(model_state(first).fields.items()), options=model_state(first).options))
+    try:
+        with conn.cursor() as cur:
+            cur.execute('INSERT INTO "%s" (id, day) VALUES (1, \'2024-01-02\')' % table)
+        for engine in (models.MergeTree(order_by="id", settings={
+                           "index_granularity": 1024, "parts_to_throw_insert": 500}),
+                       models.MergeTree(order_by=("day", "id"), partition_by="day")):
+            after = ProjectState()
+            after.add_model(model_state(engine))
+            changes = MigrationAutodetector(before, after)._detect_changes()
+            [operation] = changes["opsapp"][0].operations
+            assert isinstance(operation, ops.AlterModelOptions)
+            assert operation.options["engine"] == engine
+            state = _apply(alias, state, operation)
+            before = after
+            with conn.cursor() as cur:
+                sorting_key, engine_full = key(cur)
+            if "partition_by" not in repr(engine):
+                assert "parts_to_throw_insert = 500" in engine_full
+            else:
+                assert "PARTITION BY day" in engine_full and "ORDER BY (day, id)" in engine_full
+        assert _rows(alias, table, "id, toString(day)") == [(1, "2024-01-02")]
+    finally:
+        with conn.cursor() as cur:
+            cur.execute('DROP TABLE IF EXISTS "%s"' % table)
