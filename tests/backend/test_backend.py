@@ -268,3 +268,22 @@ def test_migration_recorder_unapply_is_visible_at_once(db):
     assert ("zapp", "0001_x") in rec.applied_migrations()
     rec.record_unapplied("zapp", "0001_x")
     assert ("zapp", "0001_x") not in rec.applied_migrations()
+
+
+def test_add_field_with_default_sql_writes_then_drops_the_default():
+    """sqlmigrate shows what migrate does to a table with rows: ADD COLUMN with the
+    default, a mutation writing it into the existing parts, the DEFAULT dropped."""
+    from django.db.models import IntegerField
+    field = IntegerField(default=5)
+    field.set_attributes_from_name("extra")
+    for version, last in (((24, 8), 'ALTER TABLE "testapp_plain" MODIFY COLUMN "extra" '
+                                    'REMOVE DEFAULT'),
+                          ((18, 16, 1), 'ALTER TABLE "testapp_plain" MODIFY COLUMN "extra" '
+                                        'Int32')):
+        with _Offline(version):
+            editor = connection.schema_editor(collect_sql=True)
+            editor.add_field(Plain, field)
+        assert [s.rstrip(";") for s in editor.collected_sql] == [
+            'ALTER TABLE "testapp_plain" ADD COLUMN "extra" Int32 DEFAULT 5',
+            'ALTER TABLE "testapp_plain" UPDATE "extra" = "extra" WHERE 1',
+            last]
