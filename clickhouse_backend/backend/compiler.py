@@ -68,6 +68,29 @@ _DECIMAL_LOOKUPS = (lookups.Exact, lookups.GreaterThan, lookups.GreaterThanOrEqu
                     lookups.LessThan, lookups.LessThanOrEqual, lookups.In, lookups.Range)
 
 
+def _decimal_type_for(db_type, values, connection):
+    """A Decimal(P, S) that holds the column's values and every compared
+    value exactly: a value with more digits than the column (filter(d__gte=
+    10**11) on Decimal(5, 3)) must not be cut or refused by the CAST."""
+    m = re.fullmatch(r"Decimal\((\d+),\s*(\d+)\)", db_type)
+    if m is None:
+        return db_type
+    precision, scale = int(m.group(1)), int(m.group(2))
+    whole = precision - scale
+    for value in values:
+        if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+            d = decimal.Decimal(str(value)) if not isinstance(value, decimal.Decimal) else value
+            if not d.is_finite():
+                continue
+            sign, digits, exponent = d.normalize().as_tuple()
+            scale = max(scale, -exponent if exponent < 0 else 0)
+            whole = max(whole, len(digits) + exponent)
+    limit = 76 if connection.features.supports_big_ints else 38
+    precision = min(whole + scale, limit)
+    scale = min(scale, precision)
+    return "Decimal(%d, %d)" % (precision, scale)
+
+
 def _decimal_lookup_sql(compiler_, node):
     """A Decimal column against Python Decimals: the values are sent as exact
     Decimal literals (a bare 1.5 is a Float64, which ClickHouse does not
@@ -79,6 +102,7 @@ def _decimal_lookup_sql(compiler_, node):
     if not db_type or "None" in db_type:
         return node.as_sql(compiler_, connection)
     db_type = re.sub(r"^(LowCardinality|Nullable)\((.*)\)$", r"\2", db_type)
+    db_type = _decimal_type_for(db_type, rhs_params, connection)
     cast = "CAST(%%s AS %s)" % db_type
     if isinstance(rhs, (list, tuple)):  # range: one placeholder per bound
         rhs = [part.replace("%s", cast) for part in rhs]
