@@ -6,12 +6,13 @@ import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
-from django.db.models.expressions import DatabaseDefault, Value
+from django.db.models.expressions import DatabaseDefault, OrderBy, Value
 from django.db.models.fields import AutoFieldMixin
 from django.db.models import lookups
 from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
+from django.db.models.sql.where import AND, WhereNode
 
 from clickhouse_backend.utils.snowflake import generate_id
 
@@ -86,8 +87,57 @@ def _decimal_lookup_sql(compiler_, node):
     return "%s %s" % (lhs, node.get_rhs_op(connection, rhs)), [*lhs_params, *rhs_params]
 
 
+# Before 20.1 (ternary logic arrived in 19.x, fixed for many arguments in
+# 20.1) "NULL AND 0" is NULL, not 0: NOT (a = 1 AND a IS NOT NULL), Django's
+# exclude() of a nullable column, drops the rows where a is NULL.
+TERNARY_LOGIC_VERSION = (20, 1)
+
+
 class SQLCompiler(compiler.SQLCompiler):
+    # A negated AND node being compiled (old servers), else None.
+    _ch_wrap_parent = None
+    _ch_negated_depth = 0
+
+    def _compile_negated_and(self, node):
+        """NOT (c1 AND c2 ...) is true exactly when some ci is false: with
+        ifNull(ci, 1) the result is right whether or not the server's AND
+        knows that NULL AND 0 is 0. Not under another NOT, where a NULL
+        result must stay NULL."""
+        saved = self._ch_wrap_parent
+        self._ch_wrap_parent = node
+        self._ch_negated_depth += 1
+        try:
+            return super().compile(node)
+        finally:
+            self._ch_wrap_parent = saved
+            self._ch_negated_depth -= 1
+
     def compile(self, node):
+        parent = self._ch_wrap_parent
+        if parent is not None and any(node is c for c in parent.children):
+            self._ch_wrap_parent = None
+            try:
+                sql, params = self.compile(node)
+            finally:
+                self._ch_wrap_parent = parent
+            return "ifNull(%s, 1)" % sql, params
+        if isinstance(node, WhereNode) and node.negated:
+            if (node.connector == AND and len(node.children) > 1
+                    and not self._ch_negated_depth
+                    and self.connection.server_version < TERNARY_LOGIC_VERSION):
+                return self._compile_negated_and(node)
+            self._ch_negated_depth += 1
+            try:
+                return super().compile(node)
+            finally:
+                self._ch_negated_depth -= 1
+        # ClickHouse puts NULLs last in both directions; Django (and the
+        # nulls_order_largest flag) expect them largest, as PostgreSQL does:
+        # first when descending.
+        if (isinstance(node, OrderBy) and node.descending and not node.nulls_first
+                and not node.nulls_last):
+            node = node.copy()
+            node.nulls_first = True
         # "ORDER BY 1" is a constant before ClickHouse 22.7 (no positional
         # arguments): order by the select alias or the expression instead.
         if isinstance(node, compiler.PositionRef):
@@ -101,6 +151,27 @@ class SQLCompiler(compiler.SQLCompiler):
                 node.lhs.output_field.get_internal_type() == "DecimalField":
             return _decimal_lookup_sql(self, node)
         return super().compile(node)
+
+    def get_order_by(self):
+        result = super().get_order_by()
+        if not result and self._unordered_slice():
+            # LIMIT without ORDER BY picks arbitrary rows in ClickHouse (parts
+            # are read in parallel): order by the primary key, whose
+            # snowflake ids follow insertion order, as other databases'
+            # "natural" order does.
+            query = self.query
+            expr = OrderBy(query.model._meta.pk.get_col(query.get_initial_alias()))
+            sql, params = self.compile(expr)
+            result = [(expr, (sql, params, False))]
+        return result
+
+    def _unordered_slice(self):
+        query = self.query
+        return (query.is_sliced and query.model is not None and not query.combinator
+                and query.group_by is None and not query.distinct
+                and (query.select or query.default_cols)
+                and not any(getattr(a, "contains_aggregate", False)
+                            for a in query.annotation_select.values()))
 
     def get_combinator_sql(self, combinator, all):
         # ClickHouse wants UNION ALL or UNION DISTINCT, never a bare UNION.
