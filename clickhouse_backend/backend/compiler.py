@@ -6,7 +6,9 @@ import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
-from django.db.models.expressions import DatabaseDefault, OrderBy, Value
+from django.db.models import FloatField
+from django.db.models.expressions import DatabaseDefault, Func, OrderBy, Value
+from django.db.models.functions import Coalesce
 from django.db.models.fields import AutoFieldMixin
 from django.db.models import lookups
 from django.db.models.lookups import PatternLookup
@@ -93,7 +95,34 @@ def _decimal_lookup_sql(compiler_, node):
 TERNARY_LOGIC_VERSION = (20, 1)
 
 
-class SQLCompiler(compiler.SQLCompiler):
+def _kind(expr):
+    try:
+        return expr._output_field_or_none.get_internal_type()
+    except (AttributeError, FieldError):
+        return None
+
+
+_FLOAT_KINDS = {"FloatField", "Float32Field", "Float64Field"}
+
+
+def _float_coalesce(node):
+    """COALESCE of a Decimal and a Float (e.g. Sum("price", default=Pi()))
+    has no common type in ClickHouse (a Variant on 24.x+): the Decimal
+    arguments become Float64, as in Decimal-Float arithmetic."""
+    sources = node.get_source_expressions()
+    kinds = [_kind(e) for e in sources]
+    if not (any(k == "DecimalField" for k in kinds) and any(k in _FLOAT_KINDS for k in kinds)):
+        return None
+    clone = node.copy()
+    clone.set_source_expressions([
+        Func(e, function="toFloat64", output_field=FloatField()) if k == "DecimalField" else e
+        for e, k in zip(sources, kinds)])
+    return clone
+
+
+class CompileMixin:
+    """ClickHouse spellings of nodes, for every compiler (SELECT, UPDATE/
+    DELETE mutations, aggregates over subqueries)."""
     # A negated AND node being compiled (old servers), else None.
     _ch_wrap_parent = None
     _ch_negated_depth = 0
@@ -131,6 +160,16 @@ class SQLCompiler(compiler.SQLCompiler):
                 return super().compile(node)
             finally:
                 self._ch_negated_depth -= 1
+        if isinstance(node, Value) and isinstance(node.value, decimal.Decimal) \
+                and node.value.is_finite():
+            # An exact Decimal, not the Float64 a bare 0.4 is (F("d") - 0.4
+            # would be Float arithmetic).
+            exponent = node.value.as_tuple().exponent
+            return "toDecimal128(%%s, %d)" % max(0, -exponent), [str(node.value)]
+        if isinstance(node, Coalesce):
+            mixed = _float_coalesce(node)
+            if mixed is not None:
+                node = mixed
         # ClickHouse puts NULLs last in both directions; Django (and the
         # nulls_order_largest flag) expect them largest, as PostgreSQL does:
         # first when descending.
@@ -138,6 +177,9 @@ class SQLCompiler(compiler.SQLCompiler):
                 and not node.nulls_last):
             node = node.copy()
             node.nulls_first = True
+        return self._compile_node(node)
+
+    def _compile_node(self, node):
         # "ORDER BY 1" is a constant before ClickHouse 22.7 (no positional
         # arguments): order by the select alias or the expression instead.
         if isinstance(node, compiler.PositionRef):
@@ -152,6 +194,8 @@ class SQLCompiler(compiler.SQLCompiler):
             return _decimal_lookup_sql(self, node)
         return super().compile(node)
 
+
+class SQLCompiler(CompileMixin, compiler.SQLCompiler):
     def get_order_by(self):
         result = super().get_order_by()
         if not result and self._unordered_slice():
@@ -250,6 +294,9 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                     if isinstance(value, DatabaseDefault):
                         expr = value.expression if field.has_db_default() else None
                     elif hasattr(value, "resolve_expression"):
+                        # Django's checks first: no column references (F()),
+                        # aggregates or window expressions in an INSERT.
+                        self.prepare_value(field, value)
                         expr = value
                     else:
                         continue
@@ -443,7 +490,7 @@ class MutationMixin:
         return count
 
 
-class SQLDeleteCompiler(MutationMixin, compiler.SQLDeleteCompiler):
+class SQLDeleteCompiler(MutationMixin, CompileMixin, compiler.SQLDeleteCompiler):
     def _as_sql(self, query):
         where, params = self._where_sql(query)
         where = self._unmark(where)
@@ -466,7 +513,7 @@ class SQLDeleteCompiler(MutationMixin, compiler.SQLDeleteCompiler):
         return self._run(sql, params, where, where_params)
 
 
-class SQLUpdateCompiler(MutationMixin, compiler.SQLUpdateCompiler):
+class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler):
     def as_sql(self):
         self.pre_sql_setup()
         if not self.query.values:
@@ -530,7 +577,7 @@ class SQLUpdateCompiler(MutationMixin, compiler.SQLUpdateCompiler):
         return count
 
 
-class SQLAggregateCompiler(compiler.SQLAggregateCompiler):
+class SQLAggregateCompiler(CompileMixin, compiler.SQLAggregateCompiler):
     def as_sql(self):
         sql, params = super().as_sql()
         s = _check_query_settings(self.connection, _query_settings(self))
