@@ -120,6 +120,35 @@ def _float_coalesce(node):
     return clone
 
 
+def _inner_tables(node, out, top=False):
+    """Names of the tables read by the subqueries under an expression."""
+    from django.db.models.sql.query import Query
+    if node is None:
+        return
+    if isinstance(node, Query):
+        out.update(j.table_name for j in node.alias_map.values())
+        for child in (node.where, *node.annotations.values()):
+            _inner_tables(child, out)
+        return
+    query = getattr(node, "query", None)
+    if isinstance(query, Query):
+        _inner_tables(query, out)
+    if isinstance(node, WhereNode):
+        for child in node.children:
+            _inner_tables(child, out)
+        return
+    for attr in ("lhs", "rhs"):
+        value = getattr(node, attr, None)
+        if value is not None and value is not node and not isinstance(value, (str, int, float)):
+            _inner_tables(value, out)
+    try:
+        children = node.get_source_expressions()
+    except (AttributeError, TypeError):
+        return
+    for child in children:
+        _inner_tables(child, out)
+
+
 class CompileMixin:
     """ClickHouse spellings of nodes, for every compiler (SELECT, UPDATE/
     DELETE mutations, aggregates over subqueries)."""
@@ -209,6 +238,32 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
             result = [(expr, (sql, params, False))]
         return result
 
+    def _unshadow_outer_tables(self):
+        """ClickHouse resolves "t"."c" to the nearest table *named* t, even
+        one aliased U0 in a subquery: a subquery on the outer query's own
+        table (Subquery(T.objects.filter(x=OuterRef("x")))) compared its rows
+        with themselves. The outer tables whose alias is their name get
+        another alias when a subquery reads the same table."""
+        query = self.query
+        own = {a for a, j in query.alias_map.items() if a == j.table_name}
+        if not own or getattr(self, "_ch_unshadowed", False):
+            return
+        inner = set()
+        for node in (query.where, *query.annotations.values()):
+            _inner_tables(node, inner, top=True)
+        clash = own & inner
+        if not clash:
+            return
+        taken = set(query.alias_map)
+        change, n = {}, 0
+        for alias in sorted(clash):
+            while "O%d" % n in taken:
+                n += 1
+            change[alias] = "O%d" % n
+            n += 1
+        self.query = query.relabeled_clone(change)
+        self._ch_unshadowed = True
+
     def _unordered_slice(self):
         query = self.query
         return (query.is_sliced and query.model is not None and not query.combinator
@@ -252,6 +307,7 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
         return result, params
 
     def as_sql(self, with_limits=True, with_col_aliases=False):
+        self._unshadow_outer_tables()
         sql, params = super().as_sql(with_limits, with_col_aliases)
         if not getattr(self.query, "subquery", False):
             s = _check_query_settings(self.connection, _query_settings(self))

@@ -139,3 +139,23 @@ def test_insert_refuses_column_references_and_aggregates(alias, request):
     with pytest.raises(ValueError, match="can only be used to update"):
         objs.create(name="ref", value=F("value") + 1)
     assert not objs.filter(name__in=["agg", "ref"]).exists()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_subquery_on_the_outer_table_is_correlated(alias, request):
+    # ClickHouse resolves "table"."col" to the nearest table of that name,
+    # even the subquery's own (aliased U0): the outer table gets an alias.
+    from django.db.models import Exists, OuterRef
+    objs = _objects(alias, request)
+    objs.create(name="c_a", flag=True)
+    objs.create(name="c_a", flag=False)
+    objs.create(name="c_b", flag=False)
+    try:
+        q = objs.filter(name__startswith="c_").filter(
+            Exists(Plain.objects.filter(name=OuterRef("name"), flag=True)))
+        sql = str(q.query)
+        assert 'FROM "testapp_plain" O0' in sql and '(O0."name")' in sql
+        if alias == "embedded":  # no correlated subqueries on 18.16
+            assert sorted(q.values_list("name", "flag")) == [("c_a", False), ("c_a", True)]
+    finally:
+        objs.filter(name__startswith="c_").delete()
