@@ -7,13 +7,16 @@ import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
-from django.db.models.expressions import DatabaseDefault, Value
+from django.db.models import FloatField
+from django.db.models.expressions import DatabaseDefault, Func, OrderBy, Value
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.fields import AutoFieldMixin, Field
+from django.db.models.functions import Coalesce
 from django.db.models import lookups
 from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
+from django.db.models.sql.where import AND, WhereNode
 
 from clickhouse_backend.utils.snowflake import generate_id
 
@@ -112,8 +115,126 @@ def _decimal_lookup_sql(compiler_, node):
     return "%s %s" % (lhs, node.get_rhs_op(connection, rhs)), [*lhs_params, *rhs_params]
 
 
-class SQLCompiler(compiler.SQLCompiler):
+# Before 20.1 (ternary logic arrived in 19.x, fixed for many arguments in
+# 20.1) "NULL AND 0" is NULL, not 0: NOT (a = 1 AND a IS NOT NULL), Django's
+# exclude() of a nullable column, drops the rows where a is NULL.
+TERNARY_LOGIC_VERSION = (20, 1)
+
+
+def _kind(expr):
+    try:
+        return expr._output_field_or_none.get_internal_type()
+    except (AttributeError, FieldError):
+        return None
+
+
+_FLOAT_KINDS = {"FloatField", "Float32Field", "Float64Field"}
+
+
+def _float_coalesce(node):
+    """COALESCE of a Decimal and a Float (e.g. Sum("price", default=Pi()))
+    has no common type in ClickHouse (a Variant on 24.x+): the Decimal
+    arguments become Float64, as in Decimal-Float arithmetic."""
+    sources = node.get_source_expressions()
+    kinds = [_kind(e) for e in sources]
+    if not (any(k == "DecimalField" for k in kinds) and any(k in _FLOAT_KINDS for k in kinds)):
+        return None
+    clone = node.copy()
+    clone.set_source_expressions([
+        Func(e, function="toFloat64", output_field=FloatField()) if k == "DecimalField" else e
+        for e, k in zip(sources, kinds)])
+    return clone
+
+
+def _inner_tables(node, out, top=False):
+    """Names of the tables read by the subqueries under an expression."""
+    from django.db.models.sql.query import Query
+    if node is None:
+        return
+    if isinstance(node, Query):
+        out.update(j.table_name for j in node.alias_map.values())
+        for child in (node.where, *node.annotations.values()):
+            _inner_tables(child, out)
+        return
+    query = getattr(node, "query", None)
+    if isinstance(query, Query):
+        _inner_tables(query, out)
+    if isinstance(node, WhereNode):
+        for child in node.children:
+            _inner_tables(child, out)
+        return
+    for attr in ("lhs", "rhs"):
+        value = getattr(node, attr, None)
+        if value is not None and value is not node and not isinstance(value, (str, int, float)):
+            _inner_tables(value, out)
+    try:
+        children = node.get_source_expressions()
+    except (AttributeError, TypeError):
+        return
+    for child in children:
+        _inner_tables(child, out)
+
+
+class CompileMixin:
+    """ClickHouse spellings of nodes, for every compiler (SELECT, UPDATE/
+    DELETE mutations, aggregates over subqueries)."""
+    # A negated AND node being compiled (old servers), else None.
+    _ch_wrap_parent = None
+    _ch_negated_depth = 0
+
+    def _compile_negated_and(self, node):
+        """NOT (c1 AND c2 ...) is true exactly when some ci is false: with
+        ifNull(ci, 1) the result is right whether or not the server's AND
+        knows that NULL AND 0 is 0. Not under another NOT, where a NULL
+        result must stay NULL."""
+        saved = self._ch_wrap_parent
+        self._ch_wrap_parent = node
+        self._ch_negated_depth += 1
+        try:
+            return super().compile(node)
+        finally:
+            self._ch_wrap_parent = saved
+            self._ch_negated_depth -= 1
+
     def compile(self, node):
+        parent = self._ch_wrap_parent
+        if parent is not None and any(node is c for c in parent.children):
+            self._ch_wrap_parent = None
+            try:
+                sql, params = self.compile(node)
+            finally:
+                self._ch_wrap_parent = parent
+            return "ifNull(%s, 1)" % sql, params
+        if isinstance(node, WhereNode) and node.negated:
+            if (node.connector == AND and len(node.children) > 1
+                    and not self._ch_negated_depth
+                    and self.connection.server_version < TERNARY_LOGIC_VERSION):
+                return self._compile_negated_and(node)
+            self._ch_negated_depth += 1
+            try:
+                return super().compile(node)
+            finally:
+                self._ch_negated_depth -= 1
+        if isinstance(node, Value) and isinstance(node.value, decimal.Decimal) \
+                and node.value.is_finite():
+            # An exact Decimal, not the Float64 a bare 0.4 is (F("d") - 0.4
+            # would be Float arithmetic).
+            exponent = node.value.as_tuple().exponent
+            return "toDecimal128(%%s, %d)" % max(0, -exponent), [str(node.value)]
+        if isinstance(node, Coalesce):
+            mixed = _float_coalesce(node)
+            if mixed is not None:
+                node = mixed
+        # ClickHouse puts NULLs last in both directions; Django (and the
+        # nulls_order_largest flag) expect them largest, as PostgreSQL does:
+        # first when descending.
+        if (isinstance(node, OrderBy) and node.descending and not node.nulls_first
+                and not node.nulls_last):
+            node = node.copy()
+            node.nulls_first = True
+        return self._compile_node(node)
+
+    def _compile_node(self, node):
         # "ORDER BY 1" is a constant before ClickHouse 22.7 (no positional
         # arguments): order by the select alias or the expression instead.
         if isinstance(node, compiler.PositionRef):
@@ -127,6 +248,55 @@ class SQLCompiler(compiler.SQLCompiler):
                 node.lhs.output_field.get_internal_type() == "DecimalField":
             return _decimal_lookup_sql(self, node)
         return super().compile(node)
+
+
+class SQLCompiler(CompileMixin, compiler.SQLCompiler):
+    def get_order_by(self):
+        result = super().get_order_by()
+        if not result and self._unordered_slice():
+            # LIMIT without ORDER BY picks arbitrary rows in ClickHouse (parts
+            # are read in parallel): order by the primary key, whose
+            # snowflake ids follow insertion order, as other databases'
+            # "natural" order does.
+            query = self.query
+            expr = OrderBy(query.model._meta.pk.get_col(query.get_initial_alias()))
+            sql, params = self.compile(expr)
+            result = [(expr, (sql, params, False))]
+        return result
+
+    def _unshadow_outer_tables(self):
+        """ClickHouse resolves "t"."c" to the nearest table *named* t, even
+        one aliased U0 in a subquery: a subquery on the outer query's own
+        table (Subquery(T.objects.filter(x=OuterRef("x")))) compared its rows
+        with themselves. The outer tables whose alias is their name get
+        another alias when a subquery reads the same table."""
+        query = self.query
+        own = {a for a, j in query.alias_map.items() if a == j.table_name}
+        if not own or getattr(self, "_ch_unshadowed", False):
+            return
+        inner = set()
+        for node in (query.where, *query.annotations.values()):
+            _inner_tables(node, inner, top=True)
+        clash = own & inner
+        if not clash:
+            return
+        taken = set(query.alias_map)
+        change, n = {}, 0
+        for alias in sorted(clash):
+            while "O%d" % n in taken:
+                n += 1
+            change[alias] = "O%d" % n
+            n += 1
+        self.query = query.relabeled_clone(change)
+        self._ch_unshadowed = True
+
+    def _unordered_slice(self):
+        query = self.query
+        return (query.is_sliced and query.model is not None and not query.combinator
+                and query.group_by is None and not query.distinct
+                and (query.select or query.default_cols)
+                and not any(getattr(a, "contains_aggregate", False)
+                            for a in query.annotation_select.values()))
 
     def get_combinator_sql(self, combinator, all):
         # ClickHouse wants UNION ALL or UNION DISTINCT, never a bare UNION.
@@ -163,6 +333,7 @@ class SQLCompiler(compiler.SQLCompiler):
         return result, params
 
     def as_sql(self, with_limits=True, with_col_aliases=False):
+        self._unshadow_outer_tables()
         sql, params = super().as_sql(with_limits, with_col_aliases)
         if not getattr(self.query, "subquery", False):
             s = _check_query_settings(self.connection, _query_settings(self))
@@ -207,6 +378,9 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                     if isinstance(value, DatabaseDefault):
                         expr = value.expression if field.has_db_default() else None
                     elif hasattr(value, "resolve_expression"):
+                        # Django's checks first: no column references (F()),
+                        # aggregates or window expressions in an INSERT.
+                        self.prepare_value(field, value)
                         expr = value
                     else:
                         continue
@@ -543,7 +717,7 @@ def run_steps(steps, cursor):
     return value
 
 
-class SQLDeleteCompiler(MutationMixin, compiler.SQLDeleteCompiler):
+class SQLDeleteCompiler(MutationMixin, CompileMixin, compiler.SQLDeleteCompiler):
     def _as_sql(self, query):
         where, params = self._where_sql(query)
         where = self._unmark(where)
@@ -566,7 +740,7 @@ class SQLDeleteCompiler(MutationMixin, compiler.SQLDeleteCompiler):
         return self._run(sql, params, where, where_params)
 
 
-class SQLUpdateCompiler(MutationMixin, compiler.SQLUpdateCompiler):
+class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler):
     def as_sql(self):
         self.pre_sql_setup()
         if not self.query.values:
@@ -630,7 +804,7 @@ class SQLUpdateCompiler(MutationMixin, compiler.SQLUpdateCompiler):
         return count
 
 
-class SQLAggregateCompiler(compiler.SQLAggregateCompiler):
+class SQLAggregateCompiler(CompileMixin, compiler.SQLAggregateCompiler):
     def as_sql(self):
         sql, params = super().as_sql()
         s = _check_query_settings(self.connection, _query_settings(self))

@@ -247,7 +247,10 @@ class DatabaseOperations(BaseDatabaseOperations):
     def prep_for_like_query(self, x):
         return str(x).replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
 
-    prep_for_iexact_query = prep_for_like_query
+    def prep_for_iexact_query(self, x):
+        # iexact compiles to lowerUTF8(lhs) = lowerUTF8(rhs): no LIKE, so
+        # nothing to escape.
+        return x
 
     def combine_expression(self, connector, sub_expressions):
         funcs = {"^": "pow", "#": "bitXor", "&": "bitAnd", "|": "bitOr",
