@@ -490,12 +490,18 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
 def _prep_methods():
     from django.db.models import fields as f
 
+    from clickhouse_backend.models.fields.integer import IntegerFieldMixin
     from clickhouse_backend.models.fields.string import StringField
 
     common = {"get_db_prep_save": {f.Field}, "get_db_prep_value": {f.Field, f.IntegerField}}
+    # IntegerFieldMixin only turns >64-bit *compared* values (prepared=True) into
+    # text; what it saves is what IntegerField saves.
+    integer = {"get_db_prep_save": {f.Field, IntegerFieldMixin},
+               "get_db_prep_value": {f.Field, f.IntegerField, IntegerFieldMixin},
+               "get_prep_value": {f.Field, f.IntegerField}}
     # (methods the class may take from these classes only, its get_prep_value, type)
     return [
-        (dict(common, get_prep_value={f.Field, f.IntegerField}), {f.IntegerField}, int),
+        (integer, {f.IntegerField}, int),
         (dict(common, get_prep_value={f.Field, f.FloatField}), {f.FloatField}, float),
         (dict(common, get_prep_value={f.Field, f.CharField, f.TextField},
               to_python={f.Field, f.CharField, f.TextField, StringField}), {f.CharField, f.TextField}, str),
