@@ -2,8 +2,8 @@
 results; the statements run on the driver's AsyncCursor, on the event loop.
 
 Django's ORM is synchronous: its methods build SQL, call ``cursor.execute`` and use
-the rows, all in one call stack. Running that code on the loop must not block, so
-each statement is *replayed*:
+the rows, all in one call stack. Running that code on the loop must not block.
+Reads are compiled once (see the end of this docstring); other calls are *replayed*:
 
 * :func:`arun` runs a sync ORM callable in a **window** (synchronous, so no other
   task runs meanwhile) where this thread's DatabaseWrapper hands out a replay
