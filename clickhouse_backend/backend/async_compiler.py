@@ -2,8 +2,8 @@
 results; the statements run on the driver's AsyncCursor, on the event loop.
 
 Django's ORM is synchronous: its methods build SQL, call ``cursor.execute`` and use
-the rows, all in one call stack. Running that code on the loop must not block, so
-each statement is *replayed*:
+the rows, all in one call stack. Running that code on the loop must not block.
+Reads are compiled once (see the end of this docstring); other calls are *replayed*:
 
 * :func:`arun` runs a sync ORM callable in a **window** (synchronous, so no other
   task runs meanwhile) where this thread's DatabaseWrapper hands out a replay
@@ -32,9 +32,9 @@ these do not cover): each query is compiled once.
   Django's own code.
 * :func:`aplan_single` runs a sync method whose one query is a single-row read
   (aggregate(), count(), exists()) in a *plan* pass: the read compiler's
-  execute_sql() records itself and answers "no row" instead of running; the
-  recorded compiler is then compiled and run, and ``finish(compiler, row)``
-  computes the result (see :func:`aggregation_result`).
+  execute_sql() compiles, records the SQL and answers "no row" instead of
+  running; the recorded SQL is then run, and ``finish(compiler, row)`` computes
+  the result (see :func:`aggregation_result`).
 
 Nothing here calls the sync driver: a sync DB call that slips through raises
 Django's SynchronousOnlyOperation, it does not block the loop.
@@ -345,7 +345,7 @@ def _planned(cls):
                 return cls.execute_sql(self, result_type, *args, **kwargs)
             if result_type != SINGLE or session.plan:
                 raise _Need("plan", None)  # not a single single-row read: replay instead
-            session.plan.append(self)
+            session.plan.append((self, _compile(self)))  # compiled here, as execute_sql would
             return None
 
         sub = type(cls.__name__, (cls,), {"execute_sql": execute_sql, "__module__": cls.__module__})
@@ -513,12 +513,7 @@ async def aplan_single(wrapper, fn, finish):
         return await arun(wrapper, fn)  # fn choked on the "no row" placeholder
     if not session.plan:
         return value
-    compiler = session.plan[0]
-    session.plan = None
-    try:
-        compiled = _run_once(session, lambda: _compile(compiler))
-    except _Need:
-        return await arun(wrapper, fn)
+    compiler, compiled = session.plan[0]
     return finish(compiler, await _afetch_compiled(compiler, compiled, SINGLE))
 
 
