@@ -265,9 +265,31 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     def create_model(self, model):
         sql, params = self.table_sql(model)
         self.execute(sql, params or None)
+        self._wait_replica_active(model)
         for field in model._meta.local_many_to_many:
             if field.remote_field.through._meta.auto_created:
                 self.create_model(field.remote_field.through)
+
+    def _wait_replica_active(self, model, timeout=30.0):
+        """A new Replicated*MergeTree table turns active in ZooKeeper a moment after
+        CREATE returns; an ALTER before that fails ("some replicas are inactive"),
+        and migrations often ALTER right after creating. Wait for the local replica
+        (a table this server does not hold, e.g. created ON CLUSTER elsewhere, is
+        not waited for)."""
+        name = getattr(getattr(model._meta, "engine", None), "name", "") or ""
+        if self.collect_sql or not name.startswith("Replicated"):
+            return
+        import time
+        deadline = time.monotonic() + timeout
+        with self.connection.cursor() as cur:
+            while True:
+                cur.execute("SELECT is_readonly, active_replicas FROM system.replicas "
+                            "WHERE database = currentDatabase() AND table = %s",
+                            [model._meta.db_table])
+                row = cur.fetchone()
+                if row is None or (not row[0] and row[1] > 0) or time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
 
     def delete_model(self, model):
         for field in model._meta.local_many_to_many:

@@ -247,6 +247,8 @@ def test_plain_model_types_and_save(db):
     assert sorted(x.name for x in Plain.objects.iterator(chunk_size=1)) == ["Abc", "zz"]
     assert [x.name for x in Plain.objects.raw("SELECT * FROM testapp_plain ORDER BY name")] == \
         ["Abc", "zz"]
+    # an empty raw() result: Django reads the columns before any row
+    assert list(Plain.objects.raw("SELECT * FROM testapp_plain WHERE name = %s", ["none"])) == []
 
 
 def test_clickhouse_numeric_and_tuple_fields(db):
