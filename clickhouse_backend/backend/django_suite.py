@@ -62,7 +62,8 @@ ONE_STRING_TYPE = ("ClickHouse has one String type for text and bytes, with no l
 CH_SQL_SPELLING = ("expressions are compiled to ClickHouse's functions (lowerUTF8, not LOWER)")
 RAW_ENGINE_LESS = ("the test creates a table without ENGINE (raw SQL): ClickHouse accepts that "
                    "from 22.2 (default_table_engine)")
-DROP_VIEW = "the test drops a view with DROP VIEW, which ClickHouse 18.16 does not have"
+DROP_VIEW = ("the test drops a view with DROP VIEW, which ClickHouse has from 20.3/20.4 "
+             "(DROP TABLE before)")
 RAW_DELETE = ("the test runs DELETE FROM without WHERE (raw SQL): ClickHouse's DELETE FROM "
               "(23.3+) needs a WHERE clause")
 RAW_UPDATE = ("the test runs CREATE TABLE without ENGINE (accepted from 22.2) and a raw SQL "
@@ -183,7 +184,7 @@ MANUAL = [
         'migrations.test_operations.OperationTests.test_run_sql_params',
         'migrations.test_operations.OperationTests.test_separate_database_and_state',
     ]),
-    ((20, 1), DROP_VIEW, [
+    ((20, 4), DROP_VIEW, [
         'introspection.tests.IntrospectionTests.test_table_names_with_views',
         'inspectdb.tests.InspectDBTransactionalTests.test_include_views',
     ]),

@@ -676,8 +676,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def alter_model_engine(self, model, old_engine, new_engine):
         """AlterModelOptions changed Meta.engine (model has the new one):
-        MODIFY SETTING when only settings were added or changed (20.1+),
-        else the table is rebuilt with the new engine."""
+        MODIFY SETTING when only settings were added or changed (ClickHouse
+        19.14+, used from 20.1), else the table is rebuilt with the new engine."""
         if old_engine == new_engine:
             return
         default = self._default_engine(model)

@@ -287,3 +287,44 @@ def test_add_field_with_default_sql_writes_then_drops_the_default():
             'ALTER TABLE "testapp_plain" ADD COLUMN "extra" Int32 DEFAULT 5',
             'ALTER TABLE "testapp_plain" UPDATE "extra" = "extra" WHERE 1',
             last]
+
+
+def test_migration_cluster_on_every_schema_statement():
+    """OPTIONS migration_cluster adds ON CLUSTER to each DDL statement of the
+    migration operations; what would need a rebuilt table is refused there."""
+    from django.db.models import CharField, CheckConstraint, IntegerField, Q
+    saved = connection.migration_cluster
+    connection.migration_cluster = "c1"
+    try:
+        def named(field, name):
+            field.set_attributes_from_name(name)
+            field.model = Plain
+            return field
+
+        with _Offline((24, 8)):
+            editor = connection.schema_editor(collect_sql=True)
+            editor.add_field(Plain, named(IntegerField(null=True), "extra"))
+            editor.alter_field(Plain, Plain._meta.get_field("value"),
+                               named(IntegerField(default=0, db_comment="v"), "value"))
+            editor.alter_field(Plain, Plain._meta.get_field("name"),
+                               named(CharField(max_length=50), "title"))
+            editor.remove_field(Plain, Plain._meta.get_field("day"))
+            editor.add_constraint(Plain, CheckConstraint(condition=Q(value__gte=0), name="v"))
+            editor.remove_constraint(Plain, CheckConstraint(condition=Q(value__gte=0),
+                                                            name="v"))
+            editor.add_index(Plain, models.Index(fields=["name"], name="n_bf",
+                                                 type=models.BloomFilter(), granularity=2))
+            editor.alter_db_table(Plain, "testapp_plain", "testapp_plain2")
+            editor.delete_model(Plain)
+        statements = [s.rstrip(";") for s in editor.collected_sql]
+        assert len(statements) == 9
+        for sql in statements:
+            assert ' ON CLUSTER "c1"' in sql, sql
+        assert 'RENAME COLUMN "name" TO "title"' in statements[2]
+        with _Offline((18, 16, 1)):  # no RENAME COLUMN: a rebuild, not done ON CLUSTER
+            editor = connection.schema_editor(collect_sql=True)
+            with pytest.raises(NotSupportedError, match="ON CLUSTER"):
+                editor.alter_field(Plain, Plain._meta.get_field("name"),
+                                   named(CharField(max_length=50), "title"))
+    finally:
+        connection.migration_cluster = saved
