@@ -46,8 +46,10 @@ def _pairwise(name):
     op = ">" if name == "greatest" else "<"
 
     def as_clickhouse(self, compiler, connection, **extra):
-        parts, params = _compiled(compiler, self.get_source_expressions())
-        old = connection.server_version < (20, 4)
+        exprs = self.get_source_expressions()
+        parts, params = _compiled(compiler, exprs)
+        old = connection.server_version < (20, 4) and any(
+            _kind(e) in _TEXT for e in exprs)
         sql = parts[-1]
         for part in reversed(parts[:-1]):
             if old:
@@ -239,7 +241,8 @@ def _json_array(self, compiler, connection, **extra):
 
 
 def _json_object(self, compiler, connection, **extra):
-    _json_required("JSONObject", connection)
+    if not connection.features.has_json_object_function:
+        return self.as_sql(compiler, connection, **extra)  # Django's NotSupportedError
     exprs = self.get_source_expressions()
     keys, key_params = _json_items(compiler, exprs[0::2])
     values, value_params = _json_items(compiler, exprs[1::2])
@@ -306,21 +309,35 @@ def _log(self, compiler, connection, **extra):
     return "(log(%s) / log(%s))" % (x[0], base[0]), [*x[1], *base[1]]
 
 
-_CHARS = "arrayStringConcat(arraySlice(extractAll(%s, '(?s).'), %s))"
+def _chars_slice(compiler, exprs, slice_args):
+    """arraySlice over the string's characters (re2's '.' is one UTF-8
+    character); NULL when any argument is (arraySlice would take a NULL
+    offset as 0). slice_args: SQL templates over the arguments {1}, {2}."""
+    compiled = [compiler.compile(e) for e in exprs]
+    sqls = [c[0] for c in compiled]
+    null_check = " OR ".join("isNull(%s)" % x for x in sqls)
+    args = [sqls[0]] + ["ifNull(%s, 0)" % x for x in sqls[1:]]
+    sliced = ", ".join(t.format(*args) for t in slice_args)
+    sql = ("if(%s, NULL, arrayStringConcat(arraySlice(extractAll(ifNull(%s, ''), '(?s).'), %s)))"
+           % (null_check, sqls[0], sliced))
+    params = [p for c in compiled for p in c[1]] + list(compiled[0][1])
+    for template in slice_args:
+        for i, c in enumerate(compiled):
+            if i and "{%d}" % i in template:
+                params.extend(c[1])
+    return sql, params
 
 
 def _variable_args(self, connection):
     """substringUTF8 takes constant offset/length only before 20.x: with
-    expressions there, slice the string's characters (re2's '.' is one UTF-8
-    character) instead."""
+    expressions there, slice the string's characters instead."""
     return connection.server_version < (20, 1) and not all(
         isinstance(e, Value) for e in self.get_source_expressions()[1:])
 
 
 def _left(self, compiler, connection, **extra):
     if _variable_args(self, connection):
-        (text, n), params = _compiled(compiler, self.get_source_expressions())
-        return _CHARS % (text, "1, %s" % n), params
+        return _chars_slice(compiler, self.get_source_expressions(), ["1", "{1}"])
     return self.as_sql(compiler, connection, function="substringUTF8",
                        template="%(function)s(%(expressions)s)",
                        arg_joiner=", 1, ", **extra)
@@ -328,8 +345,7 @@ def _left(self, compiler, connection, **extra):
 
 def _right(self, compiler, connection, **extra):
     if _variable_args(self, connection):
-        (text, n), params = _compiled(compiler, self.get_source_expressions())
-        return _CHARS % (text, "-toInt64(%s)" % n), params
+        return _chars_slice(compiler, self.get_source_expressions(), ["-toInt64({1})"])
     # The last n characters: reverse, take n, reverse back (no negative
     # offsets before 20.x).
     return self.as_sql(compiler, connection,
@@ -339,8 +355,8 @@ def _right(self, compiler, connection, **extra):
 
 def _substr(self, compiler, connection, **extra):
     if _variable_args(self, connection):
-        parts, params = _compiled(compiler, self.get_source_expressions())
-        return _CHARS % (parts[0], ", ".join(parts[1:])), params
+        exprs = self.get_source_expressions()
+        return _chars_slice(compiler, exprs, ["{%d}" % i for i in range(1, len(exprs))])
     if len(self.get_source_expressions()) == 2:
         # The length is required before ClickHouse 20.x: "to the end".
         return self.as_sql(compiler, connection, function="substringUTF8",

@@ -98,9 +98,9 @@ def key_exact(self, compiler, connection):
 
 def key_numeric(self, compiler, connection):
     """data__key__gt=2: numbers compare as numbers, strings as text."""
-    rhs, rhs_params = self.process_rhs(compiler, connection)
     if hasattr(self.rhs, "resolve_expression") or not isinstance(self.lhs, dj_json.KeyTransform):
         return self.as_sql(compiler, connection)
+    rhs, rhs_params = self.process_rhs(compiler, connection)
     args, params = _extract(self.lhs, compiler, connection)
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rhs_params):
         lhs = _number(args)

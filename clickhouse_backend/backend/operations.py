@@ -5,7 +5,7 @@ import ipaddress
 import uuid
 
 from django.conf import settings
-from django.db import DataError, DatabaseError, NotSupportedError
+from django.db import DataError, DatabaseError, IntegrityError, NotSupportedError
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.utils import timezone
 from django.utils.encoding import force_str
@@ -468,6 +468,19 @@ class DatabaseOperations(BaseDatabaseOperations):
         return value or None
 
     def adapt_integerfield_value(self, value, internal_type):
+        # ClickHouse wraps an out-of-range integer around (-1 into UInt32 is
+        # 4294967295): refuse it as other databases do. A negative value in
+        # an unsigned column breaks the column's "non-negative" rule
+        # (IntegrityError, as a CHECK constraint); other overflows are
+        # DataErrors ("out of range").
+        if isinstance(value, int) and not isinstance(value, bool):
+            bounds = _INT_RANGES.get(internal_type)
+            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                if value < 0 and bounds[0] == 0:
+                    raise IntegrityError("%s cannot hold the negative value %d."
+                                         % (internal_type, value))
+                raise DataError("%d is out of range for %s [%d, %d]."
+                                % (value, internal_type, bounds[0], bounds[1]))
         return value
 
     def get_db_converters(self, expression):
