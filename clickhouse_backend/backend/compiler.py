@@ -7,7 +7,8 @@ import time
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
 from django.db.models import FloatField
-from django.db.models.expressions import DatabaseDefault, Func, OrderBy, Value
+from django.db.models.expressions import (CombinedExpression, DatabaseDefault, Exists,
+                                         Func, OrderBy, Ref, Subquery, Value)
 from django.db.models.functions import Coalesce
 from django.db.models.fields import AutoFieldMixin
 from django.db.models import lookups
@@ -120,6 +121,57 @@ def _float_coalesce(node):
     return clone
 
 
+# ClickHouse decorrelates subqueries (allow_experimental_correlated_subqueries)
+# from 25.x on; not a LIMIT in them.
+CORRELATED_VERSION = (25, 0)
+
+
+def _first_row_subquery(compiler_, node):
+    """Subquery(qs.filter(x=OuterRef(...)).order_by(k).values(v)[:1]): a
+    correlated LIMIT is not decorrelated by ClickHouse ("Cannot decorrelate
+    query, because 'Limit' step is not supported"); the same value is
+    argMin(v, (k...)) (argMax when descending) over the subquery's rows,
+    NULL when there are none (aggregate_functions_null_for_empty)."""
+    query = node.query
+    if not (query.is_sliced and query.low_mark == 0 and query.high_mark == 1) or \
+            query.combinator or query.group_by is not None or query.distinct or \
+            not node.get_external_cols():
+        return None
+    if len(query.select) == 1 and not query.annotation_select and not query.default_cols:
+        value = query.select[0]
+    elif not query.select and len(query.annotation_select) == 1 and not query.default_cols:
+        value = next(iter(query.annotation_select.values()))
+    else:
+        return None
+    if getattr(value, "contains_aggregate", False):
+        return None
+    inner = query.get_compiler(connection=compiler_.connection)
+    inner.setup_query()
+    keys, directions = [], set()
+    for expr, _ in inner.get_order_by():
+        source = expr.expression
+        if isinstance(source, Ref):
+            source = source.source
+        keys.append(source)
+        directions.add(expr.descending)
+    if len(directions) > 1:
+        return None  # mixed directions: keep the LIMIT
+    clone = query.clone()
+    clone.clear_ordering(force=True)
+    clone.clear_limits()
+    clone.clear_select_clause()
+    output = value.output_field
+    if keys:
+        func = "argMax" if directions == {True} else "argMin"
+        first = Func(value, Func(*keys, function="tuple"), function=func, output_field=output)
+    else:
+        first = Func(value, function="any", output_field=output)
+    clone.add_annotation(first, "first_row")
+    copy = node.copy()
+    copy.query = clone
+    return copy
+
+
 def _inner_tables(node, out, top=False):
     """Names of the tables read by the subqueries under an expression."""
     from django.db.models.sql.query import Query
@@ -189,12 +241,26 @@ class CompileMixin:
                 return super().compile(node)
             finally:
                 self._ch_negated_depth -= 1
+        if isinstance(node, Subquery) and not isinstance(node, Exists) and \
+                self.connection.server_version >= CORRELATED_VERSION:
+            first = _first_row_subquery(self, node)
+            if first is not None:
+                node = first
         if isinstance(node, Value) and isinstance(node.value, decimal.Decimal) \
                 and node.value.is_finite():
             # An exact Decimal, not the Float64 a bare 0.4 is (F("d") - 0.4
             # would be Float arithmetic).
             exponent = node.value.as_tuple().exponent
             return "toDecimal128(%%s, %d)" % max(0, -exponent), [str(node.value)]
+        if isinstance(node, CombinedExpression) and node.connector == "/" and \
+                _kind(node.lhs) == "DecimalField" and \
+                (_kind(node.rhs) == "DecimalField" or (_kind(node.rhs) or "").endswith(
+                    "IntegerField")):
+            # ClickHouse keeps the dividend's scale (Decimal(8, 2) 0.01 / 10
+            # is 0.00): divide at scale 18, as exact as SQL's numeric.
+            node = node.copy()
+            node.lhs = Func(node.lhs, template="toDecimal128(%(expressions)s, 18)",
+                            output_field=node.lhs.output_field)
         if isinstance(node, Coalesce):
             mixed = _float_coalesce(node)
             if mixed is not None:
@@ -261,7 +327,11 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
                 n += 1
             change[alias] = "O%d" % n
             n += 1
-        self.query = query.relabeled_clone(change)
+        clone = query.relabeled_clone(change)
+        # Keep the FROM order (change_aliases appends the renamed ones).
+        clone.alias_map = {change.get(a, a): clone.alias_map[change.get(a, a)]
+                           for a in query.alias_map}
+        self.query = clone
         self._ch_unshadowed = True
 
     def _unordered_slice(self):

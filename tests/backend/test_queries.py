@@ -159,3 +159,38 @@ def test_subquery_on_the_outer_table_is_correlated(alias, request):
             assert sorted(q.values_list("name", "flag")) == [("c_a", False), ("c_a", True)]
     finally:
         objs.filter(name__startswith="c_").delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_decimal_division_keeps_digits(alias, request):
+    import decimal
+    from django.db.models import F
+    objs = _objects(alias, request)
+    p = objs.create(name="div_dec", amount=decimal.Decimal("0.01"))
+    try:
+        got = objs.filter(pk=p.pk).annotate(v=F("amount") / 10).values_list("v", flat=True).get()
+        assert got == decimal.Decimal("0.001")
+    finally:
+        objs.filter(name="div_dec").delete()
+
+
+def test_correlated_first_row_subquery(edb):
+    # A correlated LIMIT 1 is not decorrelated by ClickHouse: argMax/argMin.
+    from django.db.models import OuterRef, Subquery
+    objs = Plain.objects.using("embedded")
+    for name, value in (("f_a", 1), ("f_a", 5), ("f_b", 2)):
+        objs.create(name=name, value=value)
+    try:
+        def top(order):
+            return Subquery(Plain.objects.filter(name=OuterRef("name")).order_by(order)
+                            .values("value")[:1])
+        q = objs.filter(name__startswith="f_").annotate(hi=top("-value"), lo=top("value"))
+        assert "argMax" in q.query.get_compiler("embedded").as_sql()[0]
+        assert sorted(q.values_list("name", "value", "hi", "lo")) == [
+            ("f_a", 1, 5, 1), ("f_a", 5, 5, 1), ("f_b", 2, 2, 2)]
+        none = objs.filter(name__startswith="f_b").annotate(x=Subquery(
+            Plain.objects.filter(name=OuterRef("name"), value__gt=100).order_by("-value")
+            .values("value")[:1]))
+        assert list(none.values_list("name", "x")) == [("f_b", None)]
+    finally:
+        objs.filter(name__startswith="f_").delete()
