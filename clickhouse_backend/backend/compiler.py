@@ -178,7 +178,10 @@ def _inner_tables(node, out, top=False):
     if node is None:
         return
     if isinstance(node, Query):
-        out.update(j.table_name for j in node.alias_map.values())
+        # Unaliased inner tables are marked: relabeling the outer query would
+        # rename them too (Query.change_aliases recurses).
+        out.update(j.table_name if a != j.table_name else (j.table_name, "plain")
+                   for a, j in node.alias_map.items())
         for child in (node.where, *node.annotations.values()):
             _inner_tables(child, out)
         return
@@ -295,7 +298,9 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
         result = super().get_order_by()
         if not result and self._unordered_slice():
             # LIMIT without ORDER BY picks arbitrary rows in ClickHouse (parts
-            # are read in parallel): order by the primary key, whose
+            # are read in parallel): a sliced subquery (pk__in=qs[:2], where
+            # the rows matter, unlike get()'s LIMIT 21) is ordered by the
+            # primary key, whose
             # snowflake ids follow insertion order, as other databases'
             # "natural" order does.
             query = self.query
@@ -318,7 +323,7 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
         for node in (query.where, *query.annotations.values()):
             _inner_tables(node, inner, top=True)
         clash = own & inner
-        if not clash:
+        if not clash or any((t, "plain") in inner for t in own):
             return
         taken = set(query.alias_map)
         change, n = {}, 0
@@ -336,7 +341,8 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
 
     def _unordered_slice(self):
         query = self.query
-        return (query.is_sliced and query.model is not None and not query.combinator
+        return (query.is_sliced and query.subquery and query.model is not None
+                and not query.combinator
                 and query.group_by is None and not query.distinct
                 and (query.select or query.default_cols)
                 and not any(getattr(a, "contains_aggregate", False)

@@ -77,9 +77,13 @@ def test_slice_without_ordering_follows_insertion_order(alias, request):
     try:
         q = objs.filter(name__startswith="s")
         with CaptureQueriesContext(connections[alias]) as ctx:
-            assert list(q[:2]) == created[:2]
+            assert list(q.filter(pk__in=q[1:2].values("pk"))) == [created[1]]
         assert "ORDER BY" in ctx.captured_queries[-1]["sql"]
-        assert list(q.filter(pk__in=q[1:2].values("pk"))) == [created[1]]
+        assert sorted(q.filter(pk__in=q[:2].values("pk")), key=lambda o: o.pk) == created[:2]
+        # get() (LIMIT 21) stays without an ORDER BY.
+        with CaptureQueriesContext(connections[alias]) as ctx:
+            objs.get(pk=created[0].pk)
+        assert "ORDER BY" not in ctx.captured_queries[-1]["sql"]
         # exists() and aggregates stay without an ORDER BY.
         with CaptureQueriesContext(connections[alias]) as ctx:
             assert q.exists()
