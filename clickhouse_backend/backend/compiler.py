@@ -8,7 +8,8 @@ from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
 from django.db.models import FloatField
 from django.db.models.expressions import (CombinedExpression, DatabaseDefault, Exists,
-                                         Func, OrderBy, Ref, Subquery, Value)
+                                         ExpressionList, Func, OrderBy, Ref, Subquery,
+                                         Value)
 from django.db.models.functions import Coalesce
 from django.db.models.fields import AutoFieldMixin
 from django.db.models import lookups
@@ -64,6 +65,23 @@ def _pattern_lookup_sql(compiler_, node):
         name = name[1:]
         rhs = "lowerUTF8(%s)" % rhs
     return _PATTERN_SQL[name] % {"lhs": lhs, "rhs": rhs}, [*lhs_params, *rhs_params]
+
+
+def _in_expressions_sql(compiler_, node):
+    """x IN (F("a") - 10, 5): ClickHouse before 20.x wants constants in an
+    IN list, so compare one by one."""
+    connection = compiler_.connection
+    lhs, lhs_params = node.process_lhs(compiler_, connection)
+    parts, params = [], []
+    for value in node.rhs.get_source_expressions():
+        if isinstance(value, Value) and value.value is None:
+            continue  # never equal, as IN drops it
+        sql, p = compiler_.compile(value)
+        parts.append("%s = %s" % (lhs, sql))
+        params.extend([*lhs_params, *p])
+    if not parts:
+        raise EmptyResultSet
+    return "(%s)" % " OR ".join(parts), params
 
 
 _DECIMAL_LOOKUPS = (lookups.Exact, lookups.GreaterThan, lookups.GreaterThanOrEqual,
@@ -284,6 +302,8 @@ class CompileMixin:
             if node.refs:
                 return self.connection.ops.quote_name(node.refs), []
             return super().compile(node.source)
+        if isinstance(node, lookups.In) and isinstance(node.rhs, ExpressionList):
+            return _in_expressions_sql(self, node)
         if isinstance(node, PatternLookup) and not node.rhs_is_direct_value():
             return _pattern_lookup_sql(self, node)
         if isinstance(node, _DECIMAL_LOOKUPS) and node.rhs_is_direct_value() and \

@@ -198,3 +198,19 @@ def test_correlated_first_row_subquery(edb):
         assert list(none.values_list("name", "x")) == [("f_b", None)]
     finally:
         objs.filter(name__startswith="f_").delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_in_lookup_with_expressions(alias, request):
+    from django.db.models import F
+    objs = _objects(alias, request)
+    objs.create(name="in_a", value=5, counter=15)
+    objs.create(name="in_b", value=6, counter=15)
+    try:
+        q = objs.filter(name__startswith="in_")
+        assert list(q.filter(value__in=[F("counter") - 10]).values_list("name", flat=True)) == [
+            "in_a"]
+        assert sorted(q.filter(value__in=[F("counter") - 10, 6, None]).values_list(
+            "name", flat=True)) == ["in_a", "in_b"]
+    finally:
+        objs.filter(name__startswith="in_").delete()
