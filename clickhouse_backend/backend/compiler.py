@@ -8,7 +8,9 @@ import time
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
 from django.db.models import FloatField
-from django.db.models.expressions import DatabaseDefault, Func, OrderBy, Value
+from django.db.models.expressions import (CombinedExpression, DatabaseDefault, Exists,
+                                         ExpressionList, Func, OrderBy, Ref, Subquery,
+                                         Value)
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.fields import AutoFieldMixin, Field
 from django.db.models.functions import Coalesce
@@ -65,6 +67,23 @@ def _pattern_lookup_sql(compiler_, node):
         name = name[1:]
         rhs = "lowerUTF8(%s)" % rhs
     return _PATTERN_SQL[name] % {"lhs": lhs, "rhs": rhs}, [*lhs_params, *rhs_params]
+
+
+def _in_expressions_sql(compiler_, node):
+    """x IN (F("a") - 10, 5): ClickHouse before 20.x wants constants in an
+    IN list, so compare one by one."""
+    connection = compiler_.connection
+    lhs, lhs_params = node.process_lhs(compiler_, connection)
+    parts, params = [], []
+    for value in node.rhs.get_source_expressions():
+        if isinstance(value, Value) and value.value is None:
+            continue  # never equal, as IN drops it
+        sql, p = compiler_.compile(value)
+        parts.append("%s = %s" % (lhs, sql))
+        params.extend([*lhs_params, *p])
+    if not parts:
+        raise EmptyResultSet
+    return "(%s)" % " OR ".join(parts), params
 
 
 _DECIMAL_LOOKUPS = (lookups.Exact, lookups.GreaterThan, lookups.GreaterThanOrEqual,
@@ -146,13 +165,67 @@ def _float_coalesce(node):
     return clone
 
 
+# ClickHouse decorrelates subqueries (allow_experimental_correlated_subqueries)
+# from 25.x on; not a LIMIT in them.
+CORRELATED_VERSION = (25, 0)
+
+
+def _first_row_subquery(compiler_, node):
+    """Subquery(qs.filter(x=OuterRef(...)).order_by(k).values(v)[:1]): a
+    correlated LIMIT is not decorrelated by ClickHouse ("Cannot decorrelate
+    query, because 'Limit' step is not supported"); the same value is
+    argMin(v, (k...)) (argMax when descending) over the subquery's rows,
+    NULL when there are none (aggregate_functions_null_for_empty)."""
+    query = node.query
+    if not (query.is_sliced and query.low_mark == 0 and query.high_mark == 1) or \
+            query.combinator or query.group_by is not None or query.distinct or \
+            not node.get_external_cols():
+        return None
+    if len(query.select) == 1 and not query.annotation_select and not query.default_cols:
+        value = query.select[0]
+    elif not query.select and len(query.annotation_select) == 1 and not query.default_cols:
+        value = next(iter(query.annotation_select.values()))
+    else:
+        return None
+    if getattr(value, "contains_aggregate", False):
+        return None
+    inner = query.get_compiler(connection=compiler_.connection)
+    inner.setup_query()
+    keys, directions = [], set()
+    for expr, _ in inner.get_order_by():
+        source = expr.expression
+        if isinstance(source, Ref):
+            source = source.source
+        keys.append(source)
+        directions.add(expr.descending)
+    if len(directions) > 1:
+        return None  # mixed directions: keep the LIMIT
+    clone = query.clone()
+    clone.clear_ordering(force=True)
+    clone.clear_limits()
+    clone.clear_select_clause()
+    output = value.output_field
+    if keys:
+        func = "argMax" if directions == {True} else "argMin"
+        first = Func(value, Func(*keys, function="tuple"), function=func, output_field=output)
+    else:
+        first = Func(value, function="any", output_field=output)
+    clone.add_annotation(first, "first_row")
+    copy = node.copy()
+    copy.query = clone
+    return copy
+
+
 def _inner_tables(node, out, top=False):
     """Names of the tables read by the subqueries under an expression."""
     from django.db.models.sql.query import Query
     if node is None:
         return
     if isinstance(node, Query):
-        out.update(j.table_name for j in node.alias_map.values())
+        # Unaliased inner tables are marked: relabeling the outer query would
+        # rename them too (Query.change_aliases recurses).
+        out.update(j.table_name if a != j.table_name else (j.table_name, "plain")
+                   for a, j in node.alias_map.items())
         for child in (node.where, *node.annotations.values()):
             _inner_tables(child, out)
         return
@@ -215,12 +288,26 @@ class CompileMixin:
                 return super().compile(node)
             finally:
                 self._ch_negated_depth -= 1
+        if isinstance(node, Subquery) and not isinstance(node, Exists) and \
+                self.connection.server_version >= CORRELATED_VERSION:
+            first = _first_row_subquery(self, node)
+            if first is not None:
+                node = first
         if isinstance(node, Value) and isinstance(node.value, decimal.Decimal) \
                 and node.value.is_finite():
             # An exact Decimal, not the Float64 a bare 0.4 is (F("d") - 0.4
             # would be Float arithmetic).
             exponent = node.value.as_tuple().exponent
             return "toDecimal128(%%s, %d)" % max(0, -exponent), [str(node.value)]
+        if isinstance(node, CombinedExpression) and node.connector == "/" and \
+                _kind(node.lhs) == "DecimalField" and \
+                (_kind(node.rhs) == "DecimalField" or (_kind(node.rhs) or "").endswith(
+                    "IntegerField")):
+            # ClickHouse keeps the dividend's scale (Decimal(8, 2) 0.01 / 10
+            # is 0.00): divide at scale 18, as exact as SQL's numeric.
+            node = node.copy()
+            node.lhs = Func(node.lhs, template="toDecimal128(%(expressions)s, 18)",
+                            output_field=node.lhs.output_field)
         if isinstance(node, Coalesce):
             mixed = _float_coalesce(node)
             if mixed is not None:
@@ -241,6 +328,8 @@ class CompileMixin:
             if node.refs:
                 return self.connection.ops.quote_name(node.refs), []
             return super().compile(node.source)
+        if isinstance(node, lookups.In) and isinstance(node.rhs, ExpressionList):
+            return _in_expressions_sql(self, node)
         if isinstance(node, PatternLookup) and not node.rhs_is_direct_value():
             return _pattern_lookup_sql(self, node)
         if isinstance(node, _DECIMAL_LOOKUPS) and node.rhs_is_direct_value() and \
@@ -255,7 +344,9 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
         result = super().get_order_by()
         if not result and self._unordered_slice():
             # LIMIT without ORDER BY picks arbitrary rows in ClickHouse (parts
-            # are read in parallel): order by the primary key, whose
+            # are read in parallel): a sliced subquery (pk__in=qs[:2], where
+            # the rows matter, unlike get()'s LIMIT 21) is ordered by the
+            # primary key, whose
             # snowflake ids follow insertion order, as other databases'
             # "natural" order does.
             query = self.query
@@ -278,7 +369,7 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
         for node in (query.where, *query.annotations.values()):
             _inner_tables(node, inner, top=True)
         clash = own & inner
-        if not clash:
+        if not clash or any((t, "plain") in inner for t in own):
             return
         taken = set(query.alias_map)
         change, n = {}, 0
@@ -287,12 +378,17 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
                 n += 1
             change[alias] = "O%d" % n
             n += 1
-        self.query = query.relabeled_clone(change)
+        clone = query.relabeled_clone(change)
+        # Keep the FROM order (change_aliases appends the renamed ones).
+        clone.alias_map = {change.get(a, a): clone.alias_map[change.get(a, a)]
+                           for a in query.alias_map}
+        self.query = clone
         self._ch_unshadowed = True
 
     def _unordered_slice(self):
         query = self.query
-        return (query.is_sliced and query.model is not None and not query.combinator
+        return (query.is_sliced and query.subquery and query.model is not None
+                and not query.combinator
                 and query.group_by is None and not query.distinct
                 and (query.select or query.default_cols)
                 and not any(getattr(a, "contains_aggregate", False)

@@ -77,9 +77,13 @@ def test_slice_without_ordering_follows_insertion_order(alias, request):
     try:
         q = objs.filter(name__startswith="s")
         with CaptureQueriesContext(connections[alias]) as ctx:
-            assert list(q[:2]) == created[:2]
+            assert list(q.filter(pk__in=q[1:2].values("pk"))) == [created[1]]
         assert "ORDER BY" in ctx.captured_queries[-1]["sql"]
-        assert list(q.filter(pk__in=q[1:2].values("pk"))) == [created[1]]
+        assert sorted(q.filter(pk__in=q[:2].values("pk")), key=lambda o: o.pk) == created[:2]
+        # get() (LIMIT 21) stays without an ORDER BY.
+        with CaptureQueriesContext(connections[alias]) as ctx:
+            objs.get(pk=created[0].pk)
+        assert "ORDER BY" not in ctx.captured_queries[-1]["sql"]
         # exists() and aggregates stay without an ORDER BY.
         with CaptureQueriesContext(connections[alias]) as ctx:
             assert q.exists()
@@ -160,3 +164,54 @@ def test_subquery_on_the_outer_table_is_correlated(alias, request):
             assert sorted(q.values_list("name", "flag")) == [("c_a", False), ("c_a", True)]
     finally:
         objs.filter(name__startswith="c_").delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_decimal_division_keeps_digits(alias, request):
+    import decimal
+    from django.db.models import F
+    objs = _objects(alias, request)
+    p = objs.create(name="div_dec", amount=decimal.Decimal("0.01"))
+    try:
+        got = objs.filter(pk=p.pk).annotate(v=F("amount") / 10).values_list("v", flat=True).get()
+        assert got == decimal.Decimal("0.001")
+    finally:
+        objs.filter(name="div_dec").delete()
+
+
+def test_correlated_first_row_subquery(edb):
+    # A correlated LIMIT 1 is not decorrelated by ClickHouse: argMax/argMin.
+    from django.db.models import OuterRef, Subquery
+    objs = Plain.objects.using("embedded")
+    for name, value in (("f_a", 1), ("f_a", 5), ("f_b", 2)):
+        objs.create(name=name, value=value)
+    try:
+        def top(order):
+            return Subquery(Plain.objects.filter(name=OuterRef("name")).order_by(order)
+                            .values("value")[:1])
+        q = objs.filter(name__startswith="f_").annotate(hi=top("-value"), lo=top("value"))
+        assert "argMax" in q.query.get_compiler("embedded").as_sql()[0]
+        assert sorted(q.values_list("name", "value", "hi", "lo")) == [
+            ("f_a", 1, 5, 1), ("f_a", 5, 5, 1), ("f_b", 2, 2, 2)]
+        none = objs.filter(name__startswith="f_b").annotate(x=Subquery(
+            Plain.objects.filter(name=OuterRef("name"), value__gt=100).order_by("-value")
+            .values("value")[:1]))
+        assert list(none.values_list("name", "x")) == [("f_b", None)]
+    finally:
+        objs.filter(name__startswith="f_").delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_in_lookup_with_expressions(alias, request):
+    from django.db.models import F
+    objs = _objects(alias, request)
+    objs.create(name="in_a", value=5, counter=15)
+    objs.create(name="in_b", value=6, counter=15)
+    try:
+        q = objs.filter(name__startswith="in_")
+        assert list(q.filter(value__in=[F("counter") - 10]).values_list("name", flat=True)) == [
+            "in_a"]
+        assert sorted(q.filter(value__in=[F("counter") - 10, 6, None]).values_list(
+            "name", flat=True)) == ["in_a", "in_b"]
+    finally:
+        objs.filter(name__startswith="in_").delete()
