@@ -527,6 +527,9 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                 values = [prep(v, connection) for v in values]
                 if _any_has(values, "as_sql"):
                     return None
+            elif int in types:
+                # the skipped preparation would have refused out-of-range ints
+                connection.ops.check_integer_range(values, field.get_internal_type())
             columns.append(values)
         return columns
 

@@ -467,6 +467,18 @@ class DatabaseOperations(BaseDatabaseOperations):
     def adapt_ipaddressfield_value(self, value):
         return value or None
 
+    def check_integer_range(self, values, internal_type):
+        """adapt_integerfield_value()'s range check over a whole column of
+        ints (and None) at once, for the bulk insert path that skips the
+        per-value preparation."""
+        bounds = _INT_RANGES.get(internal_type)
+        if bounds is None:
+            return
+        present = [v for v in values if v is not None]
+        if present:
+            for v in (min(present), max(present)):
+                self.adapt_integerfield_value(v, internal_type)
+
     def adapt_integerfield_value(self, value, internal_type):
         # ClickHouse wraps an out-of-range integer around (-1 into UInt32 is
         # 4294967295): refuse it as other databases do. A negative value in
