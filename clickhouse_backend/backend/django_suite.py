@@ -52,9 +52,6 @@ NO_INDEXES = ("ClickHouse has no secondary (B-tree) indexes: a plain Django Inde
 NO_DEFERRED_SQL = ("no deferred index/foreign key/unique statements: ClickHouse has none of "
                    "them, so the schema editor defers nothing")
 NO_TRANSACTIONS = "ClickHouse has no transactions: a failing migration step is not rolled back"
-NULL_AS_DEFAULT = ("ClickHouse stores a NULL inserted into a non-Nullable column as the type's "
-                   "default (input_format_null_as_default; 18.16: a range DataError), not an "
-                   "IntegrityError")
 MISSING_AS_DEFAULT = ("ClickHouse fills a column left out of INSERT with its default (0): a "
                       "non-auto primary key left out is no error")
 ONE_STRING_TYPE = ("ClickHouse has one String type for text and bytes, with no length: "
@@ -146,12 +143,6 @@ MANUAL = [
     (None, NO_TRANSACTIONS, [
         'migrations.test_executor.ExecutorTests.test_atomic_operation_in_non_atomic_migration',
         'migrations.test_operations.OperationTests.test_run_python_atomic',
-    ]),
-    (None, NULL_AS_DEFAULT, [
-        'migrations.test_operations.OperationTests.test_alter_field_add_database_default',
-        'schema.tests.SchemaTests.test_alter_numeric_field_keep_null_status',
-        'schema.tests.SchemaTests.test_alter_textual_field_keep_null_status',
-        'schema.tests.SchemaTests.test_rename_keep_null_status',
     ]),
     (None, MISSING_AS_DEFAULT, [
         'schema.tests.SchemaTests.test_alter_auto_field_to_integer_field',
@@ -814,13 +805,23 @@ GENERATED = [
 
 
 def skips_for(version):
-    """{reason: set of test names} for a server version."""
+    """{reason: set of test names} for a server version (none with
+    DJANGO_CH_NO_SKIPS or DJANGO_CH_LISTED_ONLY set: every test runs)."""
     import os
 
     out = {}
-    if os.environ.get("DJANGO_CH_NO_SKIPS"):
+    if os.environ.get("DJANGO_CH_NO_SKIPS") or os.environ.get("DJANGO_CH_LISTED_ONLY"):
         return out
     for gate, reason, tests in MANUAL + GENERATED:
         if gate is None or tuple(version) < gate:
             out.setdefault(reason, set()).update(tests)
+    return out
+
+
+def listed(version):
+    """Every test name listed for a server version, whatever the reason."""
+    out = set()
+    for gate, _, tests in MANUAL + GENERATED:
+        if gate is None or tuple(version) < gate:
+            out.update(tests)
     return out
