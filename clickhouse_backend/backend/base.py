@@ -74,6 +74,8 @@ OPTION_NAMES = {
     "http2": "http2",
     "idle_timeout": "idle_timeout",
     "stream_buffer_bytes": "stream_buffer_bytes",
+    "max_block_bytes": "max_block_bytes",
+    "max_decompression_ratio": "max_decompression_ratio",
     "auth": "auth",
     "strings_as_bytes": "strings_as_bytes",
     # clickhouse-client's native-protocol port, for dbshell only.

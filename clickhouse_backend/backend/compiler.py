@@ -1,17 +1,24 @@
 """SQL compilers: PREWHERE/SETTINGS on SELECT, client-side ids on INSERT,
 UPDATE/DELETE as ClickHouse mutations."""
 import decimal
+import operator
 import re
 import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
-from django.db.models.expressions import DatabaseDefault, Value
-from django.db.models.fields import AutoFieldMixin
+from django.db.models import FloatField
+from django.db.models.expressions import (CombinedExpression, DatabaseDefault, Exists,
+                                         ExpressionList, Func, OrderBy, Ref, Subquery,
+                                         Value)
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.fields import AutoFieldMixin, Field
+from django.db.models.functions import Coalesce
 from django.db.models import lookups
 from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
+from django.db.models.sql.where import AND, WhereNode
 
 from clickhouse_backend.utils.snowflake import generate_id
 
@@ -62,6 +69,23 @@ def _pattern_lookup_sql(compiler_, node):
     return _PATTERN_SQL[name] % {"lhs": lhs, "rhs": rhs}, [*lhs_params, *rhs_params]
 
 
+def _in_expressions_sql(compiler_, node):
+    """x IN (F("a") - 10, 5): ClickHouse before 20.x wants constants in an
+    IN list, so compare one by one."""
+    connection = compiler_.connection
+    lhs, lhs_params = node.process_lhs(compiler_, connection)
+    parts, params = [], []
+    for value in node.rhs.get_source_expressions():
+        if isinstance(value, Value) and value.value is None:
+            continue  # never equal, as IN drops it
+        sql, p = compiler_.compile(value)
+        parts.append("%s = %s" % (lhs, sql))
+        params.extend([*lhs_params, *p])
+    if not parts:
+        raise EmptyResultSet
+    return "(%s)" % " OR ".join(parts), params
+
+
 _DECIMAL_LOOKUPS = (lookups.Exact, lookups.GreaterThan, lookups.GreaterThanOrEqual,
                     lookups.LessThan, lookups.LessThanOrEqual, lookups.In, lookups.Range)
 
@@ -110,14 +134,202 @@ def _decimal_lookup_sql(compiler_, node):
     return "%s %s" % (lhs, node.get_rhs_op(connection, rhs)), [*lhs_params, *rhs_params]
 
 
-class SQLCompiler(compiler.SQLCompiler):
+# Before 20.1 (ternary logic arrived in 19.x, fixed for many arguments in
+# 20.1) "NULL AND 0" is NULL, not 0: NOT (a = 1 AND a IS NOT NULL), Django's
+# exclude() of a nullable column, drops the rows where a is NULL.
+TERNARY_LOGIC_VERSION = (20, 1)
+
+
+def _kind(expr):
+    try:
+        return expr._output_field_or_none.get_internal_type()
+    except (AttributeError, FieldError):
+        return None
+
+
+_FLOAT_KINDS = {"FloatField", "Float32Field", "Float64Field"}
+
+
+def _float_coalesce(node):
+    """COALESCE of a Decimal and a Float (e.g. Sum("price", default=Pi()))
+    has no common type in ClickHouse (a Variant on 24.x+): the Decimal
+    arguments become Float64, as in Decimal-Float arithmetic."""
+    sources = node.get_source_expressions()
+    kinds = [_kind(e) for e in sources]
+    if not (any(k == "DecimalField" for k in kinds) and any(k in _FLOAT_KINDS for k in kinds)):
+        return None
+    clone = node.copy()
+    clone.set_source_expressions([
+        Func(e, function="toFloat64", output_field=FloatField()) if k == "DecimalField" else e
+        for e, k in zip(sources, kinds)])
+    return clone
+
+
+# ClickHouse decorrelates subqueries (allow_experimental_correlated_subqueries)
+# from 25.x on; not a LIMIT in them.
+CORRELATED_VERSION = (25, 0)
+
+
+def _first_row_subquery(compiler_, node):
+    """Subquery(qs.filter(x=OuterRef(...)).order_by(k).values(v)[:1]): a
+    correlated LIMIT is not decorrelated by ClickHouse ("Cannot decorrelate
+    query, because 'Limit' step is not supported"); the same value is
+    argMin(v, (k...)) (argMax when descending) over the subquery's rows,
+    NULL when there are none (aggregate_functions_null_for_empty)."""
+    query = node.query
+    if not (query.is_sliced and query.low_mark == 0 and query.high_mark == 1) or \
+            query.combinator or query.group_by is not None or query.distinct or \
+            not node.get_external_cols():
+        return None
+    if len(query.select) == 1 and not query.annotation_select and not query.default_cols:
+        value = query.select[0]
+    elif not query.select and len(query.annotation_select) == 1 and not query.default_cols:
+        value = next(iter(query.annotation_select.values()))
+    else:
+        return None
+    if getattr(value, "contains_aggregate", False):
+        return None
+    inner = query.get_compiler(connection=compiler_.connection)
+    inner.setup_query()
+    keys, directions = [], set()
+    for expr, _ in inner.get_order_by():
+        source = expr.expression
+        if isinstance(source, Ref):
+            source = source.source
+        keys.append(source)
+        directions.add(expr.descending)
+    if len(directions) > 1:
+        return None  # mixed directions: keep the LIMIT
+    clone = query.clone()
+    clone.clear_ordering(force=True)
+    clone.clear_limits()
+    clone.clear_select_clause()
+    output = value.output_field
+    if keys:
+        func = "argMax" if directions == {True} else "argMin"
+        first = Func(value, Func(*keys, function="tuple"), function=func, output_field=output)
+    else:
+        first = Func(value, function="any", output_field=output)
+    clone.add_annotation(first, "first_row")
+    copy = node.copy()
+    copy.query = clone
+    return copy
+
+
+def _inner_tables(node, out, top=False):
+    """Names of the tables read by the subqueries under an expression."""
+    from django.db.models.sql.query import Query
+    if node is None:
+        return
+    if isinstance(node, Query):
+        # Unaliased inner tables are marked: relabeling the outer query would
+        # rename them too (Query.change_aliases recurses).
+        out.update(j.table_name if a != j.table_name else (j.table_name, "plain")
+                   for a, j in node.alias_map.items())
+        for child in (node.where, *node.annotations.values()):
+            _inner_tables(child, out)
+        return
+    query = getattr(node, "query", None)
+    if isinstance(query, Query):
+        _inner_tables(query, out)
+    if isinstance(node, WhereNode):
+        for child in node.children:
+            _inner_tables(child, out)
+        return
+    for attr in ("lhs", "rhs"):
+        value = getattr(node, attr, None)
+        if value is not None and value is not node and not isinstance(value, (str, int, float)):
+            _inner_tables(value, out)
+    try:
+        children = node.get_source_expressions()
+    except (AttributeError, TypeError):
+        return
+    for child in children:
+        _inner_tables(child, out)
+
+
+class CompileMixin:
+    """ClickHouse spellings of nodes, for every compiler (SELECT, UPDATE/
+    DELETE mutations, aggregates over subqueries)."""
+    # A negated AND node being compiled (old servers), else None.
+    _ch_wrap_parent = None
+    _ch_negated_depth = 0
+
+    def _compile_negated_and(self, node):
+        """NOT (c1 AND c2 ...) is true exactly when some ci is false: with
+        ifNull(ci, 1) the result is right whether or not the server's AND
+        knows that NULL AND 0 is 0. Not under another NOT, where a NULL
+        result must stay NULL."""
+        saved = self._ch_wrap_parent
+        self._ch_wrap_parent = node
+        self._ch_negated_depth += 1
+        try:
+            return super().compile(node)
+        finally:
+            self._ch_wrap_parent = saved
+            self._ch_negated_depth -= 1
+
     def compile(self, node):
+        parent = self._ch_wrap_parent
+        if parent is not None and any(node is c for c in parent.children):
+            self._ch_wrap_parent = None
+            try:
+                sql, params = self.compile(node)
+            finally:
+                self._ch_wrap_parent = parent
+            return "ifNull(%s, 1)" % sql, params
+        if isinstance(node, WhereNode) and node.negated:
+            if (node.connector == AND and len(node.children) > 1
+                    and not self._ch_negated_depth
+                    and self.connection.server_version < TERNARY_LOGIC_VERSION):
+                return self._compile_negated_and(node)
+            self._ch_negated_depth += 1
+            try:
+                return super().compile(node)
+            finally:
+                self._ch_negated_depth -= 1
+        if isinstance(node, Subquery) and not isinstance(node, Exists) and \
+                self.connection.server_version >= CORRELATED_VERSION:
+            first = _first_row_subquery(self, node)
+            if first is not None:
+                node = first
+        if isinstance(node, Value) and isinstance(node.value, decimal.Decimal) \
+                and node.value.is_finite():
+            # An exact Decimal, not the Float64 a bare 0.4 is (F("d") - 0.4
+            # would be Float arithmetic).
+            exponent = node.value.as_tuple().exponent
+            return "toDecimal128(%%s, %d)" % max(0, -exponent), [str(node.value)]
+        if isinstance(node, CombinedExpression) and node.connector == "/" and \
+                _kind(node.lhs) == "DecimalField" and \
+                (_kind(node.rhs) == "DecimalField" or (_kind(node.rhs) or "").endswith(
+                    "IntegerField")):
+            # ClickHouse keeps the dividend's scale (Decimal(8, 2) 0.01 / 10
+            # is 0.00): divide at scale 18, as exact as SQL's numeric.
+            node = node.copy()
+            node.lhs = Func(node.lhs, template="toDecimal128(%(expressions)s, 18)",
+                            output_field=node.lhs.output_field)
+        if isinstance(node, Coalesce):
+            mixed = _float_coalesce(node)
+            if mixed is not None:
+                node = mixed
+        # ClickHouse puts NULLs last in both directions; Django (and the
+        # nulls_order_largest flag) expect them largest, as PostgreSQL does:
+        # first when descending.
+        if (isinstance(node, OrderBy) and node.descending and not node.nulls_first
+                and not node.nulls_last):
+            node = node.copy()
+            node.nulls_first = True
+        return self._compile_node(node)
+
+    def _compile_node(self, node):
         # "ORDER BY 1" is a constant before ClickHouse 22.7 (no positional
         # arguments): order by the select alias or the expression instead.
         if isinstance(node, compiler.PositionRef):
             if node.refs:
                 return self.connection.ops.quote_name(node.refs), []
             return super().compile(node.source)
+        if isinstance(node, lookups.In) and isinstance(node.rhs, ExpressionList):
+            return _in_expressions_sql(self, node)
         if isinstance(node, PatternLookup) and not node.rhs_is_direct_value():
             return _pattern_lookup_sql(self, node)
         if isinstance(node, _DECIMAL_LOOKUPS) and node.rhs_is_direct_value() and \
@@ -125,6 +337,62 @@ class SQLCompiler(compiler.SQLCompiler):
                 node.lhs.output_field.get_internal_type() == "DecimalField":
             return _decimal_lookup_sql(self, node)
         return super().compile(node)
+
+
+class SQLCompiler(CompileMixin, compiler.SQLCompiler):
+    def get_order_by(self):
+        result = super().get_order_by()
+        if not result and self._unordered_slice():
+            # LIMIT without ORDER BY picks arbitrary rows in ClickHouse (parts
+            # are read in parallel): a sliced subquery (pk__in=qs[:2], where
+            # the rows matter, unlike get()'s LIMIT 21) is ordered by the
+            # primary key, whose
+            # snowflake ids follow insertion order, as other databases'
+            # "natural" order does.
+            query = self.query
+            expr = OrderBy(query.model._meta.pk.get_col(query.get_initial_alias()))
+            sql, params = self.compile(expr)
+            result = [(expr, (sql, params, False))]
+        return result
+
+    def _unshadow_outer_tables(self):
+        """ClickHouse resolves "t"."c" to the nearest table *named* t, even
+        one aliased U0 in a subquery: a subquery on the outer query's own
+        table (Subquery(T.objects.filter(x=OuterRef("x")))) compared its rows
+        with themselves. The outer tables whose alias is their name get
+        another alias when a subquery reads the same table."""
+        query = self.query
+        own = {a for a, j in query.alias_map.items() if a == j.table_name}
+        if not own or getattr(self, "_ch_unshadowed", False):
+            return
+        inner = set()
+        for node in (query.where, *query.annotations.values()):
+            _inner_tables(node, inner, top=True)
+        clash = own & inner
+        if not clash or any((t, "plain") in inner for t in own):
+            return
+        taken = set(query.alias_map)
+        change, n = {}, 0
+        for alias in sorted(clash):
+            while "O%d" % n in taken:
+                n += 1
+            change[alias] = "O%d" % n
+            n += 1
+        clone = query.relabeled_clone(change)
+        # Keep the FROM order (change_aliases appends the renamed ones).
+        clone.alias_map = {change.get(a, a): clone.alias_map[change.get(a, a)]
+                           for a in query.alias_map}
+        self.query = clone
+        self._ch_unshadowed = True
+
+    def _unordered_slice(self):
+        query = self.query
+        return (query.is_sliced and query.subquery and query.model is not None
+                and not query.combinator
+                and query.group_by is None and not query.distinct
+                and (query.select or query.default_cols)
+                and not any(getattr(a, "contains_aggregate", False)
+                            for a in query.annotation_select.values()))
 
     def get_combinator_sql(self, combinator, all):
         # ClickHouse wants UNION ALL or UNION DISTINCT, never a bare UNION.
@@ -161,6 +429,7 @@ class SQLCompiler(compiler.SQLCompiler):
         return result, params
 
     def as_sql(self, with_limits=True, with_col_aliases=False):
+        self._unshadow_outer_tables()
         sql, params = super().as_sql(with_limits, with_col_aliases)
         if not getattr(self.query, "subquery", False):
             s = _check_query_settings(self.connection, _query_settings(self))
@@ -198,11 +467,16 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
         if not self.query.raw:
             cache = {}
             for field in fields:
-                for obj in objs:
-                    value = getattr(obj, field.attname)
+                column = list(map(operator.attrgetter(field.attname), objs))
+                if not _any_has(column, "resolve_expression"):
+                    continue  # the common case: plain values only, nothing to compute
+                for obj, value in zip(objs, column):
                     if isinstance(value, DatabaseDefault):
                         expr = value.expression if field.has_db_default() else None
                     elif hasattr(value, "resolve_expression"):
+                        # Django's checks first: no column references (F()),
+                        # aggregates or window expressions in an INSERT.
+                        self.prepare_value(field, value)
                         expr = value
                     else:
                         continue
@@ -218,44 +492,157 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                     setattr(obj, field.attname, cache[key])
         return fields, objs
 
-    def _insert_sql(self):
-        fields, objs = self._prepare()
+    def _head(self, fields):
         qn = self.connection.ops.quote_name
-        opts = self.query.get_meta()
         head = "INSERT INTO %s (%s)" % (
-            qn(opts.db_table), ", ".join(qn(f.column) for f in fields))
+            qn(self.query.get_meta().db_table), ", ".join(qn(f.column) for f in fields))
         s = _check_query_settings(self.connection, _query_settings(self))
         s.pop("mutations_sync", None)
         if s:
             head += " " + self.connection.ops.settings_sql(s)
+        return head
+
+    def _value_columns(self, fields, objs):
+        """The prepared values, one list per field (field.pre_save() then
+        field.get_db_prep_save(), as Django's prepare_value()), or None when a
+        value is an expression or a field has its own placeholder: those take
+        Django's generic path."""
+        connection = self.connection
+        if type(connection.ops).modify_insert_params is not BaseDatabaseOperations.modify_insert_params:
+            return None
+        raw = self.query.raw
+        columns = []
+        for field in fields:
+            if getattr(field, "get_placeholder", None) is not None:
+                return None
+            if raw or getattr(field.pre_save, "__func__", None) is Field.pre_save:
+                values = list(map(operator.attrgetter(field.attname), objs))
+            else:
+                values = [field.pre_save(obj, True) for obj in objs]
+            types = set(map(type, values))
+            if any(hasattr(t, "resolve_expression") for t in types):
+                return None
+            if not types <= _unchanged_types(field, connection):
+                prep = field.get_db_prep_save
+                values = [prep(v, connection) for v in values]
+                if _any_has(values, "as_sql"):
+                    return None
+            elif int in types:
+                # the skipped preparation would have refused out-of-range ints
+                connection.ops.check_integer_range(values, field.get_internal_type())
+            columns.append(values)
+        return columns
+
+    def _insert_plan(self):
+        """What execute_sql() sends, as (sql, params, many): with plain values
+        the prepared rows go to executemany(), whose C fast path formats the
+        VALUES body; otherwise one statement built by Django's assemble_as_sql."""
+        fields, objs = self._prepare()
+        if not objs:
+            return fields, objs, None
+        head = self._head(fields)
+        columns = self._value_columns(fields, objs) if fields else None
+        if columns is not None:
+            sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
+            return fields, objs, (sql, list(zip(*columns)), True)
         value_rows = [
             [self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
             for obj in objs
         ]
         placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
-        return fields, objs, head, placeholder_rows, param_rows
+        values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
+        return fields, objs, ("%s VALUES %s" % (head, values),
+                              [p for row in param_rows for p in row], False)
 
     def as_sql(self):
-        fields, objs, head, placeholder_rows, param_rows = self._insert_sql()
+        fields, objs = self._prepare()
+        value_rows = [
+            [self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
+            for obj in objs
+        ]
+        placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
         values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
-        return [("%s VALUES %s" % (head, values), [p for row in param_rows for p in row])]
+        return [("%s VALUES %s" % (self._head(fields), values),
+                 [p for row in param_rows for p in row])]
 
-    def execute_sql(self, returning_fields=None):
-        fields, objs, head, placeholder_rows, param_rows = self._insert_sql()
-        if not objs:
-            return []
-        with self.connection.cursor() as cursor:
-            if all(p == "%s" for row in placeholder_rows for p in row):
-                # One request for the whole batch.
-                sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
-                cursor.executemany(sql, [list(r) for r in param_rows])
-            else:
-                values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
-                cursor.execute("%s VALUES %s" % (head, values),
-                               [p for row in param_rows for p in row])
+    def _returning(self, objs, returning_fields):
         if not returning_fields:
             return []
         return [tuple(getattr(obj, f.attname) for f in returning_fields) for obj in objs]
+
+    def execute_sql(self, returning_fields=None):
+        fields, objs, plan = self._insert_plan()
+        if plan is None:
+            return []
+        sql, params, many = plan
+        with self.connection.cursor() as cursor:
+            if many:
+                cursor.executemany(sql, params)  # one request for the whole batch
+            else:
+                cursor.execute(sql, params)
+        return self._returning(objs, returning_fields)
+
+
+# get_db_prep_save() returns these values unchanged (None, and exactly int for
+# IntegerField, float for FloatField, str for CharField/TextField) as long as the
+# field's class uses only Django's (or our) prep methods, listed here.
+def _prep_methods():
+    from django.db.models import fields as f
+
+    from clickhouse_backend.models.fields.integer import IntegerFieldMixin
+    from clickhouse_backend.models.fields.string import StringField
+
+    common = {"get_db_prep_save": {f.Field}, "get_db_prep_value": {f.Field, f.IntegerField}}
+    # IntegerFieldMixin only turns >64-bit *compared* values (prepared=True) into
+    # text; what it saves is what IntegerField saves.
+    integer = {"get_db_prep_save": {f.Field, IntegerFieldMixin},
+               "get_db_prep_value": {f.Field, f.IntegerField, IntegerFieldMixin},
+               "get_prep_value": {f.Field, f.IntegerField}}
+    # (methods the class may take from these classes only, its get_prep_value, type)
+    return [
+        (integer, {f.IntegerField}, int),
+        (dict(common, get_prep_value={f.Field, f.FloatField}), {f.FloatField}, float),
+        (dict(common, get_prep_value={f.Field, f.CharField, f.TextField},
+              to_python={f.Field, f.CharField, f.TextField, StringField}), {f.CharField, f.TextField}, str),
+    ]
+
+
+_PREP_METHODS = None
+_unchanged_cache = {}
+
+
+def _unchanged_types(field, connection):
+    """The value types for which ``field.get_db_prep_save(v)`` is ``v`` itself."""
+    global _PREP_METHODS
+    key = (type(field), type(connection.ops))
+    types = _unchanged_cache.get(key)
+    if types is None:
+        from .operations import DatabaseOperations
+
+        if _PREP_METHODS is None:
+            _PREP_METHODS = _prep_methods()
+        types = frozenset()
+        integer_ok = (type(connection.ops).adapt_integerfield_value
+                      is DatabaseOperations.adapt_integerfield_value)
+        cls = type(field)
+        for methods, owners, tp in _PREP_METHODS:
+            if tp is int and not integer_ok:
+                continue
+            if any(cls.get_prep_value is o.get_prep_value for o in owners) and all(name not in vars(c) or c in allowed
+                   for name, allowed in methods.items() for c in cls.__mro__):
+                types = frozenset((tp, type(None)))
+                break
+        _unchanged_cache[key] = types
+    if any(name in field.__dict__ for name in
+           ("get_db_prep_save", "get_db_prep_value", "get_prep_value", "to_python")):
+        return frozenset()
+    return types
+
+
+def _any_has(values, attr):
+    """Whether a value of ``values`` has ``attr`` (expressions: resolve_expression,
+    as_sql), tested once per distinct type rather than once per value."""
+    return any(hasattr(t, attr) for t in set(map(type, values)))
 
 
 def _typed_placeholder(db_type, placeholder):
@@ -323,7 +710,9 @@ class MutationMixin:
                       if cluster else "")
         return table, on_cluster
 
-    def _wait_for_mutations(self, cursor, table):
+    def _mutation_wait_steps(self, table):
+        """Wait for the mutations on ``table`` when mutations_sync asks for it: a
+        step generator (see _mutation_steps)."""
         level = self.connection.mutations_sync_requested(_query_settings(self))
         if not level:
             return
@@ -341,11 +730,10 @@ class MutationMixin:
         delay = 0.005
         name = table.strip('"').replace('\\"', '"')
         while True:
-            cursor.execute(
+            pending, parts, reason = yield (FETCHONE, (
                 "SELECT count(), sum(parts_to_do), %s FROM system.mutations "
                 "WHERE database = currentDatabase() AND table = %%s AND is_done = 0"
-                % reason_sql, [name])
-            pending, parts, reason = cursor.fetchone()
+                % reason_sql), [name])
             if not pending:
                 return
             if reason:
@@ -362,7 +750,7 @@ class MutationMixin:
             if now > deadline:
                 raise OperationalError("Mutation on %s not done after %ss."
                                        % (table, MUTATION_WAIT_TIMEOUT))
-            time.sleep(delay)
+            yield (SLEEP, delay, None)
             delay = min(delay * 2, 0.2)
 
     def _materialize_subqueries(self):
@@ -370,33 +758,71 @@ class MutationMixin:
         with joins or aliases (in the background, after accepting them)."""
         return self.connection.server_version < (20, 1)
 
-    def _run(self, sql, params, where, where_params):
+    def _mutation_steps(self, sql, params, where, where_params):
+        """The statements of one UPDATE/DELETE, without their I/O: a generator
+        that yields steps ``(FETCHALL | FETCHONE | EXECUTE, sql, params)`` or
+        ``(SLEEP, seconds, None)``, is sent each step's result (rows, a row or
+        None) and returns the number of matching rows. run_steps() drives it on
+        a sync cursor, async_compiler.arun_steps() on the async one."""
         if not sql:
             return 0
         table = self._table()
-        with self.connection.cursor() as cursor:
-            if self._materialize_subqueries() and "SELECT" in where:
-                # Select the matching keys now; the mutation names them.
-                pk = self.connection.ops.quote_name(self.query.get_meta().pk.column)
-                cursor.execute("SELECT %s FROM %s WHERE %s" % (pk, table, where), where_params)
-                rows = cursor.fetchall()
-                count = len(rows)
-                keys = sorted({r[0] for r in rows})
-                if count:
-                    params = list(params)[:len(params) - len(where_params)] + keys
-                    sql = "%s%s IN (%s)" % (sql[:len(sql) - len(where)], pk,
-                                            ", ".join(["%s"] * len(keys)))
-            else:
-                cursor.execute("SELECT count() FROM %s WHERE %s" % (table, where), where_params)
-                count = cursor.fetchone()[0]
+        if self._materialize_subqueries() and "SELECT" in where:
+            # Select the matching keys now; the mutation names them.
+            pk = self.connection.ops.quote_name(self.query.get_meta().pk.column)
+            rows = yield (FETCHALL, "SELECT %s FROM %s WHERE %s" % (pk, table, where), where_params)
+            count = len(rows)
+            keys = sorted({r[0] for r in rows})
             if count:
-                cursor.execute(sql, params)
-                if not sql.startswith("DELETE FROM"):
-                    self._wait_for_mutations(cursor, self._mutation_target()[0])
+                params = list(params)[:len(params) - len(where_params)] + keys
+                sql = "%s%s IN (%s)" % (sql[:len(sql) - len(where)], pk,
+                                        ", ".join(["%s"] * len(keys)))
+        else:
+            (count,) = yield (FETCHONE, "SELECT count() FROM %s WHERE %s" % (table, where),
+                              where_params)
+        if count:
+            yield (EXECUTE, sql, params)
+            if not sql.startswith("DELETE FROM"):
+                yield from self._mutation_wait_steps(self._mutation_target()[0])
         return count
 
+    def _run(self, sql, params, where, where_params):
+        with self.connection.cursor() as cursor:
+            return run_steps(self._mutation_steps(sql, params, where, where_params), cursor)
 
-class SQLDeleteCompiler(MutationMixin, compiler.SQLDeleteCompiler):
+
+# Steps of MutationMixin._mutation_steps().
+FETCHALL, FETCHONE, EXECUTE, SLEEP = "fetchall", "fetchone", "execute", "sleep"
+
+
+def next_step(steps, result):
+    """Send ``result`` to a step generator: ``(next step, None)``, or ``(None,
+    its return value)`` when it is done."""
+    try:
+        return steps.send(result), None
+    except StopIteration as stop:
+        return None, stop.value
+
+
+def run_steps(steps, cursor):
+    """Drive a step generator (MutationMixin._mutation_steps) on a sync cursor."""
+    step, value = next_step(steps, None)
+    while step is not None:
+        kind, sql, params = step
+        result = None
+        if kind == SLEEP:
+            time.sleep(sql)
+        else:
+            cursor.execute(sql, params)
+            if kind == FETCHALL:
+                result = cursor.fetchall()
+            elif kind == FETCHONE:
+                result = cursor.fetchone()
+        step, value = next_step(steps, result)
+    return value
+
+
+class SQLDeleteCompiler(MutationMixin, CompileMixin, compiler.SQLDeleteCompiler):
     def _as_sql(self, query):
         where, params = self._where_sql(query)
         where = self._unmark(where)
@@ -419,7 +845,7 @@ class SQLDeleteCompiler(MutationMixin, compiler.SQLDeleteCompiler):
         return self._run(sql, params, where, where_params)
 
 
-class SQLUpdateCompiler(MutationMixin, compiler.SQLUpdateCompiler):
+class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler):
     def as_sql(self):
         self.pre_sql_setup()
         if not self.query.values:
@@ -483,7 +909,7 @@ class SQLUpdateCompiler(MutationMixin, compiler.SQLUpdateCompiler):
         return count
 
 
-class SQLAggregateCompiler(compiler.SQLAggregateCompiler):
+class SQLAggregateCompiler(CompileMixin, compiler.SQLAggregateCompiler):
     def as_sql(self):
         sql, params = super().as_sql()
         s = _check_query_settings(self.connection, _query_settings(self))

@@ -24,10 +24,11 @@ DATE_RANGE = ("dates before 1970 need Date32/DateTime64 (ClickHouse 20.1/21.9); 
               "DateTime start at 1970-01-01")
 NULL_DATA_ERROR = ("ClickHouse before 20.1 reports NULL in a non-Nullable column as a range "
                    "error (DataError), not as a constraint violation (IntegrityError)")
-KEY_COLUMNS = ("ClickHouse cannot change the type of a sorting/primary key column (the "
-               "backend refuses it before sending the ALTER)")
+KEY_COLUMNS = ("ClickHouse cannot change the type of a sorting/primary key column in place "
+               "(the backend rebuilds such tables; replicated/ON CLUSTER ones are refused)")
 NOT_NULL_ALTER = ("ClickHouse refuses MODIFY COLUMN from Nullable(T) to T unless a DEFAULT "
-                  "replaces the NULLs; the backend does not add one (yet)")
+                  "replaces the NULLs (the backend supplies one, or rebuilds the table on "
+                  "18.16)")
 OLD_FUNCTIONS = "the SQL function does not exist in ClickHouse before 20.1"
 NO_CONSTRAINTS = "ClickHouse enforces no unique or foreign key constraints (no IntegrityError)"
 NO_RETURNING = ("ClickHouse has no INSERT ... RETURNING: ids are generated client-side and "
@@ -43,7 +44,147 @@ UNION_DISTINCT = "UNION DISTINCT (union() without all=True) needs ClickHouse 19.
 SNOWFLAKE_KEYS = ("auto fields hold 63-bit snowflake ids (ClickHouse has no auto-increment), so "
                   "they and the foreign keys to them are Int64 whatever the field's nominal size")
 
+# schema, migrations, introspection, inspectdb
+NO_INDEXES = ("ClickHouse has no secondary (B-tree) indexes: a plain Django Index, db_index or "
+              "index_together is accepted and not created (only clickhouse_backend.models.Index "
+              "data skipping indexes are), so introspection does not list it and the database "
+              "does not validate its expression")
+NO_DEFERRED_SQL = ("no deferred index/foreign key/unique statements: ClickHouse has none of "
+                   "them, so the schema editor defers nothing")
+NO_TRANSACTIONS = "ClickHouse has no transactions: a failing migration step is not rolled back"
+MISSING_AS_DEFAULT = ("ClickHouse fills a column left out of INSERT with its default (0): a "
+                      "non-auto primary key left out is no error")
+ONE_STRING_TYPE = ("ClickHouse has one String type for text and bytes, with no length: "
+                   "CharField/BinaryField columns introspect as TextField without max_length")
+CH_SQL_SPELLING = ("expressions are compiled to ClickHouse's functions (lowerUTF8, not LOWER)")
+RAW_ENGINE_LESS = ("the test creates a table without ENGINE (raw SQL): ClickHouse accepts that "
+                   "from 22.2 (default_table_engine)")
+DROP_VIEW = ("the test drops a view with DROP VIEW, which ClickHouse has from 20.3/20.4 "
+             "(DROP TABLE before)")
+RAW_DELETE = ("the test runs DELETE FROM without WHERE (raw SQL): ClickHouse's DELETE FROM "
+              "(23.3+) needs a WHERE clause")
+RAW_UPDATE = ("the test runs CREATE TABLE without ENGINE (accepted from 22.2) and a raw SQL "
+              "UPDATE statement, which ClickHouse runs only as a lightweight update (25.7+) "
+              "on tables with the block number column enabled")
+CHECK_CONSTRAINTS = "CHECK constraints need ClickHouse 19.14 (NotSupportedError before)"
+BOOL_TYPE = ("ClickHouse has a Bool type from 21.12 and IPv4/IPv6 from 19.3 (UInt8 and String "
+             "before, introspected as such)")
+AWARE_RAW_DATETIMES = ("a raw cursor returns DateTime64(6, 'UTC') columns as aware datetimes "
+                       "(the column's time zone) even with USE_TZ off; the ORM makes them naive")
+
 MANUAL = [
+    (None, NO_INDEXES, [
+        'migrations.test_operations.OperationTests.test_add_func_index',
+        'migrations.test_operations.OperationTests.test_add_index',
+        'migrations.test_operations.OperationTests.test_alter_field_with_func_index',
+        'migrations.test_operations.OperationTests.test_alter_field_with_index',
+        'migrations.test_operations.OperationTests.test_alter_index_together',
+        'migrations.test_operations.OperationTests.test_alter_index_together_remove_with_unique_together',
+        'migrations.test_operations.OperationTests.test_remove_func_index',
+        'migrations.test_operations.OperationTests.test_remove_index',
+        'migrations.test_operations.OperationTests.test_rename_field_index_together',
+        'migrations.test_operations.OperationTests.test_rename_index',
+        'migrations.test_operations.OperationTests.test_rename_index_unnamed_index',
+        'migrations.test_operations.OperationTests.test_rename_index_unnamed_index_with_unique_index',
+        'introspection.tests.IntrospectionTests.test_get_constraints_index_types',
+        'schema.tests.SchemaTests.test_add_remove_index',
+        'schema.tests.SchemaTests.test_alter_field_add_index_to_integerfield',
+        'schema.tests.SchemaTests.test_composed_desc_func_index_with_fk',
+        'schema.tests.SchemaTests.test_composed_desc_index_with_fk',
+        'schema.tests.SchemaTests.test_composed_func_index_with_fk',
+        'schema.tests.SchemaTests.test_composed_func_transform_index_with_fk',
+        'schema.tests.SchemaTests.test_composed_index_with_fk',
+        'schema.tests.SchemaTests.test_composite_func_index',
+        'schema.tests.SchemaTests.test_composite_func_index_field_and_expression',
+        'schema.tests.SchemaTests.test_func_index_calc',
+        'schema.tests.SchemaTests.test_func_index_cast',
+        'schema.tests.SchemaTests.test_func_index_f',
+        'schema.tests.SchemaTests.test_func_index_f_decimalfield',
+        'schema.tests.SchemaTests.test_func_index_json_key_transform',
+        'schema.tests.SchemaTests.test_func_index_json_key_transform_cast',
+        'schema.tests.SchemaTests.test_func_index_lookups',
+        'schema.tests.SchemaTests.test_func_index_nondeterministic',
+        'schema.tests.SchemaTests.test_func_unique_constraint_nondeterministic',
+        'schema.tests.SchemaTests.test_index_together',
+        'schema.tests.SchemaTests.test_indexes',
+        'schema.tests.SchemaTests.test_remove_constraints_capital_letters',
+        'schema.tests.SchemaTests.test_remove_db_index_doesnt_remove_custom_indexes',
+        'schema.tests.SchemaTests.test_text_field_with_db_index',
+    ]),
+    (None, NO_CONSTRAINTS, [
+        'migrations.test_operations.OperationTests.test_add_func_unique_constraint',
+        'migrations.test_operations.OperationTests.test_alter_field_with_func_unique_constraint',
+        'migrations.test_operations.OperationTests.test_remove_func_unique_constraint',
+        'migrations.test_operations.OperationTests.test_rename_field_unique_together',
+        'introspection.tests.IntrospectionTests.test_get_constraints',
+        'inspectdb.tests.InspectDBTestCase.test_same_relations',
+        'inspectdb.tests.InspectDBTestCase.test_unique_together_meta',
+        'schema.tests.SchemaTests.test_alter_field_fk_to_o2o',
+        'schema.tests.SchemaTests.test_alter_field_o2o_keeps_unique',
+        'schema.tests.SchemaTests.test_alter_field_o2o_to_fk',
+        'schema.tests.SchemaTests.test_alter_int_pk_to_int_unique',
+        'schema.tests.SchemaTests.test_composed_constraint_with_fk',
+        'schema.tests.SchemaTests.test_composite_func_unique_constraint',
+        'schema.tests.SchemaTests.test_func_unique_constraint',
+        'schema.tests.SchemaTests.test_func_unique_constraint_lookups',
+        'schema.tests.SchemaTests.test_remove_field_unique_does_not_remove_meta_constraints',
+        'schema.tests.SchemaTests.test_remove_unique_together_does_not_remove_meta_constraints',
+        'schema.tests.SchemaTests.test_unique',
+        'schema.tests.SchemaTests.test_unique_and_reverse_m2m',
+        'schema.tests.SchemaTests.test_unique_constraint_field_and_expression',
+        'schema.tests.SchemaTests.test_unique_together',
+    ]),
+    (None, NO_DEFERRED_SQL, [
+        'migrations.test_commands.MigrateTests.test_migrate_syncdb_app_label',
+        'migrations.test_commands.MigrateTests.test_migrate_syncdb_deferred_sql_executed_with_schemaeditor',
+        'schema.tests.SchemaTests.test_rename_column_renames_deferred_sql_references',
+        'schema.tests.SchemaTests.test_rename_table_renames_deferred_sql_references',
+    ]),
+    (None, NO_TRANSACTIONS, [
+        'migrations.test_executor.ExecutorTests.test_atomic_operation_in_non_atomic_migration',
+        'migrations.test_operations.OperationTests.test_run_python_atomic',
+    ]),
+    (None, MISSING_AS_DEFAULT, [
+        'schema.tests.SchemaTests.test_alter_auto_field_to_integer_field',
+    ]),
+    (None, ONE_STRING_TYPE, [
+        'introspection.tests.IntrospectionTests.test_get_table_description_col_lengths',
+        'introspection.tests.IntrospectionTests.test_get_table_description_types',
+        'inspectdb.tests.InspectDBTestCase.test_char_field_unlimited',
+    ]),
+    (None, CH_SQL_SPELLING, [
+        'schema.tests.SchemaTests.test_func_index',
+    ]),
+    (None, AWARE_RAW_DATETIMES, [
+        'schema.tests.SchemaTests.test_add_datefield_and_datetimefield_use_effective_default',
+    ]),
+    ((20, 1), SECONDS, [
+        'schema.tests.SchemaTests.test_alter_text_field_to_datetime_field',
+    ]),
+    ((21, 12), BOOL_TYPE, [
+        'schema.tests.SchemaTests.test_add_field_temp_default_boolean',
+        'inspectdb.tests.InspectDBTestCase.test_field_types',
+        'inspectdb.tests.InspectDBTestCase.test_number_field_types',
+    ]),
+    ((19, 14), CHECK_CONSTRAINTS, [
+        'migrations.test_operations.OperationTests.test_add_constraint',
+        'migrations.test_operations.OperationTests.test_remove_constraint',
+    ]),
+    ((22, 2), RAW_ENGINE_LESS, [
+        'introspection.tests.IntrospectionTests.test_django_table_names',
+        'migrations.test_operations.OperationTests.test_run_sql_params',
+        'migrations.test_operations.OperationTests.test_separate_database_and_state',
+    ]),
+    ((20, 4), DROP_VIEW, [
+        'introspection.tests.IntrospectionTests.test_table_names_with_views',
+        'inspectdb.tests.InspectDBTransactionalTests.test_include_views',
+    ]),
+    (None, RAW_UPDATE, [
+        'migrations.test_operations.OperationTests.test_run_sql',
+    ]),
+    (None, RAW_DELETE, [
+        'migrations.test_operations.OperationTests.test_alter_unique_together',
+    ]),
     ((25, 0), CORRELATED, [
         "lookup.tests.LookupQueryingTests.test_filter_subquery_lhs",
     ]),
@@ -79,6 +220,16 @@ MANUAL += [
     (None, SNOWFLAKE_KEYS, [
         "model_fields.test_autofield.AutoFieldTests.test_rel_db_type",
         "model_fields.test_autofield.SmallAutoFieldTests.test_rel_db_type",
+        "schema.tests.SchemaTests.test_autofield_to_o2o",
+        "schema.tests.SchemaTests.test_m2m",
+        "schema.tests.SchemaTests.test_m2m_create",
+        "schema.tests.SchemaTests.test_m2m_create_custom",
+        "schema.tests.SchemaTests.test_m2m_create_inherited",
+        "schema.tests.SchemaTests.test_m2m_create_through",
+        "schema.tests.SchemaTests.test_m2m_create_through_custom",
+        "schema.tests.SchemaTests.test_m2m_create_through_inherited",
+        "schema.tests.SchemaTests.test_m2m_custom",
+        "schema.tests.SchemaTests.test_m2m_inherited",
     ]),
     (None, YEAR_RANGE, [
         "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_func",
@@ -486,7 +637,6 @@ GENERATED = [
         'expressions.tests.FTimeDeltaTests.test_duration_with_datetime_microseconds',
         'expressions.tests.FTimeDeltaTests.test_negative_timedelta_update',
         'queries.tests.Queries4Tests.test_filter_reverse_non_integer_pk',
-        'schema.tests.SchemaTests.test_add_datefield_and_datetimefield_use_effective_default',
     ]),
     ((21, 1), EMPTY_AGGREGATES, [
         'aggregation.tests.AggregateTestCase.test_aggregation_default_expression',
@@ -497,7 +647,6 @@ GENERATED = [
         'aggregation.tests.AggregateTestCase.test_empty_result_optimization',
         'annotations.tests.NonAggregateAnnotationTestCase.test_decimal_annotation',
         'get_or_create.tests.UpdateOrCreateTests.test_update_only_defaults_and_pre_save_fields_when_local_fields',
-        'introspection.tests.IntrospectionTests.test_sequence_list',
     ]),
     ((25, 0), CORRELATED, [
         'aggregation.test_filter_argument.FilteredAggregateTests.test_filtered_aggregate_on_exists',
@@ -541,7 +690,6 @@ GENERATED = [
         'lookup.tests.LookupQueryingTests.test_filter_exists_lhs',
         'lookup.tests.LookupTests.test_exact_exists',
         'lookup.tests.LookupTests.test_nested_outerref_lhs',
-        'migrations.test_operations.OperationTests.test_alter_unique_together',
         'ordering.tests.OrderingTests.test_orders_nulls_first_on_filtered_subquery',
         'queries.test_query.TestQueryNoModel.test_q_annotation',
         'queries.test_query.TestQueryNoModel.test_subquery_annotation',
@@ -606,18 +754,6 @@ GENERATED = [
         'queries.tests.ExcludeTests.test_exclude_subquery',
         'queries.tests.Ticket23605Tests.test_ticket_23605',
     ]),
-    (None, KEY_COLUMNS, [
-        'migrations.test_executor.ExecutorTests.test_alter_id_type_with_fk',
-        'migrations.test_operations.OperationTests.test_alter_field_pk',
-        'migrations.test_operations.OperationTests.test_alter_field_pk_fk_char_to_int',
-        'migrations.test_operations.OperationTests.test_composite_pk_operations',
-        'schema.tests.SchemaTests.test_alter_auto_field_to_char_field',
-        'schema.tests.SchemaTests.test_alter_auto_field_to_integer_field',
-        'schema.tests.SchemaTests.test_alter_int_pk_to_autofield_pk',
-        'schema.tests.SchemaTests.test_alter_int_pk_to_bigautofield_pk',
-        'schema.tests.SchemaTests.test_alter_smallint_pk_to_smallautofield_pk',
-        'schema.tests.SchemaTests.test_char_field_pk_to_auto_field',
-    ]),
     (None, MUTATIONS, [
         'basic.tests.SelectOnSaveTests.test_select_on_save',
         'basic.tests.SelectOnSaveTests.test_select_on_save_lying_update',
@@ -645,15 +781,6 @@ GENERATED = [
         'queries.test_bulk_update.BulkUpdateNoteTests.test_simple',
         'queries.test_bulk_update.BulkUpdateTests.test_database_routing',
     ]),
-    (None, NOT_NULL_ALTER, [
-        'migrations.test_operations.OperationTests.test_alter_field',
-        'schema.tests.SchemaTests.test_alter',
-        'schema.tests.SchemaTests.test_alter_field_default_dropped',
-        'schema.tests.SchemaTests.test_alter_null_to_not_null',
-        'schema.tests.SchemaTests.test_alter_null_to_not_null_keeping_default',
-        'schema.tests.SchemaTests.test_alter_null_with_default_value_deferred_constraints',
-        'schema.tests.SchemaTests.test_alter_text_field_to_not_null_with_default_value',
-    ]),
     (None, NO_CONSTRAINTS, [
         'get_or_create.tests.GetOrCreateTests.test_get_or_create_invalid_params',
         'get_or_create.tests.GetOrCreateTestsWithManualPKs.test_create_with_duplicate_primary_key',
@@ -661,14 +788,13 @@ GENERATED = [
         'get_or_create.tests.UpdateOrCreateTests.test_integrity',
         'get_or_create.tests.UpdateOrCreateTests.test_manual_primary_key_test',
         'get_or_create.tests.UpdateOrCreateTestsWithManualPKs.test_create_with_duplicate_primary_key',
+        'model_fields.test_booleanfield.BooleanFieldTests.test_null_default',
+        'model_fields.test_filefield.FileFieldTests.test_unique_when_same_filename',
+        'model_fields.test_integerfield.PositiveIntegerFieldTests.test_negative_values',
+        'model_fields.test_jsonfield.JSONFieldTests.test_db_check_constraints',
         'migrations.test_operations.OperationTests.test_alter_field_add_database_default',
         'migrations.test_operations.OperationTests.test_rename_field_unique_together',
         'queries.test_bulk_update.BulkUpdateTests.test_database_routing_batch_atomicity',
-        'schema.tests.SchemaTests.test_alter_numeric_field_keep_null_status',
-        'schema.tests.SchemaTests.test_alter_textual_field_keep_null_status',
-        'schema.tests.SchemaTests.test_rename_keep_null_status',
-        'schema.tests.SchemaTests.test_unique',
-        'schema.tests.SchemaTests.test_unique_together',
     ]),
     (None, NO_RETURNING, [
         'queries.test_db_returning.ReturningValuesTests.test_insert_returning',
@@ -679,13 +805,23 @@ GENERATED = [
 
 
 def skips_for(version):
-    """{reason: set of test names} for a server version."""
+    """{reason: set of test names} for a server version (none with
+    DJANGO_CH_NO_SKIPS or DJANGO_CH_LISTED_ONLY set: every test runs)."""
     import os
 
     out = {}
-    if os.environ.get("DJANGO_CH_NO_SKIPS"):
+    if os.environ.get("DJANGO_CH_NO_SKIPS") or os.environ.get("DJANGO_CH_LISTED_ONLY"):
         return out
     for gate, reason, tests in MANUAL + GENERATED:
         if gate is None or tuple(version) < gate:
             out.setdefault(reason, set()).update(tests)
+    return out
+
+
+def listed(version):
+    """Every test name listed for a server version, whatever the reason."""
+    out = set()
+    for gate, _, tests in MANUAL + GENERATED:
+        if gate is None or tuple(version) < gate:
+            out.update(tests)
     return out

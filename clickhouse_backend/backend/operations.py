@@ -247,7 +247,10 @@ class DatabaseOperations(BaseDatabaseOperations):
     def prep_for_like_query(self, x):
         return str(x).replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
 
-    prep_for_iexact_query = prep_for_like_query
+    def prep_for_iexact_query(self, x):
+        # iexact compiles to lowerUTF8(lhs) = lowerUTF8(rhs): no LIKE, so
+        # nothing to escape.
+        return x
 
     def combine_expression(self, connector, sub_expressions):
         funcs = {"^": "pow", "#": "bitXor", "&": "bitAnd", "|": "bitOr",
@@ -447,7 +450,7 @@ class DatabaseOperations(BaseDatabaseOperations):
             # literal is exact, and stays on the server's fast VALUES parser (18.16
             # fails on long INSERTs of toDateTime(...) expressions)
             value = timezone.make_naive(value, datetime.timezone.utc)
-        if not self.connection.features.supports_datetime64:
+        if value.microsecond and not self.connection.features.supports_datetime64:
             value = value.replace(microsecond=0)
         return value
 
@@ -463,6 +466,18 @@ class DatabaseOperations(BaseDatabaseOperations):
 
     def adapt_ipaddressfield_value(self, value):
         return value or None
+
+    def check_integer_range(self, values, internal_type):
+        """adapt_integerfield_value()'s range check over a whole column of
+        ints (and None) at once, for the bulk insert path that skips the
+        per-value preparation."""
+        bounds = _INT_RANGES.get(internal_type)
+        if bounds is None:
+            return
+        present = [v for v in values if v is not None]
+        if present:
+            for v in (min(present), max(present)):
+                self.adapt_integerfield_value(v, internal_type)
 
     def adapt_integerfield_value(self, value, internal_type):
         # ClickHouse wraps an out-of-range integer around (-1 into UInt32 is

@@ -148,6 +148,7 @@ _KIND_CLASS = {
     "malformed": InterfaceError,
     "unsupported": NotSupportedError,
     "internal": InternalError,
+    "limit": OperationalError,
 }
 
 

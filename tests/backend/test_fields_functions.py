@@ -136,6 +136,11 @@ def test_null_and_out_of_range_values_are_refused(fn):
         objs.create(pos=-1)  # not 4294967295
     with pytest.raises(DataError):
         objs.create(n=2**31)  # Int32
+    model = objs.model
+    with pytest.raises(DataError):  # bulk_create's fast path checks the same, in bulk
+        objs.bulk_create([model(n=1), model(n=-2**31 - 1), model(n=2)])
+    with pytest.raises(IntegrityError):
+        objs.bulk_create([model(pos=1), model(pos=-5)])
     assert objs.count() == 0
     objs.create(n=2**31 - 1, pos=2**32 - 1)
     assert objs.values_list("n", "pos").get() == (2**31 - 1, 2**32 - 1)
