@@ -788,7 +788,6 @@ GENERATED = [
         'get_or_create.tests.UpdateOrCreateTests.test_integrity',
         'get_or_create.tests.UpdateOrCreateTests.test_manual_primary_key_test',
         'get_or_create.tests.UpdateOrCreateTestsWithManualPKs.test_create_with_duplicate_primary_key',
-        'migrations.test_operations.OperationTests.test_alter_field_add_database_default',
         'migrations.test_operations.OperationTests.test_rename_field_unique_together',
         'queries.test_bulk_update.BulkUpdateTests.test_database_routing_batch_atomicity',
     ]),
