@@ -199,8 +199,6 @@ MANUAL = [
 # tests/backend/test_fields_functions.py).
 YEAR_RANGE = ("ClickHouse dates cover the years 1900-2299 only (Date32/DateTime64; 1970-2106 "
               "before 20.1): the test stores the year 999")
-CORRELATED_WRONG = ("ClickHouse does not apply an outer reference per row in a correlated "
-                    "Subquery (wrong rows, or 'Scalar subquery returned more than one row')")
 JSON_KEY_PARAMS = ("JSON keys go to ClickHouse's JSON functions as plain query parameters (no "
                    "JSON path text): the test looks for a JSON-quoted path in str(query)")
 JSON_NOT_VALIDATED = ("JSONField is a String column: ClickHouse does not check that the "
@@ -211,8 +209,6 @@ TO_JSON_STRING = "JSONArray/JSONObject are built with toJSONString() of ClickHou
 PAD = "LPad/RPad need leftPadUTF8/rightPadUTF8 of ClickHouse 21.8"
 SHA512_FN = "SHA512 needs the SHA512 function of ClickHouse 21.9"
 SHA384_FN = "SHA384 needs the SHA384 function of ClickHouse 21.11"
-TERNARY = ("ClickHouse before 19.13 evaluates NULL AND 0 as NULL, not 0 (no SQL three-valued "
-           "logic): exclude() loses the rows whose column is NULL")
 DISTINCT_JOIN = ("ClickHouse before 19.6 applies DISTINCT per stream when the query has a "
                  "JOIN: duplicate rows")
 
@@ -237,13 +233,9 @@ MANUAL += [
         "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_week_before_1000",
         "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_week_before_1000",
     ]),
-    (None, CORRELATED_WRONG, [
+    ((25, 0), CORRELATED, [
         "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_outerref",
         "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_outerref",
-        "model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_on_subquery",
-        "model_fields.test_jsonfield.TestQuerying.test_obj_subquery_lookup",
-    ]),
-    ((25, 0), CORRELATED, [
         "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_subquery_with_parameters",
         "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_subquery_with_parameters",
     ]),
@@ -322,9 +314,6 @@ MANUAL += [
     ((19, 6), DISTINCT_JOIN, [
         "dates.tests.DatesTests.test_related_model_traverse",
         "datetimes.tests.DateTimesTests.test_related_model_traverse",
-    ]),
-    ((19, 13), TERNARY, [
-        "db_functions.tests.FunctionTests.test_function_as_filter",
     ]),
     ((20, 1), ONE_JOIN, [
         "model_fields.test_booleanfield.BooleanFieldTests.test_select_related",
