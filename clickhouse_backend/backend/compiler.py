@@ -383,9 +383,10 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
             result, params = super().get_combinator_sql(combinator, all)
         finally:
             ops.set_operators = saved
-        if not self.query.subquery:
+        if not self.query.subquery or self.query.is_sliced or self.query.order_by:
             # ClickHouse binds a trailing ORDER BY/LIMIT to the last SELECT
-            # of a UNION: select from the combined result instead.
+            # of a UNION (and cannot parse "(A) UNION (B) LIMIT 1" as a
+            # subquery): select from the combined result instead.
             result = ["SELECT * FROM (%s)" % " ".join(result)]
         return result, params
 

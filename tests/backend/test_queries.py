@@ -214,3 +214,16 @@ def test_in_lookup_with_expressions(alias, request):
             "name", flat=True)) == ["in_a", "in_b"]
     finally:
         objs.filter(name__startswith="in_").delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_sliced_union_as_subquery(alias, request):
+    objs = _objects(alias, request)
+    created = [objs.create(name="un_%d" % i, value=i) for i in range(3)]
+    try:
+        q = objs.filter(name__startswith="un_")
+        union = q.filter(value=2).values("pk").union(q.filter(value=1).values("pk"), all=True)
+        got = list(q.filter(pk__in=union.order_by("pk")[:1]).values_list("name", flat=True))
+        assert got == ["un_1"]
+    finally:
+        objs.filter(name__startswith="un_").delete()
