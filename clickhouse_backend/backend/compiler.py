@@ -161,8 +161,10 @@ def _first_row_subquery(compiler_, node):
         value = next(iter(query.annotation_select.values()))
     else:
         return None
-    if getattr(value, "contains_aggregate", False):
-        return None
+    nested = set()
+    _inner_tables(value, nested)
+    if getattr(value, "contains_aggregate", False) or nested:
+        return None  # no subquery inside an aggregate's argument either
     inner = query.get_compiler(connection=compiler_.connection)
     inner.setup_query()
     keys, directions = [], set()

@@ -87,6 +87,13 @@ MANUAL = [
         "annotations.tests.NonAggregateAnnotationTestCase."
         "test_annotation_subquery_and_aggregate_values_chaining",
         "lookup.tests.LookupTests.test_nested_outerref_lhs",
+        # Nested OuterRef (passed by accident before the outer table was
+        # aliased: the reference resolved to the subquery's own table).
+        "expressions.tests.BasicExpressionsTests.test_annotation_with_deeply_nested_outerref",
+        "expressions.tests.BasicExpressionsTests.test_annotation_with_nested_outerref",
+        "expressions.tests.BasicExpressionsTests.test_nested_outerref_with_function",
+        "expressions.tests.BasicExpressionsTests.test_nested_subquery_outer_ref_2",
+        "expressions.tests.BasicExpressionsTests.test_nested_subquery_outer_ref_with_autofield",
         "queries.tests.ExcludeTests.test_subquery_exclude_outerref",
         "queries.tests.ExcludeTests.test_exclude_m2m_through",
         # A correlated LIMIT (UNION: not rewritten as argMin/argMax).
@@ -119,6 +126,7 @@ MANUAL = [
     ((25, 0), CORRELATED, [
         "expressions.tests.FTimeDeltaTests.test_time_subquery_subtraction",
         "queries.tests.Queries1Tests.test_ticket7096",  # exclude() across the m2m: EXISTS
+        "expressions.tests.BasicExpressionsTests.test_annotation_with_outerref",
         "annotations.tests.NonAggregateAnnotationTestCase."
         "test_annotation_subquery_outerref_transform",
     ]),
