@@ -2,6 +2,7 @@ import datetime
 import re
 import decimal
 import ipaddress
+import math
 import uuid
 
 from django.conf import settings
@@ -450,7 +451,16 @@ class DatabaseOperations(BaseDatabaseOperations):
             converters.append(self.convert_textfield_value)
         elif internal_type == "BinaryField":
             converters.append(self.convert_binaryfield_value)
+        elif internal_type == "DecimalField":
+            converters.append(self.convert_decimalfield_value)
         return converters
+
+    def convert_decimalfield_value(self, value, expression, connection):
+        # avg() of a Decimal is a Float64 on modern servers: its shortest
+        # repr (23.09), not the binary expansion Decimal(23.09) gives.
+        if isinstance(value, float) and math.isfinite(value):
+            return decimal.Decimal(repr(value))
+        return value
 
     def convert_datetimefield_value(self, value, expression, connection):
         if isinstance(value, datetime.datetime):

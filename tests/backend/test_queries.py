@@ -227,3 +227,18 @@ def test_sliced_union_as_subquery(alias, request):
         assert got == ["un_1"]
     finally:
         objs.filter(name__startswith="un_").delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_avg_of_decimal_is_a_short_decimal(alias, request):
+    import decimal
+    from django.db.models import Avg
+    objs = _objects(alias, request)
+    objs.create(name="avg_1", amount=decimal.Decimal("23.09"))
+    objs.create(name="avg_2", amount=decimal.Decimal("23.09"))
+    try:
+        got = objs.filter(name__startswith="avg_").aggregate(a=Avg("amount"))["a"]
+        # A Float64 on modern servers, a Decimal on 18.16: both read as 23.09.
+        assert isinstance(got, decimal.Decimal) and got == decimal.Decimal("23.09")
+    finally:
+        objs.filter(name__startswith="avg_").delete()
