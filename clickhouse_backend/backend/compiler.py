@@ -7,9 +7,9 @@ import time
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
 from django.db.models import FloatField
-from django.db.models.expressions import (CombinedExpression, DatabaseDefault, Exists,
-                                         ExpressionList, Func, OrderBy, Ref, Subquery,
-                                         Value)
+from django.db.models.expressions import (CombinedExpression, DatabaseDefault,
+                                         DurationExpression, Exists, ExpressionList,
+                                         Func, OrderBy, Ref, Subquery, Value)
 from django.db.models.functions import Coalesce
 from django.db.models.fields import AutoFieldMixin
 from django.db.models import lookups
@@ -275,6 +275,16 @@ class CompileMixin:
             # would be Float arithmetic).
             exponent = node.value.as_tuple().exponent
             return "toDecimal128(%%s, %d)" % max(0, -exponent), [str(node.value)]
+        if isinstance(node, DurationExpression) and node.connector in ("*", "/"):
+            # Durations are Int64 microseconds: scaling one is arithmetic on
+            # the number, rounded to a microsecond as timedelta * x is.
+            # Ties to even, as Python (roundBankers is not in 18.16).
+            lhs, lhs_params = self.compile(node.lhs)
+            rhs, rhs_params = self.compile(node.rhs)
+            x = "toFloat64(%s %s %s)" % (lhs, node.connector, rhs)
+            sql = ("toInt64(if({x} - floor({x}) = 0.5, floor({x}) + abs(modulo(floor({x}), 2)), "
+                   "round({x})))").format(x=x)
+            return sql, [*lhs_params, *rhs_params] * 5
         if isinstance(node, CombinedExpression) and node.connector == "/" and \
                 _kind(node.lhs) == "DecimalField" and \
                 (_kind(node.rhs) == "DecimalField" or (_kind(node.rhs) or "").endswith(

@@ -242,3 +242,27 @@ def test_avg_of_decimal_is_a_short_decimal(alias, request):
         assert isinstance(got, decimal.Decimal) and got == decimal.Decimal("23.09")
     finally:
         objs.filter(name__startswith="avg_").delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_duration_multiply_divide(alias, request):
+    import decimal
+    from django.db.models import DurationField, ExpressionWrapper, F, Value
+    objs = _objects(alias, request)
+    p = objs.create(name="dur", value=2)
+    try:
+        base = Value(datetime.timedelta(seconds=3, microseconds=5), output_field=DurationField())
+        q = objs.filter(pk=p.pk).annotate(
+            m=ExpressionWrapper(base * F("value"), output_field=DurationField()),
+            d=ExpressionWrapper(base / 3.2, output_field=DurationField()),
+            k=ExpressionWrapper(decimal.Decimal("2") * base, output_field=DurationField()),
+        )
+        m, d, k = q.values_list("m", "d", "k").get()
+        td = datetime.timedelta(seconds=3, microseconds=5)
+        assert (m, d, k) == (td * 2, td / 3.2, td * 2)
+        tie = Value(datetime.timedelta(microseconds=25), output_field=DurationField())
+        half = objs.filter(pk=p.pk).annotate(h=ExpressionWrapper(
+            tie / 10.0, output_field=DurationField())).values_list("h", flat=True).get()
+        assert half == datetime.timedelta(microseconds=25) / 10.0  # 2: ties to even
+    finally:
+        p.delete()
