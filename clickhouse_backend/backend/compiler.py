@@ -6,7 +6,7 @@ import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
-from django.db.models import FloatField
+from django.db.models import DateTimeField, FloatField
 from django.db.models.expressions import (CombinedExpression, DatabaseDefault,
                                          DurationExpression, Exists, ExpressionList,
                                          Func, OrderBy, Ref, Subquery, Value)
@@ -122,6 +122,7 @@ def _kind(expr):
 
 
 _FLOAT_KINDS = {"FloatField", "Float32Field", "Float64Field"}
+_DATE_KINDS = {"DateField", "ClickhouseDateField", "Date32Field"}
 
 
 def _float_coalesce(node):
@@ -285,6 +286,18 @@ class CompileMixin:
             sql = ("toInt64(if({x} - floor({x}) = 0.5, floor({x}) + abs(modulo(floor({x}), 2)), "
                    "round({x})))").format(x=x)
             return sql, [*lhs_params, *rhs_params] * 5
+        if isinstance(node, DurationExpression) and node.connector in ("+", "-") and \
+                self.connection.features.supports_datetime64 and \
+                any(_kind(e) in _DATE_KINDS for e in (node.lhs, node.rhs)):
+            # A date plus microseconds: ClickHouse adds no sub-day interval
+            # to a Date/Date32; the date side becomes a DateTime64 (as a
+            # date + interval is a timestamp in SQL).
+            node = node.copy()
+            for side in ("lhs", "rhs"):
+                expr = getattr(node, side)
+                if _kind(expr) in _DATE_KINDS:
+                    setattr(node, side, Func(expr, template="toDateTime64(%(expressions)s, 6)",
+                                             output_field=DateTimeField()))
         if isinstance(node, CombinedExpression) and node.connector == "/" and \
                 _kind(node.lhs) == "DecimalField" and \
                 (_kind(node.rhs) == "DecimalField" or (_kind(node.rhs) or "").endswith(

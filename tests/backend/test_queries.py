@@ -266,3 +266,17 @@ def test_duration_multiply_divide(alias, request):
         assert half == datetime.timedelta(microseconds=25) / 10.0  # 2: ties to even
     finally:
         p.delete()
+
+
+def test_date_plus_duration_on_date32(edb):
+    # ClickHouse adds no sub-day interval to a Date32: the date side becomes
+    # a DateTime64 first.
+    from django.db.models import F
+    objs = Plain.objects.using("embedded")
+    p = objs.create(name="d32", day=datetime.date(2021, 3, 4))
+    try:
+        q = objs.filter(pk=p.pk)
+        assert q.filter(day__lt=F("day") + datetime.timedelta(microseconds=1)).exists()
+        assert not q.filter(day__lt=F("day") - datetime.timedelta(hours=1)).exists()
+    finally:
+        p.delete()
