@@ -36,6 +36,17 @@ async def test_basic_fetch_surface(server_params):
     await conn.close()
 
 
+async def test_description_of_empty_select(server_params):
+    conn = await aconnect(server_params)
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT number AS n, toString(number) AS s FROM numbers(3) WHERE n > %s", [10])
+        assert [col[:2] for col in cur.description] == [("n", "UInt64"), ("s", "String")]
+        assert cur.rowcount == 0
+        assert await cur.fetchall() == []
+    assert (await wait_idle(conn))["in_use"] == 0
+    await conn.close()
+
+
 async def test_async_results_equal_sync_results(server_params):
     sql = "SELECT number, toString(number), toDate('2024-01-01') + number, [number, 1] FROM numbers(50000)"
     sync_rows = chd.connect(**server_params).cursor().execute(sql).fetchall()

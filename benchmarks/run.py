@@ -94,7 +94,8 @@ class Server:
             return
         self.state_dir = tempfile.mkdtemp(prefix="chb-bench-state-")
         out = subprocess.run(["bash", os.path.join(REPO, "tests/server/ctl.sh"), "start"],
-                             env={**os.environ, "CHB_STATE_DIR": self.state_dir},
+                             # no ZooKeeper: an idle JVM is noise in a benchmark
+                             env={**os.environ, "CHB_STATE_DIR": self.state_dir, "CHB_ZOOKEEPER": "0"},
                              stdout=subprocess.PIPE, text=True)
         if out.returncode:
             shutil.rmtree(self.state_dir, ignore_errors=True)

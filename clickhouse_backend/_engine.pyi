@@ -55,7 +55,8 @@ class Client:
     def request(self, body: bytes, params: str = "", query_id: str | None = None, retryable: bool = False,
                 raw: bool = False, notifier: Notifier | None = None, query_timeout: float = 0.0,
                 buffer_limit: int = 0, tz: datetime.tzinfo | None = None, strings_as_bytes: bool = False,
-                columnar: bool = False, headers: str = "") -> Stream: ...
+                columnar: bool = False, headers: str = "", max_ratio: float = 1000.0,
+                max_block_bytes: int = 0) -> Stream: ...
     def pool_stats(self) -> dict[str, int]: ...
 
 # -- Native format decoder (I/O-free) -----------------------------------------

@@ -932,8 +932,16 @@ static void clear_objs(PyObject **out, uint64_t n) {
     for (uint64_t i = 0; i < n; i++) Py_CLEAR(out[i]);
 }
 
-/* days since 1970-01-01 -> civil date (H. Hinnant's algorithm) */
+/* days since 1970-01-01 -> civil date (H. Hinnant's algorithm). DateTime columns
+ * repeat the same day row after row: the last day converted is kept (per thread). */
+static __thread struct { int64_t days; int y, m, d, valid; } last_day;
+
 static void civil_from_days(int64_t z, int *y, int *m, int *d) {
+    if (last_day.valid && last_day.days == z) {
+        *y = last_day.y; *m = last_day.m; *d = last_day.d;
+        return;
+    }
+    int64_t z0 = z;
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     int64_t doe = z - era * 146097;
@@ -944,6 +952,7 @@ static void civil_from_days(int64_t z, int *y, int *m, int *d) {
     *d = (int)(doy - (153 * mp + 2) / 5 + 1);
     *m = (int)(mp < 10 ? mp + 3 : mp - 9);
     *y = (int)(yy + (*m <= 2));
+    last_day.days = z0; last_day.y = *y; last_day.m = *m; last_day.d = *d; last_day.valid = 1;
 }
 
 /* 0001-01-01 .. 9999-12-31 in days since epoch */
@@ -1433,6 +1442,23 @@ static int prefix_error(rd *r, nd_err_kind ek, const char *msg) {
     return -1;
 }
 
+/* Whether every value decode_column() makes for `t` is of a non-GC type (int,
+ * float, bool, None, str/bytes, date, timedelta), whatever the data: such columns
+ * need no per-value look when deciding whether a row tuple can be untracked. */
+static int values_never_gc(const nd_type *t) {
+    switch (t->kind) {
+    case K_INT8: case K_INT16: case K_INT32: case K_INT64: case K_UINT8: case K_UINT16:
+    case K_UINT32: case K_UINT64: case K_INT128: case K_INT256: case K_UINT128: case K_UINT256:
+    case K_FLOAT32: case K_FLOAT64: case K_BFLOAT16: case K_BOOL: case K_NOTHING:
+    case K_STRING: case K_FIXEDSTRING: case K_DATE: case K_DATE32: case K_TIME: case K_INTERVAL:
+        return 1;
+    case K_NULLABLE: case K_LOWCARD:
+        return values_never_gc(t->child[0]);
+    default:
+        return 0;
+    }
+}
+
 PyObject *nd_decode_block(const uint8_t *buf, size_t len, const nd_options *opts) {
     if (nd_py_init()) return NULL;
     rd r = {buf, buf + len, opts, ""};
@@ -1447,20 +1473,20 @@ PyObject *nd_decode_block(const uint8_t *buf, size_t len, const nd_options *opts
     PyObject *names = PyTuple_New((Py_ssize_t)ncols);
     PyObject *types = PyTuple_New((Py_ssize_t)ncols);
     PyObject *data = PyList_New(opts->columnar ? (Py_ssize_t)ncols : (Py_ssize_t)nrows);
-    PyObject **vals = nrows ? PyMem_Calloc((size_t)nrows, sizeof(PyObject *)) : NULL;
+    /* Row mode decodes every column into its slice of `vals` (column-major), then
+     * makes each row's tuple in one go: one pass over memory per row instead of one
+     * per column. Columnar mode needs one column at a time. */
+    uint64_t nslots = opts->columnar ? nrows : nrows * ncols;
+    PyObject **vals = nslots ? PyMem_Calloc((size_t)nslots, sizeof(PyObject *)) : NULL;
     PyObject *result = NULL;
     nd_arena arena = {NULL};
     char namebuf[128];
-    if (!names || !types || !data || (nrows && !vals)) {
-        if (nrows && !vals) PyErr_NoMemory();
+    uint64_t decoded = 0; /* columns whose values sit in vals (row mode) */
+    uint64_t look_first = 0; /* row mode: columns 0..look_first-1 may hold GC-tracked types */
+    unsigned char *maybe_gc = ncols ? PyMem_Calloc((size_t)ncols, 1) : NULL;
+    if (!names || !types || !data || (nslots && !vals) || (ncols && !maybe_gc)) {
+        if ((nslots && !vals) || (ncols && !maybe_gc)) PyErr_NoMemory();
         goto out;
-    }
-    if (!opts->columnar) {
-        for (uint64_t i = 0; i < nrows; i++) {
-            PyObject *tup = PyTuple_New((Py_ssize_t)ncols);
-            if (!tup) goto out;
-            PyList_SET_ITEM(data, (Py_ssize_t)i, tup);
-        }
     }
     for (uint64_t c = 0; c < ncols; c++) {
         uint64_t l;
@@ -1488,7 +1514,7 @@ PyObject *nd_decode_block(const uint8_t *buf, size_t len, const nd_options *opts
             size_t np = count_prefixes(t);
             if ((uint64_t)(r.end - r.p) / 8 < np) { malformed(&r, "truncated data"); goto out; }
             if (check_prefixes(t, &r.p, &ek, msg, sizeof msg)) { prefix_error(&r, ek, msg); goto out; }
-            if (decode_column(&r, t, nrows, vals)) goto out;
+            if (decode_column(&r, t, nrows, opts->columnar ? vals : vals + c * nrows)) goto out;
         }
         if (opts->columnar) {
             PyObject *col = PyList_New((Py_ssize_t)nrows);
@@ -1496,17 +1522,36 @@ PyObject *nd_decode_block(const uint8_t *buf, size_t len, const nd_options *opts
             for (uint64_t i = 0; i < nrows; i++) { PyList_SET_ITEM(col, (Py_ssize_t)i, vals[i]); vals[i] = NULL; }
             PyList_SET_ITEM(data, (Py_ssize_t)c, col);
         } else {
-            for (uint64_t i = 0; i < nrows; i++) {
-                PyTuple_SET_ITEM(PyList_GET_ITEM(data, (Py_ssize_t)i), (Py_ssize_t)c, vals[i]);
-                vals[i] = NULL;
-            }
+            decoded = c + 1;
+            if (!values_never_gc(t)) { maybe_gc[c] = 1; look_first = c + 1; }
         }
     }
     if (r.p != r.end) { r.colname = ""; malformed(&r, "trailing bytes after block"); goto out; }
+    if (!opts->columnar) {
+        for (uint64_t i = 0; i < nrows; i++) {
+            PyObject *tup = PyTuple_New((Py_ssize_t)ncols);
+            if (!tup) goto out;
+            int atomic = 1;
+            for (uint64_t c = 0; c < ncols; c++) {
+                PyObject *v = vals[c * nrows + i];
+                vals[c * nrows + i] = NULL;
+                if (c < look_first && maybe_gc[c] && PyType_IS_GC(Py_TYPE(v))) atomic = 0;
+                PyTuple_SET_ITEM(tup, (Py_ssize_t)c, v);
+            }
+            /* What the GC would do on its first pass (_PyTuple_MaybeUntrack): a tuple
+             * of values of non-GC types (numbers, strings, datetimes...) is never in a
+             * cycle. */
+            if (atomic) PyObject_GC_UnTrack(tup);
+            PyList_SET_ITEM(data, (Py_ssize_t)i, tup);
+        }
+        decoded = 0;
+    }
     result = PyTuple_Pack(3, names, types, data);
 out:
     arena_free(&arena);
+    if (decoded) clear_objs(vals, decoded * nrows);
     PyMem_Free(vals);
+    PyMem_Free(maybe_gc);
     Py_XDECREF(names);
     Py_XDECREF(types);
     Py_XDECREF(data);

@@ -25,7 +25,7 @@ static const char *ERR_NAMES[] = {
     [ERR_NONE] = "none",           [ERR_SERVER] = "server",       [ERR_CONNECT] = "connect",
     [ERR_NETWORK] = "network",     [ERR_TIMEOUT] = "timeout",     [ERR_POOL_TIMEOUT] = "pool_timeout",
     [ERR_PROTOCOL] = "protocol",   [ERR_MALFORMED] = "malformed", [ERR_UNSUPPORTED] = "unsupported",
-    [ERR_CANCELLED] = "cancelled", [ERR_INTERNAL] = "internal",
+    [ERR_CANCELLED] = "cancelled", [ERR_INTERNAL] = "internal",   [ERR_LIMIT] = "limit",
 };
 
 static const char *STATE_NAMES[] = {
@@ -605,16 +605,17 @@ static void random_query_id(char *out, size_t n) {
 
 static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"body", "params", "query_id", "retryable", "raw", "notifier", "query_timeout",
-                             "buffer_limit", "tz", "strings_as_bytes", "columnar", "headers", "max_ratio", NULL};
+                             "buffer_limit", "tz", "strings_as_bytes", "columnar", "headers", "max_ratio",
+                             "max_block_bytes", NULL};
     Py_buffer body;
     const char *extra = "", *qid_in = NULL, *xheaders = "";
     int retryable = 0, raw = 0, sab = 0, columnar = 0;
     PyObject *notifier = Py_None, *tz = Py_None;
     double query_timeout = 0, max_ratio = 1000;
-    Py_ssize_t buffer_limit = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOppsd", kwlist, &body, &extra, &qid_in, &retryable, &raw,
+    Py_ssize_t buffer_limit = 0, max_block_bytes = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOppsdn", kwlist, &body, &extra, &qid_in, &retryable, &raw,
                                      &notifier, &query_timeout, &buffer_limit, &tz, &sab, &columnar, &xheaders,
-                                     &max_ratio))
+                                     &max_ratio, &max_block_bytes))
         return NULL;
     StreamObject *s = NULL;
     chb_request *r = NULL;
@@ -680,6 +681,7 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
     chb_buf_init(&kw_buf);
     r->retryable = retryable;
     r->max_ratio = max_ratio > 0 ? max_ratio : 0;
+    r->max_block_bytes = max_block_bytes > 0 ? (size_t)max_block_bytes : 0;
     if (self->secrets && (r->secrets = malloc(self->secrets_len)))
         memcpy(r->secrets, self->secrets, self->secrets_len);
     r->mode = raw ? MODE_RAW : MODE_NATIVE;

@@ -42,6 +42,7 @@ typedef enum {
     ERR_UNSUPPORTED,   /* a type this driver cannot decode */
     ERR_CANCELLED,
     ERR_INTERNAL,      /* out of memory, engine start failure */
+    ERR_LIMIT,         /* a client-side resource limit (max_block_bytes) */
 } chb_err_kind;
 
 typedef enum { MODE_NATIVE, MODE_RAW } chb_body_mode;
@@ -63,6 +64,7 @@ typedef struct chb_request {
     char query_id[128];
     char *secrets;            /* NUL-separated credentials to blank out of error messages */
     double max_ratio;         /* decompression: max decoded/encoded bytes of one block (0 = off) */
+    size_t max_block_bytes;   /* largest Native block we agree to hold unfinished (0 = no limit) */
     int retryable;            /* safe to send again on a fresh connection */
     chb_body_mode mode;
     double query_timeout;     /* seconds, 0 = none */

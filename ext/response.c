@@ -169,7 +169,18 @@ static int midstream_exception(chb_request *r) {
 static int frame_blocks(chb_request *r) {
     while (r->body.len > 0) {
         ptrdiff_t n = nd_scan(r->scanner, r->body.data, r->body.len);
-        if (n == 0) return 0;
+        if (n == 0) {
+            /* A block is only usable whole, so backpressure cannot bound it: without
+             * this cap an endpoint could make us buffer any amount in one block. */
+            if (r->max_block_bytes && r->body.len > r->max_block_bytes) {
+                chb_req_fail(r, ERR_LIMIT, 0,
+                             "a Native block of the result is larger than max_block_bytes (%zu bytes): "
+                             "lower the query's max_block_size or raise max_block_bytes",
+                             r->max_block_bytes);
+                return -1;
+            }
+            return 0;
+        }
         if (n < 0) {
             if (midstream_exception(r)) return -1;
             if (r->content_type && strncasecmp(r->content_type, "text/html", 9) == 0)

@@ -26,7 +26,7 @@ VENV_PY="$VENV/bin/python"
 SYSTEM_PACKAGES=(
     build-essential pkg-config libevent-dev libssl-dev libnghttp2-dev zlib1g-dev
     libzstd-dev zstd clickhouse-server clickhouse-client nginx curl openssl gzip
-    ca-certificates chromium
+    ca-certificates chromium zookeeper
 )
 
 say() { printf '\n==> %s\n' "$*" >&2; }
@@ -101,7 +101,8 @@ start_test_server() {
     CHB_STATE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-state.XXXXXX")"
     export CHB_STATE_DIR
     say "starting test ClickHouse server"
-    PYTHON="$VENV_PY" bash "$REPO/tests/server/ctl.sh" start >/dev/null
+    # CHB_ZOOKEEPER=1: ON CLUSTER DDL and Replicated tables are tested for real
+    CHB_ZOOKEEPER=1 PYTHON="$VENV_PY" bash "$REPO/tests/server/ctl.sh" start >/dev/null
     set -a
     # shellcheck disable=SC1091
     source "$CHB_STATE_DIR/env"

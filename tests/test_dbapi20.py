@@ -275,6 +275,20 @@ def test_description_none_for_statements_without_rows(cursor, scratch_db):
     assert cursor.description is None
 
 
+def test_description_of_empty_select(cursor, table):
+    # ClickHouse sends no Native block for an empty result; the columns still
+    # have to be known (Django's raw() reads them before any row).
+    cursor.execute(f"SELECT id, name, toDateTime(id) AS t FROM {table} WHERE id > %s", (5,))
+    assert cursor.fetchall() == []
+    assert [col[:2] for col in cursor.description] == [
+        ("id", "UInt32"), ("name", "Nullable(String)"), ("t", "DateTime")]
+    assert cursor.rowcount == 0
+    # a statement DESCRIBE cannot wrap keeps description None, without an error
+    cursor.execute("SHOW TABLES FROM system LIKE 'no_such_table_%'")
+    assert cursor.fetchall() == []
+    assert cursor.description is None
+
+
 def test_rowcount(cursor, table):
     assert cursor.rowcount == -1
     cursor.executemany(f"INSERT INTO {table} VALUES (%s, %s)", [(1, "a"), (2, "b")])

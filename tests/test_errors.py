@@ -52,6 +52,34 @@ def test_data_errors(cursor):
     assert ei.value.code == 395
 
 
+def test_null_into_non_nullable_column_is_integrity_error(cursor):
+    # 18.16: a range error (321) "Expression returns value NULL"; newer servers
+    # with input_format_null_as_default=0: TYPE_MISMATCH (53) "Cannot insert
+    # NULL value". Both are NOT NULL violations.
+    table = "nn_" + uuid.uuid4().hex[:8]
+    cursor.execute("CREATE TABLE %s (x UInt8) ENGINE = Memory" % table)
+    try:
+        settings = {"input_format_null_as_default": 0} if _knows(cursor, "input_format_null_as_default") else {}
+        with pytest.raises(chd.IntegrityError) as ei:
+            cursor.execute("INSERT INTO %s VALUES (NULL)" % table, settings=settings)
+        assert ei.value.code in (53, 321)
+    finally:
+        cursor.execute("DROP TABLE %s" % table)
+
+
+def _knows(cursor, setting):
+    cursor.execute("SELECT count() FROM system.settings WHERE name = %s", [setting])
+    return cursor.fetchone()[0] == 1
+
+
+def test_null_violation_mapping_offline():
+    from clickhouse_backend.driver.exceptions import make_error
+    assert isinstance(make_error("server", 53, "Code: 53. DB::Exception: Cannot insert NULL value "
+                                 "into a column of type 'Bool' at: NULL", 500, "q"), chd.IntegrityError)
+    # TYPE_MISMATCH for anything else keeps its usual class.
+    assert not isinstance(make_error("server", 53, "Type mismatch", 500, "q"), chd.IntegrityError)
+
+
 def test_connection_still_usable_after_server_errors(make_conn):
     conn = make_conn(pool_name=uuid.uuid4().hex[:12])
     cur = conn.cursor()

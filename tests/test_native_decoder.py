@@ -582,3 +582,62 @@ def test_live_error_text_is_rejected():
         assert d.get() is False
     except exc.InterfaceError:
         pass
+
+
+def test_day_cache_across_columns_rows_and_blocks():
+    """civil_from_days keeps the last day it converted: values that change day
+    between rows, columns that alternate, and separate blocks all stay exact."""
+    base = dt.datetime(1999, 12, 31, 23, 59, 58)
+    secs = [int((base + dt.timedelta(seconds=k * 40000 + (k % 3))).replace(tzinfo=UTC).timestamp())
+            for k in range(40)]
+    days = [(dt.date(1970, 1, 1) + dt.timedelta(days=3 * k + 1)) for k in range(40)]
+    blk = block(40, ("t", "DateTime", u32(*secs)),
+                ("d", "Date", b"".join(((d - dt.date(1970, 1, 1)).days).to_bytes(2, "little") for d in days)),
+                ("t2", "DateTime", u32(*reversed(secs))))
+    want = [(dt.datetime.fromtimestamp(a, UTC).replace(tzinfo=None), d,
+             dt.datetime.fromtimestamp(b, UTC).replace(tzinfo=None))
+            for a, d, b in zip(secs, days, reversed(secs))]
+    for _ in range(2):
+        assert decode_one(blk)[2] == want
+        assert decode_one(blk, columnar=True)[2] == [list(c) for c in zip(*want)]
+
+
+def test_rows_of_plain_values_are_not_gc_tracked():
+    """Row tuples holding only numbers/strings/dates are untracked at once (what the
+    GC would do on its first pass); a row with a container stays tracked."""
+    import gc
+
+    blk = block(2, ("i", "UInt32", u32(1, 2)), ("s", "String", strings("a", "b")),
+                ("n", "Nullable(Float64)", b"\x00\x01" + b"\x00" * 8 + b"\x00" * 8),
+                ("t", "DateTime", u32(0, 86400)))
+    rows = decode_one(blk)[2]
+    assert rows[0][:2] == (1, "a") and rows[1][2] is None
+    assert not any(gc.is_tracked(r) for r in rows)
+    blk = block(2, ("i", "UInt32", u32(1, 2)), ("a", "Array(UInt8)", u64(1, 1) + b"\x07"))
+    rows = decode_one(blk)[2]
+    assert rows == [(1, [7]), (2, [])] and all(gc.is_tracked(r) for r in rows)
+    # a UUID is an instance of a Python class: tracked, so its row stays tracked
+    blk = block(1, ("u", "UUID", b"\x01" * 16), ("i", "UInt8", b"\x05"))
+    (row,) = decode_one(blk)[2]
+    assert isinstance(row[0], uuid.UUID) and gc.is_tracked(row)
+
+
+def test_error_in_a_later_column_frees_earlier_ones():
+    """Row mode keeps decoded columns until the rows are made: a malformed later
+    column must release them (no leak, no crash)."""
+    import tracemalloc
+
+    good = ("s", "String", strings(*["x" * 200 + str(i) for i in range(500)]))
+    bad = block(500, good, ("d", "DateTime64(0)", u64(*[2**62] * 500)))  # year > 9999
+    with pytest.raises(exc.InterfaceError):
+        decode_one(bad)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            with pytest.raises(exc.InterfaceError):
+                decode_one(bad)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000  # 20 leaked columns would be > 2 MB

@@ -59,3 +59,34 @@ def test_engine_pauses_reading_when_consumer_is_behind(make_conn):
         if expected == 3_000_000:
             break
     cur.close()
+
+
+def test_block_larger_than_max_block_bytes_fails_and_frees_the_slot(make_conn):
+    import clickhouse_backend.driver as chd
+
+    conn = make_conn(max_block_bytes=64 << 10, pool_name=uuid.uuid4().hex[:12])
+    cur = conn.cursor()
+    # one block of 200,000 UInt64 values: 1.6 MB, over the 64 KiB cap
+    try:
+        cur.execute("SELECT number FROM numbers(200000)", settings={"max_block_size": 1000000})
+        cur.fetchall()
+    except chd.OperationalError as e:
+        assert "max_block_bytes (65536 bytes)" in str(e)
+    else:
+        raise AssertionError("a block over max_block_bytes was accepted")
+    deadline = time.monotonic() + 5
+    while conn.pool_stats()["in_use"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert conn.pool_stats()["in_use"] == 0
+    # small blocks under the cap: the same result arrives whole
+    cur.execute("SELECT number FROM numbers(200000)", settings={"max_block_size": 1000})
+    assert [r[0] for r in cur.fetchall()] == list(range(200000))
+
+
+def test_max_block_bytes_validated():
+    import pytest
+
+    import clickhouse_backend.driver as chd
+
+    with pytest.raises(chd.InterfaceError, match="max_block_bytes"):
+        chd.connect(host="127.0.0.1", max_block_bytes=-1)

@@ -123,6 +123,54 @@ async def test_iteration_matches_sync(alias):
     assert q._result_cache is not None and len(q) == 25
 
 
+async def test_reads_compile_once_without_replay(alias, monkeypatch):
+    """Each read compiles its query once and runs no replay pass (arun): N
+    queries cost N compilations, not N + 1 runs of the sync method."""
+    from django.db.models.sql import compiler as dj_compiler
+
+    from clickhouse_backend.backend import async_compiler as ac
+
+    await _seed(alias, 6)
+    compiled = []
+    original = dj_compiler.SQLCompiler.as_sql
+
+    def counting_as_sql(self, *args, **kwargs):
+        if not getattr(self.query, "subquery", False):
+            compiled.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    async def no_replay(*args, **kwargs):
+        raise AssertionError("replayed")
+
+    monkeypatch.setattr(dj_compiler.SQLCompiler, "as_sql", counting_as_sql)
+    monkeypatch.setattr(ac, "arun", no_replay)
+    qs = Event.objects.using(alias)
+    reads = {
+        "aggregate": (lambda: qs.filter(value__gt=1).aaggregate(s=Sum("value"), m=Max("ts")), {"s": 14}),
+        "count": (lambda: qs.filter(name="n1").acount(), 2),
+        "exists": (lambda: qs.filter(value=99).aexists(), False),
+        "get": (lambda: qs.aget(value=4), 4),
+        "first": (lambda: qs.order_by("-value").afirst(), 5),
+        "latest": (lambda: qs.alatest("value"), 5),
+        "list": (lambda: _alist(qs.filter(value__lt=3).order_by("value").values_list("value", flat=True)), [0, 1, 2]),
+        "empty": (lambda: qs.filter(value__in=[]).acount(), 0),
+    }
+    for name, (read, want) in reads.items():
+        compiled.clear()
+        with no_thread_hop(alias):
+            got = await read()
+        if isinstance(got, Event):
+            got = got.value
+        if isinstance(want, dict):
+            got = {k: got[k] for k in want}
+        assert got == want, name
+        assert len(compiled) == 1, (name, compiled)
+
+
+async def _alist(qs):
+    return [x async for x in qs]
+
+
 async def test_aiterator_streams_in_chunks(alias):
     """Rows are read chunk by chunk while items are yielded, and leaving the
     loop early closes the result."""

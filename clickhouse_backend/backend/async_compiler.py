@@ -2,8 +2,8 @@
 results; the statements run on the driver's AsyncCursor, on the event loop.
 
 Django's ORM is synchronous: its methods build SQL, call ``cursor.execute`` and use
-the rows, all in one call stack. Running that code on the loop must not block, so
-each statement is *replayed*:
+the rows, all in one call stack. Running that code on the loop must not block.
+Reads are compiled once (see the end of this docstring); other calls are *replayed*:
 
 * :func:`arun` runs a sync ORM callable in a **window** (synchronous, so no other
   task runs meanwhile) where this thread's DatabaseWrapper hands out a replay
@@ -22,6 +22,19 @@ each statement is *replayed*:
   models/aio.py).
 * :func:`astream` feeds a sync iterable one row per ``next()`` from a query that is
   read chunk by chunk: ``aiterator()`` streams without holding the whole result.
+
+Reads of models/aio.py do not replay (the replay above is their fallback for what
+these do not cover): each query is compiled once.
+
+* :func:`afetch_list` is ``list(iterable)`` for Django's own iterables: the
+  queryset's compiler is compiled, its rows fetched, then the iterable runs once
+  on that compiler (patched to return the fetched rows), converting them with
+  Django's own code.
+* :func:`aplan_single` runs a sync method whose one query is a single-row read
+  (aggregate(), count(), exists()) in a *plan* pass: the read compiler's
+  execute_sql() compiles, records the SQL and answers "no row" instead of
+  running; the recorded SQL is then run, and ``finish(compiler, row)`` computes
+  the result (see :func:`aggregation_result`).
 
 Nothing here calls the sync driver: a sync DB call that slips through raises
 Django's SynchronousOnlyOperation, it does not block the loop.
@@ -283,6 +296,7 @@ class _Session:
         self.feed = None
         self.seen = None
         self.dml_seen = 0
+        self.plan = None         # plan pass: the read compilers whose execute_sql() ran
 
     def begin_pass(self):
         self.seen = collections.Counter()
@@ -317,6 +331,28 @@ def _hooked(cls):
     return sub
 
 
+_planned_classes = {}
+
+
+def _planned(cls):
+    """Subclass of a read compiler class whose execute_sql(SINGLE) only records
+    the compiler in a plan pass (and runs normally outside one)."""
+    sub = _planned_classes.get(cls)
+    if sub is None:
+        def execute_sql(self, result_type=MULTI, *args, **kwargs):
+            session = _window_session.get()
+            if session is None or session.plan is None:
+                return cls.execute_sql(self, result_type, *args, **kwargs)
+            if result_type != SINGLE or session.plan:
+                raise _Need("plan", None)  # not a single single-row read: replay instead
+            session.plan.append((self, _compile(self)))  # compiled here, as execute_sql would
+            return None
+
+        sub = type(cls.__name__, (cls,), {"execute_sql": execute_sql, "__module__": cls.__module__})
+        _planned_classes[cls] = sub
+    return sub
+
+
 class _Window:
     """Patches this thread's wrapper for one synchronous run. No await happens
     inside, so no other task can see the patched wrapper."""
@@ -342,7 +378,11 @@ class _Window:
 
         def compiler(name):
             cls = original(name)
-            return _hooked(cls) if issubclass(cls, _DML_BASES) else cls
+            if issubclass(cls, _DML_BASES):
+                return _hooked(cls)
+            if s.plan is not None and issubclass(cls, dj_compiler.SQLCompiler):
+                return _planned(cls)
+            return cls
 
         ops.__dict__["compiler"] = compiler
         self._token = _window_session.set(s)
@@ -393,6 +433,104 @@ async def arun(wrapper, fn, *, dml=False):
             else:
                 comp, args, kwargs = need.payload
                 session.dml_results.append(await aexecute_dml(comp, *args, **kwargs))
+
+
+# ---- reads compiled once ----------------------------------------------------------
+
+def _compile(compiler):
+    """compiler.as_sql(), or None when the query can match nothing (as execute_sql)."""
+    try:
+        sql, params = compiler.as_sql()
+        if not sql:
+            raise EmptyResultSet
+    except EmptyResultSet:
+        return None
+    return sql, params
+
+
+async def _afetch_compiled(compiler, compiled, result_type):
+    """What SQLCompiler.execute_sql(result_type) returns (MULTI: a list of row
+    chunks, not chunked; SINGLE: the first row or None), for SQL compiled already."""
+    if compiled is None:
+        return [] if result_type == MULTI else None
+    w = compiler.connection
+    sql, params = compiled
+    if result_type == SINGLE:
+        row = await afetchone(w, sql, params)
+        return row[0:compiler.col_count] if row else row
+    rows = (await _afetch(w, sql, params)).rows
+    if compiler.has_extra_select:
+        rows = [r[0:compiler.col_count] for r in rows]
+    return [rows] if rows else []
+
+
+def _run_once(session, fn):
+    with _Window(session):
+        return fn()
+
+
+async def afetch_list(wrapper, query, make_iter):
+    """``list(make_iter())`` for an iterable that gets its rows from one
+    ``query.get_compiler(using).execute_sql(MULTI)`` (Django's model, values and
+    values_list iterables): compiled once, the rows fetched on the async cursor,
+    the iterable run once on them. Anything else it would query falls back to
+    :func:`arun`."""
+    wrapper = _wrapper_for(wrapper)
+    await aprepare(wrapper)
+    session = _Session(wrapper, dml=False)
+    try:
+        compiler = _run_once(session, lambda: query.get_compiler(using=wrapper.alias))
+        compiled = _run_once(session, lambda: _compile(compiler))
+    except _Need:
+        return await arun(wrapper, lambda: list(make_iter()))
+    results = await _afetch_compiled(compiler, compiled, MULTI)
+    compiler.execute_sql = lambda *args, **kwargs: results
+    query.__dict__["get_compiler"] = lambda *args, **kwargs: compiler
+    try:
+        return _run_once(session, lambda: list(make_iter()))
+    except _Need:
+        pass
+    finally:
+        query.__dict__.pop("get_compiler", None)
+    return await arun(wrapper, lambda: list(make_iter()))
+
+
+async def aplan_single(wrapper, fn, finish):
+    """Run the sync callable ``fn`` whose only query is a single-row read (SINGLE)
+    once, in a plan pass; then run that query and return ``finish(compiler, row)``.
+    Without a query, ``fn``'s own result; with anything else, :func:`arun`."""
+    wrapper = _wrapper_for(wrapper)
+    await aprepare(wrapper)
+    session = _Session(wrapper, dml=False)
+    session.plan = []
+    try:
+        value = _run_once(session, fn)
+    except _Need:
+        return await arun(wrapper, fn)
+    except Exception:
+        if not session.plan:
+            raise
+        return await arun(wrapper, fn)  # fn choked on the "no row" placeholder
+    if not session.plan:
+        return value
+    compiler, compiled = session.plan[0]
+    return finish(compiler, await _afetch_compiled(compiler, compiled, SINGLE))
+
+
+def aggregation_result(compiler, result):
+    """The end of Django's Query.get_aggregation() for the row ``result`` of its
+    outer query's compiler."""
+    outer_query = compiler.query
+    cols = outer_query.annotation_select.values()
+    if result is None:
+        result = [expression.empty_result_set_value for expression in cols]
+    else:
+        converters = compiler.get_converters(cols)
+        rows = compiler.apply_converters((result,), converters)
+        if getattr(compiler, "has_composite_fields", None) and compiler.has_composite_fields(cols):
+            rows = compiler.composite_fields_to_tuples(rows, cols)
+        result = next(rows)
+    return dict(zip(outer_query.annotation_select, result))
 
 
 # ---- streaming ------------------------------------------------------------------
@@ -478,65 +616,40 @@ async def aexecute_dml(comp, *args, **kwargs):
 
 async def _ainsert(comp, returning_fields=None):
     w = comp.connection
-    # db_default expressions are evaluated with a SELECT inside _insert_sql().
-    fields, objs, head, placeholder_rows, param_rows = await arun(w, comp._insert_sql)
-    if not objs:
+    # db_default expressions are evaluated with a SELECT inside _insert_plan().
+    fields, objs, plan = await arun(w, comp._insert_plan)
+    if plan is None:
         return []
-    if all(p == "%s" for row in placeholder_rows for p in row):
-        sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
-        cursor = await aexecute(w, sql, [list(r) for r in param_rows], many=True)
-    else:
-        values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
-        cursor = await aexecute(w, "%s VALUES %s" % (head, values),
-                                [p for row in param_rows for p in row])
-    await cursor.close()
-    if not returning_fields:
-        return []
-    return [tuple(getattr(obj, f.attname) for f in returning_fields) for obj in objs]
+    sql, params, many = plan
+    await (await aexecute(w, sql, params, many=many)).close()
+    return comp._returning(objs, returning_fields)
+
+
+async def arun_steps(wrapper, steps):
+    """Drive a step generator (compiler.MutationMixin._mutation_steps) on the
+    async cursor: the sync path's statements, waits and checks, one copy."""
+    from .compiler import EXECUTE, FETCHALL, FETCHONE, SLEEP, next_step
+
+    step, value = next_step(steps, None)
+    while step is not None:
+        kind, sql, params = step
+        result = None
+        if kind == SLEEP:
+            await asyncio.sleep(sql)
+        elif kind == FETCHONE:
+            result = await afetchone(wrapper, sql, params)
+        elif kind == FETCHALL:
+            result = (await _afetch(wrapper, sql, params)).rows
+        elif kind == EXECUTE:
+            await (await aexecute(wrapper, sql, params)).close()
+        step, value = next_step(steps, result)
+    return value
 
 
 async def _amutate(comp, sql, params):
-    """compiler.MutationMixin._run: count the matching rows, send the mutation only
-    if there are any, wait for it when mutations_sync is asked for."""
-    w = comp.connection
+    """compiler.MutationMixin._run on the async cursor."""
     where, where_params = comp._where
-    table = comp._table()
-    (count,) = await afetchone(w, "SELECT count() FROM %s WHERE %s" % (table, where), where_params)
-    if count:
-        await (await aexecute(w, sql, params)).close()
-        if not sql.startswith("DELETE FROM"):
-            await _await_mutations(comp, comp._mutation_target()[0])
-    return count
-
-
-async def _await_mutations(comp, table):
-    from . import compiler as ch_compiler
-
-    w = comp.connection
-    query_settings = ch_compiler._query_settings(comp)
-    if not w.mutations_sync_requested(query_settings):
-        return
-    if "mutations_sync" in (w.effective_settings or {}) and "mutations_sync" not in query_settings:
-        return  # the server already waited
-    deadline = time.monotonic() + ch_compiler.MUTATION_WAIT_TIMEOUT
-    delay = 0.005
-    name = table.strip('"').replace('\\"', '"')
-    reason_sql = "any(latest_fail_reason)" if w.server_version >= (20, 1) else "''"
-    while True:
-        pending, reason = await afetchone(
-            w, "SELECT count(), %s FROM system.mutations WHERE database = currentDatabase() "
-               "AND table = %%s AND is_done = 0" % reason_sql, [name])
-        if not pending:
-            return
-        if reason:
-            from django.db import DatabaseError
-            raise DatabaseError("Mutation on %s failed: %s" % (table, reason))
-        if time.monotonic() > deadline:
-            from django.db import OperationalError
-            raise OperationalError("Mutation on %s not done after %ss."
-                                   % (table, ch_compiler.MUTATION_WAIT_TIMEOUT))
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.2)
+    return await arun_steps(comp.connection, comp._mutation_steps(sql, params, where, where_params))
 
 
 async def _adelete(comp, result_type=MULTI):
@@ -560,5 +673,5 @@ async def _aupdate(comp, result_type=ROW_COUNT):
     return count
 
 
-__all__ = ["arun", "astream", "aexecute", "afetchone", "aexecute_dml", "async_connection",
+__all__ = ["arun", "astream", "afetch_list", "aplan_single", "aggregation_result", "aexecute", "afetchone", "aexecute_dml", "async_connection",
            "aprepare", "is_clickhouse", "CURSOR", "MULTI", "NO_RESULTS", "ROW_COUNT", "SINGLE"]

@@ -74,6 +74,8 @@ OPTION_NAMES = {
     "http2": "http2",
     "idle_timeout": "idle_timeout",
     "stream_buffer_bytes": "stream_buffer_bytes",
+    "max_block_bytes": "max_block_bytes",
+    "max_decompression_ratio": "max_decompression_ratio",
     "auth": "auth",
     "strings_as_bytes": "strings_as_bytes",
     # clickhouse-client's native-protocol port, for dbshell only.
@@ -96,7 +98,10 @@ TEST_NAMES = {
 # join_use_nulls: a LEFT JOIN without a match gives NULLs (as SQL and Django
 # expect), not the columns' default values. aggregate_functions_null_for_empty
 # (21.x+): SUM/AVG/MAX... over no rows are NULL, not 0/nan (count() stays 0).
-DEFAULT_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1}
+# input_format_null_as_default=0: NULL inserted into a non-Nullable column is
+# refused (IntegrityError, as a NOT NULL column), not stored as 0 or ''.
+DEFAULT_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1,
+                    "input_format_null_as_default": 0}
 
 # Settings the backend can emulate when the server does not know them.
 EMULATED_SETTINGS = {"mutations_sync"}

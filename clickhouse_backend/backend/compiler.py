@@ -1,6 +1,7 @@
 """SQL compilers: PREWHERE/SETTINGS on SELECT, client-side ids on INSERT,
 UPDATE/DELETE as ClickHouse mutations."""
 import decimal
+import operator
 import re
 import time
 
@@ -10,8 +11,9 @@ from django.db.models import DateTimeField, FloatField
 from django.db.models.expressions import (CombinedExpression, DatabaseDefault,
                                          DurationExpression, Exists, ExpressionList,
                                          Func, OrderBy, Ref, Subquery, Value)
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.fields import AutoFieldMixin, Field
 from django.db.models.functions import Coalesce
-from django.db.models.fields import AutoFieldMixin
 from django.db.models import lookups
 from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
@@ -88,6 +90,29 @@ _DECIMAL_LOOKUPS = (lookups.Exact, lookups.GreaterThan, lookups.GreaterThanOrEqu
                     lookups.LessThan, lookups.LessThanOrEqual, lookups.In, lookups.Range)
 
 
+def _decimal_type_for(db_type, values, connection):
+    """A Decimal(P, S) that holds the column's values and every compared
+    value exactly: a value with more digits than the column (filter(d__gte=
+    10**11) on Decimal(5, 3)) must not be cut or refused by the CAST."""
+    m = re.fullmatch(r"Decimal\((\d+),\s*(\d+)\)", db_type)
+    if m is None:
+        return db_type
+    precision, scale = int(m.group(1)), int(m.group(2))
+    whole = precision - scale
+    for value in values:
+        if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+            d = decimal.Decimal(str(value)) if not isinstance(value, decimal.Decimal) else value
+            if not d.is_finite():
+                continue
+            sign, digits, exponent = d.normalize().as_tuple()
+            scale = max(scale, -exponent if exponent < 0 else 0)
+            whole = max(whole, len(digits) + exponent)
+    limit = 76 if connection.features.supports_big_ints else 38
+    precision = min(whole + scale, limit)
+    scale = min(scale, precision)
+    return "Decimal(%d, %d)" % (precision, scale)
+
+
 def _decimal_lookup_sql(compiler_, node):
     """A Decimal column against Python Decimals: the values are sent as exact
     Decimal literals (a bare 1.5 is a Float64, which ClickHouse does not
@@ -99,6 +124,7 @@ def _decimal_lookup_sql(compiler_, node):
     if not db_type or "None" in db_type:
         return node.as_sql(compiler_, connection)
     db_type = re.sub(r"^(LowCardinality|Nullable)\((.*)\)$", r"\2", db_type)
+    db_type = _decimal_type_for(db_type, rhs_params, connection)
     cast = "CAST(%%s AS %s)" % db_type
     if isinstance(rhs, (list, tuple)):  # range: one placeholder per bound
         rhs = [part.replace("%s", cast) for part in rhs]
@@ -467,8 +493,10 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
         if not self.query.raw:
             cache = {}
             for field in fields:
-                for obj in objs:
-                    value = getattr(obj, field.attname)
+                column = list(map(operator.attrgetter(field.attname), objs))
+                if not _any_has(column, "resolve_expression"):
+                    continue  # the common case: plain values only, nothing to compute
+                for obj, value in zip(objs, column):
                     if isinstance(value, DatabaseDefault):
                         expr = value.expression if field.has_db_default() else None
                     elif hasattr(value, "resolve_expression"):
@@ -490,44 +518,157 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                     setattr(obj, field.attname, cache[key])
         return fields, objs
 
-    def _insert_sql(self):
-        fields, objs = self._prepare()
+    def _head(self, fields):
         qn = self.connection.ops.quote_name
-        opts = self.query.get_meta()
         head = "INSERT INTO %s (%s)" % (
-            qn(opts.db_table), ", ".join(qn(f.column) for f in fields))
+            qn(self.query.get_meta().db_table), ", ".join(qn(f.column) for f in fields))
         s = _check_query_settings(self.connection, _query_settings(self))
         s.pop("mutations_sync", None)
         if s:
             head += " " + self.connection.ops.settings_sql(s)
+        return head
+
+    def _value_columns(self, fields, objs):
+        """The prepared values, one list per field (field.pre_save() then
+        field.get_db_prep_save(), as Django's prepare_value()), or None when a
+        value is an expression or a field has its own placeholder: those take
+        Django's generic path."""
+        connection = self.connection
+        if type(connection.ops).modify_insert_params is not BaseDatabaseOperations.modify_insert_params:
+            return None
+        raw = self.query.raw
+        columns = []
+        for field in fields:
+            if getattr(field, "get_placeholder", None) is not None:
+                return None
+            if raw or getattr(field.pre_save, "__func__", None) is Field.pre_save:
+                values = list(map(operator.attrgetter(field.attname), objs))
+            else:
+                values = [field.pre_save(obj, True) for obj in objs]
+            types = set(map(type, values))
+            if any(hasattr(t, "resolve_expression") for t in types):
+                return None
+            if not types <= _unchanged_types(field, connection):
+                prep = field.get_db_prep_save
+                values = [prep(v, connection) for v in values]
+                if _any_has(values, "as_sql"):
+                    return None
+            elif int in types:
+                # the skipped preparation would have refused out-of-range ints
+                connection.ops.check_integer_range(values, field.get_internal_type())
+            columns.append(values)
+        return columns
+
+    def _insert_plan(self):
+        """What execute_sql() sends, as (sql, params, many): with plain values
+        the prepared rows go to executemany(), whose C fast path formats the
+        VALUES body; otherwise one statement built by Django's assemble_as_sql."""
+        fields, objs = self._prepare()
+        if not objs:
+            return fields, objs, None
+        head = self._head(fields)
+        columns = self._value_columns(fields, objs) if fields else None
+        if columns is not None:
+            sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
+            return fields, objs, (sql, list(zip(*columns)), True)
         value_rows = [
             [self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
             for obj in objs
         ]
         placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
-        return fields, objs, head, placeholder_rows, param_rows
+        values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
+        return fields, objs, ("%s VALUES %s" % (head, values),
+                              [p for row in param_rows for p in row], False)
 
     def as_sql(self):
-        fields, objs, head, placeholder_rows, param_rows = self._insert_sql()
+        fields, objs = self._prepare()
+        value_rows = [
+            [self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
+            for obj in objs
+        ]
+        placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
         values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
-        return [("%s VALUES %s" % (head, values), [p for row in param_rows for p in row])]
+        return [("%s VALUES %s" % (self._head(fields), values),
+                 [p for row in param_rows for p in row])]
 
-    def execute_sql(self, returning_fields=None):
-        fields, objs, head, placeholder_rows, param_rows = self._insert_sql()
-        if not objs:
-            return []
-        with self.connection.cursor() as cursor:
-            if all(p == "%s" for row in placeholder_rows for p in row):
-                # One request for the whole batch.
-                sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
-                cursor.executemany(sql, [list(r) for r in param_rows])
-            else:
-                values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
-                cursor.execute("%s VALUES %s" % (head, values),
-                               [p for row in param_rows for p in row])
+    def _returning(self, objs, returning_fields):
         if not returning_fields:
             return []
         return [tuple(getattr(obj, f.attname) for f in returning_fields) for obj in objs]
+
+    def execute_sql(self, returning_fields=None):
+        fields, objs, plan = self._insert_plan()
+        if plan is None:
+            return []
+        sql, params, many = plan
+        with self.connection.cursor() as cursor:
+            if many:
+                cursor.executemany(sql, params)  # one request for the whole batch
+            else:
+                cursor.execute(sql, params)
+        return self._returning(objs, returning_fields)
+
+
+# get_db_prep_save() returns these values unchanged (None, and exactly int for
+# IntegerField, float for FloatField, str for CharField/TextField) as long as the
+# field's class uses only Django's (or our) prep methods, listed here.
+def _prep_methods():
+    from django.db.models import fields as f
+
+    from clickhouse_backend.models.fields.integer import IntegerFieldMixin
+    from clickhouse_backend.models.fields.string import StringField
+
+    common = {"get_db_prep_save": {f.Field}, "get_db_prep_value": {f.Field, f.IntegerField}}
+    # IntegerFieldMixin only turns >64-bit *compared* values (prepared=True) into
+    # text; what it saves is what IntegerField saves.
+    integer = {"get_db_prep_save": {f.Field, IntegerFieldMixin},
+               "get_db_prep_value": {f.Field, f.IntegerField, IntegerFieldMixin},
+               "get_prep_value": {f.Field, f.IntegerField}}
+    # (methods the class may take from these classes only, its get_prep_value, type)
+    return [
+        (integer, {f.IntegerField}, int),
+        (dict(common, get_prep_value={f.Field, f.FloatField}), {f.FloatField}, float),
+        (dict(common, get_prep_value={f.Field, f.CharField, f.TextField},
+              to_python={f.Field, f.CharField, f.TextField, StringField}), {f.CharField, f.TextField}, str),
+    ]
+
+
+_PREP_METHODS = None
+_unchanged_cache = {}
+
+
+def _unchanged_types(field, connection):
+    """The value types for which ``field.get_db_prep_save(v)`` is ``v`` itself."""
+    global _PREP_METHODS
+    key = (type(field), type(connection.ops))
+    types = _unchanged_cache.get(key)
+    if types is None:
+        from .operations import DatabaseOperations
+
+        if _PREP_METHODS is None:
+            _PREP_METHODS = _prep_methods()
+        types = frozenset()
+        integer_ok = (type(connection.ops).adapt_integerfield_value
+                      is DatabaseOperations.adapt_integerfield_value)
+        cls = type(field)
+        for methods, owners, tp in _PREP_METHODS:
+            if tp is int and not integer_ok:
+                continue
+            if any(cls.get_prep_value is o.get_prep_value for o in owners) and all(name not in vars(c) or c in allowed
+                   for name, allowed in methods.items() for c in cls.__mro__):
+                types = frozenset((tp, type(None)))
+                break
+        _unchanged_cache[key] = types
+    if any(name in field.__dict__ for name in
+           ("get_db_prep_save", "get_db_prep_value", "get_prep_value", "to_python")):
+        return frozenset()
+    return types
+
+
+def _any_has(values, attr):
+    """Whether a value of ``values`` has ``attr`` (expressions: resolve_expression,
+    as_sql), tested once per distinct type rather than once per value."""
+    return any(hasattr(t, attr) for t in set(map(type, values)))
 
 
 def _typed_placeholder(db_type, placeholder):
@@ -595,7 +736,9 @@ class MutationMixin:
                       if cluster else "")
         return table, on_cluster
 
-    def _wait_for_mutations(self, cursor, table):
+    def _mutation_wait_steps(self, table):
+        """Wait for the mutations on ``table`` when mutations_sync asks for it: a
+        step generator (see _mutation_steps)."""
         level = self.connection.mutations_sync_requested(_query_settings(self))
         if not level:
             return
@@ -613,11 +756,10 @@ class MutationMixin:
         delay = 0.005
         name = table.strip('"').replace('\\"', '"')
         while True:
-            cursor.execute(
+            pending, parts, reason = yield (FETCHONE, (
                 "SELECT count(), sum(parts_to_do), %s FROM system.mutations "
                 "WHERE database = currentDatabase() AND table = %%s AND is_done = 0"
-                % reason_sql, [name])
-            pending, parts, reason = cursor.fetchone()
+                % reason_sql), [name])
             if not pending:
                 return
             if reason:
@@ -634,7 +776,7 @@ class MutationMixin:
             if now > deadline:
                 raise OperationalError("Mutation on %s not done after %ss."
                                        % (table, MUTATION_WAIT_TIMEOUT))
-            time.sleep(delay)
+            yield (SLEEP, delay, None)
             delay = min(delay * 2, 0.2)
 
     def _materialize_subqueries(self):
@@ -642,30 +784,68 @@ class MutationMixin:
         with joins or aliases (in the background, after accepting them)."""
         return self.connection.server_version < (20, 1)
 
-    def _run(self, sql, params, where, where_params):
+    def _mutation_steps(self, sql, params, where, where_params):
+        """The statements of one UPDATE/DELETE, without their I/O: a generator
+        that yields steps ``(FETCHALL | FETCHONE | EXECUTE, sql, params)`` or
+        ``(SLEEP, seconds, None)``, is sent each step's result (rows, a row or
+        None) and returns the number of matching rows. run_steps() drives it on
+        a sync cursor, async_compiler.arun_steps() on the async one."""
         if not sql:
             return 0
         table = self._table()
-        with self.connection.cursor() as cursor:
-            if self._materialize_subqueries() and "SELECT" in where:
-                # Select the matching keys now; the mutation names them.
-                pk = self.connection.ops.quote_name(self.query.get_meta().pk.column)
-                cursor.execute("SELECT %s FROM %s WHERE %s" % (pk, table, where), where_params)
-                rows = cursor.fetchall()
-                count = len(rows)
-                keys = sorted({r[0] for r in rows})
-                if count:
-                    params = list(params)[:len(params) - len(where_params)] + keys
-                    sql = "%s%s IN (%s)" % (sql[:len(sql) - len(where)], pk,
-                                            ", ".join(["%s"] * len(keys)))
-            else:
-                cursor.execute("SELECT count() FROM %s WHERE %s" % (table, where), where_params)
-                count = cursor.fetchone()[0]
+        if self._materialize_subqueries() and "SELECT" in where:
+            # Select the matching keys now; the mutation names them.
+            pk = self.connection.ops.quote_name(self.query.get_meta().pk.column)
+            rows = yield (FETCHALL, "SELECT %s FROM %s WHERE %s" % (pk, table, where), where_params)
+            count = len(rows)
+            keys = sorted({r[0] for r in rows})
             if count:
-                cursor.execute(sql, params)
-                if not sql.startswith("DELETE FROM"):
-                    self._wait_for_mutations(cursor, self._mutation_target()[0])
+                params = list(params)[:len(params) - len(where_params)] + keys
+                sql = "%s%s IN (%s)" % (sql[:len(sql) - len(where)], pk,
+                                        ", ".join(["%s"] * len(keys)))
+        else:
+            (count,) = yield (FETCHONE, "SELECT count() FROM %s WHERE %s" % (table, where),
+                              where_params)
+        if count:
+            yield (EXECUTE, sql, params)
+            if not sql.startswith("DELETE FROM"):
+                yield from self._mutation_wait_steps(self._mutation_target()[0])
         return count
+
+    def _run(self, sql, params, where, where_params):
+        with self.connection.cursor() as cursor:
+            return run_steps(self._mutation_steps(sql, params, where, where_params), cursor)
+
+
+# Steps of MutationMixin._mutation_steps().
+FETCHALL, FETCHONE, EXECUTE, SLEEP = "fetchall", "fetchone", "execute", "sleep"
+
+
+def next_step(steps, result):
+    """Send ``result`` to a step generator: ``(next step, None)``, or ``(None,
+    its return value)`` when it is done."""
+    try:
+        return steps.send(result), None
+    except StopIteration as stop:
+        return None, stop.value
+
+
+def run_steps(steps, cursor):
+    """Drive a step generator (MutationMixin._mutation_steps) on a sync cursor."""
+    step, value = next_step(steps, None)
+    while step is not None:
+        kind, sql, params = step
+        result = None
+        if kind == SLEEP:
+            time.sleep(sql)
+        else:
+            cursor.execute(sql, params)
+            if kind == FETCHALL:
+                result = cursor.fetchall()
+            elif kind == FETCHONE:
+                result = cursor.fetchone()
+        step, value = next_step(steps, result)
+    return value
 
 
 class SQLDeleteCompiler(MutationMixin, CompileMixin, compiler.SQLDeleteCompiler):

@@ -24,10 +24,11 @@ DATE_RANGE = ("dates before 1970 need Date32/DateTime64 (ClickHouse 20.1/21.9); 
               "DateTime start at 1970-01-01")
 NULL_DATA_ERROR = ("ClickHouse before 20.1 reports NULL in a non-Nullable column as a range "
                    "error (DataError), not as a constraint violation (IntegrityError)")
-KEY_COLUMNS = ("ClickHouse cannot change the type of a sorting/primary key column (the "
-               "backend refuses it before sending the ALTER)")
+KEY_COLUMNS = ("ClickHouse cannot change the type of a sorting/primary key column in place "
+               "(the backend rebuilds such tables; replicated/ON CLUSTER ones are refused)")
 NOT_NULL_ALTER = ("ClickHouse refuses MODIFY COLUMN from Nullable(T) to T unless a DEFAULT "
-                  "replaces the NULLs; the backend does not add one (yet)")
+                  "replaces the NULLs (the backend supplies one, or rebuilds the table on "
+                  "18.16)")
 OLD_FUNCTIONS = "the SQL function does not exist in ClickHouse before 20.1"
 NO_CONSTRAINTS = "ClickHouse enforces no unique or foreign key constraints (no IntegrityError)"
 NO_RETURNING = ("ClickHouse has no INSERT ... RETURNING: ids are generated client-side and "
@@ -63,6 +64,34 @@ OLD_JOIN_FILTER = ("ClickHouse 18.16 fails a filter on the joined table's key "
 # else the first version without the limitation.
 SNOWFLAKE_KEYS = ("auto fields hold 63-bit snowflake ids (ClickHouse has no auto-increment), so "
                   "they and the foreign keys to them are Int64 whatever the field's nominal size")
+
+# schema, migrations, introspection, inspectdb
+NO_INDEXES = ("ClickHouse has no secondary (B-tree) indexes: a plain Django Index, db_index or "
+              "index_together is accepted and not created (only clickhouse_backend.models.Index "
+              "data skipping indexes are), so introspection does not list it and the database "
+              "does not validate its expression")
+NO_DEFERRED_SQL = ("no deferred index/foreign key/unique statements: ClickHouse has none of "
+                   "them, so the schema editor defers nothing")
+NO_TRANSACTIONS = "ClickHouse has no transactions: a failing migration step is not rolled back"
+MISSING_AS_DEFAULT = ("ClickHouse fills a column left out of INSERT with its default (0): a "
+                      "non-auto primary key left out is no error")
+ONE_STRING_TYPE = ("ClickHouse has one String type for text and bytes, with no length: "
+                   "CharField/BinaryField columns introspect as TextField without max_length")
+CH_SQL_SPELLING = ("expressions are compiled to ClickHouse's functions (lowerUTF8, not LOWER)")
+RAW_ENGINE_LESS = ("the test creates a table without ENGINE (raw SQL): ClickHouse accepts that "
+                   "from 22.2 (default_table_engine)")
+DROP_VIEW = ("the test drops a view with DROP VIEW, which ClickHouse has from 20.3/20.4 "
+             "(DROP TABLE before)")
+RAW_DELETE = ("the test runs DELETE FROM without WHERE (raw SQL): ClickHouse's DELETE FROM "
+              "(23.3+) needs a WHERE clause")
+RAW_UPDATE = ("the test runs CREATE TABLE without ENGINE (accepted from 22.2) and a raw SQL "
+              "UPDATE statement, which ClickHouse runs only as a lightweight update (25.7+) "
+              "on tables with the block number column enabled")
+CHECK_CONSTRAINTS = "CHECK constraints need ClickHouse 19.14 (NotSupportedError before)"
+BOOL_TYPE = ("ClickHouse has a Bool type from 21.12 and IPv4/IPv6 from 19.3 (UInt8 and String "
+             "before, introspected as such)")
+AWARE_RAW_DATETIMES = ("a raw cursor returns DateTime64(6, 'UTC') columns as aware datetimes "
+                       "(the column's time zone) even with USE_TZ off; the ORM makes them naive")
 
 MANUAL = [
     # queries, aggregation, annotations, expressions, lookup, ordering, delete...
@@ -148,6 +177,118 @@ MANUAL = [
         "aggregation.tests.AggregateTestCase.test_group_by_transform_column",
         "expressions.tests.FTimeDeltaTests.test_datetime_subtraction_microseconds",
     ]),
+    (None, NO_INDEXES, [
+        'migrations.test_operations.OperationTests.test_add_func_index',
+        'migrations.test_operations.OperationTests.test_add_index',
+        'migrations.test_operations.OperationTests.test_alter_field_with_func_index',
+        'migrations.test_operations.OperationTests.test_alter_field_with_index',
+        'migrations.test_operations.OperationTests.test_alter_index_together',
+        'migrations.test_operations.OperationTests.test_alter_index_together_remove_with_unique_together',
+        'migrations.test_operations.OperationTests.test_remove_func_index',
+        'migrations.test_operations.OperationTests.test_remove_index',
+        'migrations.test_operations.OperationTests.test_rename_field_index_together',
+        'migrations.test_operations.OperationTests.test_rename_index',
+        'migrations.test_operations.OperationTests.test_rename_index_unnamed_index',
+        'migrations.test_operations.OperationTests.test_rename_index_unnamed_index_with_unique_index',
+        'introspection.tests.IntrospectionTests.test_get_constraints_index_types',
+        'schema.tests.SchemaTests.test_add_remove_index',
+        'schema.tests.SchemaTests.test_alter_field_add_index_to_integerfield',
+        'schema.tests.SchemaTests.test_composed_desc_func_index_with_fk',
+        'schema.tests.SchemaTests.test_composed_desc_index_with_fk',
+        'schema.tests.SchemaTests.test_composed_func_index_with_fk',
+        'schema.tests.SchemaTests.test_composed_func_transform_index_with_fk',
+        'schema.tests.SchemaTests.test_composed_index_with_fk',
+        'schema.tests.SchemaTests.test_composite_func_index',
+        'schema.tests.SchemaTests.test_composite_func_index_field_and_expression',
+        'schema.tests.SchemaTests.test_func_index_calc',
+        'schema.tests.SchemaTests.test_func_index_cast',
+        'schema.tests.SchemaTests.test_func_index_f',
+        'schema.tests.SchemaTests.test_func_index_f_decimalfield',
+        'schema.tests.SchemaTests.test_func_index_json_key_transform',
+        'schema.tests.SchemaTests.test_func_index_json_key_transform_cast',
+        'schema.tests.SchemaTests.test_func_index_lookups',
+        'schema.tests.SchemaTests.test_func_index_nondeterministic',
+        'schema.tests.SchemaTests.test_func_unique_constraint_nondeterministic',
+        'schema.tests.SchemaTests.test_index_together',
+        'schema.tests.SchemaTests.test_indexes',
+        'schema.tests.SchemaTests.test_remove_constraints_capital_letters',
+        'schema.tests.SchemaTests.test_remove_db_index_doesnt_remove_custom_indexes',
+        'schema.tests.SchemaTests.test_text_field_with_db_index',
+    ]),
+    (None, NO_CONSTRAINTS, [
+        'migrations.test_operations.OperationTests.test_add_func_unique_constraint',
+        'migrations.test_operations.OperationTests.test_alter_field_with_func_unique_constraint',
+        'migrations.test_operations.OperationTests.test_remove_func_unique_constraint',
+        'migrations.test_operations.OperationTests.test_rename_field_unique_together',
+        'introspection.tests.IntrospectionTests.test_get_constraints',
+        'inspectdb.tests.InspectDBTestCase.test_same_relations',
+        'inspectdb.tests.InspectDBTestCase.test_unique_together_meta',
+        'schema.tests.SchemaTests.test_alter_field_fk_to_o2o',
+        'schema.tests.SchemaTests.test_alter_field_o2o_keeps_unique',
+        'schema.tests.SchemaTests.test_alter_field_o2o_to_fk',
+        'schema.tests.SchemaTests.test_alter_int_pk_to_int_unique',
+        'schema.tests.SchemaTests.test_composed_constraint_with_fk',
+        'schema.tests.SchemaTests.test_composite_func_unique_constraint',
+        'schema.tests.SchemaTests.test_func_unique_constraint',
+        'schema.tests.SchemaTests.test_func_unique_constraint_lookups',
+        'schema.tests.SchemaTests.test_remove_field_unique_does_not_remove_meta_constraints',
+        'schema.tests.SchemaTests.test_remove_unique_together_does_not_remove_meta_constraints',
+        'schema.tests.SchemaTests.test_unique',
+        'schema.tests.SchemaTests.test_unique_and_reverse_m2m',
+        'schema.tests.SchemaTests.test_unique_constraint_field_and_expression',
+        'schema.tests.SchemaTests.test_unique_together',
+    ]),
+    (None, NO_DEFERRED_SQL, [
+        'migrations.test_commands.MigrateTests.test_migrate_syncdb_app_label',
+        'migrations.test_commands.MigrateTests.test_migrate_syncdb_deferred_sql_executed_with_schemaeditor',
+        'schema.tests.SchemaTests.test_rename_column_renames_deferred_sql_references',
+        'schema.tests.SchemaTests.test_rename_table_renames_deferred_sql_references',
+    ]),
+    (None, NO_TRANSACTIONS, [
+        'migrations.test_executor.ExecutorTests.test_atomic_operation_in_non_atomic_migration',
+        'migrations.test_operations.OperationTests.test_run_python_atomic',
+    ]),
+    (None, MISSING_AS_DEFAULT, [
+        'schema.tests.SchemaTests.test_alter_auto_field_to_integer_field',
+    ]),
+    (None, ONE_STRING_TYPE, [
+        'introspection.tests.IntrospectionTests.test_get_table_description_col_lengths',
+        'introspection.tests.IntrospectionTests.test_get_table_description_types',
+        'inspectdb.tests.InspectDBTestCase.test_char_field_unlimited',
+    ]),
+    (None, CH_SQL_SPELLING, [
+        'schema.tests.SchemaTests.test_func_index',
+    ]),
+    (None, AWARE_RAW_DATETIMES, [
+        'schema.tests.SchemaTests.test_add_datefield_and_datetimefield_use_effective_default',
+    ]),
+    ((20, 1), SECONDS, [
+        'schema.tests.SchemaTests.test_alter_text_field_to_datetime_field',
+    ]),
+    ((21, 12), BOOL_TYPE, [
+        'schema.tests.SchemaTests.test_add_field_temp_default_boolean',
+        'inspectdb.tests.InspectDBTestCase.test_field_types',
+        'inspectdb.tests.InspectDBTestCase.test_number_field_types',
+    ]),
+    ((19, 14), CHECK_CONSTRAINTS, [
+        'migrations.test_operations.OperationTests.test_add_constraint',
+        'migrations.test_operations.OperationTests.test_remove_constraint',
+    ]),
+    ((22, 2), RAW_ENGINE_LESS, [
+        'introspection.tests.IntrospectionTests.test_django_table_names',
+        'migrations.test_operations.OperationTests.test_run_sql_params',
+        'migrations.test_operations.OperationTests.test_separate_database_and_state',
+    ]),
+    ((20, 4), DROP_VIEW, [
+        'introspection.tests.IntrospectionTests.test_table_names_with_views',
+        'inspectdb.tests.InspectDBTransactionalTests.test_include_views',
+    ]),
+    (None, RAW_UPDATE, [
+        'migrations.test_operations.OperationTests.test_run_sql',
+    ]),
+    (None, RAW_DELETE, [
+        'migrations.test_operations.OperationTests.test_alter_unique_together',
+    ]),
     ((25, 0), CORRELATED, [
         "lookup.tests.LookupQueryingTests.test_filter_subquery_lhs",
     ]),
@@ -155,76 +296,232 @@ MANUAL = [
         # A duplicate primary key is accepted: no error to roll back from.
         "get_or_create.tests.GetOrCreateTestsWithManualPKs.test_savepoint_rollback",
     ]),
+]
+
+# model_fields, db_functions, datetimes, dates: checked on 18.16 and chDB 26.x
+# with DJANGO_CH_NO_SKIPS=1 (the backend's own tests of the same behaviour are
+# tests/backend/test_fields_functions.py).
+YEAR_RANGE = ("ClickHouse dates cover the years 1900-2299 only (Date32/DateTime64; 1970-2106 "
+              "before 20.1): the test stores the year 999")
+CORRELATED_WRONG = ("ClickHouse does not apply an outer reference per row in a correlated "
+                    "Subquery (wrong rows, or 'Scalar subquery returned more than one row')")
+JSON_KEY_PARAMS = ("JSON keys go to ClickHouse's JSON functions as plain query parameters (no "
+                   "JSON path text): the test looks for a JSON-quoted path in str(query)")
+JSON_NOT_VALIDATED = ("JSONField is a String column: ClickHouse does not check that the "
+                      "inserted text is valid JSON")
+UNSIGNED_WRAP = ("an UPDATE computing a negative value for an unsigned (UInt) column wraps "
+                 "around in ClickHouse (no CHECK constraint applies to mutations)")
+TO_JSON_STRING = "JSONArray/JSONObject are built with toJSONString() of ClickHouse 21.7"
+PAD = "LPad/RPad need leftPadUTF8/rightPadUTF8 of ClickHouse 21.8"
+SHA512_FN = "SHA512 needs the SHA512 function of ClickHouse 21.9"
+SHA384_FN = "SHA384 needs the SHA384 function of ClickHouse 21.11"
+TERNARY = ("ClickHouse before 19.13 evaluates NULL AND 0 as NULL, not 0 (no SQL three-valued "
+           "logic): exclude() loses the rows whose column is NULL")
+DISTINCT_JOIN = ("ClickHouse before 19.6 applies DISTINCT per stream when the query has a "
+                 "JOIN: duplicate rows")
+
+MANUAL += [
     (None, SNOWFLAKE_KEYS, [
         "model_fields.test_autofield.AutoFieldTests.test_rel_db_type",
         "model_fields.test_autofield.SmallAutoFieldTests.test_rel_db_type",
+        "schema.tests.SchemaTests.test_autofield_to_o2o",
+        "schema.tests.SchemaTests.test_m2m",
+        "schema.tests.SchemaTests.test_m2m_create",
+        "schema.tests.SchemaTests.test_m2m_create_custom",
+        "schema.tests.SchemaTests.test_m2m_create_inherited",
+        "schema.tests.SchemaTests.test_m2m_create_through",
+        "schema.tests.SchemaTests.test_m2m_create_through_custom",
+        "schema.tests.SchemaTests.test_m2m_create_through_inherited",
+        "schema.tests.SchemaTests.test_m2m_custom",
+        "schema.tests.SchemaTests.test_m2m_inherited",
+    ]),
+    (None, YEAR_RANGE, [
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_week_before_1000",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_week_before_1000",
+    ]),
+    (None, CORRELATED_WRONG, [
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_outerref",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_outerref",
+        "model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_on_subquery",
+        "model_fields.test_jsonfield.TestQuerying.test_obj_subquery_lookup",
+    ]),
+    ((25, 0), CORRELATED, [
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_subquery_with_parameters",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_subquery_with_parameters",
+    ]),
+    (None, JSON_KEY_PARAMS, [
+        "model_fields.test_jsonfield.TestQuerying.test_key_sql_injection_escape",
+    ]),
+    (None, JSON_NOT_VALIDATED, [
+        "model_fields.test_jsonfield.JSONFieldTests.test_db_check_constraints",
+    ]),
+    (None, UNSIGNED_WRAP, [
+        "model_fields.test_integerfield.PositiveIntegerFieldTests.test_negative_values",
+    ]),
+    (None, NO_CONSTRAINTS, [
+        "model_fields.test_filefield.FileFieldTests.test_unique_when_same_filename",
+    ]),
+    ((19, 4), NO_JSON_FUNCTIONS, [
+        "model_fields.test_jsonfield.TestQuerying.test_deep_lookup_array",
+        "model_fields.test_jsonfield.TestQuerying.test_deep_lookup_mixed",
+        "model_fields.test_jsonfield.TestQuerying.test_deep_lookup_objs",
+        "model_fields.test_jsonfield.TestQuerying.test_deep_lookup_transform",
+        "model_fields.test_jsonfield.TestQuerying.test_deep_values",
+        "model_fields.test_jsonfield.TestQuerying.test_expression_wrapper_key_transform",
+        "model_fields.test_jsonfield.TestQuerying.test_has_any_keys",
+        "model_fields.test_jsonfield.TestQuerying.test_has_key",
+        "model_fields.test_jsonfield.TestQuerying.test_has_key_deep",
+        "model_fields.test_jsonfield.TestQuerying.test_has_key_list",
+        "model_fields.test_jsonfield.TestQuerying.test_has_key_literal_lookup",
+        "model_fields.test_jsonfield.TestQuerying.test_has_key_null_value",
+        "model_fields.test_jsonfield.TestQuerying.test_has_key_number",
+        "model_fields.test_jsonfield.TestQuerying.test_has_keys",
+        "model_fields.test_jsonfield.TestQuerying.test_isnull_key",
+        "model_fields.test_jsonfield.TestQuerying.test_isnull_key_or_none",
+        "model_fields.test_jsonfield.TestQuerying.test_join_key_transform_annotation_expression",
+        "model_fields.test_jsonfield.TestQuerying.test_key_endswith",
+        "model_fields.test_jsonfield.TestQuerying.test_key_escape",
+        "model_fields.test_jsonfield.TestQuerying.test_key_icontains",
+        "model_fields.test_jsonfield.TestQuerying.test_key_iendswith",
+        "model_fields.test_jsonfield.TestQuerying.test_key_iexact",
+        "model_fields.test_jsonfield.TestQuerying.test_key_in",
+        "model_fields.test_jsonfield.TestQuerying.test_key_iregex",
+        "model_fields.test_jsonfield.TestQuerying.test_key_istartswith",
+        "model_fields.test_jsonfield.TestQuerying.test_key_quoted_string",
+        "model_fields.test_jsonfield.TestQuerying.test_key_regex",
+        "model_fields.test_jsonfield.TestQuerying.test_key_sql_injection_escape",
+        "model_fields.test_jsonfield.TestQuerying.test_key_startswith",
+        "model_fields.test_jsonfield.TestQuerying.test_key_text_transform_char_lookup",
+        "model_fields.test_jsonfield.TestQuerying.test_key_text_transform_from_lookup",
+        "model_fields.test_jsonfield.TestQuerying.test_key_transform_annotation_expression",
+        "model_fields.test_jsonfield.TestQuerying.test_key_transform_expression",
+        "model_fields.test_jsonfield.TestQuerying.test_key_transform_raw_expression",
+        "model_fields.test_jsonfield.TestQuerying.test_key_values",
+        "model_fields.test_jsonfield.TestQuerying.test_key_values_boolean",
+        "model_fields.test_jsonfield.TestQuerying.test_literal_annotation_filtering",
+        "model_fields.test_jsonfield.TestQuerying.test_lookup_exclude",
+        "model_fields.test_jsonfield.TestQuerying.test_lookup_exclude_nonexistent_key",
+        "model_fields.test_jsonfield.TestQuerying.test_lookups_special_chars",
+        "model_fields.test_jsonfield.TestQuerying.test_lookups_special_chars_double_quotes",
+        "model_fields.test_jsonfield.TestQuerying.test_lookups_with_key_transform",
+        "model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_annotation_expression",
+        "model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_expression",
+        "model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_on_subquery",
+        "model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_raw_expression",
+        "model_fields.test_jsonfield.TestQuerying.test_none_key",
+        "model_fields.test_jsonfield.TestQuerying.test_none_key_and_exact_lookup",
+        "model_fields.test_jsonfield.TestQuerying.test_none_key_exclude",
+        "model_fields.test_jsonfield.TestQuerying.test_obj_subquery_lookup",
+        "model_fields.test_jsonfield.TestQuerying.test_order_grouping_custom_decoder",
+        "model_fields.test_jsonfield.TestQuerying.test_ordering_by_transform",
+        "model_fields.test_jsonfield.TestQuerying.test_ordering_grouping_by_count",
+        "model_fields.test_jsonfield.TestQuerying.test_ordering_grouping_by_key_transform",
+        "model_fields.test_jsonfield.TestQuerying.test_shallow_list_lookup",
+        "model_fields.test_jsonfield.TestQuerying.test_shallow_lookup_obj_target",
+        "model_fields.test_jsonfield.TestQuerying.test_shallow_obj_lookup",
+        "model_fields.test_jsonfield.TestQuerying.test_usage_in_subquery",
+    ]),
+    ((19, 6), DISTINCT_JOIN, [
+        "dates.tests.DatesTests.test_related_model_traverse",
+        "datetimes.tests.DateTimesTests.test_related_model_traverse",
+    ]),
+    ((19, 13), TERNARY, [
+        "db_functions.tests.FunctionTests.test_function_as_filter",
+    ]),
+    ((20, 1), ONE_JOIN, [
+        "model_fields.test_booleanfield.BooleanFieldTests.test_select_related",
+        "model_fields.test_uuid.TestAsPrimaryKey.test_two_level_foreign_keys",
+    ]),
+    ((20, 1), SECONDS, [
+        "db_functions.comparison.test_cast.CastTests.test_cast_from_db_datetime_to_time",
+        "db_functions.comparison.test_cast.CastTests.test_cast_from_python_to_datetime",
+        "db_functions.comparison.test_greatest.GreatestTests.test_basic",
+        "db_functions.comparison.test_greatest.GreatestTests.test_coalesce_workaround",
+        "db_functions.comparison.test_least.LeastTests.test_basic",
+        "db_functions.comparison.test_least.LeastTests.test_coalesce_workaround",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_day_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_hour_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_iso_weekday_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_iso_year_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_minute_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_month_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_quarter_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_second_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_week_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_weekday_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_year_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_date_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_day_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_hour_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_minute_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_month_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_quarter_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_second_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_time_comparison",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_time_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_week",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_week_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_year_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_day_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_hour_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_iso_weekday_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_iso_year_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_minute_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_month_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_quarter_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_second_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_week_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_weekday_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_year_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_date_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_day_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_func_with_timezone",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_hour_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_minute_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_month_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_quarter_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_second_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_time_comparison",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_time_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_timezone_applied_before_truncation",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_week",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_week_func",
+        "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_year_func",
+        "db_functions.datetime.test_now.NowTests.test_microseconds",
+        "model_fields.test_datetimefield.DateTimeFieldTests.test_datetimes_save_completely",
+    ]),
+    ((21, 7), TO_JSON_STRING, [
+        "db_functions.json.test_json_array.JSONArrayTests.test_basic",
+        "db_functions.json.test_json_array.JSONArrayTests.test_empty",
+        "db_functions.json.test_json_array.JSONArrayTests.test_expressions",
+        "db_functions.json.test_json_array.JSONArrayTests.test_nested_empty_json_array",
+        "db_functions.json.test_json_array.JSONArrayTests.test_nested_json_array",
+        "db_functions.json.test_json_array.JSONArrayTests.test_order_by_key",
+        "db_functions.json.test_json_array.JSONArrayTests.test_order_by_nested_key",
+        "db_functions.json.test_json_array.JSONArrayTests.test_textfield",
+    ]),
+    ((21, 8), PAD, [
+        "db_functions.text.test_pad.PadTests.test_combined_with_length",
+        "db_functions.text.test_pad.PadTests.test_pad",
+    ]),
+    ((21, 9), SHA512_FN, [
+        "db_functions.text.test_sha512.SHA512Tests.test_basic",
+        "db_functions.text.test_sha512.SHA512Tests.test_transform",
+    ]),
+    ((21, 11), SHA384_FN, [
+        "db_functions.text.test_sha384.SHA384Tests.test_basic",
+        "db_functions.text.test_sha384.SHA384Tests.test_transform",
     ]),
 ]
 
 # BEGIN GENERATED by tests/django_settings/triage.py
 GENERATED = [
     ((19, 4), NO_JSON_FUNCTIONS, [
-        'db_functions.json.test_json_array.JSONArrayTests.test_order_by_key',
-        'db_functions.json.test_json_array.JSONArrayTests.test_order_by_nested_key',
         'expressions.tests.BasicExpressionsTests.test_update_jsonfield_case_when_key_is_null',
-        'model_fields.test_jsonfield.TestQuerying.test_deep_lookup_array',
-        'model_fields.test_jsonfield.TestQuerying.test_deep_lookup_mixed',
-        'model_fields.test_jsonfield.TestQuerying.test_deep_lookup_objs',
-        'model_fields.test_jsonfield.TestQuerying.test_deep_lookup_transform',
-        'model_fields.test_jsonfield.TestQuerying.test_deep_values',
-        'model_fields.test_jsonfield.TestQuerying.test_expression_wrapper_key_transform',
-        'model_fields.test_jsonfield.TestQuerying.test_has_any_keys',
-        'model_fields.test_jsonfield.TestQuerying.test_has_key',
-        'model_fields.test_jsonfield.TestQuerying.test_has_key_deep',
-        'model_fields.test_jsonfield.TestQuerying.test_has_key_list',
-        'model_fields.test_jsonfield.TestQuerying.test_has_key_literal_lookup',
-        'model_fields.test_jsonfield.TestQuerying.test_has_key_null_value',
-        'model_fields.test_jsonfield.TestQuerying.test_has_key_number',
-        'model_fields.test_jsonfield.TestQuerying.test_has_keys',
-        'model_fields.test_jsonfield.TestQuerying.test_isnull_key',
-        'model_fields.test_jsonfield.TestQuerying.test_isnull_key_or_none',
-        'model_fields.test_jsonfield.TestQuerying.test_join_key_transform_annotation_expression',
-        'model_fields.test_jsonfield.TestQuerying.test_key_endswith',
-        'model_fields.test_jsonfield.TestQuerying.test_key_escape',
-        'model_fields.test_jsonfield.TestQuerying.test_key_icontains',
-        'model_fields.test_jsonfield.TestQuerying.test_key_iendswith',
-        'model_fields.test_jsonfield.TestQuerying.test_key_iexact',
-        'model_fields.test_jsonfield.TestQuerying.test_key_in',
-        'model_fields.test_jsonfield.TestQuerying.test_key_iregex',
-        'model_fields.test_jsonfield.TestQuerying.test_key_istartswith',
-        'model_fields.test_jsonfield.TestQuerying.test_key_quoted_string',
-        'model_fields.test_jsonfield.TestQuerying.test_key_regex',
-        'model_fields.test_jsonfield.TestQuerying.test_key_sql_injection_escape',
-        'model_fields.test_jsonfield.TestQuerying.test_key_startswith',
-        'model_fields.test_jsonfield.TestQuerying.test_key_text_transform_char_lookup',
-        'model_fields.test_jsonfield.TestQuerying.test_key_text_transform_from_lookup',
-        'model_fields.test_jsonfield.TestQuerying.test_key_transform_annotation_expression',
-        'model_fields.test_jsonfield.TestQuerying.test_key_transform_expression',
-        'model_fields.test_jsonfield.TestQuerying.test_key_transform_raw_expression',
-        'model_fields.test_jsonfield.TestQuerying.test_key_values',
-        'model_fields.test_jsonfield.TestQuerying.test_key_values_boolean',
-        'model_fields.test_jsonfield.TestQuerying.test_literal_annotation_filtering',
-        'model_fields.test_jsonfield.TestQuerying.test_lookup_exclude',
-        'model_fields.test_jsonfield.TestQuerying.test_lookup_exclude_nonexistent_key',
-        'model_fields.test_jsonfield.TestQuerying.test_lookups_special_chars',
-        'model_fields.test_jsonfield.TestQuerying.test_lookups_special_chars_double_quotes',
-        'model_fields.test_jsonfield.TestQuerying.test_lookups_with_key_transform',
-        'model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_annotation_expression',
-        'model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_expression',
-        'model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_on_subquery',
-        'model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_raw_expression',
-        'model_fields.test_jsonfield.TestQuerying.test_none_key',
-        'model_fields.test_jsonfield.TestQuerying.test_none_key_and_exact_lookup',
-        'model_fields.test_jsonfield.TestQuerying.test_none_key_exclude',
-        'model_fields.test_jsonfield.TestQuerying.test_obj_subquery_lookup',
-        'model_fields.test_jsonfield.TestQuerying.test_order_grouping_custom_decoder',
-        'model_fields.test_jsonfield.TestQuerying.test_ordering_by_transform',
-        'model_fields.test_jsonfield.TestQuerying.test_ordering_grouping_by_count',
-        'model_fields.test_jsonfield.TestQuerying.test_ordering_grouping_by_key_transform',
-        'model_fields.test_jsonfield.TestQuerying.test_shallow_list_lookup',
-        'model_fields.test_jsonfield.TestQuerying.test_shallow_lookup_obj_target',
-        'model_fields.test_jsonfield.TestQuerying.test_shallow_obj_lookup',
-        'model_fields.test_jsonfield.TestQuerying.test_usage_in_subquery',
         'queries.test_bulk_update.BulkUpdateTests.test_json_field',
     ]),
     ((19, 18), UNION_DISTINCT, [
@@ -293,39 +590,11 @@ GENERATED = [
     ((20, 1), NULL_DATA_ERROR, [
         'get_or_create.tests.GetOrCreateTests.test_get_or_create_invalid_params',
         'get_or_create.tests.UpdateOrCreateTests.test_integrity',
-        'model_fields.test_booleanfield.BooleanFieldTests.test_null_default',
     ]),
     ((20, 1), OLD_FUNCTIONS, [
         'aggregation.tests.AggregateTestCase.test_coalesced_empty_result_set',
         'aggregation.tests.AggregateTestCase.test_distinct_on_aggregate',
         'annotations.tests.NonAggregateAnnotationTestCase.test_chaining_transforms',
-        'db_functions.json.test_json_array.JSONArrayTests.test_basic',
-        'db_functions.json.test_json_array.JSONArrayTests.test_empty',
-        'db_functions.json.test_json_array.JSONArrayTests.test_expressions',
-        'db_functions.json.test_json_array.JSONArrayTests.test_nested_empty_json_array',
-        'db_functions.json.test_json_array.JSONArrayTests.test_nested_json_array',
-        'db_functions.json.test_json_array.JSONArrayTests.test_textfield',
-        'db_functions.math.test_atan2.ATan2Tests.test_decimal',
-        'db_functions.math.test_atan2.ATan2Tests.test_float',
-        'db_functions.math.test_atan2.ATan2Tests.test_integer',
-        'db_functions.math.test_atan2.ATan2Tests.test_null',
-        'db_functions.text.test_chr.ChrTests.test_annotate',
-        'db_functions.text.test_chr.ChrTests.test_basic',
-        'db_functions.text.test_chr.ChrTests.test_non_ascii',
-        'db_functions.text.test_chr.ChrTests.test_transform',
-        'db_functions.text.test_ord.OrdTests.test_basic',
-        'db_functions.text.test_ord.OrdTests.test_transform',
-        'db_functions.text.test_pad.PadTests.test_combined_with_length',
-        'db_functions.text.test_pad.PadTests.test_pad',
-        'db_functions.text.test_repeat.RepeatTests.test_basic',
-        'db_functions.text.test_reverse.ReverseTests.test_expressions',
-        'db_functions.text.test_sha384.SHA384Tests.test_basic',
-        'db_functions.text.test_sha384.SHA384Tests.test_transform',
-        'db_functions.text.test_sha512.SHA512Tests.test_basic',
-        'db_functions.text.test_sha512.SHA512Tests.test_transform',
-        'db_functions.text.test_trim.TrimTests.test_trim',
-        'db_functions.text.test_trim.TrimTests.test_trim_transform',
-        'model_fields.test_uuid.TestQuerying.test_filter_with_expr',
         'queries.tests.Queries1Tests.test_filter_by_related_field_nested_transforms',
     ]),
     ((20, 1), ONE_JOIN, [
@@ -396,8 +665,6 @@ GENERATED = [
         'lookup.tests.LookupTests.test_lookup_collision',
         'lookup.tests.LookupTests.test_values',
         'lookup.tests.LookupTests.test_values_list',
-        'model_fields.test_booleanfield.BooleanFieldTests.test_select_related',
-        'model_fields.test_uuid.TestAsPrimaryKey.test_two_level_foreign_keys',
         'ordering.tests.OrderingTests.test_default_ordering',
         'ordering.tests.OrderingTests.test_default_ordering_does_not_affect_group_by',
         'ordering.tests.OrderingTests.test_order_by_grandparent_fk_with_expression_in_default_ordering',
@@ -470,66 +737,10 @@ GENERATED = [
         'basic.tests.ModelRefreshTests.test_refresh_unsaved',
         'basic.tests.ModelRefreshTests.test_refresh_with_related',
         'basic.tests.ModelTest.test_microsecond_precision',
-        'db_functions.comparison.test_cast.CastTests.test_cast_from_python_to_datetime',
-        'db_functions.comparison.test_greatest.GreatestTests.test_basic',
-        'db_functions.comparison.test_greatest.GreatestTests.test_coalesce_workaround',
-        'db_functions.comparison.test_least.LeastTests.test_basic',
-        'db_functions.comparison.test_least.LeastTests.test_coalesce_workaround',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_day_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_hour_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_iso_weekday_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_iso_year_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_minute_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_month_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_quarter_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_second_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_week_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_weekday_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_year_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_date_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_day_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_hour_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_minute_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_month_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_quarter_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_second_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_time_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_week',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_week_before_1000',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_week_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_year_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_day_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_hour_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_iso_weekday_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_iso_year_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_minute_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_month_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_quarter_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_second_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_week_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_weekday_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_year_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_date_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_day_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_func_with_timezone',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_hour_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_minute_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_month_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_time_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_week',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_week_before_1000',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_week_func',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_year_func',
         'expressions.tests.FTimeDeltaTests.test_datetime_and_duration_field_addition_with_annotate_and_no_output_field',
         'expressions.tests.FTimeDeltaTests.test_duration_with_datetime_microseconds',
         'expressions.tests.FTimeDeltaTests.test_negative_timedelta_update',
-        'model_fields.test_datetimefield.DateTimeFieldTests.test_datetimes_save_completely',
         'queries.tests.Queries4Tests.test_filter_reverse_non_integer_pk',
-        'schema.tests.SchemaTests.test_add_datefield_and_datetimefield_use_effective_default',
     ]),
     ((21, 1), EMPTY_AGGREGATES, [
         'aggregation.tests.AggregateTestCase.test_aggregation_default_expression',
@@ -538,9 +749,6 @@ GENERATED = [
         'aggregation.tests.AggregateTestCase.test_aggregation_default_using_decimal_from_database',
         'aggregation.tests.AggregateTestCase.test_aggregation_default_zero',
         'aggregation.tests.AggregateTestCase.test_empty_result_optimization',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_extract_year_exact_lookup',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_extract_year_exact_lookup',
-        'introspection.tests.IntrospectionTests.test_sequence_list',
     ]),
     ((25, 0), CORRELATED, [
         'aggregation.test_filter_argument.FilteredAggregateTests.test_filtered_aggregate_on_exists',
@@ -558,8 +766,6 @@ GENERATED = [
         'aggregation_regress.tests.AggregationTests.test_annotate_with_extra',
         'annotations.tests.NonAggregateAnnotationTestCase.test_annotation_exists_aggregate_values_chaining',
         'annotations.tests.NonAggregateAnnotationTestCase.test_annotation_filter_with_subquery',
-        'db_functions.datetime.test_extract_trunc.DateFunctionTests.test_trunc_subquery_with_parameters',
-        'db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_subquery_with_parameters',
         'expressions.tests.BasicExpressionsTests.test_aggregate_subquery_annotation',
         'expressions.tests.BasicExpressionsTests.test_annotation_with_deeply_nested_outerref',
         'expressions.tests.BasicExpressionsTests.test_annotation_with_nested_outerref',
@@ -586,7 +792,6 @@ GENERATED = [
         'lookup.tests.LookupQueryingTests.test_filter_exists_lhs',
         'lookup.tests.LookupTests.test_exact_exists',
         'lookup.tests.LookupTests.test_nested_outerref_lhs',
-        'migrations.test_operations.OperationTests.test_alter_unique_together',
         'ordering.tests.OrderingTests.test_orders_nulls_first_on_filtered_subquery',
         'queries.test_query.TestQueryNoModel.test_q_annotation',
         'queries.test_query.TestQueryNoModel.test_subquery_annotation',
@@ -647,23 +852,9 @@ GENERATED = [
         'expressions.tests.FTimeDeltaTests.test_date_subquery_subtraction',
         'expressions.tests.FTimeDeltaTests.test_datetime_subquery_subtraction',
         'lookup.tests.LookupQueryingTests.test_filter_subquery_lhs',
-        'model_fields.test_jsonfield.TestQuerying.test_nested_key_transform_on_subquery',
-        'model_fields.test_jsonfield.TestQuerying.test_obj_subquery_lookup',
         'ordering.tests.OrderingTests.test_orders_nulls_first_on_filtered_subquery',
         'queries.tests.ExcludeTests.test_exclude_subquery',
         'queries.tests.Ticket23605Tests.test_ticket_23605',
-    ]),
-    (None, KEY_COLUMNS, [
-        'migrations.test_executor.ExecutorTests.test_alter_id_type_with_fk',
-        'migrations.test_operations.OperationTests.test_alter_field_pk',
-        'migrations.test_operations.OperationTests.test_alter_field_pk_fk_char_to_int',
-        'migrations.test_operations.OperationTests.test_composite_pk_operations',
-        'schema.tests.SchemaTests.test_alter_auto_field_to_char_field',
-        'schema.tests.SchemaTests.test_alter_auto_field_to_integer_field',
-        'schema.tests.SchemaTests.test_alter_int_pk_to_autofield_pk',
-        'schema.tests.SchemaTests.test_alter_int_pk_to_bigautofield_pk',
-        'schema.tests.SchemaTests.test_alter_smallint_pk_to_smallautofield_pk',
-        'schema.tests.SchemaTests.test_char_field_pk_to_auto_field',
     ]),
     (None, MUTATIONS, [
         'basic.tests.SelectOnSaveTests.test_select_on_save',
@@ -692,15 +883,6 @@ GENERATED = [
         'queries.test_bulk_update.BulkUpdateNoteTests.test_simple',
         'queries.test_bulk_update.BulkUpdateTests.test_database_routing',
     ]),
-    (None, NOT_NULL_ALTER, [
-        'migrations.test_operations.OperationTests.test_alter_field',
-        'schema.tests.SchemaTests.test_alter',
-        'schema.tests.SchemaTests.test_alter_field_default_dropped',
-        'schema.tests.SchemaTests.test_alter_null_to_not_null',
-        'schema.tests.SchemaTests.test_alter_null_to_not_null_keeping_default',
-        'schema.tests.SchemaTests.test_alter_null_with_default_value_deferred_constraints',
-        'schema.tests.SchemaTests.test_alter_text_field_to_not_null_with_default_value',
-    ]),
     (None, NO_CONSTRAINTS, [
         'get_or_create.tests.GetOrCreateTests.test_get_or_create_invalid_params',
         'get_or_create.tests.GetOrCreateTestsWithManualPKs.test_create_with_duplicate_primary_key',
@@ -708,18 +890,8 @@ GENERATED = [
         'get_or_create.tests.UpdateOrCreateTests.test_integrity',
         'get_or_create.tests.UpdateOrCreateTests.test_manual_primary_key_test',
         'get_or_create.tests.UpdateOrCreateTestsWithManualPKs.test_create_with_duplicate_primary_key',
-        'migrations.test_operations.OperationTests.test_alter_field_add_database_default',
         'migrations.test_operations.OperationTests.test_rename_field_unique_together',
-        'model_fields.test_booleanfield.BooleanFieldTests.test_null_default',
-        'model_fields.test_filefield.FileFieldTests.test_unique_when_same_filename',
-        'model_fields.test_integerfield.PositiveIntegerFieldTests.test_negative_values',
-        'model_fields.test_jsonfield.JSONFieldTests.test_db_check_constraints',
         'queries.test_bulk_update.BulkUpdateTests.test_database_routing_batch_atomicity',
-        'schema.tests.SchemaTests.test_alter_numeric_field_keep_null_status',
-        'schema.tests.SchemaTests.test_alter_textual_field_keep_null_status',
-        'schema.tests.SchemaTests.test_rename_keep_null_status',
-        'schema.tests.SchemaTests.test_unique',
-        'schema.tests.SchemaTests.test_unique_together',
     ]),
     (None, NO_RETURNING, [
         'queries.test_db_returning.ReturningValuesTests.test_insert_returning',
@@ -730,13 +902,23 @@ GENERATED = [
 
 
 def skips_for(version):
-    """{reason: set of test names} for a server version."""
+    """{reason: set of test names} for a server version (none with
+    DJANGO_CH_NO_SKIPS or DJANGO_CH_LISTED_ONLY set: every test runs)."""
     import os
 
     out = {}
-    if os.environ.get("DJANGO_CH_NO_SKIPS"):
+    if os.environ.get("DJANGO_CH_NO_SKIPS") or os.environ.get("DJANGO_CH_LISTED_ONLY"):
         return out
     for gate, reason, tests in MANUAL + GENERATED:
         if gate is None or tuple(version) < gate:
             out.setdefault(reason, set()).update(tests)
+    return out
+
+
+def listed(version):
+    """Every test name listed for a server version, whatever the reason."""
+    out = set()
+    for gate, _, tests in MANUAL + GENERATED:
+        if gate is None or tuple(version) < gate:
+            out.update(tests)
     return out

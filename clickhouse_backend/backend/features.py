@@ -60,7 +60,6 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_paramstyle_pyformat = True
     supports_aggregate_filter_clause = False
     supports_json_field_contains = False
-    has_json_object_function = False
     supports_primitives_in_json_field = True
     can_introspect_json_field = False
     supports_collation_on_charfield = False
@@ -115,6 +114,10 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_if_exists_on_alter = _since((20, 1))
     supports_create_database_engine = _since((20, 5))
     supports_union_distinct = _since((19, 18))  # UNION ALL works everywhere
+    # greatest()/least() skip NULL arguments from 24.12 (before: NULL).
+    greatest_least_ignores_nulls = _since((24, 12))
+    # JSONObject/JSONArray are built with toJSONString().
+    has_json_object_function = _since((21, 7))
 
     @cached_property
     def supports_explaining_query_execution(self):

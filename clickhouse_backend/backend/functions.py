@@ -8,9 +8,12 @@ spelling that works on 18.16 and on current servers. Functions that 18.16
 lacks entirely (COT, CHR, ASCII, LPAD...) use the modern name and fail there
 with ClickHouse's "Unknown function" error.
 """
+import decimal
+
 from django.core.exceptions import FieldError
+from django.db import NotSupportedError
 from django.db.models import FloatField, Func, Value, functions as F
-from django.db.models.expressions import CombinedExpression
+from django.db.models.expressions import Col, CombinedExpression
 
 
 def _named(name, **fixed):
@@ -36,23 +39,262 @@ def _modern(old_template, name):
 
 
 def _pairwise(name):
-    # greatest/least take exactly two arguments before ClickHouse 21.x:
-    # nest them, greatest(a, greatest(b, c)).
+    # greatest/least take two arguments of numeric/date types before 20.4:
+    # nest them, greatest(a, greatest(b, c)), and compare other types (strings)
+    # in a lambda (each argument once), NULL if either is (Django's rule
+    # before 24.12, see greatest_least_ignores_nulls).
+    op = ">" if name == "greatest" else "<"
+
     def as_clickhouse(self, compiler, connection, **extra):
-        parts, params = [], []
-        for expr in self.get_source_expressions():
-            sql, p = compiler.compile(expr)
-            parts.append(sql)
-            params.extend(p)
+        exprs = self.get_source_expressions()
+        parts, params = _compiled(compiler, exprs)
+        old = connection.server_version < (20, 4) and any(
+            _kind(e) in _TEXT for e in exprs)
         sql = parts[-1]
         for part in reversed(parts[:-1]):
-            sql = "%s(%s, %s)" % (name, part, sql)
+            if old:
+                sql = ("arrayElement(arrayMap((a, b) -> if(isNull(a) OR isNull(b), NULL, "
+                       "if(a %s b, a, b)), [%s], [%s]), 1)" % (op, part, sql))
+            else:
+                sql = "%s(%s, %s)" % (name, part, sql)
         return sql, params
     return as_clickhouse
 
 
-def _hash(name):
-    return _templated("lower(hex(%s(%%(expressions)s)))" % name)
+def _version(connection):
+    return ".".join(map(str, connection.server_version))
+
+
+def _requires(version, what, impl):
+    """impl on servers from `version` on; before, NotSupportedError naming
+    what is missing (rather than the server's "Unknown function")."""
+    def as_clickhouse(self, compiler, connection, **extra):
+        if connection.server_version < version:
+            raise NotSupportedError("%s needs ClickHouse %s or later (server is %s)." % (
+                what, ".".join(map(str, version)), _version(connection)))
+        return impl(self, compiler, connection, **extra)
+    return as_clickhouse
+
+
+def _hash(name, since=None):
+    impl = _templated("lower(hex(%s(%%(expressions)s)))" % name)
+    if since:
+        return _requires(since, "%s (function %s)" % (name, name), impl)
+    return impl
+
+
+def _compiled(compiler, expressions):
+    parts, params = [], []
+    for expr in expressions:
+        sql, p = compiler.compile(expr)
+        parts.append(sql)
+        params.extend(p)
+    return parts, params
+
+
+def _lambda(body, *names):
+    """A body that uses each argument several times, as a lambda applied to
+    one-element arrays: every argument (and its parameters) appears once in
+    the SQL. Works on every server version (18.16 has lambdas)."""
+    def as_clickhouse(self, compiler, connection, **extra):
+        parts, params = _compiled(compiler, self.get_source_expressions())
+        args = ", ".join("[%s]" % p for p in parts)
+        return "arrayElement(arrayMap((%s) -> %s, %s), 1)" % (
+            ", ".join(names), body, args), params
+    return as_clickhouse
+
+
+# Unicode code point <-> UTF-8 with byte functions (char() and ascii() work
+# on single bytes; 18.16 has neither).
+_BYTE = "reinterpretAsUInt8(substring(s, %d, 1))"
+_ORD = ("multiIf(b1 < 128, b1, b1 < 224, bitAnd(b1, 31) * 64 + bitAnd(b2, 63), "
+        "b1 < 240, bitAnd(b1, 15) * 4096 + bitAnd(b2, 63) * 64 + bitAnd(b3, 63), "
+        "bitAnd(b1, 7) * 262144 + bitAnd(b2, 63) * 4096 + bitAnd(b3, 63) * 64 + bitAnd(b4, 63))")
+for _i in range(1, 5):
+    _ORD = _ORD.replace("b%d" % _i, _BYTE % _i)
+_CH = "reinterpretAsString(toUInt8(%s))"
+_CHR = ("multiIf(n < 128, {c0}, n < 2048, concat({c2a}, {t0}), n < 65536, "
+        "concat({c3a}, {t1}, {t0}), concat({c4a}, {t2}, {t1}, {t0}))").format(
+    c0=_CH % "n", t0=_CH % "128 + modulo(n, 64)", t1=_CH % "128 + modulo(intDiv(n, 64), 64)",
+    t2=_CH % "128 + modulo(intDiv(n, 4096), 64)", c2a=_CH % "192 + intDiv(n, 64)",
+    c3a=_CH % "224 + intDiv(n, 4096)", c4a=_CH % "240 + intDiv(n, 262144)")
+
+
+def _ord(self, compiler, connection, **extra):
+    return _lambda(_ORD, "s")(self, compiler, connection, **extra)
+
+
+def _chr(self, compiler, connection, **extra):
+    (arg,), params = _compiled(compiler, self.get_source_expressions())
+    return "arrayElement(arrayMap(n -> %s, [toUInt32(%s)]), 1)" % (_CHR, arg), params
+
+
+def _is_decimal(expr):
+    try:
+        return expr._output_field_or_none.get_internal_type() == "DecimalField"
+    except (AttributeError, FieldError):
+        return False
+
+
+def _float_args(self, compiler, connection):
+    """Arguments as Float64 where they are Decimals (math functions take no
+    Decimal before 21.x, and never Decimal with Float64)."""
+    parts, params = _compiled(compiler, self.get_source_expressions())
+    parts = ["toFloat64(%s)" % p if _is_decimal(e) else p
+             for p, e in zip(parts, self.get_source_expressions())]
+    return parts, params
+
+
+def _float_template(template):
+    def as_clickhouse(self, compiler, connection, **extra):
+        parts, params = _float_args(self, compiler, connection)
+        return template % tuple(parts), params
+    return as_clickhouse
+
+
+def _mod(self, compiler, connection, **extra):
+    exprs = self.get_source_expressions()
+    if not any(_kind(e) in _FLOATS or _is_decimal(e) for e in exprs):
+        if connection.server_version < (20, 1):
+            # 18.16 computes NULL rows on their default 0 first: division by
+            # zero. Divide by 1 there, the result is NULL anyway.
+            (a, b), params = _compiled(compiler, exprs)
+            return ("arrayElement(arrayMap((a, b) -> if(isNull(b), NULL, modulo(a, ifNull(b, 1))), "
+                    "[%s], [%s]), 1)" % (a, b)), params
+        return self.as_sql(compiler, connection, function="modulo", **extra)
+    # fmod, as other databases compute MOD of non-integers (ClickHouse's
+    # modulo truncates floats to integers before 20.x and refuses Decimals of
+    # different scales).
+    (a, b), _ = _float_args(self, compiler, connection)
+    (_, pa), (_, pb) = (compiler.compile(e) for e in exprs)
+    return "(%s - %s * trunc(%s / %s))" % (a, b, a, b), [*pa, *pb, *pa, *pb]
+
+
+def _nullif(self, compiler, connection, **extra):
+    a, b = self.get_source_expressions()
+    if isinstance(b, Value) and b.value is None:
+        # NULLIF(a, NULL) is a (a = NULL is not true); nullIf(a, NULL) is
+        # NULL on 18.16.
+        return compiler.compile(a)
+    return self.as_sql(compiler, connection, function="nullIf", **extra)
+
+
+def _repeat_old(self, compiler, connection, **extra):
+    if connection.server_version >= (20, 1):
+        return _repeat(self, compiler, connection, **extra)
+    # No repeat() on 18.16: join n copies.
+    (text, n), _ = _compiled(compiler, self.get_source_expressions())
+    (_, pt), (_, pn) = (compiler.compile(e) for e in self.get_source_expressions())
+    return ("if(isNull(%s) OR isNull(%s), NULL, arrayStringConcat(arrayMap(x -> ifNull(%s, ''), "
+            "range(toUInt64(ifNull(%s, 0))))))" % (n, text, text, n)), [*pn, *pt, *pt, *pn]
+
+
+_TRIMS = {F.LTrim: "'^ +'", F.RTrim: "' +$'", F.Trim: "'^ +| +$'"}
+
+
+def _trim(self, compiler, connection, **extra):
+    # Spaces only, as Django's Trim on other databases; trimLeft/trimRight/
+    # trimBoth do not exist on 18.16.
+    return self.as_sql(compiler, connection, function="replaceRegexpAll",
+                       template="%%(function)s(%%(expressions)s, %s, '')" % _TRIMS[type(self)],
+                       **extra)
+
+
+def _atan2(self, compiler, connection, **extra):
+    if connection.server_version >= (20, 1):
+        parts, params = _float_args(self, compiler, connection)
+        return "atan2(%s, %s)" % tuple(parts), params
+    # No atan2 on 18.16: from atan() by quadrant.
+    parts, params = _float_args(self, compiler, connection)
+    body = ("if(isNull(y) OR isNull(x), NULL, multiIf(x > 0, atan(y / x), "
+            "x < 0 AND y >= 0, atan(y / x) + pi(), x < 0, atan(y / x) - pi(), "
+            "y > 0, pi() / 2, y < 0, -pi() / 2, 0))")
+    return "arrayElement(arrayMap((y, x) -> %s, [toFloat64(%s)], [toFloat64(%s)]), 1)" % (
+        body, parts[0], parts[1]), params
+
+
+def _json_items(compiler, exprs):
+    items, params = [], []
+    for expr in exprs:
+        sql, p = compiler.compile(expr)
+        params.extend(p)
+        if _kind(expr) in ("JSONField", "ClickhouseJSONField"):
+            items.append("ifNull(%s, 'null')" % sql)  # already JSON text
+        else:
+            # toJSONString(NULL) is NULL, not 'null'.
+            items.append("ifNull(toJSONString(%s), 'null')" % sql)
+    return items, params
+
+
+def _json_required(what, connection):
+    if connection.server_version < (21, 7):
+        raise NotSupportedError("%s needs toJSONString() of ClickHouse 21.7 or later "
+                                "(server is %s)." % (what, _version(connection)))
+
+
+def _json_array(self, compiler, connection, **extra):
+    _json_required("JSONArray", connection)
+    items, params = _json_items(compiler, self.get_source_expressions())
+    if not items:
+        return "'[]'", []
+    return "concat('[', arrayStringConcat([%s], ','), ']')" % ", ".join(items), params
+
+
+def _json_object(self, compiler, connection, **extra):
+    if not connection.features.has_json_object_function:
+        return self.as_sql(compiler, connection, **extra)  # Django's NotSupportedError
+    exprs = self.get_source_expressions()
+    keys, key_params = _json_items(compiler, exprs[0::2])
+    values, value_params = _json_items(compiler, exprs[1::2])
+    if not keys:
+        return "'{}'", []
+    pairs, params = [], []
+    for i, (k, v) in enumerate(zip(keys, values)):
+        pairs.append("concat(%s, ':', %s)" % (k, v))
+    # Parameters in SQL order: key, value, key, value...
+    per_key = [compiler.compile(e)[1] for e in exprs[0::2]]
+    per_value = [compiler.compile(e)[1] for e in exprs[1::2]]
+    for kp, vp in zip(per_key, per_value):
+        params.extend([*kp, *vp])
+    return "concat('{', arrayStringConcat([%s], ','), '}')" % ", ".join(pairs), params
+
+
+def _concat_pair_typed(self, compiler, connection, **extra):
+    # ClickHouse concat() takes strings only: other types as text.
+    clone = self.copy()
+    clone.set_source_expressions([
+        e if _kind(e) in _TEXT else Func(e, function="toString")
+        for e in clone.get_source_expressions()])
+    return _concat_pair(clone, compiler, connection, **extra)
+
+
+_NOT_NULLABLE = ("Nullable(", "LowCardinality(", "Array(", "Map(", "Tuple(", "JSON", "Object(")
+
+
+def _cast(self, compiler, connection, **extra):
+    """CAST keeping NULLs (ClickHouse refuses NULL -> T; 20.5's
+    cast_keep_nullable is not on by default), rounding to a DecimalField's
+    places (CAST truncates) and cutting to a CharField's max_length."""
+    field = self.output_field
+    db_type = field.cast_db_type(connection)
+    src = self.get_source_expressions()[0]
+    sql, params = compiler.compile(src)
+    internal = field.get_internal_type()
+    if internal == "DecimalField" and _kind(src) in _FLOATS and field.decimal_places is not None:
+        sql = "round(%s, %d)" % (sql, field.decimal_places)
+    never_null = (isinstance(src, Col) and not src.target.null) or (
+        isinstance(src, Value) and src.value is not None)
+    if not never_null and db_type and not db_type.startswith(_NOT_NULLABLE) and not (
+            db_type == "UUID" and connection.server_version < (20, 1)):  # 18.16: no Nullable(UUID) CAST
+        db_type = "Nullable(%s)" % db_type
+    sql = "CAST(%s AS %s)" % (sql, db_type)
+    if internal == "CharField" and field.max_length:
+        sql = "substringUTF8(%s, 1, %d)" % (sql, field.max_length)
+    return sql, params
+
+
+_TEXT = {"CharField", "TextField", "SlugField", "EmailField", "URLField", "StringField",
+         "FixedStringField", None}
 
 
 def _concat_pair(self, compiler, connection, **extra):
@@ -67,13 +309,43 @@ def _log(self, compiler, connection, **extra):
     return "(log(%s) / log(%s))" % (x[0], base[0]), [*x[1], *base[1]]
 
 
+def _chars_slice(compiler, exprs, slice_args):
+    """arraySlice over the string's characters (re2's '.' is one UTF-8
+    character); NULL when any argument is (arraySlice would take a NULL
+    offset as 0). slice_args: SQL templates over the arguments {1}, {2}."""
+    compiled = [compiler.compile(e) for e in exprs]
+    sqls = [c[0] for c in compiled]
+    null_check = " OR ".join("isNull(%s)" % x for x in sqls)
+    args = [sqls[0]] + ["ifNull(%s, 0)" % x for x in sqls[1:]]
+    sliced = ", ".join(t.format(*args) for t in slice_args)
+    sql = ("if(%s, NULL, arrayStringConcat(arraySlice(extractAll(ifNull(%s, ''), '(?s).'), %s)))"
+           % (null_check, sqls[0], sliced))
+    params = [p for c in compiled for p in c[1]] + list(compiled[0][1])
+    for template in slice_args:
+        for i, c in enumerate(compiled):
+            if i and "{%d}" % i in template:
+                params.extend(c[1])
+    return sql, params
+
+
+def _variable_args(self, connection):
+    """substringUTF8 takes constant offset/length only before 20.x: with
+    expressions there, slice the string's characters instead."""
+    return connection.server_version < (20, 1) and not all(
+        isinstance(e, Value) for e in self.get_source_expressions()[1:])
+
+
 def _left(self, compiler, connection, **extra):
+    if _variable_args(self, connection):
+        return _chars_slice(compiler, self.get_source_expressions(), ["1", "{1}"])
     return self.as_sql(compiler, connection, function="substringUTF8",
                        template="%(function)s(%(expressions)s)",
                        arg_joiner=", 1, ", **extra)
 
 
 def _right(self, compiler, connection, **extra):
+    if _variable_args(self, connection):
+        return _chars_slice(compiler, self.get_source_expressions(), ["-toInt64({1})"])
     # The last n characters: reverse, take n, reverse back (no negative
     # offsets before 20.x).
     return self.as_sql(compiler, connection,
@@ -82,6 +354,9 @@ def _right(self, compiler, connection, **extra):
 
 
 def _substr(self, compiler, connection, **extra):
+    if _variable_args(self, connection):
+        exprs = self.get_source_expressions()
+        return _chars_slice(compiler, exprs, ["{%d}" % i for i in range(1, len(exprs))])
     if len(self.get_source_expressions()) == 2:
         # The length is required before ClickHouse 20.x: "to the end".
         return self.as_sql(compiler, connection, function="substringUTF8",
@@ -108,29 +383,31 @@ def _repeat(self, compiler, connection, **extra):
 REGISTRY = {
     # math
     F.Abs: _named("abs"), F.ACos: _named("acos"), F.ASin: _named("asin"),
-    F.ATan: _named("atan"), F.ATan2: _named("atan2"), F.Ceil: _named("ceil"),
+    F.ATan: _named("atan"), F.ATan2: _atan2, F.Ceil: _named("ceil"),
     F.Cos: _named("cos"), F.Cot: _templated("(1 / tan(%(expressions)s))"),
-    F.Degrees: _templated("((%(expressions)s) * 180 / pi())"),
-    F.Radians: _templated("((%(expressions)s) * pi() / 180)"),
+    F.Degrees: _templated("(toFloat64(%(expressions)s) * 180 / pi())"),
+    F.Radians: _templated("(toFloat64(%(expressions)s) * pi() / 180)"),
     F.Exp: _named("exp"), F.Floor: _named("floor"), F.Ln: _named("log"), F.Log: _log,
-    F.Mod: _named("modulo"), F.Pi: _named("pi"), F.Power: _named("pow"),
+    F.Mod: _mod, F.Pi: _named("pi"), F.Power: _float_template("pow(%s, %s)"),
     F.Random: _random, F.Round: _named("round"), F.Sin: _named("sin"),
     F.Sqrt: _named("sqrt"), F.Tan: _named("tan"),
     F.Sign: _modern("arrayElement(arrayMap(v -> toInt8(v > 0) - toInt8(v < 0), "
                     "[%(expressions)s]), 1)", "sign"),
     # text
-    F.ConcatPair: _concat_pair, F.Left: _left, F.Right: _right,
+    F.ConcatPair: _concat_pair_typed, F.Left: _left, F.Right: _right,
     F.Length: _named("lengthUTF8"), F.Lower: _named("lowerUTF8"),
-    F.Upper: _named("upperUTF8"), F.LTrim: _named("trimLeft"), F.RTrim: _named("trimRight"),
-    F.Trim: _named("trimBoth"), F.LPad: _named("leftPadUTF8"), F.RPad: _named("rightPadUTF8"),
-    F.Repeat: _repeat, F.Replace: _named("replaceAll"), F.Reverse: _named("reverseUTF8"),
+    F.Upper: _named("upperUTF8"), F.LTrim: _trim, F.RTrim: _trim, F.Trim: _trim,
+    F.LPad: _requires((21, 8), "LPad (function leftPadUTF8)", _named("leftPadUTF8")),
+    F.RPad: _requires((21, 8), "RPad (function rightPadUTF8)", _named("rightPadUTF8")),
+    F.Repeat: _repeat_old, F.Replace: _named("replaceAll"), F.Reverse: _named("reverseUTF8"),
     F.StrIndex: _named("positionUTF8"), F.Substr: _substr,
-    F.Chr: _named("char"), F.Ord: _named("ascii"),
+    F.Chr: _chr, F.Ord: _ord, F.JSONArray: _json_array, F.JSONObject: _json_object,
     F.MD5: _hash("MD5"), F.SHA1: _hash("SHA1"), F.SHA224: _hash("SHA224"),
-    F.SHA256: _hash("SHA256"), F.SHA384: _hash("SHA384"), F.SHA512: _hash("SHA512"),
+    F.SHA256: _hash("SHA256"), F.SHA384: _hash("SHA384", (21, 11)),
+    F.SHA512: _hash("SHA512", (21, 9)),
     # comparison / date
     F.Greatest: _pairwise("greatest"), F.Least: _pairwise("least"),
-    F.NullIf: _named("nullIf"), F.Now: _now,
+    F.NullIf: _nullif, F.Now: _now, F.Cast: _cast,
 }
 
 
@@ -197,7 +474,31 @@ def _combined(self, compiler, connection, **extra):
     return self.as_sql(compiler, connection, **extra)
 
 
+def _decimal_get_db_prep_save(original):
+    def get_db_prep_save(self, value, connection):
+        value = original(self, value, connection)
+        # Rounded to the column's places, as other databases store them:
+        # ClickHouse before 20.x refuses a literal with more places than the
+        # scale ("Decimal value is too small"), newer ones truncate.
+        if connection.vendor == "clickhouse" and isinstance(value, decimal.Decimal) \
+                and value.is_finite() and self.decimal_places is not None:
+            try:
+                value = value.quantize(decimal.Decimal(1).scaleb(-self.decimal_places),
+                                       rounding=decimal.ROUND_HALF_UP,
+                                       context=decimal.Context(prec=100))
+            except decimal.InvalidOperation:
+                pass
+        return value
+    get_db_prep_save._clickhouse = True
+    return get_db_prep_save
+
+
 def install():
+    from django.db.models import DecimalField
+
+    original = DecimalField.get_db_prep_save
+    if not getattr(original, "_clickhouse", False):
+        DecimalField.get_db_prep_save = _decimal_get_db_prep_save(original)
     for cls, impl in REGISTRY.items():
         if "as_clickhouse" not in cls.__dict__:
             cls.as_clickhouse = impl

@@ -1,6 +1,7 @@
 import re
 from collections import namedtuple
 
+from django.db import DatabaseError
 from django.db.backends.base.introspection import BaseDatabaseIntrospection
 from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
 from django.db.backends.base.introspection import TableInfo as BaseTableInfo
@@ -80,6 +81,8 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
             "SELECT name, type, default_kind, default_expression, comment FROM system.columns "
             "WHERE database = currentDatabase() AND table = %s", [table_name])
         rows = cursor.fetchall()
+        if not rows:
+            raise DatabaseError("Table %s does not exist." % table_name)
         result = []
         for name, type_name, default_kind, default_expr, comment in rows:
             base, null = _strip(type_name)
@@ -90,12 +93,22 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
             m = re.match(r"FixedString\((\d+)\)", base)
             if m:
                 size = int(m.group(1))
+            if default_kind == "DEFAULT" and default_expr:
+                # Servers before 20.x store a column default as CAST(v, 'T').
+                m = re.match(r"^CAST\((.*), '([^']*)'\)$", default_expr)
+                if m and m.group(2) == type_name:
+                    default_expr = m.group(1)
             result.append(FieldInfo(
                 name, type_name, None, size, precision, scale, null,
                 default_expr if default_kind == "DEFAULT" else None, None, comment or None))
         return result
 
     def get_sequences(self, cursor, table_name, table_fields=()):
+        # Auto fields take client-side snowflake ids: the id generator is the
+        # table's one "sequence" (nothing to reset: supports_sequence_reset).
+        for field in table_fields:
+            if getattr(field, "db_returning", False) and field.primary_key:
+                return [{"table": table_name, "column": field.column}]
         return []
 
     def get_relations(self, cursor, table_name):

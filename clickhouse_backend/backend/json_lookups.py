@@ -2,6 +2,7 @@
 key lookups in ClickHouse SQL: JSONExtractRaw / JSONExtractString / JSONHas
 (ClickHouse 19.4+; on older servers these raise NotSupportedError)."""
 from django.db import NotSupportedError
+from django.db.models.expressions import OrderBy, RawSQL
 from django.db.models.fields import json as dj_json
 
 
@@ -76,9 +77,76 @@ def has_key(self, compiler, connection):
     return parts[0], tuple(params)
 
 
+_NUMERIC_TYPES = "('Int64', 'UInt64', 'Double')"
+
+
+def _number(args):
+    """The JSON value as Float64 when it is a number, else NULL (a string
+    "2" or true is not a number, as in PostgreSQL's jsonb)."""
+    return "if(JSONType(%s) IN %s, JSONExtractFloat(%s), NULL)" % (args, _NUMERIC_TYPES, args)
+
+
+def key_exact(self, compiler, connection):
+    """data__key=value: JSON texts compared after ClickHouse normalizes both
+    (JSONExtractRaw writes {"a":1} for {"a": 1} and 2.5 for 2.50)."""
+    if hasattr(self.rhs, "resolve_expression"):
+        return self.as_sql(compiler, connection)
+    lhs, lhs_params = self.process_lhs(compiler, connection)
+    rhs, rhs_params = self.process_rhs(compiler, connection)
+    return "%s = JSONExtractRaw(%s)" % (lhs, rhs), (*lhs_params, *rhs_params)
+
+
+def key_numeric(self, compiler, connection):
+    """data__key__gt=2: numbers compare as numbers, strings as text."""
+    if hasattr(self.rhs, "resolve_expression") or not isinstance(self.lhs, dj_json.KeyTransform):
+        return self.as_sql(compiler, connection)
+    rhs, rhs_params = self.process_rhs(compiler, connection)
+    args, params = _extract(self.lhs, compiler, connection)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rhs_params):
+        lhs = _number(args)
+        params = tuple(params) * 2
+    else:
+        lhs, params = key_text_transform(self.lhs, compiler, connection)
+    return "%s %s" % (lhs, self.get_rhs_op(connection, rhs)), (*params, *rhs_params)
+
+
+def order_by(self, compiler, connection, **extra):
+    """Ordering by a JSON key: numbers by value (JSON text would put "-1"
+    before "-100"), then the other values by their JSON text."""
+    expr = self.expression
+    if isinstance(expr, dj_json.KeyTransform) and not isinstance(expr, dj_json.KeyTextTransform):
+        args, params = _extract(expr, compiler, connection)
+        key = "tuple(JSONType(%s) NOT IN %s, %s, JSONExtractRaw(%s))" % (
+            args, _NUMERIC_TYPES, _number(args), args)
+        clone = self.copy()
+        clone.expression = RawSQL(key, tuple(params) * 4)
+        return clone.as_sql(compiler, connection, **extra)
+    return self.as_sql(compiler, connection, **extra)
+
+
+def _in_parameter(original):
+    def resolve_expression_parameter(self, compiler, connection, sql, param):
+        sql, params = original(self, compiler, connection, sql, param)
+        if connection.vendor == "clickhouse" and not hasattr(param, "as_sql"):
+            sql = "JSONExtractRaw(%s)" % sql  # normalized as the key's value
+        return sql, params
+    resolve_expression_parameter._clickhouse = True
+    return resolve_expression_parameter
+
+
 def install():
+    in_param = dj_json.KeyTransformIn.__dict__.get("resolve_expression_parameter")
+    if in_param is not None and not getattr(in_param, "_clickhouse", False):
+        dj_json.KeyTransformIn.resolve_expression_parameter = _in_parameter(in_param)
+    for cls in (dj_json.KeyTransformLt, dj_json.KeyTransformLte, dj_json.KeyTransformGt,
+                dj_json.KeyTransformGte):
+        if "as_clickhouse" not in cls.__dict__:
+            cls.as_clickhouse = key_numeric
+    if "as_clickhouse" not in OrderBy.__dict__:
+        OrderBy.as_clickhouse = order_by
     for cls, impl in ((dj_json.KeyTransform, key_transform),
                       (dj_json.KeyTextTransform, key_text_transform),
-                      (dj_json.HasKeyLookup, has_key)):
+                      (dj_json.HasKeyLookup, has_key),
+                      (dj_json.KeyTransformExact, key_exact)):
         if "as_clickhouse" not in cls.__dict__:
             cls.as_clickhouse = impl

@@ -2,11 +2,10 @@ import datetime
 import re
 import decimal
 import ipaddress
-import math
 import uuid
 
 from django.conf import settings
-from django.db import DatabaseError, NotSupportedError
+from django.db import DataError, DatabaseError, IntegrityError, NotSupportedError
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.utils import timezone
 from django.utils.encoding import force_str
@@ -95,18 +94,34 @@ def quote_literal(value):
     return "'%s'" % "".join(out)
 
 
-def _zone_name(tzname):
-    """Django names fixed offsets 'UTC+05:00'; ClickHouse knows zone names
-    only: whole hours become Etc/GMT-5 (POSIX sign, inverted)."""
+class InvalidLookupType(DataError, ValueError):
+    """An unknown Extract/Trunc kind (Django passes it unchecked): a DataError
+    as the database would raise, and the ValueError other backends raise."""
+
+
+def _fixed_offset(tzname):
+    """Seconds east of UTC for Django's fixed-offset names ('UTC+05:00',
+    '-04:43'), None for a zone name."""
     m = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2}):?(\d\d)?", tzname)
     if m is None:
+        return None
+    seconds = int(m.group(2)) * 3600 + int(m.group(3) or 0) * 60
+    return -seconds if m.group(1) == "-" else seconds
+
+
+def _zone_name(tzname):
+    """Django names fixed offsets 'UTC+05:00'; ClickHouse knows zone names
+    only: whole hours become Etc/GMT-5 (POSIX sign, inverted). Offsets with
+    minutes have no zone name (see DatabaseOperations._tz)."""
+    offset = _fixed_offset(tzname)
+    if offset is None:
         return tzname
-    sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
-    if minutes:
+    if offset % 3600:
         raise NotSupportedError("ClickHouse has no time zone for the offset %s." % tzname)
+    hours = offset // 3600
     if hours == 0:
         return "UTC"
-    return "Etc/GMT%s%d" % ("-" if sign == "+" else "+", hours)
+    return "Etc/GMT%s%d" % ("-" if hours > 0 else "+", abs(hours))
 
 
 class DatabaseOperations(BaseDatabaseOperations):
@@ -294,23 +309,35 @@ class DatabaseOperations(BaseDatabaseOperations):
     # ---- dates and times ----------------------------------------------------
 
     def _tz(self, sql, tzname):
-        if tzname and settings.USE_TZ:
-            return "toTimeZone(%s, %s)" % (sql, quote_literal(_zone_name(tzname)))
-        return sql
+        """The wall time of `sql` in `tzname` (as a DateTime whose fields are
+        that wall time)."""
+        if not (tzname and settings.USE_TZ):
+            return sql
+        offset = _fixed_offset(tzname)
+        if offset is not None and offset % 3600:
+            # A fixed offset with minutes (UTC-04:43) has no zone name: shift
+            # the UTC wall time by the offset instead.
+            return "addSeconds(toTimeZone(%s, 'UTC'), %d)" % (sql, offset)
+        return "toTimeZone(%s, %s)" % (sql, quote_literal(_zone_name(tzname)))
+
+    # EXTRACT(... FROM ...) where ClickHouse has it (every version); the other
+    # parts are ClickHouse functions.
+    _EXTRACT_STANDARD = {"year": "YEAR", "month": "MONTH", "day": "DAY", "hour": "HOUR",
+                         "minute": "MINUTE", "second": "SECOND"}
 
     def _extract(self, lookup_type, sql):
         funcs = {
-            "year": "toYear", "iso_year": "toISOYear", "quarter": "toQuarter",
-            "month": "toMonth", "day": "toDayOfMonth", "week": "toISOWeek",
-            "iso_week_day": "toDayOfWeek", "hour": "toHour", "minute": "toMinute",
-            "second": "toSecond",
+            "iso_year": "toISOYear", "quarter": "toQuarter", "week": "toISOWeek",
+            "iso_week_day": "toDayOfWeek",
         }
         if lookup_type == "week_day":
             # Django: 1 = Sunday ... 7 = Saturday; ClickHouse: 1 = Monday.
             return "(modulo(toDayOfWeek(%s), 7) + 1)" % sql
+        if lookup_type in self._EXTRACT_STANDARD:
+            return "EXTRACT(%s FROM %s)" % (self._EXTRACT_STANDARD[lookup_type], sql)
         if lookup_type in funcs:
             return "%s(%s)" % (funcs[lookup_type], sql)
-        raise ValueError("Invalid lookup type: %r" % lookup_type)
+        raise InvalidLookupType("Invalid lookup type: %r" % lookup_type)
 
     def date_extract_sql(self, lookup_type, sql, params):
         return self._extract(lookup_type, sql), params
@@ -319,8 +346,12 @@ class DatabaseOperations(BaseDatabaseOperations):
         return self._extract(lookup_type, self._tz(sql, tzname)), params
 
     def time_extract_sql(self, lookup_type, sql, params):
-        return self._extract(
-            lookup_type, "toDateTime(concat('1970-01-02 ', substring(%s, 1, 8)), 'UTC')" % sql), params
+        # Times are 'HH:MM:SS[.ffffff]' strings: read the digits (no parsing
+        # into a DateTime, which fails on the '' that NULLs hold before 20.x).
+        offsets = {"hour": 1, "minute": 4, "second": 7}
+        if lookup_type not in offsets:
+            raise InvalidLookupType("Invalid lookup type: %r" % lookup_type)
+        return "toUInt8OrZero(substring(%s, %d, 2))" % (sql, offsets[lookup_type]), params
 
     def _trunc(self, lookup_type, sql):
         funcs = {
@@ -330,7 +361,8 @@ class DatabaseOperations(BaseDatabaseOperations):
             "second": "toStartOfSecond",
         }
         if lookup_type not in funcs:
-            raise ValueError("Invalid lookup type: %r" % lookup_type)
+            # Django passes the kind unchecked (test_trunc_lookup_name_sql_injection).
+            raise InvalidLookupType("Invalid lookup type: %r" % lookup_type)
         if lookup_type == "second":
             # toStartOfSecond is DateTime64-only; DateTime has no sub-seconds.
             if self.connection.features.supports_datetime64:
@@ -339,7 +371,8 @@ class DatabaseOperations(BaseDatabaseOperations):
         return "%s(%s)" % (funcs[lookup_type], sql)
 
     def date_trunc_sql(self, lookup_type, sql, params, tzname=None):
-        return self._trunc(lookup_type, sql), params
+        # tzname is given when a datetime is truncated to a DateField.
+        return self._trunc(lookup_type, self._tz(sql, tzname)), params
 
     def datetime_trunc_sql(self, lookup_type, sql, params, tzname):
         # Django expects the truncated *wall time* of the time zone, as a
@@ -356,18 +389,24 @@ class DatabaseOperations(BaseDatabaseOperations):
     def datetime_cast_date_sql(self, sql, params, tzname):
         return "toDate(%s)" % self._tz(sql, tzname), params
 
-    # Times are 'HH:MM:SS[.ffffff]' strings; cut from toString() rather than
-    # formatDateTime(), whose %M became the month name in ClickHouse 23.x.
+    # Times are 'HH:MM:SS[.ffffff]' strings, as Python's time.isoformat()
+    # writes them (no fraction when it is zero), cut from toString() rather
+    # than formatDateTime(), whose %M became the month name in ClickHouse 23.x.
+    _TIME_OF = r"replaceRegexpAll(toString(%s), '^[^ ]* |\\.0+$', '')"
+
     def datetime_cast_time_sql(self, sql, params, tzname):
-        return "substring(toString(%s), 12)" % self._tz(sql, tzname), params
+        return self._TIME_OF % self._tz(sql, tzname), params
 
     def time_trunc_sql(self, lookup_type, sql, params, tzname=None):
         templates = {"hour": "concat(substring(%s, 1, 2), ':00:00')",
                      "minute": "concat(substring(%s, 1, 5), ':00')",
                      "second": "substring(%s, 1, 8)"}
         if lookup_type not in templates:
-            raise ValueError("Invalid lookup type: %r" % lookup_type)
-        return templates[lookup_type] % sql, params
+            raise InvalidLookupType("Invalid lookup type: %r" % lookup_type)
+        # The source is a time string, or a datetime (TruncHour(datetime,
+        # output_field=TimeField())): its time part, in the time zone.
+        time = self._TIME_OF % self._tz(sql, tzname)
+        return templates[lookup_type] % time, params
 
     def subtract_temporals(self, internal_type, lhs, rhs):
         """A DurationField value (Int64 microseconds) from two dates/datetimes."""
@@ -411,7 +450,7 @@ class DatabaseOperations(BaseDatabaseOperations):
             # literal is exact, and stays on the server's fast VALUES parser (18.16
             # fails on long INSERTs of toDateTime(...) expressions)
             value = timezone.make_naive(value, datetime.timezone.utc)
-        if not self.connection.features.supports_datetime64:
+        if value.microsecond and not self.connection.features.supports_datetime64:
             value = value.replace(microsecond=0)
         return value
 
@@ -428,7 +467,32 @@ class DatabaseOperations(BaseDatabaseOperations):
     def adapt_ipaddressfield_value(self, value):
         return value or None
 
+    def check_integer_range(self, values, internal_type):
+        """adapt_integerfield_value()'s range check over a whole column of
+        ints (and None) at once, for the bulk insert path that skips the
+        per-value preparation."""
+        bounds = _INT_RANGES.get(internal_type)
+        if bounds is None:
+            return
+        present = [v for v in values if v is not None]
+        if present:
+            for v in (min(present), max(present)):
+                self.adapt_integerfield_value(v, internal_type)
+
     def adapt_integerfield_value(self, value, internal_type):
+        # ClickHouse wraps an out-of-range integer around (-1 into UInt32 is
+        # 4294967295): refuse it as other databases do. A negative value in
+        # an unsigned column breaks the column's "non-negative" rule
+        # (IntegrityError, as a CHECK constraint); other overflows are
+        # DataErrors ("out of range").
+        if isinstance(value, int) and not isinstance(value, bool):
+            bounds = _INT_RANGES.get(internal_type)
+            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                if value < 0 and bounds[0] == 0:
+                    raise IntegrityError("%s cannot hold the negative value %d."
+                                         % (internal_type, value))
+                raise DataError("%d is out of range for %s [%d, %d]."
+                                % (value, internal_type, bounds[0], bounds[1]))
         return value
 
     def get_db_converters(self, expression):
@@ -456,10 +520,16 @@ class DatabaseOperations(BaseDatabaseOperations):
         return converters
 
     def convert_decimalfield_value(self, value, expression, connection):
-        # avg() of a Decimal is a Float64 on modern servers: its shortest
-        # repr (23.09), not the binary expansion Decimal(23.09) gives.
-        if isinstance(value, float) and math.isfinite(value):
-            return decimal.Decimal(repr(value))
+        # Math on Decimals is done in Float64 (pow, fmod, radians...: no
+        # Decimal versions): back to Decimal, as the output field says.
+        if isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                return value
+            value = decimal.Decimal(repr(value))
+            places = getattr(expression.output_field, "decimal_places", None)
+            if places is not None:
+                value = value.quantize(decimal.Decimal(1).scaleb(-places),
+                                       context=decimal.Context(prec=100))
         return value
 
     def convert_datetimefield_value(self, value, expression, connection):

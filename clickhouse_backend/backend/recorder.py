@@ -1,7 +1,10 @@
 """django_migrations on ClickHouse: the stock MigrationRecorder works (the
 table is a MergeTree ordered by id; ids are client-side), except that
 unapplying/flushing deletes rows through a mutation, which must be
-finished before the recorder answers again."""
+finished before the recorder answers again, and that ClickHouse returns rows
+in no particular order (parts are read in parallel) while Django lists applied
+migrations in the order they were recorded: they are read ordered by id
+(snowflake ids increase with time)."""
 from django.db.migrations.recorder import MigrationRecorder
 
 _installed = False
@@ -32,5 +35,15 @@ def install():
     def flush(self):
         return _sync(self, original_flush)
 
+    original_qs = MigrationRecorder.migration_qs
+
+    @property
+    def migration_qs(self):
+        qs = original_qs.fget(self)
+        if self.connection.vendor == "clickhouse":
+            qs = qs.order_by("id")
+        return qs
+
+    MigrationRecorder.migration_qs = migration_qs
     MigrationRecorder.record_unapplied = record_unapplied
     MigrationRecorder.flush = flush

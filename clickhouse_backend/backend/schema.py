@@ -1,6 +1,7 @@
 import logging
+import time
 
-from django.db import NotSupportedError
+from django.db import DatabaseError, IntegrityError, NotSupportedError, OperationalError
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.models import CheckConstraint, UniqueConstraint
 from django.db.models import Index as DjangoIndex
@@ -39,7 +40,7 @@ def nullable(db_type):
 class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     # Django (and its tests) format these with table names only; ON CLUSTER
     # is appended by delete_model/alter_db_table.
-    sql_delete_table = "DROP TABLE IF EXISTS %(table)s"
+    sql_delete_table = "DROP TABLE %(table)s"
     sql_rename_table = "RENAME TABLE %(old_table)s TO %(new_table)s"
 
     def __init__(self, connection, collect_sql=False, atomic=True):
@@ -63,12 +64,19 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def _engine(self, model):
         engine = getattr(model._meta, "engine", None)
-        if engine is None:
-            # Tables of plain Django models (contrib apps, django_migrations).
-            pk = model._meta.pk
-            order = (pk.name,) if pk is not None and pk.column else ("tuple()",)
-            engine = _eng().MergeTree(order_by=order)
-        return engine
+        return engine if engine is not None else self._default_engine(model)
+
+    def _default_engine(self, model):
+        """Tables of plain Django models (contrib apps, django_migrations):
+        MergeTree ordered by the primary key."""
+        pk = model._meta.pk
+        if pk is not None and pk.column:
+            order = (pk.name,)
+        elif getattr(pk, "field_names", None):  # CompositePrimaryKey
+            order = tuple(pk.field_names)
+        else:
+            order = ("tuple()",)
+        return _eng().MergeTree(order_by=order)
 
     def _expr_sql(self, model, expr):
         """Compile a field name, Django expression or raw SQL string to SQL
@@ -203,6 +211,11 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             if definition is None:
                 continue
             items.append("%s %s" % (self.quote_name(field.column), definition))
+        return items + self._extra_items(model)
+
+    def _extra_items(self, model):
+        """The indexes and constraints of CREATE TABLE."""
+        items = []
         for index in model._meta.indexes:
             items.append(self._index_item(model, index))
         for constraint in model._meta.constraints:
@@ -221,6 +234,9 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     def _reject_django_index(self, model, index):
         # Like unique constraints: accepted (Django's and third-party apps
         # declare them) and not created, with the ClickHouse way in the log.
+        # Compiled all the same, so that a wrong definition (unknown field,
+        # misplaced ordering) fails here as on other databases.
+        index.create_sql(model, self)
         logger.warning(
             "Index %r on %s not created: ClickHouse has only data skipping indexes; use "
             "clickhouse_backend.models.Index(fields=..., type=MinMax()|Set(n)|BloomFilter()|"
@@ -228,6 +244,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             index.name, model._meta.label)
 
     def _skip_constraint(self, model, constraint):
+        if isinstance(constraint, UniqueConstraint) and constraint.expressions:
+            constraint.create_sql(model, self)  # validates the expressions
         # ClickHouse cannot enforce uniqueness; Django's own apps declare
         # unique constraints, so they are accepted and not created.
         logger.info("Unique constraint %s on %s not created: ClickHouse has no unique "
@@ -247,9 +265,31 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     def create_model(self, model):
         sql, params = self.table_sql(model)
         self.execute(sql, params or None)
+        self._wait_replica_active(model)
         for field in model._meta.local_many_to_many:
             if field.remote_field.through._meta.auto_created:
                 self.create_model(field.remote_field.through)
+
+    def _wait_replica_active(self, model, timeout=30.0):
+        """A new Replicated*MergeTree table turns active in ZooKeeper a moment after
+        CREATE returns; an ALTER before that fails ("some replicas are inactive"),
+        and migrations often ALTER right after creating. Wait for the local replica
+        (a table this server does not hold, e.g. created ON CLUSTER elsewhere, is
+        not waited for)."""
+        name = getattr(getattr(model._meta, "engine", None), "name", "") or ""
+        if self.collect_sql or not name.startswith("Replicated"):
+            return
+        import time
+        deadline = time.monotonic() + timeout
+        with self.connection.cursor() as cur:
+            while True:
+                cur.execute("SELECT is_readonly, active_replicas FROM system.replicas "
+                            "WHERE database = currentDatabase() AND table = %s",
+                            [model._meta.db_table])
+                row = cur.fetchone()
+                if row is None or (not row[0] and row[1] > 0) or time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
 
     def delete_model(self, model):
         for field in model._meta.local_many_to_many:
@@ -325,24 +365,128 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     # ---- fields ---------------------------------------------------------------
 
+    def _table_has_rows(self, model):
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT count() FROM %s" % self.quote_name(model._meta.db_table))
+            return cursor.fetchone()[0] > 0
+
+    def _simple_table(self, model):
+        """True for a table the backend may rewrite (mutations, rebuild): a
+        non-replicated MergeTree (or Log/Memory) table, not ON CLUSTER."""
+        engine = self._engine(model)
+        return (not self._cluster(model) and not engine.name.startswith("Replicated")
+                and not isinstance(engine, _eng().Distributed))
+
+    def _mutate(self, model, sql):
+        """Run ALTER TABLE ... UPDATE and wait until ClickHouse has applied it."""
+        from .compiler import MUTATION_STALL_TIMEOUT, MUTATION_WAIT_TIMEOUT
+        table = model._meta.db_table
+        self.execute("ALTER TABLE %s%s UPDATE %s" % (
+            self.quote_name(table), self._on_cluster(model), sql))
+        if self.collect_sql:
+            return
+        reason_sql = ("any(latest_fail_reason)" if self.connection.server_version >= (20, 1)
+                      else "''")
+        start = time.monotonic()
+        progress = (None, start)
+        delay = 0.005
+        with self.connection.cursor() as cursor:
+            while True:
+                cursor.execute(
+                    "SELECT count(), sum(parts_to_do), %s FROM system.mutations "
+                    "WHERE database = currentDatabase() AND table = %%s AND is_done = 0"
+                    % reason_sql, [table])
+                pending, parts, reason = cursor.fetchone()
+                if not pending:
+                    return
+                if reason:
+                    raise DatabaseError("Mutation on %s failed: %s" % (table, reason))
+                now = time.monotonic()
+                if parts != progress[0]:
+                    progress = (parts, now)
+                elif now - progress[1] > MUTATION_STALL_TIMEOUT or \
+                        now - start > MUTATION_WAIT_TIMEOUT:
+                    raise OperationalError("Mutation on %s did not finish (see the server "
+                                           "log and system.mutations)." % table)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+
+    def _has_remove_property(self):
+        # MODIFY COLUMN c REMOVE DEFAULT|COMMENT arrived in 20.12; servers
+        # before it drop a column's DEFAULT when MODIFY COLUMN does not restate
+        # it, newer ones keep it. (Gated at 21.1 to be safe.)
+        return self.connection.server_version >= (21, 1)
+
     def add_field(self, model, field):
         if field.many_to_many and field.remote_field.through._meta.auto_created:
             return self.create_model(field.remote_field.through)
-        definition, _ = self.column_sql(model, field, include_default=True)
+        definition, _ = self.column_sql(model, field)
         if definition is None:
             return
-        self.execute("ALTER TABLE %s%s ADD COLUMN %s %s" % (
-            self.quote_name(model._meta.db_table), self._on_cluster(model),
-            self.quote_name(field.column), definition))
+        table = self.quote_name(model._meta.db_table)
+        column = self.quote_name(field.column)
+        cluster = self._on_cluster(model)
+        fill = None
+        if field.db_default is NOT_PROVIDED:
+            value = self.effective_default(field)
+            if value is not None:
+                fill = quote_literal(value)
+        if fill is None or not self._simple_table(model) or \
+                not self._engine(model).supports_mutations():
+            if fill is not None:
+                # A cluster/replicated/Log table: ClickHouse computes the DEFAULT
+                # for the existing rows when they are read, so it stays.
+                definition, _ = self.column_sql(model, field, include_default=True)
+            self.execute("ALTER TABLE %s%s ADD COLUMN %s %s" % (table, cluster, column,
+                                                               definition))
+            return
+        if not self.collect_sql and not self._table_has_rows(model):
+            self.execute("ALTER TABLE %s%s ADD COLUMN %s %s" % (table, cluster, column,
+                                                               definition))
+            return
+        # Existing rows get Django's default (as on other databases) and the
+        # column keeps no DEFAULT: parts written before ADD COLUMN do not store
+        # it (ClickHouse computes DEFAULT when reading them), so it is written
+        # into them by a mutation before the DEFAULT is dropped.
+        with_default, _ = self.column_sql(model, field, include_default=True)
+        self.execute("ALTER TABLE %s%s ADD COLUMN %s %s" % (table, cluster, column,
+                                                           with_default))
+        self._mutate(model, "%s = %s WHERE 1" % (column, column))
+        self._drop_default(model, field, definition)
+
+    def _drop_default(self, model, field, definition):
+        table = self.quote_name(model._meta.db_table)
+        column = self.quote_name(field.column)
+        if self._has_remove_property():
+            self.execute("ALTER TABLE %s%s MODIFY COLUMN %s REMOVE DEFAULT" % (
+                table, self._on_cluster(model), column))
+        else:
+            self.execute("ALTER TABLE %s%s MODIFY COLUMN %s %s" % (
+                table, self._on_cluster(model), column, definition))
 
     def remove_field(self, model, field):
         if field.many_to_many and field.remote_field.through._meta.auto_created:
             return self.delete_model(field.remote_field.through)
         if field.db_parameters(connection=self.connection)["type"] is None:
             return
+        if self._column_info(model, field.column)[1]:
+            return self._rebuild_table(model, field, None)  # a key column
         self.execute("ALTER TABLE %s%s DROP COLUMN %s" % (
             self.quote_name(model._meta.db_table), self._on_cluster(model),
             self.quote_name(field.column)))
+
+    def _column_info(self, model, column):
+        """(default_kind, is a key column) of a column as the server has it."""
+        if self.collect_sql:
+            return "", False
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT default_kind, is_in_sorting_key OR is_in_primary_key OR "
+                "is_in_partition_key OR is_in_sampling_key FROM system.columns "
+                "WHERE database = currentDatabase() AND table = %s AND name = %s",
+                [model._meta.db_table, column])
+            row = cursor.fetchone()
+        return (row[0], bool(row[1])) if row else ("", False)
 
     def alter_field(self, model, old_field, new_field, strict=False):
         if not self._field_should_be_altered(old_field, new_field):
@@ -354,7 +498,16 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                     and old_field.remote_field.through._meta.auto_created
                     and new_field.remote_field.through._meta.auto_created):
                 return self._alter_many_to_many(model, old_field, new_field, strict)
-            return
+            if (old_field.many_to_many and new_field.many_to_many
+                    and old_field.remote_field.through
+                    and new_field.remote_field.through
+                    and not old_field.remote_field.through._meta.auto_created
+                    and not new_field.remote_field.through._meta.auto_created):
+                return  # both use through= models: nothing to do
+            raise ValueError(
+                "Cannot alter field %s into %s - they are not compatible types "
+                "(you cannot alter to or from M2M fields, or add or remove "
+                "through= on M2M fields)" % (old_field, new_field))
         if old_type is None or new_type is None:
             raise ValueError(
                 "Cannot alter field %s into %s - they are not compatible types "
@@ -362,46 +515,205 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 "through= on M2M fields)" % (old_field, new_field))
         table = self.quote_name(model._meta.db_table)
         cluster = self._on_cluster(model)
-        if old_field.column != new_field.column:
-            if not self.connection.features.supports_rename_column:
-                raise NotSupportedError(
-                    "Renaming column %s to %s needs ClickHouse 20.4 or later (server is %s)."
-                    % (old_field.column, new_field.column,
-                       ".".join(map(str, self.connection.server_version))))
+        renamed = old_field.column != new_field.column
+        old_def, _ = self.column_sql(model, old_field)
+        new_def, _ = self.column_sql(model, new_field)
+        retyped = self.column_type(old_field) != self.column_type(new_field)
+        pk_changed = (old_field.primary_key != new_field.primary_key
+                      and getattr(model._meta, "engine", None) is None)
+        if not (renamed or pk_changed or old_def != new_def or old_field.null != new_field.null):
+            return  # e.g. only the Python-side default changed
+        default_kind, is_key = self._column_info(model, old_field.column)
+        if pk_changed or (is_key and retyped) or (renamed and (
+                is_key or not self.connection.features.supports_rename_column)):
+            return self._rebuild_table(model, old_field, new_field)
+        if renamed:
             self.execute("ALTER TABLE %s%s RENAME COLUMN %s TO %s" % (
                 table, cluster, self.quote_name(old_field.column),
                 self.quote_name(new_field.column)))
-        old_def, _ = self.column_sql(model, old_field)
-        new_def, _ = self.column_sql(model, new_field)
-        if old_def != new_def:
-            pk = model._meta.pk
-            if new_field.primary_key or (pk is not None and pk.column == new_field.column) \
-                    and self.column_type(old_field) != self.column_type(new_field):
-                engine = self._engine(model)
-                key_cols = []
-                if engine.is_merge_tree():
-                    for v in (engine.order_by or ()), (engine.primary_key or ()):
-                        key_cols.extend(v if isinstance(v, tuple) else (v,))
-                if new_field.name in key_cols or new_field.column in key_cols:
-                    raise NotSupportedError(
-                        "Cannot change the type of key column %s of %s on ClickHouse."
-                        % (new_field.column, model._meta.label))
-            self.execute("ALTER TABLE %s%s MODIFY COLUMN %s %s" % (
-                table, cluster, self.quote_name(new_field.column), new_def))
+        column = self.quote_name(new_field.column)
+        drop_default = default_kind == "DEFAULT" and new_field.db_default is NOT_PROVIDED
+        if drop_default and old_field.db_default is NOT_PROVIDED and \
+                self._engine(model).supports_mutations() and self._table_has_rows(model):
+            # A DEFAULT from an earlier AddField that was not written into the
+            # older parts: write it before dropping it.
+            self._mutate(model, "%s = %s WHERE 1" % (column, column))
+        if old_field.null and not new_field.null:
+            fill = self._not_null_fill(model, old_field, new_field)
+            if self._has_remove_property():
+                # ClickHouse wants a DEFAULT to replace NULLs, even when there are none.
+                if fill is None:
+                    fill = "defaultValueOfTypeName(%s)" % quote_literal(
+                        self.column_type(new_field))
+                if new_field.db_default is NOT_PROVIDED:
+                    self.execute("ALTER TABLE %s%s MODIFY COLUMN %s %s DEFAULT %s" % (
+                        table, cluster, column, self.column_type(new_field), fill))
+                    drop_default = True
+            elif fill is not None and self._null_count(model, old_field.column):
+                # ClickHouse before 21.x refuses MODIFY COLUMN to T while the
+                # part still has a null map, even after an UPDATE replaced the
+                # NULLs: copy the rows with coalesce() instead.
+                return self._rebuild_table(model, old_field, new_field)
+        if old_def != new_def or drop_default:
+            commands = ["MODIFY COLUMN %s %s" % (column, new_def)]
+            if (old_field.db_comment and not new_field.db_comment
+                    and self.connection.features.supports_comments):
+                commands[0] += " COMMENT ''"
+            if drop_default and self._has_remove_property():
+                commands.append("MODIFY COLUMN %s REMOVE DEFAULT" % column)
+            for command in commands:
+                self.execute("ALTER TABLE %s%s %s" % (table, cluster, command))
+
+    def _null_count(self, model, column):
+        if self.collect_sql:
+            return 0
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT count() FROM %s WHERE %s IS NULL" % (
+                self.quote_name(model._meta.db_table), self.quote_name(column)))
+            return cursor.fetchone()[0]
+
+    def _not_null_fill(self, model, old_field, new_field):
+        """The SQL value that replaces NULLs when a column becomes NOT NULL
+        (None: no default; NULLs then make it fail with IntegrityError)."""
+        if new_field.db_default is not NOT_PROVIDED:
+            return self._db_default_sql(new_field)
+        value = self.effective_default(new_field)
+        if value is not None:
+            return quote_literal(value)
+        nulls = self._null_count(model, old_field.column)
+        if nulls:
+            raise IntegrityError(
+                "Column %s of %s holds %d NULL value(s) and the field has no default to "
+                "replace them: it cannot become NOT NULL."
+                % (old_field.column, model._meta.db_table, nulls))
+        return None
+
+    def _rebuild_table(self, model, old_field=None, new_field=None, engine_sql=None):
+        """Changes ClickHouse cannot make in place (the type or name of a
+        sorting/primary key column, dropping it, which column is the primary
+        key, RENAME COLUMN before 20.4, another engine): a new table with the
+        new definition, the rows copied over, the old table dropped and the
+        new one renamed. new_field None drops old_field's column; engine_sql
+        replaces the engine."""
+        label = model._meta.label
+        if not self._simple_table(model):
+            raise NotSupportedError(
+                "Changing %s of %s needs the table rebuilt (a key column, the engine, or "
+                "RENAME COLUMN before ClickHouse 20.4); the backend does that only for "
+                "non-replicated tables without ON CLUSTER." % (
+                    "column %s" % old_field.column if old_field else "the engine", label))
+        engine = getattr(model._meta, "engine", None)
+        if engine is not None and old_field is not None and new_field is None:
+            raise NotSupportedError(
+                "Column %s of %s is part of the table's key (engine %s); change the engine's "
+                "order_by/primary_key/partition_by first." % (old_field.column, label,
+                                                              engine.name))
+        table = model._meta.db_table
+        tmp = "%s__rebuild" % table
+        by_column = {f.column: f for f in model._meta.local_concrete_fields}
+        with self.connection.cursor() as cursor:
+            comment = "comment" if self.connection.features.supports_comments else "''"
+            cursor.execute(
+                "SELECT name, type, default_kind, default_expression, %s FROM system.columns "
+                "WHERE database = currentDatabase() AND table = %%s" % comment, [table])
+            existing = cursor.fetchall()
+        new_pk = new_field is not None and new_field.primary_key and not old_field.primary_key
+        columns, selects = [], []
+        for name, type_name, default_kind, default_expr, col_comment in existing:
+            source = self.quote_name(name)
+            if old_field is not None and name == old_field.column:
+                if new_field is None:
+                    continue
+                definition, _ = self.column_sql(model, new_field)
+                name = new_field.column
+                if old_field.null and not new_field.null:
+                    fill = self._not_null_fill(model, old_field, new_field)
+                    if fill is not None:
+                        source = "coalesce(%s, CAST(%s AS %s))" % (
+                            source, fill, self.column_type(new_field))
+                elif self.column_type(old_field) != self.column_type(new_field):
+                    source = "CAST(%s AS %s)" % (source, self.column_type(new_field))
+            else:
+                field = by_column.get(name)
+                if new_pk and field is not None and field.primary_key and field.auto_created:
+                    continue  # the automatic id gives way to the new primary key
+                definition = type_name
+                if default_kind:
+                    definition += " %s %s" % (default_kind, default_expr)
+                if col_comment:
+                    definition += " COMMENT " + quote_literal(col_comment)
+            columns.append("%s %s" % (self.quote_name(name), definition))
+            selects.append((self.quote_name(name), source))
+        if engine_sql is not None:
+            pass
+        elif engine is None:
+            if new_field is not None and new_field.primary_key:
+                pk_column = new_field.column
+            elif old_field is not None and old_field.primary_key:
+                pk_column = None  # no primary key any more
+            else:
+                pk = model._meta.pk
+                names = {row[0] for row in existing}
+                pk_column = pk.column if pk is not None and pk.column in names else None
+            engine_sql = "ENGINE = MergeTree() ORDER BY %s" % (
+                self.quote_name(pk_column) if pk_column else "tuple()")
+        else:
+            engine_sql = self.engine_sql(model)
+        extra = self._extra_items(model)
+        sql = "CREATE TABLE %s (%s) %s" % (
+            self.quote_name(tmp), ", ".join(columns + extra), engine_sql)
+        if new_field is not None and old_field.column != new_field.column:
+            # Indexes, constraints and an explicit engine name the old column.
+            sql = sql.replace(self.quote_name(old_field.column),
+                              self.quote_name(new_field.column))
+        self.execute("DROP TABLE IF EXISTS %s" % self.quote_name(tmp))
+        self.execute(sql)
+        self.execute("INSERT INTO %s (%s) SELECT %s FROM %s" % (
+            self.quote_name(tmp), ", ".join(c for c, _ in selects),
+            ", ".join(s for _, s in selects), self.quote_name(table)))
+        self.execute("DROP TABLE %s" % self.quote_name(table))
+        self.execute("RENAME TABLE %s TO %s" % (self.quote_name(tmp), self.quote_name(table)))
+
+    def alter_model_engine(self, model, old_engine, new_engine):
+        """AlterModelOptions changed Meta.engine (model has the new one):
+        MODIFY SETTING when only settings were added or changed (ClickHouse
+        19.14+, used from 20.1), else the table is rebuilt with the new engine."""
+        if old_engine == new_engine:
+            return
+        default = self._default_engine(model)
+        old, new = old_engine or default, new_engine or default
+
+        def without_settings(engine):
+            _, args, kwargs = engine.deconstruct()
+            kwargs.pop("settings", None)
+            return type(engine), args, kwargs
+
+        old_settings, new_settings = old.settings or {}, new.settings or {}
+        if (without_settings(old) == without_settings(new)
+                and set(old_settings) <= set(new_settings)
+                and self.connection.server_version >= (20, 1)):
+            changed = {k: v for k, v in new_settings.items() if old_settings.get(k) != v}
+            self.execute("ALTER TABLE %s%s MODIFY SETTING %s" % (
+                self.quote_name(model._meta.db_table), self._on_cluster(model),
+                ", ".join("%s = %s" % (k, quote_literal(int(v) if isinstance(v, bool) else v))
+                          for k, v in changed.items())))
+            return
+        for engine in (old, new):
+            if engine.name.startswith("Replicated") or isinstance(engine, _eng().Distributed):
+                raise NotSupportedError(
+                    "Changing the engine of %s from %s to %s needs the table recreated; the "
+                    "backend does that only for non-replicated, non-distributed tables."
+                    % (model._meta.label, old.name, new.name))
+        self._rebuild_table(model, engine_sql=self.engine_sql(model, new))
 
     def _field_should_be_altered(self, old_field, new_field, ignore=None):
         # Django's version ignores attributes that matter only for
-        # validation; so do we, plus index/unique flags (no-ops here).
+        # validation; so do we, plus index/unique flags (no-ops here). A new
+        # target ("to") may change the column type or, for a many-to-many
+        # field, the through table's columns: alter_field compares those.
         ignore = set(ignore or ()) | {"db_index", "unique", "db_constraint",
-                                      "on_delete", "related_name", "to"}
+                                      "on_delete", "related_name"}
         return super()._field_should_be_altered(old_field, new_field, ignore=ignore)
-
-    def _alter_many_to_many(self, model, old_field, new_field, strict):
-        if old_field.remote_field.through._meta.db_table != \
-                new_field.remote_field.through._meta.db_table:
-            self.alter_db_table(old_field.remote_field.through,
-                                old_field.remote_field.through._meta.db_table,
-                                new_field.remote_field.through._meta.db_table)
 
     def _model_indexes_sql(self, model):
         return []

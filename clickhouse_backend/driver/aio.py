@@ -78,6 +78,21 @@ class AsyncCursor(CursorBase):
         except BaseException:
             self._done = True
             raise
+        if self._describe is not None and self._done:
+            # An empty SELECT: `description` is a plain attribute, so ask now.
+            await self._adescribe()
+
+    async def _adescribe(self):
+        try:
+            stream = self._describe_stream(self._notifier())
+            if stream is None:
+                return
+            rows = []
+            while (block := await _next_block(stream)) is not None:
+                rows.extend(block[2])
+        except exc.Error:
+            return  # a statement DESCRIBE cannot wrap: description stays None
+        self._described(rows)
 
     async def _fill(self, want):
         while not self._done and (want is None or self._buffered() < want):

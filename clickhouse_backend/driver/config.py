@@ -48,6 +48,9 @@ class Options:
     compression: object = None
     # a compressed answer may grow an unfinished block by at most this factor (0 = off)
     max_decompression_ratio: float = 1000.0
+    # the largest Native block held while it arrives (a block is decoded only whole,
+    # so backpressure cannot bound it); 0 = no limit
+    max_block_bytes: int = 1 << 30
     # ClickHouse in-process through chDB: a data directory, or True/":memory:"/"temp"
     # for a throwaway one (clickhouse_backend/driver/embedded.py, docs/embedded.md).
     embedded: object = None
@@ -60,6 +63,8 @@ class Options:
             raise InterfaceError(f"port {self.port} out of range")
         if self.auth not in ("basic", "headers"):
             raise InterfaceError("auth must be 'basic' or 'headers'")
+        if self.max_block_bytes < 0:
+            raise InterfaceError("max_block_bytes must be >= 0 (0 = no limit)")
         if self.pool_size < 1:
             raise InterfaceError("pool_size must be at least 1")
         if self.http2 not in ("auto", True, False):

@@ -37,6 +37,18 @@ class Cursor(CursorBase):
         while not self._done and (want is None or self._buffered() < want):
             self._on_block(self._stream.next_block())
 
+    def _resolve_description(self):
+        try:
+            stream = self._describe_stream()
+            if stream is None:
+                return
+            rows = []
+            while (block := stream.next_block()) is not None:
+                rows.extend(block[2])
+        except exc.Error:
+            return  # a statement DESCRIBE cannot wrap: description stays None
+        self._described(rows)
+
     def fetchone(self):
         self._check_result()
         self._fill(1)

@@ -16,6 +16,10 @@ _INSERT_VALUES = re.compile(r"^(?P<head>\s*INSERT\s+INTO\s+.+?\s+VALUES)\s*(?P<r
 _ONLY_PLACEHOLDERS = re.compile(r"^\(\s*%s(?:\s*,\s*%s)*\s*\)$")
 COMPRESS_BODY_MIN = 1 << 20
 _FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.I)
+# A SELECT whose result is empty comes with no Native block at all, so no column
+# names or types: `description` then asks the server (DESCRIBE TABLE (query)),
+# which analyses the query without running it.
+_DESCRIBABLE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(SELECT|WITH)\b", re.I | re.S)
 
 
 class CursorBase:
@@ -38,10 +42,13 @@ class CursorBase:
         self._rowcount = -1
         self.query_id = None
         self.summary = None
+        self._describe = None  # (sql, settings) while an empty SELECT's columns are unknown
 
     # -- PEP 249 attributes ---------------------------------------------------
     @property
     def description(self):
+        if self._describe is not None:
+            self._resolve_description()
         if self._names is None:
             return None
         return tuple((n, t, None, None, None, None, None) for n, t in zip(self._names, self._types))
@@ -52,6 +59,8 @@ class CursorBase:
 
     @property
     def columns_with_types(self):
+        if self._describe is not None:
+            self._resolve_description()
         if self._names is None:
             return None
         return list(zip(self._names, self._types))
@@ -78,6 +87,8 @@ class CursorBase:
         if not isinstance(operation, str):
             raise ProgrammingError("operation must be a str")
         sql = _engine.format_query(operation, parameters) if parameters is not None else operation
+        if not raw and _DESCRIBABLE.match(sql) and not _FORMAT_CLAUSE.search(sql):
+            self._describe = (sql, settings)
         return self._send(sql.encode("utf-8", "surrogateescape"), bool(_RETRYABLE.match(sql)),
                           settings, query_id, notifier, raw)
 
@@ -101,6 +112,7 @@ class CursorBase:
             strings_as_bytes=opts.strings_as_bytes,
             headers=headers,
             max_ratio=opts.max_decompression_ratio,
+            max_block_bytes=opts.max_block_bytes,
         )
         self.query_id = self._stream.query_id
         self._done = False
@@ -139,10 +151,12 @@ class CursorBase:
             self._read_summary()
             if self._names is not None:
                 self._rowcount = self._total
+                self._describe = None
             return False
         names, types, rows = block
         if self._names is None:
             self._names, self._types = names, types
+            self._describe = None
         self._total += len(rows)
         if self._pos >= len(self._rows):
             self._rows, self._pos = rows, 0
@@ -152,6 +166,28 @@ class CursorBase:
             self._rows = self._rows[self._pos:] + rows
             self._pos = 0
         return bool(rows)
+
+    def _describe_stream(self, notifier=None):
+        """Start DESCRIBE TABLE (query) for an empty SELECT; None if it can't be asked."""
+        sql, settings = self._describe
+        self._describe = None
+        if not self._done or self._closed or self.connection._closed:
+            return None
+        sql = sql.strip().rstrip(";").rstrip()
+        return self.connection._client.request(
+            f"DESCRIBE TABLE ({sql}\n)".encode("utf-8", "surrogateescape"),
+            params=settings_query(settings), retryable=True, notifier=notifier,
+            query_timeout=self.connection._options.query_timeout or 0.0)
+
+    def _described(self, rows):
+        """Columns from DESCRIBE's rows (name, type, ...) for an empty result."""
+        self._names = [r[0] for r in rows]
+        self._types = [r[1] for r in rows]
+        self._rowcount = 0
+
+    def _resolve_description(self):
+        # Sync surfaces override this; the async cursor resolves in execute().
+        self._describe = None
 
     def _read_summary(self):
         s = self._stream.summary if self._stream is not None else None

@@ -148,7 +148,17 @@ _KIND_CLASS = {
     "malformed": InterfaceError,
     "unsupported": NotSupportedError,
     "internal": InternalError,
+    "limit": OperationalError,
 }
+
+
+def _is_null_violation(code, message):
+    """NULL inserted into a non-Nullable column: a NOT NULL violation, whose
+    code is a generic one (TYPE_MISMATCH on 2x.x with input_format_null_as_
+    default=0; 18.16: a range error "Expression returns value NULL")."""
+    message = message or ""
+    return (code == 53 and "Cannot insert NULL value into a column" in message) or (
+        code == 321 and "returns value NULL" in message)
 
 
 def make_error(kind, code, message, http_status, query_id):
@@ -157,6 +167,8 @@ def make_error(kind, code, message, http_status, query_id):
         cls = class_for_code(code)
         if http_status in (401, 403) and cls is DatabaseError:
             cls = OperationalError
+        elif _is_null_violation(code, message):
+            cls = IntegrityError
     else:
         cls = _KIND_CLASS.get(kind, InternalError)
     return cls(message, code=code or None, http_status=http_status or None, query_id=query_id, kind=kind)

@@ -19,7 +19,7 @@ override save()/delete(), multi-table inheritance (asave), aexplain().
 """
 import operator
 
-from django.db import IntegrityError, connections, router
+from django.db import IntegrityError, NotSupportedError, connections, router
 from django.db.models import Model, query as dj_query
 from django.db.models.deletion import Collector
 from django.db.models.fields import Field
@@ -34,6 +34,10 @@ from clickhouse_backend.backend import async_compiler as ac
 # Iterables that turn exactly one row into one item: they can be streamed.
 _STREAMABLE = (dj_query.ModelIterable, dj_query.ValuesIterable, dj_query.ValuesListIterable,
                dj_query.FlatValuesListIterable)
+# Django's iterables that read their rows from one query.get_compiler().execute_sql():
+# they are run once on rows fetched beforehand (ac.afetch_list).
+_PREFETCHABLE = (dj_query.ModelIterable, dj_query.ValuesIterable, dj_query.ValuesListIterable,
+                 dj_query.NamedValuesListIterable, dj_query.FlatValuesListIterable)
 
 
 def _native(alias):
@@ -45,9 +49,15 @@ class AsyncQuerySetMixin:
 
     # ---- reading ------------------------------------------------------------------
 
+    async def _alist(self):
+        """list(self._iterable_class(self)), the query compiled once."""
+        if self._iterable_class in _PREFETCHABLE:
+            return await ac.afetch_list(self.db, self.query, lambda: self._iterable_class(self))
+        return await ac.arun(self.db, lambda: list(self._iterable_class(self)))
+
     async def _afetch_all(self):
         if self._result_cache is None:
-            self._result_cache = await ac.arun(self.db, lambda: list(self._iterable_class(self)))
+            self._result_cache = await self._alist()
         if self._prefetch_related_lookups and not self._prefetch_done:
             await ac.arun(self.db, self._prefetch_related_objects)
 
@@ -75,7 +85,7 @@ class AsyncQuerySetMixin:
 
             items = ac.astream(self.db, make_iter, chunk_size)
         else:
-            items = _iter_list(await ac.arun(self.db, lambda: list(self._iterable_class(self))))
+            items = _iter_list(await self._alist())
         if not self._prefetch_related_lookups:
             async for item in items:
                 yield item
@@ -94,38 +104,116 @@ class AsyncQuerySetMixin:
                 yield obj
 
     async def _aread(self, method_name, /, *args, **kwargs):
-        """Django's sync read method ``method_name``, its queries on the async cursor."""
+        """Django's sync read method ``method_name``, its queries replayed on the async cursor."""
         if not _native(self.db):
             return await getattr(super(), "a" + method_name)(*args, **kwargs)
         method = getattr(self, method_name)
         return await ac.arun(self.db, lambda: method(*args, **kwargs))
 
+    async def _asingle(self, method_name, finish, *args, **kwargs):
+        """Django's sync ``method_name`` whose one query returns one row, compiled
+        once (ac.aplan_single); ``finish(compiler, row)`` makes the result."""
+        if not _native(self.db):
+            return await getattr(super(), "a" + method_name)(*args, **kwargs)
+        method = getattr(self, method_name)
+        return await ac.aplan_single(self.db, lambda: method(*args, **kwargs), finish)
+
     async def aget(self, *args, **kwargs):
-        return await self._aread("get", *args, **kwargs)
+        if not _native(self.db):
+            return await super().aget(*args, **kwargs)
+        # Django's get(), with the rows fetched by _afetch_all()
+        if self.query.combinator and (args or kwargs):
+            raise NotSupportedError("Calling QuerySet.get(...) with filters after %s() is not supported."
+                                    % self.query.combinator)
+        clone = self._chain() if self.query.combinator else self.filter(*args, **kwargs)
+        if self.query.can_filter() and not self.query.distinct_fields:
+            clone = clone.order_by()
+        limit = None
+        if (not clone.query.select_for_update
+                or connections[clone.db].features.supports_select_for_update_with_limit):
+            limit = dj_query.MAX_GET_RESULTS
+            clone.query.set_limits(high=limit)
+        await clone._afetch_all()
+        num = len(clone._result_cache)
+        if num == 1:
+            return clone._result_cache[0]
+        if not num:
+            raise self.model.DoesNotExist("%s matching query does not exist." % self.model._meta.object_name)
+        raise self.model.MultipleObjectsReturned(
+            "get() returned more than one %s -- it returned %s!"
+            % (self.model._meta.object_name, num if not limit or num < limit else "more than %s" % (limit - 1)))
 
     async def acount(self):
-        return await self._aread("count")
+        if self._result_cache is not None:
+            return len(self._result_cache)
+        return await self._asingle("count", lambda c, row: ac.aggregation_result(c, row)["__count"])
 
     async def aexists(self):
-        return await self._aread("exists")
+        return await self._asingle("exists", lambda c, row: bool(row))
 
     async def acontains(self, obj):
-        return await self._aread("contains", obj=obj)
+        return await self._asingle("contains", lambda c, row: bool(row), obj=obj)
+
+    async def _afirst_of(self, queryset):
+        sliced = queryset[:1]
+        if isinstance(sliced, list):  # the result cache, sliced
+            return sliced[0] if sliced else None
+        await sliced._afetch_all()
+        return sliced._result_cache[0] if sliced._result_cache else None
 
     async def afirst(self):
-        return await self._aread("first")
+        if not _native(self.db):
+            return await super().afirst()
+        if self.ordered:
+            queryset = self
+        else:
+            self._check_ordering_first_last_queryset_aggregation(method="first")
+            queryset = self.order_by("pk")
+        return await self._afirst_of(queryset)
 
     async def alast(self):
-        return await self._aread("last")
+        if not _native(self.db):
+            return await super().alast()
+        if self.ordered:
+            queryset = self.reverse()
+        else:
+            self._check_ordering_first_last_queryset_aggregation(method="last")
+            queryset = self.order_by("-pk")
+        return await self._afirst_of(queryset)
+
+    async def _aearliest(self, *fields):
+        # Django's _earliest(), ending in aget()
+        if fields:
+            order_by = fields
+        else:
+            order_by = getattr(self.model._meta, "get_latest_by")
+            if order_by and not isinstance(order_by, (tuple, list)):
+                order_by = (order_by,)
+        if order_by is None:
+            raise ValueError("earliest() and latest() require either fields as positional "
+                             "arguments or 'get_latest_by' in the model's Meta.")
+        obj = self._chain()
+        obj.query.set_limits(high=1)
+        obj.query.clear_ordering(force=True)
+        obj.query.add_ordering(*order_by)
+        return await obj.aget()
 
     async def aearliest(self, *fields):
-        return await self._aread("earliest", *fields)
+        if not _native(self.db):
+            return await super().aearliest(*fields)
+        if self.query.is_sliced:
+            raise TypeError("Cannot change a query once a slice has been taken.")
+        return await self._aearliest(*fields)
 
     async def alatest(self, *fields):
-        return await self._aread("latest", *fields)
+        if not _native(self.db):
+            return await super().alatest(*fields)
+        if self.query.is_sliced:
+            raise TypeError("Cannot change a query once a slice has been taken.")
+        return await self.reverse()._aearliest(*fields)
 
     async def aaggregate(self, *args, **kwargs):
-        return await self._aread("aggregate", *args, **kwargs)
+        return await self._asingle("aggregate", ac.aggregation_result, *args, **kwargs)
 
     async def ain_bulk(self, id_list=None, *, field_name="pk"):
         return await self._aread("in_bulk", id_list=id_list, field_name=field_name)

@@ -42,6 +42,15 @@ DATABASES = {
         "TEST": {"NAME": "test_chb_dje_" + _RUN},
     },
 }
+# With a ZooKeeper (tests/server/ctl.sh starts one when the Debian package is
+# installed, as scripts/test.sh does), the same server again with every migration
+# ON CLUSTER `chb_cluster` (a cluster of that server alone): tests/backend/test_cluster.py.
+if os.environ.get("CHB_ZOOKEEPER_PORT") and _url:
+    DATABASES["cluster"] = dict(
+        DATABASES["default"], NAME="chb_djc_" + _RUN,
+        OPTIONS={"settings": {"mutations_sync": 1},
+                 "migration_cluster": os.environ.get("CHB_CLUSTER", "chb_cluster")},
+        TEST={"NAME": "test_chb_djc_" + _RUN})
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",

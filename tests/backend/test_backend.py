@@ -247,6 +247,8 @@ def test_plain_model_types_and_save(db):
     assert sorted(x.name for x in Plain.objects.iterator(chunk_size=1)) == ["Abc", "zz"]
     assert [x.name for x in Plain.objects.raw("SELECT * FROM testapp_plain ORDER BY name")] == \
         ["Abc", "zz"]
+    # an empty raw() result: Django reads the columns before any row
+    assert list(Plain.objects.raw("SELECT * FROM testapp_plain WHERE name = %s", ["none"])) == []
 
 
 def test_clickhouse_numeric_and_tuple_fields(db):
@@ -266,3 +268,63 @@ def test_migration_recorder_unapply_is_visible_at_once(db):
     assert ("zapp", "0001_x") in rec.applied_migrations()
     rec.record_unapplied("zapp", "0001_x")
     assert ("zapp", "0001_x") not in rec.applied_migrations()
+
+
+def test_add_field_with_default_sql_writes_then_drops_the_default():
+    """sqlmigrate shows what migrate does to a table with rows: ADD COLUMN with the
+    default, a mutation writing it into the existing parts, the DEFAULT dropped."""
+    from django.db.models import IntegerField
+    field = IntegerField(default=5)
+    field.set_attributes_from_name("extra")
+    for version, last in (((24, 8), 'ALTER TABLE "testapp_plain" MODIFY COLUMN "extra" '
+                                    'REMOVE DEFAULT'),
+                          ((18, 16, 1), 'ALTER TABLE "testapp_plain" MODIFY COLUMN "extra" '
+                                        'Int32')):
+        with _Offline(version):
+            editor = connection.schema_editor(collect_sql=True)
+            editor.add_field(Plain, field)
+        assert [s.rstrip(";") for s in editor.collected_sql] == [
+            'ALTER TABLE "testapp_plain" ADD COLUMN "extra" Int32 DEFAULT 5',
+            'ALTER TABLE "testapp_plain" UPDATE "extra" = "extra" WHERE 1',
+            last]
+
+
+def test_migration_cluster_on_every_schema_statement():
+    """OPTIONS migration_cluster adds ON CLUSTER to each DDL statement of the
+    migration operations; what would need a rebuilt table is refused there."""
+    from django.db.models import CharField, CheckConstraint, IntegerField, Q
+    saved = connection.migration_cluster
+    connection.migration_cluster = "c1"
+    try:
+        def named(field, name):
+            field.set_attributes_from_name(name)
+            field.model = Plain
+            return field
+
+        with _Offline((24, 8)):
+            editor = connection.schema_editor(collect_sql=True)
+            editor.add_field(Plain, named(IntegerField(null=True), "extra"))
+            editor.alter_field(Plain, Plain._meta.get_field("value"),
+                               named(IntegerField(default=0, db_comment="v"), "value"))
+            editor.alter_field(Plain, Plain._meta.get_field("name"),
+                               named(CharField(max_length=50), "title"))
+            editor.remove_field(Plain, Plain._meta.get_field("day"))
+            editor.add_constraint(Plain, CheckConstraint(condition=Q(value__gte=0), name="v"))
+            editor.remove_constraint(Plain, CheckConstraint(condition=Q(value__gte=0),
+                                                            name="v"))
+            editor.add_index(Plain, models.Index(fields=["name"], name="n_bf",
+                                                 type=models.BloomFilter(), granularity=2))
+            editor.alter_db_table(Plain, "testapp_plain", "testapp_plain2")
+            editor.delete_model(Plain)
+        statements = [s.rstrip(";") for s in editor.collected_sql]
+        assert len(statements) == 9
+        for sql in statements:
+            assert ' ON CLUSTER "c1"' in sql, sql
+        assert 'RENAME COLUMN "name" TO "title"' in statements[2]
+        with _Offline((18, 16, 1)):  # no RENAME COLUMN: a rebuild, not done ON CLUSTER
+            editor = connection.schema_editor(collect_sql=True)
+            with pytest.raises(NotSupportedError, match="ON CLUSTER"):
+                editor.alter_field(Plain, Plain._meta.get_field("name"),
+                                   named(CharField(max_length=50), "title"))
+    finally:
+        connection.migration_cluster = saved

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 from django.core.management import call_command
-from django.db import DatabaseError, NotSupportedError, connections, models as dj
+from django.db import DatabaseError, IntegrityError, NotSupportedError, connections, models as dj
 from django.db.migrations.state import ModelState, ProjectState
 from django.db.migrations import operations as ops
 from django.db.models import F, Window
@@ -160,24 +160,30 @@ def test_migration_operations(alias, request):
     ], options={"db_table": table, "engine": models.MergeTree(order_by="id")})
     state = _apply(alias, state, create)
     try:
+        with conn.cursor() as cur:
+            cur.execute('INSERT INTO "%s" (id, name) VALUES (1, \'a\')' % table)
         state = _apply(alias, state, ops.AddField("Pony", "weight", dj.IntegerField(default=3)))
         assert _column_types(alias, table)["weight"] == "Int32"
         with conn.cursor() as cur:
-            cur.execute('INSERT INTO "%s" (id, name) VALUES (1, \'a\')' % table)
-            cur.execute('SELECT weight FROM "%s"' % table)
-            assert cur.fetchall() == [(3,)]  # the default fills existing rows
+            cur.execute('INSERT INTO "%s" (id, name) VALUES (2, \'b\')' % table)
+            cur.execute('SELECT id, weight FROM "%s" ORDER BY id' % table)
+            # The default fills the existing rows and is not left on the column
+            # (as on other databases: Django's default is applied by Django).
+            assert cur.fetchall() == [(1, 3), (2, 0)]
+            cur.execute("SELECT default_kind FROM system.columns WHERE database = "
+                        "currentDatabase() AND table = %s AND name = 'weight'", [table])
+            assert cur.fetchall() == [("",)]
         state = _apply(alias, state, ops.AlterField(
             "Pony", "weight", dj.BigIntegerField(null=True, db_comment="kg")))
         assert _column_types(alias, table)["weight"] == "Nullable(Int64)"
-        rename = ops.RenameField("Pony", "weight", "mass")
-        if conn.features.supports_rename_column:
-            state = _apply(alias, state, rename)
-            assert "mass" in _column_types(alias, table)
-            field = "mass"
-        else:
-            with pytest.raises(NotSupportedError, match="RENAME COLUMN|Renaming column"):
-                _apply(alias, state, rename)
-            field = "weight"
+        # RENAME COLUMN (20.4+), or a rebuilt table on older servers.
+        state = _apply(alias, state, ops.RenameField("Pony", "weight", "mass"))
+        assert "mass" in _column_types(alias, table) and "weight" not in _column_types(
+            alias, table)
+        with conn.cursor() as cur:
+            cur.execute('SELECT id, mass FROM "%s" ORDER BY id' % table)
+            assert cur.fetchall() == [(1, 3), (2, 0)]
+        field = "mass"
         state = _apply(alias, state, ops.RemoveField("Pony", field))
         assert field not in _column_types(alias, table)
         check = dj.CheckConstraint(condition=dj.Q(name__gt=""), name=table + "_name")
@@ -207,6 +213,128 @@ def test_migration_operations(alias, request):
                 cur.execute("SELECT comment FROM system.tables WHERE database = currentDatabase() "
                             "AND name = %s", [table])
                 assert cur.fetchall() == [("ponies",)]
+    finally:
+        with conn.cursor() as cur:
+            cur.execute('DROP TABLE IF EXISTS "%s"' % table)
+
+
+def _rows(alias, table, columns):
+    with _cursor(alias) as cur:
+        cur.execute('SELECT %s FROM "%s" ORDER BY 1' % (columns, table))
+        return cur.fetchall()
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_migration_alterations_and_model_operations(alias, request):
+    """AlterField cases ClickHouse cannot do in place (key column type, primary
+    key change, NULL to NOT NULL), RenameModel/DeleteModel and their backwards."""
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    table = "opsapp_horse_" + uuid.uuid4().hex[:6]
+    state = _apply(alias, ProjectState(), ops.CreateModel("Horse", [
+        ("code", dj.IntegerField(primary_key=True)),
+        ("name", dj.CharField(max_length=10, null=True)),
+        ("n", dj.IntegerField(null=True)),
+        ("slug", dj.CharField(max_length=10, default="")),
+    ], options={"db_table": table}))
+    names = [table]
+    try:
+        with conn.cursor() as cur:
+            cur.execute('INSERT INTO "%s" (code, name, n, slug) VALUES (1, NULL, NULL, \'a\'), '
+                        '(2, \'b\', 5, \'b\')' % table)
+        # The sorting key column changes type: the table is rebuilt.
+        state = _apply(alias, state, ops.AlterField(
+            "Horse", "code", dj.BigIntegerField(primary_key=True)))
+        assert _column_types(alias, table)["code"] == "Int64"
+        assert _rows(alias, table, "code, name, n") == [(1, None, None), (2, "b", 5)]
+        # NULLs replaced by the new default; no DEFAULT left on the column.
+        state = _apply(alias, state, ops.AlterField(
+            "Horse", "name", dj.CharField(max_length=10, default="x")))
+        assert _column_types(alias, table)["name"] == "String"
+        assert _rows(alias, table, "code, name") == [(1, "x"), (2, "b")]
+        # No default and NULLs present: IntegrityError, the column unchanged.
+        with pytest.raises(IntegrityError):
+            _apply(alias, state, ops.AlterField("Horse", "n", dj.IntegerField()))
+        assert _column_types(alias, table)["n"] == "Nullable(Int32)"
+        # Another column becomes the primary key (the sorting key follows).
+        state = _apply(alias, state, ops.AlterField(
+            "Horse", "code", dj.BigIntegerField()))
+        state = _apply(alias, state, ops.AlterField(
+            "Horse", "slug", dj.CharField(max_length=10, primary_key=True)))
+        with conn.cursor() as cur:
+            assert conn.introspection.get_primary_key_columns(cur, table) == ["slug"]
+        assert _rows(alias, table, "slug, code") == [("a", 1), ("b", 2)]
+        # RenameModel (the table follows the model name), backwards, DeleteModel.
+        state = _apply(alias, state, ops.AlterModelTable("Horse", None))
+        table = "opsapp_horse"
+        names.append(table)
+        rename = ops.RenameModel("Horse", "Pony")
+        renamed = _apply(alias, state, rename)
+        names.append("opsapp_pony")
+        with conn.cursor() as cur:
+            tables = conn.introspection.table_names(cur)
+        assert "opsapp_pony" in tables and table not in tables
+        assert _rows(alias, "opsapp_pony", "slug") == [("a",), ("b",)]
+        _unapply(alias, state, renamed, rename)
+        delete = ops.DeleteModel("Horse")
+        gone = _apply(alias, state, delete)
+        with conn.cursor() as cur:
+            assert table not in conn.introspection.table_names(cur)
+            with pytest.raises(DatabaseError):
+                conn.introspection.get_table_description(cur, table)
+        _unapply(alias, state, gone, delete)  # backwards: created again, empty
+        assert _rows(alias, table, "slug") == []
+    finally:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute('DROP TABLE IF EXISTS "%s"' % name)
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_rename_m2m_target_renames_through_columns(alias, request):
+    """RenameModel of a many-to-many target renames the through table's column
+    (RENAME COLUMN, or a rebuilt table before 20.4), keeping the rows."""
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    app = "m2mapp" + uuid.uuid4().hex[:6]
+    state = ProjectState()
+    for op in (ops.CreateModel("Rider", [("id", dj.BigAutoField(primary_key=True))]),
+               ops.CreateModel("Pony", [("id", dj.BigAutoField(primary_key=True)),
+                                        ("riders", dj.ManyToManyField("Rider"))])):
+        state = _apply(alias, state, op, app=app)
+    through = "%s_pony_riders" % app
+    try:
+        with conn.cursor() as cur:
+            cur.execute('INSERT INTO "%s" (id, pony_id, rider_id) VALUES (1, 10, 20)' % through)
+        state = _apply(alias, state, ops.RenameModel("Rider", "Jockey"), app=app)
+        assert set(_column_types(alias, through)) == {"id", "pony_id", "jockey_id"}
+        assert _rows(alias, through, "id, pony_id, jockey_id") == [(1, 10, 20)]
+    finally:
+        with conn.cursor() as cur:
+            for name in ("rider", "jockey", "pony", "pony_riders"):
+                cur.execute('DROP TABLE IF EXISTS "%s_%s"' % (app, name))
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_alter_field_comment_and_default_removed(alias, request):
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    table = "opsapp_cmt_" + uuid.uuid4().hex[:6]
+    comments = conn.features.supports_comments
+    state = _apply(alias, ProjectState(), ops.CreateModel("Cmt", [
+        ("id", dj.BigAutoField(primary_key=True)),
+        ("v", dj.IntegerField(db_default=7, db_comment="note")),
+    ], options={"db_table": table}))
+    try:
+        with conn.cursor() as cur:
+            cur.execute('INSERT INTO "%s" (id) VALUES (1)' % table)
+        state = _apply(alias, state, ops.AlterField("Cmt", "v", dj.IntegerField()))
+        with conn.cursor() as cur:
+            cur.execute("SELECT default_kind, %s FROM system.columns WHERE database = "
+                        "currentDatabase() AND table = %%s AND name = 'v'"
+                        % ("comment" if comments else "''"), [table])
+            assert cur.fetchall() == [("", "")]
+        assert _rows(alias, table, "id, v") == [(1, 7)]
     finally:
         with conn.cursor() as cur:
             cur.execute('DROP TABLE IF EXISTS "%s"' % table)
@@ -245,7 +373,7 @@ def test_distributed_and_on_cluster_ddl_text(db):
             'ORDER BY "id"') in sql[0]
     assert "ENGINE = Distributed('c1', 'db1', 'testapp_local', rand())" in sql[1]
     assert sql[2].startswith('ALTER TABLE "testapp_local" ON CLUSTER "c1" ADD COLUMN "n" Int32')
-    assert sql[3].startswith('DROP TABLE IF EXISTS "testapp_dist" ON CLUSTER "c1"')
+    assert sql[3].startswith('DROP TABLE "testapp_dist" ON CLUSTER "c1"')
 
 
 def _named(field, name, model):
@@ -636,3 +764,74 @@ def test_time_functions_and_offset_time_zones(alias, request):
     assert row[4] == datetime.datetime(2022, 3, 4, 13, 30, tzinfo=UTC)
     assert str(row[4].tzinfo) == "Asia/Kolkata"
     p.delete()
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_introspected_default_is_the_value(alias, request):
+    """18.16 stores DEFAULT 1988 as CAST(1988, 'Int32'): introspection gives 1988."""
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    table = "intro_dflt_" + uuid.uuid4().hex[:6]
+    with conn.cursor() as cur:
+        cur.execute('CREATE TABLE "%s" (id Int64, y Int32 DEFAULT 1988) ENGINE = MergeTree '
+                    'ORDER BY id' % table)
+        try:
+            desc = {f.name: f for f in conn.introspection.get_table_description(cur, table)}
+        finally:
+            cur.execute('DROP TABLE "%s"' % table)
+    assert desc["y"].default == "1988" and desc["id"].default is None
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_engine_change_is_a_migration(alias, request):
+    """A changed Meta.engine is detected (AlterModelOptions) and applied: new
+    settings with MODIFY SETTING (20.1+), anything else by rebuilding the table."""
+    from django.db.migrations.autodetector import MigrationAutodetector
+    from django.db.migrations.state import ModelState
+
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    table = "opsapp_eng_" + uuid.uuid4().hex[:6]
+
+    def model_state(engine):
+        return ModelState("opsapp", "Eng", [
+            ("id", dj.BigAutoField(primary_key=True)),
+            ("day", dj.DateField()),
+        ], options={"db_table": table, "engine": engine})
+
+    def key(cur):
+        cur.execute("SELECT sorting_key, engine_full FROM system.tables WHERE database = "
+                    "currentDatabase() AND name = %s", [table]) if conn.server_version >= (
+            20, 1) else cur.execute("SELECT '', engine_full FROM system.tables WHERE "
+                                    "database = currentDatabase() AND name = %s", [table])
+        return cur.fetchone()
+
+    first = models.MergeTree(order_by="id", settings={"index_granularity": 1024})
+    before = ProjectState()
+    before.add_model(model_state(first))
+    state = _apply(alias, ProjectState(), ops.CreateModel(
+        "Eng", list(model_state(first).fields.items()), options=model_state(first).options))
+    try:
+        with conn.cursor() as cur:
+            cur.execute('INSERT INTO "%s" (id, day) VALUES (1, \'2024-01-02\')' % table)
+        for engine in (models.MergeTree(order_by="id", settings={
+                           "index_granularity": 1024, "parts_to_throw_insert": 500}),
+                       models.MergeTree(order_by=("day", "id"), partition_by="day")):
+            after = ProjectState()
+            after.add_model(model_state(engine))
+            changes = MigrationAutodetector(before, after)._detect_changes()
+            [operation] = changes["opsapp"][0].operations
+            assert isinstance(operation, ops.AlterModelOptions)
+            assert operation.options["engine"] == engine
+            state = _apply(alias, state, operation)
+            before = after
+            with conn.cursor() as cur:
+                sorting_key, engine_full = key(cur)
+            if "partition_by" not in repr(engine):
+                assert "parts_to_throw_insert = 500" in engine_full
+            else:
+                assert "PARTITION BY day" in engine_full and "ORDER BY (day, id)" in engine_full
+        assert _rows(alias, table, "id, toString(day)") == [(1, "2024-01-02")]
+    finally:
+        with conn.cursor() as cur:
+            cur.execute('DROP TABLE IF EXISTS "%s"' % table)

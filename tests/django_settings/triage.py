@@ -2,6 +2,7 @@
 ClickHouse limitation, to maintain clickhouse_backend/backend/django_suite.py:
 
     python tests/django_settings/triage.py [--write|--replace] /tmp/django-tests-server [...]
+    python tests/django_settings/triage.py --stale DIR [...]   # after DJANGO_CH_LISTED_ONLY=1 runs
 
 prints (--write: merges into django_suite.GENERATED; --replace: replaces it,
 for result directories of runs with DJANGO_CH_NO_SKIPS=1) the failing tests that
@@ -89,7 +90,26 @@ def render(found):
     return "\n".join(out)
 
 
+def stale(dirs):
+    """Listed tests that passed in runs made with DJANGO_CH_LISTED_ONLY=1."""
+    passed = set()
+    for out in dirs:
+        for path in glob.glob(os.path.join(out, "*.jsonl")):
+            worst = {}
+            for line in open(path):
+                rec = json.loads(line)
+                if rec["outcome"] in ("fail", "error") or rec["test"] not in worst:
+                    worst[rec["test"]] = rec["outcome"]
+            passed.update(t for t, o in worst.items() if o == "pass")
+    return passed
+
+
 def main(argv):
+    if "--stale" in argv:
+        # runs with DJANGO_CH_LISTED_ONLY=1: which listings no longer fail
+        for t in sorted(stale([a for a in argv if not a.startswith("--")])):
+            print(t)
+        return
     write = "--write" in argv or "--replace" in argv
     dirs = [a for a in argv if not a.startswith("--")]
     found, unexplained = classify(dirs)

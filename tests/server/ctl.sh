@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Test-server harness: a throwaway ClickHouse server on free loopback ports.
 #
-#   tests/server/ctl.sh start    make a test PKI, start a server (HTTP + HTTPS) and an
-#                                nginx TLS/HTTP2 front for it, write $STATE_DIR/env
+#   tests/server/ctl.sh start    make a test PKI, start a ZooKeeper (when installed), a
+#                                server (HTTP + HTTPS, cluster `chb_cluster` of itself) and
+#                                an nginx TLS/HTTP2 front for it, write $STATE_DIR/env
 #   tests/server/ctl.sh stop     stop them, remove their dirs and the state file
 #   tests/server/ctl.sh status   print the state file and ping the server
 #   tests/server/ctl.sh env      print the state file (for `eval`/`source`)
@@ -13,6 +14,9 @@
 #   CHB_NGINX_BIN           nginx binary (default: /usr/sbin/nginx)
 #   CHB_START_TIMEOUT       seconds to wait for /ping (default: 60)
 #   CHB_STOP_TIMEOUT        seconds between TERM and KILL (default: 20)
+#   CHB_ZOOKEEPER           auto (default: start one if the Debian `zookeeper` package
+#                           is installed), 1 (required), 0 (never). ZooKeeper is what
+#                           ON CLUSTER DDL and Replicated*MergeTree need.
 #
 # Every run gets its own `mktemp -d` data dir and kernel-chosen ports, so it
 # never collides with a developer's server (e.g. the one on 18123) or another run.
@@ -29,6 +33,8 @@ NGINX_BIN="${CHB_NGINX_BIN:-/usr/sbin/nginx}"
 START_TIMEOUT="${CHB_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${CHB_STOP_TIMEOUT:-20}"
 PYTHON="${PYTHON:-python3}"
+ZOOKEEPER="${CHB_ZOOKEEPER:-auto}"
+ZK_JAR=/usr/share/java/zookeeper.jar
 
 log() { echo "[ctl] $*" >&2; }
 die() { echo "[ctl] ERROR: $*" >&2; exit 1; }
@@ -90,6 +96,8 @@ render_template() {  # src dst
         -e "s|@TCP_PORT@|$TCP_PORT|g" \
         -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
         -e "s|@TLS_DIR@|$TLS_DIR|g" \
+        -e "s|@ZK_PORT@|${ZK_PORT:-}|g" \
+        -e "s|@INTERSERVER_PORT@|${INTERSERVER_PORT:-}|g" \
         "$1" >"$2"
 }
 
@@ -107,12 +115,16 @@ print_server_logs() {
 # 2 when the server died on a port clash (caller retries), 1 otherwise.
 clickhouse_start_once() {
     DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-clickhouse.XXXXXX")"
-    read -r HTTP_PORT TCP_PORT HTTPS_PORT < <(free_ports 3)
+    read -r HTTP_PORT TCP_PORT HTTPS_PORT INTERSERVER_PORT < <(free_ports 4)
     mkdir -p "$DATA_DIR/log" "$DATA_DIR/tmp" "$DATA_DIR/user_files" "$DATA_DIR/format_schemas" \
         "$DATA_DIR/config.d"
     render_template "$HERE/config.xml" "$DATA_DIR/config.xml"
     # https_port + certificate; ClickHouse merges config.d/*.xml next to config.xml
     render_template "$HERE/clickhouse-tls.xml" "$DATA_DIR/config.d/tls.xml"
+    render_template "$HERE/clickhouse-cluster.xml" "$DATA_DIR/config.d/cluster.xml"
+    if [[ -n "${ZK_PORT:-}" ]]; then
+        render_template "$HERE/clickhouse-zookeeper.xml" "$DATA_DIR/config.d/zookeeper.xml"
+    fi
     # users.xml has no placeholders; copied next to config.xml because
     # <users_config> is resolved relative to the config file.
     cp "$HERE/users.xml" "$DATA_DIR/users.xml"
@@ -159,6 +171,10 @@ write_state() {
         echo "CLICKHOUSE_HTTPS_PORT=$HTTPS_PORT"
         echo "CLICKHOUSE_HTTPS_URL=https://127.0.0.1:$HTTPS_PORT/"
         echo "CHB_TLS_DIR=$TLS_DIR"
+        echo "CHB_CLUSTER=chb_cluster"
+        echo "CHB_ZOOKEEPER_PORT=${ZK_PORT:-}"
+        echo "CHB_ZOOKEEPER_PID=${ZK_PID:-}"
+        echo "CHB_ZOOKEEPER_DIR=${ZK_DIR:-}"
         echo "CHB_NGINX_PID=$NGINX_PID"
         echo "CHB_NGINX_DIR=$NGINX_DIR"
         echo "CHB_NGINX_ACCESS_LOG=$NGINX_DIR/access.log"
@@ -219,6 +235,71 @@ clickhouse_stop() {
             *) log "not removing unexpected data dir '$dir'" ;;
         esac
     fi
+}
+
+# --- ZooKeeper (Debian's `zookeeper` package, standalone) ---------------------
+
+zookeeper_wanted() {
+    case "$ZOOKEEPER" in
+        0) return 1 ;;
+        1) [[ -f "$ZK_JAR" ]] && command -v java >/dev/null \
+               || die "CHB_ZOOKEEPER=1 but $ZK_JAR or java is missing (apt-get install zookeeper)"
+           return 0 ;;
+        *) [[ -f "$ZK_JAR" ]] && command -v java >/dev/null ;;
+    esac
+}
+
+# "imok" to the four-letter word "ruok"
+zk_ok() {
+    "$PYTHON" - "$1" <<'EOF'
+import socket, sys
+try:
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1) as s:
+        s.sendall(b"ruok")
+        sys.exit(0 if s.recv(16) == b"imok" else 1)
+except OSError:
+    sys.exit(1)
+EOF
+}
+
+# Sets ZK_PORT, ZK_PID, ZK_DIR. 0 = up, 1 = failure.
+zookeeper_start() {
+    ZK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-zookeeper.XXXXXX")"
+    read -r ZK_PORT < <(free_ports 1)
+    mkdir -p "$ZK_DIR/data"
+    # admin server off: it would bind 8080
+    printf '%s\n' "tickTime=500" "dataDir=$ZK_DIR/data" "clientPort=$ZK_PORT" \
+        "clientPortAddress=127.0.0.1" "maxClientCnxns=0" "admin.enableServer=false" \
+        "4lw.commands.whitelist=ruok" >"$ZK_DIR/zoo.cfg"
+    log "starting ZooKeeper (port $ZK_PORT, dir $ZK_DIR)"
+    (cd "$ZK_DIR" && exec setsid java -Xmx256m -cp "$ZK_JAR:/etc/zookeeper/conf" \
+        org.apache.zookeeper.server.ZooKeeperServerMain "$ZK_DIR/zoo.cfg" \
+        </dev/null >"$ZK_DIR/zookeeper.log" 2>&1) &
+    ZK_PID=$!
+    local deadline=$((SECONDS + START_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        if zk_ok "$ZK_PORT"; then
+            log "ZooKeeper up, pid $ZK_PID"
+            return 0
+        fi
+        pid_alive "$ZK_PID" || break
+        sleep 0.2
+    done
+    log "ZooKeeper did not answer on $ZK_PORT"
+    tail -n 30 "$ZK_DIR/zookeeper.log" >&2 || true
+    zookeeper_stop_dir "$ZK_PID" "$ZK_DIR" force
+    ZK_PORT="" ZK_PID="" ZK_DIR=""
+    return 1
+}
+
+zookeeper_stop_dir() {  # pid dir [force]
+    local dir="${2:-}"
+    [[ -n "$dir" ]] || return 0
+    kill_pid "${1:-}" "$dir" "${3:-}"
+    case "$(basename "$dir")" in
+        chb-zookeeper.*) rm -rf -- "$dir" ;;
+        *) log "not removing unexpected ZooKeeper dir '$dir'" ;;
+    esac
 }
 
 # --- test PKI ----------------------------------------------------------------
@@ -341,13 +422,20 @@ cmd_start() {
         die "a test server is already running (pid $CLICKHOUSE_PID, state $STATE_FILE); run '$0 stop' first"
     fi
     tls_make || die "could not make the test certificates"
+    ZK_PORT="" ZK_PID="" ZK_DIR=""
+    if zookeeper_wanted && ! zookeeper_start && [[ "$ZOOKEEPER" == 1 ]]; then
+        tls_remove "$TLS_DIR"
+        die "could not start ZooKeeper"
+    fi
     if ! clickhouse_start; then
+        zookeeper_stop_dir "$ZK_PID" "$ZK_DIR" force
         tls_remove "$TLS_DIR"
         die "could not start ClickHouse"
     fi
     if ! nginx_start; then
         kill_pid "$CH_PID" "$DATA_DIR" force
         rm -rf -- "$DATA_DIR"
+        zookeeper_stop_dir "$ZK_PID" "$ZK_DIR" force
         tls_remove "$TLS_DIR"
         die "could not start nginx"
     fi
@@ -362,6 +450,7 @@ cmd_stop() {
     fi
     nginx_stop
     clickhouse_stop
+    zookeeper_stop_dir "${CHB_ZOOKEEPER_PID:-}" "${CHB_ZOOKEEPER_DIR:-}"
     tls_remove "${CHB_TLS_DIR:-}"
     rm -f "$STATE_FILE"
     rmdir "$STATE_DIR" 2>/dev/null || true

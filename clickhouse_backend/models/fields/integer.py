@@ -16,6 +16,20 @@ class IntegerFieldMixin(FieldMixin):
         lo, hi = self._range
         return super().formfield(**{"min_value": lo, "max_value": hi, **kwargs})
 
+    def get_db_prep_value(self, value, connection, prepared=False):
+        value = super().get_db_prep_value(value, connection, prepared)
+        # Compared values beyond 64 bits as text: ClickHouse reads a bare
+        # 2**100 as a Float64 (inexact), a string compared with an Int128/
+        # UInt256 column as that type. Inserts keep the integer.
+        if prepared and isinstance(value, int) and not -2**63 <= value < 2**64:
+            return str(value)
+        return value
+
+    def get_db_prep_save(self, value, connection):
+        if hasattr(value, "as_sql"):
+            return value
+        return super().get_db_prep_value(value, connection, prepared=False)
+
 
 def _make(name, bits, signed, min_version=None):
     lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)

@@ -56,6 +56,18 @@ class FixedStringField(FieldMixin, fields.Field):
             return value
         return str(value)
 
+    def get_db_prep_value(self, value, connection, prepared=False):
+        value = super().get_db_prep_value(value, connection, prepared)
+        # Compared values padded with NULs as the column holds them: before
+        # 20.x FixedString(4) 'ab' is 'ab\0\0' and not equal to 'ab'.
+        if isinstance(value, str):
+            short = (self.max_bytes or 0) - len(value.encode())
+            if short > 0:
+                value += "\0" * short
+        elif isinstance(value, bytes) and (self.max_bytes or 0) > len(value):
+            value += b"\0" * (self.max_bytes - len(value))
+        return value
+
     def validate(self, value, model_instance):
         super().validate(value, model_instance)
         if value is not None:

@@ -30,7 +30,7 @@ class DateTimeField(FieldMixin, fields.DateTimeField):
 
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
-        if isinstance(value, datetime.datetime):
+        if isinstance(value, datetime.datetime) and value.microsecond:
             value = value.replace(microsecond=0)
         return value
 
