@@ -7,10 +7,10 @@ import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
-from django.db.models import FloatField
-from django.db.models.expressions import (CombinedExpression, DatabaseDefault, Exists,
-                                         ExpressionList, Func, OrderBy, Ref, Subquery,
-                                         Value)
+from django.db.models import DateTimeField, FloatField
+from django.db.models.expressions import (CombinedExpression, DatabaseDefault,
+                                         DurationExpression, Exists, ExpressionList,
+                                         Func, OrderBy, Ref, Subquery, Value)
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.fields import AutoFieldMixin, Field
 from django.db.models.functions import Coalesce
@@ -148,6 +148,7 @@ def _kind(expr):
 
 
 _FLOAT_KINDS = {"FloatField", "Float32Field", "Float64Field"}
+_DATE_KINDS = {"DateField", "ClickhouseDateField", "Date32Field"}
 
 
 def _float_coalesce(node):
@@ -187,8 +188,10 @@ def _first_row_subquery(compiler_, node):
         value = next(iter(query.annotation_select.values()))
     else:
         return None
-    if getattr(value, "contains_aggregate", False):
-        return None
+    nested = set()
+    _inner_tables(value, nested)
+    if getattr(value, "contains_aggregate", False) or nested:
+        return None  # no subquery inside an aggregate's argument either
     inner = query.get_compiler(connection=compiler_.connection)
     inner.setup_query()
     keys, directions = [], set()
@@ -299,6 +302,28 @@ class CompileMixin:
             # would be Float arithmetic).
             exponent = node.value.as_tuple().exponent
             return "toDecimal128(%%s, %d)" % max(0, -exponent), [str(node.value)]
+        if isinstance(node, DurationExpression) and node.connector in ("*", "/"):
+            # Durations are Int64 microseconds: scaling one is arithmetic on
+            # the number, rounded to a microsecond as timedelta * x is.
+            # Ties to even, as Python (roundBankers is not in 18.16).
+            lhs, lhs_params = self.compile(node.lhs)
+            rhs, rhs_params = self.compile(node.rhs)
+            x = "toFloat64(%s %s %s)" % (lhs, node.connector, rhs)
+            sql = ("toInt64(if({x} - floor({x}) = 0.5, floor({x}) + abs(modulo(floor({x}), 2)), "
+                   "round({x})))").format(x=x)
+            return sql, [*lhs_params, *rhs_params] * 5
+        if isinstance(node, DurationExpression) and node.connector in ("+", "-") and \
+                self.connection.features.supports_datetime64 and \
+                any(_kind(e) in _DATE_KINDS for e in (node.lhs, node.rhs)):
+            # A date plus microseconds: ClickHouse adds no sub-day interval
+            # to a Date/Date32; the date side becomes a DateTime64 (as a
+            # date + interval is a timestamp in SQL).
+            node = node.copy()
+            for side in ("lhs", "rhs"):
+                expr = getattr(node, side)
+                if _kind(expr) in _DATE_KINDS:
+                    setattr(node, side, Func(expr, template="toDateTime64(%(expressions)s, 6)",
+                                             output_field=DateTimeField()))
         if isinstance(node, CombinedExpression) and node.connector == "/" and \
                 _kind(node.lhs) == "DecimalField" and \
                 (_kind(node.rhs) == "DecimalField" or (_kind(node.rhs) or "").endswith(
@@ -409,9 +434,10 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
             result, params = super().get_combinator_sql(combinator, all)
         finally:
             ops.set_operators = saved
-        if not self.query.subquery:
+        if not self.query.subquery or self.query.is_sliced or self.query.order_by:
             # ClickHouse binds a trailing ORDER BY/LIMIT to the last SELECT
-            # of a UNION: select from the combined result instead.
+            # of a UNION (and cannot parse "(A) UNION (B) LIMIT 1" as a
+            # subquery): select from the combined result instead.
             result = ["SELECT * FROM (%s)" % " ".join(result)]
         return result, params
 
