@@ -363,6 +363,8 @@ class DatabaseOperations(BaseDatabaseOperations):
         if lookup_type not in funcs:
             # Django passes the kind unchecked (test_trunc_lookup_name_sql_injection).
             raise InvalidLookupType("Invalid lookup type: %r" % lookup_type)
+        if lookup_type == "day":
+            return self._to_date(sql)
         if lookup_type == "second":
             # toStartOfSecond is DateTime64-only; DateTime has no sub-seconds.
             if self.connection.features.supports_datetime64:
@@ -386,8 +388,17 @@ class DatabaseOperations(BaseDatabaseOperations):
             return "toDateTime64(toString(%s), 6, 'UTC')" % out, params
         return "toDateTime(toString(%s), 'UTC')" % out, params
 
+    def _to_date(self, sql):
+        """The date of a Date/DateTime/DateTime64 `sql`. toDate() returns a
+        Date (1970-2149) and wraps a DateTime64 outside it (1945 -> 2124):
+        where the server has Date32 (21.9+, the DateField column type there),
+        toDate32() keeps the whole 1900-2299 range."""
+        if self.connection.features.supports_date32:
+            return "toDate32(%s)" % sql
+        return "toDate(%s)" % sql
+
     def datetime_cast_date_sql(self, sql, params, tzname):
-        return "toDate(%s)" % self._tz(sql, tzname), params
+        return self._to_date(self._tz(sql, tzname)), params
 
     # Times are 'HH:MM:SS[.ffffff]' strings, as Python's time.isoformat()
     # writes them (no fraction when it is zero), cut from toString() rather
@@ -419,7 +430,8 @@ class DatabaseOperations(BaseDatabaseOperations):
                 lhs_sql, rhs_sql = ("toDateTime(concat('1970-01-01 ', substring(%s, 1, 8)), "
                                     "'UTC')" % x for x in (lhs_sql, rhs_sql))
         if internal_type in ("DateField", "ClickhouseDateField", "Date32Field"):
-            sql = "((toInt64(toDate(%s)) - toInt64(toDate(%s))) * 86400000000)"
+            sql = "((toInt64(%s) - toInt64(%s)) * 86400000000)" % (
+                self._to_date("%s"), self._to_date("%s"))
         elif self.connection.features.supports_datetime64:
             sql = "(toUnixTimestamp64Micro(toDateTime64(%s, 6)) - " \
                   "toUnixTimestamp64Micro(toDateTime64(%s, 6)))"
