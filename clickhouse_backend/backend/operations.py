@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import DataError, DatabaseError, IntegrityError, NotSupportedError
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.expressions import Col
 from django.utils import timezone
 from django.utils.encoding import force_str
 
@@ -538,8 +539,11 @@ class DatabaseOperations(BaseDatabaseOperations):
             if value != value or value in (float("inf"), float("-inf")):
                 return value
             value = decimal.Decimal(repr(value))
+            # Only a column's value is quantized to its decimal_places, as
+            # Django's SQLite converter does: an expression keeps its digits
+            # (Sum("price", default=Pi()) is pi, not 3.14, when empty).
             places = getattr(expression.output_field, "decimal_places", None)
-            if places is not None:
+            if places is not None and isinstance(expression, Col):
                 value = value.quantize(decimal.Decimal(1).scaleb(-places),
                                        context=decimal.Context(prec=100))
         return value

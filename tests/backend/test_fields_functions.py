@@ -168,6 +168,24 @@ def test_now_utc_is_utc_whatever_the_session_time_zone(fn):
     assert dt in {before.replace(tzinfo=None), after.replace(tzinfo=None)}
 
 
+def test_decimal_aggregate_with_float_default_keeps_its_digits(fn):
+    # COALESCE(sum(Decimal), pi()) is computed in Float64: the value read
+    # back is not quantized to the column's decimal_places (only a column's
+    # own value is, as on SQLite): pi, not 3.14.
+    import math
+    from django.db.models import Sum
+    from django.db.models.functions import Pi
+
+    conn, objs = fn
+    if conn.server_version < (21, 1):
+        pytest.skip("aggregates over no rows give 0, not NULL, before ClickHouse 21.1")
+    value = objs.aggregate(v=Sum("d1", default=Pi()))["v"]
+    assert abs(value - decimal.Decimal.from_float(math.pi)) < decimal.Decimal("1e-9")
+    objs.create(d1=decimal.Decimal("1.25"))
+    objs.create(d1=decimal.Decimal("2.50"))
+    assert objs.aggregate(v=Sum("d1", default=Pi()))["v"] == decimal.Decimal("3.75")
+
+
 def test_invalid_kind_is_a_data_error(fn):
     conn, objs = fn
     with pytest.raises(DataError):
