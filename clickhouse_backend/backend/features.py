@@ -120,6 +120,14 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_json_object_function = _since((21, 7))
 
     @cached_property
+    def test_now_utc_template(self):
+        # now() is in the server's time zone (for chDB, the process's TZ,
+        # which Django sets to TIME_ZONE): the current UTC wall time.
+        if self.supports_datetime64:
+            return "now64(6, 'UTC')"
+        return "toTimeZone(now(), 'UTC')"
+
+    @cached_property
     def supports_explaining_query_execution(self):
         return self.connection.server_version >= (20, 6)
 

@@ -365,6 +365,11 @@ def _substr(self, compiler, connection, **extra):
 
 
 def _now(self, compiler, connection, **extra):
+    if type(self).as_sql is not F.Now.as_sql:
+        # A subclass with its own as_sql (Django's NowUTC, which takes
+        # features.test_now_utc_template) renders itself: as_clickhouse is
+        # inherited and would otherwise hide it.
+        return self.as_sql(compiler, connection, **extra)
     if connection.features.supports_datetime64:
         return "now64(6)", []
     return "now()", []

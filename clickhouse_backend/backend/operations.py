@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import DataError, DatabaseError, IntegrityError, NotSupportedError
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.expressions import Col
 from django.utils import timezone
 from django.utils.encoding import force_str
 
@@ -363,6 +364,8 @@ class DatabaseOperations(BaseDatabaseOperations):
         if lookup_type not in funcs:
             # Django passes the kind unchecked (test_trunc_lookup_name_sql_injection).
             raise InvalidLookupType("Invalid lookup type: %r" % lookup_type)
+        if lookup_type == "day":
+            return self._to_date(sql)
         if lookup_type == "second":
             # toStartOfSecond is DateTime64-only; DateTime has no sub-seconds.
             if self.connection.features.supports_datetime64:
@@ -386,8 +389,17 @@ class DatabaseOperations(BaseDatabaseOperations):
             return "toDateTime64(toString(%s), 6, 'UTC')" % out, params
         return "toDateTime(toString(%s), 'UTC')" % out, params
 
+    def _to_date(self, sql):
+        """The date of a Date/DateTime/DateTime64 `sql`. toDate() returns a
+        Date (1970-2149) and wraps a DateTime64 outside it (1945 -> 2124):
+        where the server has Date32 (21.9+, the DateField column type there),
+        toDate32() keeps the whole 1900-2299 range."""
+        if self.connection.features.supports_date32:
+            return "toDate32(%s)" % sql
+        return "toDate(%s)" % sql
+
     def datetime_cast_date_sql(self, sql, params, tzname):
-        return "toDate(%s)" % self._tz(sql, tzname), params
+        return self._to_date(self._tz(sql, tzname)), params
 
     # Times are 'HH:MM:SS[.ffffff]' strings, as Python's time.isoformat()
     # writes them (no fraction when it is zero), cut from toString() rather
@@ -419,7 +431,8 @@ class DatabaseOperations(BaseDatabaseOperations):
                 lhs_sql, rhs_sql = ("toDateTime(concat('1970-01-01 ', substring(%s, 1, 8)), "
                                     "'UTC')" % x for x in (lhs_sql, rhs_sql))
         if internal_type in ("DateField", "ClickhouseDateField", "Date32Field"):
-            sql = "((toInt64(toDate(%s)) - toInt64(toDate(%s))) * 86400000000)"
+            sql = "((toInt64(%s) - toInt64(%s)) * 86400000000)" % (
+                self._to_date("%s"), self._to_date("%s"))
         elif self.connection.features.supports_datetime64:
             sql = "(toUnixTimestamp64Micro(toDateTime64(%s, 6)) - " \
                   "toUnixTimestamp64Micro(toDateTime64(%s, 6)))"
@@ -526,8 +539,11 @@ class DatabaseOperations(BaseDatabaseOperations):
             if value != value or value in (float("inf"), float("-inf")):
                 return value
             value = decimal.Decimal(repr(value))
+            # Only a column's value is quantized to its decimal_places, as
+            # Django's SQLite converter does: an expression keeps its digits
+            # (Sum("price", default=Pi()) is pi, not 3.14, when empty).
             places = getattr(expression.output_field, "decimal_places", None)
-            if places is not None:
+            if places is not None and isinstance(expression, Col):
                 value = value.quantize(decimal.Decimal(1).scaleb(-places),
                                        context=decimal.Context(prec=100))
         return value

@@ -14,7 +14,7 @@ from django.db.models.functions import (
     ATan2, Cast, Chr, Concat, Degrees, Extract, ExtractHour, ExtractMinute, Greatest, JSONArray,
     JSONObject, NullIf,
     Least, Left, Length, Lower, LPad, LTrim, Mod, Ord, Power, Radians, Repeat, Right, RTrim,
-    SHA512, Substr, Trim, Trunc, TruncDate, TruncHour, TruncTime,
+    Now, SHA512, Substr, Trim, Trunc, TruncDate, TruncHour, TruncTime,
 )
 
 UTC = datetime.timezone.utc
@@ -105,6 +105,85 @@ def test_time_of_datetime_compares_with_python_times(fn):
     objs.create(name="null time")
     assert sorted(objs.annotate(h=ExtractHour("t")).values_list("h", flat=True),
                   key=lambda v: (v is None, v)) == [9] + [None] * (objs.count() - 1)
+
+
+def test_date_of_datetime_before_1970(fn):
+    # toDate() of a DateTime64 before 1970 wraps (1945 -> 2124): on servers
+    # with Date32 the date of a datetime is toDate32(); 18.16 (no DateTime64,
+    # no Date32) keeps toDate().
+    conn, objs = fn
+    if not conn.features.supports_date32:
+        sql = str(objs.annotate(d=TruncDate("at")).values("d").query)
+        assert "toDate(" in sql and "toDate32" not in sql
+        return
+    objs.create(name="old", at=datetime.datetime(1945, 4, 25, 16, 24, 14, tzinfo=UTC))
+    objs.create(name="new", at=datetime.datetime(2001, 3, 15, 11, 23, 37, tzinfo=UTC))
+    rows = objs.annotate(
+        d=TruncDate("at"), day=Trunc("at", "day", output_field=dj.DateField()),
+        delta=dj.ExpressionWrapper(TruncDate("at") - Value(datetime.date(1945, 1, 1)),
+                                   output_field=dj.DurationField()),
+    ).order_by("at").values_list("at__date", "d", "day", "delta")
+    assert list(rows) == [
+        (datetime.date(1945, 4, 25),) * 3 + (datetime.timedelta(days=114),),
+        (datetime.date(2001, 3, 15),) * 3 + (datetime.timedelta(days=20527),),
+    ]
+    assert objs.filter(at__date=datetime.date(1945, 4, 25)).get().name == "old"
+    assert list(objs.values("at__date").annotate(n=dj.Count("id"))
+                .order_by("at__date").values_list("at__date", "n")) == [
+        (datetime.date(1945, 4, 25), 1), (datetime.date(2001, 3, 15), 1)]
+
+
+class NowUTC(Now):
+    """Django's aggregation tests' NowUTC: takes features.test_now_utc_template."""
+    template = "CURRENT_TIMESTAMP"
+    output_field = dj.DateTimeField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        if connection.features.test_now_utc_template:
+            extra_context["template"] = connection.features.test_now_utc_template
+        return super().as_sql(compiler, connection, **extra_context)
+
+
+def test_now_utc_is_utc_whatever_the_session_time_zone(fn):
+    # now() is in the server's (chDB: the process's) time zone; a Now subclass
+    # with its own as_sql must not be replaced by the inherited as_clickhouse.
+    conn, objs = fn
+    objs.create(name="x")
+    qs = objs.annotate(
+        h=TruncHour(NowUTC(), output_field=dj.TimeField()),
+        dt=TruncHour(NowUTC(), output_field=dj.DateTimeField()),
+    ).values_list("h", "dt")
+    before = datetime.datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    sql, params = qs.query.get_compiler(using=conn.alias).as_sql()
+    assert conn.features.test_now_utc_template in sql % tuple(params)
+    if "session_timezone" in conn.server_settings():
+        sql += " SETTINGS session_timezone = 'America/Chicago'"
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        (h, dt), = cursor.fetchall()
+    after = datetime.datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    assert h in {before.strftime("%H:00:00"), after.strftime("%H:00:00")}
+    if isinstance(dt, datetime.datetime):
+        dt = dt.replace(tzinfo=None)
+    assert dt in {before.replace(tzinfo=None), after.replace(tzinfo=None)}
+
+
+def test_decimal_aggregate_with_float_default_keeps_its_digits(fn):
+    # COALESCE(sum(Decimal), pi()) is computed in Float64: the value read
+    # back is not quantized to the column's decimal_places (only a column's
+    # own value is, as on SQLite): pi, not 3.14.
+    import math
+    from django.db.models import Sum
+    from django.db.models.functions import Pi
+
+    conn, objs = fn
+    if conn.server_version < (21, 1):
+        pytest.skip("aggregates over no rows give 0, not NULL, before ClickHouse 21.1")
+    value = objs.aggregate(v=Sum("d1", default=Pi()))["v"]
+    assert abs(value - decimal.Decimal.from_float(math.pi)) < decimal.Decimal("1e-9")
+    objs.create(d1=decimal.Decimal("1.25"))
+    objs.create(d1=decimal.Decimal("2.50"))
+    assert objs.aggregate(v=Sum("d1", default=Pi()))["v"] == decimal.Decimal("3.75")
 
 
 def test_invalid_kind_is_a_data_error(fn):
