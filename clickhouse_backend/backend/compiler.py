@@ -553,11 +553,18 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                 values = [prep(v, connection) for v in values]
                 if _any_has(values, "as_sql"):
                     return None
-            elif int in types:
-                # the skipped preparation would have refused out-of-range ints
-                connection.ops.check_integer_range(values, field.get_internal_type())
+            connection.ops.check_integer_range(values, field.get_internal_type())
             columns.append(values)
         return columns
+
+    def _value_rows(self, fields, objs):
+        """Django's prepared values, row by row, with the written-integer range
+        check (DatabaseOperations.check_integer_range)."""
+        rows = [[self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
+                for obj in objs]
+        for i, field in enumerate(fields):
+            self.connection.ops.check_integer_range([r[i] for r in rows], field.get_internal_type())
+        return rows
 
     def _insert_plan(self):
         """What execute_sql() sends, as (sql, params, many): with plain values
@@ -571,10 +578,7 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
         if columns is not None:
             sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
             return fields, objs, (sql, list(zip(*columns)), True)
-        value_rows = [
-            [self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
-            for obj in objs
-        ]
+        value_rows = self._value_rows(fields, objs)
         placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
         values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
         return fields, objs, ("%s VALUES %s" % (head, values),
@@ -582,10 +586,7 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
 
     def as_sql(self):
         fields, objs = self._prepare()
-        value_rows = [
-            [self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
-            for obj in objs
-        ]
+        value_rows = self._value_rows(fields, objs)
         placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
         values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
         return [("%s VALUES %s" % (self._head(fields), values),
@@ -895,6 +896,8 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
                                     "Use a value compatible with %s."
                                     % (field, val, field.__class__.__name__))
             val = field.get_db_prep_save(val, connection=self.connection)
+            if type(val) is int:
+                self.connection.ops.check_integer_range([val], field.get_internal_type())
             placeholder = (field.get_placeholder(val, self, self.connection)
                            if hasattr(field, "get_placeholder") else "%s")
             name = qn(field.column)

@@ -481,31 +481,29 @@ class DatabaseOperations(BaseDatabaseOperations):
         return value or None
 
     def check_integer_range(self, values, internal_type):
-        """adapt_integerfield_value()'s range check over a whole column of
-        ints (and None) at once, for the bulk insert path that skips the
-        per-value preparation."""
+        """Refuse written integers outside the column type (INSERT and UPDATE
+        values; the compilers call this on each column). ClickHouse wraps them
+        around (-1 into UInt32 is 4294967295); other databases refuse them. A
+        negative value in an unsigned column breaks the column's "non-negative"
+        rule (IntegrityError, as a CHECK constraint); other overflows are
+        DataErrors ("out of range"). Lookups are not checked: a compared value
+        out of range matches nothing, as elsewhere (Django's
+        IntegerFieldOverflow; `IN` lists of snowflake ids on 32-bit columns)."""
         bounds = _INT_RANGES.get(internal_type)
         if bounds is None:
             return
-        present = [v for v in values if v is not None]
-        if present:
-            for v in (min(present), max(present)):
-                self.adapt_integerfield_value(v, internal_type)
-
-    def adapt_integerfield_value(self, value, internal_type):
-        # ClickHouse wraps an out-of-range integer around (-1 into UInt32 is
-        # 4294967295): refuse it as other databases do. A negative value in
-        # an unsigned column breaks the column's "non-negative" rule
-        # (IntegrityError, as a CHECK constraint); other overflows are
-        # DataErrors ("out of range").
-        if isinstance(value, int) and not isinstance(value, bool):
-            bounds = _INT_RANGES.get(internal_type)
-            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        ints = [v for v in values if type(v) is int]
+        if not ints:
+            return
+        for value in (min(ints), max(ints)):
+            if not bounds[0] <= value <= bounds[1]:
                 if value < 0 and bounds[0] == 0:
                     raise IntegrityError("%s cannot hold the negative value %d."
                                          % (internal_type, value))
                 raise DataError("%d is out of range for %s [%d, %d]."
                                 % (value, internal_type, bounds[0], bounds[1]))
+
+    def adapt_integerfield_value(self, value, internal_type):
         return value
 
     def get_db_converters(self, expression):
