@@ -578,14 +578,11 @@ GENERATED = [
         'delete.tests.FastDeleteTests.test_fast_delete_all',
     ]),
     ((20, 1), NULL_DATA_ERROR, [
-        'get_or_create.tests.GetOrCreateTests.test_get_or_create_invalid_params',
         'get_or_create.tests.UpdateOrCreateTests.test_integrity',
     ]),
     ((20, 1), OLD_FUNCTIONS, [
         'aggregation.tests.AggregateTestCase.test_coalesced_empty_result_set',
         'aggregation.tests.AggregateTestCase.test_distinct_on_aggregate',
-        'annotations.tests.NonAggregateAnnotationTestCase.test_chaining_transforms',
-        'queries.tests.Queries1Tests.test_filter_by_related_field_nested_transforms',
     ]),
     ((20, 1), ONE_JOIN, [
         'aggregation.test_filter_argument.FilteredAggregateTests.test_case_aggregate',
@@ -874,7 +871,6 @@ GENERATED = [
         'queries.test_bulk_update.BulkUpdateTests.test_database_routing',
     ]),
     (None, NO_CONSTRAINTS, [
-        'get_or_create.tests.GetOrCreateTests.test_get_or_create_invalid_params',
         'get_or_create.tests.GetOrCreateTestsWithManualPKs.test_create_with_duplicate_primary_key',
         'get_or_create.tests.GetOrCreateThroughManyToMany.test_something',
         'get_or_create.tests.UpdateOrCreateTests.test_integrity',
