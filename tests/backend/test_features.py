@@ -702,6 +702,33 @@ def test_engines_create_insert_select(alias, engine_name, make, request):
             editor.delete_model(Model)
 
 
+def test_graphite_merge_tree_rolls_up(db):
+    # tests/server/ctl.sh gives the server a `graphite_rollup` section: avg per minute
+    Model = _dynamic_model("Graphite", {
+        "Path": models.StringField(), "Time": models.DateTimeField(),
+        "Value": models.Float64Field(), "Timestamp": models.UInt32Field(default=0)},
+        engine=models.GraphiteMergeTree("graphite_rollup", order_by=("Path", "Time")))
+    conn = connections["default"]
+    with conn.schema_editor() as editor:
+        editor.create_model(Model)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT engine FROM system.tables WHERE database = currentDatabase() "
+                        "AND name = %s", [Model._meta.db_table])
+            assert cur.fetchall() == [("GraphiteMergeTree",)]
+        t0 = datetime.datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
+        Model.objects.bulk_create([
+            Model(Path="cpu", Time=t0 + datetime.timedelta(seconds=s), Value=v, Timestamp=1)
+            for s, v in ((1, 1.0), (20, 2.0), (40, 6.0))])
+        with conn.cursor() as cur:
+            cur.execute('OPTIMIZE TABLE "%s" FINAL' % Model._meta.db_table)
+        # the three points of one minute are rolled up into their average
+        assert list(Model.objects.values_list("Time", "Value")) == [(t0, 3.0)]
+    finally:
+        with conn.schema_editor() as editor:
+            editor.delete_model(Model)
+
+
 def test_null_engine_discards_rows(db):
     Model = _dynamic_model("Sink", {"name": models.StringField()}, engine=models.Null())
     with connections["default"].schema_editor() as editor:
