@@ -746,39 +746,7 @@ class MutationMixin:
         if "mutations_sync" in (self.connection.effective_settings or {}) and \
                 "mutations_sync" not in _query_settings(self):
             return  # the server already waited
-        from django.db import DatabaseError, OperationalError
-        # latest_fail_reason appeared in 20.x. Older servers retry a failing
-        # mutation forever without saying so: give up when it stops progressing.
-        reports_failures = self.connection.server_version >= (20, 1)
-        reason_sql = "any(latest_fail_reason)" if reports_failures else "''"
-        now = time.monotonic()
-        deadline = now + MUTATION_WAIT_TIMEOUT
-        progress = (None, now)  # (parts_to_do, when it last changed)
-        delay = 0.005
-        name = table.strip('"').replace('\\"', '"')
-        while True:
-            pending, parts, reason = yield (FETCHONE, (
-                "SELECT count(), sum(parts_to_do), %s FROM system.mutations "
-                "WHERE database = currentDatabase() AND table = %%s AND is_done = 0"
-                % reason_sql), [name])
-            if not pending:
-                return
-            if reason:
-                raise DatabaseError("Mutation on %s failed: %s" % (table, reason))
-            now = time.monotonic()
-            if parts != progress[0]:
-                progress = (parts, now)
-            elif not reports_failures and now - progress[1] > MUTATION_STALL_TIMEOUT:
-                raise OperationalError(
-                    "Mutation on %s made no progress for %ss: ClickHouse %s does not report "
-                    "mutation failures, see its server log." % (
-                        table, MUTATION_STALL_TIMEOUT,
-                        ".".join(map(str, self.connection.server_version))))
-            if now > deadline:
-                raise OperationalError("Mutation on %s not done after %ss."
-                                       % (table, MUTATION_WAIT_TIMEOUT))
-            yield (SLEEP, delay, None)
-            delay = min(delay * 2, 0.2)
+        yield from mutation_wait_steps(self.connection, table)
 
     def _materialize_subqueries(self):
         """Servers before 20.1 fail mutations whose condition has a subquery
@@ -816,6 +784,44 @@ class MutationMixin:
     def _run(self, sql, params, where, where_params):
         with self.connection.cursor() as cursor:
             return run_steps(self._mutation_steps(sql, params, where, where_params), cursor)
+
+
+def mutation_wait_steps(connection, table):
+    """Steps that wait until the mutations on ``table`` (a quoted name) are done;
+    used by the UPDATE/DELETE compilers and the schema editor."""
+    from django.db import DatabaseError, OperationalError
+    # latest_fail_reason appeared in 20.x. Older servers retry a failing
+    # mutation forever without saying so: give up when it stops progressing.
+    reports_failures = connection.server_version >= (20, 1)
+    reason_sql = "any(latest_fail_reason)" if reports_failures else "''"
+    now = time.monotonic()
+    deadline = now + MUTATION_WAIT_TIMEOUT
+    progress = (None, now)  # (parts_to_do, when it last changed)
+    delay = 0.005
+    name = table.strip('"').replace('\\"', '"')
+    while True:
+        pending, parts, reason = yield (FETCHONE, (
+            "SELECT count(), sum(parts_to_do), %s FROM system.mutations "
+            "WHERE database = currentDatabase() AND table = %%s AND is_done = 0"
+            % reason_sql), [name])
+        if not pending:
+            return
+        if reason:
+            raise DatabaseError("Mutation on %s failed: %s" % (table, reason))
+        now = time.monotonic()
+        if parts != progress[0]:
+            progress = (parts, now)
+        elif not reports_failures and now - progress[1] > MUTATION_STALL_TIMEOUT:
+            raise OperationalError(
+                "Mutation on %s made no progress for %ss: ClickHouse %s does not report "
+                "mutation failures, see its server log." % (
+                    table, MUTATION_STALL_TIMEOUT,
+                    ".".join(map(str, connection.server_version))))
+        if now > deadline:
+            raise OperationalError("Mutation on %s not done after %ss."
+                                   % (table, MUTATION_WAIT_TIMEOUT))
+        yield (SLEEP, delay, None)
+        delay = min(delay * 2, 0.2)
 
 
 # Steps of MutationMixin._mutation_steps().

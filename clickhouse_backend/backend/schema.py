@@ -1,10 +1,9 @@
 import logging
 import time
 
-from django.db import DatabaseError, IntegrityError, NotSupportedError, OperationalError
+from django.db import IntegrityError, NotSupportedError
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.models import CheckConstraint, UniqueConstraint
-from django.db.models import Index as DjangoIndex
 from django.db.models.expressions import Value
 from django.db.models.fields import NOT_PROVIDED
 from django.db.models.sql import Query
@@ -279,7 +278,6 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         name = getattr(getattr(model._meta, "engine", None), "name", "") or ""
         if self.collect_sql or not name.startswith("Replicated"):
             return
-        import time
         deadline = time.monotonic() + timeout
         with self.connection.cursor() as cur:
             while True:
@@ -378,38 +376,15 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 and not isinstance(engine, _eng().Distributed))
 
     def _mutate(self, model, sql):
-        """Run ALTER TABLE ... UPDATE and wait until ClickHouse has applied it."""
-        from .compiler import MUTATION_STALL_TIMEOUT, MUTATION_WAIT_TIMEOUT
-        table = model._meta.db_table
-        self.execute("ALTER TABLE %s%s UPDATE %s" % (
-            self.quote_name(table), self._on_cluster(model), sql))
+        """Run ALTER TABLE ... UPDATE and wait until ClickHouse has applied it
+        (the compilers' wait steps, compiler.mutation_wait_steps)."""
+        from .compiler import mutation_wait_steps, run_steps
+        table = self.quote_name(model._meta.db_table)
+        self.execute("ALTER TABLE %s%s UPDATE %s" % (table, self._on_cluster(model), sql))
         if self.collect_sql:
             return
-        reason_sql = ("any(latest_fail_reason)" if self.connection.server_version >= (20, 1)
-                      else "''")
-        start = time.monotonic()
-        progress = (None, start)
-        delay = 0.005
         with self.connection.cursor() as cursor:
-            while True:
-                cursor.execute(
-                    "SELECT count(), sum(parts_to_do), %s FROM system.mutations "
-                    "WHERE database = currentDatabase() AND table = %%s AND is_done = 0"
-                    % reason_sql, [table])
-                pending, parts, reason = cursor.fetchone()
-                if not pending:
-                    return
-                if reason:
-                    raise DatabaseError("Mutation on %s failed: %s" % (table, reason))
-                now = time.monotonic()
-                if parts != progress[0]:
-                    progress = (parts, now)
-                elif now - progress[1] > MUTATION_STALL_TIMEOUT or \
-                        now - start > MUTATION_WAIT_TIMEOUT:
-                    raise OperationalError("Mutation on %s did not finish (see the server "
-                                           "log and system.mutations)." % table)
-                time.sleep(delay)
-                delay = min(delay * 2, 0.2)
+            run_steps(mutation_wait_steps(self.connection, table), cursor)
 
     def _has_remove_property(self):
         # MODIFY COLUMN c REMOVE DEFAULT|COMMENT arrived in 20.12; servers
