@@ -573,24 +573,21 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
         fields, objs = self._prepare()
         if not objs:
             return fields, objs, None
-        head = self._head(fields)
         columns = self._value_columns(fields, objs) if fields else None
         if columns is not None:
-            sql = "%s VALUES (%s)" % (head, ", ".join(["%s"] * len(fields)))
+            sql = "%s VALUES (%s)" % (self._head(fields), ", ".join(["%s"] * len(fields)))
             return fields, objs, (sql, list(zip(*columns)), True)
-        value_rows = self._value_rows(fields, objs)
-        placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
+        return fields, objs, self._generic_sql(fields, objs) + (False,)
+
+    def _generic_sql(self, fields, objs):
+        """One INSERT ... VALUES statement through Django's assemble_as_sql."""
+        placeholder_rows, param_rows = self.assemble_as_sql(fields, self._value_rows(fields, objs))
         values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
-        return fields, objs, ("%s VALUES %s" % (head, values),
-                              [p for row in param_rows for p in row], False)
+        return ("%s VALUES %s" % (self._head(fields), values),
+                [p for row in param_rows for p in row])
 
     def as_sql(self):
-        fields, objs = self._prepare()
-        value_rows = self._value_rows(fields, objs)
-        placeholder_rows, param_rows = self.assemble_as_sql(fields, value_rows)
-        values = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
-        return [("%s VALUES %s" % (self._head(fields), values),
-                 [p for row in param_rows for p in row])]
+        return [self._generic_sql(*self._prepare())]
 
     def _returning(self, objs, returning_fields):
         if not returning_fields:

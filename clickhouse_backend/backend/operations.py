@@ -503,9 +503,6 @@ class DatabaseOperations(BaseDatabaseOperations):
                 raise DataError("%d is out of range for %s [%d, %d]."
                                 % (value, internal_type, bounds[0], bounds[1]))
 
-    def adapt_integerfield_value(self, value, internal_type):
-        return value
-
     def get_db_converters(self, expression):
         converters = super().get_db_converters(expression)
         internal_type = expression.output_field.get_internal_type()

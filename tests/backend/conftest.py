@@ -48,3 +48,11 @@ def edb(_database_access):
     if not HAVE_CHDB:
         pytest.skip("chDB is not installed (pip install .[embedded])")
     yield from _test_db("embedded")
+
+
+def use_db(alias, request):
+    """The connection of `alias` ("default": the server, "embedded": chDB) with
+    its session test database set up (the db/edb fixtures)."""
+    from django.db import connections
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    return connections[alias]

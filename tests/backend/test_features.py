@@ -21,6 +21,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from clickhouse_backend import models
 from tests.backend.modernapp.models import Metric
 from tests.backend.testapp.models import Plain
+from tests.backend.conftest import use_db
 
 UTC = datetime.timezone.utc
 
@@ -150,8 +151,7 @@ def _unapply(alias, before, after, operation, app="opsapp"):
 
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_migration_operations(alias, request):
-    request.getfixturevalue("db" if alias == "default" else "edb")
-    conn = connections[alias]
+    conn = use_db(alias, request)
     table = "opsapp_pony_" + uuid.uuid4().hex[:6]
     state = ProjectState()
     create = ops.CreateModel("Pony", [
@@ -228,8 +228,7 @@ def _rows(alias, table, columns):
 def test_migration_alterations_and_model_operations(alias, request):
     """AlterField cases ClickHouse cannot do in place (key column type, primary
     key change, NULL to NOT NULL), RenameModel/DeleteModel and their backwards."""
-    request.getfixturevalue("db" if alias == "default" else "edb")
-    conn = connections[alias]
+    conn = use_db(alias, request)
     table = "opsapp_horse_" + uuid.uuid4().hex[:6]
     state = _apply(alias, ProjectState(), ops.CreateModel("Horse", [
         ("code", dj.IntegerField(primary_key=True)),
@@ -294,8 +293,7 @@ def test_migration_alterations_and_model_operations(alias, request):
 def test_rename_m2m_target_renames_through_columns(alias, request):
     """RenameModel of a many-to-many target renames the through table's column
     (RENAME COLUMN, or a rebuilt table before 20.4), keeping the rows."""
-    request.getfixturevalue("db" if alias == "default" else "edb")
-    conn = connections[alias]
+    conn = use_db(alias, request)
     app = "m2mapp" + uuid.uuid4().hex[:6]
     state = ProjectState()
     for op in (ops.CreateModel("Rider", [("id", dj.BigAutoField(primary_key=True))]),
@@ -317,8 +315,7 @@ def test_rename_m2m_target_renames_through_columns(alias, request):
 
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_alter_field_comment_and_default_removed(alias, request):
-    request.getfixturevalue("db" if alias == "default" else "edb")
-    conn = connections[alias]
+    conn = use_db(alias, request)
     table = "opsapp_cmt_" + uuid.uuid4().hex[:6]
     comments = conn.features.supports_comments
     state = _apply(alias, ProjectState(), ops.CreateModel("Cmt", [
@@ -386,7 +383,7 @@ def _named(field, name, model):
 
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_flush_command_empties_tables(alias, request):
-    request.getfixturevalue("db" if alias == "default" else "edb")
+    use_db(alias, request)
     Plain.objects.using(alias).create(name="to-flush")
     call_command("flush", database=alias, interactive=False, verbosity=0)
     assert Plain.objects.using(alias).count() == 0
@@ -394,8 +391,7 @@ def test_flush_command_empties_tables(alias, request):
 
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_inspectdb_generates_importable_models(alias, request):
-    request.getfixturevalue("db" if alias == "default" else "edb")
-    conn = connections[alias]
+    conn = use_db(alias, request)
     table = "insp_" + uuid.uuid4().hex[:6]
     with conn.cursor() as cur:
         cur.execute('CREATE TABLE "%s" (id Int64, name String, n Nullable(Int32), '
@@ -465,8 +461,7 @@ def test_sql_logged_with_timings(db):
 
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_use_tz_off_and_column_timezones(alias, request):
-    request.getfixturevalue("db" if alias == "default" else "edb")
-    conn = connections[alias]
+    conn = use_db(alias, request)
     naive = datetime.datetime(2021, 6, 1, 8, 30, 0)
     with override_settings(USE_TZ=False):
         p = Plain.objects.using(alias).create(name="naive", stamp=naive)
@@ -505,7 +500,7 @@ def test_use_tz_off_and_column_timezones(alias, request):
 
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_bulk_create_with_db_default(alias, request):
-    request.getfixturevalue("db" if alias == "default" else "edb")
+    use_db(alias, request)
     objs = Plain.objects.using(alias).bulk_create(
         [Plain(name="bd1"), Plain(name="bd2", counter=9)])
     assert [o.counter for o in objs] == [7, 9]
@@ -574,7 +569,7 @@ def test_django_jsonfield_key_lookups(db, edb):
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_expressions_temporal_subtraction_decimal_float_and_empty_aggregates(alias, request):
     from django.db.models import Avg, DurationField, ExpressionWrapper, FloatField, Sum
-    request.getfixturevalue("db" if alias == "default" else "edb")
+    use_db(alias, request)
     objs = Plain.objects.using(alias)
     t0 = datetime.datetime(2022, 1, 1, 10, 0, 0, tzinfo=UTC)
     p = objs.create(name="expr", amount=decimal.Decimal("2.50"), day=datetime.date(2022, 1, 11),
@@ -618,7 +613,7 @@ def test_union_with_ordering_and_limit(db, edb):
 def test_duration_arithmetic_and_substr(alias, request):
     from django.db.models import ExpressionWrapper, DateTimeField
     from django.db.models.functions import Left, Right, Substr
-    request.getfixturevalue("db" if alias == "default" else "edb")
+    use_db(alias, request)
     objs = Plain.objects.using(alias)
     t0 = datetime.datetime(2022, 1, 1, 10, 0, 0, tzinfo=UTC)
     p = objs.create(name="abcdef", stamp=t0)
@@ -633,7 +628,7 @@ def test_duration_arithmetic_and_substr(alias, request):
 
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_integer_division_in_annotations_and_updates(alias, request):
-    request.getfixturevalue("db" if alias == "default" else "edb")
+    use_db(alias, request)
     objs = Plain.objects.using(alias)
     p = objs.create(name="div", value=-7)
     assert objs.filter(pk=p.pk).annotate(h=F("value") / 2).values_list("h", flat=True).get() == -3
@@ -644,7 +639,7 @@ def test_integer_division_in_annotations_and_updates(alias, request):
 
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_decimal_lookups_are_exact(alias, request):
-    request.getfixturevalue("db" if alias == "default" else "edb")
+    use_db(alias, request)
     objs = Plain.objects.using(alias)
     p = objs.create(name="dec", amount=decimal.Decimal("0.30"))
     q = objs.filter(name="dec")
@@ -681,8 +676,7 @@ ENGINES = [
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 @pytest.mark.parametrize("engine_name,make", ENGINES, ids=[e[0] for e in ENGINES])
 def test_engines_create_insert_select(alias, engine_name, make, request):
-    request.getfixturevalue("db" if alias == "default" else "edb")
-    conn = connections[alias]
+    conn = use_db(alias, request)
     Model = _dynamic_model(engine_name, {
         "key": models.UInt8Field(default=1), "ver": models.UInt32Field(default=1),
         "sign": models.Int8Field(default=1), "name": models.StringField(default="")},
@@ -775,7 +769,7 @@ def test_time_functions_and_offset_time_zones(alias, request):
     import zoneinfo
 
     from django.db.models.functions import Cast, ExtractHour, TruncHour, TruncMinute, TruncTime
-    request.getfixturevalue("db" if alias == "default" else "edb")
+    use_db(alias, request)
     objs = Plain.objects.using(alias)
     stamp = datetime.datetime(2022, 3, 4, 14, 25, 36, tzinfo=UTC)
     p = objs.create(name="times", stamp=stamp)
@@ -796,8 +790,7 @@ def test_time_functions_and_offset_time_zones(alias, request):
 @pytest.mark.parametrize("alias", ["default", "embedded"])
 def test_introspected_default_is_the_value(alias, request):
     """18.16 stores DEFAULT 1988 as CAST(1988, 'Int32'): introspection gives 1988."""
-    request.getfixturevalue("db" if alias == "default" else "edb")
-    conn = connections[alias]
+    conn = use_db(alias, request)
     table = "intro_dflt_" + uuid.uuid4().hex[:6]
     with conn.cursor() as cur:
         cur.execute('CREATE TABLE "%s" (id Int64, y Int32 DEFAULT 1988) ENGINE = MergeTree '
@@ -814,10 +807,8 @@ def test_engine_change_is_a_migration(alias, request):
     """A changed Meta.engine is detected (AlterModelOptions) and applied: new
     settings with MODIFY SETTING (20.1+), anything else by rebuilding the table."""
     from django.db.migrations.autodetector import MigrationAutodetector
-    from django.db.migrations.state import ModelState
 
-    request.getfixturevalue("db" if alias == "default" else "edb")
-    conn = connections[alias]
+    conn = use_db(alias, request)
     table = "opsapp_eng_" + uuid.uuid4().hex[:6]
 
     def model_state(engine):

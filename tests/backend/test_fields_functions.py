@@ -7,6 +7,8 @@ import decimal
 import uuid
 
 import pytest
+
+from tests.backend.conftest import use_db
 from django.db import DataError, NotSupportedError, connections, models as dj
 from django.db.models import F, Value
 from django.db.models.fields.json import KeyTransform
@@ -411,7 +413,7 @@ def _roundtrip_and_lookups(alias, Model, rows, checks):
 def test_every_field_type_on_every_server(alias, request):
     from clickhouse_backend import models
 
-    request.getfixturevalue("db" if alias == "default" else "edb")
+    use_db(alias, request)
     ints = {"Int%d" % b: models.__dict__["Int%dField" % b] for b in (8, 16, 32, 64)}
     ints.update({"UInt%d" % b: models.__dict__["UInt%dField" % b] for b in (8, 16, 32, 64)})
     fields = {name.lower(): cls(default=0) for name, cls in ints.items()}

@@ -7,12 +7,13 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from tests.backend.testapp.models import Plain
+from tests.backend.conftest import use_db
 
 ALIASES = ["default", "embedded"]
 
 
 def _objects(alias, request):
-    request.getfixturevalue("db" if alias == "default" else "edb")
+    use_db(alias, request)
     return Plain.objects.using(alias)
 
 
@@ -220,7 +221,8 @@ def test_in_lookup_with_expressions(alias, request):
 @pytest.mark.parametrize("alias", ALIASES)
 def test_sliced_union_as_subquery(alias, request):
     objs = _objects(alias, request)
-    created = [objs.create(name="un_%d" % i, value=i) for i in range(3)]
+    for i in range(3):
+        objs.create(name="un_%d" % i, value=i)
     try:
         q = objs.filter(name__startswith="un_")
         union = q.filter(value=2).values("pk").union(q.filter(value=1).values("pk"), all=True)
