@@ -1,3 +1,5 @@
+/* memmem */
+#define _GNU_SOURCE
 #include "response.h"
 
 #include <stdio.h>
@@ -131,23 +133,37 @@ static void fail_with_text(chb_request *r, int header_code, const char *text, si
                  status, where, r->content_type ? r->content_type : "none", head);
 }
 
+/* The opening marker of a 25.11+ tagged exception, or 0 when the answer has no tag. */
+static int tag_open_marker(const chb_request *r, char *out, size_t size) {
+    const char *tag = r->exception_tag;
+    if (!tag || !tag[0] || strlen(tag) >= 200) return 0;
+    snprintf(out, size, "__exception__\r\n%s\r\n", tag);
+    return 1;
+}
+
 /* Is there a ClickHouse exception written in the middle of a 200 stream? 25.11+
  * frame it as "\r\n__exception__\r\n<tag>\r\n<message>\n<length> <tag>\r\n__exception__\r\n"
  * with the tag announced in X-ClickHouse-Exception-Tag; older servers append the
- * bare text ("Code: N, e.displayText() = ..."). */
-static int midstream_exception(chb_request *r) {
+ * bare text ("Code: N, e.displayText() = ..."). Returns MIDSTREAM_NONE, MIDSTREAM_FAILED
+ * (r failed with the server's text) or, before the end of the body (!final),
+ * MIDSTREAM_PARTIAL: the text has begun but may not have arrived whole, and failing
+ * now would cut the server's message short. */
+enum { MIDSTREAM_NONE, MIDSTREAM_FAILED, MIDSTREAM_PARTIAL };
+#define MIDSTREAM_TEXT_LIMIT (16 * 1024)
+
+static int midstream_exception(chb_request *r, int final) {
     const char *b = (const char *)r->body.data;
     size_t n = r->body.len;
-    const char *tag = r->exception_tag;
-    if (tag && tag[0] && strlen(tag) < 200) {
-        char open_marker[256], close_marker[256];
-        snprintf(open_marker, sizeof open_marker, "__exception__\r\n%s\r\n", tag);
-        snprintf(close_marker, sizeof close_marker, " %s\r\n__exception__", tag);
+    char open_marker[256];
+    if (tag_open_marker(r, open_marker, sizeof open_marker)) {
+        char close_marker[256];
+        snprintf(close_marker, sizeof close_marker, " %s\r\n__exception__", r->exception_tag);
         const char *p = find_bytes(b, n, open_marker);
         if (p) {
             const char *start = p + strlen(open_marker);
             size_t rest = n - (size_t)(start - b);
             const char *end = find_bytes(start, rest, close_marker);
+            if (!end && !final && rest < MIDSTREAM_TEXT_LIMIT) return MIDSTREAM_PARTIAL;
             size_t len = rest;
             if (end) { /* drop the "\n<length>" line before the closing marker */
                 const char *q = end;
@@ -156,13 +172,15 @@ static int midstream_exception(chb_request *r) {
                 len = (size_t)(q - start);
             }
             fail_with_text(r, r->ch_code, start, len, 200, "mid-stream");
-            return 1;
+            return MIDSTREAM_FAILED;
         }
     }
     const char *start = find_bytes(b, n, "Code: ");
-    if (!start) return 0;
+    if (!start) return MIDSTREAM_NONE;
+    /* The bare form has no end marker: the end of the body ends the text. */
+    if (!final && n - (size_t)(start - b) < MIDSTREAM_TEXT_LIMIT) return MIDSTREAM_PARTIAL;
     fail_with_text(r, r->ch_code, start, n - (size_t)(start - b), 200, "mid-stream");
-    return 1;
+    return MIDSTREAM_FAILED;
 }
 
 /* Move complete Native blocks from r->body to the consumer's queue. */
@@ -182,7 +200,9 @@ static int frame_blocks(chb_request *r) {
             return 0;
         }
         if (n < 0) {
-            if (midstream_exception(r)) return -1;
+            int m = midstream_exception(r, 0);
+            if (m == MIDSTREAM_FAILED) return -1;
+            if (m == MIDSTREAM_PARTIAL) return 0; /* the rest of the text is on its way */
             if (r->content_type && strncasecmp(r->content_type, "text/html", 9) == 0)
                 fail_with_text(r, 0, (const char *)r->body.data, r->body.len, 200, "answer");
             else
@@ -190,6 +210,13 @@ static int frame_blocks(chb_request *r) {
                                                                                        : ERR_MALFORMED,
                              0, "%s", nd_scanner_error(r->scanner));
             return -1;
+        }
+        /* A tagged exception cut into a block can still scan as a whole block (its
+         * text read as column values): never hand such a block out as rows. */
+        char marker[256];
+        if (tag_open_marker(r, marker, sizeof marker)) {
+            const uint8_t *at = memmem(r->body.data, r->body.len, marker, strlen(marker));
+            if (at && at - r->body.data < n) return midstream_exception(r, 0) == MIDSTREAM_PARTIAL ? 0 : -1;
         }
         chb_block *b = malloc(sizeof *b);
         if (!b) return -1;
@@ -310,7 +337,7 @@ void chb_resp_publish(chb_request *r) {
         pthread_mutex_unlock(&r->mu);
     } else if (r->resp_status != 200) {
         fail_with_text(r, r->ch_code, (const char *)r->errbody.data, r->errbody.len, r->resp_status, "answer");
-    } else if (midstream_exception(r)) {
+    } else if (midstream_exception(r, 1) == MIDSTREAM_FAILED) {
     } else if (r->content_type && strncasecmp(r->content_type, "application/octet-stream", 24) != 0) {
         /* a 200 page that is not Native at all: a proxy, a captive portal... */
         fail_with_text(r, 0, (const char *)r->body.data, r->body.len, r->resp_status, "answer");
