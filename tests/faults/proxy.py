@@ -113,7 +113,8 @@ def reset(sock):
 class FaultProxy:
     FAULTS = ("pass", "reset_on_connect", "reset_after_request", "forward_then_reset", "reset_in_headers",
               "reset_in_body", "truncate_chunked", "garbage", "html", "garbage_body", "trickle", "stall",
-              "tag_exception_end", "tag_exception_close", "tag_exception_mid_block", "tag_header_only")
+              "tag_exception_end", "tag_exception_close", "tag_exception_mid_block",
+              "tag_exception_block_tail", "tag_header_only")
 
     def __init__(self, upstream_port, upstream_host="127.0.0.1", default="pass"):
         self.upstream = (upstream_host, upstream_port)
@@ -246,7 +247,11 @@ class FaultProxy:
         # the exception comes after part of the rows: at a block boundary-agnostic cut
         # (mid_block: in the middle of whatever Native block was being written)
         cut = int(len(resp.body) * self.cut_at)
-        if fault != "tag_exception_mid_block":
+        if fault == "tag_exception_block_tail":
+            # 100 bytes short of a block's end: the exception's own bytes complete
+            # the block, which then scans as a whole block of wrong values
+            cut = _native_block_boundary(resp.body, cut) - 100
+        elif fault != "tag_exception_mid_block":
             cut = _native_block_boundary(resp.body, cut)
         body = resp.body[:cut]
         out = [head]

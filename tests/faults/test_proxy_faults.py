@@ -258,6 +258,26 @@ def test_tagged_exception_message_is_exactly_the_servers_text(proxy, fault):
     assert str(tagged_error(proxy, fault)) == THROW_IF_TEXT
 
 
+def test_tagged_exception_completing_a_block_yields_no_wrong_rows(proxy):
+    """The exception's bytes can complete the Native block they interrupt; that
+    block is the server's error, not rows: every row handed out is a true one."""
+    conn = connect(proxy)
+    cur = conn.cursor()
+    proxy.push("tag_exception_block_tail")
+    rows = []
+    with pytest.raises(chd.DataError) as ei:
+        cur.execute(TAGGED)
+        while True:
+            got = cur.fetchmany(1000)
+            if not got:
+                break
+            rows.extend(got)
+    assert str(ei.value) == THROW_IF_TEXT
+    assert 0 < len(rows) < 200000 and len(rows) % 1000 == 0
+    assert rows == [(i,) for i in range(len(rows))]
+    assert settle(conn)["in_use"] == 0
+
+
 def test_exception_tag_header_on_a_good_answer_changes_nothing(proxy):
     conn = connect(proxy)
     proxy.push("tag_header_only")
