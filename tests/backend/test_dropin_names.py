@@ -18,6 +18,7 @@ from django.db import DatabaseError, NotSupportedError, connections, models as d
 from django.db.models import F, Value
 
 from clickhouse_backend import models
+from tests.backend.conftest import temp_model
 
 UTC = datetime.timezone.utc
 ALIASES = ["default", "embedded"]
@@ -75,20 +76,8 @@ ROWS = [
 
 
 def _model():
-    from django.apps.registry import Apps
-
-    class Meta:
-        app_label = "testapp"
-        apps = Apps()
-        db_table = "dropin_%s" % uuid.uuid4().hex[:8]
-
-    return type("Dropin", (models.ClickhouseModel,), {
-        "__module__": __name__, "Meta": Meta,
-        "s": models.StringField(),
-        "n": models.UInt32Field(),
-        "at": models.DateTimeField(),
-        "day": models.DateField(),
-    })
+    return temp_model("dropin", models.ClickhouseModel, s=models.StringField(),
+                      n=models.UInt32Field(), at=models.DateTimeField(), day=models.DateField())
 
 
 @pytest.fixture(params=ALIASES, scope="module")
@@ -415,18 +404,10 @@ def test_map_key_transform(target):
     if not conn.features.supports_map_type:
         pytest.skip("Map needs ClickHouse 21.8 (the field raises NotSupportedError, "
                     "tests/backend/test_features.py)")
-    from django.apps.registry import Apps
-
-    class Meta:
-        app_label = "testapp"
-        apps = Apps()
-        db_table = "dropin_map_%s" % uuid.uuid4().hex[:8]
-
-    Model = type("DropinMap", (models.ClickhouseModel,), {
-        "__module__": __name__, "Meta": Meta,
-        "m": models.MapField(models.StringField(), models.UInt32Field()),
-        "im": models.MapField(models.UInt16Field(), models.StringField()),
-    })
+    Model = temp_model(
+        "dropin_map", models.ClickhouseModel,
+        m=models.MapField(models.StringField(), models.UInt32Field()),
+        im=models.MapField(models.UInt16Field(), models.StringField()))
     with conn.schema_editor() as editor:
         editor.create_model(Model)
     try:
@@ -444,20 +425,12 @@ def test_map_key_transform(target):
 
 def test_enum_field_bytes_and_str_labels(target):
     conn, objs = target
-    from django.apps.registry import Apps
     from django.core import checks
 
-    class Meta:
-        app_label = "testapp"
-        apps = Apps()
-        db_table = "dropin_enum_%s" % uuid.uuid4().hex[:8]
-
     choices = [(1, b"bytes"), (-128, "str"), (127, b"\xff\xfe"), (2, "caf\u00e9".encode())]
-    Model = type("DropinEnum", (models.ClickhouseModel,), {
-        "__module__": __name__, "Meta": Meta,
-        "e": models.Enum8Field(choices=choices),
-        "name": models.Enum16Field(choices=choices, return_int=False),
-    })
+    Model = temp_model("dropin_enum", models.ClickhouseModel,
+                       e=models.Enum8Field(choices=choices),
+                       name=models.Enum16Field(choices=choices, return_int=False))
     field = Model._meta.get_field("e")
     assert [e for e in field.check() if e.level >= checks.ERROR] == []
     bad = models.Enum8Field(choices=[(1, 2)])

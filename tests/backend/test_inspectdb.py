@@ -20,24 +20,21 @@ from clickhouse_backend.management.commands.inspectdb import Command
 ALIASES = ["default", "embedded"]
 
 
+# Columns of types newer than 18.16, where the target has them.
+NEWER_COLUMNS = [
+    ("supports_low_cardinality", "lc LowCardinality(String), lcn LowCardinality(Nullable(String))"),
+    ("supports_datetime64", "dt64 DateTime64(3, 'UTC'), dt6 Nullable(DateTime64(6, 'UTC'))"),
+    ("supports_map_type", "m Map(String, Array(UInt8))"),
+    ("supports_bool_type", "ok Bool"),
+    ("supports_date32", "d32 Date32"),
+    ("supports_ip_types", "ip4 IPv4, ip6 Nullable(IPv6)"),
+    ("supports_big_ints", "big Int128, ubig UInt256"),
+]
+
+
 def _tables(conn, prefix):
     """name -> CREATE TABLE body; newer types only where the target has them."""
-    f = conn.features
-    extra = []
-    if f.supports_low_cardinality:
-        extra.append("lc LowCardinality(String), lcn LowCardinality(Nullable(String))")
-    if f.supports_datetime64:
-        extra.append("dt64 DateTime64(3, 'UTC'), dt6 Nullable(DateTime64(6, 'UTC'))")
-    if f.supports_map_type:
-        extra.append("m Map(String, Array(UInt8))")
-    if f.supports_bool_type:
-        extra.append("ok Bool")
-    if f.supports_date32:
-        extra.append("d32 Date32")
-    if f.supports_ip_types:
-        extra.append("ip4 IPv4, ip6 Nullable(IPv6)")
-    if f.supports_big_ints:
-        extra.append("big Int128, ubig UInt256")
+    extra = [columns for flag, columns in NEWER_COLUMNS if getattr(conn.features, flag)]
     newer = "".join(", " + e for e in extra)
     tables = {
         "wide": (
