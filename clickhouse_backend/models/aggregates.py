@@ -32,9 +32,11 @@ class uniq(Aggregate):
     several arguments count distinct rows/combinations."""
     output_field = UInt64Field()
     allow_distinct = True
-    empty_result_set_value = 0
 
     def __init__(self, *expressions, **extra):
+        # A count: 0 over no rows, also where the backend's
+        # aggregate_functions_null_for_empty makes uniqCombined() NULL there.
+        extra.setdefault("default", 0)
         super().__init__(*(Star() if e == "*" else e for e in expressions), **extra)
 
 

@@ -378,12 +378,8 @@ def test_uniq_family(target, name):
     assert objs.aggregate(v=func("n", "s"))["v"] == len(ROWS)
     grouped = dict(objs.values("day__year").annotate(v=func("s")).values_list("day__year", "v"))
     assert grouped == {2019: 1, 2020: 1, 2021: 1}
-    if conn.alias == "embedded" and name.startswith("uniqCombined"):
-        # Reproduced only inside this test session, not with a fresh chDB
-        # session: the row is lost (Django sees None) or the driver reports
-        # "chDB returned 20 bytes of an incomplete Native block".
-        pytest.xfail("embedded driver: uniqCombined over no rows loses its row (open bug)")
-    # Over no rows: 0 (ClickHouse's answer), as in django-clickhouse-backend.
+    # Over no rows: 0, as in django-clickhouse-backend, also where the backend's
+    # aggregate_functions_null_for_empty would make uniqCombined() NULL.
     assert objs.filter(n=12345).aggregate(v=func("s"))["v"] == 0
 
 
