@@ -435,3 +435,26 @@ def engine_code(info, column_to_field):
             settings[name.strip()] = _literal(value)
         kwargs.append("settings=%r" % settings)
     return "models.%s(%s)" % (cls.__name__, ", ".join(args + kwargs))
+
+
+_INDEX = re.compile(r"INDEX (`(?:[^`\\]|\\.)*`|\w+) (.+?) TYPE (\w+)(?:\(([^)]*)\))? "
+                    r"GRANULARITY (\d+)")
+_INDEX_TYPES = {"minmax": "MinMax", "set": "Set", "bloom_filter": "BloomFilter",
+                "ngrambf_v1": "NgrambfV1", "tokenbf_v1": "TokenbfV1"}
+
+
+def index_code(create_table_query, column_to_field):
+    """(Python source of each data skipping index of a CREATE TABLE as a
+    models.Index, comments for those it cannot write: on expressions other
+    than columns, of types models has no class for)."""
+    indexes, comments = [], []
+    for m in _INDEX.finditer(create_table_query):
+        name, expr, type_name, type_args, granularity = m.groups()
+        items = _split_top(expr[1:-1] if expr.startswith("(") and expr.endswith(")") else expr)
+        fields = [column_to_field.get(_unquote_ident(i)) for i in items]
+        if None in fields or type_name not in _INDEX_TYPES:
+            comments.append("# not written: %s" % m.group(0))
+            continue
+        indexes.append("models.Index(fields=%r, name=%r, type=models.%s(%s), granularity=%s)" % (
+            fields, _unquote_ident(name), _INDEX_TYPES[type_name], type_args or "", granularity))
+    return indexes, comments

@@ -53,13 +53,19 @@ def _tables(conn, prefix):
     if conn.server_version >= (20, 1):
         tables["pk"] = ("(id UInt64, name String, day Date) ENGINE = MergeTree "
                         "ORDER BY (id, name) PRIMARY KEY id TTL day + INTERVAL 1 YEAR")
+    if conn.features.supports_data_skipping_indexes:
+        tables["idx"] = (
+            "(id UInt64, s String, v Float64, INDEX a v TYPE minmax GRANULARITY 1, "
+            "INDEX b s TYPE set(100) GRANULARITY 2, INDEX c (s, id) TYPE bloom_filter(0.01) "
+            "GRANULARITY 4, INDEX d s TYPE ngrambf_v1(3, 256, 2, 0) GRANULARITY 1, "
+            "INDEX e s TYPE tokenbf_v1(256, 2, 0) GRANULARITY 1) ENGINE = MergeTree ORDER BY id")
     if conn.server_version >= (21, 1):
         tables["named"] = ("(id UInt8, t Tuple(a Int32, b Nullable(String)), "
                            "e Enum8('\\xff\\xfe' = 1, 'ok' = 2)) ENGINE = MergeTree ORDER BY id")
     return {prefix + name: body for name, body in tables.items()}
 
 
-def _describe(cur, table):
+def _describe(conn, cur, table):
     # system.columns lists a table's columns in their order.
     cur.execute("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
                 "AND table = %s", [table])
@@ -68,7 +74,12 @@ def _describe(cur, table):
                 "sampling_key FROM system.tables WHERE database = currentDatabase() "
                 "AND name = %s", [table])
     engine = cur.fetchone()
-    return columns, engine[:1] + (engine[1].replace(table, "T"),) + engine[2:]
+    indexes = []
+    if conn.features.supports_data_skipping_indexes:
+        cur.execute("SELECT name, type, expr, granularity FROM system.data_skipping_indices "
+                    "WHERE database = currentDatabase() AND table = %s ORDER BY name", [table])
+        indexes = cur.fetchall()
+    return columns, engine[:1] + (engine[1].replace(table, "T"),) + engine[2:], indexes
 
 
 @pytest.mark.parametrize("alias", ALIASES)
@@ -103,7 +114,7 @@ def test_inspectdb_round_trip(alias, request):
                 copies.append(table + "_copy")
             with conn.cursor() as cur:
                 for table in tables:
-                    assert _describe(cur, table + "_copy") == _describe(cur, table), table
+                    assert _describe(conn, cur, table + "_copy") == _describe(conn, cur, table), table
             # The generated fields write and read the values.
             wide = generated[prefix + "wide"]
             row = dict(id=7, name="n", n=None, d=decimal.Decimal("-123456.789"),
@@ -142,3 +153,17 @@ def test_field_code_of_types():
     assert code == "models.DateTime64Field(precision=9)" and "Asia/Tokyo" in notes[0]
     code, notes = field_code(parse_type("AggregateFunction(uniq, UInt64)"))
     assert code == "models.StringField()" and "AggregateFunction" in notes[0]
+
+
+def test_index_code():
+    from clickhouse_backend.backend.introspection import index_code
+
+    query = ("CREATE TABLE t (`id` UInt64, `my col` String, INDEX `i 1` (`my col`, id) TYPE "
+             "bloom_filter GRANULARITY 3, INDEX d lower(`my col`) TYPE ngrambf_v1(3, 256, 2, 0) "
+             "GRANULARITY 1, INDEX v id TYPE vector_similarity('hnsw', 'L2Distance') "
+             "GRANULARITY 1) ENGINE = MergeTree ORDER BY id")
+    indexes, comments = index_code(query, {"id": "id", "my col": "my_col"})
+    assert indexes == ["models.Index(fields=['my_col', 'id'], name='i 1', "
+                       "type=models.BloomFilter(), granularity=3)"]
+    assert [c.split(" TYPE")[0] for c in comments] == [
+        "# not written: INDEX d lower(`my col`)", "# not written: INDEX v id"]

@@ -7,7 +7,8 @@ creates the same tables. Other databases get Django's command unchanged."""
 from django.core.management.commands import inspectdb
 from django.db import connections
 
-from clickhouse_backend.backend.introspection import engine_code, field_code, parse_type
+from clickhouse_backend.backend.introspection import (
+    engine_code, field_code, index_code, parse_type)
 
 
 class Command(inspectdb.Command):
@@ -47,8 +48,9 @@ class Command(inspectdb.Command):
         intro = connection.introspection
         description = intro.get_table_description(cursor, table_name)
         cursor.execute(
-            "SELECT engine, engine_full, partition_key, sorting_key, primary_key, sampling_key "
-            "FROM system.tables WHERE database = currentDatabase() AND name = %s", [table_name])
+            "SELECT engine, engine_full, partition_key, sorting_key, primary_key, sampling_key, "
+            "create_table_query FROM system.tables WHERE database = currentDatabase() "
+            "AND name = %s", [table_name])
         engine_row = cursor.fetchone()
         nullable = {row.name for row in description if row.type_code.startswith("Nullable(")}
         key_columns = [c for c in intro.get_primary_key_columns(cursor, table_name)
@@ -82,8 +84,18 @@ class Command(inspectdb.Command):
         yield "        db_table = %r" % table_name
         if connection.features.supports_comments and info and info.comment:
             yield "        db_table_comment = %r" % info.comment
-        engine = engine_code(engine_row, column_to_field) if engine_row else None
+        if not engine_row:
+            return
+        engine = engine_code(engine_row[:6], column_to_field)
         if engine:
             yield "        engine = %s" % engine
-        elif engine_row:
+        else:
             yield "        # engine %s: no clickhouse_backend.models class" % engine_row[1]
+        indexes, comments = index_code(engine_row[6], column_to_field)
+        for comment in comments:
+            yield "        %s" % comment
+        if indexes:
+            yield "        indexes = ["
+            for index in indexes:
+                yield "            %s," % index
+            yield "        ]"
