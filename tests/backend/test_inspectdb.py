@@ -167,3 +167,28 @@ def test_index_code():
                        "type=models.BloomFilter(), granularity=3)"]
     assert [c.split(" TYPE")[0] for c in comments] == [
         "# not written: INDEX d lower(`my col`)", "# not written: INDEX v id"]
+
+
+def test_command_found_with_the_app_installed(request):
+    """With "clickhouse_backend" in INSTALLED_APPS, ``inspectdb`` is this command."""
+    from django.conf import settings
+    from django.core.management import get_commands
+    from django.test.utils import override_settings
+
+    request.getfixturevalue("edb")
+    table = "insp_%s_t" % uuid.uuid4().hex[:6]
+    conn = connections["embedded"]
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE %s (id UInt8) ENGINE = Log" % table)
+    try:
+        with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, "clickhouse_backend"]):
+            get_commands.cache_clear()
+            assert get_commands()["inspectdb"] == "clickhouse_backend"
+            out = io.StringIO()
+            call_command("inspectdb", table, database="embedded", stdout=out)
+        assert "(models.ClickhouseModel):" in out.getvalue()
+        assert "engine = models.Log()" in out.getvalue()
+    finally:
+        get_commands.cache_clear()
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE %s" % table)
