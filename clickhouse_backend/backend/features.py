@@ -128,7 +128,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_uniq_combined64 = _since((19, 11))
     has_farm_fingerprint64 = _since((20, 12))
     has_uniq_theta = _since((21, 6))
-    has_sha512 = _since((21, 7))
+    has_sha512 = _since((21, 9))  # as backend/functions.py gates Django's SHA512
     has_md4 = _since((21, 11))
     has_blake3 = _since((22, 10))
     has_tuple_element_default = _since((22, 11))
