@@ -307,9 +307,11 @@ def field_code(node, params=()):
             cls, zone = "DateTimeField", args
         if not zone or zone[0] != b"UTC":
             # The fields write the 'UTC' type: the same instants, shown in UTC.
-            notes.append("%s(%s) is created as %s(..., 'UTC')."
-                         % (name, ", ".join(map(str, [*args[:len(args) - len(zone)],
-                                                       *(z.decode() for z in zone)])), name))
+            precision = [str(a) for a in args[:len(args) - len(zone)]]
+            given = precision + ["'%s'" % z.decode() for z in zone]
+            notes.append("%s%s is created as %s(%s)." % (
+                name, "(%s)" % ", ".join(given) if given else "", name,
+                ", ".join(precision + ["'UTC'"])))
     elif name == "Decimal" or name in _DECIMAL_DIGITS:
         digits, scale = (args[0], args[1]) if name == "Decimal" else (_DECIMAL_DIGITS[name], args[0])
         cls, params = "DecimalField", ["max_digits=%d" % digits, "decimal_places=%d" % scale] + params

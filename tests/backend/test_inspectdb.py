@@ -192,3 +192,13 @@ def test_command_found_with_the_app_installed(request):
         get_commands.cache_clear()
         with conn.cursor() as cur:
             cur.execute("DROP TABLE %s" % table)
+
+
+def test_time_zone_notes():
+    assert field_code(parse_type("DateTime"))[1] == ["DateTime is created as DateTime('UTC')."]
+    assert field_code(parse_type("DateTime('Europe/Paris')"))[1] == [
+        "DateTime('Europe/Paris') is created as DateTime('UTC')."]
+    assert field_code(parse_type("DateTime64(3)")) == (
+        "models.DateTime64Field(precision=3)", ["DateTime64(3) is created as DateTime64(3, 'UTC')."])
+    assert field_code(parse_type("Nullable(DateTime('UTC'))")) == (
+        "models.DateTimeField(null=True, blank=True)", [])
