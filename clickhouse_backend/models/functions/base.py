@@ -7,7 +7,7 @@ from django.db import NotSupportedError, models
 def require(connection, flag, what):
     """NotSupportedError unless the features flag `flag` (made by features._since)
     is true on `connection`."""
-    if getattr(connection.features, flag, True):
+    if getattr(connection.features, flag):
         return
     raise NotSupportedError("%s needs ClickHouse %s or later (server is %s)." % (
         what, ".".join(map(str, getattr(type(connection.features), flag).version)),

@@ -2,7 +2,7 @@
 from django.db.models import Value
 
 from .. import fields
-from .base import Func, check_arity
+from .base import Func, check_arity, require
 
 
 class Tuple(Func):
@@ -30,7 +30,6 @@ class tupleElement(Func):
 
     def check_support(self, connection):
         if len(self.get_source_expressions()) == 3:
-            from .base import require
             require(connection, "has_tuple_element_default", "tupleElement() with a default")
 
     def _resolve_output_field(self):
