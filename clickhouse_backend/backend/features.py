@@ -3,8 +3,11 @@ from django.utils.functional import cached_property
 
 
 def _since(version):
-    """A feature flag true when the server is at least `version`."""
-    return cached_property(lambda self: self.connection.server_version >= version)
+    """A feature flag true when the server is at least `version` (kept on the
+    flag as .version, which NotSupportedError messages name)."""
+    flag = cached_property(lambda self: self.connection.server_version >= version)
+    flag.version = version
+    return flag
 
 
 class DatabaseFeatures(BaseDatabaseFeatures):
@@ -118,6 +121,22 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     greatest_least_ignores_nulls = _since((24, 12))
     # JSONObject/JSONArray are built with toJSONString().
     has_json_object_function = _since((21, 7))
+    # clickhouse_backend.models.functions / .aggregates that 18.16 lacks: the
+    # release that added each (the ORM raises NotSupportedError before it).
+    has_to_start_of_ten_minutes = _since((19, 1))
+    has_to_year_week = _since((19, 11))
+    has_uniq_combined64 = _since((19, 11))
+    has_farm_fingerprint64 = _since((20, 12))
+    has_uniq_theta = _since((21, 6))
+    has_sha512 = _since((21, 9))  # as backend/functions.py gates Django's SHA512
+    has_md4 = _since((21, 11))
+    has_blake3 = _since((22, 10))
+    has_tuple_element_default = _since((22, 11))
+    has_keyed_siphash = _since((23, 2))
+    has_ulid_functions = _since((23, 3))
+    has_sha512_256 = _since((23, 7))
+    has_generate_serial_id = _since((25, 1))
+    has_generate_serial_id_start = _since((25, 10))
 
     @cached_property
     def test_now_utc_template(self):

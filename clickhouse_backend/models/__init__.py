@@ -1,5 +1,7 @@
 """``from clickhouse_backend import models``: ClickhouseModel, ClickHouse
-fields, table engines, data skipping indexes and functions."""
+fields, table engines, data skipping indexes, functions and aggregates."""
+from .aggregates import *  # noqa: F401,F403
+from .aggregates import __all__ as _aggregates
 from .base import ClickhouseManager, ClickhouseModel
 from .engines import *  # noqa: F401,F403
 from .engines import __all__ as _engines
@@ -12,4 +14,4 @@ from .indexes import __all__ as _indexes
 from .query import Query, QuerySet
 
 __all__ = ["ClickhouseModel", "ClickhouseManager", "QuerySet", "Query",
-           *_fields, *_engines, *_indexes, *_functions]
+           *_fields, *_engines, *_indexes, *_functions, *_aggregates]

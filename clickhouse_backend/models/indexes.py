@@ -1,5 +1,7 @@
 """Data skipping indexes: ``Meta.indexes = [Index(fields=[...], type=BloomFilter(), granularity=4, name=...)]``."""
 from django.db.models.expressions import F
+# Django's, importable from here as from django-clickhouse-backend.
+from django.db.models.indexes import IndexExpression  # noqa: F401
 
 __all__ = ["Index", "IndexType", "MinMax", "Set", "BloomFilter", "NgrambfV1", "TokenbfV1"]
 

@@ -56,3 +56,17 @@ def use_db(alias, request):
     from django.db import connections
     request.getfixturevalue("db" if alias == "default" else "edb")
     return connections[alias]
+
+
+def temp_model(prefix, base, **fields):
+    """A model class of `fields` on a fresh table name, in an app registry of
+    its own (nothing global to clean up); create its table with the schema
+    editor."""
+    import uuid
+
+    from django.apps.registry import Apps
+
+    meta = type("Meta", (), {"app_label": "testapp", "apps": Apps(),
+                             "db_table": "%s_%s" % (prefix, uuid.uuid4().hex[:8])})
+    return type(prefix.title().replace("_", ""), (base,),
+                {"__module__": __name__, "Meta": meta, **fields})

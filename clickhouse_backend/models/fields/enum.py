@@ -6,9 +6,19 @@ from .base import FieldMixin
 __all__ = ["EnumField", "Enum8Field", "Enum16Field"]
 
 
+def _text(label):
+    """A label as the driver returns the name: str, bytes that are not UTF-8
+    decoded with surrogateescape (as the driver decodes them)."""
+    if isinstance(label, bytes):
+        return label.decode("utf-8", "surrogateescape")
+    return label
+
+
 class EnumField(FieldMixin, fields.Field):
-    """Enum16 by default.  choices = [(int value, name), ...].  The server
-    returns names; ``return_int=True`` (default) gives back the int value."""
+    """Enum16 by default.  choices = [(int value, name), ...], names str or
+    bytes (ClickHouse names are bytes; as django-clickhouse-backend).  The
+    server returns names; ``return_int=True`` (default) gives back the int
+    value, ``return_int=False`` the name as str."""
     MIN_INT, MAX_INT = -32768, 32767
 
     def __init__(self, *args, return_int=True, **kwargs):
@@ -22,14 +32,16 @@ class EnumField(FieldMixin, fields.Field):
             try:
                 value, label = choice
             except (TypeError, ValueError):
-                return [checks.Error("'choices' must contain (int, str) pairs.", obj=self)]
+                return [checks.Error(self._pairs_error, obj=self, id="fields.E005")]
             if not isinstance(value, int) or isinstance(value, bool) or \
-                    not isinstance(label, str):
-                return [checks.Error("'choices' must contain (int, str) pairs.", obj=self)]
+                    not isinstance(label, (str, bytes)):
+                return [checks.Error(self._pairs_error, obj=self, id="fields.E005")]
             if not self.MIN_INT <= value <= self.MAX_INT:
                 return [checks.Error("'choices' values must be in [%d, %d]."
                                      % (self.MIN_INT, self.MAX_INT), obj=self)]
         return []
+
+    _pairs_error = "'choices' must contain (int, str or bytes) pairs."
 
     def get_internal_type(self):
         return "Enum16Field"
@@ -42,14 +54,12 @@ class EnumField(FieldMixin, fields.Field):
 
     @property
     def _name_to_value(self):
-        return {label: value for value, label in self.choices}
+        return {_text(label): value for value, label in self.choices}
 
     def from_db_value(self, value, expression, connection):
         if value is None or not self.return_int:
             return value
-        if isinstance(value, bytes):
-            value = value.decode()
-        return self._name_to_value.get(value, value)
+        return self._name_to_value.get(_text(value), _text(value))
 
     def get_prep_value(self, value):
         value = super().get_prep_value(value)

@@ -50,7 +50,7 @@ class MapField(FieldMixin, Field):
         transform = super().get_transform(name)
         if transform:
             return transform
-        return _KeyFactory(name, self.value_field)
+        return KeyTransformFactory(name, self.key_field, self.value_field)
 
 
 @MapField.register_lookup
@@ -96,25 +96,31 @@ class MapValues(_KeysValues):
     function = "mapValues"
 
 
-class MapKey(Transform):
-    def __init__(self, key, field, *args, **kwargs):
+class KeyTransform(Transform):
+    """``field__<key>``: the value of the map at `key` (converted by key_field;
+    a missing key gives the value type's default, as ClickHouse does)."""
+
+    def __init__(self, key, key_field, value_field, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.key = key
-        self.element_field = field
+        self.key_field = key_field
+        self.value_field = value_field
 
     def as_sql(self, compiler, connection):
         lhs, params = compiler.compile(self.lhs)
-        return "arrayElement(%s, %%s)" % lhs, (*params, self.key)
+        key = self.key_field.get_db_prep_value(self.key, connection)
+        return "arrayElement(%s, %%s)" % lhs, (*params, key)
 
     @property
     def output_field(self):
-        return self.element_field
+        return self.value_field
 
 
-class _KeyFactory:
-    def __init__(self, key, field):
+class KeyTransformFactory:
+    def __init__(self, key, key_field, value_field):
         self.key = key
-        self.element_field = field
+        self.key_field = key_field
+        self.value_field = value_field
 
     def __call__(self, *args, **kwargs):
-        return MapKey(self.key, self.element_field, *args, **kwargs)
+        return KeyTransform(self.key, self.key_field, self.value_field, *args, **kwargs)
