@@ -8,8 +8,8 @@
   test FAILS, even if its own assertions passed.
 * pytest-asyncio runs in auto mode: a plain `async def test_...` is enough.
 
-Server fixtures (clickhouse_url, server_params, server_version, scratch_db,
-requires_server_version) are shared with tests/conftest.py.
+Server fixtures (clickhouse_url, server_params, server_version, scratch_db) are
+shared with tests/conftest.py.
 """
 import asyncio
 import gc
@@ -18,7 +18,6 @@ import pytest
 
 from tests.conftest import (  # noqa: F401  (re-exported as fixtures)
     _admin_conn,
-    _requires_server_version,
     clickhouse_url,
     scratch_db,
     server_params,

@@ -1,6 +1,8 @@
 """The asyncio surface against the real server: concurrency through the shared
 pool, no thread per request, cancellation that frees the slot and kills the query."""
 import asyncio
+import datetime
+import os
 import threading
 import time
 import uuid
@@ -76,18 +78,59 @@ async def test_200_concurrent_queries_pool_16(server_params):
     assert st["in_use"] == 0 and st["waiting"] == 0
 
 
+def os_threads():
+    """Every thread of the process, native ones included (threading sees only its own)."""
+    return len(os.listdir("/proc/self/task"))
+
+
 async def test_no_thread_per_request(server_params):
-    conn = await aconnect(server_params)
-    before = threading.active_count()
+    conn = await aconnect(server_params, pool_size=16)
+    cur = conn.cursor()
+    await cur.execute("SELECT 1")  # the engine thread exists from here on
+    await cur.fetchall()
+    before = os_threads()
+    peak = before
+    in_flight = 0
+
+    async def sample():
+        nonlocal peak
+        while True:
+            peak = max(peak, os_threads())
+            await asyncio.sleep(0.005)
 
     async def one(i):
+        nonlocal in_flight
         cur = conn.cursor()
-        await cur.execute("SELECT %s", [i])
-        return await cur.fetchall()
+        in_flight += 1
+        # sleep: requests overlap, so a thread per request would be alive while sampled
+        await cur.execute("SELECT %s, sleep(0.05)", [i])
+        rows = await cur.fetchall()
+        in_flight -= 1
+        return rows
 
-    await asyncio.gather(*(one(i) for i in range(300)))
-    # the engine is one native thread, invisible to `threading`; nothing else appeared
-    assert threading.active_count() == before
+    sampler = asyncio.create_task(sample())
+    results = await asyncio.gather(*(one(i) for i in range(300)))
+    sampler.cancel()
+    assert [r[0][0] for r in results] == list(range(300))
+    assert conn.pool_stats()["peak_open"] > 1  # the requests did overlap
+    assert peak == before and os_threads() == before, (before, peak)
+
+
+async def test_os_thread_count_sees_native_threads():
+    # the oracle above can fail: a C thread that `threading` does not know is counted
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    listed, before = threading.active_count(), os_threads()
+    tid = ctypes.c_ulong()
+    # pthread_create(&tid, NULL, sleep, (void *)1): a native thread sleeping one second
+    assert libc.pthread_create(ctypes.byref(tid), None, ctypes.cast(libc.sleep, ctypes.c_void_p),
+                               ctypes.c_void_p(1)) == 0
+    try:
+        assert os_threads() == before + 1 and threading.active_count() == listed
+    finally:
+        libc.pthread_join(tid, None)
+    assert os_threads() == before
 
 
 async def test_queries_overlap_on_the_server(server_params):
@@ -227,3 +270,36 @@ async def test_two_event_loops_share_the_pool(server_params):
     await cur.execute("SELECT 12")
     assert await cur.fetchall() == [(12,)]
     assert conn.pool_stats()["created"] == 1
+
+
+async def test_nextset_is_none(server_params):
+    conn = await aconnect(server_params)
+    cur = conn.cursor()
+    await cur.execute("SELECT 9")
+    # PEP 249: None = no more result sets (ClickHouse sends one per statement)
+    assert cur.nextset() is None
+    assert await cur.fetchall() == [(9,)]
+    await cur.close()
+    with pytest.raises(chd.InterfaceError):
+        cur.nextset()
+
+
+AWARE_US = datetime.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
+
+
+async def test_aware_datetime_bound_for_the_server(server_params, server_version):
+    # the async twin of tests/test_escape.py::test_cursor_binds_aware_datetimes_for_its_server
+    conn = await aconnect(server_params)
+    cur = conn.cursor()
+    await cur.execute("SELECT toString(%s, 'UTC')", [AWARE_US.replace(microsecond=0)])
+    assert await cur.fetchall() == [("2024-01-02 02:04:05",)]
+    assert conn._server_version_info == ()  # nothing needed the version yet
+    if server_version >= (20, 1):
+        await cur.execute("SELECT toString(%s, 'UTC')", [AWARE_US])
+        assert await cur.fetchall() == [("2024-01-02 02:04:05.123456",)]
+    else:
+        with pytest.raises(chd.NotSupportedError, match=r"ClickHouse 18\.16\.\d+ has no DateTime64.*microseconds"):
+            await cur.execute("SELECT toString(%s, 'UTC')", [AWARE_US])
+        with pytest.raises(chd.NotSupportedError, match="has no DateTime64"):
+            await cur.executemany("INSERT INTO nowhere VALUES (%s)", [(AWARE_US,)])
+    assert conn._server_version_info == server_version

@@ -38,6 +38,13 @@ async def test_basic_and_types(econn):
     assert await econn.server_version() >= "24"
 
 
+async def test_aware_datetime64_literal(econn):
+    # chDB is a current ClickHouse: an aware datetime with microseconds is a DateTime64
+    v = datetime.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
+    assert await _all(econn, "SELECT toString(%s, 'UTC')", [v]) == [("2024-01-02 02:04:05.123456",)]
+    assert econn._server_version_info >= (20, 1)
+
+
 async def test_loop_keeps_running_during_a_slow_query(econn):
     ticks = 0
 

@@ -36,14 +36,12 @@ SELECT_ROWS = ("SELECT number, concat('row-', toString(number)), number / 3, "
                "toDateTime(1577836800 + number), if(number % 5 = 0, NULL, toInt32(number % 100000)) "
                "FROM numbers({n})")
 SMALL_SQL = "SELECT number, toString(number) FROM numbers(10)"
+SMALL_ROWS = 10  # rows of SMALL_SQL: every client's count is checked (worker.py)
 EVENTS_ROWS = 10_000  # the Django workloads' table: small, so that the ORM cost shows
 
-# Workload 4 through Django with USE_TZ=False: with USE_TZ=True this repository's
-# bulk_create sends aware datetimes as toDateTime('...', 'UTC') expressions, and
-# ClickHouse 18.16 rejects a VALUES body with expressions beyond ~20,000 rows
-# ("Unknown identifier: toDateTime"). Naive datetimes are plain literals for both
-# backends. Flip to True once the backend sends plain literals.
-DJANGO_BULK_USE_TZ = False
+# Workload 4 through Django with USE_TZ=True (Django's project default): aware
+# datetimes, which both backends send as plain UTC literals in the VALUES body.
+DJANGO_BULK_USE_TZ = True
 
 SIZES = {
     #            full          quick
@@ -275,13 +273,14 @@ class Runner:
         spec = self.base_spec()
         sz = self.size
         if w == "seq":
-            spec.update(n=sz["seq_n"], sql=SMALL_SQL)
+            spec.update(n=sz["seq_n"], sql=SMALL_SQL, expect_rows=sz["seq_n"] * SMALL_ROWS)
         elif w == "conc":
-            spec.update(n=sz["conc_n"], sql=SMALL_SQL)
+            spec.update(n=sz["conc_n"], sql=SMALL_SQL, expect_rows=sz["conc_n"] * SMALL_ROWS)
         elif w == "fetch":
-            spec.update(sql="SELECT id, s, f, dt, n FROM bench.rows", runs=sz["heavy_runs"])
+            spec.update(sql="SELECT id, s, f, dt, n FROM bench.rows", runs=sz["heavy_runs"],
+                        expect_rows=sz["fetch_rows"])
         elif w == "insert":
-            spec.update(rows=sz["insert_rows"], runs=sz["heavy_runs"])
+            spec.update(rows=sz["insert_rows"], runs=sz["heavy_runs"], expect_rows=sz["insert_rows"])
         clients = [c for c in DRIVER_CLIENTS[w] if not self.args.clients or c in self.args.clients]
         for client in clients:
             if w == "stream":
@@ -295,7 +294,7 @@ class Runner:
         """Workload 7 at the full size and at a tenth of it: flat memory means the
         peak does not grow with the row count."""
         for rows in (self.size["stream_rows"] // 10, self.size["stream_rows"]):
-            s = {**spec, "workload": "stream", "client": client, "runs": 1,
+            s = {**spec, "workload": "stream", "client": client, "runs": 1, "expect_rows": rows,
                  "sql": SELECT_ROWS.format(n=rows), "warm_sql": SELECT_ROWS.format(n=10)}
             res = self.spawn("worker.py", s, self.env(ours=client.startswith("ours")), sample_rss=True)
             self.record("stream", client, res, stream_rows=rows)
@@ -402,6 +401,9 @@ class Runner:
         try:
             with urllib.request.urlopen(url, timeout=30) as r:
                 entry["sample"] = json.loads(r.read())
+            # every mode must compute the dashboard of the whole events table
+            if entry["sample"].get("rows") != EVENTS_ROWS:
+                raise ValueError(f"the dashboard counted {entry['sample'].get('rows')} rows, not {EVENTS_ROWS}")
         except Exception as e:  # noqa: BLE001
             entry["error"] = f"{type(e).__name__}: {e}"[:300]
             log(f"  dash    {backend:5s} {mode:13s} {entry['error']}")

@@ -3,7 +3,8 @@
     python benchmarks/worker.py '<json spec>'
 
 prints one JSON object as its last line: ``{"times": [...seconds per run...],
-"rows": N, ...}``, ``{"skip": "why"}`` or ``{"error": "..."}``. A process per case
+"rows": N, ...}``, ``{"skip": "why"}`` or ``{"error": "..."}``. Every timed run must
+fetch (insert) exactly ``expect_rows`` rows, or the case is an error. A process per case
 keeps imports, pools and memory of one client away from the next (and lets the
 runner read each client's peak RSS on its own). Run by benchmarks/run.py.
 
@@ -44,9 +45,10 @@ def rss_bytes():
 
 
 # --------------------------------------------------------------------------- clients
-# A client implements some of: seq(n, sql), conc(n, sql, width), fetch(sql) -> rows,
-# insert(table, rows), stream(sql) -> rows. Async clients implement them as
-# coroutines (is_async = True). A missing method means "not applicable" (skip).
+# A client implements some of: seq(n, sql), conc(n, sql, width), fetch(sql), stream(sql)
+# -- each returning the number of rows it fetched, checked by the harness -- and
+# insert(table, rows). Async clients implement them as coroutines (is_async = True).
+# A missing method means "not applicable" (skip).
 
 class Ours:
     """clickhouse_backend.driver, sync, HTTP/1.1 keep-alive pool in the C engine."""
@@ -59,9 +61,11 @@ class Ours:
 
     def seq(self, n, sql):
         cur = self.conn.cursor()
+        rows = 0
         for _ in range(n):
             cur.execute(sql)
-            cur.fetchall()
+            rows += len(cur.fetchall())
+        return rows
 
     def fetch(self, sql):
         cur = self.conn.cursor()
@@ -96,16 +100,18 @@ class OursAsync:
 
     async def seq(self, n, sql):
         cur = self.conn.cursor()
+        rows = 0
         for _ in range(n):
             await cur.execute(sql)
-            await cur.fetchall()
+            rows += len(await cur.fetchall())
+        return rows
 
     async def conc(self, n, sql, width):
         async def one():
             cur = self.conn.cursor()
             await cur.execute(sql)
             return await cur.fetchall()
-        await asyncio.gather(*(one() for _ in range(n)))
+        return sum(map(len, await asyncio.gather(*(one() for _ in range(n)))))
 
     async def fetch(self, sql):
         cur = self.conn.cursor()
@@ -188,8 +194,7 @@ class CC:
             host=spec["host"], port=spec["http_port"], database=spec["database"], compress=False)
 
     def seq(self, n, sql):
-        for _ in range(n):
-            self.client.query(sql).result_rows
+        return sum(len(self.client.query(sql).result_rows) for _ in range(n))
 
     def fetch(self, sql):
         return len(self.client.query(sql).result_rows)
@@ -223,13 +228,15 @@ class CCAsync:
             connector_limit=s.get("width", 16), connector_limit_per_host=s.get("width", 16))
 
     async def seq(self, n, sql):
+        rows = 0
         for _ in range(n):
-            (await self.client.query(sql)).result_rows
+            rows += len((await self.client.query(sql)).result_rows)
+        return rows
 
     async def conc(self, n, sql, width):
         async def one():
             return (await self.client.query(sql)).result_rows
-        await asyncio.gather(*(one() for _ in range(n)))
+        return sum(map(len, await asyncio.gather(*(one() for _ in range(n)))))
 
     async def fetch(self, sql):
         return len((await self.client.query(sql)).result_rows)
@@ -258,8 +265,7 @@ class CHDriver:
         self.client = Client(spec["host"], port=spec["tcp_port"], database=spec["database"])
 
     def seq(self, n, sql):
-        for _ in range(n):
-            self.client.execute(sql)
+        return sum(len(self.client.execute(sql)) for _ in range(n))
 
     def fetch(self, sql):
         return len(self.client.execute(sql))
@@ -286,26 +292,31 @@ class Asynch:
         return dict(host=s["host"], port=s["tcp_port"], database=s["database"])
 
     async def open(self):
-        from asynch import Connection
+        from asynch import Connection, Pool
         self.conn = Connection(**self._kw())
         await self.conn.connect()
+        self.pool = None
+        if self.spec["workload"] == "conc":
+            # opened before timing, like every other client's pool
+            width = self.spec["width"]
+            self.pool = Pool(minsize=width, maxsize=width, **self._kw())
+            await self.pool.startup()
 
     async def seq(self, n, sql):
+        rows = 0
         async with self.conn.cursor() as cur:
             for _ in range(n):
                 await cur.execute(sql)
-                await cur.fetchall()
+                rows += len(await cur.fetchall())
+        return rows
 
     async def conc(self, n, sql, width):
-        from asynch import Pool
-
-        async with Pool(minsize=width, maxsize=width, **self._kw()) as pool:
-            async def one():
-                async with pool.connection() as conn:
-                    async with conn.cursor() as cur:
-                        await cur.execute(sql)
-                        return await cur.fetchall()
-            await asyncio.gather(*(one() for _ in range(n)))
+        async def one():
+            async with self.pool.connection() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute(sql)
+                    return await cur.fetchall()
+        return sum(map(len, await asyncio.gather(*(one() for _ in range(n)))))
 
     async def fetch(self, sql):
         async with self.conn.cursor() as cur:
@@ -326,6 +337,8 @@ class Asynch:
         return n
 
     async def close(self):
+        if self.pool is not None:
+            await self.pool.shutdown()
         await self.conn.close()
 
 
@@ -346,13 +359,15 @@ class AiochClient:
                                database=s["database"])
 
     async def seq(self, n, sql):
+        rows = 0
         for _ in range(n):
-            [r[:] for r in await self.client.fetch(sql)]
+            rows += len([r[:] for r in await self.client.fetch(sql)])
+        return rows
 
     async def conc(self, n, sql, width):
         async def one():
             return [r[:] for r in await self.client.fetch(sql)]
-        await asyncio.gather(*(one() for _ in range(n)))
+        return sum(map(len, await asyncio.gather(*(one() for _ in range(n)))))
 
     async def fetch(self, sql):
         return len([r[:] for r in await self.client.fetch(sql)])
@@ -439,6 +454,18 @@ def run_case(spec):
     return _run_sync(client, w, spec, runs, result)
 
 
+class WrongRows(Exception):
+    pass
+
+
+def _checked(result, rows, expected):
+    """Every run must fetch (or insert) exactly the rows asked for: a client that
+    returned fewer would look faster than it is."""
+    if rows != expected:
+        raise WrongRows(f"got {rows:,} rows, expected {expected:,}")
+    result["rows"] = rows
+
+
 def _cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)  # every thread of the process
     return r.ru_utime + r.ru_stime
@@ -465,17 +492,18 @@ async def _atimed(result, coro_fn):
 
 
 def _run_sync(client, w, spec, runs, result):
+    want = spec["expect_rows"]
     if w == "seq":
         _call(client, "seq", max(1, spec["n"] // 10), spec["sql"])
         for _ in range(runs):
-            _timed(result, lambda: _call(client, "seq", spec["n"], spec["sql"]))
+            _checked(result, _timed(result, lambda: _call(client, "seq", spec["n"], spec["sql"])), want)
         result["ops"] = spec["n"]
     elif w == "conc":
         raise Skip("not an asyncio client")
     elif w == "fetch":
         _call(client, "fetch", spec["sql"])
         for _ in range(runs):
-            result["rows"] = _timed(result, lambda: _call(client, "fetch", spec["sql"]))
+            _checked(result, _timed(result, lambda: _call(client, "fetch", spec["sql"])), want)
     elif w == "insert":
         rows = make_rows(spec["rows"])
         for i in range(runs + 1):
@@ -484,12 +512,12 @@ def _run_sync(client, w, spec, runs, result):
                 _call(client, "insert", spec["insert_table"], rows[:1000])
                 continue
             _timed(result, lambda: _call(client, "insert", spec["insert_table"], rows))
-        result["rows"] = _count(spec)
+            _checked(result, _count(spec), want)
     elif w == "stream":
         _call(client, "fetch", spec["warm_sql"]) if hasattr(client, "fetch") else None
         gc.collect()
         result["rss_before"] = rss_bytes()
-        result["rows"] = _timed(result, lambda: _call(client, "stream", spec["sql"]))
+        _checked(result, _timed(result, lambda: _call(client, "stream", spec["sql"])), want)
         result["rss_after"] = rss_bytes()
     else:
         raise ValueError(w)
@@ -497,20 +525,22 @@ def _run_sync(client, w, spec, runs, result):
 
 
 async def _run_async(client, w, spec, runs, result):
+    want = spec["expect_rows"]
     if w == "seq":
         await _acall(client, "seq", max(1, spec["n"] // 10), spec["sql"])
         for _ in range(runs):
-            await _atimed(result, lambda: _acall(client, "seq", spec["n"], spec["sql"]))
+            _checked(result, await _atimed(result, lambda: _acall(client, "seq", spec["n"], spec["sql"])), want)
         result["ops"] = spec["n"]
     elif w == "conc":
         await _acall(client, "conc", max(1, spec["n"] // 10), spec["sql"], spec["width"])
         for _ in range(runs):
-            await _atimed(result, lambda: _acall(client, "conc", spec["n"], spec["sql"], spec["width"]))
+            _checked(result, await _atimed(
+                result, lambda: _acall(client, "conc", spec["n"], spec["sql"], spec["width"])), want)
         result["ops"] = spec["n"]
     elif w == "fetch":
         await _acall(client, "fetch", spec["sql"])
         for _ in range(runs):
-            result["rows"] = await _atimed(result, lambda: _acall(client, "fetch", spec["sql"]))
+            _checked(result, await _atimed(result, lambda: _acall(client, "fetch", spec["sql"])), want)
     elif w == "insert":
         rows = make_rows(spec["rows"])
         for i in range(runs + 1):
@@ -519,13 +549,13 @@ async def _run_async(client, w, spec, runs, result):
                 await _acall(client, "insert", spec["insert_table"], rows[:1000])
                 continue
             await _atimed(result, lambda: _acall(client, "insert", spec["insert_table"], rows))
-        result["rows"] = _count(spec)
+            _checked(result, _count(spec), want)
     elif w == "stream":
         if hasattr(client, "fetch"):
             await client.fetch(spec["warm_sql"])
         gc.collect()
         result["rss_before"] = rss_bytes()
-        result["rows"] = await _atimed(result, lambda: _acall(client, "stream", spec["sql"]))
+        _checked(result, await _atimed(result, lambda: _acall(client, "stream", spec["sql"])), want)
         result["rss_after"] = rss_bytes()
     else:
         raise ValueError(w)

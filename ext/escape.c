@@ -10,6 +10,8 @@
 
 /* Cached at esc_init(): looked up on every value, so no per-call imports. */
 static PyObject *DecimalType, *UUIDType, *IPv4Type, *IPv6Type, *FmtF;
+static PyObject *Datetime64Since; /* (20, 1): the first server with DateTime64 */
+PyObject *esc_ServerVersionNeeded;
 
 /* Escape tables: 0 = copy the byte, else the character after the backslash ('x' = \xHH). */
 static unsigned char STR_ESC[256], BYTES_ESC[256];
@@ -47,6 +49,10 @@ int esc_init(void) {
     if (!(UUIDType = get_attr_of("uuid", "UUID"))) return -1;
     if (!(IPv4Type = get_attr_of("ipaddress", "IPv4Address"))) return -1;
     if (!(IPv6Type = get_attr_of("ipaddress", "IPv6Address"))) return -1;
+    if (!(Datetime64Since = Py_BuildValue("(ii)", 20, 1))) return -1;
+    if (!(esc_ServerVersionNeeded = PyErr_NewException("clickhouse_backend._engine.ServerVersionNeeded",
+                                                       NULL, NULL)))
+        return -1;
     if (!(FmtF = PyUnicode_FromString("f"))) return -1;
     return 0;
 }
@@ -221,8 +227,43 @@ static char *fmt_time(char *p, int h, int mi, int s, int us, int force_us) {
     return p;
 }
 
-static int put_datetime(chb_buf *out, PyObject *v) {
-    PyObject *tz = PyDateTime_DATE_GET_TZINFO(v), *utc = NULL;
+/* An aware datetime with microseconds is toDateTime64(..., 6, 'UTC'); servers before
+ * DateTime64 existed (20.1) get a clear refusal instead of "Unknown function" or a
+ * value cut to the second. sv: see escape.h. Returns 0 (go on), -1 with an exception. */
+static int check_datetime64(PyObject *v, PyObject *sv) {
+    if (sv == NULL || sv == Py_None) return 0;
+    if (!PyTuple_Check(sv)) {
+        PyErr_Format(PyExc_TypeError, "server_version must be a tuple of ints or None, not %s",
+                     Py_TYPE(sv)->tp_name);
+        return -1;
+    }
+    if (PyTuple_GET_SIZE(sv) == 0) {
+        PyErr_SetString(esc_ServerVersionNeeded, "an aware datetime with microseconds: the literal "
+                                                 "depends on the server version");
+        return -1;
+    }
+    int older = PyObject_RichCompareBool(sv, Datetime64Since, Py_LT);
+    if (older <= 0) return older;
+    PyObject *dot = PyUnicode_FromString("."), *parts = PySequence_List(sv), *text = NULL;
+    for (Py_ssize_t i = 0; parts && i < PyList_GET_SIZE(parts); i++) {
+        PyObject *p = PyObject_Str(PyList_GET_ITEM(parts, i));
+        if (!p) Py_CLEAR(parts);
+        else PyList_SetItem(parts, i, p);
+    }
+    if (dot && parts) text = PyUnicode_Join(dot, parts);
+    if (text)
+        PyErr_Format(chb_exc(CHB_EXC_NotSupportedError),
+                     "ClickHouse %U has no DateTime64 (it came in 20.1): the timezone-aware datetime %R "
+                     "has microseconds, which DateTime would drop; round it to the second to send it",
+                     text, v);
+    Py_XDECREF(dot);
+    Py_XDECREF(parts);
+    Py_XDECREF(text);
+    return -1;
+}
+
+static int put_datetime(chb_buf *out, PyObject *v, PyObject *sv) {
+    PyObject *tz = PyDateTime_DATE_GET_TZINFO(v), *utc = NULL, *given = v;
     if (tz != Py_None) {
         PyObject *off = PyObject_CallMethod(v, "utcoffset", NULL);
         if (!off) return -1;
@@ -249,6 +290,10 @@ static int put_datetime(chb_buf *out, PyObject *v) {
     }
     char tmp[96], *p = tmp;
     int us = PyDateTime_DATE_GET_MICROSECOND(v);
+    if (utc && us && check_datetime64(given, sv)) {
+        Py_DECREF(utc);
+        return -1;
+    }
     if (utc) p += us ? sprintf(p, "toDateTime64('") : sprintf(p, "toDateTime('");
     else *p++ = '\'';
     p = fmt_date(p, PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
@@ -290,14 +335,14 @@ static int put_str_of(chb_buf *out, PyObject *v) {
     return r;
 }
 
-static int put_items(chb_buf *out, PyObject *seq, const char *open, const char *close) {
+static int put_items(chb_buf *out, PyObject *seq, const char *open, const char *close, PyObject *sv) {
     PUT(out, open, strlen(open));
     /* re-read the size each time: formatting an item may run Python code */
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
         if (i) PUTS(out, ", ");
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
         Py_INCREF(item);
-        int r = esc_literal(out, item);
+        int r = esc_literal(out, item, sv);
         Py_DECREF(item);
         if (r) return -1;
     }
@@ -305,13 +350,13 @@ static int put_items(chb_buf *out, PyObject *seq, const char *open, const char *
     return 0;
 }
 
-static int put_tuple(chb_buf *out, PyObject *v) {
+static int put_tuple(chb_buf *out, PyObject *v, PyObject *sv) {
     Py_ssize_t n = PyTuple_GET_SIZE(v);
     /* (x) would just be x in SQL */
-    return put_items(out, v, n <= 1 ? "tuple(" : "(", ")");
+    return put_items(out, v, n <= 1 ? "tuple(" : "(", ")", sv);
 }
 
-static int put_dict(chb_buf *out, PyObject *v) {
+static int put_dict(chb_buf *out, PyObject *v, PyObject *sv) {
     PyObject *items = PyDict_Items(v); /* snapshot: key formatting may run Python code */
     if (!items) return -1;
     int r = 0;
@@ -319,8 +364,8 @@ static int put_dict(chb_buf *out, PyObject *v) {
     for (Py_ssize_t i = 0; !r && i < PyList_GET_SIZE(items); i++) {
         PyObject *kv = PyList_GET_ITEM(items, i);
         if ((i && chb_buf_puts(out, ", ")) ) { r = nomem(); break; }
-        if (esc_literal(out, PyTuple_GET_ITEM(kv, 0)) || chb_buf_puts(out, ", ") ||
-            esc_literal(out, PyTuple_GET_ITEM(kv, 1))) {
+        if (esc_literal(out, PyTuple_GET_ITEM(kv, 0), sv) || chb_buf_puts(out, ", ") ||
+            esc_literal(out, PyTuple_GET_ITEM(kv, 1), sv)) {
             if (!PyErr_Occurred()) PyErr_NoMemory();
             r = -1;
         }
@@ -330,12 +375,12 @@ static int put_dict(chb_buf *out, PyObject *v) {
     return r;
 }
 
-static int put_container(chb_buf *out, PyObject *v, int kind) {
+static int put_container(chb_buf *out, PyObject *v, int kind, PyObject *sv) {
     if (Py_EnterRecursiveCall(" while formatting a query parameter")) return -1;
     int r;
-    if (kind == 0) r = put_items(out, v, "[", "]");
-    else if (kind == 1) r = put_tuple(out, v);
-    else r = put_dict(out, v);
+    if (kind == 0) r = put_items(out, v, "[", "]", sv);
+    else if (kind == 1) r = put_tuple(out, v, sv);
+    else r = put_dict(out, v, sv);
     Py_LeaveRecursiveCall();
     return r;
 }
@@ -344,7 +389,7 @@ static int isinst(PyObject *v, PyObject *cls) {
     return PyObject_IsInstance(v, cls);
 }
 
-int esc_literal(chb_buf *out, PyObject *v) {
+int esc_literal(chb_buf *out, PyObject *v, PyObject *sv) {
     PyTypeObject *t = Py_TYPE(v);
     /* exact types first: the common case costs one pointer compare */
     if (t == &PyUnicode_Type) return put_str(out, v);
@@ -355,12 +400,12 @@ int esc_literal(chb_buf *out, PyObject *v) {
     if (v == Py_False) { PUTC(out, '0'); return 0; }
     if (t == &PyBytes_Type)
         return put_quoted(out, (const unsigned char *)PyBytes_AS_STRING(v), (size_t)PyBytes_GET_SIZE(v), BYTES_ESC);
-    if (t == PyDateTimeAPI->DateTimeType) return put_datetime(out, v);
+    if (t == PyDateTimeAPI->DateTimeType) return put_datetime(out, v, sv);
     if (t == PyDateTimeAPI->DateType) return put_date(out, v);
     if ((PyObject *)t == DecimalType) return put_decimal(out, v);
-    if (t == &PyList_Type) return put_container(out, v, 0);
-    if (t == &PyTuple_Type) return put_container(out, v, 1);
-    if (t == &PyDict_Type) return put_container(out, v, 2);
+    if (t == &PyList_Type) return put_container(out, v, 0, sv);
+    if (t == &PyTuple_Type) return put_container(out, v, 1, sv);
+    if (t == &PyDict_Type) return put_container(out, v, 2, sv);
     if ((PyObject *)t == UUIDType || (PyObject *)t == IPv4Type || (PyObject *)t == IPv6Type)
         return put_str_of(out, v);
     /* subclasses (bool cannot be subclassed, so int subclasses are numbers) */
@@ -372,12 +417,12 @@ int esc_literal(chb_buf *out, PyObject *v) {
         return put_double(out, d);
     }
     if (PyBytes_Check(v) || PyByteArray_Check(v) || PyMemoryView_Check(v)) return put_buffer(out, v);
-    if (PyDateTime_Check(v)) return put_datetime(out, v);
+    if (PyDateTime_Check(v)) return put_datetime(out, v, sv);
     if (PyDate_Check(v)) return put_date(out, v);
     if (PyTime_Check(v)) return put_time(out, v);
-    if (PyList_Check(v)) return put_container(out, v, 0);
-    if (PyTuple_Check(v)) return put_container(out, v, 1);
-    if (PyDict_Check(v)) return put_container(out, v, 2);
+    if (PyList_Check(v)) return put_container(out, v, 0, sv);
+    if (PyTuple_Check(v)) return put_container(out, v, 1, sv);
+    if (PyDict_Check(v)) return put_container(out, v, 2, sv);
     PyObject *str_classes[] = {UUIDType, IPv4Type, IPv6Type};
     int r = isinst(v, DecimalType);
     if (r < 0) return -1;
@@ -395,10 +440,10 @@ int esc_literal(chb_buf *out, PyObject *v) {
 
 /* Literal for a placeholder. After a '-' in the query a negative literal would make
  * "--", a comment: separate them with a space. */
-static int put_param(chb_buf *out, PyObject *v) {
+static int put_param(chb_buf *out, PyObject *v, PyObject *sv) {
     if (out->len && out->data[out->len - 1] == '-') {
         size_t start = out->len;
-        if (esc_literal(out, v)) return -1;
+        if (esc_literal(out, v, sv)) return -1;
         if (out->len > start && out->data[start] == '-') {
             if (chb_buf_reserve(out, 1)) return nomem();
             memmove(out->data + start + 1, out->data + start, out->len - start);
@@ -407,7 +452,7 @@ static int put_param(chb_buf *out, PyObject *v) {
         }
         return 0;
     }
-    return esc_literal(out, v);
+    return esc_literal(out, v, sv);
 }
 
 /* Characters (not bytes) before byte offset i of UTF-8 text, for error messages. */
@@ -429,7 +474,7 @@ static Py_ssize_t count_placeholders(const char *q, size_t n) {
     return c;
 }
 
-PyObject *esc_format_query(PyObject *query, PyObject *params) {
+PyObject *esc_format_query(PyObject *query, PyObject *params, PyObject *sv) {
     if (params == Py_None) return Py_NewRef(query);
     PyObject *PE = chb_exc(CHB_EXC_ProgrammingError);
     if (!PyUnicode_Check(query)) {
@@ -505,7 +550,7 @@ PyObject *esc_format_query(PyObject *query, PyObject *params) {
             PyObject *v = PySequence_Fast_GET_ITEM(seq, used);
             used++;
             Py_INCREF(v);
-            int r = put_param(&out, v);
+            int r = put_param(&out, v, sv);
             Py_DECREF(v);
             if (r) goto fail;
             i = j + 2;
@@ -537,7 +582,7 @@ PyObject *esc_format_query(PyObject *query, PyObject *params) {
                 goto fail;
             }
             Py_DECREF(key);
-            int r = put_param(&out, v);
+            int r = put_param(&out, v, sv);
             Py_DECREF(v);
             if (r) goto fail;
             i = (size_t)(close - q) + 2;
@@ -565,7 +610,7 @@ fail:
     return NULL;
 }
 
-static int put_row(chb_buf *out, PyObject *row) {
+static int put_row(chb_buf *out, PyObject *row, PyObject *sv) {
     PyObject *seq;
     if (PyTuple_Check(row) || PyList_Check(row)) {
         seq = Py_NewRef(row);
@@ -582,7 +627,7 @@ static int put_row(chb_buf *out, PyObject *row) {
         if (i && chb_buf_putc(out, ',')) { r = nomem(); break; }
         PyObject *v = PySequence_Fast_GET_ITEM(seq, i);
         Py_INCREF(v);
-        r = esc_literal(out, v);
+        r = esc_literal(out, v, sv);
         Py_DECREF(v);
     }
     if (!r && chb_buf_putc(out, ')')) r = nomem();
@@ -590,7 +635,7 @@ static int put_row(chb_buf *out, PyObject *row) {
     return r;
 }
 
-PyObject *esc_format_rows(PyObject *rows) {
+PyObject *esc_format_rows(PyObject *rows, PyObject *sv) {
     chb_buf out;
     chb_buf_init(&out);
     PyObject *it = NULL;
@@ -600,7 +645,7 @@ PyObject *esc_format_rows(PyObject *rows) {
             if (i && chb_buf_putc(&out, ',')) { PyErr_NoMemory(); goto fail; }
             PyObject *row = PySequence_Fast_GET_ITEM(rows, i);
             Py_INCREF(row);
-            int r = put_row(&out, row);
+            int r = put_row(&out, row, sv);
             Py_DECREF(row);
             if (r) goto fail;
             /* guess the total size from the first row to avoid repeated doubling copies */
@@ -616,7 +661,7 @@ PyObject *esc_format_rows(PyObject *rows) {
         PyObject *row;
         int first = 1;
         while ((row = PyIter_Next(it))) {
-            int r = (!first && chb_buf_putc(&out, ',')) ? nomem() : put_row(&out, row);
+            int r = (!first && chb_buf_putc(&out, ',')) ? nomem() : put_row(&out, row, sv);
             Py_DECREF(row);
             if (r) goto fail;
             first = 0;

@@ -3,10 +3,13 @@
 #include <Python.h>
 #include "escape.h"
 
-static PyObject *py_quote(PyObject *Py_UNUSED(m), PyObject *value) {
+static PyObject *py_quote(PyObject *Py_UNUSED(m), PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"value", "server_version", NULL};
+    PyObject *value, *sv = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$O:quote", kwlist, &value, &sv)) return NULL;
     chb_buf b;
     chb_buf_init(&b);
-    if (esc_literal(&b, value)) {
+    if (esc_literal(&b, value, sv)) {
         chb_buf_free(&b);
         return NULL;
     }
@@ -16,24 +19,31 @@ static PyObject *py_quote(PyObject *Py_UNUSED(m), PyObject *value) {
 }
 
 static PyObject *py_format_query(PyObject *Py_UNUSED(m), PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"query", "params", NULL};
-    PyObject *query, *params = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:format_query", kwlist, &query, &params)) return NULL;
-    return esc_format_query(query, params);
+    static char *kwlist[] = {"query", "params", "server_version", NULL};
+    PyObject *query, *params = Py_None, *sv = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O$O:format_query", kwlist, &query, &params, &sv)) return NULL;
+    return esc_format_query(query, params, sv);
 }
 
-static PyObject *py_format_rows(PyObject *Py_UNUSED(m), PyObject *rows) { return esc_format_rows(rows); }
+static PyObject *py_format_rows(PyObject *Py_UNUSED(m), PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"rows", "server_version", NULL};
+    PyObject *rows, *sv = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$O:format_rows", kwlist, &rows, &sv)) return NULL;
+    return esc_format_rows(rows, sv);
+}
 
+#define KW(f) (PyCFunction)(void (*)(void))(f), METH_VARARGS | METH_KEYWORDS
 static PyMethodDef esc_methods[] = {
-    {"quote", (PyCFunction)py_quote, METH_O, "quote(value) -> ClickHouse SQL literal (str)"},
-    {"format_query", (PyCFunction)(void (*)(void))py_format_query, METH_VARARGS | METH_KEYWORDS,
-     "format_query(query, params=None) -> str with %s / %(name)s replaced by literals"},
-    {"format_rows", (PyCFunction)py_format_rows, METH_O,
-     "format_rows(rows) -> b\"(v1,v2),(v1,v2)...\" for INSERT ... VALUES"},
+    {"quote", KW(py_quote), "quote(value, *, server_version=None) -> ClickHouse SQL literal (str)"},
+    {"format_query", KW(py_format_query),
+     "format_query(query, params=None, *, server_version=None) -> str with %s / %(name)s replaced by literals"},
+    {"format_rows", KW(py_format_rows),
+     "format_rows(rows, *, server_version=None) -> b\"(v1,v2),(v1,v2)...\" for INSERT ... VALUES"},
     {NULL, NULL, 0, NULL},
 };
 
 int py_escape_register(PyObject *m) {
     if (esc_init() < 0) return -1;
+    if (PyModule_AddObjectRef(m, "ServerVersionNeeded", esc_ServerVersionNeeded) < 0) return -1;
     return PyModule_AddFunctions(m, esc_methods);
 }

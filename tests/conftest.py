@@ -46,6 +46,26 @@ def parse_server_url(url):
     return params
 
 
+def http_post(url, body, query="", timeout=60):
+    """POST `body` to the server at `url` with urllib, not the driver (tests of the
+    escaper, decoder and parser check them against the server independently).
+    Credentials in the URL go in a Basic Authorization header. Returns the
+    response body; an HTTP error status raises urllib.error.HTTPError."""
+    import base64
+    import urllib.request
+
+    u = urllib.parse.urlsplit(url)
+    headers = {}
+    if u.username:
+        cred = f"{urllib.parse.unquote(u.username)}:{urllib.parse.unquote(u.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(cred.encode()).decode()
+    netloc = u.hostname + (f":{u.port}" if u.port else "")
+    target = urllib.parse.urlunsplit((u.scheme, netloc, u.path or "/", query, ""))
+    req = urllib.request.Request(target, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return resp.read()
+
+
 def version_tuple(text):
     """'18.16.1' / '24.3.2.23' -> (18, 16, 1) / (24, 3, 2, 23)."""
     return tuple(int(p) for p in re.findall(r"\d+", text))
@@ -131,27 +151,3 @@ def scratch_db(_admin_conn):
     finally:
         cur.execute(f"DROP DATABASE IF EXISTS {name}")
         cur.close()
-
-
-def _format_version(v):
-    return ".".join(str(p) for p in v)
-
-
-@pytest.fixture(autouse=True)
-def _requires_server_version(request):
-    """@pytest.mark.requires_server_version((21, 8)) -- also accepts (21, 8)."""
-    marker = request.node.get_closest_marker("requires_server_version")
-    if marker is None:
-        return
-    if marker.args and isinstance(marker.args[0], (tuple, list)):
-        need = tuple(marker.args[0])
-    elif marker.args:
-        need = tuple(marker.args)
-    else:
-        need = tuple(marker.kwargs["version"])
-    have = request.getfixturevalue("server_version")
-    if have[: len(need)] < need:
-        pytest.skip(
-            f"requires ClickHouse server >= {_format_version(need)}, "
-            f"test server is {_format_version(have)}"
-        )

@@ -606,12 +606,12 @@ def test_setinputsizes_and_setoutputsize_are_noops(cursor):
 
 def test_nextset(cursor):
     cursor.execute("SELECT 9")
-    cursor.fetchall()
-    # ClickHouse has one result set per statement: "no more sets" or unsupported.
-    try:
-        assert cursor.nextset() is None
-    except chd.NotSupportedError:
-        pass
+    # PEP 249: None = no more result sets (ClickHouse sends one per statement)
+    assert cursor.nextset() is None
+    assert cursor.fetchall() == [(9,)]  # the current set is untouched
+    cursor.close()
+    with pytest.raises(chd.InterfaceError):
+        cursor.nextset()
 
 
 # --- driver extensions used by the backend ------------------------------------

@@ -1,16 +1,15 @@
 """Literal escaping and client-side query binding (ext/escape.c): exact literal text,
-and round trips through a real ClickHouse server (CLICKHOUSE_HTTP_URL, default the dev
-server) and, when installed, the in-process chdb (a recent ClickHouse)."""
+and round trips through the test server (CLICKHOUSE_HTTP_URL, like the rest of the
+suite) and the in-process chDB (a recent ClickHouse)."""
 import collections.abc
 import datetime
 import decimal
 import enum
 import ipaddress
 import math
-import os
+import re
 import struct
 import urllib.error
-import urllib.request
 import uuid
 
 import pytest
@@ -19,7 +18,8 @@ from hypothesis import strategies as st
 
 import clickhouse_backend.driver  # noqa: F401  (hands the exception classes to _engine)
 from clickhouse_backend import _engine
-from clickhouse_backend.driver import ProgrammingError
+from clickhouse_backend.driver import NotSupportedError, ProgrammingError
+from tests.conftest import http_post, version_tuple
 from tests.embedded_support import ecursor, embedded_conn  # noqa: F401  (fixtures)
 
 quote = _engine.quote
@@ -286,26 +286,18 @@ def test_format_rows_large():
 
 # --- round trips through the server --------------------------------------------
 
-URL = os.environ.get("CLICKHOUSE_HTTP_URL", "http://127.0.0.1:18123/")
-
-
-def _post(query):
-    req = urllib.request.Request(URL, data=query.encode(), method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.read()
-    except urllib.error.HTTPError as e:
-        raise AssertionError(f"server rejected {query[:300]!r}: {e.read()[:500]!r}") from None
-
-
 @pytest.fixture(scope="session")
-def ch():
-    try:
-        version = _post("SELECT version()").decode().strip()
-    except (urllib.error.URLError, OSError) as e:
-        pytest.skip(f"ClickHouse server not reachable at {URL} (set CLICKHOUSE_HTTP_URL): {e}")
-    ch = lambda q: _post(q + " FORMAT TSV").decode()  # noqa: E731
-    ch.version = tuple(int(x) for x in version.split(".")[:2])
+def ch(clickhouse_url):
+    """ch(sql) -> the server's TSV answer; ch.post(sql) -> the raw body; ch.version."""
+    def post(query):
+        try:
+            return http_post(clickhouse_url, query.encode())
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"server rejected {query[:300]!r}: {e.read()[:500]!r}") from None
+
+    ch = lambda q: post(q + " FORMAT TSV").decode()  # noqa: E731
+    ch.post = post
+    ch.version = version_tuple(post("SELECT version()").decode())
     return ch
 
 
@@ -403,11 +395,61 @@ def test_dates_and_times(ch):
     ]
 
 
-def test_aware_datetime64(ch):
-    if ch.version < (20, 1):
-        pytest.skip(f"toDateTime64 needs ClickHouse >= 20.1, server is {ch.version} (covered by the chdb test)")
-    v = datetime.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
-    assert ch(f"SELECT toString({quote(v)}, 'UTC')") == "2024-01-02 02:04:05.123456\n"
+AWARE_US = datetime.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
+AWARE_S = AWARE_US.replace(microsecond=0)
+DATETIME64_SINCE = (20, 1)
+
+
+def test_aware_datetime_rendered_for_the_server(ch):
+    # the escaper told the server's version: DateTime64 (toDateTime64) from 20.1 on, before
+    # that a clear refusal naming the version, never a value cut to the second
+    sv = ch.version
+    assert quote(AWARE_S, server_version=sv) == "toDateTime('2024-01-02 02:04:05', 'UTC')"
+    assert ch(f"SELECT toString({quote(AWARE_S, server_version=sv)}, 'UTC')") == "2024-01-02 02:04:05\n"
+    if sv >= DATETIME64_SINCE:
+        literal = quote(AWARE_US, server_version=sv)
+        assert ch(f"SELECT toString({literal}, 'UTC')") == "2024-01-02 02:04:05.123456\n"
+    else:
+        version = ".".join(map(str, sv))
+        for render in (lambda: quote(AWARE_US, server_version=sv),
+                       lambda: format_query("SELECT %s", [[AWARE_US]], server_version=sv),
+                       lambda: format_rows([(1, AWARE_US)], server_version=sv)):
+            with pytest.raises(NotSupportedError, match=rf"ClickHouse {re.escape(version)} has no DateTime64"):
+                render()
+
+
+def test_literal_needing_the_version_says_so():
+    # () = version unknown: only a literal that depends on it asks for it
+    assert quote(AWARE_S, server_version=()) == "toDateTime('2024-01-02 02:04:05', 'UTC')"
+    assert format_query("SELECT %s", [AWARE_US.replace(tzinfo=None)], server_version=()) == \
+        "SELECT '2024-01-02 03:04:05.123456'"
+    with pytest.raises(_engine.ServerVersionNeeded):
+        format_query("SELECT %s", [{"k": (AWARE_US,)}], server_version=())
+    with pytest.raises(TypeError, match="server_version"):
+        quote(AWARE_US, server_version="18.16")
+    # without a version: a current server
+    assert quote(AWARE_US) == "toDateTime64('2024-01-02 02:04:05.123456', 6, 'UTC')"
+
+
+def test_cursor_binds_aware_datetimes_for_its_server(cursor, ch):
+    cursor.execute("SELECT toString(%s, 'UTC')", [AWARE_S])
+    assert cursor.fetchall() == [("2024-01-02 02:04:05",)]
+    assert cursor.connection._server_version_info == ()  # nothing needed the version yet
+    if ch.version >= DATETIME64_SINCE:
+        cursor.execute("SELECT toString(%s, 'UTC')", [AWARE_US])
+        assert cursor.fetchall() == [("2024-01-02 02:04:05.123456",)]
+    else:
+        with pytest.raises(NotSupportedError, match=r"ClickHouse 18\.16\.\d+ has no DateTime64.*microseconds"):
+            cursor.execute("SELECT toString(%s, 'UTC')", [AWARE_US])
+        with pytest.raises(NotSupportedError, match="has no DateTime64"):
+            cursor.executemany("INSERT INTO nowhere VALUES (%s)", [(AWARE_S,), (AWARE_US,)])
+    assert cursor.connection._server_version_info == ch.version
+
+
+def test_cursor_binds_aware_datetime64_on_chdb(ecursor):
+    ecursor.execute("SELECT toString(%s, 'UTC'), toString(%s, 'UTC')", [AWARE_US, AWARE_S])
+    assert ecursor.fetchall() == [("2024-01-02 02:04:05.123456", "2024-01-02 02:04:05")]
+    assert ecursor.connection._server_version_info >= DATETIME64_SINCE
 
 
 def test_uuid_and_ips(ch):
@@ -440,7 +482,7 @@ def test_format_rows_insert(ch):
     try:
         rows = [(i, ADVERSARIAL[i % len(ADVERSARIAL)], i / 7, None if i % 2 else "x", datetime.date(2024, 1, 1 + i % 28))
                 for i in range(500)]
-        _post(f"INSERT INTO {table} VALUES " + format_rows(rows).decode())
+        ch.post(f"INSERT INTO {table} VALUES " + format_rows(rows).decode())
         out = ch(f"SELECT i, hex(s), f, n, toString(d) FROM {table} ORDER BY i").splitlines()
         assert len(out) == len(rows)
         for line, (i, s, f, n, d) in zip(out, rows):

@@ -1,8 +1,7 @@
 """Tests of the I/O-free HTTP/1.1 response parser (ext/httpparse.c) through its
 test binding clickhouse_backend._engine.HTTPResponseParser."""
-import os
+import base64
 import socket
-import urllib.parse
 
 import pytest
 from hypothesis import given, settings
@@ -567,19 +566,15 @@ def test_random_bytes_never_crash(tail, step):
 
 # --- against the real server ------------------------------------------------
 
-URL = os.environ.get("CLICKHOUSE_HTTP_URL", "http://127.0.0.1:18123/")
-
-
-def test_real_server_keep_alive_responses():
-    u = urllib.parse.urlsplit(URL)
-    try:
-        sock = socket.create_connection((u.hostname, u.port or 80), timeout=5)
-    except OSError as e:
-        pytest.skip(f"ClickHouse dev server not reachable at {URL}: {e}")
-    with sock:
+def test_real_server_keep_alive_responses(server_params):
+    auth = b""
+    if "user" in server_params:
+        cred = f"{server_params['user']}:{server_params.get('password', '')}".encode()
+        auth = b"Authorization: Basic " + base64.b64encode(cred) + b"\r\n"
+    with socket.create_connection((server_params["host"], server_params["port"]), timeout=5) as sock:
         p = Parser()
         for q in (b"SELECT 1", b"SELECT number FROM system.numbers LIMIT 100000", b"SELECT throwIf(1)"):
-            req = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(q), q)
+            req = b"POST / HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n%s" % (auth, len(q), q)
             sock.sendall(req)
             events = []
             while not events or events[-1] != ("done",):

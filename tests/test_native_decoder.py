@@ -3,18 +3,16 @@
 Fixtures: tests/fixtures/native/*.bin were produced once by make_fixtures.py
 (chdb = ClickHouse 26.x) for types the 18.16 dev server lacks; the expected values
 below are written from the SQL literals in make_fixtures.py, not from the decoder.
-Live tests query the server at CLICKHOUSE_HTTP_URL (default: the dev server).
+Live tests query the test server (CLICKHOUSE_HTTP_URL), like the rest of the suite.
 """
-import base64
 import datetime as dt
 import ipaddress
 import json
 import os
 import random
+import re
 import time
 import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -23,6 +21,7 @@ import pytest
 
 from clickhouse_backend import _engine
 from clickhouse_backend.driver import exceptions as exc  # importing the driver wires the classes into _engine
+from tests.conftest import http_post
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "native")
 UTC = dt.timezone.utc
@@ -260,22 +259,210 @@ def test_every_truncation_needs_more(name):
         assert d.get() is False, n
 
 
+# --- what a corrupted stream may decode to: an independent type checker ---------
+# Parses a ClickHouse type name (the block's own, maybe corrupted too) and checks
+# a decoded value against it: the Python type, the storage range, the zone, the
+# enum's names. It shares no code with ext/native.c.
+
+def _split_args(text):
+    """'a, (b, c), \'x,y\'' -> ['a', '(b, c)', "'x,y'"] (commas at depth 0)."""
+    out, depth, quote, cur, i = [], 0, None, "", 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            cur += ch
+            if ch == "\\" and i + 1 < len(text):
+                cur += text[i + 1]
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "'`":
+            quote = ch
+            cur += ch
+        elif ch == "(":
+            depth += 1
+            cur += ch
+        elif ch == ")":
+            depth -= 1
+            cur += ch
+        elif ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+        i += 1
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def _parse_type(text):
+    """'Array(Nullable(UInt8))' -> ('Array', ['Nullable(UInt8)']); 'UInt8' -> ('UInt8', [])."""
+    text = text.strip()
+    if "(" not in text:
+        return text, []
+    assert text.endswith(")"), text
+    name, rest = text.split("(", 1)
+    return name, _split_args(rest[:-1])
+
+
+def _element_type(arg):
+    """A Tuple/Nested element: 'a UInt8', '`b c` String' or plain 'UInt8'."""
+    if arg.startswith("`"):
+        return arg[arg.index("`", 1) + 1:].strip()
+    head, _, tail = arg.partition(" ")
+    return tail.strip() if tail and head.isidentifier() and "(" not in head else arg
+
+
+def _unquote(lit):
+    assert lit[0] == lit[-1] == "'", lit
+    return re.sub(r"\\(.)", r"\1", lit[1:-1])
+
+
+_INT_BITS = {"Int%d" % b: b for b in (8, 16, 32, 64, 128, 256)}
+_GEO = {"Point": "Tuple(Float64, Float64)", "Ring": "Array(Point)", "LineString": "Array(Point)",
+        "Polygon": "Array(Ring)", "MultiPolygon": "Array(Polygon)"}
+
+
+def _ok_datetime(v, zone, scale):
+    assert isinstance(v, dt.datetime), v
+    if zone is None:
+        assert v.tzinfo is None, v
+    else:
+        assert str(v.tzinfo) == zone, (v, zone)
+    assert v.microsecond % 10 ** max(0, 6 - scale) == 0, (v, scale)
+
+
+def conforms(typ, v):
+    """Asserts that `v` is a value the ClickHouse type `typ` can hold."""
+    name, args = _parse_type(typ)
+    if name in _INT_BITS or name.startswith("Interval"):
+        bits = _INT_BITS.get(name, 64)
+        assert type(v) is int and -(1 << bits - 1) <= v < 1 << bits - 1, (typ, v)
+    elif name[1:] in _INT_BITS and name[0] == "U":
+        assert type(v) is int and 0 <= v < 1 << _INT_BITS[name[1:]], (typ, v)
+    elif name in ("Float32", "Float64", "BFloat16"):
+        assert type(v) is float, (typ, v)
+    elif name == "Bool":
+        assert type(v) is bool, (typ, v)
+    elif name == "Decimal":
+        precision, scale = int(args[0]), int(args[1])
+        bits = next(b for p, b in ((9, 32), (18, 64), (38, 128), (76, 256)) if precision <= p)
+        assert isinstance(v, Decimal) and v.is_finite() and v.as_tuple().exponent == -scale, (typ, v)
+        assert -(1 << bits - 1) <= int(v.scaleb(scale)) < 1 << bits - 1, (typ, v)
+    elif name in ("String", "JSON"):
+        assert type(v) is str, (typ, v)
+    elif name == "FixedString":
+        assert type(v) is str and len(v.encode("utf-8", "surrogateescape")) <= int(args[0]), (typ, v)
+    elif name == "UUID":
+        assert type(v) is uuid.UUID, (typ, v)
+    elif name in ("IPv4", "IPv6"):
+        assert type(v) is getattr(ipaddress, name + "Address"), (typ, v)
+    elif name == "Date":
+        assert type(v) is dt.date and 0 <= (v - dt.date(1970, 1, 1)).days <= 65535, (typ, v)
+    elif name == "Date32":
+        assert type(v) is dt.date, (typ, v)
+    elif name == "DateTime":
+        _ok_datetime(v, _unquote(args[0]) if args else None, 0)
+        assert dt.datetime(1970, 1, 1) <= v.replace(tzinfo=None) - (v.utcoffset() or dt.timedelta(0)) \
+            < dt.datetime(2106, 2, 8), (typ, v)
+    elif name == "DateTime64":
+        _ok_datetime(v, _unquote(args[1]) if len(args) > 1 else None, int(args[0]))
+    elif name.startswith("Enum"):
+        names = {_unquote(a.rsplit("=", 1)[0].strip()) for a in args}
+        assert v in names, (typ, v)
+    elif name == "Nullable":
+        if v is not None:
+            conforms(args[0], v)
+    elif name == "Nothing":
+        raise AssertionError("a value of type Nothing: %r" % (v,))
+    elif name in ("LowCardinality", "SimpleAggregateFunction"):
+        conforms(args[-1], v)
+    elif name == "Array":
+        assert type(v) is list, (typ, v)
+        for x in v:
+            conforms(args[0], x)
+    elif name == "Nested":
+        conforms("Array(Tuple(%s))" % ", ".join(args), v)
+    elif name == "Tuple":
+        assert type(v) is tuple and len(v) == len(args), (typ, v)
+        for a, x in zip(args, v):
+            conforms(_element_type(a), x)
+    elif name == "Map":
+        assert type(v) is dict, (typ, v)
+        for k, x in v.items():
+            conforms(args[0], k)
+            conforms(args[1], x)
+    elif name in _GEO:
+        conforms(_GEO[name], v)
+    else:
+        raise AssertionError("decoded a column of a type the checker does not know: %r" % typ)
+
+
+def decode_or_error(data, piece):
+    """Every block of `data` fed `piece` bytes at a time, and the DB-API error that
+    stopped the decoder (None if it ran out of bytes)."""
+    d = _engine.NativeDecoder()
+    blocks = []
+    try:
+        for i in range(0, len(data), piece):
+            d.feed(data[i:i + piece])
+            while (b := d.get()) is not False:
+                blocks.append(b)
+                assert len(blocks) <= len(data) // 2, "a block is at least two bytes"
+    except (exc.InterfaceError, exc.NotSupportedError) as e:
+        return blocks, type(e)
+    return blocks, None
+
+
+def assert_consistent(blocks):
+    for names, types, rows in blocks:
+        assert type(names) is tuple and type(types) is tuple and len(names) == len(types)
+        for row in rows:
+            assert type(row) is tuple and len(row) == len(types), row
+            for typ, v in zip(types, row):
+                conforms(typ, v)
+
+
 @pytest.mark.parametrize("name", SINGLE_BLOCK + ["multiblock"])
 def test_corrupted_bytes_fail_cleanly(name):
+    """One damaged byte anywhere: the decoder raises InterfaceError or
+    NotSupportedError (nothing else: no other exception, no crash), or every
+    block it returns is consistent -- names and types pair up, every row has one
+    value per column and each value is one its column's type can hold (checked by
+    `conforms`, not by the decoder) -- and the same bytes fed in 7-byte pieces
+    give the same blocks and the same error."""
     data = fixture(name)
     rnd = random.Random(1234)
+    outcomes = {"error": 0, "decoded": 0}
     for pos in range(len(data)):
         for val in (data[pos] ^ 0xFF, data[pos] ^ 0x01, rnd.randrange(256)):
             bad = bytearray(data)
             bad[pos] = val
-            d = _engine.NativeDecoder()
-            d.feed(bytes(bad))
-            try:
-                for _ in range(50):
-                    if d.get() is False:
-                        break
-            except (exc.InterfaceError, exc.NotSupportedError):
-                pass
+            blocks, error = decode_or_error(bytes(bad), len(bad))
+            # repr: a corrupted float may be NaN, which == would call different
+            assert repr(decode_or_error(bytes(bad), 7)) == repr((blocks, error)), (pos, val)
+            assert_consistent(blocks)
+            outcomes["error" if error else "decoded"] += 1
+    assert outcomes["error"] > 0, outcomes  # the decoder does check what it reads
+
+
+def test_conformance_checker_rejects_wrong_values():
+    # the oracle above can fail: values a type cannot hold
+    for typ, v in [("UInt8", 256), ("Int8", -129), ("UInt64", -1), ("Bool", 1), ("String", b"x"),
+                   ("Decimal(9, 2)", Decimal("1.5")), ("Decimal(9, 2)", Decimal("100000000.00") * 100),
+                   ("FixedString(2)", "abc"), ("Enum8('a' = 1)", "b"), ("Nullable(Nothing)", 0),
+                   ("DateTime64(3, 'UTC')", dt.datetime(2020, 1, 1, 0, 0, 0, 1, tzinfo=UTC)),
+                   ("DateTime('UTC')", dt.datetime(2020, 1, 1)), ("Date", dt.date(1969, 12, 31)),
+                   ("Tuple(a UInt8, b String)", (1,)), ("Map(String, UInt8)", {"k": -1}),
+                   ("Array(LowCardinality(String))", ["x", 1]), ("Point", (1.0, "2")), ("Foo", 1)]:
+        with pytest.raises(AssertionError):
+            conforms(typ, v)
+    for name in SINGLE_BLOCK + ["multiblock"]:  # and accepts every intact fixture
+        for _, types, rows in decode_all(fixture(name)):
+            for row in rows:
+                for typ, v in zip(types, row):
+                    conforms(typ, v)
 
 
 # ---------------------------------------------------------------- synthetic blocks
@@ -387,14 +574,8 @@ def test_random_bytes_never_crash():
     for _ in range(3000):
         n = rnd.randrange(1, 200)
         head = bytes([rnd.randrange(1, 4), rnd.randrange(0, 4)])   # plausible header, random rest
-        d = _engine.NativeDecoder()
-        d.feed(head + bytes(rnd.randrange(256) for _ in range(n)))
-        try:
-            for _ in range(10):
-                if d.get() is False:
-                    break
-        except (exc.InterfaceError, exc.NotSupportedError):
-            pass
+        blocks, _ = decode_or_error(head + bytes(rnd.randrange(256) for _ in range(n)), 1 << 20)
+        assert_consistent(blocks)
 
 
 def test_errors_are_sticky_until_a_new_decoder():
@@ -490,32 +671,20 @@ def test_large_nested_block_scan_is_linear(typ, one):
 
 # ---------------------------------------------------------------- live server
 
-def _server():
-    url = os.environ.get("CLICKHOUSE_HTTP_URL", "").strip() or "http://127.0.0.1:18123/"
-    u = urllib.parse.urlsplit(url)
-    headers = {}
-    if u.username:
-        cred = f"{urllib.parse.unquote(u.username)}:{urllib.parse.unquote(u.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(cred.encode()).decode()
-    base = urllib.parse.urlunsplit((u.scheme, u.hostname + (f":{u.port}" if u.port else ""), u.path or "/", "", ""))
-    return base, headers
+@pytest.fixture
+def query(clickhouse_url):
+    """query(sql) -> the server's Native body (urllib, not the driver)."""
+    def run(sql, expect_error=False):
+        try:
+            return http_post(clickhouse_url, sql.encode(), query="default_format=Native", timeout=10)
+        except urllib.error.HTTPError as e:
+            if expect_error:
+                return e.read()
+            raise
+    return run
 
 
-def query(sql, expect_error=False):
-    base, headers = _server()
-    req = urllib.request.Request(base + "?default_format=Native", data=sql.encode(), headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.read()
-    except urllib.error.HTTPError as e:
-        if expect_error:
-            return e.read()
-        raise
-    except (urllib.error.URLError, OSError) as e:
-        pytest.skip(f"ClickHouse server at {base} is unreachable ({e}); set CLICKHOUSE_HTTP_URL")
-
-
-def test_live_scalar_types():
+def test_live_scalar_types(query):
     data = query("""
         SELECT toUInt8(255) AS u8, toInt8(-128) AS i8, toUInt16(65535) AS u16, toInt16(-32768) AS i16,
                toUInt32(4294967295) AS u32, toInt32(-2147483648) AS i32,
@@ -536,7 +705,7 @@ def test_live_scalar_types():
     assert str(rows[0][16]) == "-0.5000000000"
 
 
-def test_live_composite_types():
+def test_live_composite_types(query):
     data = query("""
         SELECT toNullable(7) AS n1, CAST(NULL AS Nullable(String)) AS n2, [[1], [], [2, 3]] AS aa,
                (1, 'a', [NULL, 2]) AS tup, [] AS empty, NULL AS nothing, toLowCardinality('lc') AS lc,
@@ -546,7 +715,7 @@ def test_live_composite_types():
     assert rows == [(7, None, [[1], [], [2, 3]], (1, "a", [None, 2]), [], None, "lc", ["p", None])]
 
 
-def test_live_many_rows_all_chunkings():
+def test_live_many_rows_all_chunkings(query):
     data = query("SELECT number AS n, toString(number) AS s, if(number % 2 = 1, NULL, number) AS m, "
                  "[number, number + 1] AS a FROM system.numbers LIMIT 3000")
     expected = [(n, str(n), None if n % 2 else n, [n, n + 1]) for n in range(3000)]
@@ -562,7 +731,7 @@ def test_live_many_rows_all_chunkings():
         assert got == expected
 
 
-def test_live_empty_result():
+def test_live_empty_result(query):
     # ClickHouse 18.16 (and chdb 26.x) send no block at all for an empty result, so
     # column names are not available from the Native body (see docs/types.md).
     data = query("SELECT 1 AS a, 'x' AS b WHERE 0")
@@ -573,7 +742,7 @@ def test_live_empty_result():
         assert decode_all(data) == []
 
 
-def test_live_error_text_is_rejected():
+def test_live_error_text_is_rejected(query):
     body = query("SELECT * FROM system.no_such_table_xyz", expect_error=True)
     assert b"no_such_table_xyz" in body
     d = _engine.NativeDecoder()

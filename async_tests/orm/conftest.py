@@ -28,13 +28,10 @@ SLOW_VIEW = ("CREATE VIEW {db}.aio_slow AS SELECT number AS id FROM numbers({row
              "WHERE sleepEachRow({sleep}) = 0")
 
 
-def pytest_collection_modifyitems(config, items):
-    if READY:
-        return
-    here = os.path.dirname(__file__)
-    for item in items:
-        if str(item.fspath).startswith(here):
-            item.add_marker(pytest.mark.skip(reason=NOT_READY))
+def pytest_runtest_setup(item):
+    # A skip would read as a pass: these tests did not run, so they fail.
+    if not READY and str(item.fspath).startswith(os.path.dirname(__file__)):
+        pytest.fail(NOT_READY, pytrace=False)
 
 
 @pytest.fixture(scope="session")

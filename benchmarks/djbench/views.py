@@ -1,17 +1,16 @@
 """The dashboard endpoint of workload 6: 8 aggregates per request, run concurrently.
 
-/dash/orm-async     Django's async ORM API (``aaggregate``), gathered. Today Django runs
-                    each one through sync_to_async(thread_sensitive=True), i.e. one
-                    after another on one thread, for both backends. When this
-                    repository's backend gets a native async ORM (its own aaggregate),
-                    this mode measures it without any change here.
+/dash/orm-async     Django's async ORM API (``aaggregate``), gathered. This repository's
+                    backend runs them natively on the event loop (the 8 queries are on
+                    the server at once); django-clickhouse-backend goes through Django's
+                    sync_to_async(thread_sensitive=True), one after another on one thread.
 /dash/orm-threads   the sync ORM in a thread pool (sync_to_async(thread_sensitive=False)):
                     the 8 queries really run at the same time, each thread on its own
                     Django connection. Works for both backends.
-/dash/driver-async  this repository only: the SQL the ORM generates for the 8 aggregates
+/dash/driver-async  this repository only, a reference (not an ORM mode, not compared with
+                    the other backend): the SQL the ORM generates for the 8 aggregates
                     (compiled once at start-up) run on the asyncio driver
-                    (connect_async), i.e. what a native async ORM costs minus the
-                    per-request query compilation.
+                    (connect_async), i.e. the ORM's cost taken away.
 """
 import asyncio
 

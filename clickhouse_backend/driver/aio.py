@@ -6,7 +6,7 @@ import asyncio
 import weakref
 
 from .. import _engine
-from .config import make_options
+from .config import make_options, version_tuple
 from .connection import Connection
 from .cursor import CursorBase
 from . import exceptions as exc
@@ -48,13 +48,21 @@ async def _next_block(stream):
 
 class AsyncCursor(CursorBase):
     async def execute(self, operation, parameters=None, *, settings=None, query_id=None):
-        self._request(operation, parameters, settings, query_id, self._notifier())
+        try:
+            self._request(operation, parameters, settings, query_id, self._notifier())
+        except _engine.ServerVersionNeeded:  # as in Cursor.execute
+            await self.connection._learn_server_version()
+            self._request(operation, parameters, settings, query_id, self._notifier())
         await self._first_block()
         return self
 
     async def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None):
         self._check_open()
-        prepared = self._insert_body(operation, seq_of_parameters)
+        try:
+            prepared = self._insert_body(operation, seq_of_parameters)
+        except _engine.ServerVersionNeeded:
+            await self.connection._learn_server_version()
+            prepared = self._insert_body(operation, seq_of_parameters)
         if prepared is None:
             count = 0
             for params in seq_of_parameters:
@@ -160,6 +168,9 @@ class AsyncConnection(Connection):
         async with self.cursor() as c:
             await c.execute("SELECT version()")
             return (await c.fetchone())[0]
+
+    async def _learn_server_version(self):
+        self._server_version_info = version_tuple(await self.server_version())
 
     async def __aenter__(self):
         return self

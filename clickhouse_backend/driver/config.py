@@ -205,6 +205,11 @@ def parse_dsn(dsn):
     return out
 
 
+def version_tuple(text):
+    """'18.16.1' / '24.3.2.23' (SELECT version()) -> (18, 16, 1) / (24, 3, 2, 23)."""
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
 def make_options(dsn=None, **kwargs):
     base = parse_dsn(dsn) if dsn else {}
     unknown = set(kwargs) - _OPTION_NAMES

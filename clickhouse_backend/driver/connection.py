@@ -1,19 +1,27 @@
 """Sync DB-API 2.0 connection and cursor. Waiting happens in C with the GIL released."""
 from .. import _engine
-from .config import make_options
+from .config import make_options, version_tuple
 from .cursor import CursorBase
 from . import exceptions as exc
 
 
 class Cursor(CursorBase):
     def execute(self, operation, parameters=None, *, settings=None, query_id=None):
-        self._request(operation, parameters, settings, query_id)
+        try:
+            self._request(operation, parameters, settings, query_id)
+        except _engine.ServerVersionNeeded:  # a literal that depends on it (see _server_version_info)
+            self.connection._learn_server_version()
+            self._request(operation, parameters, settings, query_id)
         self._first_block()
         return self
 
     def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None):
         self._check_open()
-        prepared = self._insert_body(operation, seq_of_parameters)
+        try:
+            prepared = self._insert_body(operation, seq_of_parameters)
+        except _engine.ServerVersionNeeded:
+            self.connection._learn_server_version()
+            prepared = self._insert_body(operation, seq_of_parameters)
         if prepared is None:
             count = 0
             for params in seq_of_parameters:
@@ -94,6 +102,9 @@ class Connection:
     pool of the endpoint, shared by every Connection, thread and event loop."""
 
     cursor_class = Cursor
+    # The server's version as a tuple, () until a query parameter's literal depends on
+    # it (an aware datetime with microseconds: DateTime64 came in 20.1); then asked once.
+    _server_version_info = ()
     # PEP 249 optional extension: exceptions as connection attributes
     Warning = exc.Warning
     Error = exc.Error
@@ -155,6 +166,9 @@ class Connection:
         with self.cursor() as c:
             c.execute("SELECT version()")
             return c.fetchone()[0]
+
+    def _learn_server_version(self):
+        self._server_version_info = version_tuple(self.server_version())
 
     def __enter__(self):
         return self

@@ -5,7 +5,7 @@ import re
 
 from .. import _engine
 from .config import settings_query
-from .exceptions import InterfaceError, NotSupportedError, ProgrammingError
+from .exceptions import InterfaceError, ProgrammingError
 
 # Statements that may be sent again on a fresh connection when a reused keep-alive
 # connection turns out dead before any answer byte: reads only, never an INSERT.
@@ -72,7 +72,9 @@ class CursorBase:
         pass
 
     def nextset(self):
-        raise NotSupportedError("ClickHouse returns one result set per query")
+        # PEP 249: None when there is no further result set; ClickHouse sends one per query.
+        self._check_open()
+        return None
 
     # -- preparation ----------------------------------------------------------
     def _check_open(self):
@@ -86,7 +88,8 @@ class CursorBase:
         self._reset()
         if not isinstance(operation, str):
             raise ProgrammingError("operation must be a str")
-        sql = _engine.format_query(operation, parameters) if parameters is not None else operation
+        sql = (operation if parameters is None else
+               _engine.format_query(operation, parameters, server_version=self.connection._server_version_info))
         if not raw and _DESCRIBABLE.match(sql) and not _FORMAT_CLAUSE.search(sql):
             self._describe = (sql, settings)
         return self._send(sql.encode("utf-8", "surrogateescape"), bool(_RETRYABLE.match(sql)),
@@ -138,9 +141,10 @@ class CursorBase:
             for r in rows[:1]:
                 if len(r) != width:
                     raise ProgrammingError(f"INSERT has {width} placeholders but a row has {len(r)} values")
-            values = _engine.format_rows(rows)
+            values = _engine.format_rows(rows, server_version=self.connection._server_version_info)
         else:
-            values = ",".join(_engine.format_query(row, p) for p in rows).encode("utf-8", "surrogateescape")
+            values = ",".join(_engine.format_query(row, p, server_version=self.connection._server_version_info)
+                              for p in rows).encode("utf-8", "surrogateescape")
         return (head.encode("utf-8", "surrogateescape") + b" " + values), len(rows)
 
     # -- consuming ------------------------------------------------------------

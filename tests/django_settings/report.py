@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import re
+import signal
 import sys
 
 ORDER = ["error", "fail", "xpass", "xfail", "skip", "pass"]  # worst first
@@ -36,6 +37,25 @@ def last_line(text):
     return lines[-1].strip()[:300] if lines else ""
 
 
+def exit_status(rc):
+    if rc == 0:
+        return "ok"
+    if rc in (124, 137):  # timeout(1): TERM, then KILL after --kill-after
+        return "timeout"
+    if rc > 128:
+        try:
+            return "rc %d (%s)" % (rc, signal.Signals(rc - 128).name)
+        except ValueError:
+            pass
+    return "rc %d" % rc
+
+
+def crashed(rc, failed):
+    """A module run that did not end normally: any non-zero exit except
+    unittest's own "FAILED" (rc 1) with the failures recorded."""
+    return rc != 0 and not (rc == 1 and failed)
+
+
 def table(target, rows, django_version, total_time):
     head = ("| module | tests | passed | skipped | expected failures | failed | errors "
             "| unexpected successes | time (s) | exit |\n"
@@ -46,7 +66,7 @@ def table(target, rows, django_version, total_time):
         n = sum(counts.values())
         for c in COLUMNS:
             sums[c] += counts[c]
-        status = "ok" if rc == 0 else ("timeout" if rc in (124, 137) else "rc %d" % rc)
+        status = exit_status(rc)
         body.append("| %s | %d | %s | %d | %s |\n" % (
             module, n, " | ".join(str(counts[c]) for c in COLUMNS), secs, status))
     body.append("| **total** | %d | %s | %d | |\n" % (
@@ -82,7 +102,7 @@ def main(argv):
     p.add_argument("--write")
     p.add_argument("--order", default="", help="modules listed first, in this order")
     a = p.parse_args(argv)
-    rows, bad = [], []
+    rows, bad, crashes = [], [], []
     done = sorted({f.rsplit(".", 1)[0] for f in os.listdir(a.out)
                    if f.endswith((".meta", ".log"))})
     first = [m for m in a.order.split() if m in done]
@@ -108,11 +128,15 @@ def main(argv):
                 counts[outcome] += 1
                 if outcome in ("fail", "error", "xpass"):
                     ff.write("%s %s: %s\n" % (outcome.upper(), name, last_line(detail[name])))
-            if int(rc) != 0 and not worst:
-                counts["error"] += 1  # the module did not even start: count it
-                ff.write("CRASH %s: see %s.log\n" % (module, module))
+            failed = counts["fail"] + counts["error"] + counts["xpass"]
+            # Any non-zero exit fails the step, even after passes: a timeout (124),
+            # a segfault (139) or an abort halfway leaves the rest of the module
+            # unrun. Only rc 1 with recorded failures is unittest's ordinary "FAILED".
+            if crashed(int(rc), failed):
+                crashes.append(module)
+                ff.write("CRASH %s: %s, see %s.log\n" % (module, exit_status(int(rc)), module))
             rows.append((module, counts, int(rc), int(secs)))
-            bad.append(counts["fail"] + counts["error"] + counts["xpass"])
+            bad.append(failed + (module in crashes))
     text = table(a.target, rows, a.django, sum(r[3] for r in rows))
     print(text)
     total = dict.fromkeys(COLUMNS, 0)
@@ -120,9 +144,9 @@ def main(argv):
         for c in COLUMNS:
             total[c] += counts[c]
     # The plain closing line CI logs are read for.
-    print("django: %d passed, %d failed, %d skipped" % (
+    print("django: %d passed, %d failed, %d skipped, %d crashed%s" % (
         total["pass"] + total["xfail"], total["fail"] + total["error"] + total["xpass"],
-        total["skip"]))
+        total["skip"], len(crashes), " (%s)" % ", ".join(crashes) if crashes else ""))
     if a.write:
         write_section(a.write, a.target, text)
     return 1 if any(bad) else 0

@@ -47,3 +47,19 @@ class Note(dj.Model):
     title = dj.CharField(max_length=50)
     n = dj.IntegerField(default=0)
     seven = dj.IntegerField(db_default=7)  # evaluated with a SELECT before the INSERT
+
+
+class Chapter(dj.Model):
+    """A nullable foreign key: its related manager has add/set/remove/clear."""
+    book = dj.ForeignKey(Book, null=True, on_delete=dj.SET_NULL, related_name="chapters")
+    title = dj.CharField(max_length=50)
+    objects = AsyncManager()
+
+
+class Many(models.ClickhouseModel):
+    """A view of many rows (created by test_async_claims.py)."""
+    id = dj.BigIntegerField(primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = "aio_many"
