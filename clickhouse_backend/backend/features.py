@@ -91,6 +91,10 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     }
 
     # ---- version dependent ------------------------------------------------
+    # Dates and date-times parse only from 1970 to 2105-12-31 (older DateLUT):
+    # others are stored as 1970-01-01. Seen on 18.16; 20.1 is the first version
+    # tested without the limit.
+    date_lut_ends_2105 = cached_property(lambda self: self.connection.server_version < (20, 1))
     supports_bool_type = _since((21, 12))
     supports_date32 = _since((21, 9))
     supports_datetime64 = _since((20, 1))
