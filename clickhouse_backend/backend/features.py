@@ -124,6 +124,20 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_json_object_function = _since((21, 7))
 
     @cached_property
+    def emulates_null_for_empty_aggregates(self):
+        """aggregate_functions_null_for_empty is asked for (the backend's default,
+        or OPTIONS["settings"]) but the server does not know it (before 21.x):
+        the aggregates are written if(count(x) = 0, NULL, agg(x)), NULL over no
+        values as in SQL, not 0/nan."""
+        from .base import DEFAULT_SETTINGS
+
+        name = "aggregate_functions_null_for_empty"
+        requested = (self.connection.settings_dict.get("OPTIONS") or {}).get("settings") or {}
+        if not int(requested.get(name, DEFAULT_SETTINGS[name])):
+            return False
+        return name not in self.connection.server_settings()
+
+    @cached_property
     def test_now_utc_template(self):
         # now() is in the server's time zone (for chDB, the process's TZ,
         # which Django sets to TIME_ZONE): the current UTC wall time.

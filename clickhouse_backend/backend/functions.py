@@ -534,6 +534,22 @@ def _decimal_get_db_prep_save(original):
     return get_db_prep_save
 
 
+def _aggregate(self, compiler, connection, **extra):
+    """Sum/Avg/Max/Min/StdDev... over no values: NULL, as SQL, where the server
+    lacks aggregate_functions_null_for_empty (count() stays 0: its
+    empty_result_set_value is 0)."""
+    sql, params = self.as_sql(compiler, connection, **extra)
+    if self.empty_result_set_value is not None or \
+            not connection.features.emulates_null_for_empty_aggregates:
+        return sql, params
+    source = self.get_source_expressions()[0]
+    if self.filter is not None and not connection.features.supports_aggregate_filter_clause:
+        from django.db.models import Case, When
+        source = Case(When(self.filter, then=source))  # as Aggregate.as_sql filters
+    count_sql, count_params = compiler.compile(source)
+    return "if(count(%s) = 0, NULL, %s)" % (count_sql, sql), [*count_params, *params]
+
+
 def install():
     from django.db.models import DecimalField
 
@@ -545,6 +561,9 @@ def install():
             cls.as_clickhouse = impl
     if "as_clickhouse" not in Value.__dict__:
         Value.as_clickhouse = _typed_value
+    from django.db.models import Aggregate
+    if "as_clickhouse" not in Aggregate.__dict__:
+        Aggregate.as_clickhouse = _aggregate
     if "as_clickhouse" not in CombinedExpression.__dict__:
         CombinedExpression.as_clickhouse = _combined
 

@@ -626,7 +626,11 @@ class DatabaseOperations(BaseDatabaseOperations):
         if internal_type in ("DateTimeField", "ClickhouseDateTimeField", "DateTime64Field"):
             converters.append(self.convert_datetimefield_value)
         elif internal_type in ("BooleanField", "BoolField", "NullBooleanField"):
-            converters.append(self.convert_booleanfield_value)
+            from django.db.models import Avg, Sum
+            # Sum/Avg of a boolean keep its output field (Django's rule) but
+            # are numbers (a count of true rows, a fraction), not True.
+            if not isinstance(expression, (Sum, Avg)):
+                converters.append(self.convert_booleanfield_value)
         elif internal_type == "UUIDField":
             converters.append(self.convert_uuidfield_value)
         elif internal_type == "TimeField":

@@ -172,7 +172,9 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             return quote_literal(value)
         query = Query(field.model, alias_cols=False)
         compiler = query.get_compiler(connection=self.connection)
-        sql, params = db_default.resolve_expression(query).as_sql(compiler, self.connection)
+        # compile(), not as_sql(): the ClickHouse spelling (as_clickhouse), e.g.
+        # now() for Now(), not CURRENT_TIMESTAMP (unknown to 18.16).
+        sql, params = compiler.compile(db_default.resolve_expression(query))
         return sql % tuple(quote_literal(p) for p in params)
 
     def _skipping_index_definition(self, model, index):

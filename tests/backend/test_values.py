@@ -404,3 +404,82 @@ def test_add_field_default(vals, field_cls, value, fits):
     finally:
         with conn.schema_editor() as editor:
             editor.remove_field(Model, field)
+
+
+# ---- regressions: aggregates, windows, Now() --------------------------------
+
+def test_aggregates_over_no_values_are_null(vals):
+    """NULL as in SQL (18.16 has no aggregate_functions_null_for_empty: the
+    backend writes if(count(x) = 0, NULL, agg(x))); Count stays 0."""
+    from django.db.models import Avg, Count, Max, Q, Sum
+    conn, Model = vals
+    objs = _objects(conn, Model).filter(tag="no such tag")
+    assert objs.aggregate(s=Sum("i32"), a=Avg("i32"), m=Max("dec"), c=Count("i32"),
+                          d=Sum("i32", default=7)) == {"s": None, "a": None, "m": None,
+                                                       "c": 0, "d": 7}
+    tag = _tag()
+    objs = _objects(conn, Model)
+    objs.create(tag=tag, i32=4)
+    # Rows, but no value passes the filter: NULL too.
+    assert objs.filter(tag=tag).aggregate(s=Sum("i32", filter=Q(i32__gt=10)),
+                                          t=Sum("i32", filter=Q(i32__gt=1))) == {"s": None, "t": 4}
+
+
+def test_sum_of_a_boolean_is_a_number(vals):
+    from django.db.models import BooleanField, ExpressionWrapper, Q, Sum
+    conn, Model = vals
+    objs = _objects(conn, Model)
+    tag = _tag()
+    objs.bulk_create([Model(tag=tag, i32=n) for n in (1, 2, 3)])
+    expr = ExpressionWrapper(Q(i32__gt=1), output_field=BooleanField())
+    assert objs.filter(tag=tag).aggregate(s=Sum(expr))["s"] == 2
+
+
+def test_now_and_db_default_now(vals):
+    """Now() and db_default=Now() (CURRENT_TIMESTAMP is unknown to 18.16: the
+    schema editor compiled db_default with as_sql, not the ClickHouse spelling)."""
+    from django.apps.registry import Apps
+    from django.db.models.functions import Now
+    conn, _ = vals
+
+    class Meta:
+        app_label = "testapp"
+        apps = Apps()
+        db_table = "now_%s" % uuid.uuid4().hex[:8]
+
+    Stamped = type("Stamped", (dj.Model,), {"__module__": __name__, "Meta": Meta,
+                                            "at": dj.DateTimeField(db_default=Now())})
+    with conn.schema_editor() as editor:
+        editor.create_model(Stamped)
+    try:
+        before = datetime.datetime.now(UTC).replace(microsecond=0)
+        row = Stamped.objects.using(conn.alias).create()
+        after = datetime.datetime.now(UTC) + datetime.timedelta(seconds=1)
+        assert before <= row.at <= after
+        got = Stamped.objects.using(conn.alias).annotate(n=Now()).values_list("at", "n").get()
+        assert got[0] == row.at and before <= got[1] <= after + datetime.timedelta(seconds=5)
+    finally:
+        with conn.schema_editor() as editor:
+            editor.delete_model(Stamped)
+
+
+def test_window_functions_past_the_edge_are_null(vals):
+    from django.db import NotSupportedError
+    from django.db.models import Window
+    from django.db.models.functions import CumeDist, Lag, Lead, NthValue
+    conn, Model = vals
+    objs = _objects(conn, Model)
+    tag = _tag()
+    objs.bulk_create([Model(tag=tag, i32=n) for n in (10, 20, 30)])
+    qs = objs.filter(tag=tag).annotate(
+        lag=Window(Lag("i32"), order_by="i32"), lead=Window(Lead("i32"), order_by="i32"),
+        third=Window(NthValue("i32", 3), order_by="i32"),
+        cume=Window(CumeDist(), order_by="i32")).order_by("i32")
+    if not conn.features.supports_over_clause:  # 18.16: OVER needs 21.9
+        with pytest.raises(NotSupportedError):
+            list(qs.values_list("lag"))
+        return
+    assert list(qs.values_list("i32", "lag", "lead", "third")) == [
+        (10, None, 20, None), (20, 10, 30, None), (30, 20, None, 30)]
+    assert [round(c, 6) for c in qs.values_list("cume", flat=True)] == [
+        round(1 / 3, 6), round(2 / 3, 6), 1.0]
