@@ -553,6 +553,9 @@ def _aggregate(self, compiler, connection, **extra):
 def install():
     from django.db.models import DecimalField
 
+    from .checks import register
+    register()  # the checks framework ignores a second registration
+
     original = DecimalField.get_db_prep_save
     if not getattr(original, "_clickhouse", False):
         DecimalField.get_db_prep_save = _decimal_get_db_prep_save(original)

@@ -483,3 +483,89 @@ def test_window_functions_past_the_edge_are_null(vals):
         (10, None, 20, None), (20, 10, 30, None), (30, 20, None, 30)]
     assert [round(c, 6) for c in qs.values_list("cume", flat=True)] == [
         round(1 / 3, 6), round(2 / 3, 6), 1.0]
+
+
+# ---- system check: 32-bit holders of snowflake ids ------------------------
+
+def test_check_warns_about_32_bit_id_holders():
+    from django.apps.registry import Apps
+    from django.contrib.contenttypes.fields import GenericForeignKey
+    from django.contrib.contenttypes.models import ContentType
+
+    from clickhouse_backend.backend.checks import CHECK_ID, check_snowflake_holders
+
+    Meta = type("Meta", (), {"app_label": "testapp", "apps": Apps(["django.contrib.contenttypes"])})
+    Tagged = type("Tagged", (dj.Model,), {
+        "__module__": __name__, "Meta": Meta,
+        "content_type": dj.ForeignKey(ContentType, dj.CASCADE),
+        "object_id": dj.PositiveIntegerField(),
+        "target": GenericForeignKey("content_type", "object_id"),
+        "owner_id": dj.IntegerField(default=0),
+        "big_id": dj.BigIntegerField(default=0),
+        "count": dj.IntegerField(default=0),
+    })
+    app = type("AppConfig", (), {"get_models": staticmethod(lambda: [Tagged])})()
+    found = {w.obj.name: w for w in check_snowflake_holders(app_configs=[app])}
+    assert set(found) == {"object_id", "owner_id"}
+    assert all(w.id == CHECK_ID for w in found.values())
+    assert "GenericForeignKey 'target'" in found["object_id"].msg
+    assert "PositiveBigIntegerField" in found["object_id"].hint
+    assert "BigIntegerField" in found["owner_id"].hint
+
+
+def test_check_is_registered():
+    from django.core import checks
+
+    import clickhouse_backend.backend.base  # noqa: F401 (loads the backend)
+    from clickhouse_backend.backend.checks import check_snowflake_holders
+    assert check_snowflake_holders in checks.registry.registry.get_checks()
+
+
+# ---- ClickHouse-style results through OPTIONS["settings"] -------------------
+
+@pytest.fixture
+def ch_style(vals):
+    """vals' database again, with django-clickhouse-backend's behaviour:
+    aggregate_functions_null_for_empty and join_use_nulls off."""
+    import warnings
+    conn, Model = vals
+    alias = "ch_style_%s" % conn.alias
+    settings_dict = dict(conn.settings_dict)
+    options = dict(settings_dict.get("OPTIONS") or {})
+    options["settings"] = {**options.get("settings", {}),
+                           "aggregate_functions_null_for_empty": 0, "join_use_nulls": 0}
+    settings_dict["OPTIONS"] = options
+    connections.settings[alias] = settings_dict
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            connections[alias].ensure_connection()
+        yield connections[alias], Model, caught
+    finally:
+        connections[alias].close()
+        del connections[alias]
+        del connections.settings[alias]
+
+
+def test_clickhouse_style_settings(ch_style):
+    from django.db.models import Avg, Count, Sum
+    conn, Model, caught = ch_style
+    objs = Model.objects.using(conn.alias).filter(tag="no such tag")
+    if "aggregate_functions_null_for_empty" not in conn.server_settings():
+        # 18.16: not sent (a warning names it); the backend's emulation is off too.
+        assert any("aggregate_functions_null_for_empty" in str(w.message) for w in caught)
+    got = objs.aggregate(s=Sum("i32"), c=Count("i32"), a=Avg("i32"))
+    assert (got["s"], got["c"]) == (0, 0)
+    assert got["a"] != got["a"]  # nan: ClickHouse's avg() of nothing
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT b.x FROM (SELECT 1 AS k) AS a "
+                       "LEFT JOIN (SELECT 2 AS k, 5 AS x) AS b USING k")
+        assert cursor.fetchall() == [(0,)]  # the column's default, not NULL
+    # The project's defaults: NULLs.
+    default = connections[conn.alias.replace("ch_style_", "")]
+    with default.cursor() as cursor:
+        cursor.execute("SELECT b.x FROM (SELECT 1 AS k) AS a "
+                       "LEFT JOIN (SELECT 2 AS k, 5 AS x) AS b USING k")
+        assert cursor.fetchall() == [(None,)]
+    assert Model.objects.using(default.alias).filter(tag="no such tag").aggregate(
+        s=Sum("i32"))["s"] is None
