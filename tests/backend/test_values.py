@@ -523,28 +523,39 @@ def test_check_is_registered():
 
 # ---- ClickHouse-style results through OPTIONS["settings"] -------------------
 
-@pytest.fixture
-def ch_style(vals):
-    """vals' database again, with django-clickhouse-backend's behaviour:
-    aggregate_functions_null_for_empty and join_use_nulls off."""
+import contextlib
+
+
+@contextlib.contextmanager
+def _another_alias(conn, name, settings=None, **changes):
+    """conn's database under another alias, with settings_dict changes and
+    OPTIONS["settings"] additions; yields (connection, warnings at connect)."""
     import warnings
-    conn, Model = vals
-    alias = "ch_style_%s" % conn.alias
-    settings_dict = dict(conn.settings_dict)
+    alias = "%s_%s" % (name, conn.alias)
+    settings_dict = dict(conn.settings_dict, **changes)
     options = dict(settings_dict.get("OPTIONS") or {})
-    options["settings"] = {**options.get("settings", {}),
-                           "aggregate_functions_null_for_empty": 0, "join_use_nulls": 0}
+    options["settings"] = {**options.get("settings", {}), **(settings or {})}
     settings_dict["OPTIONS"] = options
     connections.settings[alias] = settings_dict
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             connections[alias].ensure_connection()
-        yield connections[alias], Model, caught
+        yield connections[alias], caught
     finally:
         connections[alias].close()
         del connections[alias]
         del connections.settings[alias]
+
+
+@pytest.fixture
+def ch_style(vals):
+    """vals' database again, with django-clickhouse-backend's behaviour:
+    aggregate_functions_null_for_empty and join_use_nulls off."""
+    conn, Model = vals
+    with _another_alias(conn, "ch_style", {"aggregate_functions_null_for_empty": 0,
+                                           "join_use_nulls": 0}) as (other, caught):
+        yield other, Model, caught
 
 
 def test_clickhouse_style_settings(ch_style):
@@ -569,3 +580,41 @@ def test_clickhouse_style_settings(ch_style):
         assert cursor.fetchall() == [(None,)]
     assert Model.objects.using(default.alias).filter(tag="no such tag").aggregate(
         s=Sum("i32"))["s"] is None
+
+
+# ---- time zones: USE_TZ off, DATABASES TIME_ZONE ----------------------------
+
+def test_raw_cursor_datetimes_naive_without_use_tz(vals):
+    """USE_TZ off: a raw cursor returns naive datetimes (UTC wall time, as the
+    ORM writes and reads them), even from DateTime('UTC')/DateTime64 columns."""
+    from django.test import override_settings
+    conn, Model = vals
+    tag = _tag()
+    at = datetime.datetime(2000, 1, 1, 1, 1, tzinfo=UTC)
+    if conn.features.supports_microsecond_precision:
+        at = at.replace(microsecond=500000)
+    _objects(conn, Model).create(tag=tag, at=at, chat=at.replace(microsecond=0))
+    sql = "SELECT at, chat FROM %s WHERE tag = %%s" % Model._meta.db_table
+    with override_settings(USE_TZ=False):
+        with _another_alias(conn, "naive") as (other, _):
+            with other.cursor() as cursor:
+                cursor.execute(sql, [tag])
+                assert cursor.fetchone() == (at.replace(tzinfo=None),
+                                             at.replace(tzinfo=None, microsecond=0))
+    with conn.cursor() as cursor:  # USE_TZ on: aware, the column's zone
+        cursor.execute(sql, [tag])
+        assert cursor.fetchone() == (at, at.replace(microsecond=0))
+
+
+def test_database_time_zone_is_the_zone_of_zoneless_datetimes(vals):
+    import zoneinfo
+    conn, _ = vals
+    with _another_alias(conn, "bangkok", TIME_ZONE="Asia/Bangkok") as (other, _):
+        with other.cursor() as cursor:
+            cursor.execute("SELECT toDateTime(0)")
+            (zoneless,) = cursor.fetchone()
+    assert zoneless == datetime.datetime(1970, 1, 1, tzinfo=UTC)
+    assert zoneless.tzinfo == zoneinfo.ZoneInfo("Asia/Bangkok") and zoneless.hour == 7
+    with conn.cursor() as cursor:  # no TIME_ZONE: naive UTC
+        cursor.execute("SELECT toDateTime(0)")
+        assert cursor.fetchone() == (datetime.datetime(1970, 1, 1),)
