@@ -120,81 +120,40 @@ def _tag():
 
 # ---- integers --------------------------------------------------------------
 
-@FEW
-@given(data=st.data())
-def test_int_create(vals, data):
-    conn, Model = vals
-    objs = _objects(conn, Model)
-    name, value, fits = _int_case(data.draw, conn)
-    tag = _tag()
-    _expect(objs, tag, name, value, fits, lambda: objs.create(tag=tag, **{name: value}))
-
-
-@FEW
-@given(data=st.data())
-def test_int_bulk_create(vals, data):
-    conn, Model = vals
-    objs = _objects(conn, Model)
-    name, value, fits = _int_case(data.draw, conn)
-    tag = _tag()
-    _expect(objs, tag, name, value, fits,
-            lambda: objs.bulk_create([Model(tag=tag, **{name: value})]))
-
-
-@FEW
-@given(data=st.data())
-def test_int_update_literal(vals, data):
-    conn, Model = vals
-    objs = _objects(conn, Model)
-    name, value, fits = _int_case(data.draw, conn)
-    tag = _tag()
-    objs.create(tag=tag)
-    _expect(objs, tag, name, value, fits, lambda: objs.filter(tag=tag).update(**{name: value}))
-
-
-@FEW
-@given(data=st.data())
-def test_int_update_case_when(vals, data):
-    conn, Model = vals
-    objs = _objects(conn, Model)
-    name, value, fits = _int_case(data.draw, conn)
-    tag = _tag()
-    objs.create(tag=tag)
-    field = type(Model._meta.get_field(name))
-    _expect(objs, tag, name, value, fits, lambda: objs.filter(tag=tag).update(**{name: Case(
-        When(tag=tag, then=Value(value)), default=F(name), output_field=field())}))
-
-
-@FEW
-@given(data=st.data())
-def test_int_update_coalesce(vals, data):
-    conn, Model = vals
-    objs = _objects(conn, Model)
-    name, value, fits = _int_case(data.draw, conn)
-    tag = _tag()
-    objs.create(tag=tag)
-    field = type(Model._meta.get_field(name))
-    _expect(objs, tag, name, value, fits, lambda: objs.filter(tag=tag).update(
-        **{name: Coalesce(Value(value), F(name), output_field=field())}))
-
-
-@FEW
-@given(data=st.data())
-def test_int_value_annotation_written_back(vals, data):
-    """A Value of the field's type selected, then written back with create()."""
-    conn, Model = vals
-    objs = _objects(conn, Model)
-    name, value, fits = _int_case(data.draw, conn)
+def _int_writes(objs, Model, tag, name, value):
+    """Every write path of one integer value, by name."""
     field = Model._meta.get_field(name)
-    tag = _tag()
-    objs.create(tag=tag)
 
-    def write():
+    def annotation_written_back():
+        # A Value of the column's field selected, then written back.
         got = objs.filter(tag=tag).annotate(v=Value(value, output_field=field)) \
             .values_list("v", flat=True).get()
         assert got == value
         objs.filter(tag=tag).update(**{name: got})
-    _expect(objs, tag, name, value, fits, write)
+    return {
+        "create": lambda: objs.create(tag=tag, **{name: value}),
+        "bulk_create": lambda: objs.bulk_create([Model(tag=tag, **{name: value})]),
+        "update": lambda: objs.filter(tag=tag).update(**{name: value}),
+        "case_when": lambda: objs.filter(tag=tag).update(**{name: Case(
+            When(tag=tag, then=Value(value)), default=F(name), output_field=type(field)())}),
+        "coalesce": lambda: objs.filter(tag=tag).update(
+            **{name: Coalesce(Value(value), F(name), output_field=type(field)())}),
+        "annotation": annotation_written_back,
+    }
+
+
+@pytest.mark.parametrize("path", ["create", "bulk_create", "update", "case_when", "coalesce",
+                                  "annotation"])
+@FEW
+@given(data=st.data())
+def test_int_paths(vals, path, data):
+    conn, Model = vals
+    objs = _objects(conn, Model)
+    name, value, fits = _int_case(data.draw, conn)
+    tag = _tag()
+    if path not in ("create", "bulk_create"):
+        objs.create(tag=tag)
+    _expect(objs, tag, name, value, fits, _int_writes(objs, Model, tag, name, value)[path])
 
 
 @FEW
