@@ -752,16 +752,15 @@ def _fit_results(expr, field, connection):
     return clone
 
 
-def _range_check_sql(field, sql, connection):
-    """(check SQL, bounds) for an UPDATE expression computed by the server into
-    an integer column: its min() and max() over the rows to update, read before
-    the mutation (ClickHouse would store an out-of-range result wrapped,
-    -1 in a UInt32 as 4294967295). None for other columns."""
+def _range_check_sql(field, sql):
+    """The check of an UPDATE expression computed by the server into an
+    integer column: its min() and max() over the rows to update, read before
+    the mutation (ClickHouse would store an out-of-range result wrapped, -1 in
+    a UInt32 as 4294967295). None for other columns."""
     from .operations import _INT_RANGES
-    bounds = _INT_RANGES.get(_target_type(field).get_internal_type())
-    if bounds is None:
+    if _target_type(field).get_internal_type() not in _INT_RANGES:
         return None
-    return "min(%s), max(%s)" % (sql, sql), bounds
+    return "min(%s), max(%s)" % (sql, sql)
 
 
 class MutationMixin:
@@ -847,10 +846,9 @@ class MutationMixin:
             row = yield (FETCHONE, "SELECT %s FROM %s WHERE %s" % (
                 ", ".join(c[1] for c in checks), table, where),
                 [p for c in checks for p in c[2]] + list(where_params))
-            for i, (field, _, _, bounds) in enumerate(checks):
-                internal = _target_type(field).get_internal_type()
-                self.connection.ops.check_integer_range(
-                    [v for v in row[2 * i:2 * i + 2] if v is not None], internal, field.name)
+            for i, (field, _, _) in enumerate(checks):
+                self.connection.ops.check_write_range(
+                    [v for v in row[2 * i:2 * i + 2] if v is not None], field)
         if count:
             yield (EXECUTE, sql, params)
             if not sql.startswith("DELETE FROM"):
@@ -986,9 +984,9 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
             name = qn(field.column)
             if hasattr(val, "as_sql"):
                 sql, params = self.compile(val)
-                check = _range_check_sql(field, self._unmark(sql), self.connection)
+                check = _range_check_sql(field, self._unmark(sql))
                 if check is not None:
-                    self._range_checks.append((field, check[0], list(params) * 2, check[1]))
+                    self._range_checks.append((field, check, list(params) * 2))
                 # Converted to the column's type: the mutation needs a common
                 # type with the old value (F("n") / 2 is a Float64 here).
                 sql = _typed_placeholder(field.db_type(self.connection), placeholder % sql)
