@@ -1262,7 +1262,10 @@ static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
     case K_DATETIME:
     case K_DATETIME64: {
         PyObject *tz = NULL, *fromutc = NULL;
-        if (t->tz) {
+        /* tz False: naive UTC datetimes whatever the column's zone (Django, USE_TZ off) */
+        int naive = r->opts->tz == Py_False;
+        if (naive) {
+        } else if (t->tz) {
             if (strcmp(t->tz, "UTC") == 0 || strcmp(t->tz, "Etc/UTC") == 0) {
                 tz = Py_NewRef(PyDateTime_TimeZone_UTC);
             } else {

@@ -25,7 +25,8 @@ const char *nd_scanner_error(const nd_scanner *s);
 uint64_t nd_scanner_work(const nd_scanner *s);
 
 typedef struct {
-    PyObject *tz;           /* borrowed tzinfo or NULL: for DateTime/DateTime64 columns without their own timezone */
+    PyObject *tz;           /* borrowed tzinfo or NULL: for DateTime/DateTime64 columns without their own timezone;
+                               Py_False: every DateTime/DateTime64 naive UTC, even with a column timezone */
     int strings_as_bytes;   /* String/FixedString -> bytes instead of str */
     int columnar;           /* list of columns (lists) instead of list of row tuples */
 } nd_options;

@@ -21,8 +21,8 @@ static int nd_init(NativeDecoder *self, PyObject *args, PyObject *kw) {
     PyObject *tz = Py_None;
     int sab = 0, col = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|Opp:NativeDecoder", kwlist, &tz, &sab, &col)) return -1;
-    if (tz != Py_None && !PyObject_HasAttrString(tz, "fromutc")) {
-        PyErr_SetString(PyExc_TypeError, "tz must be a tzinfo or None");
+    if (tz != Py_None && tz != Py_False && !PyObject_HasAttrString(tz, "fromutc")) {
+        PyErr_SetString(PyExc_TypeError, "tz must be a tzinfo, None or False (naive)");
         return -1;
     }
     Py_XSETREF(self->tz, tz == Py_None ? NULL : Py_NewRef(tz));

@@ -343,6 +343,14 @@ class DatabaseWrapper(BaseDatabaseWrapper):
             target = OPTION_NAMES[key]
             if target is not None:
                 params[target] = value
+        from django.conf import settings as django_settings
+        # USE_TZ off: naive datetimes from every DateTime column, as Django
+        # expects of a raw cursor (the ORM's converters make them naive too).
+        params["naive_datetimes"] = not django_settings.USE_TZ
+        # DATABASES TIME_ZONE (USE_TZ on): the zone of DateTime values without
+        # their own (now(), toDateTime(...)), unless OPTIONS gives one.
+        if django_settings.USE_TZ and sd.get("TIME_ZONE") and "timezone" not in options:
+            params["timezone"] = sd["TIME_ZONE"]
         if with_settings and self.effective_settings:
             params["settings"] = dict(self.effective_settings)
         return params

@@ -553,17 +553,17 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                 values = [prep(v, connection) for v in values]
                 if _any_has(values, "as_sql"):
                     return None
-            connection.ops.check_integer_range(values, field.get_internal_type())
+            connection.ops.check_write_range(values, field)
             columns.append(values)
         return columns
 
     def _value_rows(self, fields, objs):
         """Django's prepared values, row by row, with the written-integer range
-        check (DatabaseOperations.check_integer_range)."""
+        check (DatabaseOperations.check_write_range)."""
         rows = [[self.prepare_value(field, self.pre_save_val(field, obj)) for field in fields]
                 for obj in objs]
         for i, field in enumerate(fields):
-            self.connection.ops.check_integer_range([r[i] for r in rows], field.get_internal_type())
+            self.connection.ops.check_write_range([r[i] for r in rows], field)
         return rows
 
     def _insert_plan(self):
@@ -680,6 +680,15 @@ def _typed_placeholder(db_type, placeholder):
     for wrapper in ("LowCardinality(", "Nullable("):
         if inner.startswith(wrapper):
             inner = inner[len(wrapper):-1]
+    m = re.fullmatch(r"Decimal\((\d+),\s*(\d+)\)", inner)
+    if m:
+        # toDecimalN(x, S), not CAST: it keeps x Nullable or not (a Case
+        # without default is NULL on some rows: CAST(NULL AS Decimal) fails,
+        # a mutation that never ends on 18.16; a Nullable constant has no
+        # common type with the column in 18.16's mutation).
+        precision = int(m.group(1))
+        bits = next(b for p, b in ((9, 32), (18, 64), (38, 128), (76, 256)) if precision <= p)
+        return "toDecimal%d(%s, %s)" % (bits, placeholder, m.group(2))
     if inner.startswith("Decimal"):
         return "CAST(%s AS %s)" % (placeholder, inner)
     if inner in ("Date", "Date32"):
@@ -693,6 +702,65 @@ def _typed_placeholder(db_type, placeholder):
         # Integer literals are UInt64 when positive: no supertype with Int64.
         return "to%s(%s)" % (inner, placeholder)
     return placeholder
+
+
+def _target_type(field):
+    """The field whose type a column holds (a foreign key's target's)."""
+    while getattr(field, "remote_field", None) is not None and getattr(field, "target_field", None):
+        field = field.target_field
+    return field
+
+
+def _fit_results(expr, field, connection):
+    """The literals an UPDATE expression can store as they are (a Value that
+    is a Case/When result, a Coalesce argument...) prepared as the column
+    stores a plain value: a Decimal rounded to its places (the CAST would cut
+    it), an integer checked against its range (toInt32() would wrap it).
+    DataError naming the field when a literal does not fit."""
+    from django.db.models import Case, When
+    from django.db.models.expressions import ExpressionWrapper
+
+    if isinstance(expr, Value):
+        if expr.value is None or hasattr(expr.value, "resolve_expression"):
+            return expr
+        value = field.get_db_prep_save(expr.value, connection)
+        connection.ops.check_write_range([value], field)
+        if value is expr.value or type(value) is not type(expr.value):
+            return expr  # nothing to adjust (or a value of another kind: Django's)
+        clone = expr.copy()
+        clone.value = value
+        return clone
+    if isinstance(expr, When):
+        parts = ["result"]
+    elif isinstance(expr, Case):
+        parts = ["cases", "default"]
+    elif isinstance(expr, (Coalesce, ExpressionWrapper)):
+        parts = ["source"]
+    else:
+        return expr
+    clone = expr.copy()
+    if "source" in parts:
+        clone.set_source_expressions([_fit_results(e, field, connection)
+                                      for e in expr.get_source_expressions()])
+        return clone
+    for part in parts:
+        value = getattr(expr, part)
+        if isinstance(value, list):
+            setattr(clone, part, [_fit_results(e, field, connection) for e in value])
+        else:
+            setattr(clone, part, _fit_results(value, field, connection))
+    return clone
+
+
+def _range_check_sql(field, sql):
+    """The check of an UPDATE expression computed by the server into an
+    integer column: its min() and max() over the rows to update, read before
+    the mutation (ClickHouse would store an out-of-range result wrapped, -1 in
+    a UInt32 as 4294967295). None for other columns."""
+    from .operations import _INT_RANGES
+    if _target_type(field).get_internal_type() not in _INT_RANGES:
+        return None
+    return "min(%s), max(%s)" % (sql, sql)
 
 
 class MutationMixin:
@@ -772,6 +840,15 @@ class MutationMixin:
         else:
             (count,) = yield (FETCHONE, "SELECT count() FROM %s WHERE %s" % (table, where),
                               where_params)
+        checks = getattr(self, "_range_checks", None)
+        if count and checks:
+            # Server-computed integers: refused before the mutation when out of range.
+            row = yield (FETCHONE, "SELECT %s FROM %s WHERE %s" % (
+                ", ".join(c[1] for c in checks), table, where),
+                [p for c in checks for p in c[2]] + list(where_params))
+            for i, (field, _, _) in enumerate(checks):
+                self.connection.ops.check_write_range(
+                    [v for v in row[2 * i:2 * i + 2] if v is not None], field)
         if count:
             yield (EXECUTE, sql, params)
             if not sql.startswith("DELETE FROM"):
@@ -882,9 +959,11 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
             return "", ()
         qn = self.connection.ops.quote_name
         values, update_params = [], []
+        self._range_checks = []
         for field, model, val in self.query.values:
             if hasattr(val, "resolve_expression"):
                 val = val.resolve_expression(self.query, allow_joins=False, for_save=True)
+                val = _fit_results(val, field, self.connection)
                 if val.contains_aggregate:
                     raise FieldError("Aggregate functions are not allowed in this query "
                                      "(%s=%r)." % (field.name, val))
@@ -899,13 +978,15 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
                                     "Use a value compatible with %s."
                                     % (field, val, field.__class__.__name__))
             val = field.get_db_prep_save(val, connection=self.connection)
-            if type(val) is int:
-                self.connection.ops.check_integer_range([val], field.get_internal_type())
+            self.connection.ops.check_write_range([val], field)
             placeholder = (field.get_placeholder(val, self, self.connection)
                            if hasattr(field, "get_placeholder") else "%s")
             name = qn(field.column)
             if hasattr(val, "as_sql"):
                 sql, params = self.compile(val)
+                check = _range_check_sql(field, self._unmark(sql))
+                if check is not None:
+                    self._range_checks.append((field, check, list(params) * 2))
                 # Converted to the column's type: the mutation needs a common
                 # type with the old value (F("n") / 2 is a Float64 here).
                 sql = _typed_placeholder(field.db_type(self.connection), placeholder % sql)
@@ -913,6 +994,8 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
                 update_params.extend(params)
             elif val is not None:
                 placeholder = _typed_placeholder(field.db_type(self.connection), placeholder)
+                if type(val) is int and not -2**63 <= val < 2**64:
+                    val = str(val)  # toInt128('...'): a bare literal that long is a Float64
                 values.append("%s = %s" % (name, placeholder))
                 update_params.append(val)
             else:

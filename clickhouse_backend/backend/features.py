@@ -94,6 +94,10 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     }
 
     # ---- version dependent ------------------------------------------------
+    # Dates and date-times parse only from 1970 to 2105-12-31 (older DateLUT):
+    # others are stored as 1970-01-01. Seen on 18.16; 20.1 is the first version
+    # tested without the limit.
+    date_lut_ends_2105 = cached_property(lambda self: self.connection.server_version < (20, 1))
     supports_bool_type = _since((21, 12))
     supports_date32 = _since((21, 9))
     supports_datetime64 = _since((20, 1))
@@ -137,6 +141,20 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_sha512_256 = _since((23, 7))
     has_generate_serial_id = _since((25, 1))
     has_generate_serial_id_start = _since((25, 10))
+
+    @cached_property
+    def emulates_null_for_empty_aggregates(self):
+        """aggregate_functions_null_for_empty is asked for (the backend's default,
+        or OPTIONS["settings"]) but the server does not know it (before 21.x):
+        the aggregates are written if(count(x) = 0, NULL, agg(x)), NULL over no
+        values as in SQL, not 0/nan."""
+        from .base import DEFAULT_SETTINGS
+
+        name = "aggregate_functions_null_for_empty"
+        requested = (self.connection.settings_dict.get("OPTIONS") or {}).get("settings") or {}
+        if not int(requested.get(name, DEFAULT_SETTINGS[name])):
+            return False
+        return name not in self.connection.server_settings()
 
     @cached_property
     def test_now_utc_template(self):

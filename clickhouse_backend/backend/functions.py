@@ -13,6 +13,7 @@ import decimal
 from django.core.exceptions import FieldError
 from django.db import NotSupportedError
 from django.db.models import FloatField, Func, Value, functions as F
+from django.db.models.functions import window as W
 from django.db.models.expressions import Col, CombinedExpression
 
 
@@ -384,8 +385,24 @@ def _repeat(self, compiler, connection, **extra):
                        template="%(function)s(%(expressions)s))", **extra)
 
 
+def _nullable_window(name):
+    """LAG/LEAD/NTH_VALUE past the window's edge: NULL in SQL; ClickHouse gives
+    the type's default (0, '') unless the value is Nullable."""
+    def as_clickhouse(self, compiler, connection, **extra):
+        exprs = self.get_source_expressions()
+        clone = self.copy()
+        clone.set_source_expressions(
+            [Func(exprs[0], function="toNullable", output_field=exprs[0].output_field),
+             *exprs[1:]])
+        return clone.as_sql(compiler, connection, function=name, **extra)
+    return as_clickhouse
+
 
 REGISTRY = {
+    # window functions (OVER needs 21.9: supports_over_clause); lower-case
+    # names, the ones ClickHouse knows (case-sensitive: no CUME_DIST).
+    W.Lag: _nullable_window("lag"), W.Lead: _nullable_window("lead"),
+    W.NthValue: _nullable_window("nth_value"), W.CumeDist: _named("cume_dist"),
     # math
     F.Abs: _named("abs"), F.ACos: _named("acos"), F.ASin: _named("asin"),
     F.ATan: _named("atan"), F.ATan2: _atan2, F.Ceil: _named("ceil"),
@@ -432,6 +449,16 @@ def _typed_value(self, compiler, connection, **extra):
             or not getattr(field, "concrete", True):
         return sql, params
     value = params[0]
+    if type(value) is int:
+        if _free_integer(field):
+            # Value(n)'s own IntegerField says "an integer", not Int32: a
+            # snowflake id typed toInt32() would be stored wrapped.
+            if -2**31 <= value < 2**31:
+                return sql, params
+            kind = connection.ops.integer_type_for(value)
+            # Beyond 64 bits as text: a bare literal that long is a Float64.
+            return "to%s(%s)" % (kind, sql), [value if kind.endswith("64") else str(value)]
+    connection.ops.check_write_range([value], field)
     if isinstance(value, (bool, float, str)) or (
             isinstance(value, int) and -2**31 <= value < 2**31):
         # Small numbers and strings find a common type anyway: keep the
@@ -442,7 +469,16 @@ def _typed_value(self, compiler, connection, **extra):
         db_type = field.db_type(connection)
     except Exception:  # fields that need a model (relations) or arguments
         return sql, params
+    if type(value) is int and not -2**63 <= value < 2**64:
+        params = [str(value)]  # toInt128('...'): a bare literal that long is a Float64
     return _typed_placeholder(db_type, sql), params
+
+
+def _free_integer(field):
+    """Django's plain IntegerField/BigIntegerField with no column behind it:
+    the output field Value() infers for an int."""
+    from django.db.models import BigIntegerField, IntegerField
+    return type(field) in (IntegerField, BigIntegerField) and not hasattr(field, "model")
 
 
 _FLOATS = {"FloatField", "Float32Field", "Float64Field"}
@@ -498,8 +534,27 @@ def _decimal_get_db_prep_save(original):
     return get_db_prep_save
 
 
+def _aggregate(self, compiler, connection, **extra):
+    """Sum/Avg/Max/Min/StdDev... over no values: NULL, as SQL, where the server
+    lacks aggregate_functions_null_for_empty (count() stays 0: its
+    empty_result_set_value is 0)."""
+    sql, params = self.as_sql(compiler, connection, **extra)
+    if self.empty_result_set_value is not None or \
+            not connection.features.emulates_null_for_empty_aggregates:
+        return sql, params
+    source = self.get_source_expressions()[0]
+    if self.filter is not None and not connection.features.supports_aggregate_filter_clause:
+        from django.db.models import Case, When
+        source = Case(When(self.filter, then=source))  # as Aggregate.as_sql filters
+    count_sql, count_params = compiler.compile(source)
+    return "if(count(%s) = 0, NULL, %s)" % (count_sql, sql), [*count_params, *params]
+
+
 def install():
     from django.db.models import DecimalField
+
+    from .checks import register
+    register()  # the checks framework ignores a second registration
 
     original = DecimalField.get_db_prep_save
     if not getattr(original, "_clickhouse", False):
@@ -509,6 +564,9 @@ def install():
             cls.as_clickhouse = impl
     if "as_clickhouse" not in Value.__dict__:
         Value.as_clickhouse = _typed_value
+    from django.db.models import Aggregate
+    if "as_clickhouse" not in Aggregate.__dict__:
+        Aggregate.as_clickhouse = _aggregate
     if "as_clickhouse" not in CombinedExpression.__dict__:
         CombinedExpression.as_clickhouse = _combined
 

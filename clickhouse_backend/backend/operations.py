@@ -38,6 +38,9 @@ _INT_RANGES = {
     "BigAutoField": (-(2**63), 2**63 - 1),
 }
 
+_TEMPORAL_KINDS = {"DateField", "ClickhouseDateField", "Date32Field", "DateTimeField",
+                   "ClickhouseDateTimeField", "DateTime64Field"}
+
 _STRING_TYPES = {
     "CharField", "TextField", "SlugField", "EmailField", "URLField",
     "FilePathField", "FileField", "StringField", "FixedStringField",
@@ -93,6 +96,20 @@ def quote_literal(value):
         else:
             out.append(ch)
     return "'%s'" % "".join(out)
+
+
+class NegativeUnsignedError(IntegrityError, DataError):
+    """A negative value for an unsigned column: it breaks the column's
+    "non-negative" rule, an IntegrityError as a CHECK constraint violation is
+    elsewhere (Django's PositiveIntegerField tests expect that), and a value out
+    of the type's range, a DataError."""
+
+
+# The ClickHouse integer types a value with no column behind it gets, narrowest
+# first (Value(2**40) is no Int32, a snowflake id no UInt32).
+_FREE_INT_TYPES = [("Int64", -(2**63), 2**63 - 1), ("UInt64", 0, 2**64 - 1),
+                   ("Int128", -(2**127), 2**127 - 1), ("UInt128", 0, 2**128 - 1),
+                   ("Int256", -(2**255), 2**255 - 1), ("UInt256", 0, 2**256 - 1)]
 
 
 class InvalidLookupType(DataError, ValueError):
@@ -480,7 +497,105 @@ class DatabaseOperations(BaseDatabaseOperations):
     def adapt_ipaddressfield_value(self, value):
         return value or None
 
-    def check_integer_range(self, values, internal_type):
+    def integer_type_for(self, value):
+        """The narrowest ClickHouse integer type (from Int64 up) that holds
+        ``value`` exactly; DataError when none does on this server."""
+        for name, lo, hi in _FREE_INT_TYPES:
+            if lo <= value <= hi:
+                if not name.endswith("64") and not self.connection.features.supports_big_ints:
+                    raise DataError(
+                        "%d does not fit in 64 bits: %s needs ClickHouse 21.6 or later "
+                        "(server is %s)." % (value, name, ".".join(
+                            map(str, self.connection.server_version))))
+                return name
+        raise DataError("%d is out of range for every ClickHouse integer type "
+                        "(Int256/UInt256)." % value)
+
+    def _date_bounds(self, field):
+        """(min, max) that the field's Date/Date32/DateTime/DateTime64 column
+        stores exactly (naive UTC for date-times), None for other columns.
+        Outside them ClickHouse stores another value without an error
+        (1969-12-31 in a Date is 1970-01-01, 2150-01-01 is 2149-06-06; on
+        18.16 anything outside 1970-2105 is 1970-01-01)."""
+        if field.get_internal_type() not in _TEMPORAL_KINDS:
+            return None
+        try:
+            db_type = field.db_type(self.connection) or ""
+        except Exception:  # a field that needs arguments it lacks
+            return None
+        db_type = re.sub(r"^(?:LowCardinality|Nullable)\((.*)\)$", r"\1", db_type)
+        features = self.connection.features
+        if db_type.startswith(("Date32", "DateTime64")):
+            lo, hi = datetime.date(1900, 1, 1), datetime.date(2299, 12, 31)
+        elif features.date_lut_ends_2105:
+            lo, hi = datetime.date(1970, 1, 1), datetime.date(2105, 12, 31)
+        elif db_type.startswith("DateTime"):
+            return (datetime.datetime(1970, 1, 1),
+                    datetime.datetime(2106, 2, 7, 6, 28, 15, 999999))
+        elif db_type.startswith("Date"):
+            lo, hi = datetime.date(1970, 1, 1), datetime.date(2149, 6, 6)
+        else:
+            return None
+        if db_type.startswith("DateTime"):
+            return (datetime.datetime.combine(lo, datetime.time.min),
+                    datetime.datetime.combine(hi, datetime.time.max))
+        return lo, hi
+
+    def _check_decimal_range(self, values, field, name):
+        """A Decimal(P, S) column holds |v| < 10**(P - S): ClickHouse would
+        refuse a bigger literal in VALUES but wrap it in a CAST (UPDATE, Case),
+        and has no NaN or infinity."""
+        digits, places = field.max_digits, field.decimal_places
+        if digits is None or places is None:
+            return
+        limit = decimal.Decimal(10) ** (digits - places)
+        found = [v for v in values if isinstance(v, decimal.Decimal)]
+        try:
+            found = [min(found), max(found)] if found else []
+        except decimal.InvalidOperation:  # a NaN: each one
+            pass
+        for value in found:
+            if not value.is_finite() or abs(value) >= limit:
+                raise DataError("%s is out of range for %s (Decimal(%d, %d)): |value| < %s."
+                                % (value, name or "DecimalField", digits, places, limit))
+
+    def check_write_range(self, values, field, name=None):
+        """Refuse written values the field's column cannot store exactly:
+        integers outside the column type (check_integer_range), dates and
+        date-times outside its range (DataError naming the field and range)."""
+        target = field
+        while getattr(target, "remote_field", None) is not None and \
+                getattr(target, "target_field", None) is not None:
+            target = target.target_field
+        name = name or getattr(field, "name", None)
+        self.check_integer_range(values, target.get_internal_type(), name)
+        if target.get_internal_type() == "DecimalField":
+            self._check_decimal_range(values, target, name)
+            return
+        bounds = self._date_bounds(target)
+        if bounds is None:
+            return
+        lo, hi = bounds
+        kind = type(lo)
+        dates = [v for v in values if isinstance(v, datetime.date)]
+        try:
+            dates = [min(dates), max(dates)] if dates else []
+        except TypeError:  # aware and naive, dates and date-times: each one
+            pass
+        for value in dates:
+            if kind is datetime.datetime:
+                if not isinstance(value, datetime.datetime):
+                    value = datetime.datetime.combine(value, datetime.time.min)
+                elif value.tzinfo is not None:
+                    value = value.astimezone(UTC).replace(tzinfo=None)
+            elif isinstance(value, datetime.datetime):
+                value = value.date()
+            if not lo <= value <= hi:
+                raise DataError("%s is out of range for %s (%s) [%s, %s]." % (
+                    value, name or target.get_internal_type(),
+                    target.db_type(self.connection), lo, hi))
+
+    def check_integer_range(self, values, internal_type, name=None):
         """Refuse written integers outside the column type (INSERT and UPDATE
         values; the compilers call this on each column). ClickHouse wraps them
         around (-1 into UInt32 is 4294967295); other databases refuse them. A
@@ -495,13 +610,15 @@ class DatabaseOperations(BaseDatabaseOperations):
         ints = [v for v in values if type(v) is int]
         if not ints:
             return
+        what = "%s (%s)" % (name, internal_type) if name else internal_type
         for value in (min(ints), max(ints)):
             if not bounds[0] <= value <= bounds[1]:
                 if value < 0 and bounds[0] == 0:
-                    raise IntegrityError("%s cannot hold the negative value %d."
-                                         % (internal_type, value))
+                    raise NegativeUnsignedError(
+                        "%s cannot hold the negative value %d: out of range [%d, %d]."
+                        % (what, value, bounds[0], bounds[1]))
                 raise DataError("%d is out of range for %s [%d, %d]."
-                                % (value, internal_type, bounds[0], bounds[1]))
+                                % (value, what, bounds[0], bounds[1]))
 
     def get_db_converters(self, expression):
         converters = super().get_db_converters(expression)
@@ -509,7 +626,11 @@ class DatabaseOperations(BaseDatabaseOperations):
         if internal_type in ("DateTimeField", "ClickhouseDateTimeField", "DateTime64Field"):
             converters.append(self.convert_datetimefield_value)
         elif internal_type in ("BooleanField", "BoolField", "NullBooleanField"):
-            converters.append(self.convert_booleanfield_value)
+            from django.db.models import Avg, Sum
+            # Sum/Avg of a boolean keep its output field (Django's rule) but
+            # are numbers (a count of true rows, a fraction), not True.
+            if not isinstance(expression, (Sum, Avg)):
+                converters.append(self.convert_booleanfield_value)
         elif internal_type == "UUIDField":
             converters.append(self.convert_uuidfield_value)
         elif internal_type == "TimeField":
@@ -580,8 +701,9 @@ class DatabaseOperations(BaseDatabaseOperations):
     def convert_ipfield_value(self, value, expression, connection):
         if value is None:
             return value
-        if isinstance(value, ipaddress.IPv6Address) and value.ipv4_mapped is not None \
-                and getattr(expression.output_field, "unpack_ipv4", False):
+        if isinstance(value, ipaddress.IPv6Address) and value.ipv4_mapped is not None:
+            # An IPv6 column stores a written IPv4 address mapped (::ffff:1.1.1.1):
+            # read back as written, not as '::ffff:101:101'.
             return str(value.ipv4_mapped)
         return str(value)
 

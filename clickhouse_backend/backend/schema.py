@@ -159,6 +159,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         if include_default:
             value = self.effective_default(field)
             if value is not None:
+                # A DEFAULT is cast to the column's type: wrapped if it does not fit.
+                self.connection.ops.check_write_range([value], field)
                 return quote_literal(value)
         return None
 
@@ -166,10 +168,13 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         db_default = field._db_default_expression
         if isinstance(db_default, Value):
             value = field.get_db_prep_save(db_default.value, self.connection)
+            self.connection.ops.check_write_range([value], field)
             return quote_literal(value)
         query = Query(field.model, alias_cols=False)
         compiler = query.get_compiler(connection=self.connection)
-        sql, params = db_default.resolve_expression(query).as_sql(compiler, self.connection)
+        # compile(), not as_sql(): the ClickHouse spelling (as_clickhouse), e.g.
+        # now() for Now(), not CURRENT_TIMESTAMP (unknown to 18.16).
+        sql, params = compiler.compile(db_default.resolve_expression(query))
         return sql % tuple(quote_literal(p) for p in params)
 
     def _skipping_index_definition(self, model, index):
@@ -405,6 +410,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         if field.db_default is NOT_PROVIDED:
             value = self.effective_default(field)
             if value is not None:
+                self.connection.ops.check_write_range([value], field)
                 fill = quote_literal(value)
         if fill is None or not self._simple_table(model) or \
                 not self._engine(model).supports_mutations():
@@ -554,6 +560,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             return self._db_default_sql(new_field)
         value = self.effective_default(new_field)
         if value is not None:
+            self.connection.ops.check_write_range([value], new_field)
             return quote_literal(value)
         nulls = self._null_count(model, old_field.column)
         if nulls:

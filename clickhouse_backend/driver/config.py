@@ -32,6 +32,9 @@ class Options:
     pool_name: str = ""  # connections with different pool names never share a pool
     stream_buffer_bytes: int = 8 * 1024 * 1024
     timezone: object = None
+    # DateTime/DateTime64 values as naive UTC datetimes even when the column has a
+    # time zone (Django with USE_TZ off); timezone is then unused.
+    naive_datetimes: bool = False
     strings_as_bytes: bool = False
     auth: str = "basic"  # or "headers": X-ClickHouse-User / X-ClickHouse-Key
     session_id: str = None
@@ -74,7 +77,7 @@ class Options:
         if self.secure and not self.verify:
             logger.warning("TLS certificate verification is disabled for %s:%s (verify=False)", self.host, self.port)
         self.settings = dict(self.settings or {})
-        self.tzinfo = _tzinfo(self.timezone)
+        self.tzinfo = False if self.naive_datetimes else _tzinfo(self.timezone)
         self.encoding = _encoding(self.compression, self.host)
 
     def url_params(self):
