@@ -11,6 +11,9 @@
 #include "pool.h"
 
 #define DRAIN_SECONDS 0.05 /* also bounds how long a new query may wait for the connection */
+/* A KILL QUERY ... ASYNC answers at once on a healthy server: one that does not
+ * answer within this (queue, connect and answer) is given up. */
+#define KILL_SECONDS 3.0
 
 /* The drain of an abandoned result is over (done, failed or killed): requests that
  * waited for its connection may open their own. */
@@ -30,8 +33,29 @@ void chb_req_engine_done(chb_request *r) {
     chb_buf_free(&r->body);
     chb_buf_free(&r->errbody);
     stop_draining(r);
+    chb_pool *p = r->pool;
+    if (r->is_kill) {
+        /* A kill that could not connect or got no answer: the server is unreachable,
+         * and the kills behind it would only fail the same way. */
+        pthread_mutex_lock(&r->mu);
+        chb_err_kind err = r->state == REQ_FAILED ? r->err : ERR_NONE;
+        pthread_mutex_unlock(&r->mu);
+        if (err == ERR_CONNECT || err == ERR_TIMEOUT || err == ERR_NETWORK) chb_pool_drop_kills(p);
+    }
     r->engine_finished = 1;
     chb_req_decref(r);
+    chb_pool_unref(p); /* the request's reference: frees nothing before a linger */
+}
+
+static void query_timeout_cb(evutil_socket_t fd, short what, void *arg);
+
+static void arm_query_timer(chb_request *r) {
+    if (r->query_timeout <= 0) return;
+    r->timer = evtimer_new(chb_loop_base(), query_timeout_cb, r);
+    if (r->timer) {
+        struct timeval tv = chb_tv(r->query_timeout);
+        evtimer_add(r->timer, &tv);
+    }
 }
 
 void chb_req_send_kill(chb_request *r) {
@@ -40,6 +64,12 @@ void chb_req_send_kill(chb_request *r) {
     chb_request *k = chb_req_new();
     if (!k) return;
     k->pool = r->pool;
+    chb_pool_ref(k->pool);
+    k->is_kill = 1;
+    k->to = r->to;
+    if (k->to.connect <= 0 || k->to.connect > KILL_SECONDS) k->to.connect = KILL_SECONDS;
+    if (k->to.rw <= 0 || k->to.rw > KILL_SECONDS) k->to.rw = KILL_SECONDS;
+    k->query_timeout = KILL_SECONDS; /* from now: waiting for the kill budget counts too */
     k->wire = r->kill_wire;
     k->wire_len = r->kill_wire_len;
     k->body_off = r->kill_body_off;
@@ -47,8 +77,10 @@ void chb_req_send_kill(chb_request *r) {
     k->mode = MODE_RAW;
     k->retryable = 1;
     snprintf(k->query_id, sizeof k->query_id, "kill:%.120s", r->query_id);
-    /* head of the queue: freeing server resources beats starting new work */
-    chb_pool_acquire(k->pool, k, 1, 0);
+    __atomic_add_fetch(&k->pool->st.kills, 1, __ATOMIC_RELAXED);
+    arm_query_timer(k);
+    /* its own budget: user queries neither wait for kills nor lend them their slots */
+    chb_pool_submit_kill(k->pool, k, 0);
 }
 
 int chb_req_in_flight(chb_request *r) {
@@ -65,7 +97,8 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
         r->attempts++;
         __atomic_add_fetch(&r->pool->st.retries, 1, __ATOMIC_RELAXED);
         r->sent = 0;
-        chb_pool_acquire(r->pool, r, 1, 1);
+        if (r->is_kill) chb_pool_submit_kill(r->pool, r, 1);
+        else chb_pool_acquire(r->pool, r, 1, 1);
         return 1;
     }
     int in_flight = chb_req_in_flight(r);
@@ -89,21 +122,29 @@ static void abort_request(chb_request *r, chb_err_kind kind, const char *msg) {
 
 static void query_timeout_cb(evutil_socket_t fd, short what, void *arg) {
     chb_request *r = arg;
-    char msg[200];
-    snprintf(msg, sizeof msg, "query %.100s exceeded query_timeout=%gs and was cancelled", r->query_id,
-             r->query_timeout);
+    char msg[700];
+    chb_req_state s = chb_req_get_state(r);
+    if (s <= REQ_WAIT_POOL) {
+        /* never had a connection: nothing was sent, nothing to cancel */
+        snprintf(msg, sizeof msg,
+                 "no connection to %s:%d became free within query_timeout=%gs (pool_size=%d); query %.100s was "
+                 "not sent",
+                 r->pool->cfg.host, r->pool->cfg.port, r->query_timeout, r->pool->cfg.max_size, r->query_id);
+        abort_request(r, ERR_POOL_TIMEOUT, msg);
+        return;
+    }
+    if (s == REQ_CONNECTING)
+        snprintf(msg, sizeof msg, "query %.100s exceeded query_timeout=%gs while connecting to %s:%d (not sent)",
+                 r->query_id, r->query_timeout, r->pool->cfg.host, r->pool->cfg.port);
+    else
+        snprintf(msg, sizeof msg, "query %.100s exceeded query_timeout=%gs and was cancelled", r->query_id,
+                 r->query_timeout);
     abort_request(r, ERR_TIMEOUT, msg);
 }
 
 void chb_req_start_task(void *arg) {
     chb_request *r = arg;
-    if (r->query_timeout > 0) {
-        r->timer = evtimer_new(chb_loop_base(), query_timeout_cb, r);
-        if (r->timer) {
-            struct timeval tv = chb_tv(r->query_timeout);
-            evtimer_add(r->timer, &tv);
-        }
-    }
+    arm_query_timer(r);
     chb_pool_acquire(r->pool, r, 0, 0);
 }
 
