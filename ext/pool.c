@@ -223,6 +223,38 @@ void chb_engine_read_stats(chb_engine_stats *out) {
     pthread_mutex_unlock(&registry_mu);
 }
 
+/* Queues of requests linked by wait_next (user waiters, kills). */
+static void queue_push(chb_request **head, chb_request **tail, chb_request *r, int front) {
+    r->wait_next = NULL;
+    if (front) {
+        r->wait_next = *head;
+        *head = r;
+        if (!*tail) *tail = r;
+    } else {
+        if (*tail) (*tail)->wait_next = r; else *head = r;
+        *tail = r;
+    }
+}
+
+static chb_request *queue_pop(chb_request **head, chb_request **tail) {
+    chb_request *r = *head;
+    *head = r->wait_next;
+    if (!*head) *tail = NULL;
+    r->wait_next = NULL;
+    return r;
+}
+
+/* 0 if r was not queued. */
+static int queue_unlink(chb_request **head, chb_request **tail, chb_request *r) {
+    chb_request **pp = head, *prev = NULL;
+    while (*pp && *pp != r) { prev = *pp; pp = &(*pp)->wait_next; }
+    if (!*pp) return 0;
+    *pp = r->wait_next;
+    if (*tail == r) *tail = prev;
+    r->wait_next = NULL;
+    return 1;
+}
+
 static void waiter_timeout(evutil_socket_t fd, short what, void *arg) {
     chb_request *r = arg;
     event_free(r->wait_timer);
@@ -235,15 +267,7 @@ static void waiter_timeout(evutil_socket_t fd, short what, void *arg) {
 }
 
 static void enqueue_waiter(chb_pool *p, chb_request *r, int front) {
-    r->wait_next = NULL;
-    if (front) {
-        r->wait_next = p->waiters_head;
-        p->waiters_head = r;
-        if (!p->waiters_tail) p->waiters_tail = r;
-    } else {
-        if (p->waiters_tail) p->waiters_tail->wait_next = r; else p->waiters_head = r;
-        p->waiters_tail = r;
-    }
+    queue_push(&p->waiters_head, &p->waiters_tail, r, front);
     STAT_ADD(p, waiting, 1);
     p->nwaiters++;
     pthread_mutex_lock(&r->mu);
@@ -259,27 +283,12 @@ static void enqueue_waiter(chb_pool *p, chb_request *r, int front) {
     }
 }
 
-static void forget_kill(chb_pool *p, chb_request *k) {
-    chb_request **pp = &p->kills_head, *prev = NULL;
-    while (*pp && *pp != k) { prev = *pp; pp = &(*pp)->wait_next; }
-    if (!*pp) return;
-    *pp = k->wait_next;
-    if (p->kills_tail == k) p->kills_tail = prev;
-    k->wait_next = NULL;
-    p->nkills--;
-}
-
 void chb_pool_forget_waiter(chb_pool *p, chb_request *r) {
     if (r->is_kill) {
-        forget_kill(p, r);
+        if (queue_unlink(&p->kills_head, &p->kills_tail, r)) p->nkills--;
         return;
     }
-    chb_request **pp = &p->waiters_head, *prev = NULL;
-    while (*pp && *pp != r) { prev = *pp; pp = &(*pp)->wait_next; }
-    if (!*pp) return;
-    *pp = r->wait_next;
-    if (p->waiters_tail == r) p->waiters_tail = prev;
-    r->wait_next = NULL;
+    if (!queue_unlink(&p->waiters_head, &p->waiters_tail, r)) return;
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
     STAT_ADD(p, waiting, -1);
     p->nwaiters--;
@@ -344,10 +353,7 @@ void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh) {
 }
 
 static chb_request *pop_waiter(chb_pool *p) {
-    chb_request *r = p->waiters_head;
-    p->waiters_head = r->wait_next;
-    if (!p->waiters_head) p->waiters_tail = NULL;
-    r->wait_next = NULL;
+    chb_request *r = queue_pop(&p->waiters_head, &p->waiters_tail);
     STAT_ADD(p, waiting, -1);
     p->nwaiters--;
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
@@ -404,12 +410,8 @@ static void kill_total_add(chb_pool *p, int n) {
 }
 
 static chb_request *pop_kill(chb_pool *p) {
-    chb_request *k = p->kills_head;
-    p->kills_head = k->wait_next;
-    if (!p->kills_head) p->kills_tail = NULL;
-    k->wait_next = NULL;
     p->nkills--;
-    return k;
+    return queue_pop(&p->kills_head, &p->kills_tail);
 }
 
 /* Start queued kills on the kill budget. */
@@ -439,15 +441,7 @@ void chb_pool_submit_kill(chb_pool *p, chb_request *k, int front) {
         chb_req_engine_done(k);
         return;
     }
-    k->wait_next = NULL;
-    if (front) {
-        k->wait_next = p->kills_head;
-        p->kills_head = k;
-        if (!p->kills_tail) p->kills_tail = k;
-    } else {
-        if (p->kills_tail) p->kills_tail->wait_next = k; else p->kills_head = k;
-        p->kills_tail = k;
-    }
+    queue_push(&p->kills_head, &p->kills_tail, k, front);
     p->nkills++;
     pthread_mutex_lock(&k->mu);
     k->state = REQ_WAIT_POOL;

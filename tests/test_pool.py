@@ -213,11 +213,11 @@ def test_timeouts_do_not_split_pools(server_params):
     name = uuid.uuid4().hex[:16]
     keep = chd.connect(**server_params, pool_name=name)  # holds the pool for the counters
     keep.pool_stats()  # (the pool is made on first use)
-    before = _engine.engine_stats()["pools"]
+    before = settle_pools()["pools"]
     peak_pools, _ = churn(server_params, 2000, lambda i: dict(
         pool_name=name, send_receive_timeout=100 + i / 7, connect_timeout=5 + i / 11,
         pool_timeout=20 + i / 13, idle_timeout=9 + i / 1000, query_timeout=60 + i / 3))
-    assert peak_pools == before, (peak_pools, before)  # one pool for every timeout
+    assert peak_pools <= before, (peak_pools, before)  # one pool for every timeout
     st = keep.pool_stats()
     assert st["created"] == 1 and st["reused"] == 1999, st  # and one socket
     keep.close()

@@ -22,7 +22,7 @@ import uuid
 
 import clickhouse_backend.driver as chd
 from clickhouse_backend import _engine
-from tests.faults.conftest import PrivateServer
+from tests.faults.conftest import PrivateServer, wait_for
 
 POOL = dict(pool_size=8, pool_timeout=10, send_receive_timeout=5, connect_timeout=2)
 QUERIES = [  # (weight, sql, rows): small, streamed, slow enough to be timed out or cancelled
@@ -143,15 +143,6 @@ def chaos(server, stop, tally, rnd, every):
             server.restart()
 
 
-def wait_until(pred, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=30)
@@ -213,10 +204,10 @@ def run(server, args, rnd):
         server.restart()
 
     # every worker's connection is closed: every slot back, then every pool freed after its linger
-    settled = wait_until(lambda: holder.pool_stats()["in_use"] == 0 and holder.pool_stats()["waiting"] == 0, 30)
+    settled = wait_for(lambda: holder.pool_stats()["in_use"] == 0 and holder.pool_stats()["waiting"] == 0, 30)
     slots = holder.pool_stats()
     holder.close()
-    freed = wait_until(lambda: _engine.engine_stats()["pools"] == 0, 10)
+    freed = wait_for(lambda: _engine.engine_stats()["pools"] == 0, 10)
     rss_warm = next((r for el, r, f, es in samples if el >= warm - t0), samples[0][1] if samples else rss_kb())
     rss_end, fd_end = rss_kb(), fds()
     rss_max = max([r for _, r, _, _ in samples] + [rss_end])

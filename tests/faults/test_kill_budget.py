@@ -12,22 +12,14 @@ import uuid
 import pytest
 
 import clickhouse_backend.driver as chd
+from tests.faults.conftest import unique_pool, wait_for
 from tests.faults.proxy import FaultProxy
 
 KILL_SECONDS = 3.0  # ext/exchange.c: a kill that gets no answer within this is given up
 
 
 def pool(**kw):
-    return dict(pool_name="kill-" + uuid.uuid4().hex[:10], **kw)
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
+    return unique_pool("kill", **kw)
 
 
 def timed(cur, sql):
@@ -173,3 +165,19 @@ def test_async_cancel_kill_reaches_a_healthy_server(server_params, conn):
     aconn, qid = asyncio.run(main())
     assert _gone(conn.cursor(), qid), "cancelled query still running on the server"
     assert wait_for(lambda: aconn.pool_stats()["kills"] == 1)
+
+
+def test_kill_over_an_h2_endpoint_uses_its_own_http11_connection(conn):
+    from tests.test_tls import port, tls_connect, _need
+
+    slow = tls_connect(port("CHB_NGINX_H2_PORT"), _need("CHB_TLS_DIR"), http2=True, pool_size=1, query_timeout=0.5)
+    qid = "kill-budget-h2-" + uuid.uuid4().hex
+    with pytest.raises(chd.OperationalError) as ei:
+        slow.cursor().execute("SELECT count() FROM system.numbers", query_id=qid)
+    assert "exceeded query_timeout" in str(ei.value)
+    assert _gone(conn.cursor(), qid), "the query kept running on the server after the timeout"
+    # the user query rode the h2 connection; the kill never became one of its streams
+    assert slow.cursor().execute("SELECT 6").fetchall() == [(6,)]
+    st = slow.pool_stats()
+    assert st["h2_connections"] == 1 and st["h2_streams"] == 2 and st["kills"] == 1, st
+    assert st["kills_dropped"] == 0
