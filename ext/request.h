@@ -78,6 +78,7 @@ typedef struct chb_request {
     double query_timeout;     /* seconds, 0 = none */
     chb_timeouts to;
     int is_kill;              /* the driver's own KILL QUERY: separate budget, never a user slot */
+    int kill_resends;         /* a kill that matched nothing may be sent again this many times */
     size_t buffer_limit;      /* backpressure high-water mark (bytes of queued blocks) */
 
     /* ---- shared (mu) ---- */

@@ -94,6 +94,7 @@ def sync_worker(params, stop, tally, seed):
                 tally.add("ok")
         except Exception as e:  # noqa: BLE001 - every error is checked by tally.error
             tally.error(e)
+            time.sleep(0.02)  # like an application would: no hot loop while the server is down
         finally:
             cur.close()
     conn.close()
@@ -123,6 +124,7 @@ async def async_load(params, stop, tally, seed, tasks=8):
                 await asyncio.wait_for(one(sql, rows), limit)
             except Exception as e:  # noqa: BLE001
                 tally.error(e, expected=(asyncio.TimeoutError,))
+                await asyncio.sleep(0.02)
 
     await asyncio.gather(*(worker() for _ in range(tasks)))
     await conn.close()
@@ -220,7 +222,11 @@ def run(server, args, rnd):
         print(f"  {k}: {c[k]}")
     print(f"KILL QUERY sent: {slots['kills']}, dropped (server unreachable/backlog): {slots['kills_dropped']}")
     print(f"slots after the run: in_use={slots['in_use']} waiting={slots['waiting']}")
-    print(f"RSS: after warm-up {rss_warm} kB, max {rss_max} kB, end {rss_end} kB (growth {rss_end - rss_warm} kB)")
+    under_load = [r for el, r, _, _ in samples if el >= warm - t0]
+    third = max(1, len(under_load) // 3)
+    print(f"RSS: after warm-up {rss_warm} kB, max {rss_max} kB, end {rss_end} kB (growth {rss_end - rss_warm} kB); "
+          f"mean under load: first third {sum(under_load[:third]) // third} kB, "
+          f"last third {sum(under_load[-third:]) // third} kB")
     print(f"fds: start {fd0}, end {fd_end}; live pools at the end: {_engine.engine_stats()['pools']}")
     print(f"non-DB-API errors: {len(tally.foreign)}")
     for tb in tally.foreign[:5]:

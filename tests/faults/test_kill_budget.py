@@ -143,6 +143,24 @@ def test_kills_still_reach_a_healthy_server(make_conn, conn):
     assert slow.pool_stats()["kills_dropped"] == 0
 
 
+def test_kill_that_overtakes_its_query_is_sent_again(make_conn, conn):
+    # A timeout right after sending: the kill (on another connection) can reach the
+    # server before the query is registered, match nothing, and leave it running
+    # forever (18.16 does not stop an HTTP query whose client went away).
+    slow = make_conn(**pool(pool_size=4, query_timeout=0.01))
+    qids = ["overtake-" + uuid.uuid4().hex for _ in range(30)]
+    for qid in qids:
+        with pytest.raises(chd.OperationalError):
+            slow.cursor().execute("SELECT count() FROM system.numbers", query_id=qid)
+    check = conn.cursor()
+
+    def running():
+        check.execute("SELECT query_id FROM system.processes WHERE query_id LIKE 'overtake-%%'")
+        return {r[0] for r in check.fetchall()} & set(qids)
+
+    assert wait_for(lambda: not running(), 8), f"{len(running())} of 30 queries still running"
+
+
 def test_async_cancel_kill_reaches_a_healthy_server(server_params, conn):
     async def main():
         aconn = await chd.connect_async(**server_params, **pool(pool_size=1))
