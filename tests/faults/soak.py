@@ -205,6 +205,16 @@ def run(server, args, rnd):
     if not server.ping():
         server.restart()
 
+    # every timed-out or cancelled query was killed on the server
+    left = []
+
+    def server_idle():
+        cur = holder.cursor()
+        cur.execute("SELECT query_id FROM system.processes WHERE query NOT LIKE '%%system.processes%%'")
+        left[:] = cur.fetchall()
+        return not left
+
+    queries_gone = wait_for(server_idle, 15, step=0.5)
     # every worker's connection is closed: every slot back, then every pool freed after its linger
     settled = wait_for(lambda: holder.pool_stats()["in_use"] == 0 and holder.pool_stats()["waiting"] == 0, 30)
     slots = holder.pool_stats()
@@ -228,6 +238,7 @@ def run(server, args, rnd):
           f"mean under load: first third {sum(under_load[:third]) // third} kB, "
           f"last third {sum(under_load[-third:]) // third} kB")
     print(f"fds: start {fd0}, end {fd_end}; live pools at the end: {_engine.engine_stats()['pools']}")
+    print(f"queries left running on the server: {len(left)}")
     print(f"non-DB-API errors: {len(tally.foreign)}")
     for tb in tally.foreign[:5]:
         print(tb)
@@ -235,6 +246,7 @@ def run(server, args, rnd):
         "no hung worker": not hung,
         "0 leaked slots": settled and slots["in_use"] == 0 and slots["waiting"] == 0,
         "every pool freed": freed,
+        "no query left running on the server": queries_gone,
         "fd count back to start": fd_end <= fd0,
         f"RSS growth < {args.rss_bound_kb} kB": rss_end - rss_warm < args.rss_bound_kb,
         "every error a DB-API exception": not tally.foreign,

@@ -139,7 +139,7 @@ def test_kills_still_reach_a_healthy_server(make_conn, conn):
         slow.cursor().execute("SELECT count() FROM system.numbers", query_id=qid)
     assert "exceeded query_timeout" in str(ei.value)
     assert _gone(conn.cursor(), qid), "the query kept running on the server after the timeout"
-    assert wait_for(lambda: slow.pool_stats()["kills"] == 1)
+    assert wait_for(lambda: slow.pool_stats()["kills"] >= 1)  # (a kill that matched nothing yet is resent)
     assert slow.pool_stats()["kills_dropped"] == 0
 
 
@@ -182,7 +182,7 @@ def test_async_cancel_kill_reaches_a_healthy_server(server_params, conn):
 
     aconn, qid = asyncio.run(main())
     assert _gone(conn.cursor(), qid), "cancelled query still running on the server"
-    assert wait_for(lambda: aconn.pool_stats()["kills"] == 1)
+    assert wait_for(lambda: aconn.pool_stats()["kills"] >= 1)
 
 
 def test_kill_over_an_h2_endpoint_uses_its_own_http11_connection(conn):
@@ -197,5 +197,5 @@ def test_kill_over_an_h2_endpoint_uses_its_own_http11_connection(conn):
     # the user query rode the h2 connection; the kill never became one of its streams
     assert slow.cursor().execute("SELECT 6").fetchall() == [(6,)]
     st = slow.pool_stats()
-    assert st["h2_connections"] == 1 and st["h2_streams"] == 2 and st["kills"] == 1, st
+    assert st["h2_connections"] == 1 and st["h2_streams"] == 2 and st["kills"] >= 1, st
     assert st["kills_dropped"] == 0
