@@ -58,6 +58,11 @@ class Client:
                 columnar: bool = False, headers: str = "", max_ratio: float = 1000.0,
                 max_block_bytes: int = 0) -> Stream: ...
     def pool_stats(self) -> dict[str, int]: ...
+    def close(self) -> None:
+        """Let go of the pool (idempotent; results being read keep it). Later requests raise InterfaceError."""
+
+def engine_stats() -> dict[str, int]:
+    """Process-wide: live pools, their open connections, pools lingering unused before they are freed."""
 
 # -- Native format decoder (I/O-free) -----------------------------------------
 class NativeDecoder:

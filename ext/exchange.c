@@ -11,6 +11,16 @@
 #include "pool.h"
 
 #define DRAIN_SECONDS 0.05 /* also bounds how long a new query may wait for the connection */
+/* A KILL QUERY ... ASYNC answers at once on a healthy server: one that does not
+ * answer within this (queue, connect and answer) is given up. */
+#define KILL_SECONDS 3.0
+/* A kill can overtake its query (sent on another connection before the server
+ * registered the query): one that matched nothing is sent again after 0.1, 0.2, 0.4 s,
+ * for queries the server had not answered yet. */
+#define KILL_RESENDS 3
+
+static void queue_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_off, int owned,
+                       const chb_timeouts *to, const char *query_id, int resends, double delay);
 
 /* The drain of an abandoned result is over (done, failed or killed): requests that
  * waited for its connection may open their own. */
@@ -30,25 +40,96 @@ void chb_req_engine_done(chb_request *r) {
     chb_buf_free(&r->body);
     chb_buf_free(&r->errbody);
     stop_draining(r);
+    chb_pool *p = r->pool;
+    if (r->is_kill && r->kill_resends > 0) {
+        pthread_mutex_lock(&r->mu);
+        int matched_nothing = r->state == REQ_DONE && r->raw.len == 0;
+        pthread_mutex_unlock(&r->mu);
+        if (matched_nothing)
+            queue_kill(p, r->wire, r->wire_len, r->body_off, 0, &r->to, r->query_id, r->kill_resends - 1,
+                       0.1 * (1 << (KILL_RESENDS - r->kill_resends)));
+    }
+    if (r->is_kill) {
+        /* A kill that could not connect or got no answer: the server is unreachable,
+         * and the kills behind it would only fail the same way. */
+        pthread_mutex_lock(&r->mu);
+        chb_err_kind err = r->state == REQ_FAILED ? r->err : ERR_NONE;
+        pthread_mutex_unlock(&r->mu);
+        if (err == ERR_CONNECT || err == ERR_TIMEOUT || err == ERR_NETWORK) chb_pool_drop_kills(p);
+    }
     r->engine_finished = 1;
     chb_req_decref(r);
+    chb_pool_unref(p); /* the request's reference: frees nothing before a linger */
+}
+
+static void query_timeout_cb(evutil_socket_t fd, short what, void *arg);
+
+static void arm_query_timer(chb_request *r) {
+    if (r->query_timeout <= 0) return;
+    r->timer = evtimer_new(chb_loop_base(), query_timeout_cb, r);
+    if (r->timer) {
+        struct timeval tv = chb_tv(r->query_timeout);
+        evtimer_add(r->timer, &tv);
+    }
+}
+
+static void delayed_kill_cb(evutil_socket_t fd, short what, void *arg) {
+    chb_request *k = arg;
+    if (k->timer) event_free(k->timer);
+    k->timer = NULL;
+    arm_query_timer(k);
+    /* its own budget: user queries neither wait for kills nor lend them their slots */
+    chb_pool_submit_kill(k->pool, k, 0);
+}
+
+/* Queue a KILL QUERY request (wire bytes copied unless owned is set) after delay seconds. */
+static void queue_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_off, int owned,
+                       const chb_timeouts *to, const char *query_id, int resends, double delay) {
+    chb_request *k = chb_req_new();
+    if (k && !owned) {
+        uint8_t *copy = malloc(wire_len);
+        if (copy) memcpy(copy, wire, wire_len);
+        wire = copy;
+    }
+    if (!k || !wire) {
+        if (owned || wire) free(wire);
+        if (k) chb_req_decref(k);
+        return;
+    }
+    k->pool = p;
+    chb_pool_ref(p);
+    k->is_kill = 1;
+    k->kill_resends = resends;
+    k->to = *to;
+    if (k->to.connect <= 0 || k->to.connect > KILL_SECONDS) k->to.connect = KILL_SECONDS;
+    if (k->to.rw <= 0 || k->to.rw > KILL_SECONDS) k->to.rw = KILL_SECONDS;
+    k->query_timeout = KILL_SECONDS; /* from when it is queued: waiting for the kill budget counts too */
+    k->wire = wire;
+    k->wire_len = wire_len;
+    k->body_off = body_off;
+    k->mode = MODE_RAW;
+    k->retryable = 1;
+    snprintf(k->query_id, sizeof k->query_id, "%.127s", query_id);
+    __atomic_add_fetch(&p->st.kills, 1, __ATOMIC_RELAXED);
+    if (delay > 0 && (k->timer = evtimer_new(chb_loop_base(), delayed_kill_cb, k))) {
+        struct timeval tv = chb_tv(delay);
+        evtimer_add(k->timer, &tv);
+        return;
+    }
+    k->timer = NULL;
+    delayed_kill_cb(-1, 0, k);
 }
 
 void chb_req_send_kill(chb_request *r) {
     stop_draining(r);
     if (!r->kill_wire) return;
-    chb_request *k = chb_req_new();
-    if (!k) return;
-    k->pool = r->pool;
-    k->wire = r->kill_wire;
-    k->wire_len = r->kill_wire_len;
-    k->body_off = r->kill_body_off;
+    char qid[128];
+    snprintf(qid, sizeof qid, "kill:%.120s", r->query_id);
+    uint8_t *wire = r->kill_wire;
     r->kill_wire = NULL;
-    k->mode = MODE_RAW;
-    k->retryable = 1;
-    snprintf(k->query_id, sizeof k->query_id, "kill:%.120s", r->query_id);
-    /* head of the queue: freeing server resources beats starting new work */
-    chb_pool_acquire(k->pool, k, 1, 0);
+    /* resent only if the server had not answered: then it may not have registered it yet */
+    queue_kill(r->pool, wire, r->kill_wire_len, r->kill_body_off, 1, &r->to, qid,
+               r->got_response_bytes ? 0 : KILL_RESENDS, 0);
 }
 
 int chb_req_in_flight(chb_request *r) {
@@ -65,7 +146,8 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
         r->attempts++;
         __atomic_add_fetch(&r->pool->st.retries, 1, __ATOMIC_RELAXED);
         r->sent = 0;
-        chb_pool_acquire(r->pool, r, 1, 1);
+        if (r->is_kill) chb_pool_submit_kill(r->pool, r, 1);
+        else chb_pool_acquire(r->pool, r, 1, 1);
         return 1;
     }
     int in_flight = chb_req_in_flight(r);
@@ -89,21 +171,29 @@ static void abort_request(chb_request *r, chb_err_kind kind, const char *msg) {
 
 static void query_timeout_cb(evutil_socket_t fd, short what, void *arg) {
     chb_request *r = arg;
-    char msg[200];
-    snprintf(msg, sizeof msg, "query %.100s exceeded query_timeout=%gs and was cancelled", r->query_id,
-             r->query_timeout);
+    char msg[700];
+    chb_req_state s = chb_req_get_state(r);
+    if (s <= REQ_WAIT_POOL) {
+        /* never had a connection: nothing was sent, nothing to cancel */
+        snprintf(msg, sizeof msg,
+                 "no connection to %s:%d became free within query_timeout=%gs (pool_size=%d); query %.100s was "
+                 "not sent",
+                 r->pool->cfg.host, r->pool->cfg.port, r->query_timeout, r->pool->cfg.max_size, r->query_id);
+        abort_request(r, ERR_POOL_TIMEOUT, msg);
+        return;
+    }
+    if (s == REQ_CONNECTING)
+        snprintf(msg, sizeof msg, "query %.100s exceeded query_timeout=%gs while connecting to %s:%d (not sent)",
+                 r->query_id, r->query_timeout, r->pool->cfg.host, r->pool->cfg.port);
+    else
+        snprintf(msg, sizeof msg, "query %.100s exceeded query_timeout=%gs and was cancelled", r->query_id,
+                 r->query_timeout);
     abort_request(r, ERR_TIMEOUT, msg);
 }
 
 void chb_req_start_task(void *arg) {
     chb_request *r = arg;
-    if (r->query_timeout > 0) {
-        r->timer = evtimer_new(chb_loop_base(), query_timeout_cb, r);
-        if (r->timer) {
-            struct timeval tv = chb_tv(r->query_timeout);
-            evtimer_add(r->timer, &tv);
-        }
-    }
+    arm_query_timer(r);
     chb_pool_acquire(r->pool, r, 0, 0);
 }
 

@@ -43,6 +43,8 @@ static int connect_next(chb_conn *c) {
         if (p->cfg.secure) {
             SSL *ssl = chb_tls_ssl_new(p);
             if (!ssl) return -1;
+            /* kill connections stay out of the h2 connections that carry user streams */
+            if (c->kill) SSL_set_alpn_protos(ssl, (const unsigned char *)"\x08http/1.1", 9);
             /* the bufferevent owns (and frees) the SSL */
             c->bev = bufferevent_openssl_socket_new(chb_loop_base(), -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                                     BEV_OPT_CLOSE_ON_FREE);
@@ -60,10 +62,10 @@ static int connect_next(chb_conn *c) {
         }
         bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
         bufferevent_set_max_single_read(c->bev, MAX_SINGLE_READ);
-        struct timeval ct = chb_tv(p->cfg.connect_timeout);
+        struct timeval ct = chb_tv(c->connect_timeout);
         /* libevent applies the write timeout to the connect phase */
-        bufferevent_set_timeouts(c->bev, p->cfg.secure && p->cfg.connect_timeout > 0 ? &ct : NULL,
-                                 p->cfg.connect_timeout > 0 ? &ct : NULL);
+        bufferevent_set_timeouts(c->bev, p->cfg.secure && c->connect_timeout > 0 ? &ct : NULL,
+                                 c->connect_timeout > 0 ? &ct : NULL);
         if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&p->addrs[c->addr_idx],
                                        (int)p->addrlens[c->addr_idx]) == 0)
             return 0;
@@ -76,17 +78,20 @@ void chb_conn_open(chb_pool *p, chb_request *r) {
     if (c) {
         c->pool = p;
         c->state = CONN_CONNECTING;
+        c->kill = r->is_kill;
+        c->connect_timeout = r->to.connect;
+        c->idle_timeout = r->to.idle;
         hp_init(&c->parser, NULL);
         c->idle_timer = evtimer_new(chb_loop_base(), idle_cb, c);
     }
     if (!c || !c->idle_timer) {
         free(c);
         chb_req_fail(r, ERR_INTERNAL, 0, "out of memory opening a connection");
-        chb_pool_slot_lost(p);
+        chb_pool_slot_lost(p, r);
         chb_req_engine_done(r);
         return;
     }
-    p->connecting++;
+    if (!c->kill) p->connecting++; /* kill connections never hold up user requests awaiting ALPN */
     c->req = r;
     r->conn = c;
     chb_req_set_state(r, REQ_CONNECTING);
@@ -102,7 +107,7 @@ void chb_conn_open(chb_pool *p, chb_request *r) {
 }
 
 void chb_conn_close(chb_conn *c) {
-    if (c->state == CONN_CONNECTING) c->pool->connecting--;
+    if (c->state == CONN_CONNECTING && !c->kill) c->pool->connecting--;
     /* OpenSSL voids the session of a connection freed without a shutdown; a
      * connection we close while idle ended cleanly and its session stays resumable. */
     if (c->ssl && c->clean_close) SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
@@ -117,7 +122,7 @@ void chb_conn_close(chb_conn *c) {
 double chb_idle_seconds(chb_conn *c) {
     /* Close before the server's Keep-Alive timeout so that we never send on a socket
      * the server is about to close. */
-    double t = c->pool->cfg.idle_timeout;
+    double t = c->idle_timeout;
     if (c->keepalive > 0 && (t <= 0 || c->keepalive - 0.5 < t)) t = c->keepalive - 0.5;
     return t <= 0 ? 0.05 : t;
 }
@@ -131,8 +136,8 @@ void chb_conn_park(chb_conn *c) {
 }
 
 static void set_rw_timeouts(chb_conn *c) {
-    struct timeval rw = chb_tv(c->pool->cfg.rw_timeout);
-    int on = c->pool->cfg.rw_timeout > 0;
+    struct timeval rw = chb_tv(c->req->to.rw);
+    int on = c->req->to.rw > 0;
     bufferevent_set_timeouts(c->bev, on ? &rw : NULL, on ? &rw : NULL);
 }
 
@@ -144,6 +149,7 @@ void chb_conn_start(chb_conn *c, chb_request *r) {
     evtimer_del(c->idle_timer);
     c->state = CONN_BUSY;
     c->req = r;
+    c->idle_timeout = r->to.idle;
     c->msg_done = 0;
     r->conn = c;
     chb_resp_begin(r);
@@ -317,20 +323,24 @@ static void on_connected(chb_conn *c) {
     evutil_socket_t fd = bufferevent_getfd(c->bev);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    p->connecting--;
+    if (!c->kill) p->connecting--;
     c->state = CONN_BUSY;
     chb_request *r = c->req;
     int h2 = 0;
     if (c->ssl) {
         chb_tls_handshake_done(p, c->ssl);
         h2 = chb_tls_alpn_h2(c->ssl);
-        if (p->cfg.http2 == CHB_H2_REQUIRED && !h2) {
+        if (p->cfg.http2 == CHB_H2_REQUIRED && !h2 && !c->kill) {
             chb_req_fail(r, ERR_CONNECT, 0, "http2=True but %s:%d did not offer HTTP/2 (ALPN chose http/1.1)",
                          p->cfg.host, p->cfg.port);
             detach(c, 0);
             chb_req_engine_done(r);
             return;
         }
+    }
+    if (c->kill) {
+        chb_conn_start(c, r);
+        return;
     }
     chb_pool_learned_protocol(p, h2);
     if (h2) {
@@ -377,10 +387,10 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg) {
             snprintf(msg, sizeof msg,
                      "TLS handshake with %s:%d timed out after connect_timeout=%gs: the server accepted the "
                      "connection but did not answer with TLS (is this a plain HTTP port? use secure=False)",
-                     p->cfg.host, p->cfg.port, p->cfg.connect_timeout);
+                     p->cfg.host, p->cfg.port, c->connect_timeout);
         else if (what & BEV_EVENT_TIMEOUT)
             snprintf(msg, sizeof msg, "could not connect to %s:%d: timed out after connect_timeout=%gs",
-                     p->cfg.host, p->cfg.port, p->cfg.connect_timeout);
+                     p->cfg.host, p->cfg.port, c->connect_timeout);
         else
             snprintf(msg, sizeof msg, "could not connect to %s:%d: %s", p->cfg.host, p->cfg.port,
                      err ? evutil_socket_error_to_string(err) : "connection failed");
@@ -401,7 +411,7 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg) {
     } else if (what & BEV_EVENT_TIMEOUT) {
         snprintf(msg, sizeof msg, "no data %s %s:%d for send_receive_timeout=%gs",
                  (what & BEV_EVENT_READING) ? "received from" : "could be sent to", p->cfg.host, p->cfg.port,
-                 p->cfg.rw_timeout);
+                 c->req->to.rw);
         conn_failed(c, ERR_TIMEOUT, msg);
     } else {
         if (!(c->ssl && chb_tls_describe_error(p, bev, c->ssl, msg, sizeof msg)))

@@ -23,6 +23,9 @@ typedef struct chb_conn {
     double keepalive;         /* server's Keep-Alive timeout, 0 if unknown */
     int msg_done;             /* the parser saw the end of the response */
     int clean_close;          /* closed while idle, not because of an error */
+    int kill;                 /* carries the driver's KILL QUERY requests only (HTTP/1.1) */
+    double connect_timeout;   /* of the request it was opened for */
+    double idle_timeout;      /* of the last request it carried */
     struct chb_conn *next;    /* pool list (idle HTTP/1.1, or HTTP/2 connections) */
 } chb_conn;
 

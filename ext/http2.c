@@ -326,8 +326,10 @@ void chb_h2_submit(chb_conn *c, chb_request *r) {
     r->stream_id = sid;
     if (r->wire_len == r->body_off) r->sent = 1;
     chb_req_set_state(r, REQ_SENDING);
-    struct timeval rw = chb_tv(c->pool->cfg.rw_timeout);
-    int on = c->pool->cfg.rw_timeout > 0;
+    /* the connection's inactivity timeout is the latest request's */
+    struct timeval rw = chb_tv(r->to.rw);
+    int on = r->to.rw > 0;
+    c->idle_timeout = r->to.idle;
     bufferevent_set_timeouts(c->bev, on ? &rw : NULL, on ? &rw : NULL);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     flush(c);

@@ -1,6 +1,7 @@
 #include "pool.h"
 
 #include <netdb.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,16 +57,27 @@ static int resolve(chb_pool *p, char *err, size_t errlen) {
     return 0;
 }
 
+/* A pool without references lingers this long before it is freed. */
+#define LINGER_SECONDS 1.0
+#define LINGER_MAX 8
+/* KILL QUERY budget per endpoint, beside pool_size: connections, and queued kills
+ * (more are dropped: the server is far behind, or unreachable). */
+#define KILL_CONNS 2
+#define KILL_QUEUE_MAX 1024
+
+static chb_pool *find_locked(const chb_pool_cfg *cfg, unsigned gen) {
+    for (chb_pool *p = registry; p; p = p->next)
+        if (p->generation == gen && cfg_equal(&p->cfg, cfg)) return p;
+    return NULL;
+}
+
 chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen) {
     unsigned gen = chb_loop_generation();
     pthread_mutex_lock(&registry_mu);
-    for (chb_pool *p = registry; p; p = p->next) {
-        if (p->generation == gen && cfg_equal(&p->cfg, cfg)) {
-            pthread_mutex_unlock(&registry_mu);
-            return p;
-        }
-    }
+    chb_pool *q = find_locked(cfg, gen);
+    if (q) q->refs++;
     pthread_mutex_unlock(&registry_mu);
+    if (q) return q;
     /* Resolve outside the lock: DNS may be slow, and other endpoints must not wait. */
     chb_pool *p = calloc(1, sizeof *p);
     if (!p) {
@@ -83,24 +95,164 @@ chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen) {
         return NULL;
     }
     pthread_mutex_lock(&registry_mu);
-    for (chb_pool *q = registry; q; q = q->next) {
-        if (q->generation == gen && cfg_equal(&q->cfg, cfg)) { /* lost a race */
-            pthread_mutex_unlock(&registry_mu);
-            chb_tls_ctx_free(p->ssl_ctx);
-            free(p);
-            return q;
-        }
+    if ((q = find_locked(cfg, gen))) { /* lost a race */
+        q->refs++;
+        pthread_mutex_unlock(&registry_mu);
+        chb_tls_ctx_free(p->ssl_ctx);
+        free(p);
+        return q;
     }
+    p->refs = 1;
     p->next = registry;
     registry = p;
     pthread_mutex_unlock(&registry_mu);
     return p;
 }
 
+void chb_pool_ref(chb_pool *p) {
+    pthread_mutex_lock(&registry_mu);
+    p->refs++;
+    pthread_mutex_unlock(&registry_mu);
+}
+
+/* Engine thread: close what the pool still holds (idle sockets only: nothing refers
+ * to it, so nothing is in flight) and free it. */
+static void pool_free(chb_pool *p) {
+    CHB_INVARIANT(!p->waiters_head && !p->kills_head && p->st.in_use == 0);
+    while (p->idle) chb_pool_drop_idle(p->idle);
+    while (p->kill_idle) chb_pool_drop_idle(p->kill_idle);
+    while (p->h2conns) chb_pool_drop_idle(p->h2conns);
+    if (p->linger_timer) event_free(p->linger_timer);
+    if (p->tls_session) SSL_SESSION_free(p->tls_session);
+    chb_tls_ctx_free(p->ssl_ctx);
+    free(p);
+}
+
+static void linger_cb(evutil_socket_t fd, short what, void *arg) {
+    chb_pool *p = arg;
+    pthread_mutex_lock(&registry_mu);
+    int dead = p->refs == 0 && p->pending_linger == 0;
+    if (dead) {
+        /* unlinked under the lock: no chb_pool_get can find it any more */
+        for (chb_pool **pp = &registry; *pp; pp = &(*pp)->next) {
+            if (*pp == p) {
+                *pp = p->next;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&registry_mu);
+    if (dead) pool_free(p);
+}
+
+/* Unlink (under the lock) the unreferenced pool that began lingering first, if more
+ * than LINGER_MAX linger: churning pool names must not pile up pools and sockets. */
+static chb_pool *evict_locked(void) {
+    int n = 0;
+    chb_pool **oldest = NULL;
+    unsigned gen = chb_loop_generation();
+    for (chb_pool **pp = &registry; *pp; pp = &(*pp)->next) {
+        chb_pool *q = *pp;
+        if (q->generation != gen || q->refs != 0 || q->pending_linger != 0) continue;
+        n++;
+        if (!oldest || q->linger_since < (*oldest)->linger_since) oldest = pp;
+    }
+    if (n <= LINGER_MAX) return NULL;
+    chb_pool *q = *oldest;
+    *oldest = q->next;
+    return q;
+}
+
+static void linger_task(void *arg) {
+    chb_pool *p = arg;
+    if (!p->linger_timer) p->linger_timer = evtimer_new(chb_loop_base(), linger_cb, p);
+    pthread_mutex_lock(&registry_mu);
+    p->pending_linger--; /* while a task is pending, the pool cannot be freed */
+    p->linger_since = chb_now();
+    pthread_mutex_unlock(&registry_mu);
+    if (p->linger_timer) {
+        struct timeval tv = chb_tv(LINGER_SECONDS);
+        evtimer_add(p->linger_timer, &tv);
+    }
+    for (;;) {
+        pthread_mutex_lock(&registry_mu);
+        chb_pool *q = evict_locked();
+        pthread_mutex_unlock(&registry_mu);
+        if (!q) break;
+        pool_free(q);
+    }
+}
+
+void chb_pool_unref(chb_pool *p) {
+    if (p->generation != chb_loop_generation()) return; /* the parent's engine owns it */
+    pthread_mutex_lock(&registry_mu);
+    int last = --p->refs == 0;
+    if (last) p->pending_linger++;
+    pthread_mutex_unlock(&registry_mu);
+    if (last && chb_loop_submit(linger_task, p) != 0) {
+        pthread_mutex_lock(&registry_mu);
+        p->pending_linger--; /* no engine: the pool stays, as before */
+        pthread_mutex_unlock(&registry_mu);
+    }
+}
+
 void chb_pool_read_stats(chb_pool *p, chb_pool_stats *out) {
     long *src = (long *)&p->st, *dst = (long *)out;
     for (size_t i = 0; i < sizeof *out / sizeof(long); i++)
         dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+int chb_pool_peek_stats(const chb_pool_cfg *cfg, chb_pool_stats *out) {
+    pthread_mutex_lock(&registry_mu);
+    chb_pool *p = find_locked(cfg, chb_loop_generation());
+    if (p) chb_pool_read_stats(p, out);
+    pthread_mutex_unlock(&registry_mu);
+    return p != NULL;
+}
+
+void chb_engine_read_stats(chb_engine_stats *out) {
+    memset(out, 0, sizeof *out);
+    unsigned gen = chb_loop_generation();
+    pthread_mutex_lock(&registry_mu);
+    for (chb_pool *p = registry; p; p = p->next) {
+        if (p->generation != gen) continue;
+        out->pools++;
+        out->open += __atomic_load_n(&p->st.open, __ATOMIC_RELAXED) + __atomic_load_n(&p->st.kill_open, __ATOMIC_RELAXED);
+        if (p->refs == 0) out->lingering++;
+    }
+    pthread_mutex_unlock(&registry_mu);
+}
+
+/* Queues of requests linked by wait_next (user waiters, kills). */
+static void queue_push(chb_request **head, chb_request **tail, chb_request *r, int front) {
+    r->wait_next = NULL;
+    if (front) {
+        r->wait_next = *head;
+        *head = r;
+        if (!*tail) *tail = r;
+    } else {
+        if (*tail) (*tail)->wait_next = r; else *head = r;
+        *tail = r;
+    }
+}
+
+static chb_request *queue_pop(chb_request **head, chb_request **tail) {
+    chb_request *r = *head;
+    *head = r->wait_next;
+    if (!*head) *tail = NULL;
+    r->wait_next = NULL;
+    return r;
+}
+
+/* 0 if r was not queued. */
+static int queue_unlink(chb_request **head, chb_request **tail, chb_request *r) {
+    chb_request **pp = head, *prev = NULL;
+    while (*pp && *pp != r) { prev = *pp; pp = &(*pp)->wait_next; }
+    if (!*pp) return 0;
+    *pp = r->wait_next;
+    if (*tail == r) *tail = prev;
+    r->wait_next = NULL;
+    return 1;
 }
 
 static void waiter_timeout(evutil_socket_t fd, short what, void *arg) {
@@ -110,43 +262,33 @@ static void waiter_timeout(evutil_socket_t fd, short what, void *arg) {
     chb_pool_forget_waiter(r->pool, r);
     chb_req_fail(r, ERR_POOL_TIMEOUT, 0,
                  "no connection to %s:%d became free within pool_timeout=%gs (pool_size=%d)",
-                 r->pool->cfg.host, r->pool->cfg.port, r->pool->cfg.pool_timeout, r->pool->cfg.max_size);
+                 r->pool->cfg.host, r->pool->cfg.port, r->to.pool, r->pool->cfg.max_size);
     chb_req_engine_done(r);
 }
 
 static void enqueue_waiter(chb_pool *p, chb_request *r, int front) {
-    r->wait_next = NULL;
-    if (front) {
-        r->wait_next = p->waiters_head;
-        p->waiters_head = r;
-        if (!p->waiters_tail) p->waiters_tail = r;
-    } else {
-        if (p->waiters_tail) p->waiters_tail->wait_next = r; else p->waiters_head = r;
-        p->waiters_tail = r;
-    }
+    queue_push(&p->waiters_head, &p->waiters_tail, r, front);
     STAT_ADD(p, waiting, 1);
     p->nwaiters++;
     pthread_mutex_lock(&r->mu);
     r->state = REQ_WAIT_POOL;
     pthread_mutex_unlock(&r->mu);
     /* The pool wait has its own deadline; the query timeout (if any) keeps running too. */
-    if (p->cfg.pool_timeout > 0 && !r->wait_timer) {
+    if (r->to.pool > 0 && !r->wait_timer) {
         r->wait_timer = evtimer_new(chb_loop_base(), waiter_timeout, r);
         if (r->wait_timer) {
-            struct timeval tv = {(time_t)p->cfg.pool_timeout,
-                                 (suseconds_t)((p->cfg.pool_timeout - (time_t)p->cfg.pool_timeout) * 1e6)};
+            struct timeval tv = chb_tv(r->to.pool);
             evtimer_add(r->wait_timer, &tv);
         }
     }
 }
 
 void chb_pool_forget_waiter(chb_pool *p, chb_request *r) {
-    chb_request **pp = &p->waiters_head, *prev = NULL;
-    while (*pp && *pp != r) { prev = *pp; pp = &(*pp)->wait_next; }
-    if (!*pp) return;
-    *pp = r->wait_next;
-    if (p->waiters_tail == r) p->waiters_tail = prev;
-    r->wait_next = NULL;
+    if (r->is_kill) {
+        if (queue_unlink(&p->kills_head, &p->kills_tail, r)) p->nkills--;
+        return;
+    }
+    if (!queue_unlink(&p->waiters_head, &p->waiters_tail, r)) return;
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
     STAT_ADD(p, waiting, -1);
     p->nwaiters--;
@@ -211,10 +353,7 @@ void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh) {
 }
 
 static chb_request *pop_waiter(chb_pool *p) {
-    chb_request *r = p->waiters_head;
-    p->waiters_head = r->wait_next;
-    if (!p->waiters_head) p->waiters_tail = NULL;
-    r->wait_next = NULL;
+    chb_request *r = queue_pop(&p->waiters_head, &p->waiters_tail);
     STAT_ADD(p, waiting, -1);
     p->nwaiters--;
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
@@ -265,8 +404,79 @@ void chb_pool_kick(chb_pool *p) {
     check_pool(p);
 }
 
+static void kill_total_add(chb_pool *p, int n) {
+    p->kill_total += n;
+    __atomic_store_n(&p->st.kill_open, (long)p->kill_total, __ATOMIC_RELAXED);
+}
+
+static chb_request *pop_kill(chb_pool *p) {
+    p->nkills--;
+    return queue_pop(&p->kills_head, &p->kills_tail);
+}
+
+/* Start queued kills on the kill budget. */
+static void kick_kills(chb_pool *p) {
+    if (p->kill_kicking) return;
+    p->kill_kicking = 1;
+    while (p->kills_head) {
+        chb_conn *c = p->kill_idle;
+        if (c) {
+            p->kill_idle = c->next;
+            c->next = NULL;
+            chb_conn_start(c, pop_kill(p));
+        } else if (p->kill_total < KILL_CONNS) {
+            kill_total_add(p, 1);
+            chb_conn_open(p, pop_kill(p));
+        } else {
+            break;
+        }
+    }
+    p->kill_kicking = 0;
+}
+
+void chb_pool_submit_kill(chb_pool *p, chb_request *k, int front) {
+    if (p->nkills >= KILL_QUEUE_MAX) {
+        STAT_ADD(p, kills_dropped, 1);
+        chb_req_fail(k, ERR_CANCELLED, 0, "KILL QUERY dropped: %d already queued", p->nkills);
+        chb_req_engine_done(k);
+        return;
+    }
+    queue_push(&p->kills_head, &p->kills_tail, k, front);
+    p->nkills++;
+    pthread_mutex_lock(&k->mu);
+    k->state = REQ_WAIT_POOL;
+    pthread_mutex_unlock(&k->mu);
+    kick_kills(p);
+}
+
+void chb_pool_drop_kills(chb_pool *p) {
+    while (p->kills_head) {
+        chb_request *k = pop_kill(p);
+        STAT_ADD(p, kills_dropped, 1);
+        chb_req_fail(k, ERR_CANCELLED, 0, "KILL QUERY dropped: %s:%d looks unreachable", p->cfg.host, p->cfg.port);
+        chb_req_engine_done(k);
+    }
+}
+
+static void release_kill_conn(chb_conn *c, int reusable) {
+    chb_pool *p = c->pool;
+    if (!reusable) {
+        chb_conn_close(c);
+        kill_total_add(p, -1);
+    } else {
+        c->next = p->kill_idle;
+        p->kill_idle = c;
+        chb_conn_park(c);
+    }
+    kick_kills(p);
+}
+
 void chb_pool_release(chb_conn *c, int reusable) {
     chb_pool *p = c->pool;
+    if (c->kill) {
+        release_kill_conn(c, reusable);
+        return;
+    }
     STAT_ADD(p, in_use, -1);
     if (!reusable) {
         chb_conn_close(c);
@@ -289,6 +499,16 @@ void chb_pool_drop_idle(chb_conn *c) {
         return;
     }
     chb_pool *p = c->pool;
+    if (c->kill) {
+        for (chb_conn **kp = &p->kill_idle; *kp; kp = &(*kp)->next) {
+            if (*kp == c) {
+                *kp = c->next;
+                break;
+            }
+        }
+        release_kill_conn(c, 0);
+        return;
+    }
     chb_conn **pp = &p->idle;
     while (*pp && *pp != c) pp = &(*pp)->next;
     if (*pp) {
@@ -335,7 +555,11 @@ void chb_pool_stream_done(chb_pool *p) {
     chb_pool_kick(p);
 }
 
-void chb_pool_slot_lost(chb_pool *p) {
+void chb_pool_slot_lost(chb_pool *p, chb_request *r) {
+    if (r->is_kill) {
+        kill_total_add(p, -1);
+        return;
+    }
     total_add(p, -1);
     STAT_ADD(p, in_use, -1);
 }

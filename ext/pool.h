@@ -12,10 +12,7 @@ typedef struct {
     int port;
     char name[64];           /* pools with different names never share connections */
     int max_size;
-    double pool_timeout;     /* max wait for a slot */
-    double idle_timeout;     /* close idle connections after this (capped by the server's Keep-Alive) */
-    double connect_timeout;
-    double rw_timeout;       /* send/receive inactivity timeout */
+    /* Timeouts are not part of the key: they travel with each request (chb_timeouts). */
     /* TLS (secure = 1). The struct is zeroed before filling: pools compare it bytewise. */
     int secure;
     int verify;              /* verify the peer certificate and name (default on) */
@@ -31,7 +28,15 @@ enum { CHB_H2_OFF = 0, CHB_H2_AUTO = 1, CHB_H2_REQUIRED = 2 };
 typedef struct {
     long in_use, idle, waiting, created, closed, reused, retries, requests, open, peak_open;
     long tls_handshakes, tls_resumed, h2_connections, h2_streams;
+    long kills, kills_dropped, kill_open;  /* KILL QUERY requests: sent, dropped unsent, their connections */
 } chb_pool_stats;
+
+/* Process-wide figures (chb_engine_stats). */
+typedef struct {
+    long pools;              /* live pools of this process */
+    long open;               /* their connections, user and kill */
+    long lingering;          /* pools without a reference, about to be freed */
+} chb_engine_stats;
 
 typedef struct chb_pool {
     chb_pool_cfg cfg;
@@ -51,23 +56,46 @@ typedef struct chb_pool {
     int proto;                             /* 0 unknown, 1 HTTP/1.1, 2 h2 (what ALPN chose last) */
     int kicking;                           /* inside chb_pool_kick */
     struct chb_conn *h2conns;              /* HTTP/2 connections (streams multiplexed) */
+    /* KILL QUERY requests: their own small budget of connections and queue, so they
+     * never take a slot from, or go before, a user query (engine thread) */
+    chb_request *kills_head, *kills_tail;
+    int nkills;
+    int kill_total;                        /* kill connections open or opening */
+    struct chb_conn *kill_idle;
+    int kill_kicking;
     chb_pool_stats st;                     /* written on the engine thread, read atomically */
+    /* registry_mu */
+    int refs;                              /* Client objects and requests not yet done */
+    int pending_linger;                    /* linger tasks submitted, not yet run */
+    double linger_since;                   /* when its last reference went */
+    struct event *linger_timer;            /* engine thread */
     struct chb_pool *next;
 } chb_pool;
 
-/* Find or create the pool for cfg (thread-safe; resolves the host: call without the GIL).
- * Returns NULL and fills err on failure. Pools live for the life of the process. */
+/* Find or create the pool for cfg and take a reference (thread-safe; resolves the
+ * host: call without the GIL). Returns NULL and fills err on failure. A pool whose
+ * last reference is dropped lingers briefly (a Connection opened right after another
+ * closed reuses its sockets), then is freed: idle sockets closed, DNS forgotten. */
 chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen);
+void chb_pool_ref(chb_pool *p);
+void chb_pool_unref(chb_pool *p);
 void chb_pool_read_stats(chb_pool *p, chb_pool_stats *out);
+/* Stats of the live pool for cfg without referencing it; 0 if there is none. */
+int chb_pool_peek_stats(const chb_pool_cfg *cfg, chb_pool_stats *out);
+void chb_engine_read_stats(chb_engine_stats *out);
 
 /* engine thread */
 void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh);
+/* Queue a KILL QUERY request on the pool's kill budget (front: a retry). */
+void chb_pool_submit_kill(chb_pool *p, chb_request *k, int front);
+/* The server looks unreachable (a kill failed to connect or timed out): queued kills are dropped. */
+void chb_pool_drop_kills(chb_pool *p);
 void chb_pool_release(struct chb_conn *c, int reusable);
 void chb_pool_forget_waiter(chb_pool *p, chb_request *r);
 /* An idle connection closed or expired: unlink and free it. */
 void chb_pool_drop_idle(struct chb_conn *c);
 /* A slot taken for a connection that could not even be allocated. */
-void chb_pool_slot_lost(chb_pool *p);
+void chb_pool_slot_lost(chb_pool *p, chb_request *r);
 /* Give free capacity (h2 streams, idle connections, room to open) to waiters. */
 void chb_pool_kick(chb_pool *p);
 /* ALPN result of a new connection: decides whether waiters wait for it or open more. */

@@ -405,9 +405,11 @@ static PyTypeObject StreamType = {
 
 typedef struct {
     PyObject_HEAD
-    chb_pool_cfg cfg;
-    chb_pool *pool;
+    chb_pool_cfg cfg;         /* the pool key */
+    chb_timeouts to;          /* given to each request */
+    chb_pool *pool;           /* referenced while set */
     unsigned generation;
+    int closed;
     char *static_params;   /* URL query string shared by every request */
     char *headers;         /* header lines, each ending in \r\n */
     char host_header[300];
@@ -415,7 +417,14 @@ typedef struct {
     size_t secrets_len;
 } ClientObject;
 
+/* Let go of the pool: freed after a short linger if no one else uses it. */
+static void client_release_pool(ClientObject *self) {
+    if (self->pool && self->generation == chb_loop_generation()) chb_pool_unref(self->pool);
+    self->pool = NULL;
+}
+
 static void Client_dealloc(ClientObject *self) {
+    client_release_pool(self);
     PyMem_Free(self->secrets);
     PyMem_Free(self->static_params);
     PyMem_Free(self->headers);
@@ -497,15 +506,17 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
             return -1;
         }
     }
+    client_release_pool(self);
+    self->closed = 0;
     memset(&self->cfg, 0, sizeof self->cfg);
     snprintf(self->cfg.host, sizeof self->cfg.host, "%s", host);
     self->cfg.port = port;
     snprintf(self->cfg.name, sizeof self->cfg.name, "%s", pool_name);
     self->cfg.max_size = pool_size;
-    self->cfg.pool_timeout = pool_timeout;
-    self->cfg.idle_timeout = idle_timeout;
-    self->cfg.connect_timeout = connect_timeout;
-    self->cfg.rw_timeout = rw_timeout;
+    self->to.pool = pool_timeout;
+    self->to.idle = idle_timeout;
+    self->to.connect = connect_timeout;
+    self->to.rw = rw_timeout;
     self->cfg.secure = secure;
     self->cfg.verify = secure ? verify : 0;
     self->cfg.http2 = secure ? http2 : CHB_H2_OFF; /* h2 is negotiated by ALPN, over TLS only */
@@ -533,6 +544,10 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
 /* The pool for this client in this process (re-resolved after fork). */
 static chb_pool *client_pool(ClientObject *self) {
     unsigned gen = chb_loop_generation();
+    if (self->closed) {
+        PyErr_SetString(chb_exc(CHB_EXC_InterfaceError), "the client is closed");
+        return NULL;
+    }
     if (self->pool && self->generation == gen) return self->pool;
     char err[512] = "";
     chb_pool *p;
@@ -673,6 +688,8 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
     }
     chb_buf_free(&kbody);
     r->pool = pool;
+    chb_pool_ref(pool); /* released when the engine is done with the request */
+    r->to = self->to;
     r->wire = w.data;
     r->wire_len = w.len;
     r->kill_wire = kw_buf.data;
@@ -698,6 +715,7 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
     if (chb_loop_submit(chb_req_start_task, r) != 0) {
         chb_req_decref(r);
         Py_DECREF(s);
+        chb_pool_unref(pool);
         PyErr_SetString(chb_exc(CHB_EXC_InternalError), "could not start the I/O engine thread");
         return NULL;
     }
@@ -716,22 +734,49 @@ fail:
 }
 
 static PyObject *Client_pool_stats(ClientObject *self, PyObject *unused) {
-    chb_pool *p = client_pool(self);
-    if (!p) return NULL;
     chb_pool_stats st;
-    chb_pool_read_stats(p, &st);
-    return Py_BuildValue("{sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,si}", "in_use", st.in_use, "idle", st.idle,
+    if (self->closed) {
+        /* a closed client holds no pool: others may still use it (zeros once it is freed) */
+        if (!chb_pool_peek_stats(&self->cfg, &st)) memset(&st, 0, sizeof st);
+    } else {
+        chb_pool *p = client_pool(self);
+        if (!p) return NULL;
+        chb_pool_read_stats(p, &st);
+    }
+    return Py_BuildValue("{sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,si}", "in_use", st.in_use, "idle", st.idle,
                          "waiting", st.waiting, "created", st.created, "closed", st.closed, "reused", st.reused,
                          "retries", st.retries, "requests", st.requests, "open", st.open, "peak_open",
                          st.peak_open, "tls_handshakes", st.tls_handshakes, "tls_resumed", st.tls_resumed,
-                         "h2_connections", st.h2_connections, "h2_streams", st.h2_streams, "max_size",
-                         p->cfg.max_size);
+                         "h2_connections", st.h2_connections, "h2_streams", st.h2_streams, "kills", st.kills,
+                         "kills_dropped", st.kills_dropped, "kill_open", st.kill_open, "max_size",
+                         self->cfg.max_size);
 }
+
+/* Drop this client's reference to the pool (idempotent): once no client and no
+ * request uses it, its idle sockets are closed after a short linger. Results still
+ * being read keep working. */
+static PyObject *Client_close(ClientObject *self, PyObject *unused) {
+    client_release_pool(self);
+    self->closed = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *engine_stats(PyObject *mod, PyObject *unused) {
+    chb_engine_stats st;
+    chb_engine_read_stats(&st);
+    return Py_BuildValue("{sl,sl,sl}", "pools", st.pools, "open", st.open, "lingering", st.lingering);
+}
+
+static PyMethodDef module_functions[] = {
+    {"engine_stats", engine_stats, METH_NOARGS, "process-wide pool figures: live pools, open connections"},
+    {NULL},
+};
 
 static PyMethodDef Client_methods[] = {
     {"request", (PyCFunction)(void (*)(void))Client_request, METH_VARARGS | METH_KEYWORDS,
      "send one query; returns a Stream"},
     {"pool_stats", (PyCFunction)Client_pool_stats, METH_NOARGS, "counters of this endpoint's pool"},
+    {"close", (PyCFunction)Client_close, METH_NOARGS, "let go of the pool (idempotent)"},
     {NULL},
 };
 
@@ -751,7 +796,8 @@ int py_client_register(PyObject *m) {
         return -1;
     if (PyModule_AddObjectRef(m, "Notifier", (PyObject *)&NotifierType) < 0 ||
         PyModule_AddObjectRef(m, "Stream", (PyObject *)&StreamType) < 0 ||
-        PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0)
+        PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0 ||
+        PyModule_AddFunctions(m, module_functions) < 0)
         return -1;
     return 0;
 }

@@ -47,6 +47,14 @@ typedef enum {
 
 typedef enum { MODE_NATIVE, MODE_RAW } chb_body_mode;
 
+/* Timeouts travel with each request, so that they never split pools. Seconds; 0 = none. */
+typedef struct {
+    double pool;              /* max wait for a slot */
+    double connect;
+    double rw;                /* send/receive inactivity */
+    double idle;              /* keep the connection idle this long after the request */
+} chb_timeouts;
+
 typedef struct chb_block {
     uint8_t *data;     /* malloc'd; the block is data[0..len) */
     size_t len;
@@ -68,6 +76,9 @@ typedef struct chb_request {
     int retryable;            /* safe to send again on a fresh connection */
     chb_body_mode mode;
     double query_timeout;     /* seconds, 0 = none */
+    chb_timeouts to;
+    int is_kill;              /* the driver's own KILL QUERY: separate budget, never a user slot */
+    int kill_resends;         /* a kill that matched nothing may be sent again this many times */
     size_t buffer_limit;      /* backpressure high-water mark (bytes of queued blocks) */
 
     /* ---- shared (mu) ---- */

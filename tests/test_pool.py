@@ -168,3 +168,146 @@ def test_child_process_after_fork_gets_a_fresh_engine(make_conn):
     assert out == b"11"
     assert len(list(stale)) == 1000000  # the parent's stream is untouched
     assert conn.cursor().execute("SELECT 3").fetchone() == (3,)
+
+
+# --- pools are freed (issue 14 §2) -------------------------------------------
+
+from clickhouse_backend import _engine  # noqa: E402
+
+LINGER = 1.0      # ext/pool.c LINGER_SECONDS: an unused pool is freed after this
+LINGER_MAX = 8    # ext/pool.c: at most this many unused pools linger at once
+SLACK = 4         # pools whose last reference just went, before the engine thread sees it
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_kb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def settle_pools(timeout=LINGER + 3):
+    """Engine figures once no unused pool lingers any more."""
+    deadline = time.monotonic() + timeout
+    while _engine.engine_stats()["lingering"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _engine.engine_stats()
+
+
+def churn(server_params, n, each):
+    """n connections opened, used once and closed; peak live pools and sockets."""
+    peak_pools = peak_fds = 0
+    for i in range(n):
+        conn = chd.connect(**dict(server_params, **each(i)))
+        assert conn.cursor().execute("SELECT %s", [i]).fetchone() == (i,)
+        conn.close()
+        if i % 50 == 0:
+            peak_pools = max(peak_pools, _engine.engine_stats()["pools"])
+            peak_fds = max(peak_fds, open_fds())
+    return peak_pools, peak_fds
+
+
+def test_timeouts_do_not_split_pools(server_params):
+    name = uuid.uuid4().hex[:16]
+    keep = chd.connect(**server_params, pool_name=name)  # holds the pool for the counters
+    keep.pool_stats()  # (the pool is made on first use)
+    before = settle_pools()["pools"]
+    peak_pools, _ = churn(server_params, 2000, lambda i: dict(
+        pool_name=name, send_receive_timeout=100 + i / 7, connect_timeout=5 + i / 11,
+        pool_timeout=20 + i / 13, idle_timeout=9 + i / 1000, query_timeout=60 + i / 3))
+    assert peak_pools <= before, (peak_pools, before)  # one pool for every timeout
+    st = keep.pool_stats()
+    assert st["created"] == 1 and st["reused"] == 1999, st  # and one socket
+    keep.close()
+
+
+def test_unused_pools_are_freed(server_params):
+    def distinct(i):
+        return dict(pool_name=f"churn-{uuid.uuid4().hex[:12]}", send_receive_timeout=100 + i / 7)
+
+    churn(server_params, 100, distinct)  # warm-up: allocator arenas, code paths
+    base = settle_pools()
+    assert base["lingering"] == 0, base
+    fds0, rss0 = open_fds(), rss_kb()
+    peak_pools, peak_fds = churn(server_params, 2000, distinct)
+    # churning pool names: the live pools stay within the lingering cap
+    assert peak_pools <= base["pools"] + LINGER_MAX + SLACK, (peak_pools, base)
+    assert peak_fds <= fds0 + LINGER_MAX + SLACK, (peak_fds, fds0)
+    st = settle_pools()
+    assert st["pools"] == base["pools"] and st["lingering"] == 0, (st, base)
+    assert open_fds() <= fds0
+    # 2,000 pools kept alive grew RSS by ~10 MB; freed, the process stays flat
+    grown = rss_kb() - rss0
+    assert grown < 2048, f"RSS grew {grown} kB over 2000 connections"
+
+
+def test_closed_connection_releases_its_sockets_promptly(server_params):
+    base = settle_pools()["pools"]
+    fds0 = open_fds()
+    conn = chd.connect(**server_params, pool_name=uuid.uuid4().hex[:16], idle_timeout=600, pool_size=4)
+    threads = [threading.Thread(target=lambda: conn.cursor().execute("SELECT sleep(0.2)").fetchall())
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert conn.pool_stats()["idle"] == 4
+    assert open_fds() >= fds0 + 4
+    conn.close()
+    t0 = time.monotonic()
+    st = settle_pools()
+    # freed after the short linger, not at idle_timeout=600
+    assert st["pools"] == base and time.monotonic() - t0 < LINGER + 1.5, st
+    assert open_fds() <= fds0
+    assert conn.pool_stats()["open"] == 0  # a closed connection's stats: its pool is gone
+    with pytest.raises(chd.InterfaceError):
+        conn.cursor()
+
+
+def test_pool_reused_by_a_connection_opened_within_the_linger(server_params):
+    name = uuid.uuid4().hex[:16]
+    a = chd.connect(**server_params, pool_name=name)
+    a.cursor().execute("SELECT 1").fetchall()
+    a.close()
+    b = chd.connect(**server_params, pool_name=name)
+    b.cursor().execute("SELECT 2").fetchall()
+    st = b.pool_stats()
+    assert st["created"] == 1 and st["reused"] == 1, st  # the keep-alive socket survived
+    b.close()
+
+
+def test_result_being_read_keeps_its_pool_after_close(server_params):
+    base = settle_pools()["pools"]
+    conn = chd.connect(**server_params, pool_name=uuid.uuid4().hex[:16], stream_buffer_bytes=1 << 16)
+    cur = conn.cursor()
+    cur.execute("SELECT number FROM numbers(2000000)")
+    first = cur.fetchmany(10)
+    conn._client.close()  # the engine's part of Connection.close(): the request holds the pool
+    time.sleep(LINGER + 0.5)
+    rest = cur.fetchall()
+    assert [r[0] for r in first + rest] == list(range(2000000))
+    assert settle_pools()["pools"] == base
+
+
+def test_async_closed_connections_free_their_pools(server_params):
+    import asyncio
+
+    async def main():
+        base = settle_pools()["pools"]
+        fds0 = open_fds()
+        peak = 0
+        for i in range(300):
+            conn = await chd.connect_async(**server_params, pool_name=f"achurn-{uuid.uuid4().hex[:12]}")
+            cur = conn.cursor()
+            await cur.execute("SELECT %s", [i])
+            assert await cur.fetchone() == (i,)
+            await conn.close()
+            peak = max(peak, _engine.engine_stats()["pools"])
+        assert peak <= base + LINGER_MAX + SLACK, (peak, base)
+        return base, fds0
+
+    base, fds0 = asyncio.run(main())
+    assert settle_pools()["pools"] == base
+    assert open_fds() <= fds0 + 2  # (the event loop's own descriptors are gone with it)

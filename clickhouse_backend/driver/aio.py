@@ -156,6 +156,7 @@ class AsyncConnection(Connection):
 
     async def close(self):
         self._closed = True
+        self._release_client()
 
     async def commit(self):
         self._check_open()

@@ -6,6 +6,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+import uuid
 
 import pytest
 
@@ -155,3 +156,17 @@ def proxy(server_params):
 
 def open_fds():
     return len(os.listdir("/proc/self/fd"))
+
+
+def unique_pool(prefix="faults", **kw):
+    """Options for a pool of the test's own (counters start at zero)."""
+    return dict(pool_name=f"{prefix}-{uuid.uuid4().hex[:10]}", **kw)
+
+
+def wait_for(pred, timeout=10.0, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()

@@ -3,6 +3,7 @@
 # script under valgrind (make asan-test / make valgrind-smoke; docs/reliability.md).
 #
 #   bash tests/faults/sanitized.sh asan [pytest args]
+#   CHB_SANITIZE_TESTS="tests/faults tests/test_pool.py" bash tests/faults/sanitized.sh asan   # targeted
 #   bash tests/faults/sanitized.sh valgrind
 #
 # The extension is built in a private copy of the tree (build/sanitize/<kind>/),
@@ -51,6 +52,11 @@ if [[ "$KIND" == asan ]]; then
     export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0:quarantine_size_mb=16"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     rc=0
+    if [[ -n "${CHB_SANITIZE_TESTS:-}" ]]; then  # a targeted run: these paths only (one pytest run)
+        # shellcheck disable=SC2086
+        "$PYTHON" -m pytest -q -p no:cacheprovider $CHB_SANITIZE_TESTS "$@" || rc=1
+        exit $rc
+    fi
     "$PYTHON" -m pytest -q -p no:cacheprovider tests "$@" || rc=1
     PYTHONASYNCIODEBUG=1 "$PYTHON" -m pytest -q -p no:cacheprovider async_tests "$@" || rc=1
     exit $rc

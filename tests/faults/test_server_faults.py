@@ -4,25 +4,11 @@ hangs, never returns a partial result as complete, and the pool heals once the
 server is back. Runs against a private server started for this module."""
 import threading
 import time
-import uuid
 
 import pytest
 
 import clickhouse_backend.driver as chd
-from tests.faults.conftest import open_fds
-
-
-def pool(**kw):
-    return dict(pool_name="faults-" + uuid.uuid4().hex[:10], **kw)
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
+from tests.faults.conftest import open_fds, unique_pool as pool, wait_for
 
 
 def kill_later(server, delay):
