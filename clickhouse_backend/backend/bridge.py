@@ -1,0 +1,328 @@
+"""The async ORM: Django's sync ORM code runs once, in a greenlet on the event loop.
+
+Django's async methods (``aget()``, ``acount()``, ``asave()``, related managers'
+``aadd()`` ...) are ``sync_to_async(sync method)``: the sync method runs in a worker
+thread. For a ClickHouse database :func:`sync_to_async` below runs it with
+:func:`run` instead: in a greenlet of the calling task, on the loop thread. When
+the backend's cursor needs I/O there, :func:`await_only` switches to the task, which
+awaits the driver's ``AsyncCursor`` and switches back with the result. This is
+SQLAlchemy's asyncio extension (``greenlet_spawn`` / ``await_only``).
+
+* Every ORM path is Django's own code, run one time: save()/delete() overrides,
+  signals, multi-table inheritance, prefetching, the deletion collector...
+* Each call gets its own DatabaseWrapper per ClickHouse alias (a pooled twin of the
+  thread's), so concurrent tasks never share transaction state or a cursor; the
+  twin shares the thread's query log and execute wrappers.
+* Django's ``async_unsafe`` still refuses the sync ORM on the loop: only a bridge
+  greenlet is let through (DatabaseWrapper in base.py), and only for ClickHouse.
+* Cancelling the task throws CancelledError into the greenlet at its await: the
+  query is killed by the driver and Django's ``finally`` blocks close the cursor.
+"""
+import asyncio
+import functools
+import sys
+import time
+from itertools import islice
+
+from asgiref.sync import sync_to_async as _thread_sync_to_async
+from greenlet import getcurrent, greenlet
+
+from clickhouse_backend.driver import ProgrammingError
+
+
+class _Bridge(greenlet):
+    """A greenlet running one sync ORM call; its parent is the awaiting task."""
+
+    def __init__(self, fn, parent, connections):
+        super().__init__(fn, parent)
+        self.gr_context = parent.gr_context  # contextvars: the task's own
+        self.connections = connections       # alias -> this call's DatabaseWrapper
+
+
+def active():
+    """True in a bridge greenlet: sync DB calls may await through await_only()."""
+    return isinstance(getcurrent(), _Bridge)
+
+
+def await_only(awaitable):
+    """Await ``awaitable`` from sync code in a bridge greenlet: the task awaits it
+    and resumes the greenlet with its result (or exception)."""
+    current = getcurrent()
+    if not isinstance(current, _Bridge):
+        if asyncio.iscoroutine(awaitable):
+            awaitable.close()
+        from django.core.exceptions import SynchronousOnlyOperation
+
+        raise SynchronousOnlyOperation("ClickHouse I/O outside the async ORM's bridge")
+    return current.parent.switch(awaitable)
+
+
+def sleep(seconds):
+    """time.sleep() for sync code that may run in a bridge (mutation waits)."""
+    if active():
+        await_only(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
+
+
+async def run(fn, *args, _connections=None, **kwargs):
+    """``fn(*args, **kwargs)`` in a bridge greenlet; its awaits run on this task."""
+    own = _connections is None
+    g = _Bridge(fn, getcurrent(), {} if own else _connections)
+    try:
+        result = g.switch(*args, **kwargs)
+        while not g.dead:
+            try:
+                value = await result
+            except BaseException:
+                # Into the greenlet (cancellation too): its finally blocks run,
+                # awaiting again if they must (closing a cursor).
+                result = g.throw(*sys.exc_info())
+            else:
+                result = g.switch(value)
+        return result
+    finally:
+        if own:
+            release(g.connections)
+
+
+# ---- Django's ORM modules' sync_to_async ----------------------------------------
+
+def sync_to_async(func=None, *, thread_sensitive=True, executor=None):
+    """Replaces asgiref's sync_to_async in Django's ORM modules (install()): a call
+    whose databases are all ClickHouse runs in the bridge, any other in a thread."""
+    if func is None:
+        return functools.partial(sync_to_async, thread_sensitive=thread_sensitive, executor=executor)
+
+    @functools.wraps(func)
+    async def call(*args, **kwargs):
+        if _on_clickhouse(func, args, kwargs):
+            return await run(func, *args, **kwargs)
+        return await _thread_sync_to_async(func, thread_sensitive=thread_sensitive,
+                                           executor=executor)(*args, **kwargs)
+
+    return call
+
+
+def _aliases(func, args, kwargs):
+    """The databases a sync ORM call may use: its explicit alias, or the router's
+    read and write choices for its model."""
+    from django.db import router
+    from django.db.models import Model
+
+    owner = getattr(func, "__self__", None)
+    if isinstance(owner, Model):  # save(), delete(), refresh_from_db()
+        if kwargs.get("using"):
+            return (kwargs["using"],)
+        model, hints = type(owner), {"instance": owner}
+    elif owner is not None and hasattr(owner, "_db") and hasattr(owner, "model"):
+        # QuerySet, RawQuerySet, Manager and related managers
+        if owner._db:
+            return (owner._db,)
+        model, hints = owner.model, getattr(owner, "_hints", {})
+    elif args and isinstance(args[0], (list, tuple)) and args[0] and isinstance(args[0][0], Model):
+        instance = args[0][0]  # prefetch_related_objects(instances, ...)
+        if instance._state.db:
+            return (instance._state.db,)
+        model, hints = type(instance), {"instance": instance}
+    else:
+        return ()
+    return (router.db_for_read(model, **hints), router.db_for_write(model, **hints))
+
+
+def _on_clickhouse(func, args, kwargs):
+    from django.db import connections
+
+    aliases = _aliases(func, args, kwargs)
+    return bool(aliases) and all(connections[a].vendor == "clickhouse" for a in aliases)
+
+
+def _aiter(iterable, django_aiter):
+    """BaseIterable.__aiter__ (``async for`` over a queryset's iterable, aiterator()):
+    Django's sync generator resumed chunk by chunk in the bridge."""
+    from django.db import connections
+
+    if connections[iterable.queryset.db].vendor != "clickhouse":
+        return django_aiter(iterable)
+    return _astream(iterable)
+
+
+async def _astream(iterable):
+    size = iterable.chunk_size
+    pinned = {}  # the stream's DatabaseWrappers, kept from chunk to chunk
+    rows, done = None, False
+    try:
+        # Some iterables query in __iter__ itself, not lazily.
+        rows = await run(iter, iterable, _connections=pinned)
+        while not done:
+            chunk = await run(_take, rows, size, _connections=pinned)
+            done = len(chunk) < size
+            for item in chunk:
+                yield item
+    finally:
+        try:
+            if rows is not None and not done:  # left early: Django's cursor_iter closes the cursor
+                await run(rows.close, _connections=pinned)
+        finally:
+            release(pinned)
+
+
+def _take(rows, size):
+    return list(islice(rows, size))
+
+
+_MODULES = ("django.db.models.query", "django.db.models.base",
+            "django.db.models.fields.related_descriptors", "django.contrib.contenttypes.fields")
+
+
+def install():
+    """Route Django's async ORM methods through the bridge for ClickHouse databases
+    (idempotent; contenttypes' generic relations once that app is loaded)."""
+    from django.db.models.query import BaseIterable
+
+    for name in _MODULES:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "sync_to_async", None) is _thread_sync_to_async:
+            module.sync_to_async = sync_to_async
+    original = BaseIterable.__aiter__
+    if not getattr(original, "_chb_bridge", False):
+        @functools.wraps(original)
+        def __aiter__(self):
+            return _aiter(self, original)
+
+        __aiter__._chb_bridge = True
+        BaseIterable.__aiter__ = __aiter__
+    install_connections()
+
+
+# ---- one DatabaseWrapper per call ------------------------------------------------
+
+class _Connections:
+    """django.db.connections' storage (an asgiref Local, one per thread): in a bridge
+    greenlet a ClickHouse alias resolves to the call's own DatabaseWrapper, so that
+    tasks interleaving on one thread do not share transaction state."""
+
+    def __init__(self, handler, outer):
+        object.__setattr__(self, "_chb_handler", handler)
+        object.__setattr__(self, "_chb_outer", outer)
+
+    def __getattr__(self, alias):
+        outer = self._chb_outer
+        g = getcurrent()
+        if not isinstance(g, _Bridge):
+            return getattr(outer, alias)
+        conn = g.connections.get(alias)
+        if conn is None:
+            try:
+                base = getattr(outer, alias)
+            except AttributeError:
+                handler = self._chb_handler
+                if alias not in handler.settings:
+                    raise
+                base = handler.create_connection(alias)
+                setattr(outer, alias, base)
+            if getattr(base, "vendor", None) != "clickhouse":
+                return base
+            conn = g.connections[alias] = _checkout(base)
+        return conn
+
+    def __setattr__(self, alias, value):
+        setattr(self._chb_outer, alias, value)
+
+    def __delattr__(self, alias):
+        delattr(self._chb_outer, alias)
+
+
+def install_connections():
+    from django.db import connections
+
+    if not isinstance(connections._connections, _Connections):
+        connections._connections = _Connections(connections, connections._connections)
+
+
+def _checkout(base):
+    pool = base.__dict__.setdefault("_chb_twins", [])
+    twin = pool.pop() if pool else type(base)(base.settings_dict, base.alias)
+    twin.__dict__["_chb_base"] = base
+    # What users see on the thread's connection: the same settings (test database
+    # names), server version, query log and execute_wrapper() hooks.
+    twin.settings_dict = base.settings_dict
+    twin.features = base.features
+    twin.__dict__["_server_version_override"] = base.__dict__.get("_server_version_override")
+    twin.queries_log = base.queries_log
+    twin.force_debug_cursor = base.force_debug_cursor
+    twin.execute_wrappers = base.execute_wrappers
+    return twin
+
+
+def release(connections):
+    """Return a call's DatabaseWrappers to their pools (clean ones only)."""
+    for twin in connections.values():
+        base = twin.__dict__.pop("_chb_base", None)
+        if base is None:
+            continue
+        twin.execute_wrappers = []
+        if not (twin.in_atomic_block or twin.needs_rollback or twin.savepoint_ids):
+            base.__dict__.setdefault("_chb_twins", []).append(twin)
+    connections.clear()
+
+
+# ---- the cursor ----------------------------------------------------------------------
+
+class Cursor:
+    """A sync DB-API cursor over the driver's AsyncCursor for a bridge greenlet."""
+
+    def __init__(self, cursor):
+        self._cursor = cursor
+
+    def execute(self, sql, params=None, **kwargs):
+        await_only(self._cursor.execute(sql, params, **kwargs))
+        return self
+
+    def executemany(self, sql, param_list, **kwargs):
+        await_only(self._cursor.executemany(sql, param_list, **kwargs))
+        return self
+
+    def fetchone(self):
+        return await_only(self._cursor.fetchone())
+
+    def fetchmany(self, size=None):
+        return await_only(self._cursor.fetchmany(size))
+
+    def fetchall(self):
+        return await_only(self._cursor.fetchall())
+
+    def __iter__(self):
+        while rows := self.fetchmany(2000):
+            yield from rows
+
+    @property
+    def description(self):
+        describe = getattr(self._cursor, "describe", None)
+        if describe is None:
+            return self._cursor.description
+        try:
+            return self._cursor.description
+        except ProgrammingError:  # an empty result's columns: ask the server
+            return await_only(describe())
+
+    def close(self):
+        closing = self._cursor.close()
+        if active():
+            await_only(closing)
+        else:  # a generator closed by the garbage collector: close() does no I/O
+            try:
+                closing.send(None)
+            except StopIteration:
+                pass
+            else:
+                closing.close()
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
