@@ -7,6 +7,7 @@ around the async calls under test."""
 import asyncio
 import contextlib
 import os
+import threading
 
 import pytest
 
@@ -89,7 +90,7 @@ class ThreadHop(AssertionError):
 
 @contextlib.contextmanager
 def no_thread_hop(alias="default"):
-    """Fails the test if asgiref's sync_to_async or a loop executor is used.
+    """Fails the test if asgiref's sync_to_async, a loop executor or a new thread is used.
     The embedded engine (no socket) runs chDB in an executor by design: no
     guard there."""
     if alias != "default":
@@ -106,10 +107,16 @@ def no_thread_hop(alias="default"):
     def hop_executor(*a, **k):
         raise ThreadHop("loop.run_in_executor() called")
 
+    def hop_thread(self, *a, **k):
+        raise ThreadHop("threading.Thread.start() called")
+
+    original_start = threading.Thread.start
     SyncToAsync.__call__ = hop_call
     loop.run_in_executor = hop_executor
+    threading.Thread.start = hop_thread
     try:
         yield
     finally:
         SyncToAsync.__call__ = original_call
+        threading.Thread.start = original_start
         del loop.run_in_executor
