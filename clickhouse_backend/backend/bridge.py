@@ -54,7 +54,39 @@ def await_only(awaitable):
         from django.core.exceptions import SynchronousOnlyOperation
 
         raise SynchronousOnlyOperation("ClickHouse I/O outside the async ORM's bridge")
+    if asyncio.iscoroutine(awaitable):
+        # Run it here until it has to wait: rows already buffered, close() ...
+        # cost no switch to the task.
+        try:
+            pending = awaitable.send(None)
+        except StopIteration as done:
+            return done.value
+        awaitable = _Started(awaitable, pending)
     return current.parent.switch(awaitable)
+
+
+class _Started:
+    """A coroutine run up to its first wait, awaited from there on (what ``yield
+    from`` does, resumed in the middle)."""
+
+    __slots__ = ("coro", "pending")
+
+    def __init__(self, coro, pending):
+        self.coro, self.pending = coro, pending
+
+    def __await__(self):
+        coro, pending = self.coro, self.pending
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as exc:
+                step = functools.partial(coro.throw, exc)
+            else:
+                step = functools.partial(coro.send, sent)
+            try:
+                pending = step()
+            except StopIteration as done:
+                return done.value
 
 
 def sleep(seconds):
