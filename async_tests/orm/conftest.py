@@ -120,3 +120,37 @@ def no_thread_hop(alias="default"):
         SyncToAsync.__call__ = original_call
         threading.Thread.start = original_start
         del loop.run_in_executor
+
+
+async def running(marker):
+    """How many queries containing ``marker`` the test server is running now."""
+    from django.db import connections
+
+    from clickhouse_backend.backend import bridge
+
+    def count():
+        with connections["default"].cursor() as cur:
+            cur.execute("SELECT count() FROM system.processes WHERE query LIKE %s "
+                        "AND query NOT LIKE '%%system.processes%%'", ["%" + marker + "%"])
+            return cur.fetchone()[0]
+
+    return await bridge.run(count)
+
+
+async def cancel_when_running(task, marker):
+    """Cancels ``task`` once its query (containing ``marker``) runs on the server,
+    then fails the test unless the query is gone from the server within 3 s."""
+    for _ in range(300):
+        if await running(marker):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the query never showed up in system.processes")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(150):
+        if not await running(marker):
+            return
+        await asyncio.sleep(0.02)
+    pytest.fail("the cancelled query is still running on the server")

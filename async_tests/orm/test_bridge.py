@@ -18,7 +18,7 @@ from django.db.models.sql import compiler as dj_compiler
 
 from async_tests.orm.aioapp.models import (
     Audited, AuditLog, Author, Book, Chapter, Event, Million, Place, Restaurant, Slow)
-from async_tests.orm.conftest import no_thread_hop, sync
+from async_tests.orm.conftest import cancel_when_running, no_thread_hop, running, sync
 from clickhouse_backend.backend import bridge
 
 T0 = datetime.datetime(2024, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
@@ -384,16 +384,6 @@ async def test_aiterator_million_rows_flat_memory(alias, million):
     assert rss_growth < 48 * 2**20, rss_growth
 
 
-async def _server_running(marker):
-    def count():
-        with connections["default"].cursor() as cur:
-            cur.execute("SELECT count() FROM system.processes WHERE query LIKE %s "
-                        "AND query NOT LIKE '%%system.processes%%'", ["%" + marker + "%"])
-            return cur.fetchone()[0]
-
-    return await bridge.run(count)
-
-
 def _pool_in_use():
     conn = connections["default"]
     conn.ensure_connection()
@@ -408,21 +398,7 @@ async def test_cancel_mid_query_kills_it_and_unwinds(orm_databases):
     in_use_before = await sync(_pool_in_use)
     twins_before = len(base.__dict__.get("_chb_twins", []))
     task = asyncio.ensure_future(Slow.objects.using("default").filter(id__gte=0).acount())
-    for _ in range(300):
-        if await _server_running("aio_slow"):
-            break
-        await asyncio.sleep(0.02)
-    else:
-        pytest.fail("the query never showed up in system.processes")
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    for _ in range(100):  # the query alone would run for 2 s
-        if not await _server_running("aio_slow"):
-            break
-        await asyncio.sleep(0.02)
-    else:
-        pytest.fail("the cancelled query is still running on the server")
+    await cancel_when_running(task, "aio_slow")
     for _ in range(100):  # the engine thread frees the aborted request's slot
         in_use = await sync(_pool_in_use)
         if in_use <= in_use_before:
@@ -441,7 +417,7 @@ async def test_100_concurrent_counts_overlap_with_own_wrappers(orm_databases):
 
     async def probe():
         while len(seen) < 400:
-            seen.append(await _server_running("aio_slow"))
+            seen.append(await running("aio_slow"))
             if seen[-1] >= 100:
                 return
             await asyncio.sleep(0.05)

@@ -12,7 +12,7 @@ from django.db.models import Avg, Count, Max, Min, Sum
 from django.db.models.signals import post_delete, post_save, pre_save
 
 from async_tests.orm.aioapp.models import Author, Book, Event, Note, Slow
-from async_tests.orm.conftest import ThreadHop, no_thread_hop, sync
+from async_tests.orm.conftest import ThreadHop, cancel_when_running, no_thread_hop, running as _running, sync
 from clickhouse_backend.models.aio import aio, arefresh_from_db, asave
 
 pytestmark = pytest.mark.usefixtures("clean")
@@ -293,18 +293,6 @@ async def test_settings_and_timeouts_apply():
         await sync(lambda: Slow.objects.using("short").count())
 
 
-async def _running(marker):
-    from clickhouse_backend.backend import bridge
-
-    def count():
-        with connections["default"].cursor() as cur:
-            cur.execute("SELECT count() FROM system.processes WHERE query LIKE %s "
-                        "AND query NOT LIKE '%%system.processes%%'", ["%" + marker + "%"])
-            return cur.fetchone()[0]
-
-    return await bridge.run(count)
-
-
 async def test_100_concurrent_acount_run_at_once(orm_databases):
     """100 acount() from one loop are all executing on the server at the same
     time (seen in system.processes), not one after another."""
@@ -328,18 +316,4 @@ async def test_cancelled_task_cancels_server_query(orm_databases):
         return [s.pk async for s in Slow.objects.using("default").raw(sql)]
 
     task = asyncio.ensure_future(view())
-    for _ in range(300):
-        if await _running(marker):
-            break
-        await asyncio.sleep(0.02)
-    else:
-        pytest.fail("the query never showed up in system.processes")
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    for _ in range(60):  # the query alone would run for 20 s
-        if not await _running(marker):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("the cancelled query is still running on the server")
+    await cancel_when_running(task, marker)
