@@ -21,6 +21,7 @@ SQLAlchemy's asyncio extension (``greenlet_spawn`` / ``await_only``).
 import asyncio
 import functools
 import sys
+import threading
 import time
 from itertools import islice
 
@@ -126,7 +127,6 @@ def sync_to_async(func=None, *, thread_sensitive=True, executor=None):
     if func is None:
         return functools.partial(sync_to_async, thread_sensitive=thread_sensitive, executor=executor)
 
-    @functools.wraps(func)
     async def call(*args, **kwargs):
         if _on_clickhouse(func, args, kwargs):
             return await run(func, *args, **kwargs)
@@ -163,18 +163,30 @@ def _aliases(func, args, kwargs):
 
 
 def _on_clickhouse(func, args, kwargs):
-    from django.db import connections
-
     aliases = _aliases(func, args, kwargs)
-    return bool(aliases) and all(connections[a].vendor == "clickhouse" for a in aliases)
+    return bool(aliases) and all(is_clickhouse(a) for a in aliases)
+
+
+_vendors = {}  # ENGINE -> its DatabaseWrapper class is ClickHouse's
+
+
+def is_clickhouse(alias):
+    """Whether the database ``alias`` is ClickHouse, without making a connection
+    (in async code Django makes one per task)."""
+    from django.db import connections
+    from django.db.utils import load_backend
+
+    engine = connections.settings[alias]["ENGINE"]
+    vendor = _vendors.get(engine)
+    if vendor is None:
+        vendor = _vendors[engine] = load_backend(engine).DatabaseWrapper.vendor == "clickhouse"
+    return vendor
 
 
 def _aiter(iterable, django_aiter):
     """BaseIterable.__aiter__ (``async for`` over a queryset's iterable, aiterator()):
     Django's sync generator resumed chunk by chunk in the bridge."""
-    from django.db import connections
-
-    if connections[iterable.queryset.db].vendor != "clickhouse":
+    if not is_clickhouse(iterable.queryset.db):
         return django_aiter(iterable)
     return _astream(iterable)
 
@@ -230,32 +242,22 @@ def install():
 # ---- one DatabaseWrapper per call ------------------------------------------------
 
 class _Connections:
-    """django.db.connections' storage (an asgiref Local, one per thread): in a bridge
-    greenlet a ClickHouse alias resolves to the call's own DatabaseWrapper, so that
-    tasks interleaving on one thread do not share transaction state."""
+    """django.db.connections' storage (an asgiref Local): in a bridge greenlet a
+    ClickHouse alias resolves to the call's own DatabaseWrapper. (In async code
+    asgiref gives each task a copy of its parent's connections, so tasks gathered
+    after a first query would share one wrapper, its atomic-block state included.)"""
 
-    def __init__(self, handler, outer):
-        object.__setattr__(self, "_chb_handler", handler)
+    def __init__(self, outer):
         object.__setattr__(self, "_chb_outer", outer)
 
     def __getattr__(self, alias):
         outer = self._chb_outer
         g = getcurrent()
-        if not isinstance(g, _Bridge):
+        if not isinstance(g, _Bridge) or not is_clickhouse(alias):
             return getattr(outer, alias)
         conn = g.connections.get(alias)
         if conn is None:
-            try:
-                base = getattr(outer, alias)
-            except AttributeError:
-                handler = self._chb_handler
-                if alias not in handler.settings:
-                    raise
-                base = handler.create_connection(alias)
-                setattr(outer, alias, base)
-            if getattr(base, "vendor", None) != "clickhouse":
-                return base
-            conn = g.connections[alias] = _checkout(base)
+            conn = g.connections[alias] = _checkout(alias, getattr(outer, alias, None))
         return conn
 
     def __setattr__(self, alias, value):
@@ -269,33 +271,45 @@ def install_connections():
     from django.db import connections
 
     if not isinstance(connections._connections, _Connections):
-        connections._connections = _Connections(connections, connections._connections)
+        connections._connections = _Connections(connections._connections)
 
 
-def _checkout(base):
-    pool = base.__dict__.setdefault("_chb_twins", [])
-    twin = pool.pop() if pool else type(base)(base.settings_dict, base.alias)
-    twin.__dict__["_chb_base"] = base
-    # What users see on the thread's connection: the same settings (test database
-    # names), server version, query log and execute_wrapper() hooks.
-    twin.settings_dict = base.settings_dict
-    twin.features = base.features
-    twin.__dict__["_server_version_override"] = base.__dict__.get("_server_version_override")
-    twin.queries_log = base.queries_log
-    twin.force_debug_cursor = base.force_debug_cursor
-    twin.execute_wrappers = base.execute_wrappers
-    return twin
+_pools = threading.local()  # alias -> idle DatabaseWrappers of bridge calls
+
+
+def _checkout(alias, outer):
+    """A DatabaseWrapper for one call. ``outer``: the task's own wrapper, if it has
+    one; the call shares what users see on it (settings, server version, query log,
+    execute_wrapper() hooks)."""
+    from django.db import connections
+    from django.db.utils import load_backend
+
+    pool = _pools.__dict__.setdefault(alias, [])
+    if pool:
+        conn = pool.pop()
+    else:
+        settings_dict = connections.settings[alias]
+        conn = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
+        conn.__dict__["_chb_own"] = (conn.features, conn.queries_log)
+    if outer is not None:
+        conn.settings_dict, conn.features, conn.queries_log = \
+            outer.settings_dict, outer.features, outer.queries_log
+        conn.__dict__["_server_version_override"] = outer.__dict__.get("_server_version_override")
+        conn.force_debug_cursor = outer.force_debug_cursor
+        conn.execute_wrappers = outer.execute_wrappers
+    else:
+        conn.settings_dict = connections.settings[alias]  # as Django's own wrappers
+    return conn
 
 
 def release(connections):
-    """Return a call's DatabaseWrappers to their pools (clean ones only)."""
-    for twin in connections.values():
-        base = twin.__dict__.pop("_chb_base", None)
-        if base is None:
-            continue
-        twin.execute_wrappers = []
-        if not (twin.in_atomic_block or twin.needs_rollback or twin.savepoint_ids):
-            base.__dict__.setdefault("_chb_twins", []).append(twin)
+    """Return a call's DatabaseWrappers to the pool (clean ones only)."""
+    for alias, conn in connections.items():
+        conn.features, conn.queries_log = conn.__dict__["_chb_own"]
+        conn.__dict__.pop("_server_version_override", None)
+        conn.force_debug_cursor, conn.execute_wrappers = False, []
+        if not (conn.in_atomic_block or conn.needs_rollback or conn.savepoint_ids):
+            _pools.__dict__.setdefault(alias, []).append(conn)
     connections.clear()
 
 
