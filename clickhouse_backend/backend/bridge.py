@@ -176,7 +176,10 @@ def is_clickhouse(alias):
     from django.db import connections
     from django.db.utils import load_backend
 
-    engine = connections.settings[alias]["ENGINE"]
+    settings_dict = connections.settings.get(alias)
+    if settings_dict is None:
+        return False  # Django's own path reports the unknown alias
+    engine = settings_dict["ENGINE"]
     vendor = _vendors.get(engine)
     if vendor is None:
         vendor = _vendors[engine] = load_backend(engine).DatabaseWrapper.vendor == "clickhouse"
@@ -205,8 +208,9 @@ async def _astream(iterable):
                 yield item
     finally:
         try:
-            if rows is not None and not done:  # left early: Django's cursor_iter closes the cursor
-                await run(rows.close, _connections=pinned)
+            close = getattr(rows, "close", None)  # a generator (map(): closed when freed)
+            if close is not None and not done:  # left early: cursor_iter closes the cursor
+                await run(close, _connections=pinned)
         finally:
             release(pinned)
 
