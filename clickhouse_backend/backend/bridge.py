@@ -10,9 +10,9 @@ SQLAlchemy's asyncio extension (``greenlet_spawn`` / ``await_only``).
 
 * Every ORM path is Django's own code, run one time: save()/delete() overrides,
   signals, multi-table inheritance, prefetching, the deletion collector...
-* Each call gets its own DatabaseWrapper per ClickHouse alias (a pooled twin of the
-  thread's), so concurrent tasks never share transaction state or a cursor; the
-  twin shares the thread's query log and execute wrappers.
+* Each call gets its own DatabaseWrapper per ClickHouse alias (pooled per thread),
+  so concurrent tasks never share transaction state or a cursor; it shares the
+  query log and execute wrappers of the task's own wrapper, if the task has one.
 * Django's ``async_unsafe`` still refuses the sync ORM on the loop: only a bridge
   greenlet is let through (DatabaseWrapper in base.py), and only for ClickHouse.
 * Cancelling the task throws CancelledError into the greenlet at its await: the
