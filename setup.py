@@ -80,9 +80,9 @@ setup(
     package_data={"clickhouse_backend": ["*.pyi", "py.typed"]},
     ext_modules=[extension()],
     python_requires=">=3.10",
-    install_requires=["django>=4.2"],
+    install_requires=["django>=4.2", "greenlet>=3.0"],
     extras_require={
         "embedded": ["chdb-core>=26.1"],
-        "test": ["pytest", "pytest-asyncio", "hypothesis", "psutil", "chdb-core>=26.1"],
+        "test": ["pytest", "pytest-asyncio", "hypothesis", "psutil", "chdb-core>=26.1", "greenlet>=3.0"],
     },
 )

@@ -26,11 +26,24 @@ from django.db.models import Count, Max, Sum  # noqa: E402
 from djbench.models import Row, RowIns  # noqa: E402
 from worker import _count, _truncate, make_rows  # noqa: E402
 
-QUERIES = {
+def _filter_values():
     # filter + values: a handful of rows through the whole ORM read path
-    "filter_values": lambda: list(Row.objects.filter(id__lt=20, n__isnull=False).values("id", "s", "f")),
+    return Row.objects.filter(id__lt=20, n__isnull=False).values("id", "s", "f")
+
+
+_AGGREGATE = {"total": Sum("f"), "c": Count("id"), "last": Max("dt")}
+
+
+async def _alist(qs):
+    return [x async for x in qs]
+
+
+# name -> (sync call, the same through Django's async API)
+QUERIES = {
+    "filter_values": (lambda: list(_filter_values()), lambda: _alist(_filter_values())),
     # an aggregate
-    "aggregate": lambda: Row.objects.filter(id__lt=5000).aggregate(total=Sum("f"), c=Count("id"), last=Max("dt")),
+    "aggregate": (lambda: Row.objects.filter(id__lt=5000).aggregate(**_AGGREGATE),
+                  lambda: Row.objects.filter(id__lt=5000).aaggregate(**_AGGREGATE)),
 }
 # What each query must return (n is NULL for every fifth id): a backend that
 # answered less would look faster than it is.
@@ -48,12 +61,23 @@ def _time(fn, n):
     return time.perf_counter() - t0
 
 
+async def _atime(afn, n):
+    gc.collect()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await afn()
+    return time.perf_counter() - t0
+
+
 def orm(spec):
     """Per-query time through the ORM, and through the backend's own DB-API cursor
-    replaying the very SQL the ORM sent: the difference is the ORM + backend overhead."""
+    replaying the very SQL the ORM sent: the difference is the ORM + backend overhead.
+    async_times: the same queries one after another through Django's async API."""
+    import asyncio
+
     out = {}
     n, runs = spec["n"], spec.get("runs", 3)
-    for name, fn in QUERIES.items():
+    for name, (fn, afn) in QUERIES.items():
         captured = []
 
         def capture(execute, sql, params, many, context):
@@ -74,11 +98,13 @@ def orm(spec):
 
         _time(fn, max(1, n // 10))
         _time(replay, max(1, n // 10))
-        orm_t, raw_t = [], []
-        for _ in range(runs):  # interleaved so that drift hits both alike
+        asyncio.run(_atime(afn, max(1, n // 10)))
+        orm_t, raw_t, async_t = [], [], []
+        for _ in range(runs):  # interleaved so that drift hits all alike
             orm_t.append(_time(fn, n) / n)
             raw_t.append(_time(replay, n) / n)
-        out[name] = {"times": orm_t, "raw_times": raw_t, "sql": sql}
+            async_t.append(asyncio.run(_atime(afn, n)) / n)
+        out[name] = {"times": orm_t, "raw_times": raw_t, "async_times": async_t, "sql": sql}
     return out
 
 

@@ -7,6 +7,7 @@ around the async calls under test."""
 import asyncio
 import contextlib
 import os
+import threading
 
 import pytest
 
@@ -86,7 +87,7 @@ class ThreadHop(AssertionError):
 
 @contextlib.contextmanager
 def no_thread_hop(alias="default"):
-    """Fails the test if asgiref's sync_to_async or a loop executor is used.
+    """Fails the test if asgiref's sync_to_async, a loop executor or a new thread is used.
     The embedded engine (no socket) runs chDB in an executor by design: no
     guard there."""
     if alias != "default":
@@ -103,10 +104,50 @@ def no_thread_hop(alias="default"):
     def hop_executor(*a, **k):
         raise ThreadHop("loop.run_in_executor() called")
 
+    def hop_thread(self, *a, **k):
+        raise ThreadHop("threading.Thread.start() called")
+
+    original_start = threading.Thread.start
     SyncToAsync.__call__ = hop_call
     loop.run_in_executor = hop_executor
+    threading.Thread.start = hop_thread
     try:
         yield
     finally:
         SyncToAsync.__call__ = original_call
+        threading.Thread.start = original_start
         del loop.run_in_executor
+
+
+async def running(marker):
+    """How many queries containing ``marker`` the test server is running now."""
+    from django.db import connections
+
+    from clickhouse_backend.backend import bridge
+
+    def count():
+        with connections["default"].cursor() as cur:
+            cur.execute("SELECT count() FROM system.processes WHERE query LIKE %s "
+                        "AND query NOT LIKE '%%system.processes%%'", ["%" + marker + "%"])
+            return cur.fetchone()[0]
+
+    return await bridge.run(count)
+
+
+async def cancel_when_running(task, marker):
+    """Cancels ``task`` once its query (containing ``marker``) runs on the server,
+    then fails the test unless the query is gone from the server within 3 s."""
+    for _ in range(300):
+        if await running(marker):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the query never showed up in system.processes")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(150):
+        if not await running(marker):
+            return
+        await asyncio.sleep(0.02)
+    pytest.fail("the cancelled query is still running on the server")

@@ -18,7 +18,7 @@ from django.db.models import aprefetch_related_objects as django_aprefetch_relat
 from django.db.models.signals import post_delete, pre_delete
 from django.test.utils import override_settings
 
-from async_tests.orm.aioapp.models import Author, Book, Chapter, Event, Many, Note
+from async_tests.orm.aioapp.models import Author, Book, Leaf, Event, Many, Note
 from async_tests.orm.conftest import no_thread_hop, sync
 from clickhouse_backend.models.aio import adelete, aio, aprefetch_related_objects, asave
 
@@ -36,10 +36,10 @@ async def _events(alias, n):
 
 
 @pytest.fixture
-def chapters(orm_databases):
+def leaves(orm_databases):
     for a in orm_databases:
         with connections[a].cursor() as cur:
-            cur.execute("TRUNCATE TABLE %s" % connections[a].ops.quote_name(Chapter._meta.db_table))
+            cur.execute("TRUNCATE TABLE %s" % connections[a].ops.quote_name(Leaf._meta.db_table))
 
 
 @pytest.fixture(scope="module")
@@ -283,26 +283,26 @@ async def test_sync_orm_on_the_loop_raises_synchronous_only_operation(alias):
 
 # ---- related managers, prefetching ------------------------------------------------------
 
-async def test_related_manager_aadd_aset_aremove_aclear(alias, chapters):
+async def test_related_manager_aadd_aset_aremove_aclear(alias, leaves):
     author = await Author.objects.using(alias).acreate(name="ann")
     book = await Book.objects.using(alias).acreate(author=author, title="b")
-    c0, c1, c2 = [await Chapter.objects.using(alias).acreate(title="c%d" % i) for i in range(3)]
+    c0, c1, c2 = [await Leaf.objects.using(alias).acreate(title="c%d" % i) for i in range(3)]
 
     async def titles():
-        return await sync(lambda: sorted(Chapter.objects.using(alias).filter(book=book)
+        return await sync(lambda: sorted(Leaf.objects.using(alias).filter(book=book)
                                          .values_list("title", flat=True)))
 
-    await book.chapters.aadd(c0, c1)
+    await book.leaves.aadd(c0, c1)
     assert await titles() == ["c0", "c1"]
-    await book.chapters.aremove(c0)
+    await book.leaves.aremove(c0)
     assert await titles() == ["c1"]
-    await book.chapters.aset([c2, c1])
+    await book.leaves.aset([c2, c1])
     assert await titles() == ["c1", "c2"]
-    await book.chapters.aset([c0])
+    await book.leaves.aset([c0])
     assert await titles() == ["c0"]
-    await book.chapters.aclear()
+    await book.leaves.aclear()
     assert await titles() == []
-    assert await Chapter.objects.using(alias).filter(book__isnull=True).acount() == 3
+    assert await Leaf.objects.using(alias).filter(book__isnull=True).acount() == 3
     # a non-null foreign key: aadd(bulk=False) saves, acreate through the manager
     other = await Book.objects.using(alias).acreate(author=await Author.objects.using(alias).acreate(name="bob"),
                                                     title="o")
@@ -344,7 +344,7 @@ def lite(tmp_path):
 
     def create():
         with connections["lite"].schema_editor() as editor:
-            for model in (Author, Book, Chapter, Note):
+            for model in (Author, Book, Leaf, Note):
                 editor.create_model(model)
         connections["lite"].close()
 

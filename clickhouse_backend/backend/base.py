@@ -1,4 +1,5 @@
 """Django database backend for ClickHouse (ENGINE "clickhouse_backend.backend")."""
+import functools
 import logging
 import threading
 import warnings
@@ -22,6 +23,7 @@ from . import meta as _meta  # noqa: F401
 from . import functions as _functions
 from . import json_lookups as _json_lookups
 from . import recorder as _recorder
+from . import bridge
 
 _functions.install()
 _json_lookups.install()
@@ -241,6 +243,7 @@ class DatabaseWrapper(BaseDatabaseWrapper):
                 % type(s).__name__
             )
         super().__init__(settings_dict, alias)
+        bridge.install()  # contenttypes' generic relations once that app is loaded
         self.migration_cluster = options.get("migration_cluster")
         self.distributed_migrations = bool(options.get("distributed_migrations"))
         self.fake_transaction = bool(
@@ -265,18 +268,15 @@ class DatabaseWrapper(BaseDatabaseWrapper):
             info = _server_info.get(key)
         if info is not None:
             return info
-        if conn is None:
-            conn = Database.connect(**self._driver_params(with_settings=False))
+        params = self._driver_params(with_settings=False)
         try:
-            raw, names = self._query_server_info(conn)
+            raw, names = self._query_server_info(params, conn)
         except Database.Error as exc:
             if getattr(exc, "code", None) != 81:  # UNKNOWN_DATABASE
                 raise
             # The configured database may not exist yet (test runs, first
             # migrate): ask through the always-present "default" database.
-            params = self._driver_params(with_settings=False)
-            params["database"] = "default"
-            raw, names = self._query_server_info(Database.connect(**params))
+            raw, names = self._query_server_info(dict(params, database="default"))
         version = tuple(int(p) for p in raw.split(".") if p.isdigit())
         info = (version, names)
         with _server_info_lock:
@@ -284,8 +284,10 @@ class DatabaseWrapper(BaseDatabaseWrapper):
         return info
 
     @staticmethod
-    def _query_server_info(conn):
-        cur = conn.cursor()
+    def _query_server_info(params, conn=None):
+        if bridge.active():  # the async ORM's first call: awaited on the loop
+            return bridge.await_only(_aquery_server_info(params))
+        cur = (conn or Database.connect(**params)).cursor()
         try:
             cur.execute("SELECT version()")
             raw = cur.fetchone()[0]
@@ -405,7 +407,20 @@ class DatabaseWrapper(BaseDatabaseWrapper):
 
     @async_unsafe
     def create_cursor(self, name=None):
+        if bridge.active():  # the async ORM: I/O awaited on the driver's AsyncCursor
+            return bridge.Cursor(self._async_connection().cursor())
         return self.connection.cursor()
+
+    def _async_connection(self):
+        """This wrapper's AsyncConnection (only options: HTTP connections come from
+        the process-wide pool shared with the sync path): the same DATABASES entry
+        and ClickHouse settings as the sync connection."""
+        conn = self.__dict__.get("_chb_async_connection")
+        if conn is None:
+            conn = bridge.await_only(Database.connect_async(
+                **self.get_connection_params(), settings=self.driver_settings()))
+            self.__dict__["_chb_async_connection"] = conn
+        return conn
 
     def _set_autocommit(self, autocommit):
         pass
@@ -426,7 +441,7 @@ class DatabaseWrapper(BaseDatabaseWrapper):
 
     def is_usable(self):
         try:
-            cur = self.connection.cursor()
+            cur = self.create_cursor()
             try:
                 cur.execute("SELECT 1")
                 cur.fetchall()
@@ -447,3 +462,34 @@ class DatabaseWrapper(BaseDatabaseWrapper):
 
     # Set (e.g. by the migration recorder) to make every mutation synchronous.
     force_mutations_sync = 0
+
+
+async def _aquery_server_info(params):
+    conn = await Database.connect_async(**params)
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT version()")
+        raw = (await cur.fetchone())[0]
+        await cur.execute("SELECT name FROM system.settings")
+        names = frozenset(r[0] for r in await cur.fetchall())
+    return raw, names
+
+
+def _let_bridge_through(cls):
+    """Django's async_unsafe methods (connect, cursor, commit ...) refuse to run
+    with an event loop in the thread; the async ORM's bridge greenlet runs them on
+    the loop with its I/O awaited, so it alone is let through."""
+    guard = async_unsafe(lambda: None).__code__
+    for name in dir(cls):
+        guarded = getattr(cls, name, None)
+        if getattr(guarded, "__code__", None) is not guard:
+            continue
+        unguarded = guarded.__wrapped__
+
+        def method(self, *args, _guarded=guarded, _unguarded=unguarded, **kwargs):
+            return (_unguarded if bridge.active() else _guarded)(self, *args, **kwargs)
+
+        setattr(cls, name, functools.wraps(guarded)(method))
+
+
+_let_bridge_through(DatabaseWrapper)
+bridge.install()

@@ -22,6 +22,7 @@ from django.db.models.sql.where import AND, WhereNode
 
 from clickhouse_backend.utils.snowflake import generate_id
 
+from . import bridge
 from .base import EMULATED_SETTINGS
 
 # Marks the outer table's alias while compiling mutations: ClickHouse
@@ -823,7 +824,7 @@ class MutationMixin:
         that yields steps ``(FETCHALL | FETCHONE | EXECUTE, sql, params)`` or
         ``(SLEEP, seconds, None)``, is sent each step's result (rows, a row or
         None) and returns the number of matching rows. run_steps() drives it on
-        a sync cursor, async_compiler.arun_steps() on the async one."""
+        a cursor (the async ORM's too: backend/bridge.py)."""
         if not sql:
             return 0
         table = self._table()
@@ -918,7 +919,7 @@ def run_steps(steps, cursor):
         kind, sql, params = step
         result = None
         if kind == SLEEP:
-            time.sleep(sql)
+            bridge.sleep(sql)  # awaited when the async ORM runs this on the loop
         else:
             cursor.execute(sql, params)
             if kind == FETCHALL:

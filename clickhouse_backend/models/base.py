@@ -2,7 +2,6 @@ from django.db import models
 
 from clickhouse_backend.backend import meta as _meta  # noqa: F401  (Meta.engine)
 
-from .aio import AsyncModelMixin  # async ORM hook (models/aio.py)
 from .query import QuerySet
 
 
@@ -23,7 +22,7 @@ def _key_names(engine):
     return names
 
 
-class ClickhouseModel(AsyncModelMixin, models.Model):  # AsyncModelMixin: async ORM hook
+class ClickhouseModel(models.Model):
     objects = ClickhouseManager()
 
     class Meta:

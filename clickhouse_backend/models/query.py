@@ -3,8 +3,6 @@ from django.db.models import Q, query
 from django.db.models.sql import query as sql_query
 from django.db.models.sql.where import AND, WhereNode
 
-from .aio import AsyncQuerySetMixin  # async ORM hook (models/aio.py)
-
 
 class Query(sql_query.Query):
     def __init__(self, model, alias_cols=True):
@@ -31,7 +29,7 @@ class Query(sql_query.Query):
             self.prewhere.add(clause, AND)
 
 
-class QuerySet(AsyncQuerySetMixin, query.QuerySet):  # AsyncQuerySetMixin: async ORM hook
+class QuerySet(query.QuerySet):
     def __init__(self, model=None, query=None, using=None, hints=None):
         super().__init__(model=model, query=query or Query(model), using=using, hints=hints)
 

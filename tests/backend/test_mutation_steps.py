@@ -1,6 +1,6 @@
 """UPDATE/DELETE statements as a step generator (MutationMixin._mutation_steps),
-driven by the sync cursor (run_steps) and the async one (async_compiler.arun_steps):
-one copy of the logic, so both get the stall detection for servers that do not
+driven by run_steps() on the sync path and in the async ORM's bridge: one copy of
+the logic, so both get the stall detection for servers that do not
 report mutation failures (before 20.1)."""
 import asyncio
 
@@ -8,7 +8,7 @@ import pytest
 from django.db import DatabaseError, OperationalError, connection
 from django.db.models.sql import UpdateQuery
 
-from clickhouse_backend.backend import async_compiler as ac
+from clickhouse_backend.backend import bridge
 from clickhouse_backend.backend import compiler as chc
 from tests.backend.testapp.models import Event
 
@@ -66,31 +66,32 @@ def test_steps_in_order_and_stall_detected_sync(db, monkeypatch):
     assert all("system.mutations" in s for s in cur.sql[2:]) and len(cur.sql) > 3
 
 
-def test_stall_detected_async(db, monkeypatch):
+def test_stall_detected_in_the_bridge(db, monkeypatch):
+    """The async ORM runs the same run_steps() in its greenlet: the waits are
+    awaited on the loop (asyncio.sleep), not time.sleep() blocking it."""
     if connection.server_version >= (20, 1):
         pytest.skip("servers from 20.1 report mutation failures")
     monkeypatch.setattr(chc.time, "monotonic", _Clock(7.0))
-    sent = []
+    monkeypatch.setattr(chc.time, "sleep", _no_blocking_sleep)
+    slept = []
+    real_sleep = asyncio.sleep
 
-    async def afetchone(wrapper, sql, params=None):
-        sent.append(sql)
-        return _stuck(sql)
+    async def fake_sleep(seconds):
+        slept.append(seconds)
+        await real_sleep(0)
 
-    class _Closing:
-        async def close(self):
-            pass
-
-    async def aexecute(wrapper, sql, params=None, many=False):
-        sent.append(sql)
-        return _Closing()
-
-    monkeypatch.setattr(ac, "afetchone", afetchone)
-    monkeypatch.setattr(ac, "aexecute", aexecute)
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
     comp = _update_compiler()
+    cur = _FakeCursor(_stuck)
     with pytest.raises(OperationalError, match="made no progress"):
-        asyncio.run(ac.arun_steps(connection, comp._mutation_steps(
-            "ALTER TABLE t UPDATE c = 1 WHERE x", [], "x", [])))
-    assert sent[1] == "ALTER TABLE t UPDATE c = 1 WHERE x" and "system.mutations" in sent[-1]
+        asyncio.run(bridge.run(chc.run_steps, comp._mutation_steps(
+            "ALTER TABLE t UPDATE c = 1 WHERE x", [], "x", []), cur))
+    assert cur.sql[1] == "ALTER TABLE t UPDATE c = 1 WHERE x" and "system.mutations" in cur.sql[-1]
+    assert slept and slept == sorted(slept)
+
+
+def _no_blocking_sleep(seconds):
+    raise AssertionError("time.sleep() on the event loop")
 
 
 def test_progress_resets_the_stall_timer_and_done_returns_count(db, monkeypatch):
