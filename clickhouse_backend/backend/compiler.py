@@ -18,6 +18,7 @@ from django.db.models import lookups
 from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
+from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, WhereNode
 
 from clickhouse_backend.utils.snowflake import generate_id
@@ -176,8 +177,9 @@ def _first_row_subquery(compiler_, node):
     correlated LIMIT is not decorrelated by ClickHouse ("Cannot decorrelate
     query, because 'Limit' step is not supported"); the same value is
     argMin(v, (k...)) (argMax when descending) over the subquery's rows,
-    NULL when there are none (aggregate_functions_null_for_empty)."""
-    query = node.query
+    NULL when there are none (aggregate_functions_null_for_empty). ``node``
+    is the Subquery, or from Django 6.0 on the resolved Query it stands for."""
+    query = node if isinstance(node, Query) else node.query
     if not (query.is_sliced and query.low_mark == 0 and query.high_mark == 1) or \
             query.combinator or query.group_by is not None or query.distinct or \
             not node.get_external_cols():
@@ -214,6 +216,8 @@ def _first_row_subquery(compiler_, node):
     else:
         first = Func(value, function="any", output_field=output)
     clone.add_annotation(first, "first_row")
+    if node is query:
+        return clone
     copy = node.copy()
     copy.query = clone
     return copy
@@ -221,7 +225,6 @@ def _first_row_subquery(compiler_, node):
 
 def _inner_tables(node, out, top=False):
     """Names of the tables read by the subqueries under an expression."""
-    from django.db.models.sql.query import Query
     if node is None:
         return
     if isinstance(node, Query):
@@ -291,7 +294,10 @@ class CompileMixin:
                 return super().compile(node)
             finally:
                 self._ch_negated_depth -= 1
-        if isinstance(node, Subquery) and not isinstance(node, Exists) and \
+        # Django 6.0+ compiles a resolved Subquery(...) as its Query, which it
+        # marks contains_subquery (a pk__in=qs query is not marked).
+        if ((isinstance(node, Subquery) and not isinstance(node, Exists))
+                or (isinstance(node, Query) and getattr(node, "contains_subquery", False))) and \
                 self.connection.server_version >= CORRELATED_VERSION:
             first = _first_row_subquery(self, node)
             if first is not None:
@@ -590,9 +596,13 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
         return [self._generic_sql(*self._prepare())]
 
     def _returning(self, objs, returning_fields):
+        """The "returned" row of each object: its written values in the field's
+        Python type, as a database's RETURNING gives them (pk="123456" comes
+        back as 123456; Django 6.1 assigns them even when the pk was given)."""
         if not returning_fields:
             return []
-        return [tuple(getattr(obj, f.attname) for f in returning_fields) for obj in objs]
+        return [tuple(f.to_python(getattr(obj, f.attname)) for f in returning_fields)
+                for obj in objs]
 
     def execute_sql(self, returning_fields=None):
         fields, objs, plan = self._insert_plan()
@@ -705,6 +715,14 @@ class MutationMixin:
         if name == self.query.base_table:
             return _MARK
         return super().quote_name_unless_alias(name)
+
+    if hasattr(compiler.SQLCompiler, "quote_name"):
+        # Django 6.1 compiles columns with quote_name() (quote_name_unless_alias()
+        # is deprecated and only calls it).
+        def quote_name(self, name):
+            if name == self.query.base_table:
+                return _MARK
+            return super().quote_name(name)
 
     def _where_sql(self, query):
         try:

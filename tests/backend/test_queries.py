@@ -159,7 +159,7 @@ def test_subquery_on_the_outer_table_is_correlated(alias, request):
     try:
         q = objs.filter(name__startswith="c_").filter(
             Exists(Plain.objects.filter(name=OuterRef("name"), flag=True)))
-        sql = str(q.query)
+        sql = str(q.query).replace('"O0"', "O0")  # Django 6.1 quotes aliases
         assert 'FROM "testapp_plain" O0' in sql and '(O0."name")' in sql
         if alias == "embedded":  # no correlated subqueries on 18.16
             assert sorted(q.values_list("name", "flag")) == [("c_a", False), ("c_a", True)]
