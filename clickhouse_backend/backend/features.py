@@ -100,6 +100,9 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_big_ints = _since((21, 6))
     supports_json_type = _since((25, 3))
     supports_json_functions = _since((19, 4))
+    # groupBitAnd/Or/Xor (Django 6.1's BitAnd/BitOr/BitXor) take signed
+    # integers from 23.5, unsigned ones only before.
+    supports_signed_bit_aggregations = _since((23, 5))
     supports_over_clause = _since((21, 9))
     supports_frame_range_fixed_distance = _since((21, 9))
     supports_lightweight_delete = _since((23, 3))

@@ -164,12 +164,15 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def _db_default_sql(self, field):
         db_default = field._db_default_expression
-        if isinstance(db_default, Value):
+        # A plain Value; subclasses compile themselves (Django 6.1's JSONNull
+        # is the JSON text null, not SQL NULL).
+        if type(db_default) is Value:
             value = field.get_db_prep_save(db_default.value, self.connection)
             return quote_literal(value)
         query = Query(field.model, alias_cols=False)
         compiler = query.get_compiler(connection=self.connection)
-        sql, params = db_default.resolve_expression(query).as_sql(compiler, self.connection)
+        # compile(): the ClickHouse spelling (as_clickhouse), e.g. now() for Now()
+        sql, params = compiler.compile(db_default.resolve_expression(query))
         return sql % tuple(quote_literal(p) for p in params)
 
     def _skipping_index_definition(self, model, index):

@@ -1,0 +1,114 @@
+"""What Django 6.x added or changed, on both engines (the 18.16 server and chDB):
+expression column defaults, the 6.1 bit aggregates, 6.0's StringAgg and 6.1's
+JSONNull. The tests of a feature a Django release lacks skip with that reason
+(scripts/test.sh runs this file on Django 5.2 and on 6.1)."""
+import datetime
+import functools
+import operator
+import uuid
+
+import django
+import pytest
+from django.db import NotSupportedError, connections, models as dj
+from django.db.migrations import operations as ops
+from django.db.migrations.state import ProjectState
+from django.db.models.functions import Now
+
+from tests.backend.conftest import use_db
+from tests.backend.test_features import _apply
+from tests.backend.testapp.models import Plain
+
+ALIASES = ["default", "embedded"]
+
+
+def _needs_django(version, what):
+    if django.VERSION[:2] < version:
+        pytest.skip("%s is new in Django %s" % (what, ".".join(map(str, version))))
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_expression_db_default_is_compiled_for_clickhouse(alias, request):
+    # Now() as a column DEFAULT is now() (CURRENT_TIMESTAMP is unknown to 18.16).
+    conn = use_db(alias, request)
+    table = "verapp_now_" + uuid.uuid4().hex[:6]
+    _apply(alias, ProjectState(), ops.CreateModel("NowDefault", [
+        ("id", dj.BigAutoField(primary_key=True)),
+        ("at", dj.DateTimeField(db_default=Now())),
+    ], options={"db_table": table}), app="verapp")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT default_expression FROM system.columns WHERE database = "
+                        "currentDatabase() AND table = %s AND name = 'at'", [table])
+            assert cur.fetchone()[0].startswith("now")
+            cur.execute('INSERT INTO "%s" (id) VALUES (1)' % table)
+            cur.execute('SELECT at FROM "%s"' % table)
+            at = cur.fetchone()[0]
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        assert abs(at.replace(tzinfo=None) - now) < datetime.timedelta(minutes=5)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute('DROP TABLE IF EXISTS "%s"' % table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_bit_aggregates_on_signed_integers(alias, request):
+    # groupBitAnd/Or/Xor take signed integers from 23.5 only: on 18.16 the
+    # backend aggregates the same bits as unsigned; the results are exact.
+    _needs_django((6, 1), "BitAnd/BitOr/BitXor")
+    from django.db.models import BitAnd, BitOr, BitXor
+    use_db(alias, request)
+    objs = Plain.objects.using(alias)
+    values = [-1, 5, -2**31, 2**31 - 1, 12, -7]
+    for v in values:
+        objs.create(name="bit_", value=v)
+    try:
+        q = objs.filter(name="bit_")
+        got = q.aggregate(a=BitAnd("value"), o=BitOr("value"), x=BitXor("value"))
+        assert got == {"a": functools.reduce(operator.and_, values),
+                       "o": functools.reduce(operator.or_, values),
+                       "x": functools.reduce(operator.xor, values)}
+        # The Int64 id column: the full 64-bit range.
+        ids = list(q.values_list("id", flat=True))
+        assert q.aggregate(x=BitXor("id")) == {"x": functools.reduce(operator.xor, ids)}
+    finally:
+        objs.filter(name="bit_").delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_string_agg(alias, request):
+    _needs_django((6, 0), "StringAgg")
+    from django.db.models import StringAgg, Value
+    conn = use_db(alias, request)
+    objs = Plain.objects.using(alias)
+    for name in ("sa_b", "sa_a", "sa_c"):
+        objs.create(name=name)
+    try:
+        q = objs.filter(name__startswith="sa_")
+        if conn.server_version < (26, 5):
+            with pytest.raises(NotSupportedError, match="26.5"):
+                q.aggregate(s=StringAgg("name", Value(",")))
+            return
+        got = q.aggregate(s=StringAgg("name", Value(",")))["s"]
+        assert sorted(got.split(",")) == ["sa_a", "sa_b", "sa_c"]
+    finally:
+        objs.filter(name__startswith="sa_").delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_json_null_db_default_is_json_null(alias, request):
+    # JSONNull() is the JSON text null, not SQL NULL (the column is not Nullable).
+    _needs_django((6, 1), "JSONNull")
+    conn = use_db(alias, request)
+    table = "verapp_jnull_" + uuid.uuid4().hex[:6]
+    _apply(alias, ProjectState(), ops.CreateModel("JNull", [
+        ("id", dj.BigAutoField(primary_key=True)),
+        ("value", dj.JSONField(db_default=dj.JSONNull())),
+    ], options={"db_table": table}), app="verapp")
+    try:
+        with conn.cursor() as cur:
+            cur.execute('INSERT INTO "%s" (id) VALUES (1)' % table)
+            cur.execute('SELECT value FROM "%s"' % table)
+            assert cur.fetchall() == [("null",)]
+    finally:
+        with conn.cursor() as cur:
+            cur.execute('DROP TABLE IF EXISTS "%s"' % table)
