@@ -19,6 +19,11 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     can_release_savepoints = False
     related_fields_match_type = True
     supports_foreign_keys = False
+    # No foreign keys, so no database-level on_delete (Django 6.1's DB_CASCADE,
+    # DB_SET_NULL, DB_SET_DEFAULT).
+    supports_on_delete_db_cascade = False
+    supports_on_delete_db_default = False
+    supports_on_delete_db_null = False
     can_create_inline_fk = False
     indexes_foreign_keys = False
     supports_column_check_constraints = False

@@ -112,3 +112,21 @@ def test_json_null_db_default_is_json_null(alias, request):
     finally:
         with conn.cursor() as cur:
             cur.execute('DROP TABLE IF EXISTS "%s"' % table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_database_on_delete_is_refused_by_the_system_checks(alias, request):
+    # No foreign keys in ClickHouse: Django 6.1's DB_CASCADE/DB_SET_NULL/
+    # DB_SET_DEFAULT would do nothing, so the checks report them.
+    _needs_django((6, 1), "database-level on_delete")
+    from django.apps.registry import Apps
+    use_db(alias, request)
+    apps = Apps(["tests.backend.testapp"])
+    for name, on_delete, kwargs in (("Cascade", dj.DB_CASCADE, {}),
+                                    ("SetNull", dj.DB_SET_NULL, {"null": True})):
+        model = type("Db%sChild" % name, (dj.Model,), {
+            "__module__": __name__, "Meta": type("Meta", (), {"app_label": "testapp", "apps": apps}),
+            "parent": dj.ForeignKey(Plain, on_delete=on_delete, **kwargs)})
+        errors = model.check(databases=[alias])
+        assert [e.msg for e in errors if e.id == "fields.E324"] == [
+            "%s does not support a %s." % (connections[alias].display_name, on_delete.__name__)]
