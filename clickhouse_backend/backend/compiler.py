@@ -331,11 +331,12 @@ class CompileMixin:
                     setattr(node, side, Func(expr, template="toDateTime64(%(expressions)s, 6)",
                                              output_field=DateTimeField()))
         if isinstance(node, CombinedExpression) and node.connector == "/" and \
-                _kind(node.lhs) == "DecimalField" and \
-                (_kind(node.rhs) == "DecimalField" or (_kind(node.rhs) or "").endswith(
-                    "IntegerField")):
+                {_kind(node.lhs), _kind(node.rhs)} & {"DecimalField"} and \
+                all(k == "DecimalField" or (k or "").endswith("IntegerField")
+                    for k in (_kind(node.lhs), _kind(node.rhs))):
             # ClickHouse keeps the dividend's scale (Decimal(8, 2) 0.01 / 10
-            # is 0.00): divide at scale 18, as exact as SQL's numeric.
+            # is 0.00, an integer's scale is 0: 2 / 3.0 is 0.6): divide at
+            # scale 18, as exact as SQL's numeric.
             node = node.copy()
             node.lhs = Func(node.lhs, template="toDecimal128(%(expressions)s, 18)",
                             output_field=node.lhs.output_field)
