@@ -97,6 +97,8 @@ class DatabaseFeatures(BaseDatabaseFeatures):
 
     # ---- version dependent ------------------------------------------------
     supports_bool_type = _since((21, 12))
+    # BooleanField is Bool from 21.12 (UInt8 before).
+    has_native_boolean_field = _since((21, 12))
     supports_date32 = _since((21, 9))
     supports_datetime64 = _since((20, 1))
     supports_map_type = _since((21, 8))
