@@ -472,6 +472,11 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
         return sql, params
 
 
+def _returned(field, value):
+    # A literal left in the INSERT (see _prepare) returns its Python value.
+    return field.to_python(value.value if isinstance(value, Value) else value)
+
+
 class SQLInsertCompiler(compiler.SQLInsertCompiler):
     def _evaluate_default(self, field, expr):
         if isinstance(expr, Value):
@@ -510,6 +515,11 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                         # Django's checks first: no column references (F()),
                         # aggregates or window expressions in an INSERT.
                         self.prepare_value(field, value)
+                        if isinstance(value, Value) and type(value) is not Value:
+                            # A literal with its own SQL (Django 6.1's JSONNull,
+                            # the JSON text null): compiled into the INSERT;
+                            # read back it would be a Python value (None).
+                            continue
                         expr = value
                     else:
                         continue
@@ -602,7 +612,7 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
         back as 123456; Django 6.1 assigns them even when the pk was given)."""
         if not returning_fields:
             return []
-        return [tuple(f.to_python(getattr(obj, f.attname)) for f in returning_fields)
+        return [tuple(_returned(f, getattr(obj, f.attname)) for f in returning_fields)
                 for obj in objs]
 
     def execute_sql(self, returning_fields=None):

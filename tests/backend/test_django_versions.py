@@ -126,3 +126,20 @@ def test_database_on_delete_is_refused_by_the_system_checks(alias, request):
         errors = model.check(databases=[alias])
         assert [e.msg for e in errors if e.id == "fields.E324"] == [
             "%s does not support a %s." % (connections[alias].display_name, on_delete.__name__)]
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_json_null_is_stored_as_json_null(alias, request):
+    # Saving JSONNull() writes the JSON text null (SQL NULL is None), as
+    # Django's JSONField.get_db_prep_save does.
+    _needs_django((6, 1), "JSONNull")
+    use_db(alias, request)
+    objs = Plain.objects.using(alias)
+    made = [objs.create(name="jn_", data=dj.JSONNull()), objs.create(name="jn_", data=None)]
+    try:
+        assert made[0].data is None
+        with connections[alias].cursor() as cur:
+            cur.execute("SELECT data FROM testapp_plain WHERE name = 'jn_' ORDER BY id")
+            assert set(cur.fetchall()) == {(None,), ("null",)}
+    finally:
+        objs.filter(name="jn_").delete()
