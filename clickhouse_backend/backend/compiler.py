@@ -79,7 +79,8 @@ def _in_expressions_sql(compiler_, node):
     for value in node.rhs.get_source_expressions():
         if isinstance(value, Value) and value.value is None:
             continue  # never equal, as IN drops it
-        sql, p = compiler_.compile(value)
+        # The lookup's own parameter SQL (JSONField's In encodes a Value as JSON).
+        sql, p = node.resolve_expression_parameter(compiler_, connection, "%s", value)
         parts.append("%s = %s" % (lhs, sql))
         params.extend([*lhs_params, *p])
     if not parts:

@@ -143,3 +143,22 @@ def test_json_null_is_stored_as_json_null(alias, request):
             assert set(cur.fetchall()) == {(None,), ("null",)}
     finally:
         objs.filter(name="jn_").delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_json_field_in_values_are_json_encoded(alias, request):
+    # Django 6.1 encodes the Values of data__in=[...] as JSON (JSONIn); the
+    # backend's one-by-one IN of expressions keeps that.
+    _needs_django((6, 1), "JSONField's own __in lookup")
+    from django.db.models import Value
+    use_db(alias, request)
+    objs = Plain.objects.using(alias)
+    t, s, n = (objs.create(name="jin_", data=v) for v in (True, "yes", 7))
+    try:
+        def pks(values):
+            return sorted(objs.filter(name="jin_", data__in=values).values_list("pk", flat=True))
+        assert pks([Value(True)]) == [t.pk]
+        assert pks([Value("yes")]) == [s.pk]
+        assert pks([Value(7), Value("yes")]) == sorted([s.pk, n.pk])
+    finally:
+        objs.filter(name="jin_").delete()
