@@ -921,6 +921,9 @@ GONE_IN_DJANGO = {
 
 BOOL_WHERE = ("BooleanField is UInt8 before ClickHouse 21.12 (no Bool type), which ClickHouse "
               "filters on directly: the test wants the \"= True\" comparison MySQL's indexes need")
+DB_DEFAULT_QUERY = ("db_default expressions are computed before the INSERT, one SELECT per "
+                    "distinct expression: ClickHouse has no DEFAULT keyword in VALUES and no "
+                    "RETURNING to read them back")
 STRING_AGG = "STRING_AGG (Django 6.0's StringAgg) needs ClickHouse 26.5 (NotSupportedError before)"
 OLD_JOIN_EXTRA = ("ClickHouse 18.16 fails a comma join from extra(tables=...) with an ORDER BY "
                   "on both tables (\"Logical error: unknown combination of JOIN\")")
@@ -966,6 +969,9 @@ DJANGO_RELEASE_LISTED = [
     ((6, 1), (20, 1), ONE_JOIN, [
         "lookup.tests.LookupTests.test_values_list_relations",
         "lookup.tests.LookupTests.test_values_relations",
+    ]),
+    ((6, 1), None, DB_DEFAULT_QUERY, [
+        "bulk_create.tests.BulkCreateTests.test_db_default_field_excluded",
     ]),
     ((6, 1), None, MUTATIONS, [
         "queries.test_bulk_update.BulkUpdateNoteTests.test_max_batch_size",
