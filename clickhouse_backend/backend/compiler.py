@@ -473,6 +473,13 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
         return sql, params
 
 
+def _own_sql_literal(expr):
+    """A literal with its own SQL (Django 6.1's JSONNull, the JSON text null):
+    it stays in the INSERT, compiled by Django (selected, it would come back as
+    its Python value, None); _returned() gives its Python value."""
+    return isinstance(expr, Value) and type(expr) is not Value
+
+
 def _returned(field, value):
     # A literal left in the INSERT (see _prepare) returns its Python value.
     return field.to_python(value.value if isinstance(value, Value) else value)
@@ -512,14 +519,14 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                 for obj, value in zip(objs, column):
                     if isinstance(value, DatabaseDefault):
                         expr = value.expression if field.has_db_default() else None
+                        if _own_sql_literal(expr):
+                            setattr(obj, field.attname, expr)
+                            continue
                     elif hasattr(value, "resolve_expression"):
                         # Django's checks first: no column references (F()),
                         # aggregates or window expressions in an INSERT.
                         self.prepare_value(field, value)
-                        if isinstance(value, Value) and type(value) is not Value:
-                            # A literal with its own SQL (Django 6.1's JSONNull,
-                            # the JSON text null): compiled into the INSERT;
-                            # read back it would be a Python value (None).
+                        if _own_sql_literal(value):
                             continue
                         expr = value
                     else:

@@ -2,6 +2,7 @@
 expression column defaults, the 6.1 bit aggregates, 6.0's StringAgg and 6.1's
 JSONNull. The tests of a feature a Django release lacks skip with that reason
 (scripts/test.sh runs this file on Django 5.2 and on 6.1)."""
+import contextlib
 import datetime
 import functools
 import operator
@@ -26,25 +27,43 @@ def _needs_django(version, what):
         pytest.skip("%s is new in Django %s" % (what, ".".join(map(str, version))))
 
 
-def _default_filled(alias, name, field):
-    """The column DEFAULT of ``field``: (its expression, the value of a row
-    inserted without it), from a table made by a migration."""
+@contextlib.contextmanager
+def _plain_rows(alias, request, prefix):
+    """Plain's manager on ``alias``; its rows named ``prefix``* are deleted after."""
+    use_db(alias, request)
+    objs = Plain.objects.using(alias)
+    try:
+        yield objs
+    finally:
+        objs.filter(name__startswith=prefix).delete()
+
+
+@contextlib.contextmanager
+def _migrated_table(alias, name, field):
+    """A table of (id, v=field) made by a migration: (its name, the model)."""
     conn = connections[alias]
     table = "verapp_%s_%s" % (name.lower(), uuid.uuid4().hex[:6])
-    _apply(alias, ProjectState(), ops.CreateModel(name, [
+    state = _apply(alias, ProjectState(), ops.CreateModel(name, [
         ("id", dj.BigAutoField(primary_key=True)), ("v", field),
     ], options={"db_table": table}), app="verapp")
     try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT default_expression FROM system.columns WHERE database = "
-                        "currentDatabase() AND table = %s AND name = 'v'", [table])
-            (expression,) = cur.fetchone()
-            cur.execute('INSERT INTO "%s" (id) VALUES (1)' % table)
-            cur.execute('SELECT v FROM "%s"' % table)
-            return expression, cur.fetchone()[0]
+        yield table, state.apps.get_model("verapp", name)
     finally:
         with conn.cursor() as cur:
             cur.execute('DROP TABLE IF EXISTS "%s"' % table)
+
+
+def _default_filled(alias, name, field):
+    """The column DEFAULT of ``field``: (its expression, the value of a row
+    inserted without it)."""
+    with _migrated_table(alias, name, field) as (table, _), \
+            connections[alias].cursor() as cur:
+        cur.execute("SELECT default_expression FROM system.columns WHERE database = "
+                    "currentDatabase() AND table = %s AND name = 'v'", [table])
+        (expression,) = cur.fetchone()
+        cur.execute('INSERT INTO "%s" (id) VALUES (1)' % table)
+        cur.execute('SELECT v FROM "%s"' % table)
+        return expression, cur.fetchone()[0]
 
 
 @pytest.mark.parametrize("alias", ALIASES)
@@ -63,12 +82,10 @@ def test_bit_aggregates_on_signed_integers(alias, request):
     # backend aggregates the same bits as unsigned; the results are exact.
     _needs_django((6, 1), "BitAnd/BitOr/BitXor")
     from django.db.models import BitAnd, BitOr, BitXor
-    use_db(alias, request)
-    objs = Plain.objects.using(alias)
     values = [-1, 5, -2**31, 2**31 - 1, 12, -7]
-    for v in values:
-        objs.create(name="bit_", value=v)
-    try:
+    with _plain_rows(alias, request, "bit_") as objs:
+        for v in values:
+            objs.create(name="bit_", value=v)
         q = objs.filter(name="bit_")
         got = q.aggregate(a=BitAnd("value"), o=BitOr("value"), x=BitXor("value"))
         assert got == {"a": functools.reduce(operator.and_, values),
@@ -77,28 +94,22 @@ def test_bit_aggregates_on_signed_integers(alias, request):
         # The Int64 id column: the full 64-bit range.
         ids = list(q.values_list("id", flat=True))
         assert q.aggregate(x=BitXor("id")) == {"x": functools.reduce(operator.xor, ids)}
-    finally:
-        objs.filter(name="bit_").delete()
 
 
 @pytest.mark.parametrize("alias", ALIASES)
 def test_string_agg(alias, request):
     _needs_django((6, 0), "StringAgg")
     from django.db.models import StringAgg, Value
-    conn = use_db(alias, request)
-    objs = Plain.objects.using(alias)
-    for name in ("sa_b", "sa_a", "sa_c"):
-        objs.create(name=name)
-    try:
+    with _plain_rows(alias, request, "sa_") as objs:
+        for name in ("sa_b", "sa_a", "sa_c"):
+            objs.create(name=name)
         q = objs.filter(name__startswith="sa_")
-        if conn.server_version < (26, 5):
+        if connections[alias].server_version < (26, 5):
             with pytest.raises(NotSupportedError, match="26.5"):
                 q.aggregate(s=StringAgg("name", Value(",")))
             return
         got = q.aggregate(s=StringAgg("name", Value(",")))["s"]
         assert sorted(got.split(",")) == ["sa_a", "sa_b", "sa_c"]
-    finally:
-        objs.filter(name__startswith="sa_").delete()
 
 
 @pytest.mark.parametrize("alias", ALIASES)
@@ -108,6 +119,13 @@ def test_json_null_db_default_is_json_null(alias, request):
     use_db(alias, request)
     field = dj.JSONField(db_default=dj.JSONNull())
     assert _default_filled(alias, "JNull", field) == ("'null'", "null")
+    # The ORM's INSERT writes it too (the column is not left out).
+    with _migrated_table(alias, "JNullOrm", field) as (table, model):
+        obj = model.objects.using(alias).create()
+        assert obj.v is None
+        with connections[alias].cursor() as cur:
+            cur.execute('SELECT v FROM "%s"' % table)
+            assert cur.fetchall() == [("null",)]
 
 
 @pytest.mark.parametrize("alias", ALIASES)
@@ -133,16 +151,13 @@ def test_json_null_is_stored_as_json_null(alias, request):
     # Saving JSONNull() writes the JSON text null (SQL NULL is None), as
     # Django's JSONField.get_db_prep_save does.
     _needs_django((6, 1), "JSONNull")
-    use_db(alias, request)
-    objs = Plain.objects.using(alias)
-    made = [objs.create(name="jn_", data=dj.JSONNull()), objs.create(name="jn_", data=None)]
-    try:
-        assert made[0].data is None
+    with _plain_rows(alias, request, "jn_") as objs:
+        made = objs.create(name="jn_", data=dj.JSONNull())
+        objs.create(name="jn_", data=None)
+        assert made.data is None
         with connections[alias].cursor() as cur:
-            cur.execute("SELECT data FROM testapp_plain WHERE name = 'jn_' ORDER BY id")
+            cur.execute("SELECT data FROM testapp_plain WHERE name = 'jn_'")
             assert set(cur.fetchall()) == {(None,), ("null",)}
-    finally:
-        objs.filter(name="jn_").delete()
 
 
 @pytest.mark.parametrize("alias", ALIASES)
@@ -151,14 +166,11 @@ def test_json_field_in_values_are_json_encoded(alias, request):
     # backend's one-by-one IN of expressions keeps that.
     _needs_django((6, 1), "JSONField's own __in lookup")
     from django.db.models import Value
-    use_db(alias, request)
-    objs = Plain.objects.using(alias)
-    t, s, n = (objs.create(name="jin_", data=v) for v in (True, "yes", 7))
-    try:
+    with _plain_rows(alias, request, "jin_") as objs:
+        t, s, n = (objs.create(name="jin_", data=v) for v in (True, "yes", 7))
+
         def pks(values):
             return sorted(objs.filter(name="jin_", data__in=values).values_list("pk", flat=True))
         assert pks([Value(True)]) == [t.pk]
         assert pks([Value("yes")]) == [s.pk]
         assert pks([Value(7), Value("yes")]) == sorted([s.pk, n.pk])
-    finally:
-        objs.filter(name="jin_").delete()
