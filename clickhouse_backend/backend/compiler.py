@@ -77,8 +77,8 @@ def _in_expressions_sql(compiler_, node):
     lhs, lhs_params = node.process_lhs(compiler_, connection)
     parts, params = [], []
     for value in node.rhs.get_source_expressions():
-        if isinstance(value, Value) and value.value is None:
-            continue  # never equal, as IN drops it
+        if type(value) is Value and value.value is None:
+            continue  # never equal, as IN drops it (JSONNull is the JSON text null)
         # The lookup's own parameter SQL (JSONField's In encodes a Value as JSON).
         sql, p = node.resolve_expression_parameter(compiler_, connection, "%s", value)
         parts.append("%s = %s" % (lhs, sql))

@@ -174,3 +174,6 @@ def test_json_field_in_values_are_json_encoded(alias, request):
         assert pks([Value(True)]) == [t.pk]
         assert pks([Value("yes")]) == [s.pk]
         assert pks([Value(7), Value("yes")]) == sorted([s.pk, n.pk])
+        # JSONNull() is a value here (the JSON text null), not the SQL NULL IN drops.
+        j = objs.create(name="jin_", data=dj.JSONNull())
+        assert pks([dj.JSONNull(), [1], "yes"]) == sorted([s.pk, j.pk])
