@@ -79,8 +79,23 @@ setup(
     packages=find_packages(include=["clickhouse_backend", "clickhouse_backend.*"]),
     package_data={"clickhouse_backend": ["*.pyi", "py.typed"]},
     ext_modules=[extension()],
-    python_requires=">=3.10",
-    install_requires=["django>=4.2", "greenlet>=3.0"],
+    # Tested: Django 5.2 LTS on Python 3.11 and Django 6.1 on Python 3.12
+    # (scripts/test.sh runs both); Django 6.x needs Python 3.12+ itself.
+    python_requires=">=3.11",
+    install_requires=["django>=5.2,<6.2", "greenlet>=3.0"],
+    classifiers=[
+        "Framework :: Django",
+        "Framework :: Django :: 5.2",
+        "Framework :: Django :: 6.0",
+        "Framework :: Django :: 6.1",
+        "Programming Language :: C",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+        "Topic :: Database",
+    ],
     extras_require={
         "embedded": ["chdb-core>=26.1"],
         "test": ["pytest", "pytest-asyncio", "hypothesis", "psutil", "chdb-core>=26.1", "greenlet>=3.0"],

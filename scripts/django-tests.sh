@@ -20,8 +20,10 @@
 # `triage.py --stale $DJANGO_TESTS_OUT` then prints the listings that pass),
 # DJANGO_SRC_CACHE (default
 # ~/.cache/clickhouse-backend). Outcomes of every test go to
-# $DJANGO_TESTS_OUT (default /tmp/django-tests-<target>), one JSON file per
-# module, with the traceback of each failure.
+# $DJANGO_TESTS_OUT (default /tmp/django-tests-<target>, for Django other than
+# 5.2 /tmp/django-tests-<target>-django<X.Y>), one JSON file per module, with
+# the traceback of each failure. The report goes to that Django version's own
+# section of docs/django-test-results.md.
 #
 # Failures that are ClickHouse limitations are listed, with the reason, in
 # clickhouse_backend/backend/features.py (django_test_skips /
@@ -54,6 +56,8 @@ if [[ -z "${PYTHON:-}" ]]; then
     elif [[ -x /work/venv/bin/python ]]; then PYTHON=/work/venv/bin/python
     else PYTHON=python3; fi
 fi
+# The tests run from Django's source tree: a relative interpreter path must not break.
+[[ "$PYTHON" == */* ]] && PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"
 if [[ "$target" == server && -z "${CLICKHOUSE_HTTP_URL:-}" ]]; then
     echo "CLICKHOUSE_HTTP_URL is not set (e.g. http://127.0.0.1:18123/)" >&2
     exit 2
@@ -65,14 +69,24 @@ cache="${DJANGO_SRC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clickhouse-backend}"
 src="$cache/django-$version"
 if [[ ! -f "$src/tests/runtests.py" ]]; then
     mkdir -p "$cache"
-    if [[ ! -f "$cache/django-$version.tar.gz" ]]; then
+    # The sdist is django-X.tar.gz (older releases: Django-X.tar.gz).
+    tarball="$(compgen -G "$cache/[Dd]jango-$version.tar.gz" | head -n 1 || true)"
+    if [[ -z "$tarball" ]]; then
         echo "==> downloading the Django $version source distribution" >&2
         "$PYTHON" -m pip download -q --no-deps --no-binary :all: "django==$version" -d "$cache"
+        tarball="$(compgen -G "$cache/[Dd]jango-$version.tar.gz" | head -n 1)"
     fi
-    tar -xzf "$cache/django-$version.tar.gz" -C "$cache"
+    tar -xzf "$tarball" -C "$cache"
+    # Extracted as Django-X by older sdists.
+    [[ -d "$src" ]] || mv "$cache/Django-$version" "$src"
 fi
 
-out="${DJANGO_TESTS_OUT:-/tmp/django-tests-$target}"  # kept between runs
+# Django 5.2 (the oldest supported) reports in the "server"/"embedded" sections;
+# a newer feature release in its own ("server-django6.1"...).
+section="$target"
+feature="$("$PYTHON" -c 'import django; print("%d.%d" % django.VERSION[:2])')"
+[[ "$feature" == 5.2 ]] || section="$target-django$feature"
+out="${DJANGO_TESTS_OUT:-/tmp/django-tests-$section}"  # kept between runs
 mkdir -p "$out"
 timeout_s="${DJANGO_TESTS_TIMEOUT:-1800}"
 for m in "${modules[@]}"; do
@@ -93,5 +107,5 @@ done
 # The report covers every module run into $out so far (a re-run of one module
 # replaces its numbers), in the default order first.
 args=(--target "$target" --out "$out" --django "$version" --order "${DEFAULT_MODULES[*]}")
-((report)) && args+=(--write "$REPO/docs/django-test-results.md")
+((report)) && args+=(--write "$REPO/docs/django-test-results.md" --section "$section")
 "$PYTHON" "$REPO/tests/django_settings/report.py" "${args[@]}"

@@ -3,18 +3,28 @@
 #
 #   bash scripts/test.sh [extra pytest args]
 #
-# Installs the system packages (apt, only what is missing), creates a venv
-# ($CHB_VENV or .venv), installs the project editable plus requirements-test.txt,
-# starts a private ClickHouse server (tests/server/ctl.sh), runs pytest over
-# tests/ and then async_tests/ (with PYTHONASYNCIODEBUG=1), and always stops the
-# server. Fails if any suite fails, collects no tests or passes none.
+# Installs the system packages (apt, only what is missing), starts a private
+# ClickHouse server (tests/server/ctl.sh) and runs, for each supported Django
+# line, in its own venv with the project editable plus requirements-test.txt:
+# pytest over tests/, then async_tests/ (with PYTHONASYNCIODEBUG=1), then a
+# subset of Django's own suite. The legs:
+#   Django 5.2 LTS  venv $CHB_VENV (default .venv), interpreter $PYTHON (python3, 3.11+)
+#   Django 6.1      venv $CHB_VENV_DJANGO6 (default .venv-dj6), Python 3.12+: the
+#                   newest python3.12/python3.13 on PATH or installed by pyenv, or
+#                   $CHB_PYTHON_DJANGO6; none found is a failure (Django 6 needs
+#                   Python 3.12, which Debian bookworm does not ship).
+# Always stops the server. Fails if any suite of any leg fails, collects no
+# tests or passes none.
 #
 # Environment knobs:
-#   CHB_VENV=path          venv to create/use (default: <repo>/.venv)
-#   CHB_SKIP_INSTALL=1     skip apt and pip (use the venv as it is)
-#   CHB_SUITE_TIMEOUT=s    hard limit per pytest run (default: 1200)
-#   PYTHON=python3         interpreter used to create the venv
-# Extra arguments are passed to both pytest runs.
+#   CHB_VENV=path            Django 5.2 venv to create/use (default: <repo>/.venv)
+#   CHB_VENV_DJANGO6=path    Django 6.1 venv (default: <repo>/.venv-dj6)
+#   CHB_PYTHON_DJANGO6=path  interpreter (3.12+) for the Django 6.1 venv
+#   CHB_DJANGO_LEGS="5.2 6.1"  the legs to run (default both)
+#   CHB_SKIP_INSTALL=1       skip apt and pip (use the venvs as they are)
+#   CHB_SUITE_TIMEOUT=s      hard limit per pytest run (default: 1200)
+#   PYTHON=python3           interpreter used to create the Django 5.2 venv
+# Extra arguments are passed to every pytest run.
 #
 # This file is also sourced by scripts/demo.sh for its setup functions; main()
 # only runs when it is executed.
@@ -68,10 +78,11 @@ ensure_system_packages() {
 }
 
 # Creates the venv if needed and installs the project editable (this compiles
-# the C extension) plus any extra pip arguments.
+# the C extension) plus any extra pip arguments. The venv's interpreter:
+# $VENV_PYTHON, else $PYTHON, else python3.
 ensure_venv() {
     if [[ ! -x "$VENV_PY" ]]; then
-        local py="${PYTHON:-$(command -v python3 || command -v python3.11)}"
+        local py="${VENV_PYTHON:-${PYTHON:-$(command -v python3 || command -v python3.11)}}"
         say "creating venv $VENV with $py"
         if ! "$py" -m venv "$VENV"; then
             # Debian's own python3 ships venv/ensurepip separately.
@@ -94,6 +105,50 @@ setup_environment() {  # extra args go to pip
     fi
     ensure_system_packages
     ensure_venv "$@"
+}
+
+# The Django release each leg tests, and its pip requirement (the newest patch
+# release; setup.py's install_requires admits both lines).
+declare -A LEG_DJANGO=([5.2]="django~=5.2.0" [6.1]="django~=6.1.0")
+
+# A Python 3.12+ for the Django 6 venv: $CHB_PYTHON_DJANGO6, else python3.12 /
+# python3.13 on PATH, else the newest such pyenv install (its shims answer only
+# for the selected version, so the install's own binary is used).
+find_python_django6() {
+    if [[ -n "${CHB_PYTHON_DJANGO6:-}" ]]; then
+        echo "$CHB_PYTHON_DJANGO6"; return 0
+    fi
+    local v p root
+    for v in 3.12 3.13; do
+        p="$(command -v "python$v" 2>/dev/null)" || continue
+        if "$p" -c 'import venv' >/dev/null 2>&1; then echo "$p"; return 0; fi
+    done
+    if command -v pyenv >/dev/null 2>&1 && root="$(pyenv root 2>/dev/null)"; then
+        for v in 3.12 3.13; do
+            p="$(compgen -G "$root/versions/$v.*/bin/python$v" | sort -V | tail -n 1 || true)"
+            if [[ -n "$p" ]] && "$p" -c 'import venv' >/dev/null 2>&1; then echo "$p"; return 0; fi
+        done
+    fi
+    return 1
+}
+
+# Points VENV/VENV_PY/VENV_PYTHON at a leg's venv.
+select_leg() {  # leg
+    case "$1" in
+        5.2) VENV="${CHB_VENV:-$REPO/.venv}"; VENV_PYTHON="" ;;
+        6.1)
+            VENV="${CHB_VENV_DJANGO6:-$REPO/.venv-dj6}"
+            VENV_PYTHON=""
+            if [[ ! -x "$VENV/bin/python" ]] && ! VENV_PYTHON="$(find_python_django6)"; then
+                echo "Django 6.1 needs Python 3.12 or later: no python3.12/python3.13 on PATH" \
+                     "or in pyenv. Install one (e.g. pyenv install 3.12) or set" \
+                     "CHB_PYTHON_DJANGO6=/path/to/python3.12 (CHB_DJANGO_LEGS=5.2 runs" \
+                     "only the Django 5.2 leg)." >&2
+                return 1
+            fi ;;
+        *) echo "unknown Django leg: $1 (known: ${!LEG_DJANGO[*]})" >&2; return 2 ;;
+    esac
+    VENV_PY="$VENV/bin/python"
 }
 
 # Starts the test server with a private state dir and exports its CLICKHOUSE_* vars.
@@ -141,11 +196,11 @@ EOF
 }
 
 run_suite() {  # name dir [env assignments...] -- [pytest args]
-    local name="$1" dir="$2"; shift 2
+    local name="$1${LEG:+/$LEG}" dir="$2"; shift 2
     local envs=()
     while (($#)) && [[ "$1" != "--" ]]; do envs+=("$1"); shift; done
     [[ "${1:-}" == "--" ]] && shift
-    local xml="$WORK_DIR/$name.xml" rc=0
+    local xml="$WORK_DIR/${name//\//-}.xml" rc=0
     say "pytest $dir ${envs[*]}"
     (cd "$REPO" && env "${envs[@]}" timeout --kill-after=30 "${CHB_SUITE_TIMEOUT:-1200}" \
         "$VENV_PY" -m pytest "$dir" -ra --junitxml="$xml" "$@") || rc=$?
@@ -161,11 +216,11 @@ DJANGO_SUBSET=(basic lookup update bulk_create async)
 # Any non-zero exit of a module (a timeout or a segfault after some passes) fails
 # the step: report.py counts it as crashed and exits non-zero.
 run_django_subset() {
-    local log="$WORK_DIR/django.log" rc=0 passed=0 failed=0 skipped=0 crashed=0
-    say "Django's own tests: ${DJANGO_SUBSET[*]}"
+    local log="$WORK_DIR/django-$LEG.log" rc=0 passed=0 failed=0 skipped=0 crashed=0
+    say "Django $LEG's own tests: ${DJANGO_SUBSET[*]}"
     # a private outcome directory: the report counts every module in it, and the
     # default one (/tmp/django-tests-server) keeps other runs' modules
-    DJANGO_TESTS_OUT="$WORK_DIR/django" PYTHON="$VENV_PY" timeout --kill-after=30 "${CHB_SUITE_TIMEOUT:-1200}" \
+    DJANGO_TESTS_OUT="$WORK_DIR/django-$LEG" PYTHON="$VENV_PY" timeout --kill-after=30 "${CHB_SUITE_TIMEOUT:-1200}" \
         bash "$REPO/scripts/django-tests.sh" --no-report "${DJANGO_SUBSET[@]}" \
         2>&1 | tee "$log" || rc=$?
     local line
@@ -176,7 +231,7 @@ run_django_subset() {
         rc=1  # no closing line: the report never ran
     fi
     ((failed == 0 && crashed == 0)) || ((rc)) || rc=1
-    RESULTS+=("django|$rc|$passed|$failed|$crashed|$skipped")
+    RESULTS+=("django/$LEG|$rc|$passed|$failed|$crashed|$skipped")
     if ((rc != 0 || passed == 0)); then OVERALL_OK=0; fi
 }
 
@@ -192,7 +247,7 @@ print_summary() {
     local line name rc passed failed errors skipped verdict
     echo
     echo "==================== test summary ===================="
-    printf '%-12s %-8s %7s %7s %7s %7s  %s\n' suite result passed failed errors skipped detail
+    printf '%-12s %-8s %7s %7s %7s %7s  %s\n' suite/django result passed failed errors skipped detail
     for line in "${RESULTS[@]}"; do
         IFS='|' read -r name rc passed failed errors skipped <<<"$line"
         verdict=PASS
@@ -221,12 +276,28 @@ main() {
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-test.XXXXXX")"
-    setup_environment -r "$REPO/requirements-test.txt"
-    start_test_server
+    local legs=(${CHB_DJANGO_LEGS:-5.2 6.1})
+    for LEG in "${legs[@]}"; do
+        select_leg "$LEG"
+        if [[ "${CHB_SKIP_INSTALL:-0}" == 1 ]]; then
+            setup_environment
+        else
+            [[ "$LEG" == "${legs[0]}" ]] && ensure_system_packages
+            ensure_venv -r "$REPO/requirements-test.txt" "${LEG_DJANGO[$LEG]}"
+        fi
+        "$VENV_PY" -c 'import django, sys; print("Django %s on Python %s" % (django.__version__, sys.version.split()[0]))' >&2
+    done
+    LEG=""
+    select_leg "${legs[0]}"
+    start_test_server  # one server for every leg
 
-    run_suite sync tests -- "$@"
-    run_suite async async_tests PYTHONASYNCIODEBUG=1 -- "$@"
-    run_django_subset
+    for LEG in "${legs[@]}"; do
+        select_leg "$LEG"
+        say "=== Django $LEG leg ($VENV)"
+        run_suite sync tests -- "$@"
+        run_suite async async_tests PYTHONASYNCIODEBUG=1 -- "$@"
+        run_django_subset
+    done
 
     print_summary
     SUMMARY_PRINTED=1

@@ -18,6 +18,7 @@ from django.db.models import lookups
 from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
+from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, WhereNode
 
 from clickhouse_backend.utils.snowflake import generate_id
@@ -77,9 +78,10 @@ def _in_expressions_sql(compiler_, node):
     lhs, lhs_params = node.process_lhs(compiler_, connection)
     parts, params = [], []
     for value in node.rhs.get_source_expressions():
-        if isinstance(value, Value) and value.value is None:
-            continue  # never equal, as IN drops it
-        sql, p = compiler_.compile(value)
+        if type(value) is Value and value.value is None:
+            continue  # never equal, as IN drops it (JSONNull is the JSON text null)
+        # The lookup's own parameter SQL (JSONField's In encodes a Value as JSON).
+        sql, p = node.resolve_expression_parameter(compiler_, connection, "%s", value)
         parts.append("%s = %s" % (lhs, sql))
         params.extend([*lhs_params, *p])
     if not parts:
@@ -177,8 +179,9 @@ def _first_row_subquery(compiler_, node):
     correlated LIMIT is not decorrelated by ClickHouse ("Cannot decorrelate
     query, because 'Limit' step is not supported"); the same value is
     argMin(v, (k...)) (argMax when descending) over the subquery's rows,
-    NULL when there are none (aggregate_functions_null_for_empty)."""
-    query = node.query
+    NULL when there are none (aggregate_functions_null_for_empty). ``node``
+    is the Subquery, or from Django 6.0 on the resolved Query it stands for."""
+    query = node if isinstance(node, Query) else node.query
     if not (query.is_sliced and query.low_mark == 0 and query.high_mark == 1) or \
             query.combinator or query.group_by is not None or query.distinct or \
             not node.get_external_cols():
@@ -215,6 +218,8 @@ def _first_row_subquery(compiler_, node):
     else:
         first = Func(value, function="any", output_field=output)
     clone.add_annotation(first, "first_row")
+    if node is query:
+        return clone
     copy = node.copy()
     copy.query = clone
     return copy
@@ -222,7 +227,6 @@ def _first_row_subquery(compiler_, node):
 
 def _inner_tables(node, out, top=False):
     """Names of the tables read by the subqueries under an expression."""
-    from django.db.models.sql.query import Query
     if node is None:
         return
     if isinstance(node, Query):
@@ -292,7 +296,10 @@ class CompileMixin:
                 return super().compile(node)
             finally:
                 self._ch_negated_depth -= 1
-        if isinstance(node, Subquery) and not isinstance(node, Exists) and \
+        # Django 6.0+ compiles a resolved Subquery(...) as its Query, which it
+        # marks contains_subquery (a pk__in=qs query is not marked).
+        if ((isinstance(node, Subquery) and not isinstance(node, Exists))
+                or (isinstance(node, Query) and getattr(node, "contains_subquery", False))) and \
                 self.connection.server_version >= CORRELATED_VERSION:
             first = _first_row_subquery(self, node)
             if first is not None:
@@ -326,11 +333,12 @@ class CompileMixin:
                     setattr(node, side, Func(expr, template="toDateTime64(%(expressions)s, 6)",
                                              output_field=DateTimeField()))
         if isinstance(node, CombinedExpression) and node.connector == "/" and \
-                _kind(node.lhs) == "DecimalField" and \
-                (_kind(node.rhs) == "DecimalField" or (_kind(node.rhs) or "").endswith(
-                    "IntegerField")):
+                {_kind(node.lhs), _kind(node.rhs)} & {"DecimalField"} and \
+                all(k == "DecimalField" or (k or "").endswith("IntegerField")
+                    for k in (_kind(node.lhs), _kind(node.rhs))):
             # ClickHouse keeps the dividend's scale (Decimal(8, 2) 0.01 / 10
-            # is 0.00): divide at scale 18, as exact as SQL's numeric.
+            # is 0.00, an integer's scale is 0: 2 / 3.0 is 0.6): divide at
+            # scale 18, as exact as SQL's numeric.
             node = node.copy()
             node.lhs = Func(node.lhs, template="toDecimal128(%(expressions)s, 18)",
                             output_field=node.lhs.output_field)
@@ -466,6 +474,18 @@ class SQLCompiler(CompileMixin, compiler.SQLCompiler):
         return sql, params
 
 
+def _own_sql_literal(expr):
+    """A literal with its own SQL (Django 6.1's JSONNull, the JSON text null):
+    it stays in the INSERT, compiled by Django (selected, it would come back as
+    its Python value, None); _returned() gives its Python value."""
+    return isinstance(expr, Value) and type(expr) is not Value
+
+
+def _returned(field, value):
+    # A literal left in the INSERT (see _prepare) returns its Python value.
+    return field.to_python(value.value if isinstance(value, Value) else value)
+
+
 class SQLInsertCompiler(compiler.SQLInsertCompiler):
     def _evaluate_default(self, field, expr):
         if isinstance(expr, Value):
@@ -500,10 +520,15 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
                 for obj, value in zip(objs, column):
                     if isinstance(value, DatabaseDefault):
                         expr = value.expression if field.has_db_default() else None
+                        if _own_sql_literal(expr):
+                            setattr(obj, field.attname, expr)
+                            continue
                     elif hasattr(value, "resolve_expression"):
                         # Django's checks first: no column references (F()),
                         # aggregates or window expressions in an INSERT.
                         self.prepare_value(field, value)
+                        if _own_sql_literal(value):
+                            continue
                         expr = value
                     else:
                         continue
@@ -591,9 +616,13 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
         return [self._generic_sql(*self._prepare())]
 
     def _returning(self, objs, returning_fields):
+        """The "returned" row of each object: its written values in the field's
+        Python type, as a database's RETURNING gives them (pk="123456" comes
+        back as 123456; Django 6.1 assigns them even when the pk was given)."""
         if not returning_fields:
             return []
-        return [tuple(getattr(obj, f.attname) for f in returning_fields) for obj in objs]
+        return [tuple(_returned(f, getattr(obj, f.attname)) for f in returning_fields)
+                for obj in objs]
 
     def execute_sql(self, returning_fields=None):
         fields, objs, plan = self._insert_plan()
@@ -774,6 +803,14 @@ class MutationMixin:
         if name == self.query.base_table:
             return _MARK
         return super().quote_name_unless_alias(name)
+
+    if hasattr(compiler.SQLCompiler, "quote_name"):
+        # Django 6.1 compiles columns with quote_name() (quote_name_unless_alias()
+        # is deprecated and only calls it).
+        def quote_name(self, name):
+            if name == self.query.base_table:
+                return _MARK
+            return super().quote_name(name)
 
     def _where_sql(self, query):
         try:

@@ -22,6 +22,11 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     can_release_savepoints = False
     related_fields_match_type = True
     supports_foreign_keys = False
+    # No foreign keys, so no database-level on_delete (Django 6.1's DB_CASCADE,
+    # DB_SET_NULL, DB_SET_DEFAULT).
+    supports_on_delete_db_cascade = False
+    supports_on_delete_db_default = False
+    supports_on_delete_db_null = False
     can_create_inline_fk = False
     indexes_foreign_keys = False
     supports_column_check_constraints = False
@@ -99,6 +104,8 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # tested without the limit.
     date_lut_ends_2105 = cached_property(lambda self: self.connection.server_version < (20, 1))
     supports_bool_type = _since((21, 12))
+    # BooleanField is Bool from 21.12 (UInt8 before).
+    has_native_boolean_field = _since((21, 12))
     supports_date32 = _since((21, 9))
     supports_datetime64 = _since((20, 1))
     supports_map_type = _since((21, 8))
@@ -107,6 +114,9 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_big_ints = _since((21, 6))
     supports_json_type = _since((25, 3))
     supports_json_functions = _since((19, 4))
+    # groupBitAnd/Or/Xor (Django 6.1's BitAnd/BitOr/BitXor) take signed
+    # integers from 23.5, unsigned ones only before.
+    supports_signed_bit_aggregations = _since((23, 5))
     supports_over_clause = _since((21, 9))
     supports_frame_range_fixed_distance = _since((21, 9))
     supports_lightweight_delete = _since((23, 3))

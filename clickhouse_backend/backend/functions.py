@@ -9,10 +9,11 @@ lacks entirely (COT, CHR, ASCII, LPAD...) use the modern name and fail there
 with ClickHouse's "Unknown function" error.
 """
 import decimal
+import re
 
 from django.core.exceptions import FieldError
 from django.db import NotSupportedError
-from django.db.models import FloatField, Func, Value, functions as F
+from django.db.models import FloatField, Func, Value, aggregates, functions as F
 from django.db.models.functions import window as W
 from django.db.models.expressions import Col, CombinedExpression
 
@@ -433,6 +434,32 @@ REGISTRY = {
 }
 
 
+def _plain(self, compiler, connection, **extra):
+    return self.as_sql(compiler, connection, **extra)
+
+
+def _bit_aggregate(self, compiler, connection, **extra):
+    """Django 6.1's BitAnd/BitOr/BitXor (BIT_AND is groupBitAnd). Before 23.5
+    those take only unsigned integers: a signed argument is read as the
+    unsigned type of its width and the result back, the same bits (two's
+    complement), so the result is exact."""
+    source, *rest = self.get_source_expressions()
+    m = None
+    if not connection.features.supports_signed_bit_aggregations:
+        try:
+            db_type = source._output_field_or_none.db_type(connection) or ""
+        except Exception:  # a field that needs a model or arguments
+            db_type = ""
+        m = re.fullmatch(r"(?:Nullable\()?Int(8|16|32|64)\)?", db_type)
+    if m is None:
+        return self.as_sql(compiler, connection, **extra)
+    clone = self.copy()
+    clone.set_source_expressions([
+        Func(source, function="toUInt" + m[1], output_field=source.output_field), *rest])
+    sql, params = clone.as_sql(compiler, connection, **extra)
+    return "toInt%s(%s)" % (m[1], sql), params
+
+
 _TEMPORAL = {"DateField", "DateTimeField", "ClickhouseDateField", "Date32Field",
              "ClickhouseDateTimeField", "DateTime64Field"}
 
@@ -534,20 +561,14 @@ def _decimal_get_db_prep_save(original):
     return get_db_prep_save
 
 
-def _aggregate(self, compiler, connection, **extra):
-    """Sum/Avg/Max/Min/StdDev... over no values: NULL, as SQL, where the server
-    lacks aggregate_functions_null_for_empty (count() stays 0: its
-    empty_result_set_value is 0)."""
-    sql, params = self.as_sql(compiler, connection, **extra)
-    if self.empty_result_set_value is not None or \
-            not connection.features.emulates_null_for_empty_aggregates:
-        return sql, params
-    source = self.get_source_expressions()[0]
-    if self.filter is not None and not connection.features.supports_aggregate_filter_clause:
-        from django.db.models import Case, When
-        source = Case(When(self.filter, then=source))  # as Aggregate.as_sql filters
-    count_sql, count_params = compiler.compile(source)
-    return "if(count(%s) = 0, NULL, %s)" % (count_sql, sql), [*count_params, *params]
+# Aggregates of Django 6.x (absent from 5.2).
+for _name, _impl in (
+        ("BitAnd", _bit_aggregate), ("BitOr", _bit_aggregate), ("BitXor", _bit_aggregate),
+        # STRING_AGG: an alias of groupConcat from 26.5.
+        ("StringAgg", _requires((26, 5), "StringAgg (function STRING_AGG)", _plain))):
+    if hasattr(aggregates, _name):
+        REGISTRY[getattr(aggregates, _name)] = _impl
+from django.db.models.functions import window as W
 
 
 def install():

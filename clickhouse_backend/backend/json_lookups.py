@@ -135,8 +135,10 @@ def _in_parameter(original):
 
 
 def install():
-    in_param = dj_json.KeyTransformIn.__dict__.get("resolve_expression_parameter")
-    if in_param is not None and not getattr(in_param, "_clickhouse", False):
+    # Django 6.0 moved KeyTransformIn's method to its base JSONIn: wrap what
+    # it has, on KeyTransformIn only (JSONIn also serves data__in).
+    in_param = dj_json.KeyTransformIn.resolve_expression_parameter
+    if not getattr(in_param, "_clickhouse", False):
         dj_json.KeyTransformIn.resolve_expression_parameter = _in_parameter(in_param)
     for cls in (dj_json.KeyTransformLt, dj_json.KeyTransformLte, dj_json.KeyTransformGt,
                 dj_json.KeyTransformGte):

@@ -166,7 +166,9 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def _db_default_sql(self, field):
         db_default = field._db_default_expression
-        if isinstance(db_default, Value):
+        # A plain Value; subclasses compile themselves (Django 6.1's JSONNull
+        # is the JSON text null, not SQL NULL).
+        if type(db_default) is Value:
             value = field.get_db_prep_save(db_default.value, self.connection)
             self.connection.ops.check_write_range([value], field)
             return quote_literal(value)

@@ -1,13 +1,18 @@
 import os
 import urllib.parse
 
+import django
+
 # runtests.py creates test_<NAME> for each alias; the pid keeps concurrent
 # runs on one server apart.
 _SUFFIX = os.environ.get("DJANGO_CH_DB_SUFFIX") or str(os.getpid())
 
 SECRET_KEY = "django_tests_secret_key"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+# As Django's own test settings (tests/test_sqlite.py) of each release: 5.2
+# sets AutoField, 6.0 made BigAutoField the default and sets nothing.
+if django.VERSION < (6, 0):
+    DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = os.environ.get("DJANGO_CH_USE_TZ", "0") == "1"
 TEST_RUNNER = "tests.django_settings.runner.RecordingRunner"
 

@@ -100,6 +100,7 @@ def main(argv):
     p.add_argument("--out", required=True)
     p.add_argument("--django", default="?")
     p.add_argument("--write")
+    p.add_argument("--section", help="marker name in the --write document (default: --target)")
     p.add_argument("--order", default="", help="modules listed first, in this order")
     a = p.parse_args(argv)
     rows, bad, crashes = [], [], []
@@ -148,7 +149,7 @@ def main(argv):
         total["pass"] + total["xfail"], total["fail"] + total["error"] + total["xpass"],
         total["skip"], len(crashes), " (%s)" % ", ".join(crashes) if crashes else ""))
     if a.write:
-        write_section(a.write, a.target, text)
+        write_section(a.write, a.section or a.target, text)
     return 1 if any(bad) else 0
 
 
