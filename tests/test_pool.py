@@ -219,7 +219,8 @@ def test_timeouts_do_not_split_pools(server_params):
         pool_timeout=20 + i / 13, idle_timeout=9 + i / 1000, query_timeout=60 + i / 3))
     assert peak_pools <= before, (peak_pools, before)  # one pool for every timeout
     st = keep.pool_stats()
-    assert st["created"] == 1 and st["reused"] == 1999, st  # and one socket
+    # and one socket, give or take a keep-alive expiry on a loaded machine
+    assert st["requests"] == 2000 and st["created"] <= 3 and st["peak_open"] == 1, st
     keep.close()
 
 
