@@ -40,7 +40,7 @@ async def test_description_of_empty_select(server_params):
     conn = await aconnect(server_params)
     async with conn.cursor() as cur:
         await cur.execute("SELECT number AS n, toString(number) AS s FROM numbers(3) WHERE n > %s", [10])
-        assert [col[:2] for col in cur.description] == [("n", "UInt64"), ("s", "String")]
+        assert [col[:2] for col in await cur.describe()] == [("n", "UInt64"), ("s", "String")]
         assert cur.rowcount == 0
         assert await cur.fetchall() == []
     assert (await wait_idle(conn))["in_use"] == 0

@@ -196,8 +196,10 @@ async def _afetch(wrapper, sql, params):
     cursor = await aexecute(wrapper, sql, params)
     try:
         with wrapper.wrap_database_errors:
-            rows = await cursor.fetchall() if cursor.description is not None else []
-        return _Result(cursor.description, cursor.rowcount, rows)
+            rows = await cursor.fetchall()
+            # the replay cursor serves description synchronously (RawQuery reads it)
+            description = await cursor.describe()
+        return _Result(description, cursor.rowcount, rows)
     finally:
         await cursor.close()
 
@@ -576,7 +578,8 @@ async def astream(wrapper, make_iter, chunk_size=GET_ITERATOR_CHUNK_SIZE):
             raise NotSupportedError("async ORM: the iterable produced rows without a query")
     cursor = await aexecute(wrapper, sql, params)
     try:
-        feed = _Feed(sql, params, cursor.description)
+        with wrapper.wrap_database_errors:
+            feed = _Feed(sql, params, await cursor.describe())
         session.feed = feed
         it = None
         while True:

@@ -47,73 +47,56 @@ async def _next_block(stream):
 
 
 class AsyncCursor(CursorBase):
-    async def execute(self, operation, parameters=None, *, settings=None, query_id=None):
-        self._request(operation, parameters, settings, query_id, self._notifier())
-        await self._first_block()
-        return self
+    """The async shell: waits by awaiting the event loop (no thread)."""
 
-    async def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None):
-        self._check_open()
-        prepared = self._insert_body(operation, seq_of_parameters)
-        if prepared is None:
-            count = 0
-            for params in seq_of_parameters:
-                await self.execute(operation, params, settings=settings)
-                count += max(self._rowcount, 0)
-            self._rowcount = count
-            return self
-        nrows = self._send_batch(prepared, settings, query_id, self._notifier())
-        await self._first_block()
-        self._rowcount = nrows
-        return self
+    async def _wait(self, steps):
+        """Run a step machine (see cursor.py) to its end; returns its value."""
+        try:
+            stream = steps.send(None)
+            while True:
+                try:
+                    block = await _next_block(stream)
+                except BaseException as e:
+                    stream = steps.throw(e)
+                else:
+                    stream = steps.send(block)
+        except StopIteration as stop:
+            return stop.value
 
     def _notifier(self):
         return _notifier(asyncio.get_running_loop())
 
-    async def _first_block(self):
-        try:
-            while not self._done:
-                if self._on_block(await _next_block(self._stream)) or self._names is not None:
-                    break
-        except BaseException:
-            self._done = True
-            raise
-        if self._describe is not None and self._done:
-            # An empty SELECT: `description` is a plain attribute, so ask now.
-            await self._adescribe()
+    async def execute(self, operation, parameters=None, *, settings=None, query_id=None):
+        return await self._wait(self._execute(operation, parameters, settings, query_id))
 
-    async def _adescribe(self):
-        try:
-            stream = self._describe_stream(self._notifier())
-            if stream is None:
-                return
-            rows = []
-            while (block := await _next_block(stream)) is not None:
-                rows.extend(block[2])
-        except exc.Error:
-            return  # a statement DESCRIBE cannot wrap: description stays None
-        self._described(rows)
-
-    async def _fill(self, want):
-        while not self._done and (want is None or self._buffered() < want):
-            self._on_block(await _next_block(self._stream))
+    async def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None):
+        return await self._wait(self._executemany(operation, seq_of_parameters, settings, query_id))
 
     async def fetchone(self):
-        self._check_result()
-        await self._fill(1)
-        rows = self._take(1)
+        rows = self._fetch_ready(1)
+        if rows is None:
+            rows = await self._wait(self._fetch(1))
         return rows[0] if rows else None
 
     async def fetchmany(self, size=None):
-        self._check_result()
         size = self.arraysize if size is None else size
-        await self._fill(size)
-        return self._take(size)
+        rows = self._fetch_ready(size)
+        return rows if rows is not None else await self._wait(self._fetch(size))
 
     async def fetchall(self):
-        self._check_result()
-        await self._fill(None)
-        return self._take(None)
+        rows = self._fetch_ready(None)
+        return rows if rows is not None else await self._wait(self._fetch(None))
+
+    async def describe(self):
+        """`description`, resolved if needed: ClickHouse sends no columns with an
+        empty result, so for an empty SELECT this asks DESCRIBE TABLE (query) once."""
+        return await self._wait(self._describe_steps())
+
+    def _describe_now(self):
+        # A property cannot await, and asking in execute() would cost every empty
+        # SELECT a second round trip that most callers never need.
+        raise exc.ProgrammingError(
+            "the columns of an empty result are not known until asked: use 'await cursor.describe()'")
 
     def __aiter__(self):
         self._check_result()
@@ -125,11 +108,10 @@ class AsyncCursor(CursorBase):
             self._pos += 1
             self._fetched += 1
             return row
-        if self._buffered() == 0:
-            await self._fill(1)
-            if self._buffered() == 0:
-                raise StopAsyncIteration
-        return self._take(1)[0]
+        rows = await self._wait(self._fetch(1))
+        if not rows:
+            raise StopAsyncIteration
+        return rows[0]
 
     async def close(self):
         if not self._closed:

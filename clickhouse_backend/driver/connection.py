@@ -6,75 +6,54 @@ from . import exceptions as exc
 
 
 class Cursor(CursorBase):
+    """The sync shell: waits by blocking in C (GIL released; Ctrl-C cancels)."""
+
+    def _wait(self, steps):
+        """Run a step machine (see cursor.py) to its end; returns its value."""
+        try:
+            stream = steps.send(None)
+            while True:
+                try:
+                    block = stream.next_block()
+                except BaseException as e:
+                    stream = steps.throw(e)
+                else:
+                    stream = steps.send(block)
+        except StopIteration as stop:
+            return stop.value
+
+    def _notifier(self):
+        return None
+
     def execute(self, operation, parameters=None, *, settings=None, query_id=None):
-        self._request(operation, parameters, settings, query_id)
-        self._first_block()
-        return self
+        return self._wait(self._execute(operation, parameters, settings, query_id))
 
     def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None):
-        self._check_open()
-        prepared = self._insert_body(operation, seq_of_parameters)
-        if prepared is None:
-            count = 0
-            for params in seq_of_parameters:
-                self.execute(operation, params, settings=settings)
-                count += max(self._rowcount, 0)
-            self._rowcount = count
-            return self
-        nrows = self._send_batch(prepared, settings, query_id, None)
-        self._first_block()
-        self._rowcount = nrows
-        return self
-
-    def _first_block(self):
-        # Reading the first block makes errors surface in execute() and gives
-        # `description` before any fetch.
-        while not self._done:
-            if self._on_block(self._stream.next_block()) or self._names is not None:
-                break
-
-    def _fill(self, want):
-        while not self._done and (want is None or self._buffered() < want):
-            self._on_block(self._stream.next_block())
-
-    def _resolve_description(self):
-        try:
-            stream = self._describe_stream()
-            if stream is None:
-                return
-            rows = []
-            while (block := stream.next_block()) is not None:
-                rows.extend(block[2])
-        except exc.Error:
-            return  # a statement DESCRIBE cannot wrap: description stays None
-        self._described(rows)
+        return self._wait(self._executemany(operation, seq_of_parameters, settings, query_id))
 
     def fetchone(self):
-        self._check_result()
-        self._fill(1)
-        rows = self._take(1)
+        rows = self._fetch_ready(1)
+        if rows is None:
+            rows = self._wait(self._fetch(1))
         return rows[0] if rows else None
 
     def fetchmany(self, size=None):
-        self._check_result()
         size = self.arraysize if size is None else size
-        self._fill(size)
-        return self._take(size)
+        rows = self._fetch_ready(size)
+        return rows if rows is not None else self._wait(self._fetch(size))
 
     def fetchall(self):
-        self._check_result()
-        self._fill(None)
-        return self._take(None)
+        rows = self._fetch_ready(None)
+        return rows if rows is not None else self._wait(self._fetch(None))
+
+    def describe(self):
+        """`description`, as a method (the async cursor's must be awaited)."""
+        return self._wait(self._describe_steps())
+
+    _describe_now = describe  # `description` of an empty SELECT asks the server on first read
 
     def __iter__(self):
-        self._check_result()
-        while True:
-            if self._buffered() == 0:
-                if self._done:
-                    return
-                self._on_block(self._stream.next_block())
-                continue
-            rows = self._take(None)
+        while rows := self._wait(self._fetch_some()):
             yield from rows
 
     def close(self):

@@ -1,11 +1,19 @@
-"""What the sync and async cursors share: statement preparation, the row buffer,
-description and rowcount. Only "wait for the next block" differs between them."""
+"""The cursors' logic, once, for the sync and the async cursor.
+
+Every operation (execute, executemany, fetch, describe) is a *step machine*: a
+generator that does no I/O. When it needs the next block of a result it yields
+that result's stream, and is sent the block (None at the end) or thrown the
+error of the wait. psycopg 3's generators are the model. The sync cursor
+(connection.py) drives a step machine by blocking in C with the GIL released,
+the async cursor (aio.py) by awaiting the event loop: the two shells have no
+logic of their own, so they cannot drift apart.
+"""
 import json
 import re
 
 from .. import _engine
 from .config import settings_query
-from .exceptions import InterfaceError, NotSupportedError, ProgrammingError
+from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError
 
 # Statements that may be sent again on a fresh connection when a reused keep-alive
 # connection turns out dead before any answer byte: reads only, never an INSERT.
@@ -23,6 +31,10 @@ _DESCRIBABLE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(SELECT|WITH)\b", re.
 
 
 class CursorBase:
+    """State and step machines of a cursor; the shells add only how to wait:
+    ``_wait(steps)`` runs a step machine to its end and returns its value, and
+    ``_notifier()`` gives what wakes the waiter (None: the sync cursor blocks)."""
+
     arraysize = 1
 
     def __init__(self, connection):
@@ -35,6 +47,7 @@ class CursorBase:
         self._rows = []
         self._pos = 0
         self._done = True
+        self._failed = None    # the error that ended the current result early
         self._names = None
         self._types = None
         self._fetched = 0
@@ -48,10 +61,8 @@ class CursorBase:
     @property
     def description(self):
         if self._describe is not None:
-            self._resolve_description()
-        if self._names is None:
-            return None
-        return tuple((n, t, None, None, None, None, None) for n, t in zip(self._names, self._types))
+            self._describe_now()
+        return self._description()
 
     @property
     def rowcount(self):
@@ -60,10 +71,15 @@ class CursorBase:
     @property
     def columns_with_types(self):
         if self._describe is not None:
-            self._resolve_description()
+            self._describe_now()
         if self._names is None:
             return None
         return list(zip(self._names, self._types))
+
+    def _description(self):
+        if self._names is None:
+            return None
+        return tuple((n, t, None, None, None, None, None) for n, t in zip(self._names, self._types))
 
     def setinputsizes(self, sizes):
         pass
@@ -74,13 +90,105 @@ class CursorBase:
     def nextset(self):
         raise NotSupportedError("ClickHouse returns one result set per query")
 
+    # -- step machines: what execute/executemany/fetch*/describe do ----------------
+    def _execute(self, operation, parameters, settings, query_id):
+        self._request(operation, parameters, settings, query_id)
+        yield from self._first_block()
+        return self
+
+    def _executemany(self, operation, seq_of_parameters, settings, query_id):
+        self._check_open()
+        prepared = self._insert_body(operation, seq_of_parameters)
+        if prepared is None:  # not an INSERT ... VALUES: once per parameter set
+            count = 0
+            for params in seq_of_parameters:
+                yield from self._execute(operation, params, settings, None)
+                count += max(self._rowcount, 0)
+            self._rowcount = count
+            return self
+        body, nrows = prepared
+        self._abandon()
+        self._reset()
+        self._send(body, False, settings, query_id)
+        yield from self._first_block()
+        self._rowcount = nrows
+        return self
+
+    def _first_block(self):
+        # Reading the first block makes errors surface in execute() and gives
+        # `description` before any fetch.
+        while not self._done:
+            if self._on_block((yield from self._next_block())) or self._names is not None:
+                break
+
+    def _fetch_ready(self, n):
+        """fetch's answer when it needs no wait (the rows are buffered), else None:
+        the shells try this first, as a step machine costs a generator per call."""
+        if self._done or (n is not None and self._buffered() >= n):
+            self._check_result()
+            return self._take(n)
+        return None
+
+    def _fetch(self, n):
+        """Up to n rows (None: all the rest)."""
+        self._check_result()
+        while not self._done and (n is None or self._buffered() < n):
+            self._on_block((yield from self._next_block()))
+        return self._take(n)
+
+    def _fetch_some(self):
+        """The rows buffered, or the next block's; [] at the end (for iteration)."""
+        self._check_result()
+        while not self._done and not self._buffered():
+            self._on_block((yield from self._next_block()))
+        return self._take(None)
+
+    def _describe_steps(self):
+        """description; for an empty SELECT, asks DESCRIBE TABLE (query) once."""
+        if self._describe is not None:
+            stream = self._describe_stream()
+            if stream is None:
+                self._describe = None
+            else:
+                rows = []
+                try:
+                    while (block := (yield stream)) is not None:
+                        rows.extend(block[2])
+                except Error:
+                    self._describe = None  # a statement DESCRIBE cannot wrap: description stays None
+                except BaseException:
+                    stream.close()  # interrupted: ask again next time
+                    raise
+                else:
+                    self._described(rows)
+        return self._description()
+
+    def _next_block(self):
+        """The one wait of every step machine: the next block of the current result."""
+        try:
+            return (yield self._stream)
+        except BaseException as e:
+            # The result ends here, on every shell: an error of the query, a
+            # timeout, Ctrl-C, a cancelled task. Closing frees the pool slot and
+            # kills the query on the server if it still runs.
+            self._fail(e)
+            raise
+
+    def _fail(self, error):
+        self._failed = error
+        self._done = True
+        self._rows, self._pos = [], 0
+        self._describe = None
+        if self._stream is not None:
+            self._stream.close()
+
     # -- preparation ----------------------------------------------------------
     def _check_open(self):
         if self._closed:
             raise InterfaceError("cursor is closed")
         self.connection._check_open()
 
-    def _request(self, operation, parameters, settings, query_id, notifier=None, raw=False):
+    def _request(self, operation, parameters, settings, query_id, raw=False):
         self._check_open()
         self._abandon()
         self._reset()
@@ -90,9 +198,9 @@ class CursorBase:
         if not raw and _DESCRIBABLE.match(sql) and not _FORMAT_CLAUSE.search(sql):
             self._describe = (sql, settings)
         return self._send(sql.encode("utf-8", "surrogateescape"), bool(_RETRYABLE.match(sql)),
-                          settings, query_id, notifier, raw)
+                          settings, query_id, raw)
 
-    def _send(self, body, retryable, settings, query_id, notifier, raw=False):
+    def _send(self, body, retryable, settings, query_id, raw=False):
         opts = self.connection._options
         headers = ""
         if opts.encoding in ("gzip", "zstd") and len(body) >= COMPRESS_BODY_MIN:
@@ -105,7 +213,7 @@ class CursorBase:
             query_id=query_id,
             retryable=retryable,
             raw=raw,
-            notifier=notifier,
+            notifier=self._notifier(),
             query_timeout=opts.query_timeout or 0.0,
             buffer_limit=opts.stream_buffer_bytes,
             tz=opts.tzinfo,
@@ -117,14 +225,6 @@ class CursorBase:
         self.query_id = self._stream.query_id
         self._done = False
         return self._stream
-
-    def _send_batch(self, prepared, settings, query_id, notifier):
-        """Send an executemany INSERT prepared by _insert_body; returns its row count."""
-        body, nrows = prepared
-        self._abandon()
-        self._reset()
-        self._send(body, False, settings, query_id, notifier)
-        return nrows
 
     def _insert_body(self, operation, seq_of_parameters):
         """executemany of INSERT ... VALUES: all rows in one request body."""
@@ -152,6 +252,8 @@ class CursorBase:
             if self._names is not None:
                 self._rowcount = self._total
                 self._describe = None
+            elif self._describe is not None:
+                self._rowcount = 0  # a SELECT without rows (its columns are asked only if wanted)
             return False
         names, types, rows = block
         if self._names is None:
@@ -167,27 +269,23 @@ class CursorBase:
             self._pos = 0
         return bool(rows)
 
-    def _describe_stream(self, notifier=None):
+    def _describe_stream(self):
         """Start DESCRIBE TABLE (query) for an empty SELECT; None if it can't be asked."""
         sql, settings = self._describe
-        self._describe = None
         if not self._done or self._closed or self.connection._closed:
             return None
         sql = sql.strip().rstrip(";").rstrip()
         return self.connection._client.request(
             f"DESCRIBE TABLE ({sql}\n)".encode("utf-8", "surrogateescape"),
-            params=settings_query(settings), retryable=True, notifier=notifier,
+            params=settings_query(settings), retryable=True, notifier=self._notifier(),
             query_timeout=self.connection._options.query_timeout or 0.0)
 
     def _described(self, rows):
         """Columns from DESCRIBE's rows (name, type, ...) for an empty result."""
+        self._describe = None
         self._names = [r[0] for r in rows]
         self._types = [r[1] for r in rows]
         self._rowcount = 0
-
-    def _resolve_description(self):
-        # Sync surfaces override this; the async cursor resolves in execute().
-        self._describe = None
 
     def _read_summary(self):
         s = self._stream.summary if self._stream is not None else None
@@ -215,6 +313,9 @@ class CursorBase:
         self._check_open()
         if self._stream is None:
             raise ProgrammingError("no query has been executed")
+        if self._failed is not None:
+            raise ProgrammingError(f"the last query failed ({self._failed!r}); it has no result to read") \
+                from self._failed
 
     def _abandon(self):
         """Stop a result that was not read to the end: frees the connection and
