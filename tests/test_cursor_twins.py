@@ -1,5 +1,7 @@
 """The sync shell of the cursors' one step machine (clickhouse_backend/driver/cursor.py);
 async_tests/test_cursor_twins.py holds the same checks for the async shell."""
+import signal
+import threading
 import time
 import uuid
 
@@ -58,7 +60,7 @@ def test_error_ends_the_result(server_params):
     with conn.cursor() as cur:
         with pytest.raises(chd.DatabaseError):
             cur.execute("SELECT throwIf(number = 70000) FROM numbers(1000000)", settings={"max_block_size": 100})
-        with pytest.raises(chd.ProgrammingError, match="failed"):
+        with pytest.raises(chd.ProgrammingError, match="ended early"):
             cur.fetchall()
         cur.execute("SELECT 1")
         assert cur.fetchall() == [(1,)]
@@ -73,3 +75,157 @@ def test_embedded_empty_select_is_one_request():
         assert cur.fetchall() == [] and cur.rowcount == 0
         assert conn.pool_stats()["requests"] == before + 1
         assert [c[:2] for c in cur.describe()] == [("n", "UInt64"), ("s", "String")]
+
+
+# --- issue 14 §3: a cursor shared by threads refuses, never answers wrongly ------
+
+def _shared_cursor_worker(cur, k, n, outcome):
+    for i in range(n):
+        v = k * 1_000_000 + i
+        try:
+            cur.execute("SELECT %s + number FROM numbers(%s)", [v, 1 + i % 3])
+            rows = cur.fetchall()
+        except chd.ProgrammingError:
+            outcome["refused"] += 1
+            continue
+        if rows == [(v + j,) for j in range(1 + i % 3)]:
+            outcome["right"] += 1
+        else:
+            outcome["wrong"].append((v, rows))
+
+
+def test_cursor_shared_by_32_threads_refuses_and_never_returns_wrong_rows(server_params):
+    conn = connect(server_params)
+    cur = conn.cursor()
+    outcome = {"right": 0, "refused": 0, "wrong": []}
+    threads = [threading.Thread(target=_shared_cursor_worker, args=(cur, k, 200, outcome)) for k in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcome["wrong"] == []
+    assert outcome["right"] + outcome["refused"] == 32 * 200
+    assert outcome["refused"] > 0 and outcome["right"] > 0
+
+
+def test_result_may_change_threads_once_its_thread_is_done(server_params):
+    cur = connect(server_params).cursor()
+    t = threading.Thread(target=cur.execute, args=("SELECT 1",))
+    t.start()
+    t.join()
+    assert cur.fetchall() == [(1,)]
+    cur.execute("SELECT 2")
+    t = threading.Thread(target=lambda: pytest.raises(chd.ProgrammingError, cur.fetchall))
+    t.start()
+    t.join()
+    assert cur.fetchall() == [(2,)]
+
+
+# --- §4: closing closes; Ctrl-C while iterating frees the slot ---------------------
+
+def running(admin, query_id):
+    cur = admin.cursor()
+    cur.execute("SELECT count() FROM system.processes WHERE query_id = %s", [query_id])
+    return cur.fetchone()[0]
+
+
+def wait_until(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+ENDLESS = "SELECT number FROM system.numbers"
+
+
+def test_connection_close_closes_open_results(server_params, _admin_conn):
+    conn = connect(server_params, pool_size=2, pool_timeout=2)
+    cur = conn.cursor()
+    cur.execute(ENDLESS)
+    assert cur.fetchone() == (0,)
+    assert running(_admin_conn, cur.query_id) == 1
+    conn.close()
+    assert wait_until(lambda: running(_admin_conn, cur.query_id) == 0)
+    assert wait_until(lambda: conn.pool_stats()["in_use"] == 0)
+    with pytest.raises(chd.InterfaceError):
+        cur.fetchone()
+
+
+def test_connection_close_from_another_thread_fails_the_reader(server_params):
+    conn = connect(server_params)
+    cur = conn.cursor()
+    threading.Timer(0.5, conn.close).start()
+    start = time.monotonic()
+    with pytest.raises(chd.InterfaceError, match="closed"):
+        # never an empty or cut result passed off as complete
+        cur.execute("SELECT sleep(3), number FROM numbers(10)")
+    assert time.monotonic() - start < 2.5
+    assert wait_until(lambda: conn.pool_stats()["in_use"] == 0)
+
+
+def test_ctrl_c_while_iterating_frees_the_slot(server_params, _admin_conn):
+    conn = connect(server_params, pool_size=1, pool_timeout=2)
+    cur = conn.cursor()
+    cur.execute(ENDLESS)
+    with pytest.raises(KeyboardInterrupt):
+        for row in cur:
+            if row[0] == 100_000:
+                signal.raise_signal(signal.SIGINT)  # lands in this loop's body
+    assert wait_until(lambda: running(_admin_conn, cur.query_id) == 0)
+    other = conn.cursor()
+    other.execute("SELECT 1")  # the only slot is free again: no PoolTimeout
+    assert other.fetchall() == [(1,)]
+    with pytest.raises(chd.ProgrammingError, match="ended early"):
+        cur.fetchone()
+
+
+def test_leaving_a_for_loop_early_closes_the_rest(server_params):
+    conn = connect(server_params, pool_size=1, pool_timeout=2)
+    cur = conn.cursor()
+    cur.execute(ENDLESS)
+    for row in cur:
+        if row[0] == 10:
+            break
+    assert wait_until(lambda: conn.pool_stats()["in_use"] == 0)
+    cur.execute("SELECT 1")
+    assert [r for r in cur] == [(1,)]
+
+
+# --- §5: every error a PEP 249 one, with the original as __cause__ ------------------
+
+BAD_CALLS = [
+    (("SELECT %(a\ud800)s", {"a\ud800": 1}), {}, chd.DataError, UnicodeEncodeError),
+    (("SELECT 'a\ud800'",), {}, chd.DataError, UnicodeEncodeError),
+    (("SELECT 1",), {"query_id": "é\x00"}, chd.ProgrammingError, None),
+    (("SELECT 1",), {"settings": 5}, chd.ProgrammingError, AttributeError),
+    (("SELECT %s", [object()]), {}, chd.ProgrammingError, None),
+]
+
+
+@pytest.mark.parametrize("args, kwargs, cls, cause", BAD_CALLS)
+def test_errors_are_dbapi_errors(server_params, args, kwargs, cls, cause):
+    cur = connect(server_params).cursor()
+    with pytest.raises(cls) as info:
+        cur.execute(*args, **kwargs)
+    assert cause is None or type(info.value.__cause__) is cause
+    with pytest.raises(chd.Error):
+        cur.executemany("INSERT INTO t VALUES (%s)", [(1,), ("a\ud800",)])
+    cur.execute("SELECT 1")  # the cursor still works
+    assert cur.fetchall() == [(1,)]
+
+
+@requires_chdb
+@pytest.mark.parametrize("args, kwargs, cls, cause", BAD_CALLS)
+def test_embedded_errors_are_dbapi_errors(args, kwargs, cls, cause):
+    cur = chd.connect(embedded=EMBEDDED).cursor()
+    with pytest.raises(cls) as info:
+        cur.execute(*args, **kwargs)
+    assert cause is None or type(info.value.__cause__) is cause
+
+
+@pytest.mark.parametrize("kwargs", [{"host": "a\x00b"}, {"port": "x"}, {"settings": 5}])
+def test_bad_connect_options_are_interface_errors(kwargs):
+    with pytest.raises(chd.InterfaceError) as info:
+        chd.connect(**kwargs).cursor().execute("SELECT 1")
+    assert info.value.__cause__ is not None

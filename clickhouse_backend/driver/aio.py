@@ -6,8 +6,7 @@ import asyncio
 import weakref
 
 from .. import _engine
-from .config import make_options
-from .connection import Connection
+from .connection import Connection, open_connection
 from .cursor import CursorBase
 from . import exceptions as exc
 
@@ -23,31 +22,74 @@ def _notifier(loop):
     return n
 
 
-async def _next_block(stream):
-    """The next decoded block, None at the end; raises the request's error."""
-    loop = None
-    while True:
-        item = stream.poll()
-        if item is not False:
-            if loop is None:
-                # Data was ready without waiting: still yield once per block, or a fast
-                # stream would starve every other task (and its own cancellation).
-                await asyncio.sleep(0)
-            return item
-        if loop is None:
-            loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        # poll() and arm() run without yielding, so no wake-up can be lost between them.
-        stream.arm(fut)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            stream.cancel()
-            raise
+def _resolve(fut):
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _awaits(holder, task):
+    """Is task `holder` waiting for `task` alone: awaiting it, or through
+    asyncio.wait_for (a task of its own before Python 3.12)? (Not gather: its
+    caller waits for many tasks at once, which may be the ones sharing a cursor.)"""
+    waiter = getattr(holder, "_fut_waiter", None)
+    if waiter is None:
+        return False
+    if waiter is task:
+        return True
+    for callback, _ in getattr(task, "_callbacks", None) or ():
+        if waiter in (getattr(callback, "args", None) or ()):  # wait_for's partial(_release_waiter, waiter)
+            return True
+    return False
 
 
 class AsyncCursor(CursorBase):
     """The async shell: waits by awaiting the event loop (no thread)."""
+
+    _user = "task"
+    _waiter = None  # the future a read waits on: closing the connection resolves it
+
+    async def _await_block(self, stream):
+        """The next decoded block, None at the end; raises the request's error."""
+        loop = None
+        while True:
+            item = stream.poll()
+            if item is not False:
+                if loop is None:
+                    # Data was ready without waiting: still yield once per block, or a fast
+                    # stream would starve every other task (and its own cancellation).
+                    await asyncio.sleep(0)
+                return item
+            if loop is None:
+                loop = asyncio.get_running_loop()
+            fut = self._waiter = loop.create_future()
+            # poll() and arm() run without yielding, so no wake-up can be lost between them.
+            stream.arm(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                stream.cancel()
+                raise
+            finally:
+                self._waiter = None
+
+    def _abandon(self):
+        super()._abandon()
+        fut = self._waiter
+        if fut is not None and not fut.done():
+            fut.get_loop().call_soon_threadsafe(_resolve, fut)  # the reader then sees the close
+
+    @staticmethod
+    def _who():
+        try:
+            return asyncio.current_task()
+        except RuntimeError:  # no running loop (a cursor made outside one)
+            return None
+
+    _awaits = staticmethod(_awaits)
+
+    @staticmethod
+    def _finished(task):
+        return task is None or task.done()
 
     async def _wait(self, steps):
         """Run a step machine (see cursor.py) to its end; returns its value."""
@@ -55,7 +97,7 @@ class AsyncCursor(CursorBase):
             stream = steps.send(None)
             while True:
                 try:
-                    block = await _next_block(stream)
+                    block = await self._await_block(stream)
                 except BaseException as e:
                     stream = steps.throw(e)
                 else:
@@ -90,7 +132,7 @@ class AsyncCursor(CursorBase):
     async def describe(self):
         """`description`, resolved if needed: ClickHouse sends no columns with an
         empty result, so for an empty SELECT this asks DESCRIBE TABLE (query) once."""
-        return await self._wait(self._describe_steps())
+        return await self._wait(self._describe_op())
 
     def _describe_now(self):
         # A property cannot await, and asking in execute() would cost every empty
@@ -98,20 +140,16 @@ class AsyncCursor(CursorBase):
         raise exc.ProgrammingError(
             "the columns of an empty result are not known until asked: use 'await cursor.describe()'")
 
-    def __aiter__(self):
-        self._check_result()
-        return self
-
-    async def __anext__(self):
-        if self._pos < len(self._rows):  # fast path: a row is buffered
-            row = self._rows[self._pos]
-            self._pos += 1
-            self._fetched += 1
-            return row
-        rows = await self._wait(self._fetch(1))
-        if not rows:
-            raise StopAsyncIteration
-        return rows[0]
+    async def __aiter__(self):
+        generation, finished = self._generation, False
+        try:
+            while rows := await self._wait(self._fetch_some()):
+                for row in rows:
+                    yield row
+                self._check_iteration(generation)
+            finished = True
+        finally:
+            self._iterated(generation, finished)
 
     async def close(self):
         if not self._closed:
@@ -129,7 +167,7 @@ class AsyncConnection(Connection):
     cursor_class = AsyncCursor
 
     async def close(self):
-        self._closed = True
+        super().close()
 
     async def commit(self):
         self._check_open()
@@ -154,4 +192,4 @@ class AsyncConnection(Connection):
 
 
 async def connect_async(dsn=None, **kwargs):
-    return AsyncConnection(make_options(dsn, **kwargs))
+    return open_connection(AsyncConnection, dsn, kwargs)

@@ -1,4 +1,7 @@
 """Sync DB-API 2.0 connection and cursor. Waiting happens in C with the GIL released."""
+import threading
+import weakref
+
 from .. import _engine
 from .config import make_options
 from .cursor import CursorBase
@@ -25,6 +28,16 @@ class Cursor(CursorBase):
     def _notifier(self):
         return None
 
+    _who = staticmethod(threading.current_thread)
+
+    @staticmethod
+    def _awaits(holder, thread):
+        return False
+
+    @staticmethod
+    def _finished(thread):
+        return not thread.is_alive()
+
     def execute(self, operation, parameters=None, *, settings=None, query_id=None):
         return self._wait(self._execute(operation, parameters, settings, query_id))
 
@@ -48,13 +61,19 @@ class Cursor(CursorBase):
 
     def describe(self):
         """`description`, as a method (the async cursor's must be awaited)."""
-        return self._wait(self._describe_steps())
+        return self._wait(self._describe_op())
 
     _describe_now = describe  # `description` of an empty SELECT asks the server on first read
 
     def __iter__(self):
-        while rows := self._wait(self._fetch_some()):
-            yield from rows
+        generation, finished = self._generation, False
+        try:
+            while rows := self._wait(self._fetch_some()):
+                yield from rows
+                self._check_iteration(generation)
+            finished = True
+        finally:
+            self._iterated(generation, finished)
 
     def close(self):
         if not self._closed:
@@ -87,6 +106,7 @@ class Connection:
 
     def __init__(self, options):
         self._options = options
+        self._cursors = weakref.WeakSet()  # closing the connection closes their results
         if options.embedded is not None and options.embedded is not False:
             from .embedded import EmbeddedClient  # imports chDB only when first used
 
@@ -115,10 +135,17 @@ class Connection:
 
     def cursor(self):
         self._check_open()
-        return self.cursor_class(self)
+        cur = self.cursor_class(self)
+        self._cursors.add(cur)
+        return cur
 
     def close(self):
+        """PEP 249: the connection and its cursors become unusable. Results still
+        open are closed: their pool slots are freed and queries still running are
+        killed on the server (a thread reading one gets InterfaceError)."""
         self._closed = True
+        for cur in list(self._cursors):
+            cur._abandon()
 
     def commit(self):
         self._check_open()  # ClickHouse has no transactions: nothing to commit
@@ -147,5 +174,15 @@ class Connection:
                 f"{o.host}:{o.port}/{o.database} user={o.user!r}>")
 
 
+def open_connection(cls, dsn, kwargs):
+    """cls(options), with any error a PEP 249 one (bad options: InterfaceError)."""
+    try:
+        return cls(make_options(dsn, **kwargs))
+    except exc.Error:
+        raise
+    except Exception as e:
+        raise exc.InterfaceError(f"invalid connection options: {type(e).__name__}: {e}") from e
+
+
 def connect(dsn=None, **kwargs):
-    return Connection(make_options(dsn, **kwargs))
+    return open_connection(Connection, dsn, kwargs)

@@ -10,10 +10,11 @@ logic of their own, so they cannot drift apart.
 """
 import json
 import re
+import threading
 
 from .. import _engine
 from .config import settings_query
-from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError
+from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError, from_python_error
 
 # Statements that may be sent again on a fresh connection when a reused keep-alive
 # connection turns out dead before any answer byte: reads only, never an INSERT.
@@ -30,19 +31,34 @@ _FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.I)
 _DESCRIBABLE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(SELECT|WITH)\b", re.I | re.S)
 
 
+_CONCURRENT = ("this cursor is in use by another {} at the same time: a cursor serves one {} at a "
+               "time (PEP 249 threadsafety 2); give each {} its own cursor")
+
+
 class CursorBase:
     """State and step machines of a cursor; the shells add only how to wait:
-    ``_wait(steps)`` runs a step machine to its end and returns its value, and
-    ``_notifier()`` gives what wakes the waiter (None: the sync cursor blocks)."""
+    ``_wait(steps)`` runs a step machine to its end and returns its value,
+    ``_notifier()`` gives what wakes the waiter (None: the sync cursor blocks),
+    ``_who()`` the thread or task running, and ``_awaits(a, b)`` whether a waits for b."""
 
     arraysize = 1
+    _user = "thread"  # who uses a cursor, for messages
 
     def __init__(self, connection):
         self.connection = connection
         self._closed = False
+        self._busy = threading.Lock()  # held by the one operation running
+        self._generation = 0           # counts results: an iteration stops if its result is replaced
         self._reset()
 
     def _reset(self):
+        self._generation += 1
+        # The threads/tasks whose result this is (see _check_owner), and whether
+        # anyone read it yet. A holder of the previous result that waits for this
+        # one's executor (a helper task) stays one.
+        who = self._who()
+        self._holders = [who] + [h for h in getattr(self, "_holders", ()) if h is not who and self._awaits(h, who)]
+        self._read = False
         self._stream = None
         self._rows = []
         self._pos = 0
@@ -91,18 +107,47 @@ class CursorBase:
         raise NotSupportedError("ClickHouse returns one result set per query")
 
     # -- step machines: what execute/executemany/fetch*/describe do ----------------
+    def _op(self, steps):
+        """Every operation of the shells: one at a time per cursor, and only PEP 249
+        errors come out (any other with the original as __cause__)."""
+        if not self._busy.acquire(False):
+            raise ProgrammingError(_CONCURRENT.format(self._user, self._user, self._user))
+        try:
+            return (yield from steps)
+        except Error:
+            raise
+        except Exception as e:
+            raise from_python_error(e, sent=self._stream is not None) from e
+        finally:
+            self._busy.release()
+
     def _execute(self, operation, parameters, settings, query_id):
+        return self._op(self._execute_steps(operation, parameters, settings, query_id))
+
+    def _executemany(self, operation, seq_of_parameters, settings, query_id):
+        return self._op(self._executemany_steps(operation, seq_of_parameters, settings, query_id))
+
+    def _fetch(self, n):
+        return self._op(self._fetch_steps(n))
+
+    def _fetch_some(self):
+        return self._op(self._fetch_some_steps())
+
+    def _describe_op(self):
+        return self._op(self._describe_steps())
+
+    def _execute_steps(self, operation, parameters, settings, query_id):
         self._request(operation, parameters, settings, query_id)
         yield from self._first_block()
         return self
 
-    def _executemany(self, operation, seq_of_parameters, settings, query_id):
+    def _executemany_steps(self, operation, seq_of_parameters, settings, query_id):
         self._check_open()
         prepared = self._insert_body(operation, seq_of_parameters)
         if prepared is None:  # not an INSERT ... VALUES: once per parameter set
             count = 0
             for params in seq_of_parameters:
-                yield from self._execute(operation, params, settings, None)
+                yield from self._execute_steps(operation, params, settings, None)
                 count += max(self._rowcount, 0)
             self._rowcount = count
             return self
@@ -124,24 +169,41 @@ class CursorBase:
     def _fetch_ready(self, n):
         """fetch's answer when it needs no wait (the rows are buffered), else None:
         the shells try this first, as a step machine costs a generator per call."""
-        if self._done or (n is not None and self._buffered() >= n):
-            self._check_result()
-            return self._take(n)
-        return None
+        if not self._busy.acquire(False):
+            raise ProgrammingError(_CONCURRENT.format(self._user, self._user, self._user))
+        try:
+            if self._done or (n is not None and self._buffered() >= n):
+                self._check_result()
+                return self._take(n)
+            return None
+        finally:
+            self._busy.release()
 
-    def _fetch(self, n):
+    def _fetch_steps(self, n):
         """Up to n rows (None: all the rest)."""
         self._check_result()
         while not self._done and (n is None or self._buffered() < n):
             self._on_block((yield from self._next_block()))
         return self._take(n)
 
-    def _fetch_some(self):
+    def _fetch_some_steps(self):
         """The rows buffered, or the next block's; [] at the end (for iteration)."""
         self._check_result()
         while not self._done and not self._buffered():
             self._on_block((yield from self._next_block()))
         return self._take(None)
+
+    def _iterated(self, generation, finished):
+        """An iteration over result `generation` ends (finished: it saw the end)."""
+        if not finished and generation == self._generation and not self._done:
+            # Left early (break, an exception, Ctrl-C in the loop's body): the rest
+            # is not wanted, so free the pool slot and kill the query now rather than
+            # when the cursor is garbage-collected.
+            self._fail(InterfaceError("the iteration over this result stopped before its end"))
+
+    def _check_iteration(self, generation):
+        if generation != self._generation:
+            raise ProgrammingError("the cursor ran another query while its result was being iterated")
 
     def _describe_steps(self):
         """description; for an empty SELECT, asks DESCRIBE TABLE (query) once."""
@@ -166,13 +228,17 @@ class CursorBase:
     def _next_block(self):
         """The one wait of every step machine: the next block of the current result."""
         try:
-            return (yield self._stream)
+            block = yield self._stream
         except BaseException as e:
             # The result ends here, on every shell: an error of the query, a
             # timeout, Ctrl-C, a cancelled task. Closing frees the pool slot and
             # kills the query on the server if it still runs.
             self._fail(e)
             raise
+        if self._closed or self.connection._closed:
+            # closed from elsewhere while we waited: the stream's end is not the result's
+            raise InterfaceError("the cursor or its connection was closed while the result was read")
+        return block
 
     def _fail(self, error):
         self._failed = error
@@ -201,6 +267,8 @@ class CursorBase:
                           settings, query_id, raw)
 
     def _send(self, body, retryable, settings, query_id, raw=False):
+        if query_id is not None and (not isinstance(query_id, str) or "\x00" in query_id):
+            raise ProgrammingError(f"query_id must be a str without NUL characters, not {query_id!r}")
         opts = self.connection._options
         headers = ""
         if opts.encoding in ("gzip", "zstd") and len(body) >= COMPRESS_BODY_MIN:
@@ -298,6 +366,7 @@ class CursorBase:
                 self._rowcount = int(self.summary["written_rows"])
 
     def _take(self, n):
+        self._read = True
         if self._pos == 0 and (n is None or n >= len(self._rows)):
             rows, self._rows = self._rows, []  # the whole buffer: hand it over, no copy
         else:
@@ -313,9 +382,28 @@ class CursorBase:
         self._check_open()
         if self._stream is None:
             raise ProgrammingError("no query has been executed")
+        self._check_owner()
         if self._failed is not None:
-            raise ProgrammingError(f"the last query failed ({self._failed!r}); it has no result to read") \
-                from self._failed
+            raise ProgrammingError(f"the last query's result ended early ({type(self._failed).__name__}: "
+                                   f"{self._failed}); it has nothing more to read") from self._failed
+
+    def _check_owner(self):
+        """Only the thread/task that executed a result reads it: with a cursor shared
+        by mistake, another one's execute() in between would hand it foreign rows.
+        A result may still change hands when that cannot happen: to a task its
+        holder awaits (asyncio.wait_for(cur.fetchall(), t)), or once every holder
+        is finished and nobody read it (a result executed in a helper task)."""
+        who = self._who()
+        holders = self._holders
+        if who in holders:
+            return
+        if any(self._awaits(h, who) for h in holders) or (
+                not self._read and all(self._finished(h) for h in holders)):
+            holders.append(who)
+            return
+        u = self._user
+        raise ProgrammingError(f"this cursor's result belongs to another {u}: another {u} ran a query on "
+                               f"the cursor since (a cursor serves one {u}; give each {u} its own cursor)")
 
     def _abandon(self):
         """Stop a result that was not read to the end: frees the connection and
