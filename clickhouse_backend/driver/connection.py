@@ -107,6 +107,7 @@ class Connection:
     def __init__(self, options):
         self._options = options
         self._cursors = weakref.WeakSet()  # closing the connection closes their results
+        self._columns = {}  # table -> [(name, type, default kind)]: what executemany() inserts into
         if options.embedded is not None and options.embedded is not False:
             from .embedded import EmbeddedClient  # imports chDB only when first used
 

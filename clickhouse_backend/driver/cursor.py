@@ -15,6 +15,7 @@ import threading
 from .. import _engine
 from .config import settings_query
 from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError, from_python_error
+from .typecheck import check_rows
 
 # Statements that may be sent again on a fresh connection when a reused keep-alive
 # connection turns out dead before any answer byte: reads only, never an INSERT.
@@ -23,6 +24,12 @@ _RETRYABLE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(SELECT|WITH|SHOW|DESCR
 _INSERT_VALUES = re.compile(r"^(?P<head>\s*INSERT\s+INTO\s+.+?\s+VALUES)\s*(?P<row>\(.*\))\s*;?\s*$",
                             re.I | re.S)
 _ONLY_PLACEHOLDERS = re.compile(r"^\(\s*%s(?:\s*,\s*%s)*\s*\)$")
+_IDENT = r"(?:`(?:[^`\\]|\\.)*`|[A-Za-z_][\w$]*)"
+_INSERT_TARGET = re.compile(rf"^\s*INSERT\s+INTO\s+(?:TABLE\s+)?(?P<table>{_IDENT}(?:\.{_IDENT})?)\s*"
+                            r"(?:\((?P<columns>[^()]*)\))?\s*VALUES$", re.I | re.S)
+# Statements after which the cached column types of tables may be stale.
+_SCHEMA_CHANGE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/)*(ALTER|CREATE|DROP|RENAME|EXCHANGE|ATTACH|DETACH)\b",
+                            re.I | re.S)
 COMPRESS_BODY_MIN = 1 << 20
 _FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.I)
 # A SELECT whose result is empty comes with no Native block at all, so no column
@@ -143,7 +150,7 @@ class CursorBase:
 
     def _executemany_steps(self, operation, seq_of_parameters, settings, query_id):
         self._check_open()
-        prepared = self._insert_body(operation, seq_of_parameters)
+        prepared = self._insert_parts(operation, seq_of_parameters)
         if prepared is None:  # not an INSERT ... VALUES: once per parameter set
             count = 0
             for params in seq_of_parameters:
@@ -151,13 +158,59 @@ class CursorBase:
                 count += max(self._rowcount, 0)
             self._rowcount = count
             return self
-        body, nrows = prepared
+        head, row, rows = prepared
+        target = _INSERT_TARGET.match(head)
+        if target and _ONLY_PLACEHOLDERS.match(row):
+            columns = yield from self._insert_columns(target, settings)
+            if columns is not None:
+                check_rows(rows, columns, self.connection._options.tzinfo)
+        body = self._insert_body(head, row, rows)
         self._abandon()
         self._reset()
         self._send(body, False, settings, query_id)
-        yield from self._first_block()
-        self._rowcount = nrows
+        try:
+            yield from self._first_block()
+        except Error:
+            if target:  # perhaps because the table changed: describe it again next time
+                self.connection._columns.pop(target.group("table"), None)
+            raise
+        self._rowcount = len(rows)
         return self
+
+    def _insert_columns(self, target, settings):
+        """(name, type) of the columns an INSERT ... VALUES fills, from one
+        DESCRIBE TABLE per table and connection; None if it cannot be known."""
+        table = target.group("table")
+        cache = self.connection._columns
+        described = cache.get(table)
+        if described is None:
+            try:
+                rows = yield from self._side_query(f"DESCRIBE TABLE {table}", settings)
+            except Error:
+                return None  # e.g. no such table: the INSERT itself will say so
+            described = cache[table] = [(r[0], r[1], r[2]) for r in rows]
+        if target.group("columns") is None:  # every column the server fills from VALUES
+            return [(n, t) for n, t, kind in described if kind not in ("MATERIALIZED", "ALIAS")]
+        types = {n: t for n, t, _ in described}
+        names = [c.strip() for c in target.group("columns").split(",")]
+        names = [n[1:-1].replace("\\`", "`") if n.startswith("`") else n for n in names]
+        return [(n, types.get(n, "")) for n in names]
+
+    def _side_query(self, sql, settings):
+        """The rows of a small query the cursor needs (DESCRIBE), beside its result."""
+        stream = self.connection._client.request(
+            sql.encode("utf-8", "surrogateescape"), params=settings_query(settings), retryable=True,
+            notifier=self._notifier(), query_timeout=self.connection._options.query_timeout or 0.0)
+        rows = []
+        try:
+            while (block := (yield stream)) is not None:
+                rows.extend(block[2])
+        except Error:
+            raise
+        except BaseException:
+            stream.close()  # interrupted: free the slot
+            raise
+        return rows
 
     def _first_block(self):
         # Reading the first block makes errors surface in execute() and gives
@@ -208,19 +261,15 @@ class CursorBase:
     def _describe_steps(self):
         """description; for an empty SELECT, asks DESCRIBE TABLE (query) once."""
         if self._describe is not None:
-            stream = self._describe_stream()
-            if stream is None:
+            sql, settings = self._describe
+            if not self._done or self._closed or self.connection._closed:
                 self._describe = None
             else:
-                rows = []
+                sql = sql.strip().rstrip(";").rstrip()
                 try:
-                    while (block := (yield stream)) is not None:
-                        rows.extend(block[2])
+                    rows = yield from self._side_query(f"DESCRIBE TABLE ({sql}\n)", settings)
                 except Error:
                     self._describe = None  # a statement DESCRIBE cannot wrap: description stays None
-                except BaseException:
-                    stream.close()  # interrupted: ask again next time
-                    raise
                 else:
                     self._described(rows)
         return self._description()
@@ -261,6 +310,8 @@ class CursorBase:
         if not isinstance(operation, str):
             raise ProgrammingError("operation must be a str")
         sql = _engine.format_query(operation, parameters) if parameters is not None else operation
+        if _SCHEMA_CHANGE.match(sql):
+            self.connection._columns.clear()
         if not raw and _DESCRIBABLE.match(sql) and not _FORMAT_CLAUSE.search(sql):
             self._describe = (sql, settings)
         return self._send(sql.encode("utf-8", "surrogateescape"), bool(_RETRYABLE.match(sql)),
@@ -294,13 +345,16 @@ class CursorBase:
         self._done = False
         return self._stream
 
-    def _insert_body(self, operation, seq_of_parameters):
-        """executemany of INSERT ... VALUES: all rows in one request body."""
+    def _insert_parts(self, operation, seq_of_parameters):
+        """executemany of INSERT ... VALUES (row): (head, row, rows), else None."""
         m = _INSERT_VALUES.match(operation)
         if not m:
             return None
-        head, row = m.group("head"), m.group("row")
         rows = seq_of_parameters if isinstance(seq_of_parameters, (list, tuple)) else list(seq_of_parameters)
+        return m.group("head"), m.group("row"), rows
+
+    def _insert_body(self, head, row, rows):
+        """All rows of an INSERT ... VALUES in one request body."""
         if _ONLY_PLACEHOLDERS.match(row):
             width = row.count("%s")
             for r in rows[:1]:
@@ -309,7 +363,7 @@ class CursorBase:
             values = _engine.format_rows(rows)
         else:
             values = ",".join(_engine.format_query(row, p) for p in rows).encode("utf-8", "surrogateescape")
-        return (head.encode("utf-8", "surrogateescape") + b" " + values), len(rows)
+        return head.encode("utf-8", "surrogateescape") + b" " + values
 
     # -- consuming ------------------------------------------------------------
     def _on_block(self, block):
@@ -336,17 +390,6 @@ class CursorBase:
             self._rows = self._rows[self._pos:] + rows
             self._pos = 0
         return bool(rows)
-
-    def _describe_stream(self):
-        """Start DESCRIBE TABLE (query) for an empty SELECT; None if it can't be asked."""
-        sql, settings = self._describe
-        if not self._done or self._closed or self.connection._closed:
-            return None
-        sql = sql.strip().rstrip(";").rstrip()
-        return self.connection._client.request(
-            f"DESCRIBE TABLE ({sql}\n)".encode("utf-8", "surrogateescape"),
-            params=settings_query(settings), retryable=True, notifier=self._notifier(),
-            query_timeout=self.connection._options.query_timeout or 0.0)
 
     def _described(self, rows):
         """Columns from DESCRIBE's rows (name, type, ...) for an empty result."""
