@@ -27,6 +27,7 @@ _ONLY_PLACEHOLDERS = re.compile(r"^\(\s*%s(?:\s*,\s*%s)*\s*\)$")
 _IDENT = r"(?:`(?:[^`\\]|\\.)*`|[A-Za-z_][\w$]*)"
 _INSERT_TARGET = re.compile(rf"^\s*INSERT\s+INTO\s+(?:TABLE\s+)?(?P<table>{_IDENT}(?:\.{_IDENT})?)\s*"
                             r"(?:\((?P<columns>[^()]*)\))?\s*VALUES$", re.I | re.S)
+_INSERT_DATA = re.compile(r"^(?P<head>\s*INSERT\s+INTO\s+.+?\s+VALUES)\s*;?\s*$", re.I | re.S)
 # Statements after which the cached column types of tables may be stale.
 _SCHEMA_CHANGE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/)*(ALTER|CREATE|DROP|RENAME|EXCHANGE|ATTACH|DETACH)\b",
                             re.I | re.S)
@@ -40,6 +41,16 @@ _DESCRIBABLE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(SELECT|WITH)\b", re.
 
 _CONCURRENT = ("this cursor is in use by another {} at the same time: a cursor serves one {} at a "
                "time (PEP 249 threadsafety 2); give each {} its own cursor")
+
+
+_NUMPY_DTYPES = {"Float32": "float32", "Float64": "float64", "Bool": "bool"}
+_NUMPY_DTYPES.update({f"{u}Int{b}": f"{u.lower()}int{b}" for u in ("", "U") for b in (8, 16, 32, 64)})
+
+
+def _numpy_dtype(type_name):
+    """Numbers get their exact NumPy type; anything else (wider integers, strings,
+    dates, Nullable) an object array of the Python values."""
+    return _NUMPY_DTYPES.get(type_name, object)
 
 
 class CursorBase:
@@ -56,7 +67,22 @@ class CursorBase:
         self._closed = False
         self._busy = threading.Lock()  # held by the one operation running
         self._generation = 0           # counts results: an iteration stops if its result is replaced
+        self._columnar = False         # set_query_execution_args()
+        self._use_numpy = False
         self._reset()
+
+    def set_query_execution_args(self, columnar=None, use_numpy=None):
+        """django-clickhouse-backend's (clickhouse-driver's) switches for the next
+        queries: columnar results (fetchall() gives one tuple per column), as NumPy
+        arrays with use_numpy; columnar also makes executemany()/execute() of an
+        INSERT take its data as columns."""
+        if use_numpy:
+            try:
+                import numpy  # noqa: F401
+            except ImportError as e:
+                raise NotSupportedError("use_numpy needs NumPy: pip install numpy") from e
+        self._columnar = bool(columnar)
+        self._use_numpy = bool(use_numpy)
 
     def _reset(self):
         self._generation += 1
@@ -73,6 +99,7 @@ class CursorBase:
         self._failed = None    # the error that ended the current result early
         self._names = None
         self._types = None
+        self._columns = None   # columnar: the values gathered per column until the end
         self._fetched = 0
         self._total = 0
         self._rowcount = -1
@@ -144,6 +171,9 @@ class CursorBase:
         return self._op(self._describe_steps())
 
     def _execute_steps(self, operation, parameters, settings, query_id):
+        if parameters is not None and _INSERT_DATA.match(operation):
+            # clickhouse-driver's idiom: execute("INSERT INTO t (a, b) VALUES", rows)
+            return (yield from self._executemany_steps(operation, parameters, settings, query_id))
         self._request(operation, parameters, settings, query_id)
         yield from self._first_block()
         return self
@@ -216,7 +246,7 @@ class CursorBase:
         # Reading the first block makes errors surface in execute() and gives
         # `description` before any fetch.
         while not self._done:
-            if self._on_block((yield from self._next_block())) or self._names is not None:
+            if (self._on_block((yield from self._next_block())) or self._names is not None) and not self._columnar:
                 break
 
     def _fetch_ready(self, n):
@@ -257,6 +287,13 @@ class CursorBase:
     def _check_iteration(self, generation):
         if generation != self._generation:
             raise ProgrammingError("the cursor ran another query while its result was being iterated")
+
+    def _column_values(self):
+        if not self._use_numpy:
+            return [tuple(c) for c in self._columns]
+        import numpy
+
+        return [numpy.array(c, dtype=_numpy_dtype(t)) for c, t in zip(self._columns, self._types)]
 
     def _describe_steps(self):
         """description; for an empty SELECT, asks DESCRIBE TABLE (query) once."""
@@ -340,17 +377,29 @@ class CursorBase:
             headers=headers,
             max_ratio=opts.max_decompression_ratio,
             max_block_bytes=opts.max_block_bytes,
+            columnar=self._columnar,
         )
         self.query_id = self._stream.query_id
         self._done = False
         return self._stream
 
     def _insert_parts(self, operation, seq_of_parameters):
-        """executemany of INSERT ... VALUES (row): (head, row, rows), else None."""
+        """executemany of INSERT ... VALUES (row) or INSERT ... VALUES with the data
+        (rows, or columns when columnar): (head, row, rows), else None."""
+        rows = seq_of_parameters if isinstance(seq_of_parameters, (list, tuple)) else list(seq_of_parameters)
+        m = _INSERT_DATA.match(operation)
+        if m:
+            if self._columnar:
+                rows = list(zip(*rows))
+            if not rows:
+                raise ProgrammingError("an INSERT without a row template needs at least one row")
+            if not all(isinstance(r, (list, tuple)) for r in rows):
+                raise ProgrammingError("INSERT ... VALUES takes its data as a list of row tuples "
+                                       "(of column tuples with columnar=True)")
+            return m.group("head"), "(" + ", ".join(["%s"] * len(rows[0])) + ")", rows
         m = _INSERT_VALUES.match(operation)
         if not m:
             return None
-        rows = seq_of_parameters if isinstance(seq_of_parameters, (list, tuple)) else list(seq_of_parameters)
         return m.group("head"), m.group("row"), rows
 
     def _insert_body(self, head, row, rows):
@@ -370,6 +419,8 @@ class CursorBase:
         """Take one decoded block (or None at the end). Returns True if it had rows."""
         if block is None:
             self._done = True
+            if self._columns is not None:
+                self._rows, self._pos = self._column_values(), 0
             self._read_summary()
             if self._names is not None:
                 self._rowcount = self._total
@@ -381,6 +432,13 @@ class CursorBase:
         if self._names is None:
             self._names, self._types = names, types
             self._describe = None
+        if self._columnar:  # whole columns only: gather until the end
+            if self._columns is None:
+                self._columns = [[] for _ in names]
+            for gathered, values in zip(self._columns, rows):
+                gathered.extend(values)
+            self._total += len(rows[0]) if rows else 0
+            return False
         self._total += len(rows)
         if self._pos >= len(self._rows):
             self._rows, self._pos = rows, 0
