@@ -10,7 +10,8 @@ import pytest
 
 import clickhouse_backend.driver as chd
 from tests.embedded_support import EMBEDDED, requires_chdb
-from tests.test_cursor_twins import BAD_CALLS, ENDLESS, EMPTY_SQL, count_logged, running
+from tests.test_cursor_twins import (BAD_CALLS, EMPTY_SQL, ENDLESS, SHARED_SQL, count_logged, record, running,
+                                     shared_query)
 
 
 async def aconnect(server_params, **kw):
@@ -89,17 +90,13 @@ async def test_cursor_shared_by_32_tasks_refuses_and_never_returns_wrong_rows(se
 
     async def worker(k):
         for i in range(200):
-            v = k * 1_000_000 + i
+            params, expected = shared_query(k, i)
             try:
-                await cur.execute("SELECT %s + number FROM numbers(%s)", [v, 1 + i % 3])
+                await cur.execute(SHARED_SQL, params)
                 rows = await cur.fetchall()
             except chd.ProgrammingError:
-                outcome["refused"] += 1
-                continue
-            if rows == [(v + j,) for j in range(1 + i % 3)]:
-                outcome["right"] += 1
-            else:
-                outcome["wrong"].append((v, rows))
+                rows = None
+            record(outcome, expected, rows)
 
     await asyncio.gather(*(worker(k) for k in range(32)))
     assert outcome["wrong"] == []

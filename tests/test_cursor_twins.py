@@ -79,19 +79,33 @@ def test_embedded_empty_select_is_one_request():
 
 # --- issue 14 §3: a cursor shared by threads refuses, never answers wrongly ------
 
+SHARED_SQL = "SELECT %s + number FROM numbers(%s)"
+
+
+def shared_query(k, i):
+    """The i-th query of worker k: its parameters and the only right answer."""
+    v, n = k * 1_000_000 + i, 1 + i % 3
+    return [v, n], [(v + j,) for j in range(n)]
+
+
+def record(outcome, expected, rows):
+    if rows is None:
+        outcome["refused"] += 1
+    elif rows == expected:
+        outcome["right"] += 1
+    else:
+        outcome["wrong"].append((expected, rows))
+
+
 def _shared_cursor_worker(cur, k, n, outcome):
     for i in range(n):
-        v = k * 1_000_000 + i
+        params, expected = shared_query(k, i)
         try:
-            cur.execute("SELECT %s + number FROM numbers(%s)", [v, 1 + i % 3])
+            cur.execute(SHARED_SQL, params)
             rows = cur.fetchall()
         except chd.ProgrammingError:
-            outcome["refused"] += 1
-            continue
-        if rows == [(v + j,) for j in range(1 + i % 3)]:
-            outcome["right"] += 1
-        else:
-            outcome["wrong"].append((v, rows))
+            rows = None
+        record(outcome, expected, rows)
 
 
 def test_cursor_shared_by_32_threads_refuses_and_never_returns_wrong_rows(server_params):
