@@ -201,6 +201,11 @@ async def test_executemany_insert_is_one_request(server_params, scratch_db):
     await cur.execute("CREATE TABLE t (a UInt32, s String) ENGINE = Memory")
     before = conn.pool_stats()["requests"]
     rows = [(i, f"s{i}'\\") for i in range(10000)]
+    await cur.executemany("INSERT INTO t (a, s) VALUES (%s, %s)", rows[:1])
+    # the first INSERT into a table also asks its column types (DESCRIBE, cached)
+    assert conn.pool_stats()["requests"] - before == 2
+    await cur.execute("TRUNCATE TABLE t")
+    before = conn.pool_stats()["requests"]
     await cur.executemany("INSERT INTO t (a, s) VALUES (%s, %s)", rows)
     assert cur.rowcount == 10000
     assert conn.pool_stats()["requests"] - before == 1
