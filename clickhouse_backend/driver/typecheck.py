@@ -92,19 +92,27 @@ def checker(type_name, tz=None):
             precision, scale = _DECIMAL_PRECISION[width], int(p)
         else:
             precision, scale = int(p), int(s or 0)
-        limit = decimal.Decimal(10) ** (precision - scale)
+        digits = precision - scale  # integer digits
+        int_limit = 10 ** digits
         quantum = decimal.Decimal(1).scaleb(-scale)
 
         def check_decimal(v):
-            if isinstance(v, bool) or not isinstance(v, (int, float, decimal.Decimal)):
+            if isinstance(v, int) and not isinstance(v, bool):
+                if -int_limit < v < int_limit:
+                    return None
+                return f"{v} is out of range for {type_name} (at most {digits} integer digits)"
+            if isinstance(v, float):
+                v = decimal.Decimal(repr(v))
+            elif not isinstance(v, decimal.Decimal):
                 return None
-            d = decimal.Decimal(repr(v)) if isinstance(v, float) else decimal.Decimal(v)
-            if not d.is_finite():
+            if not v.is_finite():
                 return f"{v} is not a finite number ({type_name})"
-            if d.quantize(quantum, context=_CONTEXT) != d:
+            # exponent and adjusted() read the digits as stored: no arithmetic unless
+            # trailing zeros may make a long exponent exact (1.50 into Decimal(9, 1))
+            if v.as_tuple().exponent < -scale and v.quantize(quantum, context=_CONTEXT) != v:
                 return f"{v} has more than {scale} decimal places ({type_name})"
-            if abs(d) >= limit:
-                return f"{v} is out of range for {type_name} (at most {precision - scale} integer digits)"
+            if v and v.adjusted() >= digits:
+                return f"{v} is out of range for {type_name} (at most {digits} integer digits)"
             return None
         return check_decimal
     if type_name in ("Date", "Date32"):
@@ -152,10 +160,24 @@ def check_rows(rows, columns, tz=None):
               if (c := checker(type_name, tz)) is not None]
     if not checks:
         return
-    for r, row in enumerate(rows):
-        for i, name, type_name, check in checks:
-            if i < len(row):
-                problem = check(row[i])
-                if problem:
-                    raise DataError(f"row {r}, column {name!r} ({type_name}): {problem}; nothing was inserted",
-                                    kind="client")
+    for i, name, type_name, check in checks:
+        values = [row[i] if i < len(row) else None for row in rows]
+        if values and _extremes_fit(values, check):
+            continue
+        for r, value in enumerate(values):
+            problem = check(value)
+            if problem:
+                raise DataError(f"row {r}, column {name!r} ({type_name}): {problem}; nothing was inserted",
+                                kind="client")
+
+
+_ORDERED_EXACTLY = (int, datetime.date)  # types whose order is the range order of their columns
+
+
+def _extremes_fit(values, check):
+    """Fast path: a column of plain ints (or of dates) fits if its least and
+    greatest values do (min/max run in C); any other mix is checked value by value."""
+    kind = type(values[0])
+    if kind not in _ORDERED_EXACTLY or not all(type(v) is kind for v in values):
+        return False
+    return check(min(values)) is None and check(max(values)) is None
