@@ -42,7 +42,7 @@ async def test_description_of_empty_select(server_params):
     conn = await aconnect(server_params)
     async with conn.cursor() as cur:
         await cur.execute("SELECT number AS n, toString(number) AS s FROM numbers(3) WHERE n > %s", [10])
-        assert [col[:2] for col in cur.description] == [("n", "UInt64"), ("s", "String")]
+        assert [col[:2] for col in await cur.describe()] == [("n", "UInt64"), ("s", "String")]
         assert cur.rowcount == 0
         assert await cur.fetchall() == []
     assert (await wait_idle(conn))["in_use"] == 0
@@ -244,6 +244,11 @@ async def test_executemany_insert_is_one_request(server_params, scratch_db):
     await cur.execute("CREATE TABLE t (a UInt32, s String) ENGINE = Memory")
     before = conn.pool_stats()["requests"]
     rows = [(i, f"s{i}'\\") for i in range(10000)]
+    await cur.executemany("INSERT INTO t (a, s) VALUES (%s, %s)", rows[:1])
+    # the first INSERT into a table also asks its column types (DESCRIBE, cached)
+    assert conn.pool_stats()["requests"] - before == 2
+    await cur.execute("TRUNCATE TABLE t")
+    before = conn.pool_stats()["requests"]
     await cur.executemany("INSERT INTO t (a, s) VALUES (%s, %s)", rows)
     assert cur.rowcount == 10000
     assert conn.pool_stats()["requests"] - before == 1

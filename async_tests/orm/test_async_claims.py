@@ -19,7 +19,7 @@ from django.db.models.signals import post_delete, pre_delete
 from django.test.utils import override_settings
 
 from async_tests.orm.aioapp.models import Author, Book, Leaf, Event, Many, Note
-from async_tests.orm.conftest import no_thread_hop, sync
+from async_tests.orm.conftest import no_thread_hop, running, sync
 from clickhouse_backend.models.aio import adelete, aio, aprefetch_related_objects, asave
 
 pytestmark = pytest.mark.usefixtures("clean")
@@ -168,16 +168,6 @@ async def test_aiterator_holds_about_one_chunk(alias, many):
 
 # ---- the server: cancellation, connections_max -------------------------------------------
 
-async def _processes(marker):
-    """How many queries whose text holds `marker` the server is running."""
-    from clickhouse_backend.backend.async_compiler import afetchone
-
-    (n,) = await afetchone(connections["default"],
-                           "SELECT count() FROM system.processes WHERE position(query, %s) > 0 "
-                           "AND position(query, 'system.processes') = 0", [marker])
-    return n
-
-
 async def _until(predicate, tries=300, pause=0.02):
     for _ in range(tries):
         if await predicate():
@@ -204,11 +194,11 @@ async def test_cancelled_gather_cancels_every_query(orm_databases):
 
 
 async def _count_at_least(marker, n):
-    return await _processes(marker) >= n
+    return await running(marker) >= n
 
 
 async def _none_running(marker):
-    return await _processes(marker) == 0
+    return await running(marker) == 0
 
 
 @pytest.fixture
@@ -233,7 +223,7 @@ async def test_connections_max_bounds_orm_queries_in_flight(bounded):
     async def watch():
         nonlocal peak
         while True:
-            peak = max(peak, await _processes(token))
+            peak = max(peak, await running(token))
             await asyncio.sleep(0.02)
 
     async def one(i):

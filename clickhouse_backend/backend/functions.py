@@ -561,6 +561,22 @@ def _decimal_get_db_prep_save(original):
     return get_db_prep_save
 
 
+def _aggregate(self, compiler, connection, **extra):
+    """Sum/Avg/Max/Min/StdDev... over no values: NULL, as SQL, where the server
+    lacks aggregate_functions_null_for_empty (count() stays 0: its
+    empty_result_set_value is 0)."""
+    sql, params = self.as_sql(compiler, connection, **extra)
+    if self.empty_result_set_value is not None or \
+            not connection.features.emulates_null_for_empty_aggregates:
+        return sql, params
+    source = self.get_source_expressions()[0]
+    if self.filter is not None and not connection.features.supports_aggregate_filter_clause:
+        from django.db.models import Case, When
+        source = Case(When(self.filter, then=source))  # as Aggregate.as_sql filters
+    count_sql, count_params = compiler.compile(source)
+    return "if(count(%s) = 0, NULL, %s)" % (count_sql, sql), [*count_params, *params]
+
+
 # Aggregates of Django 6.x (absent from 5.2).
 for _name, _impl in (
         ("BitAnd", _bit_aggregate), ("BitOr", _bit_aggregate), ("BitXor", _bit_aggregate),
@@ -568,7 +584,6 @@ for _name, _impl in (
         ("StringAgg", _requires((26, 5), "StringAgg (function STRING_AGG)", _plain))):
     if hasattr(aggregates, _name):
         REGISTRY[getattr(aggregates, _name)] = _impl
-from django.db.models.functions import window as W
 
 
 def install():

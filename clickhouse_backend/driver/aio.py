@@ -6,8 +6,7 @@ import asyncio
 import weakref
 
 from .. import _engine
-from .config import make_options, version_tuple
-from .connection import Connection
+from .connection import Connection, open_connection
 from .cursor import CursorBase
 from . import exceptions as exc
 
@@ -23,121 +22,134 @@ def _notifier(loop):
     return n
 
 
-async def _next_block(stream):
-    """The next decoded block, None at the end; raises the request's error."""
-    loop = None
-    while True:
-        item = stream.poll()
-        if item is not False:
-            if loop is None:
-                # Data was ready without waiting: still yield once per block, or a fast
-                # stream would starve every other task (and its own cancellation).
-                await asyncio.sleep(0)
-            return item
-        if loop is None:
-            loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        # poll() and arm() run without yielding, so no wake-up can be lost between them.
-        stream.arm(fut)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            stream.cancel()
-            raise
+def _resolve(fut):
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _awaits(holder, task):
+    """Is task `holder` waiting for `task` alone: awaiting it, or through
+    asyncio.wait_for (a task of its own before Python 3.12)? (Not gather: its
+    caller waits for many tasks at once, which may be the ones sharing a cursor.)"""
+    waiter = getattr(holder, "_fut_waiter", None)
+    if waiter is None:
+        return False
+    if waiter is task:
+        return True
+    for callback, _ in getattr(task, "_callbacks", None) or ():
+        if waiter in (getattr(callback, "args", None) or ()):  # wait_for's partial(_release_waiter, waiter)
+            return True
+    return False
 
 
 class AsyncCursor(CursorBase):
-    async def execute(self, operation, parameters=None, *, settings=None, query_id=None):
-        try:
-            self._request(operation, parameters, settings, query_id, self._notifier())
-        except _engine.ServerVersionNeeded:  # as in Cursor.execute
-            await self.connection._learn_server_version()
-            self._request(operation, parameters, settings, query_id, self._notifier())
-        await self._first_block()
-        return self
+    """The async shell: waits by awaiting the event loop (no thread)."""
 
-    async def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None):
-        self._check_open()
+    _user = "task"
+    _waiter = None  # the future a read waits on: closing the connection resolves it
+
+    async def _await_block(self, stream):
+        """The next decoded block, None at the end; raises the request's error."""
+        loop = None
+        while True:
+            item = stream.poll()
+            if item is not False:
+                if loop is None:
+                    # Data was ready without waiting: still yield once per block, or a fast
+                    # stream would starve every other task (and its own cancellation).
+                    await asyncio.sleep(0)
+                return item
+            if loop is None:
+                loop = asyncio.get_running_loop()
+            fut = self._waiter = loop.create_future()
+            # poll() and arm() run without yielding, so no wake-up can be lost between them.
+            stream.arm(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                stream.cancel()
+                raise
+            finally:
+                self._waiter = None
+
+    def _abandon(self):
+        super()._abandon()
+        fut = self._waiter
+        if fut is not None and not fut.done():
+            fut.get_loop().call_soon_threadsafe(_resolve, fut)  # the reader then sees the close
+
+    @staticmethod
+    def _who():
         try:
-            prepared = self._insert_body(operation, seq_of_parameters)
-        except _engine.ServerVersionNeeded:
-            await self.connection._learn_server_version()
-            prepared = self._insert_body(operation, seq_of_parameters)
-        if prepared is None:
-            count = 0
-            for params in seq_of_parameters:
-                await self.execute(operation, params, settings=settings)
-                count += max(self._rowcount, 0)
-            self._rowcount = count
-            return self
-        nrows = self._send_batch(prepared, settings, query_id, self._notifier())
-        await self._first_block()
-        self._rowcount = nrows
-        return self
+            return asyncio.current_task()
+        except RuntimeError:  # no running loop (a cursor made outside one)
+            return None
+
+    _awaits = staticmethod(_awaits)
+
+    @staticmethod
+    def _finished(task):
+        return task is None or task.done()
+
+    async def _wait(self, steps):
+        """Run a step machine (see cursor.py) to its end; returns its value."""
+        try:
+            stream = steps.send(None)
+            while True:
+                try:
+                    block = await self._await_block(stream)
+                except BaseException as e:
+                    stream = steps.throw(e)
+                else:
+                    stream = steps.send(block)
+        except StopIteration as stop:
+            return stop.value
 
     def _notifier(self):
         return _notifier(asyncio.get_running_loop())
 
-    async def _first_block(self):
-        try:
-            while not self._done:
-                if self._on_block(await _next_block(self._stream)) or self._names is not None:
-                    break
-        except BaseException:
-            self._done = True
-            raise
-        if self._describe is not None and self._done:
-            # An empty SELECT: `description` is a plain attribute, so ask now.
-            await self._adescribe()
+    async def execute(self, operation, parameters=None, *, settings=None, query_id=None):
+        return await self._wait(self._execute(operation, parameters, settings, query_id))
 
-    async def _adescribe(self):
-        try:
-            stream = self._describe_stream(self._notifier())
-            if stream is None:
-                return
-            rows = []
-            while (block := await _next_block(stream)) is not None:
-                rows.extend(block[2])
-        except exc.Error:
-            return  # a statement DESCRIBE cannot wrap: description stays None
-        self._described(rows)
-
-    async def _fill(self, want):
-        while not self._done and (want is None or self._buffered() < want):
-            self._on_block(await _next_block(self._stream))
+    async def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None):
+        return await self._wait(self._executemany(operation, seq_of_parameters, settings, query_id))
 
     async def fetchone(self):
-        self._check_result()
-        await self._fill(1)
-        rows = self._take(1)
+        rows = self._fetch_ready(1)
+        if rows is None:
+            rows = await self._wait(self._fetch(1))
         return rows[0] if rows else None
 
     async def fetchmany(self, size=None):
-        self._check_result()
         size = self.arraysize if size is None else size
-        await self._fill(size)
-        return self._take(size)
+        rows = self._fetch_ready(size)
+        return rows if rows is not None else await self._wait(self._fetch(size))
 
     async def fetchall(self):
-        self._check_result()
-        await self._fill(None)
-        return self._take(None)
+        rows = self._fetch_ready(None)
+        return rows if rows is not None else await self._wait(self._fetch(None))
 
-    def __aiter__(self):
-        self._check_result()
-        return self
+    async def describe(self):
+        """`description`, resolved if needed: ClickHouse sends no columns with an
+        empty result, so for an empty SELECT this asks DESCRIBE TABLE (query) once."""
+        return await self._wait(self._describe_op())
 
-    async def __anext__(self):
-        if self._pos < len(self._rows):  # fast path: a row is buffered
-            row = self._rows[self._pos]
-            self._pos += 1
-            self._fetched += 1
-            return row
-        if self._buffered() == 0:
-            await self._fill(1)
-            if self._buffered() == 0:
-                raise StopAsyncIteration
-        return self._take(1)[0]
+    def _describe_now(self):
+        # A property cannot await, and asking in execute() would cost every empty
+        # SELECT a second round trip that most callers never need.
+        raise exc.ProgrammingError(
+            "the columns of an empty result are not known until asked: use 'await cursor.describe()'")
+
+    async def __aiter__(self):
+        generation, finished = self._generation, False
+        try:
+            while rows := await self._wait(self._fetch_some()):
+                for row in rows:
+                    yield row
+                self._check_iteration(generation)
+            finished = True
+        finally:
+            self._iterated(generation, finished)
 
     async def close(self):
         if not self._closed:
@@ -155,8 +167,7 @@ class AsyncConnection(Connection):
     cursor_class = AsyncCursor
 
     async def close(self):
-        self._closed = True
-        self._release_client()
+        super().close()
 
     async def commit(self):
         self._check_open()
@@ -170,9 +181,6 @@ class AsyncConnection(Connection):
             await c.execute("SELECT version()")
             return (await c.fetchone())[0]
 
-    async def _learn_server_version(self):
-        self._server_version_info = version_tuple(await self.server_version())
-
     async def __aenter__(self):
         return self
 
@@ -184,4 +192,4 @@ class AsyncConnection(Connection):
 
 
 async def connect_async(dsn=None, **kwargs):
-    return AsyncConnection(make_options(dsn, **kwargs))
+    return open_connection(AsyncConnection, dsn, kwargs)

@@ -213,7 +213,22 @@ def version_tuple(text):
     return tuple(int(p) for p in text.split(".") if p.isdigit())
 
 
+def _pool_aliases(kwargs):
+    """django-clickhouse-backend's connections_min / connections_max (clickhouse-
+    driver's pool): the pool grows on demand up to pool_size, so connections_max is
+    pool_size and connections_min is checked and accepted."""
+    cmax = kwargs.pop("connections_max", None)
+    cmin = kwargs.pop("connections_min", None)
+    if cmax is not None:
+        if kwargs.get("pool_size") is not None and kwargs["pool_size"] != cmax:
+            raise InterfaceError("connections_max is pool_size: give one of them")
+        kwargs["pool_size"] = int(cmax)
+    if cmin is not None and not 0 <= int(cmin) <= kwargs.get("pool_size", Options.pool_size):
+        raise InterfaceError("connections_min must be between 0 and connections_max (pool_size)")
+
+
 def make_options(dsn=None, **kwargs):
+    _pool_aliases(kwargs)
     base = parse_dsn(dsn) if dsn else {}
     unknown = set(kwargs) - _OPTION_NAMES
     if unknown:

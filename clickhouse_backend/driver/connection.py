@@ -1,89 +1,79 @@
 """Sync DB-API 2.0 connection and cursor. Waiting happens in C with the GIL released."""
+import threading
+import weakref
+
 from .. import _engine
-from .config import make_options, version_tuple
+from .config import make_options
 from .cursor import CursorBase
 from . import exceptions as exc
 
 
 class Cursor(CursorBase):
-    def execute(self, operation, parameters=None, *, settings=None, query_id=None):
+    """The sync shell: waits by blocking in C (GIL released; Ctrl-C cancels)."""
+
+    def _wait(self, steps):
+        """Run a step machine (see cursor.py) to its end; returns its value."""
         try:
-            self._request(operation, parameters, settings, query_id)
-        except _engine.ServerVersionNeeded:  # a literal that depends on it (see _server_version_info)
-            self.connection._learn_server_version()
-            self._request(operation, parameters, settings, query_id)
-        self._first_block()
-        return self
+            stream = steps.send(None)
+            while True:
+                try:
+                    block = stream.next_block()
+                except BaseException as e:
+                    stream = steps.throw(e)
+                else:
+                    stream = steps.send(block)
+        except StopIteration as stop:
+            return stop.value
+
+    def _notifier(self):
+        return None
+
+    _who = staticmethod(threading.current_thread)
+
+    @staticmethod
+    def _awaits(holder, thread):
+        return False
+
+    @staticmethod
+    def _finished(thread):
+        return not thread.is_alive()
+
+    def execute(self, operation, parameters=None, *, settings=None, query_id=None):
+        return self._wait(self._execute(operation, parameters, settings, query_id))
 
     def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None):
-        self._check_open()
-        try:
-            prepared = self._insert_body(operation, seq_of_parameters)
-        except _engine.ServerVersionNeeded:
-            self.connection._learn_server_version()
-            prepared = self._insert_body(operation, seq_of_parameters)
-        if prepared is None:
-            count = 0
-            for params in seq_of_parameters:
-                self.execute(operation, params, settings=settings)
-                count += max(self._rowcount, 0)
-            self._rowcount = count
-            return self
-        nrows = self._send_batch(prepared, settings, query_id, None)
-        self._first_block()
-        self._rowcount = nrows
-        return self
-
-    def _first_block(self):
-        # Reading the first block makes errors surface in execute() and gives
-        # `description` before any fetch.
-        while not self._done:
-            if self._on_block(self._stream.next_block()) or self._names is not None:
-                break
-
-    def _fill(self, want):
-        while not self._done and (want is None or self._buffered() < want):
-            self._on_block(self._stream.next_block())
-
-    def _resolve_description(self):
-        try:
-            stream = self._describe_stream()
-            if stream is None:
-                return
-            rows = []
-            while (block := stream.next_block()) is not None:
-                rows.extend(block[2])
-        except exc.Error:
-            return  # a statement DESCRIBE cannot wrap: description stays None
-        self._described(rows)
+        return self._wait(self._executemany(operation, seq_of_parameters, settings, query_id))
 
     def fetchone(self):
-        self._check_result()
-        self._fill(1)
-        rows = self._take(1)
+        rows = self._fetch_ready(1)
+        if rows is None:
+            rows = self._wait(self._fetch(1))
         return rows[0] if rows else None
 
     def fetchmany(self, size=None):
-        self._check_result()
         size = self.arraysize if size is None else size
-        self._fill(size)
-        return self._take(size)
+        rows = self._fetch_ready(size)
+        return rows if rows is not None else self._wait(self._fetch(size))
 
     def fetchall(self):
-        self._check_result()
-        self._fill(None)
-        return self._take(None)
+        rows = self._fetch_ready(None)
+        return rows if rows is not None else self._wait(self._fetch(None))
+
+    def describe(self):
+        """`description`, as a method (the async cursor's must be awaited)."""
+        return self._wait(self._describe_op())
+
+    _describe_now = describe  # `description` of an empty SELECT asks the server on first read
 
     def __iter__(self):
-        self._check_result()
-        while True:
-            if self._buffered() == 0:
-                if self._done:
-                    return
-                self._on_block(self._stream.next_block())
-                continue
-            rows = self._take(None)
-            yield from rows
+        generation, finished = self._generation, False
+        try:
+            while rows := self._wait(self._fetch_some()):
+                yield from rows
+                self._check_iteration(generation)
+            finished = True
+        finally:
+            self._iterated(generation, finished)
 
     def close(self):
         if not self._closed:
@@ -119,6 +109,8 @@ class Connection:
 
     def __init__(self, options):
         self._options = options
+        self._cursors = weakref.WeakSet()  # closing the connection closes their results
+        self._columns = {}  # table -> [(name, type, default kind)]: what executemany() inserts into
         if options.embedded is not None and options.embedded is not False:
             from .embedded import EmbeddedClient  # imports chDB only when first used
 
@@ -147,10 +139,17 @@ class Connection:
 
     def cursor(self):
         self._check_open()
-        return self.cursor_class(self)
+        cur = self.cursor_class(self)
+        self._cursors.add(cur)
+        return cur
 
     def close(self):
+        """PEP 249: the connection and its cursors become unusable. Results still
+        open are closed: their pool slots are freed and queries still running are
+        killed on the server (a thread reading one gets InterfaceError)."""
         self._closed = True
+        for cur in list(self._cursors):
+            cur._abandon()
         self._release_client()
 
     def _release_client(self):
@@ -174,9 +173,6 @@ class Connection:
             c.execute("SELECT version()")
             return c.fetchone()[0]
 
-    def _learn_server_version(self):
-        self._server_version_info = version_tuple(self.server_version())
-
     def __enter__(self):
         return self
 
@@ -189,5 +185,15 @@ class Connection:
                 f"{o.host}:{o.port}/{o.database} user={o.user!r}>")
 
 
+def open_connection(cls, dsn, kwargs):
+    """cls(options), with any error a PEP 249 one (bad options: InterfaceError)."""
+    try:
+        return cls(make_options(dsn, **kwargs))
+    except exc.Error:
+        raise
+    except Exception as e:
+        raise exc.InterfaceError(f"invalid connection options: {type(e).__name__}: {e}") from e
+
+
 def connect(dsn=None, **kwargs):
-    return Connection(make_options(dsn, **kwargs))
+    return open_connection(Connection, dsn, kwargs)

@@ -1,11 +1,22 @@
-"""What the sync and async cursors share: statement preparation, the row buffer,
-description and rowcount. Only "wait for the next block" differs between them."""
+"""The cursors' logic, once, for the sync and the async cursor.
+
+Every operation (execute, executemany, fetch, describe) is a *step machine*: a
+generator that does no I/O. When it needs the next block of a result it yields
+that result's stream, and is sent the block (None at the end) or thrown the
+error of the wait. psycopg 3's generators are the model. The sync cursor
+(connection.py) drives a step machine by blocking in C with the GIL released,
+the async cursor (aio.py) by awaiting the event loop: the two shells have no
+logic of their own, so they cannot drift apart.
+"""
 import json
 import re
+import threading
 
 from .. import _engine
 from .config import settings_query
-from .exceptions import InterfaceError, ProgrammingError
+from .config import version_tuple
+from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError, from_python_error
+from .typecheck import check_rows
 
 # Statements that may be sent again on a fresh connection when a reused keep-alive
 # connection turns out dead before any answer byte: reads only, never an INSERT.
@@ -14,6 +25,13 @@ _RETRYABLE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(SELECT|WITH|SHOW|DESCR
 _INSERT_VALUES = re.compile(r"^(?P<head>\s*INSERT\s+INTO\s+.+?\s+VALUES)\s*(?P<row>\(.*\))\s*;?\s*$",
                             re.I | re.S)
 _ONLY_PLACEHOLDERS = re.compile(r"^\(\s*%s(?:\s*,\s*%s)*\s*\)$")
+_IDENT = r"(?:`(?:[^`\\]|\\.)*`|[A-Za-z_][\w$]*)"
+_INSERT_TARGET = re.compile(rf"^\s*INSERT\s+INTO\s+(?:TABLE\s+)?(?P<table>{_IDENT}(?:\.{_IDENT})?)\s*"
+                            r"(?:\((?P<columns>[^()]*)\))?\s*VALUES$", re.I | re.S)
+_INSERT_DATA = re.compile(r"^(?P<head>\s*INSERT\s+INTO\s+.+?\s+VALUES)\s*;?\s*$", re.I | re.S)
+# Statements after which the cached column types of tables may be stale.
+_SCHEMA_CHANGE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/)*(ALTER|CREATE|DROP|RENAME|EXCHANGE|ATTACH|DETACH)\b",
+                            re.I | re.S)
 COMPRESS_BODY_MIN = 1 << 20
 _FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.I)
 # A SELECT whose result is empty comes with no Native block at all, so no column
@@ -22,21 +40,67 @@ _FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.I)
 _DESCRIBABLE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(SELECT|WITH)\b", re.I | re.S)
 
 
+_CONCURRENT = ("this cursor is in use by another {} at the same time: a cursor serves one {} at a "
+               "time (PEP 249 threadsafety 2); give each {} its own cursor")
+
+
+_NUMPY_DTYPES = {"Float32": "float32", "Float64": "float64", "Bool": "bool"}
+_NUMPY_DTYPES.update({f"{u}Int{b}": f"{u.lower()}int{b}" for u in ("", "U") for b in (8, 16, 32, 64)})
+
+
+def _numpy_dtype(type_name):
+    """Numbers get their exact NumPy type; anything else (wider integers, strings,
+    dates, Nullable) an object array of the Python values."""
+    return _NUMPY_DTYPES.get(type_name, object)
+
+
 class CursorBase:
+    """State and step machines of a cursor; the shells add only how to wait:
+    ``_wait(steps)`` runs a step machine to its end and returns its value,
+    ``_notifier()`` gives what wakes the waiter (None: the sync cursor blocks),
+    ``_who()`` the thread or task running, and ``_awaits(a, b)`` whether a waits for b."""
+
     arraysize = 1
+    _user = "thread"  # who uses a cursor, for messages
 
     def __init__(self, connection):
         self.connection = connection
         self._closed = False
+        self._busy = threading.Lock()  # held by the one operation running
+        self._generation = 0           # counts results: an iteration stops if its result is replaced
+        self._columnar = False         # set_query_execution_args()
+        self._use_numpy = False
         self._reset()
 
+    def set_query_execution_args(self, columnar=None, use_numpy=None):
+        """django-clickhouse-backend's (clickhouse-driver's) switches for the next
+        queries: columnar results (fetchall() gives one tuple per column), as NumPy
+        arrays with use_numpy; columnar also makes executemany()/execute() of an
+        INSERT take its data as columns."""
+        if use_numpy:
+            try:
+                import numpy  # noqa: F401
+            except ImportError as e:
+                raise NotSupportedError("use_numpy needs NumPy: pip install numpy") from e
+        self._columnar = bool(columnar)
+        self._use_numpy = bool(use_numpy)
+
     def _reset(self):
+        self._generation += 1
+        # The threads/tasks whose result this is (see _check_owner), and whether
+        # anyone read it yet. A holder of the previous result that waits for this
+        # one's executor (a helper task) stays one.
+        who = self._who()
+        self._holders = [who] + [h for h in getattr(self, "_holders", ()) if h is not who and self._awaits(h, who)]
+        self._read = False
         self._stream = None
         self._rows = []
         self._pos = 0
         self._done = True
+        self._failed = None    # the error that ended the current result early
         self._names = None
         self._types = None
+        self._columns = None   # columnar: the values gathered per column until the end
         self._fetched = 0
         self._total = 0
         self._rowcount = -1
@@ -48,10 +112,8 @@ class CursorBase:
     @property
     def description(self):
         if self._describe is not None:
-            self._resolve_description()
-        if self._names is None:
-            return None
-        return tuple((n, t, None, None, None, None, None) for n, t in zip(self._names, self._types))
+            self._describe_now()
+        return self._description()
 
     @property
     def rowcount(self):
@@ -60,10 +122,15 @@ class CursorBase:
     @property
     def columns_with_types(self):
         if self._describe is not None:
-            self._resolve_description()
+            self._describe_now()
         if self._names is None:
             return None
         return list(zip(self._names, self._types))
+
+    def _description(self):
+        if self._names is None:
+            return None
+        return tuple((n, t, None, None, None, None, None) for n, t in zip(self._names, self._types))
 
     def setinputsizes(self, sizes):
         pass
@@ -76,13 +143,218 @@ class CursorBase:
         self._check_open()
         return None
 
+    # -- step machines: what execute/executemany/fetch*/describe do ----------------
+    def _op(self, steps):
+        """Every operation of the shells: one at a time per cursor, and only PEP 249
+        errors come out (any other with the original as __cause__)."""
+        if not self._busy.acquire(False):
+            raise ProgrammingError(_CONCURRENT.format(self._user, self._user, self._user))
+        try:
+            return (yield from steps)
+        except Error:
+            raise
+        except Exception as e:
+            raise from_python_error(e, sent=self._stream is not None) from e
+        finally:
+            self._busy.release()
+
+    def _execute(self, operation, parameters, settings, query_id):
+        return self._op(self._execute_steps(operation, parameters, settings, query_id))
+
+    def _executemany(self, operation, seq_of_parameters, settings, query_id):
+        return self._op(self._executemany_steps(operation, seq_of_parameters, settings, query_id))
+
+    def _fetch(self, n):
+        return self._op(self._fetch_steps(n))
+
+    def _fetch_some(self):
+        return self._op(self._fetch_some_steps())
+
+    def _describe_op(self):
+        return self._op(self._describe_steps())
+
+    def _execute_steps(self, operation, parameters, settings, query_id):
+        if parameters is not None and _INSERT_DATA.match(operation):
+            # clickhouse-driver's idiom: execute("INSERT INTO t (a, b) VALUES", rows)
+            return (yield from self._executemany_steps(operation, parameters, settings, query_id))
+        yield from self._knowing_server_version(lambda: self._request(operation, parameters, settings, query_id))
+        yield from self._first_block()
+        return self
+
+    def _executemany_steps(self, operation, seq_of_parameters, settings, query_id):
+        self._check_open()
+        prepared = self._insert_parts(operation, seq_of_parameters)
+        if prepared is None:  # not an INSERT ... VALUES: once per parameter set
+            count = 0
+            for params in seq_of_parameters:
+                yield from self._execute_steps(operation, params, settings, None)
+                count += max(self._rowcount, 0)
+            self._rowcount = count
+            return self
+        head, row, rows = prepared
+        target = _INSERT_TARGET.match(head)
+        if target and _ONLY_PLACEHOLDERS.match(row):
+            columns = yield from self._insert_columns(target, settings)
+            if columns is not None:
+                check_rows(rows, columns, self.connection._options.tzinfo)
+        body = yield from self._knowing_server_version(lambda: self._insert_body(head, row, rows))
+        self._abandon()
+        self._reset()
+        self._send(body, False, settings, query_id)
+        try:
+            yield from self._first_block()
+        except Error:
+            if target:  # perhaps because the table changed: describe it again next time
+                self.connection._columns.pop(target.group("table"), None)
+            raise
+        self._rowcount = len(rows)
+        return self
+
+    def _insert_columns(self, target, settings):
+        """(name, type) of the columns an INSERT ... VALUES fills, from one
+        DESCRIBE TABLE per table and connection; None if it cannot be known."""
+        table = target.group("table")
+        cache = self.connection._columns
+        described = cache.get(table)
+        if described is None:
+            try:
+                rows = yield from self._side_query(f"DESCRIBE TABLE {table}", settings)
+            except Error:
+                return None  # e.g. no such table: the INSERT itself will say so
+            described = cache[table] = [(r[0], r[1], r[2]) for r in rows]
+        if target.group("columns") is None:  # every column the server fills from VALUES
+            return [(n, t) for n, t, kind in described if kind not in ("MATERIALIZED", "ALIAS")]
+        types = {n: t for n, t, _ in described}
+        names = [c.strip() for c in target.group("columns").split(",")]
+        names = [n[1:-1].replace("\\`", "`") if n.startswith("`") else n for n in names]
+        return [(n, types.get(n, "")) for n in names]
+
+    def _knowing_server_version(self, prepare):
+        """prepare(), again once the server version is known when a literal's
+        rendering depends on it (the escaper raises ServerVersionNeeded; asked once
+        per connection, see Connection._server_version_info)."""
+        try:
+            return prepare()
+        except _engine.ServerVersionNeeded:
+            rows = yield from self._side_query("SELECT version()", None)
+            self.connection._server_version_info = version_tuple(rows[0][0])
+            return prepare()
+
+    def _side_query(self, sql, settings):
+        """The rows of a small query the cursor needs (DESCRIBE), beside its result."""
+        stream = self.connection._client.request(
+            sql.encode("utf-8", "surrogateescape"), params=settings_query(settings), retryable=True,
+            notifier=self._notifier(), query_timeout=self.connection._options.query_timeout or 0.0)
+        rows = []
+        try:
+            while (block := (yield stream)) is not None:
+                rows.extend(block[2])
+        except Error:
+            raise
+        except BaseException:
+            stream.close()  # interrupted: free the slot
+            raise
+        return rows
+
+    def _first_block(self):
+        # Reading the first block makes errors surface in execute() and gives
+        # `description` before any fetch.
+        while not self._done:
+            if (self._on_block((yield from self._next_block())) or self._names is not None) and not self._columnar:
+                break
+
+    def _fetch_ready(self, n):
+        """fetch's answer when it needs no wait (the rows are buffered), else None:
+        the shells try this first, as a step machine costs a generator per call."""
+        if not self._busy.acquire(False):
+            raise ProgrammingError(_CONCURRENT.format(self._user, self._user, self._user))
+        try:
+            if self._done or (n is not None and self._buffered() >= n):
+                self._check_result()
+                return self._take(n)
+            return None
+        finally:
+            self._busy.release()
+
+    def _fetch_steps(self, n):
+        """Up to n rows (None: all the rest)."""
+        self._check_result()
+        while not self._done and (n is None or self._buffered() < n):
+            self._on_block((yield from self._next_block()))
+        return self._take(n)
+
+    def _fetch_some_steps(self):
+        """The rows buffered, or the next block's; [] at the end (for iteration)."""
+        self._check_result()
+        while not self._done and not self._buffered():
+            self._on_block((yield from self._next_block()))
+        return self._take(None)
+
+    def _iterated(self, generation, finished):
+        """An iteration over result `generation` ends (finished: it saw the end)."""
+        if not finished and generation == self._generation and not self._done:
+            # Left early (break, an exception, Ctrl-C in the loop's body): the rest
+            # is not wanted, so free the pool slot and kill the query now rather than
+            # when the cursor is garbage-collected.
+            self._fail(InterfaceError("the iteration over this result stopped before its end"))
+
+    def _check_iteration(self, generation):
+        if generation != self._generation:
+            raise ProgrammingError("the cursor ran another query while its result was being iterated")
+
+    def _column_values(self):
+        if not self._use_numpy:
+            return [tuple(c) for c in self._columns]
+        import numpy
+
+        return [numpy.array(c, dtype=_numpy_dtype(t)) for c, t in zip(self._columns, self._types)]
+
+    def _describe_steps(self):
+        """description; for an empty SELECT, asks DESCRIBE TABLE (query) once."""
+        if self._describe is not None:
+            sql, settings = self._describe
+            if not self._done or self._closed or self.connection._closed:
+                self._describe = None
+            else:
+                sql = sql.strip().rstrip(";").rstrip()
+                try:
+                    rows = yield from self._side_query(f"DESCRIBE TABLE ({sql}\n)", settings)
+                except Error:
+                    self._describe = None  # a statement DESCRIBE cannot wrap: description stays None
+                else:
+                    self._described(rows)
+        return self._description()
+
+    def _next_block(self):
+        """The one wait of every step machine: the next block of the current result."""
+        try:
+            block = yield self._stream
+        except BaseException as e:
+            # The result ends here, on every shell: an error of the query, a
+            # timeout, Ctrl-C, a cancelled task. Closing frees the pool slot and
+            # kills the query on the server if it still runs.
+            self._fail(e)
+            raise
+        if self._closed or self.connection._closed:
+            # closed from elsewhere while we waited: the stream's end is not the result's
+            raise InterfaceError("the cursor or its connection was closed while the result was read")
+        return block
+
+    def _fail(self, error):
+        self._failed = error
+        self._done = True
+        self._rows, self._pos = [], 0
+        self._describe = None
+        if self._stream is not None:
+            self._stream.close()
+
     # -- preparation ----------------------------------------------------------
     def _check_open(self):
         if self._closed:
             raise InterfaceError("cursor is closed")
         self.connection._check_open()
 
-    def _request(self, operation, parameters, settings, query_id, notifier=None, raw=False):
+    def _request(self, operation, parameters, settings, query_id, raw=False):
         self._check_open()
         self._abandon()
         self._reset()
@@ -90,12 +362,16 @@ class CursorBase:
             raise ProgrammingError("operation must be a str")
         sql = (operation if parameters is None else
                _engine.format_query(operation, parameters, server_version=self.connection._server_version_info))
+        if _SCHEMA_CHANGE.match(sql):
+            self.connection._columns.clear()
         if not raw and _DESCRIBABLE.match(sql) and not _FORMAT_CLAUSE.search(sql):
             self._describe = (sql, settings)
         return self._send(sql.encode("utf-8", "surrogateescape"), bool(_RETRYABLE.match(sql)),
-                          settings, query_id, notifier, raw)
+                          settings, query_id, raw)
 
-    def _send(self, body, retryable, settings, query_id, notifier, raw=False):
+    def _send(self, body, retryable, settings, query_id, raw=False):
+        if query_id is not None and (not isinstance(query_id, str) or "\x00" in query_id):
+            raise ProgrammingError(f"query_id must be a str without NUL characters, not {query_id!r}")
         opts = self.connection._options
         headers = ""
         if opts.encoding in ("gzip", "zstd") and len(body) >= COMPRESS_BODY_MIN:
@@ -108,7 +384,7 @@ class CursorBase:
             query_id=query_id,
             retryable=retryable,
             raw=raw,
-            notifier=notifier,
+            notifier=self._notifier(),
             query_timeout=opts.query_timeout or 0.0,
             buffer_limit=opts.stream_buffer_bytes,
             tz=opts.tzinfo,
@@ -116,26 +392,33 @@ class CursorBase:
             headers=headers,
             max_ratio=opts.max_decompression_ratio,
             max_block_bytes=opts.max_block_bytes,
+            columnar=self._columnar,
         )
         self.query_id = self._stream.query_id
         self._done = False
         return self._stream
 
-    def _send_batch(self, prepared, settings, query_id, notifier):
-        """Send an executemany INSERT prepared by _insert_body; returns its row count."""
-        body, nrows = prepared
-        self._abandon()
-        self._reset()
-        self._send(body, False, settings, query_id, notifier)
-        return nrows
-
-    def _insert_body(self, operation, seq_of_parameters):
-        """executemany of INSERT ... VALUES: all rows in one request body."""
+    def _insert_parts(self, operation, seq_of_parameters):
+        """executemany of INSERT ... VALUES (row) or INSERT ... VALUES with the data
+        (rows, or columns when columnar): (head, row, rows), else None."""
+        rows = seq_of_parameters if isinstance(seq_of_parameters, (list, tuple)) else list(seq_of_parameters)
+        m = _INSERT_DATA.match(operation)
+        if m:
+            if self._columnar:
+                rows = list(zip(*rows))
+            if not rows:
+                raise ProgrammingError("an INSERT without a row template needs at least one row")
+            if not all(isinstance(r, (list, tuple)) for r in rows):
+                raise ProgrammingError("INSERT ... VALUES takes its data as a list of row tuples "
+                                       "(of column tuples with columnar=True)")
+            return m.group("head"), "(" + ", ".join(["%s"] * len(rows[0])) + ")", rows
         m = _INSERT_VALUES.match(operation)
         if not m:
             return None
-        head, row = m.group("head"), m.group("row")
-        rows = seq_of_parameters if isinstance(seq_of_parameters, (list, tuple)) else list(seq_of_parameters)
+        return m.group("head"), m.group("row"), rows
+
+    def _insert_body(self, head, row, rows):
+        """All rows of an INSERT ... VALUES in one request body."""
         if _ONLY_PLACEHOLDERS.match(row):
             width = row.count("%s")
             for r in rows[:1]:
@@ -145,22 +428,33 @@ class CursorBase:
         else:
             values = ",".join(_engine.format_query(row, p, server_version=self.connection._server_version_info)
                               for p in rows).encode("utf-8", "surrogateescape")
-        return (head.encode("utf-8", "surrogateescape") + b" " + values), len(rows)
+        return head.encode("utf-8", "surrogateescape") + b" " + values
 
     # -- consuming ------------------------------------------------------------
     def _on_block(self, block):
         """Take one decoded block (or None at the end). Returns True if it had rows."""
         if block is None:
             self._done = True
+            if self._columns is not None:
+                self._rows, self._pos = self._column_values(), 0
             self._read_summary()
             if self._names is not None:
                 self._rowcount = self._total
                 self._describe = None
+            elif self._describe is not None:
+                self._rowcount = 0  # a SELECT without rows (its columns are asked only if wanted)
             return False
         names, types, rows = block
         if self._names is None:
             self._names, self._types = names, types
             self._describe = None
+        if self._columnar:  # whole columns only: gather until the end
+            if self._columns is None:
+                self._columns = [[] for _ in names]
+            for gathered, values in zip(self._columns, rows):
+                gathered.extend(values)
+            self._total += len(rows[0]) if rows else 0
+            return False
         self._total += len(rows)
         if self._pos >= len(self._rows):
             self._rows, self._pos = rows, 0
@@ -171,27 +465,12 @@ class CursorBase:
             self._pos = 0
         return bool(rows)
 
-    def _describe_stream(self, notifier=None):
-        """Start DESCRIBE TABLE (query) for an empty SELECT; None if it can't be asked."""
-        sql, settings = self._describe
-        self._describe = None
-        if not self._done or self._closed or self.connection._closed:
-            return None
-        sql = sql.strip().rstrip(";").rstrip()
-        return self.connection._client.request(
-            f"DESCRIBE TABLE ({sql}\n)".encode("utf-8", "surrogateescape"),
-            params=settings_query(settings), retryable=True, notifier=notifier,
-            query_timeout=self.connection._options.query_timeout or 0.0)
-
     def _described(self, rows):
         """Columns from DESCRIBE's rows (name, type, ...) for an empty result."""
+        self._describe = None
         self._names = [r[0] for r in rows]
         self._types = [r[1] for r in rows]
         self._rowcount = 0
-
-    def _resolve_description(self):
-        # Sync surfaces override this; the async cursor resolves in execute().
-        self._describe = None
 
     def _read_summary(self):
         s = self._stream.summary if self._stream is not None else None
@@ -204,6 +483,7 @@ class CursorBase:
                 self._rowcount = int(self.summary["written_rows"])
 
     def _take(self, n):
+        self._read = True
         if self._pos == 0 and (n is None or n >= len(self._rows)):
             rows, self._rows = self._rows, []  # the whole buffer: hand it over, no copy
         else:
@@ -219,6 +499,28 @@ class CursorBase:
         self._check_open()
         if self._stream is None:
             raise ProgrammingError("no query has been executed")
+        self._check_owner()
+        if self._failed is not None:
+            raise ProgrammingError(f"the last query's result ended early ({type(self._failed).__name__}: "
+                                   f"{self._failed}); it has nothing more to read") from self._failed
+
+    def _check_owner(self):
+        """Only the thread/task that executed a result reads it: with a cursor shared
+        by mistake, another one's execute() in between would hand it foreign rows.
+        A result may still change hands when that cannot happen: to a task its
+        holder awaits (asyncio.wait_for(cur.fetchall(), t)), or once every holder
+        is finished and nobody read it (a result executed in a helper task)."""
+        who = self._who()
+        holders = self._holders
+        if who in holders:
+            return
+        if any(self._awaits(h, who) for h in holders) or (
+                not self._read and all(self._finished(h) for h in holders)):
+            holders.append(who)
+            return
+        u = self._user
+        raise ProgrammingError(f"this cursor's result belongs to another {u}: another {u} ran a query on "
+                               f"the cursor since (a cursor serves one {u}; give each {u} its own cursor)")
 
     def _abandon(self):
         """Stop a result that was not read to the end: frees the connection and

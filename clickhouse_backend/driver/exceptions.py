@@ -174,6 +174,21 @@ def make_error(kind, code, message, http_status, query_id):
     return cls(message, code=code or None, http_status=http_status or None, query_id=query_id, kind=kind)
 
 
+def from_python_error(error, sent):
+    """The PEP 249 error for a Python exception raised by execute/executemany/fetch
+    (the caller chains the original as __cause__). Values that cannot be sent or
+    read (a lone surrogate, a number out of range) are DataError; before anything
+    was sent, any other is the caller's arguments (a wrong type, a missing
+    parameter, a NUL in a query_id): ProgrammingError; after, InterfaceError."""
+    if isinstance(error, (UnicodeError, ArithmeticError)) or sent and isinstance(error, ValueError):
+        cls = DataError
+    elif not sent:
+        cls = ProgrammingError
+    else:
+        cls = InterfaceError
+    return cls(f"{type(error).__name__}: {error}", kind="client")
+
+
 CLASSES = {
     name: obj for name, obj in globals().items()
     if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__ == __name__
