@@ -943,6 +943,9 @@ DJANGO_RELEASE_LISTED = [
         "aggregation.tests.AggregateTestCase.test_string_agg_filter_in_subquery",
         "delete.tests.DeletionTests.test_keep_parents_does_not_delete_proxy_related",
     ]),
+    ((6, 1), (25, 0), CORRELATED, [
+        "expressions.tests.BasicExpressionsTests.test_annotation_with_outerref_and_output_field",
+    ]),
     ((6, 1), (20, 1), SECONDS, [
         "basic.tests.ModelTest.test_save_expressions",
     ]),
