@@ -994,7 +994,7 @@ DJANGO_RELEASE_LISTED = [
     ((6, 1), None, UNORDERED, [
         "model_fields.test_jsonfield.JSONNullTests.test_bulk_update",
     ]),
-    ((6, 1), None, DB_DEFAULT_QUERY, [
+    ((6, 0), None, DB_DEFAULT_QUERY, [
         "bulk_create.tests.BulkCreateTests.test_db_default_field_excluded",
     ]),
     ((6, 1), None, MUTATIONS, [
