@@ -994,6 +994,8 @@ DJANGO_RELEASE_LISTED = [
     ]),
     ((6, 1), None, UNORDERED, [
         "model_fields.test_jsonfield.JSONNullTests.test_bulk_update",
+        "model_fields.test_jsonfield.JSONNullTests.test_filter_in",
+        "model_fields.test_jsonfield.JSONNullTests.test_key_in",
     ]),
     ((6, 1), None, STRING_AGG_DISTINCT, [
         "aggregation.tests.AggregateTestCase.test_distinct_on_stringagg",
