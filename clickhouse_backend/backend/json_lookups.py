@@ -2,7 +2,7 @@
 key lookups in ClickHouse SQL: JSONExtractRaw / JSONExtractString / JSONHas
 (ClickHouse 19.4+; on older servers these raise NotSupportedError)."""
 from django.db import NotSupportedError
-from django.db.models.expressions import OrderBy, RawSQL
+from django.db.models.expressions import OrderBy, RawSQL, Value
 from django.db.models.fields import json as dj_json
 
 
@@ -124,10 +124,15 @@ def order_by(self, compiler, connection, **extra):
     return self.as_sql(compiler, connection, **extra)
 
 
+# Django 6.0+ (JSONIn) encodes Value parameters as JSON text too.
+_ENCODES_VALUES = hasattr(dj_json, "JSONIn")
+
+
 def _in_parameter(original):
     def resolve_expression_parameter(self, compiler, connection, sql, param):
         sql, params = original(self, compiler, connection, sql, param)
-        if connection.vendor == "clickhouse" and not hasattr(param, "as_sql"):
+        encoded = not hasattr(param, "as_sql") or (_ENCODES_VALUES and isinstance(param, Value))
+        if connection.vendor == "clickhouse" and encoded:
             sql = "JSONExtractRaw(%s)" % sql  # normalized as the key's value
         return sql, params
     resolve_expression_parameter._clickhouse = True
