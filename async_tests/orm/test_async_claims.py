@@ -18,7 +18,7 @@ from django.db.models import aprefetch_related_objects as django_aprefetch_relat
 from django.db.models.signals import post_delete, pre_delete
 from django.test.utils import override_settings
 
-from async_tests.orm.aioapp.models import Author, Book, Leaf, Event, Many, Note
+from async_tests.orm.aioapp.models import Author, Book, Chapter, Leaf, Event, Many, Note
 from async_tests.orm.conftest import no_thread_hop, running, sync
 from clickhouse_backend.models.aio import adelete, aio, aprefetch_related_objects, asave
 
@@ -324,8 +324,9 @@ async def test_aprefetch_related_objects(alias, prefetch):
 # ---- a database that is not ClickHouse ----------------------------------------------------
 
 @pytest.fixture
-def lite(tmp_path):
-    """'lite': SQLite, with the Author/Book/Note tables."""
+def lite(tmp_path, orm_databases, django_db_blocker):
+    """'lite': SQLite, with the Author/Book/Chapter/Leaf/Note tables. pytest-django
+    blocks database access to Django's own backends outside its db fixtures."""
     settings = connections.configure_settings({
         "default": {"ENGINE": "django.db.backends.dummy"},
         "lite": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "lite.sqlite3")},
@@ -334,18 +335,19 @@ def lite(tmp_path):
 
     def create():
         with connections["lite"].schema_editor() as editor:
-            for model in (Author, Book, Leaf, Note):
+            for model in (Author, Book, Chapter, Leaf, Note):
                 editor.create_model(model)
         connections["lite"].close()
 
     import threading
-    t = threading.Thread(target=create)
-    t.start()
-    t.join()
-    try:
-        yield "lite"
-    finally:
-        del connections.settings["lite"]
+    with django_db_blocker.unblock():
+        t = threading.Thread(target=create)
+        t.start()
+        t.join()
+        try:
+            yield "lite"
+        finally:
+            del connections.settings["lite"]
 
 
 async def test_non_clickhouse_database_keeps_djangos_methods(lite, monkeypatch):

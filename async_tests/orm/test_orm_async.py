@@ -110,11 +110,8 @@ async def test_reads_match_sync(alias):
             await qs.aget(name="n1")
 
 
-async def test_aggregate_over_no_rows_is_none(alias, request):
+async def test_aggregate_over_no_rows_is_none(alias):
     """Django documents None for Sum/Avg/Max/Min over no rows (Count gives 0)."""
-    if connections[alias].server_version < (21, 1):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="empty aggregate emulation lands from the values branch"))
     await _seed(alias, 3)
     qs = Event.objects.using(alias).filter(value__gt=99)
     expected = {"value__sum": None, "score__avg": None, "ts__max": None, "day__min": None}
