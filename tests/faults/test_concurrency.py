@@ -18,11 +18,12 @@ def unique_pool():
 
 
 def wait_closed(conn, timeout=10):
-    """Idle connections expire after idle_timeout: wait until the pool holds none."""
+    """Idle connections expire after idle_timeout: wait until the pool holds none,
+    the KILL QUERY connections of cancelled queries included (their own budget)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         st = conn.pool_stats()
-        if st["open"] == 0 and st["in_use"] == 0:
+        if st["open"] == 0 and st["in_use"] == 0 and st["kill_open"] == 0:
             return st
         time.sleep(0.05)
     return conn.pool_stats()
