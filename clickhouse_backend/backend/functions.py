@@ -572,7 +572,9 @@ def _aggregate(self, compiler, connection, **extra):
     source = self.get_source_expressions()[0]
     if self.filter is not None and not connection.features.supports_aggregate_filter_clause:
         from django.db.models import Case, When
-        source = Case(When(self.filter, then=source))  # as Aggregate.as_sql filters
+        # as Aggregate.as_sql filters; Django 6.x wraps the Q in AggregateFilter
+        condition = getattr(self.filter, "condition", self.filter)
+        source = Case(When(condition, then=source))
     count_sql, count_params = compiler.compile(source)
     return "if(count(%s) = 0, NULL, %s)" % (count_sql, sql), [*count_params, *params]
 
