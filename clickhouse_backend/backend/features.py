@@ -117,6 +117,10 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # groupBitAnd/Or/Xor (Django 6.1's BitAnd/BitOr/BitXor) take signed
     # integers from 23.5, unsigned ones only before.
     supports_signed_bit_aggregations = _since((23, 5))
+    # 18.16's mutations cannot write an Enum column (its if() takes no Enum:
+    # "Illegal columns Int16 and Int16"); checked there and on chDB 26.x, which
+    # can. 19.1 is the next release line, not a verified first release.
+    can_update_enum_columns = _since((19, 1))
     supports_over_clause = _since((21, 9))
     supports_frame_range_fixed_distance = _since((21, 9))
     supports_lightweight_delete = _since((23, 3))

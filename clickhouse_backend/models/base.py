@@ -38,7 +38,13 @@ class ClickhouseModel(models.Model):
         values = [v for v in values if v[0].name not in keys and v[0].column not in keys]
         filtered = base_qs.filter(pk=pk_val)
         if not values:
-            return update_fields is not None or filtered.exists()
-        if hasattr(filtered, "settings"):
-            filtered = filtered.settings(mutations_sync=1)
-        return filtered._update(values) > 0
+            updated = 1 if update_fields is not None or filtered.exists() else 0
+        else:
+            if hasattr(filtered, "settings"):
+                filtered = filtered.settings(mutations_sync=1)
+            updated = filtered._update(values)
+        if returning_fields is None:  # Django 5.2: whether a row was updated
+            return updated > 0
+        # Django 6.x: a row of returned values per updated row; ClickHouse has no
+        # UPDATE ... RETURNING (features.can_return_rows_from_update), so empty ones.
+        return [()] * updated

@@ -177,3 +177,31 @@ def test_json_field_in_values_are_json_encoded(alias, request):
         # JSONNull() is a value here (the JSON text null), not the SQL NULL IN drops.
         j = objs.create(name="jin_", data=dj.JSONNull())
         assert pks([dj.JSONNull(), [1], "yes"]) == sorted([s.pk, j.pk])
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_clickhouse_model_save_of_an_existing_row(alias, request):
+    """save() on a row that exists is an UPDATE mutation; Django 6.x expects the
+    returned rows of _do_update, 5.2 a bool (it crashed with 'bool' object is not
+    subscriptable on 6.x)."""
+    from tests.backend.testapp.models import Event
+
+    use_db(alias, request)
+    objs = Event.objects.using(alias)
+    e = objs.create(port=1, content="before", action=2)
+    try:
+        e.content, e.port = "after", 2
+        if connections[alias].features.can_update_enum_columns:
+            e.action = 3
+            e.save()
+            expected = ("after", 2, 3)
+        else:  # Event.action is an Enum: refused, nothing written
+            with pytest.raises(NotSupportedError, match="Enum column action needs ClickHouse 19.1"):
+                e.save()
+            e.save(update_fields=["content", "port"])
+            expected = ("after", 2, 2)
+        e.save(update_fields=["content"])
+        got = objs.get(pk=e.pk)
+        assert (got.content, got.port, got.action) == expected
+    finally:
+        objs.filter(pk=e.pk).delete()
