@@ -247,7 +247,7 @@ print_summary() {
     local line name rc passed failed errors skipped verdict
     echo
     echo "==================== test summary ===================="
-    printf '%-12s %-8s %7s %7s %7s %7s  %s\n' suite/django result passed failed errors skipped detail
+    printf '%-12s %-8s %7s %7s %7s %7s  %s\n' suite/leg result passed failed errors skipped detail
     for line in "${RESULTS[@]}"; do
         IFS='|' read -r name rc passed failed errors skipped <<<"$line"
         verdict=PASS
