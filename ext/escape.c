@@ -227,7 +227,8 @@ static char *fmt_time(char *p, int h, int mi, int s, int us, int force_us) {
     return p;
 }
 
-/* An aware datetime with microseconds is toDateTime64(..., 6, 'UTC'); servers before
+/* An aware datetime with microseconds, or outside DateTime's 1970-2105, is
+ * toDateTime64(..., 6, 'UTC'); servers before
  * DateTime64 existed (20.1) get a clear refusal instead of "Unknown function" or a
  * value cut to the second. sv: see escape.h. Returns 0 (go on), -1 with an exception. */
 static int check_datetime64(PyObject *v, PyObject *sv) {
@@ -238,8 +239,8 @@ static int check_datetime64(PyObject *v, PyObject *sv) {
         return -1;
     }
     if (PyTuple_GET_SIZE(sv) == 0) {
-        PyErr_SetString(esc_ServerVersionNeeded, "an aware datetime with microseconds: the literal "
-                                                 "depends on the server version");
+        PyErr_SetString(esc_ServerVersionNeeded, "an aware datetime with microseconds or outside 1970-2105: "
+                                                 "the literal depends on the server version");
         return -1;
     }
     int older = PyObject_RichCompareBool(sv, Datetime64Since, Py_LT);
@@ -254,7 +255,7 @@ static int check_datetime64(PyObject *v, PyObject *sv) {
     if (text)
         PyErr_Format(chb_exc(CHB_EXC_NotSupportedError),
                      "ClickHouse %U has no DateTime64 (it came in 20.1): the timezone-aware datetime %R "
-                     "has microseconds, which DateTime would drop; round it to the second to send it",
+                     "has microseconds or lies outside 1970-2105, which DateTime would drop or wrap",
                      text, v);
     Py_XDECREF(dot);
     Py_XDECREF(parts);
@@ -290,18 +291,22 @@ static int put_datetime(chb_buf *out, PyObject *v, PyObject *sv) {
     }
     char tmp[96], *p = tmp;
     int us = PyDateTime_DATE_GET_MICROSECOND(v);
-    if (utc && us && check_datetime64(given, sv)) {
+    /* DateTime holds whole seconds of 1970-2105 only: toDateTime() of anything else
+     * is cut or wrapped (a 1900 value would be stored as 1970). */
+    int year = PyDateTime_GET_YEAR(v);
+    int wide = us || year < 1970 || year > 2105;
+    if (utc && wide && check_datetime64(given, sv)) {
         Py_DECREF(utc);
         return -1;
     }
-    if (utc) p += us ? sprintf(p, "toDateTime64('") : sprintf(p, "toDateTime('");
+    if (utc) p += wide ? sprintf(p, "toDateTime64('") : sprintf(p, "toDateTime('");
     else *p++ = '\'';
     p = fmt_date(p, PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
     *p++ = ' ';
     p = fmt_time(p, PyDateTime_DATE_GET_HOUR(v), PyDateTime_DATE_GET_MINUTE(v), PyDateTime_DATE_GET_SECOND(v),
                  us, 0);
     *p++ = '\'';
-    if (utc) p += us ? sprintf(p, ", 6, 'UTC')") : sprintf(p, ", 'UTC')");
+    if (utc) p += wide ? sprintf(p, ", 6, 'UTC')") : sprintf(p, ", 'UTC')");
     Py_XDECREF(utc);
     PUT(out, tmp, (size_t)(p - tmp));
     return 0;

@@ -452,6 +452,33 @@ def test_cursor_binds_aware_datetime64_on_chdb(ecursor):
     assert ecursor.connection._server_version_info >= DATETIME64_SINCE
 
 
+def test_aware_datetime_outside_datetime_range_is_datetime64():
+    # DateTime holds whole seconds of 1970-2105: toDateTime() of a 1900 or 2200 value
+    # would wrap (a 1900 value was stored as 1970 in a DateTime64 column)
+    old = datetime.datetime(1900, 1, 1, 12, tzinfo=datetime.timezone.utc)
+    late = datetime.datetime(2200, 1, 1, tzinfo=datetime.timezone.utc)
+    assert quote(old, server_version=(26, 9)) == "toDateTime64('1900-01-01 12:00:00', 6, 'UTC')"
+    assert quote(late, server_version=(26, 9)) == "toDateTime64('2200-01-01 00:00:00', 6, 'UTC')"
+    with pytest.raises(NotSupportedError, match=r"ClickHouse 18\.16 has no DateTime64.*outside 1970-2105"):
+        quote(old, server_version=(18, 16))
+    with pytest.raises(_engine.ServerVersionNeeded):
+        format_rows([(old,)], server_version=())
+
+
+def test_aware_datetimes_into_datetime64_read_back_on_chdb(ecursor):
+    ecursor.execute("CREATE TABLE t_aware64 (d DateTime64(6, 'UTC')) ENGINE = Memory")
+    try:
+        utc = datetime.timezone.utc
+        values = [datetime.datetime(1900, 1, 1, tzinfo=utc), datetime.datetime(1969, 12, 31, 23, 59, 59, tzinfo=utc),
+                  datetime.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=utc),
+                  datetime.datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=utc)]
+        ecursor.executemany("INSERT INTO t_aware64 (d) VALUES", [(v,) for v in values])
+        ecursor.execute("SELECT d FROM t_aware64 ORDER BY d")
+        assert [r[0] for r in ecursor.fetchall()] == values
+    finally:
+        ecursor.execute("DROP TABLE t_aware64")
+
+
 def test_uuid_and_ips(ch):
     u = uuid.UUID("0123abcd-4567-89ef-0123-456789abcdef")
     v4 = ipaddress.IPv4Address("10.20.30.40")
