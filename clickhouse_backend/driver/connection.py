@@ -150,6 +150,9 @@ class Connection:
         self._closed = True
         for cur in list(self._cursors):
             cur._abandon()
+            # unusable now (PEP 249): its finished result must not keep the pool alive
+            # until the cursor is garbage-collected
+            cur._stream = None
         self._release_client()
 
     def _release_client(self):
