@@ -558,6 +558,16 @@ static chb_pool *client_pool(ClientObject *self) {
         PyErr_SetString(chb_exc(CHB_EXC_OperationalError), err);
         return NULL;
     }
+    /* Other threads may have looked the pool up (or closed the client) while the GIL
+     * was released: the client holds exactly one reference, or the pool never dies. */
+    if (self->closed || (self->pool && self->generation == gen)) {
+        chb_pool_unref(p);
+        if (self->closed) {
+            PyErr_SetString(chb_exc(CHB_EXC_InterfaceError), "the client is closed");
+            return NULL;
+        }
+        return self->pool;
+    }
     self->pool = p;
     self->generation = gen;
     return p;
