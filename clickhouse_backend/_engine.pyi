@@ -51,7 +51,7 @@ class Client:
                  pool_timeout: float = 30.0, idle_timeout: float = 9.0, connect_timeout: float = 10.0,
                  send_receive_timeout: float = 300.0, pool_name: str = "", secure: bool = False,
                  verify: bool = True, ca_certs: str = "", certfile: str = "", keyfile: str = "",
-                 server_hostname: str = "", http2: int = 1) -> None: ...
+                 server_hostname: str = "", http2: int = 1, ciphers: str = "") -> None: ...
     def request(self, body: bytes, params: str = "", query_id: str | None = None, retryable: bool = False,
                 raw: bool = False, notifier: Notifier | None = None, query_timeout: float = 0.0,
                 buffer_limit: int = 0, tz: datetime.tzinfo | None | Literal[False] = None, strings_as_bytes: bool = False,

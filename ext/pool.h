@@ -21,6 +21,7 @@ typedef struct {
     char certfile[1024];     /* client certificate chain (mutual TLS) */
     char keyfile[1024];
     char server_hostname[256]; /* name for SNI and verification; empty: host */
+    char ciphers[1024];      /* OpenSSL cipher list; TLS_* names are TLS 1.3 suites; empty: defaults */
 } chb_pool_cfg;
 
 enum { CHB_H2_OFF = 0, CHB_H2_AUTO = 1, CHB_H2_REQUIRED = 2 };

@@ -16,6 +16,7 @@
 #include "notifier.h"
 #include "pool.h"
 #include "request.h"
+#include "tls.h"
 
 PyObject *chb_error_factory;
 
@@ -479,21 +480,22 @@ static int extract_secrets(ClientObject *self) {
 static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"host", "port", "params", "headers", "pool_size", "pool_timeout", "idle_timeout",
                              "connect_timeout", "send_receive_timeout", "pool_name", "secure", "verify",
-                             "ca_certs", "certfile", "keyfile", "server_hostname", "http2", NULL};
+                             "ca_certs", "certfile", "keyfile", "server_hostname", "http2", "ciphers", NULL};
     const char *host, *params = "", *headers = "", *pool_name = "";
-    const char *ca_certs = "", *certfile = "", *keyfile = "", *server_hostname = "";
+    const char *ca_certs = "", *certfile = "", *keyfile = "", *server_hostname = "", *ciphers = "";
     int secure = 0, verify = 1, http2 = CHB_H2_AUTO;
     int port, pool_size = 16;
     double pool_timeout = 30, idle_timeout = 9, connect_timeout = 10, rw_timeout = 300;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssi", kwlist, &host, &port, &params, &headers,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssis", kwlist, &host, &port, &params, &headers,
                                      &pool_size, &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout,
                                      &pool_name, &secure, &verify, &ca_certs, &certfile, &keyfile,
-                                     &server_hostname, &http2))
+                                     &server_hostname, &http2, &ciphers))
         return -1;
     if (strlen(host) >= sizeof self->cfg.host || strlen(pool_name) >= sizeof self->cfg.name ||
         strlen(ca_certs) >= sizeof self->cfg.ca_certs || strlen(certfile) >= sizeof self->cfg.certfile ||
-        strlen(keyfile) >= sizeof self->cfg.keyfile || strlen(server_hostname) >= sizeof self->cfg.server_hostname) {
-        PyErr_SetString(PyExc_ValueError, "host, pool name, path or server_hostname too long");
+        strlen(keyfile) >= sizeof self->cfg.keyfile || strlen(server_hostname) >= sizeof self->cfg.server_hostname ||
+        strlen(ciphers) >= sizeof self->cfg.ciphers) {
+        PyErr_SetString(PyExc_ValueError, "host, pool name, path, server_hostname or ciphers too long");
         return -1;
     }
     if (pool_size < 1 || port < 1 || port > 65535) {
@@ -525,6 +527,13 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
         snprintf(self->cfg.certfile, sizeof self->cfg.certfile, "%s", certfile);
         snprintf(self->cfg.keyfile, sizeof self->cfg.keyfile, "%s", keyfile);
         snprintf(self->cfg.server_hostname, sizeof self->cfg.server_hostname, "%s", server_hostname);
+        snprintf(self->cfg.ciphers, sizeof self->cfg.ciphers, "%s", ciphers);
+        /* a list OpenSSL cannot use is a configuration error: say so at connect() */
+        char err[512] = "";
+        if (chb_tls_check_ciphers(ciphers, err, sizeof err) != 0) {
+            PyErr_SetString(chb_exc(CHB_EXC_InterfaceError), err);
+            return -1;
+        }
     }
     int v6 = strchr(host, ':') != NULL;
     snprintf(self->host_header, sizeof self->host_header, v6 ? "[%s]:%d" : "%s:%d", host, port);

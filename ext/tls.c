@@ -37,6 +37,56 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess) {
     return 1; /* we keep the reference */
 }
 
+/* The `ciphers` option, as curl and Python's ssl read it: TLS_* names restrict the
+ * TLS 1.3 suites, the rest is an OpenSSL cipher list for TLS 1.2; a part not given
+ * keeps OpenSSL's defaults. */
+static int apply_ciphers(SSL_CTX *ctx, const char *list, char *err, size_t errlen) {
+    char v12[1024] = "", v13[1024] = "", item[1024];
+    for (const char *s = list; *s;) {
+        size_t n = strcspn(s, ":, ");
+        if (n && n < sizeof item) {
+            memcpy(item, s, n);
+            item[n] = 0;
+            char *dst = strncmp(item, "TLS_", 4) == 0 ? v13 : v12;
+            size_t used = strlen(dst);
+            if (used + n + 2 > sizeof v12) break; /* cannot happen: list fits cfg.ciphers */
+            if (used) dst[used++] = ':';
+            memcpy(dst + used, item, n + 1);
+        }
+        s += n;
+        s += strspn(s, ":, ");
+    }
+    if (!v12[0] && !v13[0]) {
+        snprintf(err, errlen, "ciphers: no cipher named in '%s'", list);
+        return -1;
+    }
+    if (v12[0] && SSL_CTX_set_cipher_list(ctx, v12) != 1) {
+        char what[1100];
+        snprintf(what, sizeof what, "ciphers: OpenSSL knows no TLS 1.2 cipher in '%s'", v12);
+        openssl_error(err, errlen, what);
+        return -1;
+    }
+    if (v13[0] && SSL_CTX_set_ciphersuites(ctx, v13) != 1) {
+        char what[1100];
+        snprintf(what, sizeof what, "ciphers: OpenSSL knows no TLS 1.3 suite in '%s'", v13);
+        openssl_error(err, errlen, what);
+        return -1;
+    }
+    return 0;
+}
+
+int chb_tls_check_ciphers(const char *list, char *err, size_t errlen) {
+    if (!list[0]) return 0;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        openssl_error(err, errlen, "could not create a TLS context");
+        return -1;
+    }
+    int rc = apply_ciphers(ctx, list, err, errlen);
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
 SSL_CTX *chb_tls_ctx_new(struct chb_pool *p, char *err, size_t errlen) {
     const chb_pool_cfg *cfg = &p->cfg;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -46,6 +96,10 @@ SSL_CTX *chb_tls_ctx_new(struct chb_pool *p, char *err, size_t errlen) {
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (cfg->ciphers[0] && apply_ciphers(ctx, cfg->ciphers, err, errlen) != 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     if (cfg->verify) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
         int ok;

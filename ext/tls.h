@@ -11,6 +11,8 @@ struct bufferevent;
 /* Build the pool's context (reads CA files: call without the GIL). NULL + err on failure. */
 SSL_CTX *chb_tls_ctx_new(struct chb_pool *p, char *err, size_t errlen);
 void chb_tls_ctx_free(SSL_CTX *ctx);
+/* 0 if OpenSSL can use the cipher list (the `ciphers` option), else -1 + err. */
+int chb_tls_check_ciphers(const char *list, char *err, size_t errlen);
 /* A new SSL for one connection of p: SNI, expected name, ALPN, cached session. */
 SSL *chb_tls_ssl_new(struct chb_pool *p);
 /* After the handshake: count it, and whether the session was resumed. */

@@ -92,6 +92,39 @@ def test_verify_false_is_explicit_and_warns(tls_dir, caplog):
     assert conn.cursor().execute("SELECT 4").fetchall() == [(4,)]
 
 
+@pytest.mark.parametrize("suite", ["TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"])
+def test_ciphers_choose_the_tls13_suite(tls_dir, suite):
+    since = nginx_log_len()
+    conn = tls_connect(port("CHB_NGINX_H1TLS_PORT"), tls_dir, ciphers=suite)
+    assert conn.cursor().execute("SELECT 5").fetchall() == [(5,)]
+    assert [e["ssl_cipher"] for e in nginx_log(since)] == [suite]
+
+
+def test_ciphers_the_server_does_not_share_fail_the_handshake(tls_dir):
+    # nginx keeps OpenSSL's default TLS 1.3 suites, which leave out the CCM ones
+    conn = tls_connect(port("CHB_NGINX_H1TLS_PORT"), tls_dir, ciphers="TLS_AES_128_CCM_8_SHA256")
+    with pytest.raises(chd.OperationalError, match="(?i)handshake|cipher"):
+        conn.cursor().execute("SELECT 1")
+
+
+async def test_ciphers_async(tls_dir):
+    since = nginx_log_len()
+    conn = await chd.connect_async(host="127.0.0.1", port=port("CHB_NGINX_H2_PORT"), secure=True,
+                                   ca_certs=os.path.join(tls_dir, "ca.pem"), pool_name=uuid.uuid4().hex[:16],
+                                   ciphers="TLS_CHACHA20_POLY1305_SHA256")
+    cur = conn.cursor()
+    await cur.execute("SELECT 6")
+    assert await cur.fetchall() == [(6,)]
+    await conn.close()
+    assert [e["ssl_cipher"] for e in nginx_log(since)] == ["TLS_CHACHA20_POLY1305_SHA256"]
+
+
+@pytest.mark.parametrize("bad", ["NO-SUCH-CIPHER", "TLS_NO_SUCH_SUITE", ":,"])
+def test_unknown_ciphers_are_refused_at_connect(tls_dir, bad):
+    with pytest.raises(chd.InterfaceError, match="ciphers"):
+        tls_connect(port("CHB_NGINX_H1TLS_PORT"), tls_dir, ciphers=bad)
+
+
 def test_mutual_tls(tls_dir):
     with pytest.raises(chd.InterfaceError) as ei:
         tls_connect(port("CHB_NGINX_MTLS_PORT"), tls_dir).cursor().execute("SELECT 1")

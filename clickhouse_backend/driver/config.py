@@ -45,6 +45,8 @@ class Options:
     certfile: str = None  # client certificate (mutual TLS)
     keyfile: str = None
     server_hostname: str = None  # name for SNI and verification (e.g. when host is an IP)
+    # OpenSSL cipher list for TLS 1.2; TLS_* names restrict the TLS 1.3 suites
+    ciphers: str = None
     http2: object = "auto"  # "auto": use h2 when ALPN offers it; True: require it; False: never
     # Response compression: None = on (gzip) for non-loopback hosts; True/"gzip",
     # "deflate", "zstd" (servers >= 21), or False. Large INSERT bodies are compressed too.

@@ -124,7 +124,7 @@ class Connection:
             send_receive_timeout=options.send_receive_timeout, pool_name=options.pool_name,
             secure=options.secure, verify=options.verify, ca_certs=options.ca_certs or "",
             certfile=options.certfile or "", keyfile=options.keyfile or "",
-            server_hostname=options.server_hostname or "",
+            server_hostname=options.server_hostname or "", ciphers=options.ciphers or "",
             http2={"auto": 1, True: 2, False: 0}[options.http2],
         )
         self._closed = False

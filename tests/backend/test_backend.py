@@ -48,6 +48,39 @@ def test_default_ports():
     assert w.get_connection_params()["pool_size"] == 4
 
 
+def test_every_option_passed_on_is_one_the_driver_knows():
+    # OPTIONS["ciphers"] was documented and accepted here, then refused by connect()
+    import dataclasses
+
+    from clickhouse_backend.backend.base import OPTION_NAMES
+    from clickhouse_backend.driver.config import Options
+
+    known = {f.name for f in dataclasses.fields(Options)} | {"dsn", "connections_max"}
+    assert {v for v in OPTION_NAMES.values() if v} - known == set()
+
+
+def test_ciphers_option_reaches_the_tls_handshake():
+    import json
+    import os
+
+    tls_dir, nginx_port = os.environ.get("CHB_TLS_DIR"), os.environ.get("CHB_NGINX_H1TLS_PORT")
+    if not tls_dir or not nginx_port:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(
+            "needs the TLS front scripts/test.sh starts (CHB_TLS_DIR)")
+    with open(os.environ["CHB_NGINX_ACCESS_LOG"]) as f:
+        since = len(f.readlines())
+    w = DatabaseWrapper(_settings(HOST="127.0.0.1", PORT=int(nginx_port), OPTIONS={
+        "secure": True, "ca_certs": os.path.join(tls_dir, "ca.pem"),
+        "ciphers": "TLS_CHACHA20_POLY1305_SHA256"}))
+    with w.cursor() as cur:
+        cur.execute("SELECT 7")
+        assert cur.fetchone() == (7,)
+    w.close()
+    with open(os.environ["CHB_NGINX_ACCESS_LOG"]) as f:
+        seen = {json.loads(x)["ssl_cipher"] for x in f.readlines()[since:] if x.strip()}
+    assert seen == {"TLS_CHACHA20_POLY1305_SHA256"}
+
+
 def test_unsupported_option_settings_dropped_with_warning(clickhouse_url):
     w = DatabaseWrapper(_settings(OPTIONS={"settings": {"mutations_sync": 2, "max_threads": 2,
                                                         "no_such_setting_xyz": 1}}))
