@@ -167,6 +167,32 @@ async def test_loop_stays_responsive_while_waiting(server_params):
     assert ticks >= 20
 
 
+async def test_a_stream_ready_in_memory_still_lets_other_tasks_run(server_params):
+    """Blocks already buffered need no wait; of two in a row the second yields to
+    the loop, so iterating a fast result cannot starve the other tasks."""
+    conn = await aconnect(server_params)
+    cur = conn.cursor()
+    await cur.execute("SELECT number FROM numbers(100000)", settings={"max_block_size": 1000})
+    await asyncio.sleep(0.5)  # the whole result arrives meanwhile (0.8 MB)
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    t = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    ticks = 0
+    n = 0
+    async for _ in cur:
+        n += 1
+    t.cancel()
+    assert n == 100000
+    assert ticks >= 45  # 100 blocks: at least one turn of the loop per two blocks
+
+
 async def test_cancellation_frees_the_slot_and_kills_the_query(server_params):
     conn = await aconnect(server_params, pool_size=4)
     qid = "cancel-" + uuid.uuid4().hex
