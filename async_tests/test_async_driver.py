@@ -147,24 +147,46 @@ async def test_queries_overlap_on_the_server(server_params):
     assert time.monotonic() - t0 < 2.5
 
 
+def ticker(interval):
+    """A task counting the loop's turns it gets (one per `interval` s): (task, [count])."""
+    ticks = [0]
+
+    async def tick():
+        while True:
+            await asyncio.sleep(interval)
+            ticks[0] += 1
+
+    return asyncio.create_task(tick()), ticks
+
+
 async def test_loop_stays_responsive_while_waiting(server_params):
     conn = await aconnect(server_params)
-    ticks = 0
-
-    async def ticker():
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    t = asyncio.create_task(ticker())
+    t, ticks = ticker(0.01)
     cur = conn.cursor()
     await cur.execute("SELECT sleep(0.5)")
     await cur.fetchall()
     t.cancel()
     with pytest.raises(asyncio.CancelledError):
         await t
-    assert ticks >= 20
+    assert ticks[0] >= 20
+
+
+async def test_a_stream_ready_in_memory_still_lets_other_tasks_run(server_params):
+    """Blocks already buffered need no wait; of two in a row the second yields to
+    the loop, so iterating a fast result cannot starve the other tasks."""
+    conn = await aconnect(server_params)
+    cur = conn.cursor()
+    await cur.execute("SELECT number FROM numbers(100000)", settings={"max_block_size": 1000})
+    await asyncio.sleep(0.5)  # the whole result arrives meanwhile (0.8 MB)
+    t, ticks = ticker(0)
+    await asyncio.sleep(0)
+    ticks[0] = 0
+    n = 0
+    async for _ in cur:
+        n += 1
+    t.cancel()
+    assert n == 100000
+    assert ticks[0] >= 45  # 100 blocks: at least one turn of the loop per two blocks
 
 
 async def test_cancellation_frees_the_slot_and_kills_the_query(server_params):

@@ -6,7 +6,7 @@ import pytest
 
 import clickhouse_backend.driver as chd
 from tests.embedded_support import EMBEDDED, requires_chdb
-from tests.test_insert_ranges import COMMON, MODERN
+from tests.test_insert_ranges import COMMON, MODERN, SPELLINGS
 
 
 async def check_columns(cur, table, types):
@@ -30,10 +30,10 @@ async def check_columns(cur, table, types):
 
 async def test_server_refuses_what_it_would_wrap(server_params, scratch_db):
     conn = await chd.connect_async(**server_params, pool_name=uuid.uuid4().hex[:12])
-    await check_columns(conn.cursor(), f"{scratch_db}.r", COMMON)
+    await check_columns(conn.cursor(), f"{scratch_db}.r", {**COMMON, **SPELLINGS})
 
 
 @requires_chdb
 async def test_embedded_refuses_what_it_would_wrap():
     conn = await chd.connect_async(embedded=EMBEDDED)
-    await check_columns(conn.cursor(), "default.async_insert_ranges", {**COMMON, **MODERN})
+    await check_columns(conn.cursor(), "default.async_insert_ranges", {**COMMON, **MODERN, **SPELLINGS})

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include "escape.h"
 #include "errors.h"
+#include "typecheck.h"
 
 /* Cached at esc_init(): looked up on every value, so no per-call imports. */
 static PyObject *DecimalType, *UUIDType, *IPv4Type, *IPv6Type, *FmtF;
@@ -42,6 +43,7 @@ static PyObject *get_attr_of(const char *module, const char *name) {
 
 int esc_init(void) {
     if (FmtF) return 0;
+    if (tc_init()) return -1;
     PyDateTime_IMPORT;
     if (!PyDateTimeAPI) return -1;
     init_tables();
@@ -615,7 +617,8 @@ fail:
     return NULL;
 }
 
-static int put_row(chb_buf *out, PyObject *row, PyObject *sv) {
+static int put_row(chb_buf *out, PyObject *row, PyObject *sv, const tc_check *checks, Py_ssize_t nchecks,
+                   Py_ssize_t index) {
     PyObject *seq;
     if (PyTuple_Check(row) || PyList_Check(row)) {
         seq = Py_NewRef(row);
@@ -632,7 +635,7 @@ static int put_row(chb_buf *out, PyObject *row, PyObject *sv) {
         if (i && chb_buf_putc(out, ',')) { r = nomem(); break; }
         PyObject *v = PySequence_Fast_GET_ITEM(seq, i);
         Py_INCREF(v);
-        r = esc_literal(out, v, sv);
+        r = tc_value(checks, nchecks, i, v, index) || esc_literal(out, v, sv) ? -1 : 0;
         Py_DECREF(v);
     }
     if (!r && chb_buf_putc(out, ')')) r = nomem();
@@ -640,17 +643,20 @@ static int put_row(chb_buf *out, PyObject *row, PyObject *sv) {
     return r;
 }
 
-PyObject *esc_format_rows(PyObject *rows, PyObject *sv) {
+PyObject *esc_format_rows(PyObject *rows, PyObject *sv, PyObject *checks) {
     chb_buf out;
     chb_buf_init(&out);
     PyObject *it = NULL;
+    Py_ssize_t nchecks = 0;
+    tc_check *tc = NULL;
+    if (checks && checks != Py_None && !(tc = tc_compile(checks, &nchecks))) return NULL;
     if (PyList_Check(rows) || PyTuple_Check(rows)) {
         Py_ssize_t n = PySequence_Fast_GET_SIZE(rows);
         for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(rows); i++) {
             if (i && chb_buf_putc(&out, ',')) { PyErr_NoMemory(); goto fail; }
             PyObject *row = PySequence_Fast_GET_ITEM(rows, i);
             Py_INCREF(row);
-            int r = put_row(&out, row, sv);
+            int r = put_row(&out, row, sv, tc, nchecks, i);
             Py_DECREF(row);
             if (r) goto fail;
             /* guess the total size from the first row to avoid repeated doubling copies */
@@ -664,21 +670,23 @@ PyObject *esc_format_rows(PyObject *rows, PyObject *sv) {
         it = PyObject_GetIter(rows);
         if (!it) goto fail;
         PyObject *row;
-        int first = 1;
+        Py_ssize_t i = 0;
         while ((row = PyIter_Next(it))) {
-            int r = (!first && chb_buf_putc(&out, ',')) ? nomem() : put_row(&out, row, sv);
+            int r = (i && chb_buf_putc(&out, ',')) ? nomem() : put_row(&out, row, sv, tc, nchecks, i);
             Py_DECREF(row);
             if (r) goto fail;
-            first = 0;
+            i++;
         }
         if (PyErr_Occurred()) goto fail;
         Py_CLEAR(it);
     }
     PyObject *res = PyBytes_FromStringAndSize(out.len ? (const char *)out.data : "", (Py_ssize_t)out.len);
     chb_buf_free(&out);
+    tc_free(tc, nchecks);
     return res;
 fail:
     Py_XDECREF(it);
     chb_buf_free(&out);
+    tc_free(tc, nchecks);
     return NULL;
 }

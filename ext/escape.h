@@ -19,6 +19,8 @@ int esc_literal(chb_buf *out, PyObject *value, PyObject *sv);
  * 'format' (%s); a mapping -> 'pyformat' (%(name)s). '%%' -> '%'. Wrong count / missing key / bad
  * placeholder -> ProgrammingError with a clear message. Returns a new str, or NULL with exception. */
 PyObject *esc_format_query(PyObject *query, PyObject *params, PyObject *sv);
-/* For executemany INSERT: rows (iterable of sequences) -> bytes "(l1,l2),(l1,l2),..." in one buffer. */
-PyObject *esc_format_rows(PyObject *rows, PyObject *sv);
+/* For executemany INSERT: rows (iterable of sequences) -> bytes "(l1,l2),(l1,l2),..." in one buffer.
+ * checks: NULL/None, or one entry per column (typecheck.h): a value its column would not store
+ * exactly raises DataError naming its row and column, and nothing is returned. */
+PyObject *esc_format_rows(PyObject *rows, PyObject *sv, PyObject *checks);
 #endif

@@ -26,10 +26,10 @@ static PyObject *py_format_query(PyObject *Py_UNUSED(m), PyObject *args, PyObjec
 }
 
 static PyObject *py_format_rows(PyObject *Py_UNUSED(m), PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"rows", "server_version", NULL};
-    PyObject *rows, *sv = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$O:format_rows", kwlist, &rows, &sv)) return NULL;
-    return esc_format_rows(rows, sv);
+    static char *kwlist[] = {"rows", "server_version", "checks", NULL};
+    PyObject *rows, *sv = Py_None, *checks = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$OO:format_rows", kwlist, &rows, &sv, &checks)) return NULL;
+    return esc_format_rows(rows, sv, checks);
 }
 
 #define KW(f) (PyCFunction)(void (*)(void))(f), METH_VARARGS | METH_KEYWORDS
@@ -38,7 +38,8 @@ static PyMethodDef esc_methods[] = {
     {"format_query", KW(py_format_query),
      "format_query(query, params=None, *, server_version=None) -> str with %s / %(name)s replaced by literals"},
     {"format_rows", KW(py_format_rows),
-     "format_rows(rows, *, server_version=None) -> b\"(v1,v2),(v1,v2)...\" for INSERT ... VALUES"},
+     "format_rows(rows, *, server_version=None, checks=None) -> b\"(v1,v2),(v1,v2)...\" for INSERT ... VALUES;\n"
+     "checks (driver/typecheck.py column_checks()): DataError for a value its column would not store exactly"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,5 +1,5 @@
-/* libFuzzer harness for client-side binding (ext/escape.c): the literal escaper
- * and format_query.
+/* libFuzzer harness for client-side binding (ext/escape.c): the literal escaper,
+ * format_query and format_rows (with the range checks of ext/typecheck.c).
  *
  * Oracles: (1) any str (including lone surrogates from surrogateescape) and any
  * bytes value can be sent: esc_literal never fails for them; (2) the literal is
@@ -17,6 +17,7 @@
 #include "escape.h"
 
 static PyObject *mk_values; /* Python helper: bytes -> list of assorted parameter values */
+static PyObject *mk_checks; /* n -> range checks of n columns (ext/typecheck.c) */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     fz_python_init();
@@ -43,7 +44,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         "        out += [dt, dt.date(), dt.time()]\n"
         "    except Exception:\n"
         "        pass\n"
-        "    return out\n";
+        "    return out\n"
+        /* one range check per column, cycling over every kind (driver/typecheck.py's spec) */
+        "SPECS = [('int', -128, 127, ' out of range'), ('int', 0, 2**64 - 1, ' out of range'),\n"
+        "         ('decimal', 7, 2, ' range', ' places', ' not finite'),\n"
+        "         ('date', datetime.date(1970, 1, 1), datetime.date(2105, 12, 31), ' out of range'),\n"
+        "         ('datetime', None, 0, 4291747199 * 10**6, 6, ' out of range', None),\n"
+        "         ('datetime', datetime.timezone(datetime.timedelta(hours=9)), -2208988800 * 10**6, 10413791999999999,\n"
+        "          3, ' out of range', ' digits'),\n"
+        "         ('nullable', ('int', -2**31, 2**31 - 1, ' out of range')), ('array', ('nullable', ('decimal', 3, 3, 'a', 'b', 'c')))]\n"
+        "def mk_checks(n):\n"
+        "    return [(f'c{i}', 'T', SPECS[i % len(SPECS)]) for i in range(n)]\n";
     PyObject *g = PyDict_New();
     PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins());
     PyObject *r = PyRun_String(code, Py_file_input, g, g);
@@ -51,6 +62,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     Py_DECREF(r);
     mk_values = PyDict_GetItemString(g, "mk_values");
     Py_INCREF(mk_values);
+    mk_checks = PyDict_GetItemString(g, "mk_checks");
+    Py_INCREF(mk_checks);
     return 0;
 }
 
@@ -58,7 +71,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 static void check_any(PyObject *value) {
     chb_buf b;
     chb_buf_init(&b);
-    if (esc_literal(&b, value) == 0) {
+    if (esc_literal(&b, value, NULL) == 0) {
         PyObject *u = PyUnicode_DecodeUTF8(b.len ? (const char *)b.data : "", (Py_ssize_t)b.len, "strict");
         if (!u) {
             fprintf(stderr, "literal for a %s is not valid UTF-8\n", Py_TYPE(value)->tp_name);
@@ -116,7 +129,7 @@ static ptrdiff_t unquote(const uint8_t *s, size_t n, uint8_t *out) {
 static void check_literal(PyObject *value, const uint8_t *expect, size_t elen) {
     chb_buf b;
     chb_buf_init(&b);
-    if (esc_literal(&b, value) != 0) {
+    if (esc_literal(&b, value, NULL) != 0) {
         fprintf(stderr, "esc_literal failed for a %s value\n", Py_TYPE(value)->tp_name);
         PyErr_Print();
         abort();
@@ -138,7 +151,7 @@ static void check_literal(PyObject *value, const uint8_t *expect, size_t elen) {
 }
 
 static void check_format(PyObject *query, PyObject *params) {
-    PyObject *r = esc_format_query(query, params);
+    PyObject *r = esc_format_query(query, params, NULL);
     if (r) {
         if (!PyUnicode_Check(r)) abort();
         Py_DECREF(r);
@@ -168,9 +181,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!vals) fz_die("mk_values call");
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(vals); i++) check_any(PyList_GET_ITEM(vals, i));
     PyObject *rows = Py_BuildValue("[OO]", vals, vals);
-    PyObject *fr = rows ? esc_format_rows(rows) : NULL;
+    PyObject *fr = rows ? esc_format_rows(rows, NULL, NULL) : NULL;
     if (fr) Py_DECREF(fr);
     else fz_expect_error(fz_programming_error, fz_data_error, "esc_format_rows");
+    /* with range checks: the same bytes, or DataError for a value out of its column's range */
+    PyObject *checks = PyObject_CallFunction(mk_checks, "n", PyList_GET_SIZE(vals));
+    if (!checks) fz_die("mk_checks call");
+    PyObject *fc = rows ? esc_format_rows(rows, NULL, checks) : NULL;
+    if (fc) Py_DECREF(fc);
+    else fz_expect_error(fz_programming_error, fz_data_error, "esc_format_rows(checks)");
+    Py_DECREF(checks);
     Py_XDECREF(rows);
     Py_DECREF(vals);
     Py_DECREF(s);

@@ -284,6 +284,25 @@ def test_format_rows_large():
     assert out == expected
 
 
+def test_format_rows_checks_each_value_as_it_writes_it():
+    from clickhouse_backend.driver.exceptions import DataError
+    from clickhouse_backend.driver.typecheck import column_checks
+
+    checks = column_checks((("a", "UInt8"), ("s", "String"), ("d", "Decimal(5, 2)")))
+    assert checks[1] is None  # String: nothing to check
+    rows = [(255, "x", decimal.Decimal("999.99")), (0, "y", 1.25)]
+    assert format_rows(rows, checks=checks) == format_rows(rows) == b"(255,'x',999.99),(0,'y',1.25)"
+    for bad, message in [((256, "x", 1), "row 1, column 'a' (UInt8): 256 is out of range for UInt8 [0, 255]"),
+                         ((1, "x", 0.125), "row 1, column 'd' (Decimal(5, 2)): 0.125 has more than 2 decimal "
+                                           "places (Decimal(5, 2))")]:
+        with pytest.raises(DataError) as ei:
+            format_rows(iter([rows[0], bad]), checks=checks)
+        assert str(ei.value) == message + "; nothing was inserted"
+    for malformed in ([("a", "UInt8", ("int", 0))], [("a", "UInt8", ("what", 1, 2, 3))], [("a", 1, None)], 5):
+        with pytest.raises((ValueError, TypeError)):
+            format_rows(rows, checks=malformed)
+
+
 # --- round trips through the server --------------------------------------------
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,15 @@ MODERN = {  # the embedded engine (ClickHouse 24+) has these; 18.16 does not
                               datetime.datetime(2020, 1, 1, 0, 0, 0, 1500, tzinfo=UTC)]),
 }
 
+# What the C check (ext/typecheck.c) reads from a value's text or fields, beyond the plain
+# cases above: floats and exponent-form Decimals digit by digit, nested wrappers.
+SPELLINGS = {
+    "Decimal(9, 2)": ([1.5, -0.25, 1e3, D("1E+3"), D("1.2300000"), D("-0E-30")],
+                      [0.001, 1e7, float("nan"), D("1E+7"), D("1E-3"), D("-Infinity"), 1e300]),
+    "Array(Nullable(Int16))": ([[None, -2 ** 15, 2 ** 15 - 1], []], [[None, 2 ** 15]]),
+    "Nullable(Date)": ([None, datetime.date(2105, 12, 31)], [datetime.datetime(2106, 1, 1, 12)]),
+}
+
 
 def cases(types):
     return [(t, good, bad) for t, (goods, bads) in types.items() for good in [goods] for bad in bads]
@@ -103,3 +112,44 @@ def test_column_types_are_described_once_and_again_after_a_schema_change(server_
         cur.executemany(f"INSERT INTO {scratch_db}.c VALUES (%s)", [(65536,)])
     cur.execute(f"SELECT v FROM {scratch_db}.c ORDER BY v")
     assert cur.fetchall() == [(255,), (255,), (255,), (65535,)]
+
+
+@pytest.mark.parametrize("type_name, goods, bad", cases(SPELLINGS))
+def test_server_checks_every_spelling_of_a_value(server_params, scratch_db, type_name, goods, bad):
+    cur = chd.connect(**server_params).cursor()
+    check_column(cur, f"{scratch_db}.r", type_name, goods, bad)
+
+
+@requires_chdb
+@pytest.mark.parametrize("type_name, goods, bad", cases(SPELLINGS))
+def test_embedded_checks_every_spelling_of_a_value(type_name, goods, bad):
+    cur = chd.connect(embedded=EMBEDDED).cursor()
+    check_column(cur, "default.insert_ranges", type_name, goods, bad)
+
+
+def check_zone_and_message(cur, table):
+    """A naive datetime is the column's local time: 09:00 in Tokyo is 1970's first
+    second, 08:59:59 is before it. The message names row, column and value; of two
+    bad values the first row's is named."""
+    cur.execute(f"DROP TABLE IF EXISTS {table}")
+    cur.execute(f"CREATE TABLE {table} (id UInt8, v DateTime('Asia/Tokyo')) ENGINE = Memory")
+    first = datetime.datetime(1970, 1, 1, 9)
+    with pytest.raises(chd.DataError) as ei:
+        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s)",
+                        [(0, first), (1, first - datetime.timedelta(seconds=1)), (256, first)])
+    assert str(ei.value) == ("row 1, column 'v' (DateTime('Asia/Tokyo')): 1970-01-01 08:59:59 is out of range for "
+                             "DateTime('Asia/Tokyo') (1970-01-01 00:00:00 to 2105-12-31 23:59:59 UTC); "
+                             "nothing was inserted")
+    assert ei.value.kind == "client"
+    cur.executemany(f"INSERT INTO {table} VALUES (%s, %s)", [(0, first)])
+    cur.execute(f"SELECT toUInt32(v) FROM {table}")
+    assert cur.fetchall() == [(0,)]
+
+
+def test_server_reads_naive_datetimes_in_the_column_zone(server_params, scratch_db):
+    check_zone_and_message(chd.connect(**server_params).cursor(), f"{scratch_db}.z")
+
+
+@requires_chdb
+def test_embedded_reads_naive_datetimes_in_the_column_zone():
+    check_zone_and_message(chd.connect(embedded=EMBEDDED).cursor(), "default.insert_zone")

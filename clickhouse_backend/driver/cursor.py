@@ -16,7 +16,7 @@ from .. import _engine
 from .config import settings_query
 from .config import version_tuple
 from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError, from_python_error
-from .typecheck import check_rows
+from .typecheck import column_checks
 
 # Statements that may be sent again on a fresh connection when a reused keep-alive
 # connection turns out dead before any answer byte: reads only, never an INSERT.
@@ -193,11 +193,12 @@ class CursorBase:
             return self
         head, row, rows = prepared
         target = _INSERT_TARGET.match(head)
+        checks = None
         if target and _ONLY_PLACEHOLDERS.match(row):
             columns = yield from self._insert_columns(target, settings)
             if columns is not None:
-                check_rows(rows, columns, self.connection._options.tzinfo)
-        body = yield from self._knowing_server_version(lambda: self._insert_body(head, row, rows))
+                checks = column_checks(tuple(columns), self.connection._options.tzinfo)
+        body = yield from self._knowing_server_version(lambda: self._insert_body(head, row, rows, checks))
         self._abandon()
         self._reset()
         self._send(body, False, settings, query_id)
@@ -417,14 +418,15 @@ class CursorBase:
             return None
         return m.group("head"), m.group("row"), rows
 
-    def _insert_body(self, head, row, rows):
-        """All rows of an INSERT ... VALUES in one request body."""
+    def _insert_body(self, head, row, rows, checks=None):
+        """All rows of an INSERT ... VALUES in one request body; each value checked
+        against its column (checks: typecheck.column_checks) as it is written."""
         if _ONLY_PLACEHOLDERS.match(row):
             width = row.count("%s")
             for r in rows[:1]:
                 if len(r) != width:
                     raise ProgrammingError(f"INSERT has {width} placeholders but a row has {len(r)} values")
-            values = _engine.format_rows(rows, server_version=self.connection._server_version_info)
+            values = _engine.format_rows(rows, server_version=self.connection._server_version_info, checks=checks)
         else:
             values = ",".join(_engine.format_query(row, p, server_version=self.connection._server_version_info)
                               for p in rows).encode("utf-8", "surrogateescape")

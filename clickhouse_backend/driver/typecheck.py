@@ -3,15 +3,15 @@
 ClickHouse parses an INSERT's literal into the column type and, on older servers
 (18.16), wraps what does not fit: 2**70 into Int64 stores 0, 300 into UInt8
 stores 44. executemany() into a table knows the target column types (one cached
-DESCRIBE TABLE per table per connection) and checks every row with the checker
-made here for each type; a value that does not fit raises DataError naming the
-row and the column, and nothing is sent.
+DESCRIBE TABLE per table per connection); this module turns each type into the
+spec of its check, and the C formatter (ext/typecheck.c, inside
+_engine.format_rows) checks every value while it writes it: a value that does
+not fit raises DataError naming the row, the column and the value, and nothing
+is sent. The words of every message are here; C only decides.
 """
 import datetime
-import decimal
+import functools
 import re
-
-from .exceptions import DataError
 
 _INT = re.compile(r"^(U?)Int(8|16|32|64|128|256)$")
 _DECIMAL = re.compile(r"^Decimal(32|64|128|256)?\((\d+)(?:,\s*(\d+))?\)$")
@@ -31,7 +31,6 @@ _DATETIME_MAX = int((datetime.datetime(2105, 12, 31, 23, 59, 59, tzinfo=datetime
                      - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)).total_seconds())
 _DATETIME64_RANGE = (datetime.datetime(1900, 1, 1, tzinfo=_UTC),
                      datetime.datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=_UTC))
-_CONTEXT = decimal.Context(prec=200, Emax=10 ** 6, Emin=-10 ** 6)
 
 
 def _tz(name, default):
@@ -45,46 +44,32 @@ def _tz(name, default):
         return default
 
 
-def _aware(value, tz):
-    """A datetime in UTC as the server reads it: a naive one is in the column's
-    timezone (else the connection's `timezone` option, else UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz or _UTC)
-    return value.astimezone(_UTC)
+def _zone(tz):
+    """The zone a naive value is read in; None for UTC (the C check's fast path)."""
+    return None if tz is None or str(tz) in ("UTC", "Etc/UTC") else tz
 
 
-def checker(type_name, tz=None):
-    """A function value -> None or what is wrong with it, for a column of
-    type_name; None when the type needs no check here (the server refuses
-    what it cannot parse, e.g. a too long FixedString)."""
+def _us(value):
+    return (value - _EPOCH) // datetime.timedelta(microseconds=1)
+
+
+def spec(type_name, tz=None):
+    """The check of a column of type_name, as ext/typecheck.c reads it (a tuple:
+    the kind, its bounds, the messages after the value), or None when the type
+    needs no check here (the server refuses what it cannot parse, e.g. a too
+    long FixedString). tz: the connection's timezone, for naive datetimes."""
     m = _WRAPPER.match(type_name)
     if m:
         wrapper, inner = m.groups()
-        check = checker(inner, tz)
-        if check is None:
-            return None
-        if wrapper == "Nullable":
-            return lambda v: None if v is None else check(v)
-        if wrapper == "Array":
-            def check_array(v):
-                if isinstance(v, (list, tuple)):
-                    for i, item in enumerate(v):
-                        problem = check(item)
-                        if problem:
-                            return f"element {i}: {problem}"
-                return None
-            return check_array
-        return check
+        check = spec(inner, tz)
+        if check is None or wrapper == "LowCardinality":
+            return check
+        return (wrapper.lower(), check)  # ("nullable", check): None passes; ("array", check): each element
     m = _INT.match(type_name)
     if m:
         bits = int(m.group(2))
         lo, hi = (0, 2 ** bits - 1) if m.group(1) else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-
-        def check_int(v):
-            if isinstance(v, int) and not lo <= v <= hi:
-                return f"{v} is out of range for {type_name} [{lo}, {hi}]"
-            return None
-        return check_int
+        return ("int", lo, hi, f" is out of range for {type_name} [{lo}, {hi}]")
     m = _DECIMAL.match(type_name)
     if m:
         width, p, s = m.groups()
@@ -93,91 +78,35 @@ def checker(type_name, tz=None):
         else:
             precision, scale = int(p), int(s or 0)
         digits = precision - scale  # integer digits
-        int_limit = 10 ** digits
-        quantum = decimal.Decimal(1).scaleb(-scale)
-
-        def check_decimal(v):
-            if isinstance(v, int) and not isinstance(v, bool):
-                if -int_limit < v < int_limit:
-                    return None
-                return f"{v} is out of range for {type_name} (at most {digits} integer digits)"
-            if isinstance(v, float):
-                v = decimal.Decimal(repr(v))
-            elif not isinstance(v, decimal.Decimal):
-                return None
-            if not v.is_finite():
-                return f"{v} is not a finite number ({type_name})"
-            # exponent and adjusted() read the digits as stored: no arithmetic unless
-            # trailing zeros may make a long exponent exact (1.50 into Decimal(9, 1))
-            if v.as_tuple().exponent < -scale and v.quantize(quantum, context=_CONTEXT) != v:
-                return f"{v} has more than {scale} decimal places ({type_name})"
-            if v and v.adjusted() >= digits:
-                return f"{v} is out of range for {type_name} (at most {digits} integer digits)"
-            return None
-        return check_decimal
+        # ints, floats (as Decimal(repr(v))) and Decimals
+        return ("decimal", digits, scale,
+                f" is out of range for {type_name} (at most {digits} integer digits)",
+                f" has more than {scale} decimal places ({type_name})",
+                f" is not a finite number ({type_name})")
     if type_name in ("Date", "Date32"):
         lo, hi = _DATE_RANGE if type_name == "Date" else _DATE32_RANGE
-
-        def check_date(v):
-            if isinstance(v, datetime.datetime):
-                v = v.date()
-            if isinstance(v, datetime.date) and not lo <= v <= hi:
-                return f"{v} is out of range for {type_name} [{lo}, {hi}]"
-            return None
-        return check_date
+        # a datetime is checked (and shown) as its date
+        return ("date", lo, hi, f" is out of range for {type_name} [{lo}, {hi}]")
     m = _DATETIME.match(type_name)
     if m:
-        zone = _tz(m.group("tz"), tz)
-
-        def check_datetime(v):
-            if isinstance(v, datetime.datetime):
-                seconds = (_aware(v, zone) - _EPOCH).total_seconds()
-                if not 0 <= seconds <= _DATETIME_MAX:
-                    return f"{v} is out of range for {type_name} (1970-01-01 00:00:00 to 2105-12-31 23:59:59 UTC)"
-            return None
-        return check_datetime
+        # a naive value is in the column's timezone (else the connection's, else UTC)
+        return ("datetime", _zone(_tz(m.group("tz"), tz)), 0, _DATETIME_MAX * 10 ** 6, 6,
+                f" is out of range for {type_name} (1970-01-01 00:00:00 to 2105-12-31 23:59:59 UTC)", None)
     m = _DATETIME64.match(type_name)
     if m:
         precision = int(m.group("p"))
-        zone = _tz(m.group("tz"), tz)
         lo, hi = _DATETIME64_RANGE
-
-        def check_datetime64(v):
-            if isinstance(v, datetime.datetime):
-                if not lo <= _aware(v, zone) <= hi:
-                    return f"{v} is out of range for {type_name} [{lo:%Y-%m-%d}, {hi:%Y-%m-%d}]"
-                if precision < 6 and v.microsecond % 10 ** (6 - precision):
-                    return f"{v} has more than {precision} fractional digits ({type_name})"
-            return None
-        return check_datetime64
+        return ("datetime", _zone(_tz(m.group("tz"), tz)), _us(lo), _us(hi), precision,
+                f" is out of range for {type_name} [{lo:%Y-%m-%d}, {hi:%Y-%m-%d}]",
+                f" has more than {precision} fractional digits ({type_name})")
     return None
 
 
-def check_rows(rows, columns, tz=None):
-    """Raise DataError for the first value of rows (sequences in the order of
-    columns, a list of (name, type)) that its column would not store exactly."""
-    checks = [(i, name, type_name, c) for i, (name, type_name) in enumerate(columns)
-              if (c := checker(type_name, tz)) is not None]
-    if not checks:
-        return
-    for i, name, type_name, check in checks:
-        values = [row[i] if i < len(row) else None for row in rows]
-        if values and _extremes_fit(values, check):
-            continue
-        for r, value in enumerate(values):
-            problem = check(value)
-            if problem:
-                raise DataError(f"row {r}, column {name!r} ({type_name}): {problem}; nothing was inserted",
-                                kind="client")
-
-
-_ORDERED_EXACTLY = (int, datetime.date)  # types whose order is the range order of their columns
-
-
-def _extremes_fit(values, check):
-    """Fast path: a column of plain ints (or of dates) fits if its least and
-    greatest values do (min/max run in C); any other mix is checked value by value."""
-    kind = type(values[0])
-    if kind not in _ORDERED_EXACTLY or not all(type(v) is kind for v in values):
-        return False
-    return check(min(values)) is None and check(max(values)) is None
+@functools.lru_cache(maxsize=256)
+def column_checks(columns, tz=None):
+    """The `checks` of _engine.format_rows for rows in the order of columns (a
+    tuple of (name, type)): per column None or (name, type, spec); None if no
+    column needs a check."""
+    checks = tuple((name, type_name, s) if (s := spec(type_name, tz)) is not None else None
+                   for name, type_name in columns)
+    return checks if any(checks) else None
