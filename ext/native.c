@@ -1439,6 +1439,125 @@ fail:
     return -1;
 }
 
+/* ---------------------------------------------------------- buffer (columnar) mode
+ * columnar >= 2: each column as raw buffers for NumPy/Arrow instead of a value per row
+ * (docs/columnar.md). A column is a tuple:
+ *   ('b', bytes)                          fixed-width little-endian values, copied once
+ *   ('s', data, offsets)                  String (columnar 3, Arrow): bytes + n+1 int64 offsets
+ *   ('n', nullmap, inner)                 Nullable: one byte per row (1 = NULL), inner column
+ *   ('l', dictionary, indexes, width)     LowCardinality with one dictionary in the block
+ *   ('o', list)                           Python values, as the row path makes them
+ * The Python side (driver/columnar.py) knows the dtype from the column's type name. */
+
+static PyObject *objects_column(rd *r, const nd_type *t, uint64_t n) {
+    PyObject **vals = alloc_objs(r, n);
+    if (!vals) return NULL;
+    if (decode_column(r, t, n, vals)) { PyMem_Free(vals); return NULL; }
+    PyObject *l = PyList_New((Py_ssize_t)n);
+    if (!l) { clear_objs(vals, n); PyMem_Free(vals); return NULL; }
+    for (uint64_t i = 0; i < n; i++) PyList_SET_ITEM(l, (Py_ssize_t)i, vals[i]);
+    PyMem_Free(vals);
+    return Py_BuildValue("(sN)", "o", l);
+}
+
+static int is_plain_fixed(nd_kind k) {
+    switch (k) {
+    case K_INT8: case K_INT16: case K_INT32: case K_INT64: case K_UINT8: case K_UINT16: case K_UINT32:
+    case K_UINT64: case K_FLOAT32: case K_FLOAT64: case K_BOOL: case K_DATE: case K_DATE32:
+    case K_DATETIME: case K_DATETIME64: case K_INTERVAL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static PyObject *buffer_column(rd *r, const nd_type *t, uint64_t n, int mode) {
+    if (is_plain_fixed(t->kind)) {
+        if (n > (uint64_t)(r->end - r->p) / t->width) { malformed(r, "truncated data"); return NULL; }
+        PyObject *b = PyBytes_FromStringAndSize((const char *)r->p, (Py_ssize_t)(n * t->width));
+        if (!b) return NULL;
+        r->p += n * t->width;
+        return Py_BuildValue("(sN)", "b", b);
+    }
+    if (t->kind == K_STRING && mode >= 3) {
+        /* pass 1: lengths -> offsets; pass 2: copy the bytes (no Python object per value) */
+        if (n > (uint64_t)(r->end - r->p)) { malformed(r, "truncated data"); return NULL; }
+        PyObject *offs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 1) * 8));
+        if (!offs) return NULL;
+        int64_t *o = (int64_t *)PyBytes_AS_STRING(offs);
+        const uint8_t *p = r->p, *end = r->end;
+        uint64_t total = 0;
+        o[0] = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t l;
+            if (p < end && *p < 0x80) {
+                l = *p++;
+            } else {
+                size_t used;
+                if (rd_varint(p, (size_t)(end - p), &l, &used) <= 0) { Py_DECREF(offs); malformed(r, "bad string length"); return NULL; }
+                p += used;
+            }
+            if (l > (uint64_t)(end - p)) { Py_DECREF(offs); malformed(r, "truncated string"); return NULL; }
+            p += l;
+            total += l;
+            o[i + 1] = (int64_t)total;
+        }
+        PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+        if (!data) { Py_DECREF(offs); return NULL; }
+        char *d = PyBytes_AS_STRING(data);
+        p = r->p;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t l = (uint64_t)(o[i + 1] - o[i]);
+            if (*p < 0x80) p++; else { size_t used = 0; rd_varint(p, (size_t)(end - p), &l, &used); p += used; }
+            memcpy(d + o[i], p, (size_t)l);
+            p += l;
+        }
+        r->p = p;
+        return Py_BuildValue("(sNN)", "s", data, offs);
+    }
+    if (t->kind == K_NULLABLE) {
+        if (n > (uint64_t)(r->end - r->p)) { malformed(r, "truncated null map"); return NULL; }
+        PyObject *nulls = PyBytes_FromStringAndSize((const char *)r->p, (Py_ssize_t)n);
+        if (!nulls) return NULL;
+        r->p += n;
+        PyObject *inner = buffer_column(r, t->child[0], n, mode);
+        if (!inner) { Py_DECREF(nulls); return NULL; }
+        return Py_BuildValue("(sNN)", "n", nulls, inner);
+    }
+    if (t->kind == K_LOWCARD && n) {
+        /* One dictionary for the whole block (what ClickHouse sends over HTTP): its
+         * values once and the indexes as they are. Several: Python values. */
+        const uint8_t *start = r->p;
+        if ((uint64_t)(r->end - r->p) < 16) { malformed(r, "bad LowCardinality data"); return NULL; }
+        uint64_t flags = ld_u64(r->p);
+        if ((flags & 0xff) <= 3 && (flags & LC_HAS_ADDITIONAL) && !(flags & LC_NEED_GLOBAL_DICT) &&
+            !(flags & ~(uint64_t)(0xff | LC_NEED_GLOBAL_DICT | LC_HAS_ADDITIONAL | LC_NEED_UPDATE_DICT))) {
+            unsigned w = 1u << (flags & 0xff);
+            uint64_t nd = ld_u64(r->p + 8);
+            r->p += 16;
+            if (nd == 0 || nd > ND_MAX_DICT) { malformed(r, "bad LowCardinality data"); return NULL; }
+            PyObject *dict = buffer_column(r, lc_dict_type(t), nd, mode);
+            if (!dict) return NULL;
+            uint64_t rows;
+            if ((uint64_t)(r->end - r->p) >= 8 && (rows = ld_u64(r->p)) == n &&
+                rows <= (uint64_t)(r->end - r->p - 8) / w) {
+                const uint8_t *ix = r->p + 8;
+                for (uint64_t i = 0; i < n; i++) {
+                    uint64_t k = w == 1 ? ix[i] : w == 2 ? ld_u16(ix + 2 * i) : w == 4 ? ld_u32(ix + 4 * i) : ld_u64(ix + 8 * i);
+                    if (k >= nd) { Py_DECREF(dict); malformed(r, "bad LowCardinality data"); return NULL; }
+                }
+                PyObject *idx = PyBytes_FromStringAndSize((const char *)ix, (Py_ssize_t)(n * w));
+                if (!idx) { Py_DECREF(dict); return NULL; }
+                r->p = ix + n * w;
+                return Py_BuildValue("(sNNI)", "l", dict, idx, w);
+            }
+            Py_DECREF(dict);
+        }
+        r->p = start;
+    }
+    return objects_column(r, t, n);
+}
+
 static int prefix_error(rd *r, nd_err_kind ek, const char *msg) {
     PyErr_Format(chb_exc(ek == ND_ERR_UNSUPPORTED ? CHB_EXC_NotSupportedError : CHB_EXC_InterfaceError),
                  "%s (column '%s')", msg, r->colname);
@@ -1479,7 +1598,7 @@ PyObject *nd_decode_block(const uint8_t *buf, size_t len, const nd_options *opts
     /* Row mode decodes every column into its slice of `vals` (column-major), then
      * makes each row's tuple in one go: one pass over memory per row instead of one
      * per column. Columnar mode needs one column at a time. */
-    uint64_t nslots = opts->columnar ? nrows : nrows * ncols;
+    uint64_t nslots = opts->columnar >= 2 ? 0 : opts->columnar ? nrows : nrows * ncols;
     PyObject **vals = nslots ? PyMem_Calloc((size_t)nslots, sizeof(PyObject *)) : NULL;
     PyObject *result = NULL;
     nd_arena arena = {NULL};
@@ -1517,9 +1636,19 @@ PyObject *nd_decode_block(const uint8_t *buf, size_t len, const nd_options *opts
             size_t np = count_prefixes(t);
             if ((uint64_t)(r.end - r.p) / 8 < np) { malformed(&r, "truncated data"); goto out; }
             if (check_prefixes(t, &r.p, &ek, msg, sizeof msg)) { prefix_error(&r, ek, msg); goto out; }
+            if (opts->columnar >= 2) {
+                PyObject *col = buffer_column(&r, t, nrows, opts->columnar);
+                if (!col) goto out;
+                PyList_SET_ITEM(data, (Py_ssize_t)c, col);
+                continue;
+            }
             if (decode_column(&r, t, nrows, opts->columnar ? vals : vals + c * nrows)) goto out;
         }
-        if (opts->columnar) {
+        if (opts->columnar >= 2) {
+            PyObject *col = Py_BuildValue("(sN)", "o", PyList_New(0));
+            if (!col) goto out;
+            PyList_SET_ITEM(data, (Py_ssize_t)c, col);
+        } else if (opts->columnar) {
             PyObject *col = PyList_New((Py_ssize_t)nrows);
             if (!col) { clear_objs(vals, nrows); goto out; }
             for (uint64_t i = 0; i < nrows; i++) { PyList_SET_ITEM(col, (Py_ssize_t)i, vals[i]); vals[i] = NULL; }

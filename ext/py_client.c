@@ -72,7 +72,8 @@ typedef struct {
     PyObject *fut;          /* armed future (async consumers) */
     PyObject *tz;
     int strings_as_bytes;
-    int columnar;
+    int columnar;           /* nd_options.columnar; settable between blocks (fetchnumpy() after execute()) */
+    chb_block *last;        /* the last block handed out, kept raw until the next one for redecode() */
     int finished;           /* end of result returned to the consumer */
     unsigned generation;
     char query_id[128];
@@ -191,7 +192,10 @@ static void stream_disarm(StreamObject *self) {
     Py_CLEAR(self->fut);
 }
 
+static void stream_drop_last(StreamObject *self);
+
 static void Stream_dealloc(StreamObject *self) {
+    stream_drop_last(self);
     if (self->req) {
         if (!self->finished) stream_cancel_request_with(self, chb_req_abandon_task);
         chb_req_decref(self->req);
@@ -235,6 +239,14 @@ static int wait_for(StreamObject *self, wait_what what) {
     }
 }
 
+static void stream_drop_last(StreamObject *self) {
+    if (self->last) {
+        free(self->last->data);
+        free(self->last);
+        self->last = NULL;
+    }
+}
+
 /* Next item without waiting: a block tuple, Py_None at the end, Py_False when nothing is ready. */
 static PyObject *stream_take(StreamObject *self) {
     chb_request *r = self->req;
@@ -257,8 +269,8 @@ static PyObject *stream_take(StreamObject *self) {
     if (b) {
         nd_options opts = {self->tz, self->strings_as_bytes, self->columnar};
         PyObject *block = nd_decode_block(b->data, b->len, &opts);
-        free(b->data);
-        free(b);
+        stream_drop_last(self);
+        self->last = b;
         if (!block) stream_cancel_request(self); /* the rest of the result is useless now */
         return block;
     }
@@ -272,6 +284,28 @@ static PyObject *stream_take(StreamObject *self) {
         return NULL;
     }
     Py_RETURN_FALSE;
+}
+
+/* The last block handed out, decoded again in the current `columnar` mode (None if
+ * there is none): the cursor's first block is decoded as rows by execute(); a
+ * columnar fetch right after wants it as buffers. */
+static PyObject *Stream_redecode(StreamObject *self, PyObject *unused) {
+    if (!self->last) Py_RETURN_NONE;
+    nd_options opts = {self->tz, self->strings_as_bytes, self->columnar};
+    return nd_decode_block(self->last->data, self->last->len, &opts);
+}
+
+static PyObject *Stream_get_columnar(StreamObject *self, void *unused) { return PyLong_FromLong(self->columnar); }
+
+static int Stream_set_columnar(StreamObject *self, PyObject *v, void *unused) {
+    long c = v ? PyLong_AsLong(v) : -1;
+    if (c == -1 && (!v || PyErr_Occurred())) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "columnar cannot be deleted");
+        return -1;
+    }
+    if (c < 0 || c > 3) { PyErr_SetString(PyExc_ValueError, "columnar must be 0..3"); return -1; }
+    self->columnar = (int)c;
+    return 0;
 }
 
 static PyObject *Stream_wait_headers(StreamObject *self, PyObject *unused) {
@@ -337,6 +371,7 @@ static PyObject *Stream_close(StreamObject *self, PyObject *unused) {
     stream_disarm(self);
     if (!self->finished) stream_cancel_request_with(self, chb_req_abandon_task);
     self->finished = 1;
+    stream_drop_last(self);
     Py_RETURN_NONE;
 }
 
@@ -368,6 +403,7 @@ static PyObject *Stream_get_info(StreamObject *self, void *which) {
 static PyObject *Stream_get_query_id(StreamObject *self, void *unused) { return PyUnicode_FromString(self->query_id); }
 
 static PyMethodDef Stream_methods[] = {
+    {"redecode", (PyCFunction)Stream_redecode, METH_NOARGS, "the last block again, in the current columnar mode"},
     {"wait_headers", (PyCFunction)Stream_wait_headers, METH_NOARGS, "block until the response headers (or a failure) arrive"},
     {"next_block", (PyCFunction)Stream_next_block, METH_NOARGS, "block until the next decoded block; None at the end"},
     {"poll", (PyCFunction)Stream_poll, METH_NOARGS, "next block, None at the end, False if nothing is ready"},
@@ -388,6 +424,7 @@ static PyGetSetDef Stream_getset[] = {
     {"content_type", (getter)Stream_get_info, NULL, "Content-Type of the answer", (void *)5},
     {"content_encoding", (getter)Stream_get_info, NULL, "gzip/zstd/identity (deflate counts as gzip)", (void *)6},
     {"query_id", (getter)Stream_get_query_id, NULL, "query_id sent to the server", NULL},
+    {"columnar", (getter)Stream_get_columnar, (setter)Stream_set_columnar, "decoding mode of the next blocks (0..3)", NULL},
     {NULL},
 };
 
@@ -647,7 +684,7 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
     PyObject *notifier = Py_None, *tz = Py_None;
     double query_timeout = 0, max_ratio = 1000;
     Py_ssize_t buffer_limit = 0, max_block_bytes = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOppsdn", kwlist, &body, &extra, &qid_in, &retryable, &raw,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOpisdn", kwlist, &body, &extra, &qid_in, &retryable, &raw,
                                      &notifier, &query_timeout, &buffer_limit, &tz, &sab, &columnar, &xheaders,
                                      &max_ratio, &max_block_bytes))
         return NULL;

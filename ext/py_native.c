@@ -20,7 +20,7 @@ static int nd_init(NativeDecoder *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"tz", "strings_as_bytes", "columnar", NULL};
     PyObject *tz = Py_None;
     int sab = 0, col = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|Opp:NativeDecoder", kwlist, &tz, &sab, &col)) return -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|Opi:NativeDecoder", kwlist, &tz, &sab, &col)) return -1;
     if (tz != Py_None && tz != Py_False && !PyObject_HasAttrString(tz, "fromutc")) {
         PyErr_SetString(PyExc_TypeError, "tz must be a tzinfo, None or False (naive)");
         return -1;
@@ -69,7 +69,7 @@ static PyObject *nd_feed(NativeDecoder *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-static PyObject *nd_get(NativeDecoder *self, PyObject *Py_UNUSED(ignored)) {
+static PyObject *nd_get_block(NativeDecoder *self, int raw) {
     if (!self->sc) { PyErr_SetString(PyExc_RuntimeError, "NativeDecoder not initialised"); return NULL; }
     size_t avail = self->buf.len - self->start;
     if (avail == 0) Py_RETURN_FALSE;
@@ -84,12 +84,36 @@ static PyObject *nd_get(NativeDecoder *self, PyObject *Py_UNUSED(ignored)) {
     }
     nd_options opts = {self->tz, self->strings_as_bytes, self->columnar};
     /* The block is consumed even if conversion fails, so the next one can be read. */
-    PyObject *res = nd_decode_block(base, (size_t)r, &opts);
+    PyObject *res = raw ? PyBytes_FromStringAndSize((const char *)base, (Py_ssize_t)r)
+                        : nd_decode_block(base, (size_t)r, &opts);
     self->start += (size_t)r;
     nd_scanner_reset(self->sc);
     if (self->start == self->buf.len) { self->buf.len = 0; self->start = 0; }
     return res;
 }
+
+static PyObject *nd_get(NativeDecoder *self, PyObject *Py_UNUSED(ignored)) { return nd_get_block(self, 0); }
+static PyObject *nd_get_raw(NativeDecoder *self, PyObject *Py_UNUSED(ignored)) { return nd_get_block(self, 1); }
+
+/* decode_block(data, tz=None, strings_as_bytes=False, columnar=0): one complete
+ * block (as get_raw() returns it) -> (names, types, data). */
+static PyObject *py_decode_block(PyObject *mod, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"data", "tz", "strings_as_bytes", "columnar", NULL};
+    Py_buffer view;
+    PyObject *tz = Py_None;
+    int sab = 0, col = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|Opi:decode_block", kwlist, &view, &tz, &sab, &col)) return NULL;
+    nd_options opts = {tz == Py_None ? NULL : tz, sab, col};
+    PyObject *res = nd_decode_block(view.buf, (size_t)view.len, &opts);
+    PyBuffer_Release(&view);
+    return res;
+}
+
+static PyMethodDef nd_functions[] = {
+    {"decode_block", (PyCFunction)(void (*)(void))py_decode_block, METH_VARARGS | METH_KEYWORDS,
+     "decode_block(data, tz=None, strings_as_bytes=False, columnar=0) -> (names, types, data)"},
+    {NULL, NULL, 0, NULL},
+};
 
 static PyObject *nd_get_buffered(NativeDecoder *self, void *Py_UNUSED(c)) {
     return PyLong_FromSize_t(self->buf.len - self->start);
@@ -103,6 +127,7 @@ static PyMethodDef nd_methods[] = {
     {"feed", (PyCFunction)nd_feed, METH_O, "feed(data): append bytes received from the server."},
     {"get", (PyCFunction)nd_get, METH_NOARGS,
      "get() -> (names, types, rows_or_columns) for the next complete block, or False."},
+    {"get_raw", (PyCFunction)nd_get_raw, METH_NOARGS, "get_raw() -> bytes of the next complete block, or False."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -130,5 +155,6 @@ static PyTypeObject NativeDecoderType = {
 
 int py_native_register(PyObject *m) {
     if (PyType_Ready(&NativeDecoderType) < 0) return -1;
+    if (PyModule_AddFunctions(m, nd_functions) < 0) return -1;
     return PyModule_AddObjectRef(m, "NativeDecoder", (PyObject *)&NativeDecoderType);
 }

@@ -6,6 +6,7 @@ import asyncio
 import weakref
 
 from .. import _engine
+from . import columnar as col
 from .connection import Connection, open_connection
 from .cursor import CursorBase
 from . import exceptions as exc
@@ -152,6 +153,41 @@ class AsyncCursor(CursorBase):
             while rows := await self._wait(self._fetch_some()):
                 for row in rows:
                     yield row
+                self._check_iteration(generation)
+            finished = True
+        finally:
+            self._iterated(generation, finished)
+
+    # -- columnar results (docs/columnar.md; the sync cursor's twins) ---------------
+    async def fetchnumpy(self):
+        col.need("numpy")
+        return self._numpy_result(await self._wait(self._columnar_blocks(col.MODE_NUMPY)))
+
+    async def fetch_df(self):
+        col.need("pandas")
+        return self._df_result(await self._wait(self._columnar_blocks(col.MODE_NUMPY)))
+
+    async def fetch_arrow_table(self):
+        col.need("pyarrow")
+        return self._arrow_result(await self._wait(self._columnar_blocks(col.MODE_ARROW)))
+
+    def record_batches(self):
+        """``async for batch in cursor.record_batches()``: one pyarrow RecordBatch per block."""
+        col.need("pyarrow")
+        return self._batches(col.MODE_ARROW)
+
+    def numpy_blocks(self):
+        """``async for arrays in cursor.numpy_blocks()``: one {name: array} dict per block."""
+        col.need("numpy")
+        return self._batches(col.MODE_NUMPY)
+
+    async def _batches(self, mode):
+        generation, finished = self._generation, False
+        convert = self._arrow_batches if mode == col.MODE_ARROW else self._numpy_batches
+        try:
+            while blocks := await self._wait(self._columnar_blocks(mode, 1)):
+                for batch in convert(blocks):
+                    yield batch
                 self._check_iteration(generation)
             finished = True
         finally:

@@ -3,6 +3,7 @@ import threading
 import weakref
 
 from .. import _engine
+from . import columnar as col
 from .config import make_options
 from .cursor import CursorBase
 from . import exceptions as exc
@@ -70,6 +71,51 @@ class Cursor(CursorBase):
         try:
             while rows := self._wait(self._fetch_some()):
                 yield from rows
+                self._check_iteration(generation)
+            finished = True
+        finally:
+            self._iterated(generation, finished)
+
+    # -- columnar results (docs/columnar.md) -------------------------------------
+    def fetchnumpy(self):
+        """The rest of the result as {column name: NumPy array} (masked for Nullable)."""
+        col.need("numpy")
+        return self._numpy_result(self._wait(self._columnar_blocks(col.MODE_NUMPY)))
+
+    def fetch_df(self):
+        """The rest of the result as a pandas DataFrame."""
+        col.need("pandas")
+        return self._df_result(self._wait(self._columnar_blocks(col.MODE_NUMPY)))
+
+    def fetch_arrow_table(self):
+        """The rest of the result as a pyarrow Table (one record batch per block)."""
+        col.need("pyarrow")
+        return self._arrow_result(self._wait(self._columnar_blocks(col.MODE_ARROW)))
+
+    def fetch_record_batch(self):
+        """The rest of the result as a pyarrow RecordBatchReader that reads one block
+        at a time (memory bounded by stream_buffer_bytes, not by the result)."""
+        pa = col.need("pyarrow")
+        first = self._arrow_batches(self._wait(self._columnar_blocks(col.MODE_ARROW, 1)))
+        return pa.RecordBatchReader.from_batches(self._arrow_schema(), self._batches(col.MODE_ARROW, first))
+
+    def record_batches(self):
+        """Iterate over the rest of the result as pyarrow RecordBatches, one per block."""
+        col.need("pyarrow")
+        return self._batches(col.MODE_ARROW)
+
+    def numpy_blocks(self):
+        """Iterate over the rest of the result as {name: array} dicts, one per block."""
+        col.need("numpy")
+        return self._batches(col.MODE_NUMPY)
+
+    def _batches(self, mode, first=()):
+        generation, finished = self._generation, False
+        convert = self._arrow_batches if mode == col.MODE_ARROW else self._numpy_batches
+        try:
+            yield from first
+            while blocks := self._wait(self._columnar_blocks(mode, 1)):
+                yield from convert(blocks)
                 self._check_iteration(generation)
             finished = True
         finally:

@@ -13,6 +13,7 @@ import re
 import threading
 
 from .. import _engine
+from . import columnar as col
 from .config import settings_query
 from .config import version_tuple
 from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError, from_python_error
@@ -44,16 +45,6 @@ _CONCURRENT = ("this cursor is in use by another {} at the same time: a cursor s
                "time (PEP 249 threadsafety 2); give each {} its own cursor")
 
 
-_NUMPY_DTYPES = {"Float32": "float32", "Float64": "float64", "Bool": "bool"}
-_NUMPY_DTYPES.update({f"{u}Int{b}": f"{u.lower()}int{b}" for u in ("", "U") for b in (8, 16, 32, 64)})
-
-
-def _numpy_dtype(type_name):
-    """Numbers get their exact NumPy type; anything else (wider integers, strings,
-    dates, Nullable) an object array of the Python values."""
-    return _NUMPY_DTYPES.get(type_name, object)
-
-
 class CursorBase:
     """State and step machines of a cursor; the shells add only how to wait:
     ``_wait(steps)`` runs a step machine to its end and returns its value,
@@ -78,10 +69,7 @@ class CursorBase:
         arrays with use_numpy; columnar also makes executemany()/execute() of an
         INSERT take its data as columns."""
         if use_numpy:
-            try:
-                import numpy  # noqa: F401
-            except ImportError as e:
-                raise NotSupportedError("use_numpy needs NumPy: pip install numpy") from e
+            col.need("numpy")
         self._columnar = bool(columnar)
         self._use_numpy = bool(use_numpy)
 
@@ -306,9 +294,106 @@ class CursorBase:
     def _column_values(self):
         if not self._use_numpy:
             return [tuple(c) for c in self._columns]
-        import numpy
+        np = col.need("numpy")
+        return [col.concat_numpy(np, parts, t) for parts, t in zip(self._columns, self._types)]
 
-        return [numpy.array(c, dtype=_numpy_dtype(t)) for c, t in zip(self._columns, self._types)]
+    # -- columnar results (columnar.py, docs/columnar.md) ---------------------------
+    def _columnar_blocks(self, mode, max_blocks=None):
+        return self._op(self._columnar_steps(mode, max_blocks))
+
+    def _columnar_steps(self, mode, max_blocks):
+        """The rest of the result as buffer-mode blocks [(cols, skip)] (max_blocks:
+        at most that many; [] at the end). The rows execute() decoded already are
+        decoded again from the stream's last block as buffers."""
+        self._check_result()
+        if self._columnar:
+            raise ProgrammingError("with set_query_execution_args(columnar=True) the columns come from fetchall()")
+        self._read = True
+        blocks = []
+        if self._buffered():
+            blocks.append(self._buffered_columns(mode))
+        if self._stream is not None:
+            self._stream.columnar = mode  # the next blocks come as buffers
+        while not self._done and (max_blocks is None or len(blocks) < max_blocks):
+            block = yield from self._next_block()
+            if block is None:
+                self._on_block(None)
+                break
+            names, types, cols = block
+            if self._names is None:
+                self._names, self._types = names, types
+                self._describe = None
+            n = col.block_rows(cols[0], types[0]) if cols else 0
+            self._total += n
+            self._fetched += n
+            if n:
+                blocks.append((cols, 0))
+        if self._done and self._names is None and self._describe is not None:
+            yield from self._describe_steps()  # an empty result: the column types, for typed empty columns
+        return blocks
+
+    def _buffered_columns(self, mode):
+        """The rows buffered (decoded as rows) as a buffer-mode block."""
+        rows, pos = self._rows, self._pos
+        self._rows, self._pos = [], 0
+        self._fetched += len(rows) - pos
+        again = None
+        if self._stream is not None:
+            self._stream.columnar = mode
+            again = self._stream.redecode()
+        if again is not None and again[2] and col.block_rows(again[2][0], again[1][0]) == len(rows):
+            return again[2], pos  # the buffer is the last block: its buffers, from the first unread row
+        # rows of two blocks (fetchmany across a block end): their Python values
+        return [("o", list(c)) for c in zip(*rows[pos:])], 0
+
+    def _numpy_result(self, blocks):
+        np = col.need("numpy")
+        names, types = self._columns_known()
+        parts = [[] for _ in names]
+        for cols, skip in blocks:
+            for p, c, t in zip(parts, cols, types):
+                a = col.numpy_column(np, c, t)
+                p.append(a[skip:] if skip else a)
+        return {n: col.concat_numpy(np, p, t) for n, p, t in zip(names, parts, types)}
+
+    def _numpy_batches(self, blocks):
+        return [self._numpy_result([b]) for b in blocks]
+
+    def _df_result(self, blocks):
+        pd = col.need("pandas")
+        np = col.need("numpy")
+        names, types = self._columns_known()
+        parts = [[] for _ in names]
+        for cols, skip in blocks:
+            for p, c, t in zip(parts, cols, types):
+                a = col.pandas_part(pd, np, c, t)
+                p.append(a[skip:] if skip else a)
+        tz = self.connection._options.tzinfo
+        series = [col.pandas_series(pd, np, p, t, n, tz) for n, p, t in zip(names, parts, types)]
+        return pd.concat(series, axis=1) if series else pd.DataFrame()
+
+    def _arrow_batches(self, blocks):
+        pa = col.need("pyarrow")
+        np = col.need("numpy")
+        names, types = self._columns_known()
+        o = self.connection._options
+        return [col.arrow_batch(pa, np, names, types, cols, o.tzinfo, o.strings_as_bytes, skip)
+                for cols, skip in blocks]
+
+    def _arrow_schema(self):
+        pa = col.need("pyarrow")
+        names, types = self._columns_known()
+        o = self.connection._options
+        return col.arrow_schema(pa, names, types, o.tzinfo, o.strings_as_bytes)
+
+    def _arrow_result(self, blocks):
+        pa = col.need("pyarrow")
+        return pa.Table.from_batches(self._arrow_batches(blocks), schema=self._arrow_schema())
+
+    def _columns_known(self):
+        if self._names is None:
+            return [], []
+        return list(self._names), list(self._types)
 
     def _describe_steps(self):
         """description; for an empty SELECT, asks DESCRIBE TABLE (query) once."""
@@ -393,7 +478,8 @@ class CursorBase:
             headers=headers,
             max_ratio=opts.max_decompression_ratio,
             max_block_bytes=opts.max_block_bytes,
-            columnar=self._columnar,
+            # use_numpy: the C decoder's column buffers (columnar.py), not a value per row
+            columnar=col.MODE_NUMPY if self._columnar and self._use_numpy else self._columnar,
         )
         self.query_id = self._stream.query_id
         self._done = False
@@ -453,6 +539,12 @@ class CursorBase:
         if self._columnar:  # whole columns only: gather until the end
             if self._columns is None:
                 self._columns = [[] for _ in names]
+            if self._use_numpy:  # one array per block, joined at the end
+                np = col.need("numpy")
+                for parts, c, t in zip(self._columns, rows, types):
+                    parts.append(col.numpy_column(np, c, t))
+                self._total += len(self._columns[0][-1]) if names else 0
+                return False
             for gathered, values in zip(self._columns, rows):
                 gathered.extend(values)
             self._total += len(rows[0]) if rows else 0

@@ -330,7 +330,7 @@ class EmbeddedClient:
             settings["max_execution_time"] = repr(float(query_timeout))
         return EmbeddedStream(self._engine, bytes(body), settings, self._options.database, query_id or None,
                               bool(retryable), bool(raw), notifier is not None, tz, bool(strings_as_bytes),
-                              bool(columnar))
+                              int(columnar))
 
     def pool_stats(self):
         return self._engine.stats()
@@ -354,7 +354,13 @@ class EmbeddedStream:
         self._streamable = streamable and not raw
         self._raw_mode = raw
         self._use_executor = use_executor
-        self._decoder = _engine.NativeDecoder(tz=tz, strings_as_bytes=strings_as_bytes, columnar=columnar)
+        # Blocks are queued raw and decoded by the consumer (as _engine.Stream does), in the
+        # mode `columnar` has then: a columnar fetch after execute() switches it.
+        self._decoder = _engine.NativeDecoder()
+        self._tz = tz
+        self._strings_as_bytes = strings_as_bytes
+        self.columnar = int(columnar)
+        self._last = None                # the last block handed out, raw, for redecode()
         self._work = threading.Lock()    # held during chDB calls on this stream's session
         self._mu = threading.Lock()      # guards the fields below; never held during chDB calls
         self._blocks = collections.deque()
@@ -442,7 +448,7 @@ class EmbeddedStream:
         d = self._decoder
         d.feed(data)
         while True:
-            block = d.get()
+            block = d.get_raw()
             if block is False:
                 break
             with self._mu:
@@ -489,8 +495,15 @@ class EmbeddedStream:
             return None
         with self._mu:
             state = self._state  # read before the deque: blocks are queued before the state changes
-            if self._blocks:
-                return self._blocks.popleft()
+            raw = self._blocks.popleft() if self._blocks else None
+        if raw is not None:
+            self._last = raw
+            try:
+                return self._decode_raw(raw)
+            except BaseException:
+                self.close()  # the rest of the result is useless now
+                raise
+        with self._mu:
             if state == "done":
                 self._finished = True
                 return None
@@ -502,6 +515,14 @@ class EmbeddedStream:
                 self._error = None
                 raise err
         return False
+
+    def _decode_raw(self, raw):
+        return _engine.decode_block(raw, tz=self._tz, strings_as_bytes=self._strings_as_bytes,
+                                    columnar=self.columnar)
+
+    def redecode(self):
+        """The last block handed out, decoded again in the current `columnar` mode."""
+        return None if self._last is None else self._decode_raw(self._last)
 
     def next_block(self):
         self._check()
@@ -575,6 +596,7 @@ class EmbeddedStream:
     def close(self):
         """Let go of the rest of the result (the query is cancelled if it still runs)."""
         self._finished = True
+        self._last = None
         with self._mu:
             self._fut = None
             self._blocks.clear()

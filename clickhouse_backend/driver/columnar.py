@@ -1,0 +1,428 @@
+"""Columnar results: NumPy arrays, pandas DataFrames and Arrow tables made from the
+C decoder's column buffers (ext/native.c, columnar modes 2 and 3) without a Python
+object per value for fixed-width columns. See docs/columnar.md.
+
+A decoded block in buffer mode is (names, types, columns), each column one of
+  ('b', bytes)                      fixed-width little-endian values
+  ('s', data, offsets)              String, Arrow mode: bytes + n+1 int64 offsets
+  ('n', nullmap, inner)             Nullable: 1 byte per row, 1 = NULL
+  ('l', dictionary, indexes, width) LowCardinality: dictionary column + indexes
+  ('o', list)                       Python values, as the row path gives them
+The dtype of a buffer comes from the column's ClickHouse type name (parsed here).
+"""
+import datetime
+import functools
+import re
+
+from .exceptions import InterfaceError, NotSupportedError
+
+MODE_NUMPY = 2  # nd_options.columnar: strings as Python str (object arrays)
+MODE_ARROW = 3  # strings as data + offsets (Arrow large_string without a str per value)
+
+_EXTRAS = {"numpy": "numpy", "pandas": "pandas", "pyarrow": "arrow"}
+
+
+class MissingExtra(NotSupportedError, ImportError):
+    """A columnar call without its optional package: both a PEP 249 error and an ImportError."""
+
+
+def need(module):
+    """Import an optional package, or say which extra installs it."""
+    try:
+        return __import__(module)
+    except ImportError as e:
+        raise MissingExtra(f"this needs {module}: pip install {module} "
+                           f"(or pip install 'clickhouse-backend[{_EXTRAS[module]}]')") from e
+
+
+# -- type names -----------------------------------------------------------------
+_TOKEN = re.compile(r"\s*(?:'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`|[^,()'`]+|\(|\)|,)")
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_type(name):
+    """'Nullable(DateTime64(3, \\'UTC\\'))' -> ('Nullable', (('DateTime64', ('3', "'UTC'")),)).
+    Arguments that are types are parsed; others stay text."""
+    name = name.strip()
+    i = name.find("(")
+    if i < 0 or not name.endswith(")"):
+        return (name, ())
+    base, inner = name[:i].strip(), name[i + 1:-1]
+    args, depth, cur = [], 0, []
+    for m in _TOKEN.finditer(inner):
+        tok = m.group(0)
+        s = tok.strip()
+        if s == "(":
+            depth += 1
+        elif s == ")":
+            depth -= 1
+        elif s == "," and depth == 0:
+            args.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(tok)
+    if cur:
+        args.append("".join(cur).strip())
+    return (base, tuple(args))
+
+
+def unwrap(name):
+    """(base type name, nullable, lowcardinality) of a column type."""
+    nullable = lowcard = False
+    base, args = parse_type(name)
+    while base in ("Nullable", "LowCardinality"):
+        if base == "Nullable":
+            nullable = True
+        else:
+            lowcard = True
+        name = args[0]
+        base, args = parse_type(name)
+    return name, nullable, lowcard
+
+
+def _unquote(s):
+    return s[1:-1].replace("\\'", "'").replace("\\\\", "\\") if s.startswith("'") else s
+
+
+def _datetime_info(name):
+    """(precision, timezone name or None) of DateTime / DateTime64."""
+    base, args = parse_type(name)
+    if base == "DateTime":
+        return 0, (_unquote(args[0]) if args else None)
+    return int(args[0]), (_unquote(args[1]) if len(args) > 1 else None)
+
+
+_FIXED = {"Int8": "<i1", "Int16": "<i2", "Int32": "<i4", "Int64": "<i8",
+          "UInt8": "<u1", "UInt16": "<u2", "UInt32": "<u4", "UInt64": "<u8",
+          "Float32": "<f4", "Float64": "<f8", "Bool": "?", "Date": "<u2", "Date32": "<i4",
+          "DateTime": "<u4", "DateTime64": "<i8"}
+_UNITS = ((0, "s"), (3, "ms"), (6, "us"), (9, "ns"))
+
+
+def _dt64_unit(precision):
+    """The datetime64 unit holding a DateTime64(precision) exactly, and the factor."""
+    for p, unit in _UNITS:
+        if precision <= p:
+            return unit, 10 ** (p - precision)
+    return "ns", 1
+
+
+def _buffer_dtype(base_name):
+    base = parse_type(base_name)[0]
+    if base in _FIXED:
+        return _FIXED[base]
+    if base.startswith("Interval"):
+        return "<i8"
+    return None
+
+
+def block_rows(col, name):
+    """Row count of one buffer-mode column."""
+    kind = col[0]
+    if kind == "b":
+        dtype = _buffer_dtype(unwrap(name)[0])
+        return len(col[1]) // (1 if dtype == "?" else int(dtype[2:]))
+    if kind == "s":
+        return len(col[2]) // 8 - 1
+    if kind == "l":
+        return len(col[2]) // col[3]
+    return len(col[1])
+
+
+# -- NumPy -------------------------------------------------------------------------
+def _np_fixed(np, buf, name):
+    """A fixed-width buffer as the NumPy array of the type: numbers as they are (no
+    copy), Date/Date32 as datetime64[D], DateTime* as datetime64 (UTC)."""
+    base = parse_type(name)[0]
+    a = np.frombuffer(buf, dtype=_buffer_dtype(name))
+    if base in ("Date", "Date32"):
+        return a.astype("datetime64[D]")
+    if base == "DateTime":
+        return a.astype("datetime64[s]")
+    if base == "DateTime64":
+        unit, factor = _dt64_unit(_datetime_info(name)[0])
+        return (a * factor if factor != 1 else a).view(f"datetime64[{unit}]")
+    return a
+
+
+def _np_objects(np, values, name):
+    """Python values (the row path's) as the array the buffers would give."""
+    base = parse_type(name)[0]
+    dtype = _buffer_dtype(name)
+    if dtype is None:
+        if base == "BFloat16":
+            return np.array(values, dtype="float32")
+        return np.fromiter(values, dtype=object, count=len(values))
+    if base in ("Date", "Date32"):
+        return np.array(values, dtype="datetime64[D]")
+    if base in ("DateTime", "DateTime64"):
+        unit = _dt64_unit(_datetime_info(name)[0])[0] if base == "DateTime64" else "s"
+        utc = datetime.timezone.utc
+        return np.array([v.astimezone(utc).replace(tzinfo=None) if v.tzinfo else v for v in values],
+                        dtype=f"datetime64[{unit}]")
+    return np.array(values, dtype=dtype)
+
+
+def _zero(np, name):
+    base = parse_type(name)[0]
+    if base in ("Date", "Date32"):
+        return datetime.date(1970, 1, 1)
+    if base in ("DateTime", "DateTime64"):
+        return datetime.datetime(1970, 1, 1)
+    return False if base == "Bool" else 0
+
+
+def numpy_column(np, col, name):
+    """One block's column -> NumPy array (MaskedArray for Nullable)."""
+    kind = col[0]
+    inner, nullable, lowcard = unwrap(name)
+    if kind == "b":
+        return _np_fixed(np, col[1], inner)
+    if kind == "n":
+        mask = np.frombuffer(col[1], dtype=bool)
+        data = numpy_column(np, col[2], inner)
+        if data.dtype == object:
+            data = data.copy()
+            data[mask] = None
+        return np.ma.MaskedArray(data, mask=mask)
+    if kind == "l":
+        dictionary = numpy_column(np, col[1], inner)
+        idx = np.frombuffer(col[2], dtype=f"<u{col[3]}")
+        data = dictionary[idx]
+        if nullable:  # index 0 is NULL
+            mask = idx == 0
+            if data.dtype == object:
+                data[mask] = None
+            return np.ma.MaskedArray(data, mask=mask)
+        return data
+    values = col[1]
+    if kind == "s":
+        raise InterfaceError("an Arrow-mode block cannot be read as NumPy")
+    if nullable and _buffer_dtype(inner) is not None:
+        mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+        z = _zero(np, inner)
+        return np.ma.MaskedArray(_np_objects(np, [z if v is None else v for v in values], inner), mask=mask)
+    data = _np_objects(np, values, inner)
+    return np.ma.MaskedArray(data, mask=np.zeros(len(values), dtype=bool)) if nullable else data
+
+
+def concat_numpy(np, parts, name):
+    if not parts:
+        return numpy_column(np, ("o", []), name)
+    if len(parts) == 1:
+        return parts[0]
+    if any(isinstance(p, np.ma.MaskedArray) for p in parts):
+        return np.ma.concatenate(parts)
+    return np.concatenate(parts)
+
+
+# -- pandas ------------------------------------------------------------------------
+def _tz_name(tz):
+    """A tzinfo's IANA name for pandas/Arrow (ZoneInfo key, UTC)."""
+    if tz is None or tz is False:
+        return None
+    key = getattr(tz, "key", None) or getattr(tz, "zone", None)
+    if key:
+        return key
+    if tz is datetime.timezone.utc or tz.utcoffset(None) == datetime.timedelta(0):
+        return "UTC"
+    return str(tz)
+
+
+def column_tz(name, conn_tz):
+    """The timezone the row path gives a DateTime column's values: the column's, else
+    the connection's; None: naive UTC (conn_tz False: always naive)."""
+    if conn_tz is False:
+        return None
+    tz = _datetime_info(name)[1]
+    return tz or _tz_name(conn_tz)
+
+
+def pandas_series(pd, np, parts, name, col_name, conn_tz):
+    """The numpy parts of a column (or Categoricals for LowCardinality) -> Series."""
+    inner, nullable, lowcard = unwrap(name)
+    base = parse_type(inner)[0]
+    if lowcard and parts and all(isinstance(p, pd.Categorical) for p in parts):
+        from pandas.api.types import union_categoricals
+
+        cat = parts[0] if len(parts) == 1 else union_categoricals(parts)
+        return pd.Series(cat, name=col_name)
+    arr = concat_numpy(np, [np.asarray(p) if isinstance(p, pd.Categorical) else p for p in parts], name)
+    mask = np.ma.getmaskarray(arr) if isinstance(arr, np.ma.MaskedArray) else None
+    data = arr.data if mask is not None else arr
+    if base in ("DateTime", "DateTime64", "Date", "Date32"):
+        if base in ("Date", "Date32"):
+            data = data.astype("datetime64[s]")
+        s = pd.Series(data, name=col_name)
+        if mask is not None and mask.any():
+            s = s.mask(mask)
+        tz = column_tz(inner, conn_tz) if base.startswith("DateTime") else None
+        return s.dt.tz_localize("UTC").dt.tz_convert(tz) if tz else s
+    if mask is not None and data.dtype != object:
+        if data.dtype.kind in "iu":
+            return pd.Series(pd.arrays.IntegerArray(data, mask), name=col_name)
+        if data.dtype.kind == "f":
+            return pd.Series(pd.arrays.FloatingArray(data, mask), name=col_name)
+        if data.dtype.kind == "b":
+            return pd.Series(pd.arrays.BooleanArray(data, mask), name=col_name)
+    return pd.Series(data, name=col_name, dtype=data.dtype)
+
+
+def pandas_part(pd, np, col, name):
+    """One block's column for pandas: LowCardinality as a Categorical over its dictionary."""
+    inner, nullable, lowcard = unwrap(name)
+    if col[0] == "l":
+        dictionary = numpy_column(np, col[1], inner)
+        codes = np.frombuffer(col[2], dtype=f"<u{col[3]}").astype("int32")
+        if nullable:  # slot 0 of the dictionary stands for NULL
+            codes = codes - 1
+            dictionary = dictionary[1:]
+        return pd.Categorical.from_codes(codes, categories=pd.Index(dictionary, dtype=dictionary.dtype))
+    return numpy_column(np, col, name)
+
+
+# -- Arrow -------------------------------------------------------------------------
+def arrow_type(pa, name, conn_tz, strings_as_bytes=False):
+    """The Arrow type of a ClickHouse type, the dictionary for LowCardinality."""
+    base, args = parse_type(name)
+    if base == "Nullable":
+        return arrow_type(pa, args[0], conn_tz, strings_as_bytes)
+    if base == "LowCardinality":
+        return pa.dictionary(pa.int32(), arrow_type(pa, args[0], conn_tz, strings_as_bytes))
+    simple = {"Int8": pa.int8(), "Int16": pa.int16(), "Int32": pa.int32(), "Int64": pa.int64(),
+              "UInt8": pa.uint8(), "UInt16": pa.uint16(), "UInt32": pa.uint32(), "UInt64": pa.uint64(),
+              "Float32": pa.float32(), "Float64": pa.float64(), "BFloat16": pa.float32(), "Bool": pa.bool_(),
+              "Date": pa.date32(), "Date32": pa.date32(), "IPv4": pa.string(), "IPv6": pa.string(),
+              "Nothing": pa.null()}
+    if base in simple:
+        return simple[base]
+    if base.startswith("Interval"):
+        return pa.int64()
+    if base in ("String", "FixedString", "JSON", "Object"):
+        if base == "FixedString" and strings_as_bytes:
+            return pa.binary(int(args[0]))
+        return pa.large_binary() if strings_as_bytes and base != "JSON" else pa.large_string()
+    if base.startswith("Enum"):
+        return pa.string()
+    if base == "UUID":
+        return pa.uuid() if hasattr(pa, "uuid") else pa.string()
+    if base == "DateTime" or base == "DateTime64":
+        unit = _dt64_unit(_datetime_info(name)[0])[0] if base == "DateTime64" else "s"
+        return pa.timestamp(unit, tz=column_tz(name, conn_tz))
+    if base.startswith("Decimal"):
+        if base == "Decimal":
+            p, s = int(args[0]), int(args[1])
+        else:
+            p, s = {"Decimal32": 9, "Decimal64": 18, "Decimal128": 38, "Decimal256": 76}[base], int(args[0])
+        return pa.decimal128(p, s) if p <= 38 else pa.decimal256(p, s)
+    if base in ("Int128", "UInt128"):
+        return pa.decimal256(39, 0)
+    if base in ("Int256", "UInt256"):  # wider than any Arrow number: exact as text
+        return pa.large_string()
+    if base == "Array":
+        return pa.list_(arrow_type(pa, args[0], conn_tz, strings_as_bytes))
+    if base == "Map":
+        return pa.map_(arrow_type(pa, args[0], conn_tz, strings_as_bytes),
+                       arrow_type(pa, args[1], conn_tz, strings_as_bytes))
+    if base == "Tuple":
+        fields = []
+        for i, a in enumerate(args):
+            m = re.match(r"^([A-Za-z_]\w*|`(?:[^`\\]|\\.)*`)\s+(\S.*)$", a)
+            if m:  # a named element, `name Type`
+                fields.append((m.group(1).strip("`"), arrow_type(pa, m.group(2), conn_tz, strings_as_bytes)))
+            else:
+                fields.append((str(i + 1), arrow_type(pa, a, conn_tz, strings_as_bytes)))
+        return pa.struct(fields)
+    raise NotSupportedError(f"no Arrow type for ClickHouse type {name}")
+
+
+def _to_arrow_value(v, t, pa):
+    """A row-path value as pyarrow.array() takes it for type t."""
+    if v is None:
+        return None
+    if pa.types.is_struct(t):
+        return {t.field(i).name: _to_arrow_value(x, t.field(i).type, pa) for i, x in enumerate(v)}
+    if pa.types.is_list(t):
+        return [_to_arrow_value(x, t.value_type, pa) for x in v]
+    if pa.types.is_map(t):
+        return [(_to_arrow_value(k, t.key_type, pa), _to_arrow_value(x, t.item_type, pa)) for k, x in v.items()]
+    if pa.types.is_dictionary(t):
+        return _to_arrow_value(v, t.value_type, pa)
+    if isinstance(t, getattr(pa, "UuidType", ())):
+        return v.bytes
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return v if isinstance(v, str) else str(v)
+    return v
+
+
+def _validity(pa, np, mask):
+    """Arrow validity bitmap (1 = valid) from a NULL mask, None when nothing is NULL."""
+    if mask is None or not mask.any():
+        return None, 0
+    return pa.py_buffer(np.packbits(~mask, bitorder="little")), int(mask.sum())
+
+
+def arrow_column(pa, np, col, name, conn_tz, strings_as_bytes=False, mask=None):
+    """One block's column -> pyarrow Array (nulls from `mask` for a Nullable's inner column)."""
+    kind = col[0]
+    t = arrow_type(pa, name, conn_tz, strings_as_bytes)
+    inner, nullable, lowcard = unwrap(name)
+    if kind == "n":
+        return arrow_column(pa, np, col[2], inner, conn_tz, strings_as_bytes, np.frombuffer(col[1], dtype=bool))
+    if kind == "l":
+        dictionary = arrow_column(pa, np, col[1], inner, conn_tz, strings_as_bytes)
+        idx = np.frombuffer(col[2], dtype=f"<u{col[3]}").astype("int32")
+        indices = pa.array(idx, mask=(idx == 0) if nullable else None)
+        return pa.DictionaryArray.from_arrays(indices, dictionary)
+    if kind == "s":
+        n = len(col[2]) // 8 - 1
+        validity, nulls = _validity(pa, np, mask)
+        cls = pa.LargeBinaryArray if pa.types.is_large_binary(t) else pa.LargeStringArray
+        arr = cls.from_buffers(n, pa.py_buffer(col[2]), pa.py_buffer(col[1]), validity, nulls)
+        if cls is pa.LargeStringArray:
+            try:
+                arr.validate(full=True)
+            except pa.ArrowInvalid as e:
+                raise InterfaceError(f"a String value is not UTF-8 (Arrow strings must be): "
+                                     f"connect with strings_as_bytes=True for large_binary ({e})") from e
+        return arr
+    if kind == "b":
+        a = np.frombuffer(col[1], dtype=_buffer_dtype(inner))
+        base = parse_type(inner)[0]
+        if base == "Date":
+            a = a.astype("<i4")
+        elif base == "DateTime":
+            a = a.astype("<i8")
+        elif base == "DateTime64":
+            factor = _dt64_unit(_datetime_info(inner)[0])[1]
+            if factor != 1:
+                a = a * factor
+        elif base == "Bool":
+            return pa.array(a, mask=mask if mask is not None and mask.any() else None)
+        validity, nulls = _validity(pa, np, mask)
+        return pa.Array.from_buffers(t, len(a), [validity, pa.py_buffer(a)], nulls)
+    values = col[1]
+    if mask is not None:
+        values = [None if m else v for v, m in zip(values, mask.tolist())]
+    if pa.types.is_timestamp(t):
+        utc = datetime.timezone.utc
+        values = [v if v is None or v.tzinfo is None else v.astimezone(utc).replace(tzinfo=None) for v in values]
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+            or pa.types.is_decimal(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)):
+        values = [_to_arrow_value(v, t, pa) for v in values]
+    if pa.types.is_dictionary(t):
+        return pa.array(values, type=t.value_type).dictionary_encode().cast(t)
+    if isinstance(t, getattr(pa, "UuidType", ())):
+        return pa.ExtensionArray.from_storage(t, pa.array(values, type=t.storage_type))
+    return pa.array(values, type=t)
+
+
+def arrow_schema(pa, names, types, conn_tz, strings_as_bytes=False):
+    return pa.schema([pa.field(n, arrow_type(pa, t, conn_tz, strings_as_bytes), nullable=True)
+                      for n, t in zip(names, types)])
+
+
+def arrow_batch(pa, np, names, types, cols, conn_tz, strings_as_bytes=False, skip=0):
+    arrays = [arrow_column(pa, np, c, t, conn_tz, strings_as_bytes) for c, t in zip(cols, types)]
+    batch = pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(pa, names, types, conn_tz, strings_as_bytes))
+    return batch.slice(skip) if skip else batch
