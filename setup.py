@@ -98,6 +98,11 @@ setup(
     ],
     extras_require={
         "embedded": ["chdb-core>=26.1"],
-        "test": ["pytest", "pytest-asyncio", "hypothesis", "psutil", "chdb-core>=26.1", "greenlet>=3.0"],
+        # columnar results and inserts (docs/columnar.md); the row API needs none of them
+        "numpy": ["numpy>=1.24"],
+        "pandas": ["numpy>=1.24", "pandas>=2.0"],
+        "arrow": ["numpy>=1.24", "pyarrow>=14"],
+        "test": ["pytest", "pytest-asyncio", "hypothesis", "psutil", "chdb-core>=26.1", "greenlet>=3.0",
+                 "numpy", "pandas", "pyarrow"],
     },
 )

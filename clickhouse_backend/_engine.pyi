@@ -6,6 +6,10 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 DEBUG: int
 
 Block = tuple[tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]] | list[list[Any]]]
+# columnar 0: rows; 1: a list per column; 2 (NumPy) / 3 (Arrow): each column as buffers,
+# ('b', bytes) | ('s', data, offsets) | ('n', nullmap, inner) | ('l', dictionary, indexes, width)
+# | ('o', list) -- see clickhouse_backend/driver/columnar.py
+Columnar = Literal[0, 1, 2, 3] | bool
 
 def set_exceptions(classes: Mapping[str, type[Exception]],
                    factory: Callable[[str, int, str, int, str], Exception]) -> None: ...
@@ -36,6 +40,10 @@ class Stream:
                                "paused", "done", "failed", "cancelled"]: ...
     @property
     def raw(self) -> bytes | None: ...
+    columnar: int
+    """How the next blocks are decoded (settable between blocks)."""
+    def redecode(self) -> Block | None:
+        """The last block handed out, decoded again in the current `columnar` mode."""
     def wait_headers(self) -> bool: ...
     def next_block(self) -> Block | None: ...
     def poll(self) -> Block | None | Literal[False]: ...
@@ -55,7 +63,7 @@ class Client:
     def request(self, body: bytes, params: str = "", query_id: str | None = None, retryable: bool = False,
                 raw: bool = False, notifier: Notifier | None = None, query_timeout: float = 0.0,
                 buffer_limit: int = 0, tz: datetime.tzinfo | None | Literal[False] = None, strings_as_bytes: bool = False,
-                columnar: bool = False, headers: str = "", max_ratio: float = 1000.0,
+                columnar: Columnar = 0, headers: str = "", max_ratio: float = 1000.0,
                 max_block_bytes: int = 0) -> Stream: ...
     def pool_stats(self) -> dict[str, int]: ...
     def close(self) -> None:
@@ -67,13 +75,18 @@ def engine_stats() -> dict[str, int]:
 # -- Native format decoder (I/O-free) -----------------------------------------
 class NativeDecoder:
     def __init__(self, tz: datetime.tzinfo | None | Literal[False] = None, strings_as_bytes: bool = False,
-                 columnar: bool = False) -> None: ...
+                 columnar: Columnar = 0) -> None: ...
     def feed(self, data: bytes | bytearray | memoryview) -> None: ...
     def get(self) -> Block | Literal[False]: ...
+    def get_raw(self) -> bytes | Literal[False]:
+        """The next complete block's bytes, undecoded (for decode_block())."""
     @property
     def buffered(self) -> int: ...
     @property
     def scan_work(self) -> int: ...
+
+def decode_block(data: bytes | bytearray | memoryview, tz: datetime.tzinfo | None | Literal[False] = None,
+                 strings_as_bytes: bool = False, columnar: Columnar = 0) -> Block: ...
 
 # -- HTTP/1.1 response parser (I/O-free) --------------------------------------
 class HTTPResponseParser:
