@@ -342,6 +342,16 @@ class Cursor:
     def fetchall(self):
         return await_only(self._cursor.fetchall())
 
+    # columnar results (QuerySet.ato_dataframe() & co.)
+    def fetchnumpy(self):
+        return await_only(self._cursor.fetchnumpy())
+
+    def fetch_df(self):
+        return await_only(self._cursor.fetch_df())
+
+    def fetch_arrow_table(self):
+        return await_only(self._cursor.fetch_arrow_table())
+
     def __iter__(self):
         while rows := self.fetchmany(2000):
             yield from rows

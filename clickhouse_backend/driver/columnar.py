@@ -11,6 +11,7 @@ A decoded block in buffer mode is (names, types, columns), each column one of
 The dtype of a buffer comes from the column's ClickHouse type name (parsed here).
 """
 import datetime
+import uuid as uuid_mod
 import functools
 import re
 
@@ -336,18 +337,18 @@ def arrow_type(pa, name, conn_tz, strings_as_bytes=False):
     raise NotSupportedError(f"no Arrow type for ClickHouse type {name}")
 
 
-def _to_arrow_value(v, t, pa):
+def to_arrow_value(v, t, pa):
     """A row-path value as pyarrow.array() takes it for type t."""
     if v is None:
         return None
     if pa.types.is_struct(t):
-        return {t.field(i).name: _to_arrow_value(x, t.field(i).type, pa) for i, x in enumerate(v)}
+        return {t.field(i).name: to_arrow_value(x, t.field(i).type, pa) for i, x in enumerate(v)}
     if pa.types.is_list(t):
-        return [_to_arrow_value(x, t.value_type, pa) for x in v]
+        return [to_arrow_value(x, t.value_type, pa) for x in v]
     if pa.types.is_map(t):
-        return [(_to_arrow_value(k, t.key_type, pa), _to_arrow_value(x, t.item_type, pa)) for k, x in v.items()]
+        return [(to_arrow_value(k, t.key_type, pa), to_arrow_value(x, t.item_type, pa)) for k, x in v.items()]
     if pa.types.is_dictionary(t):
-        return _to_arrow_value(v, t.value_type, pa)
+        return to_arrow_value(v, t.value_type, pa)
     if isinstance(t, getattr(pa, "UuidType", ())):
         return v.bytes
     if pa.types.is_string(t) or pa.types.is_large_string(t):
@@ -409,7 +410,7 @@ def arrow_column(pa, np, col, name, conn_tz, strings_as_bytes=False, mask=None):
         values = [v if v is None or v.tzinfo is None else v.astimezone(utc).replace(tzinfo=None) for v in values]
     if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
             or pa.types.is_decimal(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)):
-        values = [_to_arrow_value(v, t, pa) for v in values]
+        values = [to_arrow_value(v, t, pa) for v in values]
     if pa.types.is_dictionary(t):
         return pa.array(values, type=t.value_type).dictionary_encode().cast(t)
     if isinstance(t, getattr(pa, "UuidType", ())):
@@ -426,3 +427,28 @@ def arrow_batch(pa, np, names, types, cols, conn_tz, strings_as_bytes=False, ski
     arrays = [arrow_column(pa, np, c, t, conn_tz, strings_as_bytes) for c, t in zip(cols, types)]
     batch = pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(pa, names, types, conn_tz, strings_as_bytes))
     return batch.slice(skip) if skip else batch
+
+
+def row_value(v, name):
+    """An Arrow value (to_pylist()) as the row path gives it for ClickHouse type `name`:
+    for Django's converters, which expect the row path's values."""
+    if v is None:
+        return None
+    inner = unwrap(name)[0]
+    base, args = parse_type(inner)
+    if base in ("IPv4", "IPv6"):
+        import ipaddress
+
+        return (ipaddress.IPv4Address if base == "IPv4" else ipaddress.IPv6Address)(v)
+    if base == "UUID" and not isinstance(v, uuid_mod.UUID):
+        return uuid_mod.UUID(bytes=v) if isinstance(v, bytes) else uuid_mod.UUID(v)
+    if base in ("Int256", "UInt256", "Int128", "UInt128"):
+        return int(v)
+    if base == "Array":
+        return [row_value(x, args[0]) for x in v]
+    if base == "Map":
+        return {row_value(k, args[0]): row_value(x, args[1]) for k, x in v}
+    if base == "Tuple":
+        elems = [re.sub(r"^([A-Za-z_]\w*|`(?:[^`\\]|\\.)*`)\s+(?=\S)", "", a) for a in args]
+        return tuple(row_value(x, t) for x, t in zip(v.values(), elems))
+    return v
