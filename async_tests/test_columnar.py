@@ -65,3 +65,31 @@ async def test_empty_and_leaving_early(conn):
         await cur.fetchall()
     await cur.execute("SELECT 1 AS one")
     assert canon((await cur.fetch_df())["one"].tolist()[0]) == 1
+
+
+async def test_async_inserts_read_back(conn):
+    import datetime
+    import decimal
+
+    cur = conn.cursor()
+    await cur.execute("DROP TABLE IF EXISTS default.acolins")
+    await cur.execute("CREATE TABLE default.acolins (i Int32, s Nullable(String), d Decimal(9, 2), "
+                      "t DateTime('UTC')) ENGINE = Memory")
+    t0 = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    data = {"i": np.array([1, 2], dtype=np.int32), "s": ["a", None],
+            "d": [decimal.Decimal("1.25"), decimal.Decimal("-3")], "t": [t0, t0]}
+    await cur.insert_columns("default.acolins", data)
+    assert cur.rowcount == 2
+    await cur.execute("SELECT * FROM default.acolins ORDER BY i")
+    df = await cur.fetch_df()
+    await cur.execute("TRUNCATE TABLE default.acolins")
+    await cur.insert_df("default.acolins", df)
+    await cur.execute("SELECT * FROM default.acolins ORDER BY i")
+    table = await cur.fetch_arrow_table()
+    await cur.execute("TRUNCATE TABLE default.acolins")
+    await cur.insert_arrow("default.acolins", table)
+    await cur.execute("SELECT i, s, d, toUnixTimestamp(t) FROM default.acolins ORDER BY i")
+    assert await cur.fetchall() == [(1, "a", decimal.Decimal("1.25"), 1704067200),
+                                    (2, None, decimal.Decimal("-3"), 1704067200)]
+    with pytest.raises(chd.DataError, match="2147483648 is out of range for Int32"):
+        await cur.insert_columns("default.acolins", {"i": [2 ** 31], "s": [None], "d": [0], "t": [t0]})

@@ -109,7 +109,57 @@ static PyObject *py_decode_block(PyObject *mod, PyObject *args, PyObject *kw) {
     return res;
 }
 
+/* encode_strings(seq) -> bytes: a Native String column (varint length + bytes per
+ * value) from str (UTF-8, surrogateescape) / bytes values, for columnar inserts.
+ * Raises TypeError naming the first row that is neither (its index in .args[1]). */
+static PyObject *py_encode_strings(PyObject *mod, PyObject *arg) {
+    PyObject *seq = PySequence_Fast(arg, "encode_strings() takes a sequence");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    chb_buf out;
+    chb_buf_init(&out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = items[i], *tmp = NULL;
+        const char *p;
+        Py_ssize_t l;
+        if (PyUnicode_Check(v)) {
+            p = PyUnicode_AsUTF8AndSize(v, &l);
+            if (!p) {  /* lone surrogates: the bytes they stand for (surrogateescape) */
+                PyErr_Clear();
+                if (!(tmp = PyUnicode_AsEncodedString(v, "utf-8", "surrogateescape"))) goto fail;
+                p = PyBytes_AS_STRING(tmp);
+                l = PyBytes_GET_SIZE(tmp);
+            }
+        } else if (PyBytes_Check(v)) {
+            p = PyBytes_AS_STRING(v);
+            l = PyBytes_GET_SIZE(v);
+        } else {
+            PyObject *e = Py_BuildValue("(sn)", "a String value must be str or bytes", i);
+            if (e) { PyErr_SetObject(PyExc_TypeError, e); Py_DECREF(e); }
+            goto fail;
+        }
+        uint8_t var[10];
+        size_t k = 0;
+        uint64_t x = (uint64_t)l;
+        do { var[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0)); x >>= 7; } while (x);
+        int rc = chb_buf_append(&out, var, k) || (l && chb_buf_append(&out, p, (size_t)l));
+        Py_XDECREF(tmp);
+        if (rc) { PyErr_NoMemory(); goto fail; }
+    }
+    Py_DECREF(seq);
+    PyObject *res = PyBytes_FromStringAndSize(out.len ? (const char *)out.data : "", (Py_ssize_t)out.len);
+    chb_buf_free(&out);
+    return res;
+fail:
+    Py_DECREF(seq);
+    chb_buf_free(&out);
+    return NULL;
+}
+
 static PyMethodDef nd_functions[] = {
+    {"encode_strings", (PyCFunction)py_encode_strings, METH_O,
+     "encode_strings(seq) -> bytes: a Native String column from str/bytes values"},
     {"decode_block", (PyCFunction)(void (*)(void))py_decode_block, METH_VARARGS | METH_KEYWORDS,
      "decode_block(data, tz=None, strings_as_bytes=False, columnar=0) -> (names, types, data)"},
     {NULL, NULL, 0, NULL},

@@ -76,6 +76,21 @@ class Cursor(CursorBase):
         finally:
             self._iterated(generation, finished)
 
+    # -- columnar inserts (docs/columnar.md) -------------------------------------
+    def insert_columns(self, table, columns, *, settings=None, query_id=None):
+        """INSERT {name: array-like} (NumPy, masked, lists) into table as one Native
+        block; values are checked as executemany() checks them (DataError, nothing sent)."""
+        return self._wait(self._insert_columnar(table, dict(columns), settings, query_id))
+
+    def insert_df(self, table, df, *, settings=None, query_id=None):
+        """INSERT a pandas DataFrame (its columns by name) into table."""
+        return self._wait(self._insert_columnar(table, {str(c): df[c] for c in df.columns}, settings, query_id))
+
+    def insert_arrow(self, table, arrow_table, *, settings=None, query_id=None):
+        """INSERT a pyarrow Table (or RecordBatch) into table."""
+        data = {n: arrow_table.column(i) for i, n in enumerate(arrow_table.schema.names)}
+        return self._wait(self._insert_columnar(table, data, settings, query_id))
+
     # -- columnar results (docs/columnar.md) -------------------------------------
     def fetchnumpy(self):
         """The rest of the result as {column name: NumPy array} (masked for Nullable)."""

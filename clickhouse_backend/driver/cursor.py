@@ -395,6 +395,45 @@ class CursorBase:
             return [], []
         return list(self._names), list(self._types)
 
+    # -- columnar inserts (columnar_insert.py) ------------------------------------
+    def _insert_columnar(self, table, data, settings, query_id):
+        return self._op(self._insert_columnar_steps(table, data, settings, query_id))
+
+    def _insert_columnar_steps(self, table, data, settings, query_id):
+        """INSERT INTO table (columns of data) FORMAT Native: one block, every value
+        checked against its column type first (DataError, nothing sent)."""
+        from .columnar_insert import Encoder
+
+        np = col.need("numpy")
+        self._check_open()
+        if not isinstance(table, str) or not re.fullmatch(rf"{_IDENT}(?:\.{_IDENT})?", table.strip()):
+            raise ProgrammingError(f"not a table name: {table!r}")
+        names = list(data)
+        if not names:
+            raise ProgrammingError("an insert needs at least one column")
+        quoted = ", ".join("`" + n.replace("\\", "\\\\").replace("`", "\\`") + "`" for n in names)
+        head = f"INSERT INTO {table.strip()} ({quoted}) VALUES"
+        target = _INSERT_TARGET.match(head)
+        columns = yield from self._insert_columns(target, settings)
+        if columns is None:
+            raise ProgrammingError(f"the columns of {table} cannot be described (no such table?)")
+        missing = [n for n, t in columns if not t]
+        if missing:
+            raise ProgrammingError(f"{table} has no column {missing[0]!r}")
+        body = Encoder(np, self.connection._options.tzinfo).block(columns, data)
+        rows = len(next(iter(data.values())))
+        self._abandon()
+        self._reset()
+        self._send(head[:-len("VALUES")].encode("utf-8", "surrogateescape") + b"FORMAT Native\n" + body,
+                   False, settings, query_id)
+        try:
+            yield from self._first_block()
+        except Error:
+            self.connection._columns.pop(table.strip(), None)  # perhaps the table changed
+            raise
+        self._rowcount = rows
+        return self
+
     def _describe_steps(self):
         """description; for an empty SELECT, asks DESCRIBE TABLE (query) once."""
         if self._describe is not None:
