@@ -72,7 +72,15 @@ DRIVER_CLIENTS = {
 }
 DJ_BACKENDS = ["ours", "dcb"]
 DASH_MODES = {"ours": ["orm-async", "orm-threads", "driver-async"], "dcb": ["orm-async", "orm-threads"]}
-WORKLOADS = ["seq", "conc", "fetch", "insert", "orm", "dash", "stream"]
+WORKLOADS = ["seq", "conc", "fetch", "insert", "orm", "dash", "stream", "columnar"]
+# Workload 8 (docs/columnar.md): (client, kind) -- kind is the worker's col_<kind> or insert_df.
+COLUMNAR_CASES = [
+    ("ours-sync", "tuples"), ("ours-sync", "numpy"), ("ours-sync", "df"), ("ours-sync", "arrow"),
+    ("ours-sync", "batches"), ("ours-embedded", "numpy"), ("ours-embedded", "arrow"),
+    ("cc-sync", "numpy"), ("cc-sync", "df"), ("cc-sync", "arrow"), ("clickhouse-driver", "numpy"),
+    ("clickhouse-driver", "df"),
+    ("ours-sync", "insert_df"), ("cc-sync", "insert_df"), ("clickhouse-driver", "insert_df"),
+]
 CASE_TIMEOUT = 600
 
 
@@ -290,6 +298,27 @@ class Runner:
                              self.env(ours=client.startswith("ours")))
             self.record(w, client, res)
 
+    def columnar(self):
+        """Workload 8: workload 3's rows as NumPy / pandas / Arrow, and workload 4's
+        rows inserted from a DataFrame."""
+        spec = self.base_spec()
+        sz = self.size
+        spec.update(sql="SELECT id, s, f, dt, n FROM bench.rows", runs=sz["heavy_runs"])
+        for client, kind in COLUMNAR_CASES:
+            if self.args.clients and client not in self.args.clients:
+                continue
+            if kind == "batches":  # streaming: peak RSS at a tenth of the rows and at all of them
+                for rows in (sz["stream_rows"] // 10, sz["stream_rows"]):
+                    s = {**spec, "workload": "columnar", "client": client, "kind": kind, "runs": 1,
+                         "expect_rows": rows, "sql": SELECT_ROWS.format(n=rows), "warm_sql": SELECT_ROWS.format(n=10)}
+                    res = self.spawn("worker.py", s, self.env(ours=True), sample_rss=True)
+                    self.record("columnar", f"{client}:{kind}", res, kind=kind, stream_rows=rows)
+                continue
+            rows = sz["insert_rows"] if kind == "insert_df" else sz["fetch_rows"]
+            s = {**spec, "workload": "columnar", "client": client, "kind": kind, "rows": rows, "expect_rows": rows}
+            res = self.spawn("worker.py", s, self.env(ours=client.startswith("ours")))
+            self.record("columnar", f"{client}:{kind}", res, kind=kind)
+
     def stream_case(self, spec, client):
         """Workload 7 at the full size and at a tenth of it: flat memory means the
         peak does not grow with the row count."""
@@ -441,6 +470,8 @@ class Runner:
                 self.django_orm()
             elif w == "dash":
                 self.dashboard()
+            elif w == "columnar":
+                self.columnar()
         if "seq" in todo or "conc" in todo:
             log("raw limit (h2load)")
             self.raw_limit()

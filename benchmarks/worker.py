@@ -39,6 +39,18 @@ def make_rows(n):
             for i in range(n)]
 
 
+def make_df(n):
+    """Workload 8's DataFrame: the rows of make_rows(n) as typed columns (nullable Int32)."""
+    import numpy as np
+    import pandas as pd
+
+    i = np.arange(n, dtype=np.uint64)
+    nn = pd.array((i % 100000).astype(np.int32), dtype="Int32")
+    nn[i % 5 == 0] = pd.NA
+    return pd.DataFrame({"id": i, "s": np.array([f"row-{k}" for k in range(n)], dtype=object), "f": i / 3,
+                         "dt": np.datetime64("2020-01-01T00:00:00", "s") + i.astype("timedelta64[s]"), "n": nn})
+
+
 def rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -75,6 +87,33 @@ class Ours:
     def insert(self, table, rows):
         cur = self.conn.cursor()
         cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s, %s, %s)", rows)
+
+    # workload 8: columnar results and inserts (docs/columnar.md)
+    def col_tuples(self, sql):
+        return self.fetch(sql)
+
+    def col_numpy(self, sql):
+        cur = self.conn.cursor()
+        cur.execute(sql)
+        return len(next(iter(cur.fetchnumpy().values())))
+
+    def col_df(self, sql):
+        cur = self.conn.cursor()
+        cur.execute(sql)
+        return len(cur.fetch_df())
+
+    def col_arrow(self, sql):
+        cur = self.conn.cursor()
+        cur.execute(sql)
+        return cur.fetch_arrow_table().num_rows
+
+    def col_batches(self, sql):
+        cur = self.conn.cursor()
+        cur.execute(sql)
+        return sum(b.num_rows for b in cur.fetch_record_batch())
+
+    def insert_df(self, table, df):
+        self.conn.cursor().insert_df(table, df)
 
     def stream(self, sql):
         cur = self.conn.cursor()
@@ -179,6 +218,7 @@ class OursEmbedded(Ours):
 
     insert = None  # inserts go to the server's table; not compared here
     stream = None
+    insert_df = None
 
 
 class CC:
@@ -202,6 +242,18 @@ class CC:
     def insert(self, table, rows):
         # column types given: its DESCRIBE-based discovery does not parse 18.16's answer
         self.client.insert(table, rows, column_names=list(COLUMNS), column_type_names=list(TYPES))
+
+    def col_numpy(self, sql):
+        return len(self.client.query_np(sql))
+
+    def col_df(self, sql):
+        return len(self.client.query_df(sql))
+
+    def col_arrow(self, sql):
+        return self.client.query_arrow(sql).num_rows
+
+    def insert_df(self, table, df):
+        self.client.insert_df(table, df, column_names=list(COLUMNS), column_type_names=list(TYPES))
 
     def stream(self, sql):
         n = 0
@@ -272,6 +324,15 @@ class CHDriver:
 
     def insert(self, table, rows):
         self.client.execute(f"INSERT INTO {table} VALUES", rows)
+
+    def col_numpy(self, sql):
+        return len(self.client.execute(sql, columnar=True, settings={"use_numpy": True})[0])
+
+    def col_df(self, sql):
+        return len(self.client.query_dataframe(sql, settings={"use_numpy": True}))
+
+    def insert_df(self, table, df):
+        self.client.insert_dataframe(f"INSERT INTO {table} VALUES", df, settings={"use_numpy": True})
 
     def stream(self, sql):
         n = 0
@@ -513,6 +574,24 @@ def _run_sync(client, w, spec, runs, result):
                 continue
             _timed(result, lambda: _call(client, "insert", spec["insert_table"], rows))
             _checked(result, _count(spec), want)
+    elif w == "columnar":
+        kind = spec["kind"]
+        if kind == "insert_df":
+            df = make_df(spec["rows"])
+            for i in range(runs + 1):
+                _truncate(spec)
+                if i == 0:
+                    _call(client, "insert_df", spec["insert_table"], df.head(1000))
+                    continue
+                _timed(result, lambda: _call(client, "insert_df", spec["insert_table"], df))
+                _checked(result, _count(spec), want)
+        else:
+            name = f"col_{kind}"
+            _call(client, name, spec.get("warm_sql", spec["sql"]))
+            gc.collect()
+            result["rss_before"] = rss_bytes()  # the batches case: the runner samples the peak
+            for _ in range(runs):
+                _checked(result, _timed(result, lambda: _call(client, name, spec["sql"])), want)
     elif w == "stream":
         _call(client, "fetch", spec["warm_sql"]) if hasattr(client, "fetch") else None
         gc.collect()
