@@ -1447,9 +1447,49 @@ fail:
  *   ('n', nullmap, inner)                 Nullable: one byte per row (1 = NULL), inner column
  *   ('l', dictionary, indexes, width)     LowCardinality with one dictionary in the block
  *   ('o', list)                           Python values, as the row path makes them
+ *   ('a', numpy.ndarray)                  the same in a NumPy object array (columnar 2)
  * The Python side (driver/columnar.py) knows the dtype from the column's type name. */
 
+static PyObject *g_np_empty, *g_str_object;
+
+/* NumPy mode: the values straight into a new object array's memory (numpy.empty(n,
+ * object) through the buffer protocol): no list, no second pass to copy it. NULL with
+ * no error set if NumPy is not there (the caller makes a list). */
+static PyObject *numpy_objects(rd *r, const nd_type *t, uint64_t n) {
+    if (!g_np_empty) {
+        PyObject *np = PyImport_ImportModule("numpy");
+        if (!np) { PyErr_Clear(); return NULL; }
+        g_np_empty = PyObject_GetAttrString(np, "empty");
+        Py_DECREF(np);
+        if (!g_np_empty) { PyErr_Clear(); return NULL; }
+    }
+    if (!g_str_object && !(g_str_object = PyUnicode_InternFromString("object"))) { PyErr_Clear(); return NULL; }
+    if (n > (uint64_t)(r->end - r->p)) { malformed(r, "truncated data"); return NULL; }
+    PyObject *arr = PyObject_CallFunction(g_np_empty, "(KO)", (unsigned long long)n, g_str_object);
+    if (!arr) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arr, &view, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS)) {
+        Py_DECREF(arr);
+        PyErr_Clear();
+        return NULL;
+    }
+    int ok = view.itemsize == (Py_ssize_t)sizeof(PyObject *) && view.format && strcmp(view.format, "O") == 0 &&
+             (uint64_t)view.len == n * sizeof(PyObject *);
+    PyObject **slots = view.buf;
+    if (!ok) { PyBuffer_Release(&view); Py_DECREF(arr); return NULL; }
+    for (uint64_t i = 0; i < n; i++) Py_CLEAR(slots[i]);   /* numpy.empty's Nones */
+    /* NULL slots read as None to NumPy, so a failure leaves a valid array to free */
+    int rc = decode_column(r, t, n, slots);
+    PyBuffer_Release(&view);
+    if (rc) { Py_DECREF(arr); return NULL; }
+    return Py_BuildValue("(sN)", "a", arr);
+}
+
 static PyObject *objects_column(rd *r, const nd_type *t, uint64_t n) {
+    if (r->opts->columnar == 2 && n) {
+        PyObject *a = numpy_objects(r, t, n);
+        if (a || PyErr_Occurred()) return a;
+    }
     PyObject **vals = alloc_objs(r, n);
     if (!vals) return NULL;
     if (decode_column(r, t, n, vals)) { PyMem_Free(vals); return NULL; }

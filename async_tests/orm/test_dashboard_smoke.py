@@ -87,6 +87,7 @@ async def test_dashboard_in_headless_chromium(tmp_path):
     assert int(attrs["bars-rendered"]) > 20, attrs
     assert data["total"] == ROWS
     assert sum(r["n"] for r in data["by_kind"]) == ROWS
+    assert sum(r["n"] for r in data["by_day"]) == ROWS  # the panel read with to_dataframe()
     assert sum(data["kind:" + k] for k in ("view", "click", "signup", "purchase")) == ROWS
     # The same numbers through the sync ORM.
     assert sync_data == data

@@ -8,6 +8,7 @@ A decoded block in buffer mode is (names, types, columns), each column one of
   ('n', nullmap, inner)             Nullable: 1 byte per row, 1 = NULL
   ('l', dictionary, indexes, width) LowCardinality: dictionary column + indexes
   ('o', list)                       Python values, as the row path gives them
+  ('a', ndarray)                    the same in a NumPy object array (NumPy mode)
 The dtype of a buffer comes from the column's ClickHouse type name (parsed here).
 """
 import datetime
@@ -67,6 +68,7 @@ def parse_type(name):
     return (base, tuple(args))
 
 
+@functools.lru_cache(maxsize=1024)
 def unwrap(name):
     """(base type name, nullable, lowcardinality) of a column type."""
     nullable = lowcard = False
@@ -199,6 +201,8 @@ def numpy_column(np, col, name):
     values = col[1]
     if kind == "s":
         raise InterfaceError("an Arrow-mode block cannot be read as NumPy")
+    if kind == "a":  # an object array made by the decoder
+        return values.astype("float32") if parse_type(inner)[0] == "BFloat16" else values
     if nullable and _buffer_dtype(inner) is not None:
         mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
         z = _zero(np, inner)
