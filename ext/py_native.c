@@ -157,7 +157,61 @@ fail:
     return NULL;
 }
 
+/* encode_string_buffers(data, offsets) -> bytes: the same from Arrow's layout (values
+ * data + n+1 offsets, int32 or int64 by the offsets buffer's itemsize): no Python
+ * object per value. */
+static PyObject *py_encode_string_buffers(PyObject *mod, PyObject *args) {
+    Py_buffer data, offs;
+    if (!PyArg_ParseTuple(args, "y*y*:encode_string_buffers", &data, &offs)) return NULL;
+    PyObject *res = NULL;
+    Py_buffer fmt;
+    int wide;
+    /* the itemsize comes from a second, formatted view of the offsets */
+    if (PyObject_GetBuffer(PyTuple_GET_ITEM(args, 1), &fmt, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS)) goto out;
+    wide = fmt.itemsize == 8;
+    if (fmt.itemsize != 4 && fmt.itemsize != 8) {
+        PyBuffer_Release(&fmt);
+        PyErr_SetString(PyExc_ValueError, "offsets must be int32 or int64");
+        goto out;
+    }
+    PyBuffer_Release(&fmt);
+    Py_ssize_t n = offs.len / (wide ? 8 : 4) - 1;
+    if (n < 0) { PyErr_SetString(PyExc_ValueError, "offsets must hold n + 1 values"); goto out; }
+    const uint8_t *d = data.buf;
+    chb_buf outb;
+    chb_buf_init(&outb);
+    int64_t prev = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        int64_t o;
+        if (wide) { memcpy(&o, (const char *)offs.buf + 8 * i, 8); }
+        else { int32_t o32; memcpy(&o32, (const char *)offs.buf + 4 * i, 4); o = o32; }
+        if (o < prev && i) { chb_buf_free(&outb); PyErr_SetString(PyExc_ValueError, "offsets go backwards"); goto out; }
+        if (o > (int64_t)data.len || o < 0) { chb_buf_free(&outb); PyErr_SetString(PyExc_ValueError, "offset past the data"); goto out; }
+        if (i) {
+            uint64_t l = (uint64_t)(o - prev);
+            uint8_t var[10];
+            size_t k = 0;
+            uint64_t x = l;
+            do { var[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0)); x >>= 7; } while (x);
+            if (chb_buf_append(&outb, var, k) || (l && chb_buf_append(&outb, d + prev, (size_t)l))) {
+                chb_buf_free(&outb);
+                PyErr_NoMemory();
+                goto out;
+            }
+        }
+        prev = o;
+    }
+    res = PyBytes_FromStringAndSize(outb.len ? (const char *)outb.data : "", (Py_ssize_t)outb.len);
+    chb_buf_free(&outb);
+out:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offs);
+    return res;
+}
+
 static PyMethodDef nd_functions[] = {
+    {"encode_string_buffers", (PyCFunction)py_encode_string_buffers, METH_VARARGS,
+     "encode_string_buffers(data, offsets) -> bytes: a Native String column from Arrow's buffers"},
     {"encode_strings", (PyCFunction)py_encode_strings, METH_O,
      "encode_strings(seq) -> bytes: a Native String column from str/bytes values"},
     {"decode_block", (PyCFunction)(void (*)(void))py_decode_block, METH_VARARGS | METH_KEYWORDS,

@@ -37,13 +37,32 @@ def _string(s):
 
 class _Col:
     """One input column: `values` (NumPy array), `mask` (bool array of NULLs or None),
-    and for datetime64 values whether they are UTC instants (tz-aware input)."""
+    for datetime64 values whether they are UTC instants (tz-aware input), and for Arrow
+    strings the Arrow array (a String column is then encoded from its buffers)."""
 
-    def __init__(self, values, mask=None, utc=False):
-        self.values, self.mask, self.utc = values, mask, utc
+    def __init__(self, values, mask=None, utc=False, arrow=None):
+        self._values, self.mask, self.utc, self.arrow = values, mask, utc, arrow
+
+    @property
+    def values(self):
+        if self._values is None:  # Arrow strings wanted as Python values (not a String column)
+            import numpy as np
+
+            self._values = np.fromiter(self.arrow.to_pylist(), dtype=object, count=len(self.arrow))
+        return self._values
 
     def __len__(self):
-        return len(self.values)
+        return len(self.arrow) if self._values is None else len(self._values)
+
+
+def _arrow_strings(pa, arr):
+    """An Arrow string/binary array (chunks combined), or None for other types."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return arr
+    return None
 
 
 def _fail(col, row, value, message):
@@ -74,6 +93,11 @@ def from_values(np, values):
             return _Col(values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(), mask, utc=True)
         if isinstance(dtype, pd.CategoricalDtype):
             return _Col(np.asarray(values.astype(object)), mask)
+        if isinstance(dtype, pd.StringDtype) and getattr(dtype, "storage", "") == "pyarrow":
+            pa = need("pyarrow")
+            arrow = _arrow_strings(pa, pa.array(values))  # pandas' own Arrow buffers, no copy
+            if arrow is not None:
+                return _Col(None, mask if mask.any() else None, arrow=arrow)
         if hasattr(values, "array") and hasattr(values.array, "_data") and hasattr(values.array, "_mask"):
             return _Col(values.array._data, mask)  # nullable Int/Float/boolean: the data, the NA mask
         arr = values.to_numpy()
@@ -85,6 +109,9 @@ def from_values(np, values):
         if pa.types.is_dictionary(values.type):
             values = values.dictionary_decode()
         mask = values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
+        arrow = _arrow_strings(pa, values)
+        if arrow is not None:
+            return _Col(None, mask, arrow=arrow)
         utc = pa.types.is_timestamp(values.type) and values.type.tz is not None
         if utc or pa.types.is_timestamp(values.type):
             values = values.cast(pa.timestamp(values.type.unit))
@@ -117,15 +144,16 @@ class Encoder:
         self.tz = tz if tz is not False else None
 
     # -- the block -------------------------------------------------------------
-    def block(self, columns, data):
-        """columns: [(name, type)]; data: {name: array-like} -> Native block bytes."""
+    def block(self, columns, data, head=b""):
+        """columns: [(name, type)]; data: {name: array-like} -> head + the Native block
+        (one join: the body is large, every copy of it counts)."""
         np = self.np
         cols = {name: from_values(np, values) for name, values in data.items()}
         lengths = {len(c) for c in cols.values()}
         if len(lengths) > 1:
             raise ProgrammingError(f"the columns have different lengths: {sorted(lengths)}")
         n = lengths.pop() if lengths else 0
-        out = [_varint(len(columns)), _varint(n)]
+        out = [head, _varint(len(columns)), _varint(n)]
         for name, type_name in columns:
             out += [_string(name), _string(type_name)]
             out.append(self.column(name, type_name, cols[name]))
@@ -137,7 +165,10 @@ class Encoder:
         base, args = parse_type(type_name)
         if base == "Nullable":
             mask = col.mask if col.mask is not None else np.zeros(len(col), dtype=bool)
-            inner = _Col(self._fill(col.values, mask, args[0]), None, col.utc)
+            if col.arrow is not None:  # a NULL's slot holds what Arrow has there (no value is read)
+                inner = _Col(None, None, arrow=col.arrow)
+            else:
+                inner = _Col(self._fill(col.values, mask, args[0]), None, col.utc)
             return mask.astype(np.uint8).tobytes() + self.column(name, args[0], inner, False)
         if base == "LowCardinality":
             return self._lowcard(name, args[0], col)
@@ -165,6 +196,8 @@ class Encoder:
 
     def _plain(self, name, type_name, base, args, col):
         np = self.np
+        if base in ("String", "JSON", "Object") and col.arrow is not None:
+            return self._arrow_string_column(col.arrow)
         v = col.values
         if base in _INT_WIDTH:
             return self._ints(name, type_name, base, v)
@@ -203,6 +236,13 @@ class Encoder:
         if base == "Tuple":
             return self._tuples(name, args, v)
         raise NotSupportedError(f"columnar inserts do not support the type {type_name} (column {name})")
+
+    def _arrow_string_column(self, arr):
+        np = self.np
+        bufs = arr.buffers()
+        wide = arr.type.id in (need("pyarrow").large_string().id, need("pyarrow").large_binary().id)
+        offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[arr.offset:arr.offset + len(arr) + 1]
+        return _engine.encode_string_buffers(bufs[2] if bufs[2] is not None else b"", offsets)
 
     def _objects_to(self, name, v, conv, type_name):
         out = []

@@ -420,12 +420,12 @@ class CursorBase:
         missing = [n for n, t in columns if not t]
         if missing:
             raise ProgrammingError(f"{table} has no column {missing[0]!r}")
-        body = Encoder(np, self.connection._options.tzinfo).block(columns, data)
+        sql = head[:-len("VALUES")].encode("utf-8", "surrogateescape") + b"FORMAT Native\n"
+        body = Encoder(np, self.connection._options.tzinfo).block(columns, data, sql)
         rows = len(next(iter(data.values())))
         self._abandon()
         self._reset()
-        self._send(head[:-len("VALUES")].encode("utf-8", "surrogateescape") + b"FORMAT Native\n" + body,
-                   False, settings, query_id)
+        self._send(body, False, settings, query_id)
         try:
             yield from self._first_block()
         except Error:

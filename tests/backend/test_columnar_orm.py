@@ -78,3 +78,22 @@ def test_models_as_columns_with_the_row_paths_values(alias, request):
     finally:
         events.filter(id__in=[9001, 9002]).delete()
         numbers.filter(id__in=[9001, 9002]).delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_a_plain_django_model_through_the_clickhouse_queryset(alias, request):
+    from clickhouse_backend.models import QuerySet
+    from tests.backend.testapp.models import Plain
+
+    use_db(alias, request)
+    objs = Plain.objects.using(alias)
+    objs.create(name="col_a", value=3, flag=True, amount=decimal.Decimal("1.50"), day=datetime.date(2024, 1, 2))
+    try:
+        qs = QuerySet(model=Plain, using=alias).filter(name="col_a").values("name", "value", "flag", "amount", "day")
+        rows = list(objs.filter(name="col_a").values_list("name", "value", "flag", "amount", "day"))
+        df = qs.to_dataframe()
+        assert [tuple(canon(v) for v in r) for r in df.itertuples(index=False)] == [
+            tuple(canon(v) for v in r) for r in rows]
+        assert df["flag"].dtype == bool
+    finally:
+        objs.filter(name="col_a").delete()
