@@ -179,8 +179,8 @@ class AsyncCursor(CursorBase):
         return self._numpy_result(await self._wait(self._columnar_blocks(col.MODE_NUMPY)))
 
     async def fetch_df(self):
-        col.need("pandas")
-        return self._df_result(await self._wait(self._columnar_blocks(col.MODE_NUMPY)))
+        mode, str_dtype = self._df_mode()
+        return self._df_result(await self._wait(self._columnar_blocks(mode)), str_dtype)
 
     async def fetch_arrow_table(self):
         col.need("pyarrow")

@@ -243,8 +243,16 @@ def column_tz(name, conn_tz):
     return tz or _tz_name(conn_tz)
 
 
+def arrow_strings_dtype(pd):
+    """pandas' default string dtype when it is Arrow-backed (pandas 3 with pyarrow), else
+    None: fetch_df() then reads String columns in Arrow mode, without a str per value."""
+    dtype = pd.Series(["a"]).dtype
+    return dtype if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow" else None
+
+
 def pandas_series(pd, np, parts, name, col_name, conn_tz):
-    """The numpy parts of a column (or Categoricals for LowCardinality) -> Series."""
+    """The numpy parts of a column (or Categoricals for LowCardinality, Arrow-backed
+    string arrays for String) -> Series."""
     inner, nullable, lowcard = unwrap(name)
     base = parse_type(inner)[0]
     if lowcard and parts and all(isinstance(p, pd.Categorical) for p in parts):
@@ -252,6 +260,11 @@ def pandas_series(pd, np, parts, name, col_name, conn_tz):
 
         cat = parts[0] if len(parts) == 1 else union_categoricals(parts)
         return pd.Series(cat, name=col_name)
+    ext = [p for p in parts if isinstance(p, pd.api.extensions.ExtensionArray) and not isinstance(p, pd.Categorical)]
+    if ext:  # Arrow-backed strings (rows decoded before as Python values join them as such)
+        parts = [p if isinstance(p, type(ext[0])) else pd.array(np.ma.filled(p, None) if isinstance(
+            p, np.ma.MaskedArray) else p, dtype=ext[0].dtype) for p in parts]
+        return pd.Series(type(ext[0])._concat_same_type(parts), name=col_name)
     arr = concat_numpy(np, [np.asarray(p) if isinstance(p, pd.Categorical) else p for p in parts], name)
     mask = np.ma.getmaskarray(arr) if isinstance(arr, np.ma.MaskedArray) else None
     data = arr.data if mask is not None else arr
@@ -273,11 +286,16 @@ def pandas_series(pd, np, parts, name, col_name, conn_tz):
     return pd.Series(data, name=col_name, dtype=data.dtype)
 
 
-def pandas_part(pd, np, col, name):
-    """One block's column for pandas: LowCardinality as a Categorical over its dictionary."""
+def pandas_part(pd, np, col, name, str_dtype=None):
+    """One block's column for pandas: LowCardinality as a Categorical over its
+    dictionary; Arrow-mode strings as pandas' Arrow-backed str (no copy)."""
     inner, nullable, lowcard = unwrap(name)
+    if col[0] == "s" or (col[0] == "n" and col[2][0] == "s"):
+        pa = need("pyarrow")
+        return pd.array(arrow_column(pa, np, col, name, None), dtype=str_dtype)
     if col[0] == "l":
-        dictionary = numpy_column(np, col[1], inner)
+        dictionary = pandas_part(pd, np, col[1], inner, str_dtype)
+        dictionary = np.asarray(dictionary, dtype=object) if not isinstance(dictionary, np.ndarray) else dictionary
         codes = np.frombuffer(col[2], dtype=f"<u{col[3]}").astype("int32")
         if nullable:  # slot 0 of the dictionary stands for NULL
             codes = codes - 1

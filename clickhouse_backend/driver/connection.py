@@ -99,8 +99,8 @@ class Cursor(CursorBase):
 
     def fetch_df(self):
         """The rest of the result as a pandas DataFrame."""
-        col.need("pandas")
-        return self._df_result(self._wait(self._columnar_blocks(col.MODE_NUMPY)))
+        mode, str_dtype = self._df_mode()
+        return self._df_result(self._wait(self._columnar_blocks(mode)), str_dtype)
 
     def fetch_arrow_table(self):
         """The rest of the result as a pyarrow Table (one record batch per block)."""

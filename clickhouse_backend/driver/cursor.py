@@ -359,14 +359,22 @@ class CursorBase:
     def _numpy_batches(self, blocks):
         return [self._numpy_result([b]) for b in blocks]
 
-    def _df_result(self, blocks):
+    @staticmethod
+    def _df_mode():
+        """(decoding mode, str dtype) of fetch_df(): Arrow mode when pandas' own string
+        dtype is Arrow-backed (String columns then need no str per value)."""
+        pd = col.need("pandas")
+        str_dtype = col.arrow_strings_dtype(pd)
+        return (col.MODE_ARROW if str_dtype is not None else col.MODE_NUMPY), str_dtype
+
+    def _df_result(self, blocks, str_dtype=None):
         pd = col.need("pandas")
         np = col.need("numpy")
         names, types = self._columns_known()
         parts = [[] for _ in names]
         for cols, skip in blocks:
             for p, c, t in zip(parts, cols, types):
-                a = col.pandas_part(pd, np, c, t)
+                a = col.pandas_part(pd, np, c, t, str_dtype)
                 p.append(a[skip:] if skip else a)
         tz = self.connection._options.tzinfo
         series = [col.pandas_series(pd, np, p, t, n, tz) for n, p, t in zip(names, parts, types)]
