@@ -424,6 +424,78 @@ class Report:
         return "\n".join(out) + "\n"
 
 
+# Workload 8: (client:kind) -> label; targets: (ours case, peer case, goal)
+COLUMNAR_LABELS = {
+    "ours-sync:tuples": "**ours, sync**: `fetchall()` (tuples, workload 3)",
+    "ours-sync:numpy": "**ours, sync**: `fetchnumpy()`",
+    "ours-sync:df": "**ours, sync**: `fetch_df()`",
+    "ours-sync:arrow": "**ours, sync**: `fetch_arrow_table()`",
+    "ours-embedded:numpy": "**ours, embedded**¹: `fetchnumpy()`",
+    "ours-embedded:arrow": "**ours, embedded**¹: `fetch_arrow_table()`",
+    "cc-sync:numpy": "clickhouse-connect: `query_np()`",
+    "cc-sync:df": "clickhouse-connect: `query_df()`",
+    "cc-sync:arrow": "clickhouse-connect: `query_arrow()`",
+    "clickhouse-driver:numpy": "clickhouse-driver: `execute(columnar=True, use_numpy)`",
+    "clickhouse-driver:df": "clickhouse-driver: `query_dataframe(use_numpy)`",
+    "ours-sync:insert_df": "**ours, sync**: `insert_df()`",
+    "cc-sync:insert_df": "clickhouse-connect: `insert_df()`",
+    "clickhouse-driver:insert_df": "clickhouse-driver: `insert_dataframe(use_numpy)`",
+}
+COLUMNAR_TARGETS = [
+    ("ours-sync:numpy", "ours-sync:tuples", 5.0), ("ours-sync:numpy", "cc-sync:numpy", 1.5),
+    ("ours-sync:numpy", "clickhouse-driver:numpy", 1.5), ("ours-sync:df", "cc-sync:df", 1.5),
+    ("ours-sync:arrow", "cc-sync:arrow", 1.5), ("ours-sync:insert_df", "cc-sync:insert_df", 1.5),
+]
+
+
+def columnar_markdown(results):
+    """Workload 8's tables (markdown) from a results.json of `run.py --only columnar`."""
+    cases = {}
+    stream = []
+    for c in results["cases"]:
+        if c.get("workload") != "columnar":
+            continue
+        if c.get("kind") == "batches":
+            stream.append(c)
+        else:
+            cases[c["client"]] = c
+
+    def stat(key, what):
+        c = cases.get(key)
+        return med(c.get(what, [])) if c and not c.get("error") else None
+
+    lines = ["| target | goal | wall time | client CPU² | |", "| --- | --- | ---: | ---: | --- |"]
+    for ours, peer, goal in COLUMNAR_TARGETS:
+        wall = [stat(ours, "times"), stat(peer, "times")]
+        cpu = [stat(ours, "cpu"), stat(peer, "cpu")]
+        if None in wall:
+            err = (cases.get(peer) or {}).get("error", "no result")
+            lines.append(f"| {COLUMNAR_LABELS[ours]} vs {COLUMNAR_LABELS[peer]} | >= {goal}× | — | — | "
+                         f"not measurable: {err.split('(for url')[0][:110].strip()} |")
+            continue
+        rw, rc = wall[1] / wall[0], cpu[1] / cpu[0]
+        lines.append(f"| {COLUMNAR_LABELS[ours]} vs {COLUMNAR_LABELS[peer]} | >= {goal}× | {rw:.2f}× | {rc:.2f}× | "
+                     f"{'met' if rw >= goal else '**missed**'} |")
+    lines += ["", "| case | median | min | max | rows/s | client CPU² |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for key, label in COLUMNAR_LABELS.items():
+        c = cases.get(key)
+        if not c:
+            continue
+        if c.get("error"):
+            lines.append(f"| {label} | failed: {c['error'].split('(for url')[0][:100].strip()} | | | | |")
+            continue
+        t = c["times"]
+        lines.append(f"| {label} | {fmt_s(med(t))} | {fmt_s(min(t))} | {fmt_s(max(t))} | "
+                     f"{c['rows'] / med(t) / 1e6:.2f} M | {fmt_s(med(c.get('cpu', [])))} |")
+    if stream:
+        lines += ["", "| `fetch_record_batch()` rows | time | peak RSS growth |", "| ---: | ---: | ---: |"]
+        for c in sorted(stream, key=lambda c: c.get("stream_rows", 0)):
+            peak = max((v for _, v in c.get("rss_series", [])), default=0)
+            growth = peak - (c.get("rss_before") or 0)
+            lines.append(f"| {c['stream_rows']:,} | {fmt_s(med(c.get('times', [])))} | {mib(growth)} |")
+    return "\n".join(lines)
+
+
 def write_doc(block):
     text = open(DOC).read() if os.path.exists(DOC) else "# Performance\n\n" + BEGIN + "\n" + END + "\n"
     if BEGIN in text and END in text:
@@ -456,4 +528,8 @@ def main(path=None, out_dir=None, write_docs=False):
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if "--columnar" in sys.argv:  # workload 8's tables, to paste into docs/performance.md
+        with open(args[0]) as f:
+            print(columnar_markdown(json.load(f)))
+        sys.exit(0)
     main(args[0] if args else None, write_docs="--docs" in sys.argv)
