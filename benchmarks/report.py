@@ -409,6 +409,9 @@ class Report:
         for w in ("seq", "conc", "fetch", "insert"):
             out += self.driver_section(w)
         out += self.orm_section() + self.dash_section() + self.stream_section()
+        if any(c["workload"] == "columnar" for c in self.cases):
+            out += ["### 8. Columnar results and inserts (NumPy, pandas, Arrow)", "",
+                    columnar_markdown(self.r), ""]
         out += ["¹ chDB (ClickHouse 26.x) in the benchmark process, not the 18.16 server: "
                 "no network at all, shown for scale.", "",
                 "² user + system CPU time of the client process (all its threads) during the timed run, "

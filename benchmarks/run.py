@@ -539,6 +539,9 @@ def main():
     log(f"wrote {path} ({runner.results['machine']['duration_s']} s)")
 
     import report
+    if args.only == ["columnar"]:  # workload 8 alone: its tables (no charts, docs untouched)
+        print(report.columnar_markdown(runner.results))
+        return
     report.main(path, out_dir, write_docs=not (args.no_docs or args.quick))
 
 
