@@ -10,6 +10,7 @@ import pytest
 
 import clickhouse_backend.driver as chd
 from tests.embedded_support import EMBEDDED, requires_chdb
+from tests.test_columnar import conn  # noqa: F401  (the server / embedded connection fixture)
 
 np = pytest.importorskip("numpy")
 pd = pytest.importorskip("pandas")
@@ -64,14 +65,6 @@ CASES = [
     ("Map(String, UInt64)", [{"a": 1, "b": 2}, {}], False),
     ("Tuple(a Int32, b String)", [(1, "x"), (-2, "")], False),
 ]
-
-
-@pytest.fixture(scope="module", params=["server", pytest.param("embedded", marks=requires_chdb)])
-def conn(request, server_params):
-    c = chd.connect(**server_params) if request.param == "server" else chd.connect(embedded=EMBEDDED)
-    c.target = request.param
-    yield c
-    c.close()
 
 
 def _table(cur, ctype):

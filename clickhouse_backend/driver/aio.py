@@ -186,15 +186,7 @@ class AsyncCursor(CursorBase):
         col.need("pyarrow")
         return self._arrow_result(await self._wait(self._columnar_blocks(col.MODE_ARROW)))
 
-    def record_batches(self):
-        """``async for batch in cursor.record_batches()``: one pyarrow RecordBatch per block."""
-        col.need("pyarrow")
-        return self._batches(col.MODE_ARROW)
 
-    def numpy_blocks(self):
-        """``async for arrays in cursor.numpy_blocks()``: one {name: array} dict per block."""
-        col.need("numpy")
-        return self._batches(col.MODE_NUMPY)
 
     async def _batches(self, mode):
         generation, finished = self._generation, False

@@ -20,7 +20,8 @@ _INT_WIDTH = {"Int8": 1, "Int16": 2, "Int32": 4, "Int64": 8, "Int128": 16, "Int2
               "UInt8": 1, "UInt16": 2, "UInt32": 4, "UInt64": 8, "UInt128": 16, "UInt256": 32}
 
 
-def _varint(n):
+def varint(n):
+    """Unsigned LEB128, as Native uses for counts and string lengths."""
     out = bytearray()
     while True:
         b = n & 0x7F
@@ -32,7 +33,7 @@ def _varint(n):
 
 def _string(s):
     b = s.encode("utf-8")
-    return _varint(len(b)) + b
+    return varint(len(b)) + b
 
 
 class _Col:
@@ -153,7 +154,7 @@ class Encoder:
         if len(lengths) > 1:
             raise ProgrammingError(f"the columns have different lengths: {sorted(lengths)}")
         n = lengths.pop() if lengths else 0
-        out = [head, _varint(len(columns)), _varint(n)]
+        out = [head, varint(len(columns)), varint(n)]
         for name, type_name in columns:
             out += [_string(name), _string(type_name)]
             out.append(self.column(name, type_name, cols[name]))

@@ -114,15 +114,7 @@ class Cursor(CursorBase):
         first = self._arrow_batches(self._wait(self._columnar_blocks(col.MODE_ARROW, 1)))
         return pa.RecordBatchReader.from_batches(self._arrow_schema(), self._batches(col.MODE_ARROW, first))
 
-    def record_batches(self):
-        """Iterate over the rest of the result as pyarrow RecordBatches, one per block."""
-        col.need("pyarrow")
-        return self._batches(col.MODE_ARROW)
 
-    def numpy_blocks(self):
-        """Iterate over the rest of the result as {name: array} dicts, one per block."""
-        col.need("numpy")
-        return self._batches(col.MODE_NUMPY)
 
     def _batches(self, mode, first=()):
         generation, finished = self._generation, False

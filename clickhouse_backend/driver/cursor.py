@@ -187,17 +187,21 @@ class CursorBase:
             if columns is not None:
                 checks = column_checks(tuple(columns), self.connection._options.tzinfo)
         body = yield from self._knowing_server_version(lambda: self._insert_body(head, row, rows, checks))
+        yield from self._send_insert(body, settings, query_id, target.group("table") if target else None)
+        self._rowcount = len(rows)
+        return self
+
+    def _send_insert(self, body, settings, query_id, table):
+        """Send an INSERT's body and read its answer."""
         self._abandon()
         self._reset()
         self._send(body, False, settings, query_id)
         try:
             yield from self._first_block()
         except Error:
-            if target:  # perhaps because the table changed: describe it again next time
-                self.connection._columns.pop(target.group("table"), None)
+            if table:  # perhaps because the table changed: describe it again next time
+                self.connection._columns.pop(table, None)
             raise
-        self._rowcount = len(rows)
-        return self
 
     def _insert_columns(self, target, settings):
         """(name, type) of the columns an INSERT ... VALUES fills, from one
@@ -356,6 +360,17 @@ class CursorBase:
                 p.append(a[skip:] if skip else a)
         return {n: col.concat_numpy(np, p, t) for n, p, t in zip(names, parts, types)}
 
+    def record_batches(self):
+        """Iterate over the rest of the result as pyarrow RecordBatches, one per block
+        (``async for`` on the async cursor): memory bounded by the block, not the result."""
+        col.need("pyarrow")
+        return self._batches(col.MODE_ARROW)  # the shell's (async) generator
+
+    def numpy_blocks(self):
+        """Iterate over the rest of the result as {name: array} dicts, one per block."""
+        col.need("numpy")
+        return self._batches(col.MODE_NUMPY)
+
     def _numpy_batches(self, blocks):
         return [self._numpy_result([b]) for b in blocks]
 
@@ -430,16 +445,8 @@ class CursorBase:
             raise ProgrammingError(f"{table} has no column {missing[0]!r}")
         sql = head[:-len("VALUES")].encode("utf-8", "surrogateescape") + b"FORMAT Native\n"
         body = Encoder(np, self.connection._options.tzinfo).block(columns, data, sql)
-        rows = len(next(iter(data.values())))
-        self._abandon()
-        self._reset()
-        self._send(body, False, settings, query_id)
-        try:
-            yield from self._first_block()
-        except Error:
-            self.connection._columns.pop(table.strip(), None)  # perhaps the table changed
-            raise
-        self._rowcount = rows
+        yield from self._send_insert(body, settings, query_id, table.strip())
+        self._rowcount = len(next(iter(data.values())))
         return self
 
     def _describe_steps(self):
