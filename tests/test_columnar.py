@@ -297,3 +297,27 @@ def test_hypothesis_values(conn, rows, block):
         for i, (name, ctype) in enumerate([("i", "Int64"), ("s", "Nullable(String)"), ("f", "Float64"),
                                            ("n", "Nullable(Int32)"), ("d", "Decimal(12, 3)")]):
             assert column_values(api, got, name, ctype) == [canon(r[i]) for r in want], (api, name)
+
+
+def test_strings_that_are_not_utf8(conn):
+    cur = conn.cursor()
+    sql = "SELECT arrayJoin([unhex('ff'), 'ok']) AS s"
+    cur.execute(sql)
+    want = [r[0] for r in cur.fetchall()]
+    assert want[0] == "\udcff"  # the row path: surrogateescape
+    for api in ("numpy", "pandas"):
+        cur.execute(sql)
+        assert column_values(api, fetch(cur, api), "s", "String") == want
+    cur.execute(sql)
+    with pytest.raises(chd.InterfaceError, match="strings_as_bytes"):
+        cur.fetch_arrow_table()
+    params = conn._options
+    kw = {"host": params.host, "port": params.port} if conn.target == "server" else {"embedded": EMBEDDED}
+    c = chd.connect(strings_as_bytes=True, **kw)
+    cur = c.cursor()
+    cur.execute(sql)
+    t = cur.fetch_arrow_table()
+    assert t.schema.field("s").type == pa.large_binary() and t.column("s").to_pylist() == [b"\xff", b"ok"]
+    cur.execute(sql)
+    assert cur.fetch_df()["s"].tolist() == [b"\xff", b"ok"]
+    c.close()

@@ -261,10 +261,10 @@ def pandas_series(pd, np, parts, name, col_name, conn_tz):
         cat = parts[0] if len(parts) == 1 else union_categoricals(parts)
         return pd.Series(cat, name=col_name)
     ext = [p for p in parts if isinstance(p, pd.api.extensions.ExtensionArray) and not isinstance(p, pd.Categorical)]
-    if ext:  # Arrow-backed strings (rows decoded before as Python values join them as such)
-        parts = [p if isinstance(p, type(ext[0])) else pd.array(np.ma.filled(p, None) if isinstance(
-            p, np.ma.MaskedArray) else p, dtype=ext[0].dtype) for p in parts]
+    if ext and len(ext) == len(parts):  # Arrow-backed strings
         return pd.Series(type(ext[0])._concat_same_type(parts), name=col_name)
+    if ext:  # with blocks of Python str (rows decoded before, not UTF-8): all as objects
+        parts = [np.asarray(p, dtype=object) if any(p is e for e in ext) else p for p in parts]
     arr = concat_numpy(np, [np.asarray(p) if isinstance(p, pd.Categorical) else p for p in parts], name)
     mask = np.ma.getmaskarray(arr) if isinstance(arr, np.ma.MaskedArray) else None
     data = arr.data if mask is not None else arr
@@ -286,13 +286,29 @@ def pandas_series(pd, np, parts, name, col_name, conn_tz):
     return pd.Series(data, name=col_name, dtype=data.dtype)
 
 
+def _strings_from_buffers(np, col):
+    """An Arrow-mode String column ('s', or Nullable's 'n' over it) as str objects."""
+    mask = np.frombuffer(col[1], dtype=bool) if col[0] == "n" else None
+    data, offsets = (col[2] if mask is not None else col)[1:]
+    o = np.frombuffer(offsets, dtype="<i8").tolist()
+    values = np.fromiter((data[o[i]:o[i + 1]].decode("utf-8", "surrogateescape") for i in range(len(o) - 1)),
+                         dtype=object, count=len(o) - 1)
+    if mask is None:
+        return values
+    values[mask] = None
+    return np.ma.MaskedArray(values, mask=mask)
+
+
 def pandas_part(pd, np, col, name, str_dtype=None):
     """One block's column for pandas: LowCardinality as a Categorical over its
     dictionary; Arrow-mode strings as pandas' Arrow-backed str (no copy)."""
     inner, nullable, lowcard = unwrap(name)
     if col[0] == "s" or (col[0] == "n" and col[2][0] == "s"):
         pa = need("pyarrow")
-        return pd.array(arrow_column(pa, np, col, name, None), dtype=str_dtype)
+        try:
+            return pd.array(arrow_column(pa, np, col, name, None), dtype=str_dtype)
+        except InterfaceError:  # not UTF-8: Python str with surrogateescape, as the row path
+            return _strings_from_buffers(np, col)
     if col[0] == "l":
         dictionary = pandas_part(pd, np, col[1], inner, str_dtype)
         dictionary = np.asarray(dictionary, dtype=object) if not isinstance(dictionary, np.ndarray) else dictionary
@@ -400,9 +416,8 @@ def arrow_column(pa, np, col, name, conn_tz, strings_as_bytes=False, mask=None):
     if kind == "s":
         n = len(col[2]) // 8 - 1
         validity, nulls = _validity(pa, np, mask)
-        cls = pa.LargeBinaryArray if pa.types.is_large_binary(t) else pa.LargeStringArray
-        arr = cls.from_buffers(n, pa.py_buffer(col[2]), pa.py_buffer(col[1]), validity, nulls)
-        if cls is pa.LargeStringArray:
+        arr = pa.Array.from_buffers(t, n, [validity, pa.py_buffer(col[2]), pa.py_buffer(col[1])], nulls)
+        if pa.types.is_large_string(t):
             try:
                 arr.validate(full=True)
             except pa.ArrowInvalid as e:

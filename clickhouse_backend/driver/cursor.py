@@ -374,12 +374,12 @@ class CursorBase:
     def _numpy_batches(self, blocks):
         return [self._numpy_result([b]) for b in blocks]
 
-    @staticmethod
-    def _df_mode():
+    def _df_mode(self):
         """(decoding mode, str dtype) of fetch_df(): Arrow mode when pandas' own string
-        dtype is Arrow-backed (String columns then need no str per value)."""
+        dtype is Arrow-backed (String columns then need no str per value); bytes
+        (strings_as_bytes) stay Python objects."""
         pd = col.need("pandas")
-        str_dtype = col.arrow_strings_dtype(pd)
+        str_dtype = None if self.connection._options.strings_as_bytes else col.arrow_strings_dtype(pd)
         return (col.MODE_ARROW if str_dtype is not None else col.MODE_NUMPY), str_dtype
 
     def _df_result(self, blocks, str_dtype=None):
