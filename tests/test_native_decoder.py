@@ -810,3 +810,70 @@ def test_error_in_a_later_column_frees_earlier_ones():
     finally:
         tracemalloc.stop()
     assert grown < 100_000  # 20 leaked columns would be > 2 MB
+
+
+# --- buffer mode (columnar=2 NumPy, 3 Arrow; docs/columnar.md) ---------------------
+def _buffers_as_rows(names, types, cols):
+    """A buffer-mode block's values, through the columnar converters, as row tuples."""
+    np = pytest.importorskip("numpy")
+    from clickhouse_backend.driver import columnar
+
+    return [columnar.numpy_column(np, c, t) for c, t in zip(cols, types)]
+
+
+@pytest.mark.parametrize("name", ["bigints", "decimals", "dates", "bool_ip", "maps", "lowcard", "lowcard_wide",
+                                  "tuples", "enums", "misc", "multiblock", "geo", "json_string"])
+def test_buffer_mode_gives_the_row_values(name):
+    np = pytest.importorskip("numpy")
+    rows = [r for b in decode_all(fixture(name), tz=False) for r in b[2]]
+    blocks = decode_all(fixture(name), tz=False, columnar=2)
+    columns = [[] for _ in blocks[0][0]]
+    for names, types, cols in blocks:
+        for acc, a in zip(columns, _buffers_as_rows(names, types, cols)):
+            mask = np.ma.getmaskarray(a) if isinstance(a, np.ma.MaskedArray) else None
+            data = a.data if mask is not None else a
+            if data.dtype == np.dtype("datetime64[ns]"):
+                data = data.astype("datetime64[us]")  # the row path's datetimes stop at microseconds
+            values = list(data) if data.dtype == object else data.tolist()
+            acc.extend(None if mask is not None and m else v for v, m in zip(values, mask if mask is not None
+                                                                              else [False] * len(values)))
+    for c, col in enumerate(columns):
+        want = [r[c] for r in rows]
+        assert [v.date() if isinstance(v, dt.datetime) and isinstance(w, dt.date) and not isinstance(w, dt.datetime)
+                else v for v, w in zip(col, want)] == want, (name, blocks[0][1][c])
+
+
+@pytest.mark.parametrize("mode", [2, 3])
+@pytest.mark.parametrize("name", SINGLE_BLOCK)
+def test_buffer_mode_refuses_every_truncated_block(name, mode):
+    """A block cut anywhere is an InterfaceError in buffer mode, never a read past it."""
+    data = fixture(name)
+    for n in range(len(data) - 1, 0, -max(1, len(data) // 300)):
+        try:
+            _engine.decode_block(data[:n], tz=False, columnar=mode)
+        except (exc.InterfaceError, exc.NotSupportedError):
+            continue
+        raise AssertionError(f"{name}: {n} of {len(data)} bytes accepted")
+
+
+@pytest.mark.parametrize("mode", [2, 3])
+def test_buffer_mode_malformed_lowcardinality(mode):
+    bad = u64(1) + u64((1 << 9) | (1 << 10)) + u64(2) + strings("", "a") + u64(1) + bytes([2])
+    with pytest.raises(exc.InterfaceError):
+        _engine.decode_block(block(1, ("c", "LowCardinality(String)", bad)), columnar=mode)
+
+
+@pytest.mark.parametrize("name", ["bigints", "decimals", "dates", "bool_ip", "maps", "lowcard", "tuples", "enums",
+                                  "misc", "geo", "json_string"])
+def test_arrow_mode_makes_a_table_of_every_fixture_type(name):
+    """Every type of the fixtures has an Arrow type, and Arrow gives back the row values'
+    count (values are compared per type in tests/test_columnar.py)."""
+    pa = pytest.importorskip("pyarrow")
+    np = pytest.importorskip("numpy")
+    from clickhouse_backend.driver import columnar
+
+    sab = name == "misc"  # its String values are not all UTF-8: Arrow needs large_binary
+    (names, types, rows), = decode_all(fixture(name), tz=False, strings_as_bytes=sab)
+    (_, _, cols), = decode_all(fixture(name), tz=False, strings_as_bytes=sab, columnar=3)
+    batch = columnar.arrow_batch(pa, np, names, types, cols, False, sab)
+    assert batch.num_rows == len(rows) and batch.num_columns == len(names)

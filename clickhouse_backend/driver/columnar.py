@@ -65,6 +65,8 @@ def parse_type(name):
         cur.append(tok)
     if cur:
         args.append("".join(cur).strip())
+    if base == "SimpleAggregateFunction":  # stored and sent as its value type
+        return parse_type(args[-1])
     return (base, tuple(args))
 
 
@@ -321,6 +323,9 @@ def pandas_part(pd, np, col, name, str_dtype=None):
 
 
 # -- Arrow -------------------------------------------------------------------------
+_GEO_LEVELS = {"Point": 0, "Ring": 1, "LineString": 1, "Polygon": 2, "MultiLineString": 2, "MultiPolygon": 3}
+
+
 def arrow_type(pa, name, conn_tz, strings_as_bytes=False):
     """The Arrow type of a ClickHouse type, the dictionary for LowCardinality."""
     base, args = parse_type(name)
@@ -337,6 +342,11 @@ def arrow_type(pa, name, conn_tz, strings_as_bytes=False):
         return simple[base]
     if base.startswith("Interval"):
         return pa.int64()
+    if base in _GEO_LEVELS:  # the row path's tuples and lists of (x, y)
+        t = pa.list_(pa.float64())
+        for _ in range(_GEO_LEVELS[base]):
+            t = pa.list_(t)
+        return t
     if base in ("String", "FixedString", "JSON", "Object"):
         if base == "FixedString" and strings_as_bytes:
             return pa.binary(int(args[0]))
@@ -363,6 +373,8 @@ def arrow_type(pa, name, conn_tz, strings_as_bytes=False):
     if base == "Map":
         return pa.map_(arrow_type(pa, args[0], conn_tz, strings_as_bytes),
                        arrow_type(pa, args[1], conn_tz, strings_as_bytes))
+    if base == "Nested":  # Array(Tuple(...)) on the wire
+        return pa.list_(arrow_type(pa, f"Tuple({', '.join(args)})", conn_tz, strings_as_bytes))
     if base == "Tuple":
         fields = []
         for i, a in enumerate(args):
