@@ -321,3 +321,12 @@ def test_strings_that_are_not_utf8(conn):
     cur.execute(sql)
     assert cur.fetch_df()["s"].tolist() == [b"\xff", b"ok"]
     c.close()
+
+
+def test_rows_after_a_partly_read_batch_reader(conn):
+    cur = conn.cursor()
+    cur.execute("SELECT number AS n FROM system.numbers LIMIT 10", settings={"max_block_size": 3})
+    reader = cur.fetch_record_batch()
+    first = reader.read_next_batch()
+    assert first.column("n").to_pylist() == [0, 1, 2]
+    assert cur.fetchall() == [(n,) for n in range(3, 10)]  # the rest, as rows again

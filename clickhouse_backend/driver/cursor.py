@@ -272,6 +272,7 @@ class CursorBase:
     def _fetch_steps(self, n):
         """Up to n rows (None: all the rest)."""
         self._check_result()
+        self._rows_again()
         while not self._done and (n is None or self._buffered() < n):
             self._on_block((yield from self._next_block()))
         return self._take(n)
@@ -279,6 +280,7 @@ class CursorBase:
     def _fetch_some_steps(self):
         """The rows buffered, or the next block's; [] at the end (for iteration)."""
         self._check_result()
+        self._rows_again()
         while not self._done and not self._buffered():
             self._on_block((yield from self._next_block()))
         return self._take(None)
@@ -532,12 +534,23 @@ class CursorBase:
             headers=headers,
             max_ratio=opts.max_decompression_ratio,
             max_block_bytes=opts.max_block_bytes,
-            # use_numpy: the C decoder's column buffers (columnar.py), not a value per row
-            columnar=col.MODE_NUMPY if self._columnar and self._use_numpy else self._columnar,
+            columnar=self._row_decoding(),
         )
         self.query_id = self._stream.query_id
         self._done = False
         return self._stream
+
+    def _row_decoding(self):
+        """The stream's decoding mode for the row API: rows, columns with
+        set_query_execution_args(columnar=True), and with use_numpy the C decoder's
+        column buffers (columnar.py), not a value per row."""
+        return col.MODE_NUMPY if self._columnar and self._use_numpy else int(self._columnar)
+
+    def _rows_again(self):
+        """After a columnar fetch that stopped early (a record batch reader), the rest
+        of the result is read as rows again."""
+        if self._stream is not None and self._stream.columnar != (mode := self._row_decoding()):
+            self._stream.columnar = mode
 
     def _insert_parts(self, operation, seq_of_parameters):
         """executemany of INSERT ... VALUES (row) or INSERT ... VALUES with the data
