@@ -7,6 +7,7 @@ import ipaddress
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import clickhouse_backend.driver as chd
 from tests.embedded_support import EMBEDDED, requires_chdb
@@ -201,3 +202,25 @@ def test_unknown_table_or_column(conn):
         cur.insert_columns("default.colins", {"k": [1], "nope": [1]})
     with pytest.raises(chd.ProgrammingError, match="cannot be described"):
         cur.insert_columns("default.no_such_table_colins", {"k": [1]})
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.integers(-2 ** 63, 2 ** 63 - 1),
+                               st.one_of(st.none(), st.text(max_size=8)),
+                               st.floats(allow_nan=False, width=64),
+                               st.one_of(st.none(), st.integers(-2 ** 31, 2 ** 31 - 1)),
+                               st.decimals(min_value=-10 ** 6, max_value=10 ** 6, places=3)),
+                     min_size=1, max_size=20))
+def test_hypothesis_inserts_read_back(conn, rows):
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE IF NOT EXISTS default.colins_hyp (k UInt32, i Int64, s Nullable(String), f Float64, "
+                "n Nullable(Int32), d Decimal(12, 3)) ENGINE = Memory")
+    cur.execute("TRUNCATE TABLE default.colins_hyp")
+    names = ["i", "s", "f", "n", "d"]
+    data = {"k": np.arange(len(rows), dtype=np.uint32)}
+    data.update({name: [r[j] for r in rows] for j, name in enumerate(names)})
+    data["i"] = np.array(data["i"], dtype=np.int64)  # typed, vectorised checks
+    data["f"] = np.array(data["f"], dtype=np.float64)
+    cur.insert_columns("default.colins_hyp", data)
+    cur.execute("SELECT i, s, f, n, d FROM default.colins_hyp ORDER BY k")
+    assert cur.fetchall() == [tuple(r) for r in rows]
