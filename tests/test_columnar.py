@@ -3,7 +3,6 @@ the row path, value by value, per type, on the server and the embedded engine: N
 empty results, multi-block and one-row-block results. async_tests/test_columnar.py
 is the async twin. Types the 18.16 server lacks run on chDB only."""
 import datetime
-import decimal
 import ipaddress
 import math
 import sys

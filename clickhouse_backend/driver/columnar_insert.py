@@ -13,7 +13,7 @@ import uuid
 from .. import _engine
 from .columnar import _datetime_info, _unquote, need, parse_type
 from .exceptions import DataError, NotSupportedError, ProgrammingError
-from .typecheck import _tz, spec
+from .typecheck import spec
 
 _UTC = datetime.timezone.utc
 _INT_WIDTH = {"Int8": 1, "Int16": 2, "Int32": 4, "Int64": 8, "Int128": 16, "Int256": 32,

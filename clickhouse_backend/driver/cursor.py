@@ -16,7 +16,7 @@ from .. import _engine
 from . import columnar as col
 from .config import settings_query
 from .config import version_tuple
-from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError, from_python_error
+from .exceptions import Error, InterfaceError, ProgrammingError, from_python_error
 from .typecheck import column_checks
 
 # Statements that may be sent again on a fresh connection when a reused keep-alive
