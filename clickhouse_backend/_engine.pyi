@@ -87,6 +87,11 @@ class NativeDecoder:
 
 def decode_block(data: bytes | bytearray | memoryview, tz: datetime.tzinfo | None | Literal[False] = None,
                  strings_as_bytes: bool = False, columnar: Columnar = 0) -> Block: ...
+def encode_strings(values: Sequence[str | bytes]) -> bytes:
+    """A Native String column (varint length + bytes per value); TypeError(msg, row) for a value
+    that is neither str nor bytes."""
+def encode_string_buffers(data: bytes | memoryview, offsets: Any) -> bytes:
+    """The same from Arrow's layout: value data + n+1 int32 or int64 offsets (a buffer)."""
 
 # -- HTTP/1.1 response parser (I/O-free) --------------------------------------
 class HTTPResponseParser:
