@@ -186,8 +186,7 @@ def numpy_column(np, col, name):
     if kind == "n":
         mask = np.frombuffer(col[1], dtype=bool)
         data = numpy_column(np, col[2], inner)
-        if data.dtype == object:
-            data = data.copy()
+        if data.dtype == object:  # a fresh array (the decoder's or made here): NULLs as None in place
             data[mask] = None
         return np.ma.MaskedArray(data, mask=mask)
     if kind == "l":
