@@ -272,14 +272,16 @@ def test_missing_extra_is_an_import_error_naming_it(conn, monkeypatch, module, e
     assert cur.fetchall() == [(1,)]  # the row API is unchanged
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(st.integers(-2 ** 63, 2 ** 63 - 1),
-                               st.one_of(st.none(), st.text(max_size=8)),
-                               st.floats(allow_nan=False, width=64),
-                               st.one_of(st.none(), st.integers(-2 ** 31, 2 ** 31 - 1)),
-                               st.decimals(min_value=-10 ** 6, max_value=10 ** 6, places=3)),
-                     max_size=20),
-       block=st.sampled_from([1, 2, 7, 65536]))
+# Rows of (Int64, Nullable(String), Float64, Nullable(Int32), Decimal(12, 3)) values
+# (tests/test_columnar_insert.py inserts them too).
+ROW = st.tuples(st.integers(-2 ** 63, 2 ** 63 - 1), st.one_of(st.none(), st.text(max_size=8)),
+                st.floats(allow_nan=False, width=64), st.one_of(st.none(), st.integers(-2 ** 31, 2 ** 31 - 1)),
+                st.decimals(min_value=-10 ** 6, max_value=10 ** 6, places=3))
+FEW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FEW
+@given(rows=st.lists(ROW, max_size=20), block=st.sampled_from([1, 2, 7, 65536]))
 def test_hypothesis_values(conn, rows, block):
     cur = conn.cursor()
     cur.execute("CREATE TABLE IF NOT EXISTS default.columnar_hyp (i Int64, s Nullable(String), f Float64, "

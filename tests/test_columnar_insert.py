@@ -7,11 +7,11 @@ import ipaddress
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 import clickhouse_backend.driver as chd
 from tests.embedded_support import EMBEDDED, requires_chdb
-from tests.test_columnar import conn  # noqa: F401  (the server / embedded connection fixture)
+from tests.test_columnar import FEW, ROW, conn  # noqa: F401  (conn: the server / embedded connection fixture)
 
 np = pytest.importorskip("numpy")
 pd = pytest.importorskip("pandas")
@@ -204,13 +204,8 @@ def test_unknown_table_or_column(conn):
         cur.insert_columns("default.no_such_table_colins", {"k": [1]})
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(st.integers(-2 ** 63, 2 ** 63 - 1),
-                               st.one_of(st.none(), st.text(max_size=8)),
-                               st.floats(allow_nan=False, width=64),
-                               st.one_of(st.none(), st.integers(-2 ** 31, 2 ** 31 - 1)),
-                               st.decimals(min_value=-10 ** 6, max_value=10 ** 6, places=3)),
-                     min_size=1, max_size=20))
+@FEW
+@given(rows=st.lists(ROW, min_size=1, max_size=20))
 def test_hypothesis_inserts_read_back(conn, rows):
     cur = conn.cursor()
     cur.execute("CREATE TABLE IF NOT EXISTS default.colins_hyp (k UInt32, i Int64, s Nullable(String), f Float64, "
