@@ -155,6 +155,12 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_sha512_256 = _since((23, 7))
     has_generate_serial_id = _since((25, 1))
     has_generate_serial_id_start = _since((25, 10))
+    # QuerySet clauses (models/clauses.py). 18.16 has FINAL, SAMPLE, LIMIT n BY
+    # and ARRAY JOIN; it refuses "LIMIT n OFFSET m BY" (syntax error) and fails
+    # FINAL with SAMPLE ("Column 'intHash32(id)' already exists"). 19.x is where both parse; the first release
+    # is not verified (the next release line after 18.16).
+    supports_limit_by_offset = _since((19, 1))
+    supports_final_with_sample = _since((19, 1))
 
     @cached_property
     def emulates_null_for_empty_aggregates(self):

@@ -1,7 +1,10 @@
-"""QuerySet with ClickHouse extras: .settings(...), .prewhere(...), explain(type=...)."""
+"""QuerySet with ClickHouse extras: .settings(...), .prewhere(...), explain(type=...);
+FINAL, SAMPLE, LIMIT BY, ARRAY JOIN and query_id come from clauses.py."""
 from django.db.models import Q, query
 from django.db.models.sql import query as sql_query
 from django.db.models.sql.where import AND, WhereNode
+
+from .clauses import ClausesQuerySetMixin
 
 
 class Query(sql_query.Query):
@@ -29,7 +32,7 @@ class Query(sql_query.Query):
             self.prewhere.add(clause, AND)
 
 
-class QuerySet(query.QuerySet):
+class QuerySet(ClausesQuerySetMixin, query.QuerySet):
     def __init__(self, model=None, query=None, using=None, hints=None):
         super().__init__(model=model, query=query or Query(model), using=using, hints=hints)
 
