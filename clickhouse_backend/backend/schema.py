@@ -11,6 +11,8 @@ from django.db.models.sql import Query
 
 from .operations import quote_literal
 
+NULL_FOR_EMPTY = "aggregate_functions_null_for_empty"
+
 logger = logging.getLogger("django.db.backends.schema")
 
 # Types that cannot be wrapped in Nullable().
@@ -269,6 +271,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     # ---- models ---------------------------------------------------------------
 
     def create_model(self, model):
+        if getattr(model._meta, "view", None) is not None:
+            return self._create_view(model, model._meta.view)
         sql, params = self.table_sql(model)
         self.execute(sql, params or None)
         self._wait_replica_active(model)
@@ -297,6 +301,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 time.sleep(0.05)
 
     def delete_model(self, model):
+        if getattr(model._meta, "view", None) is not None:
+            return self._drop_view(model)
         for field in model._meta.local_many_to_many:
             if field.remote_field.through._meta.auto_created:
                 self.delete_model(field.remote_field.through)
@@ -400,6 +406,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         return self.connection.server_version >= (21, 1)
 
     def add_field(self, model, field):
+        if getattr(model._meta, "view", None) is not None:
+            return  # a view's columns are its query's
         if field.many_to_many and field.remote_field.through._meta.auto_created:
             return self.create_model(field.remote_field.through)
         definition, _ = self.column_sql(model, field)
@@ -448,6 +456,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 table, self._on_cluster(model), column, definition))
 
     def remove_field(self, model, field):
+        if getattr(model._meta, "view", None) is not None:
+            return
         if field.many_to_many and field.remote_field.through._meta.auto_created:
             return self.delete_model(field.remote_field.through)
         if field.db_parameters(connection=self.connection)["type"] is None:
@@ -472,6 +482,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         return (row[0], bool(row[1])) if row else ("", False)
 
     def alter_field(self, model, old_field, new_field, strict=False):
+        if getattr(model._meta, "view", None) is not None:
+            return
         if not self._field_should_be_altered(old_field, new_field):
             return
         old_type = old_field.db_parameters(connection=self.connection)["type"]
@@ -705,7 +717,77 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     def _field_indexes_sql(self, model, field):
         return []
 
+    # ---- views (models/views.py: Meta.view) ------------------------------------
+
+    def view_sql(self, model, view):
+        """CREATE [MATERIALIZED] VIEW of ``view`` (a View/MaterializedView)."""
+        sql = view.sql_for(self.connection)
+        if NULL_FOR_EMPTY in self.connection.server_settings():
+            # -State/-Merge aggregates need it off (see models/aggregates.py); in
+            # the view's own SELECT, it also applies when inserts run the query.
+            sql += "%s%s = 0" % (", " if " SETTINGS " in sql.upper() else " SETTINGS ",
+                                 NULL_FOR_EMPTY)
+        name = self.quote_name(model._meta.db_table) + self._on_cluster(model)
+        if view.materialized:
+            return "CREATE MATERIALIZED VIEW %s TO %s AS %s" % (
+                name, self.quote_name(view.to_table), sql)
+        return "CREATE VIEW %s AS %s" % (name, sql)
+
+    def _create_view(self, model, view):
+        # Deferred to the end of the migration (the schema editor's exit): the
+        # query's tables and the target may be created later in it.
+        self.deferred_sql.append(self.view_sql(model, view))
+        if getattr(view, "populate", False):
+            self.deferred_sql.append(_Populate(self, model, view))
+
+    def _drop_view(self, model):
+        pending = [s for s in self.deferred_sql
+                   if (s == self.view_sql(model, model._meta.view)
+                       or (isinstance(s, _Populate) and s.model is model))]
+        for statement in pending:
+            self.deferred_sql.remove(statement)
+        if not pending:
+            self.execute("DROP TABLE %s%s" % (self.quote_name(model._meta.db_table),
+                                              self._on_cluster(model)))
+
+    def alter_model_view(self, model, old_view, new_view):
+        """The query (or target) changed: the view is dropped and created again
+        (without populate: the target keeps its rows)."""
+        if old_view is not None:
+            self.execute("DROP TABLE IF EXISTS %s%s" % (
+                self.quote_name(model._meta.db_table), self._on_cluster(model)))
+        if new_view is not None:
+            self.execute(self.view_sql(model, new_view))
+
+    def _populate_view(self, model, view):
+        """What POPULATE would do for a view TO a table: the query's result over
+        the rows already there, inserted by column name."""
+        sql = self.view_sql(model, view).split(" AS ", 1)[1]
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM (%s) LIMIT 0" % sql)
+            names = [d[0] for d in cursor.description]
+        self.execute("INSERT INTO %s (%s) %s" % (
+            self.quote_name(view.to_table), ", ".join(self.quote_name(n) for n in names), sql))
+
     def execute(self, sql, params=()):
+        if isinstance(sql, _Populate):
+            if self.collect_sql:
+                return super().execute(str(sql), None)
+            return sql.run()
         if params == ():
             params = None
         super().execute(sql, params)
+
+
+class _Populate:
+    """A deferred statement (schema editor's deferred_sql) filling a materialized
+    view's target from the rows already in its source."""
+
+    def __init__(self, editor, model, view):
+        self.editor, self.model, self.view = editor, model, view
+
+    def run(self):
+        self.editor._populate_view(self.model, self.view)
+
+    def __str__(self):
+        return "INSERT INTO %s ... (populate)" % self.view.to_table

@@ -12,6 +12,8 @@ from .functions import __all__ as _functions
 from .indexes import *  # noqa: F401,F403
 from .indexes import __all__ as _indexes
 from .query import Query, QuerySet
+from .views import MaterializedView, View
 
-__all__ = ["ClickhouseModel", "ClickhouseManager", "QuerySet", "Query",
+__all__ = ["ClickhouseModel", "ClickhouseManager", "QuerySet", "Query", "View",
+           "MaterializedView",
            *_fields, *_engines, *_indexes, *_functions, *_aggregates]

@@ -1,0 +1,88 @@
+"""Views as models: ``Meta.view = View(query)`` or ``MaterializedView(query,
+to=Target)``. The model's table is then a (materialized) view; its fields are the
+query's columns, so querying it is ordinary ORM. Migrations create it
+(CreateModel), drop it (DeleteModel) and recreate it when the query changes
+(AlterModelOptions); see backend/schema.py (view_sql, alter_model_view).
+
+The query is a QuerySet (compiled on its database, parameters inlined, when the
+migration is made: the SQL text is what migrations store and compare) or SQL."""
+from django.db import connections
+
+__all__ = ["View", "MaterializedView", "compiled_sql"]
+
+
+def compiled_sql(queryset, connection=None):
+    """A QuerySet's SELECT with its parameters inlined (DDL takes none), without
+    the per-query SETTINGS the -State/-Merge aggregates add (the schema editor
+    adds what the server needs; the SQL stays the same across versions)."""
+    from clickhouse_backend.backend.operations import quote_literal
+
+    connection = connection or connections[queryset.db]
+    compiler = queryset.query.get_compiler(connection=connection)
+    compiler.ch_for_view = True
+    sql, params = compiler.as_sql()
+    return sql % tuple(quote_literal(p) for p in params)
+
+
+class View:
+    """A plain VIEW: the query runs at each read."""
+    materialized = False
+
+    def __init__(self, query):
+        if not isinstance(query, str) and not hasattr(query, "query"):
+            raise TypeError("%s() takes a QuerySet or SQL text, not %r."
+                            % (type(self).__name__, query))
+        self.query = query
+
+    @property
+    def sql(self):
+        """The SELECT, compiled on the QuerySet's database."""
+        return self.sql_for(None)
+
+    def sql_for(self, connection):
+        """The SELECT, compiled for ``connection``."""
+        return self.query if isinstance(self.query, str) else \
+            compiled_sql(self.query, connection)
+
+    def _kwargs(self):
+        return {}
+
+    def deconstruct(self):
+        return ("clickhouse_backend.models.%s" % type(self).__name__, (self.sql,),
+                self._kwargs())
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.deconstruct() == other.deconstruct()
+
+    def __hash__(self):
+        return hash(type(self).__name__)
+
+    def __repr__(self):
+        _, args, kwargs = self.deconstruct()
+        return "%s(%s)" % (type(self).__name__, ", ".join(
+            [repr(a) for a in args] + ["%s=%r" % kv for kv in sorted(kwargs.items())]))
+
+
+class MaterializedView(View):
+    """CREATE MATERIALIZED VIEW ... TO target AS query: each INSERT into the
+    query's table also inserts the query's result over the inserted rows into
+    ``to`` (a model or a table name), e.g. an AggregatingMergeTree rollup.
+    ``populate=True`` also inserts the query's result over the rows already there
+    when the view is created (ClickHouse refuses POPULATE with TO; rows inserted
+    while that runs may be counted twice)."""
+    materialized = True
+
+    def __init__(self, query, to, populate=False):
+        super().__init__(query)
+        self.to = to
+        self.populate = bool(populate)
+
+    @property
+    def to_table(self):
+        return self.to if isinstance(self.to, str) else self.to._meta.db_table
+
+    def _kwargs(self):
+        kwargs = {"to": self.to_table}
+        if self.populate:
+            kwargs["populate"] = True
+        return kwargs

@@ -1,0 +1,190 @@
+"""Materialized and plain views as models (Meta.view), AggregateFunction /
+SimpleAggregateFunction fields and the -State/-Merge aggregates, on both engines:
+a raw events table feeds an AggregatingMergeTree daily rollup on insert, which
+read with -Merge aggregates matches a GROUP BY over the raw table exactly;
+migrations create, recreate and drop the views."""
+import datetime
+
+import pytest
+from django.db import DataError, NotSupportedError, connections
+from django.db.migrations import operations as ops
+from django.db.models import Count, Sum
+
+from clickhouse_backend import models
+from tests.backend.conftest import use_db
+from tests.backend.modeling import detect, drop, make_model, migrate, one, state_of, unmigrate
+
+ALIASES = ["default", "embedded"]
+START = datetime.date(2024, 1, 1)
+
+
+def _event_model():
+    return make_model("Ev", {
+        "day": models.DateField(), "user": models.UInt64Field(), "v": models.UInt32Field(),
+    }, engine=models.MergeTree(order_by=("day", "user")))
+
+
+def _rollup_models(Ev, where=None, like=None):
+    """(Daily, DailyMV); ``like``: an earlier (Daily, DailyMV) whose tables they use."""
+    tables = [m._meta.db_table for m in like] if like else [None, None]
+    Daily = make_model("Daily", {
+        "day": models.DateField(primary_key=True),
+        "n": models.AggregateFunctionField("count"),
+        "total": models.AggregateFunctionField("sum", models.UInt32Field()),
+        "users": models.AggregateFunctionField("uniq", models.UInt64Field()),
+    }, engine=models.AggregatingMergeTree(order_by="day"), table=tables[0])
+    source = Ev.objects.all() if where is None else Ev.objects.filter(**where)
+    query = source.values("day").annotate(
+        n=models.countState(), total=models.sumState("v"), users=models.uniqState("user"))
+    DailyMV = make_model("DailyMV", {
+        "day": models.DateField(primary_key=True),
+        "n": models.AggregateFunctionField("count"),
+        "total": models.AggregateFunctionField("sum", models.UInt32Field()),
+        "users": models.AggregateFunctionField("uniq", models.UInt64Field()),
+    }, view=models.MaterializedView(query, to=Daily, populate=True), table=tables[1])
+    return Daily, DailyMV
+
+
+def _merged(model, alias):
+    return list(model.objects.using(alias).values("day").annotate(
+        n=models.countMerge("n"), total=models.sumMerge("total"),
+        users=models.uniqMerge("users")).order_by("day"))
+
+
+def _grouped(Ev, alias):
+    return list(Ev.objects.using(alias).values("day").annotate(
+        n=Count("id"), total=Sum("v"), users=models.uniq("user")).order_by("day"))
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_materialized_view_rollup_matches_group_by(alias, request):
+    use_db(alias, request)
+    Ev = _event_model()
+    Daily, DailyMV = _rollup_models(Ev)
+    tables = [Ev._meta.db_table, Daily._meta.db_table, DailyMV._meta.db_table]
+    try:
+        with connections[alias].schema_editor() as editor:
+            editor.create_model(Ev)
+        # Rows there before the view: populate=True brings them into the rollup.
+        Ev.objects.using(alias).bulk_create([
+            Ev(day=START, user=1, v=5), Ev(day=START, user=2, v=7)])
+        # The view first (created at the end of the "migration"), then its target.
+        with connections[alias].schema_editor() as editor:
+            editor.create_model(DailyMV)
+            editor.create_model(Daily)
+        assert one(alias, "SELECT engine FROM system.tables WHERE database = "
+                          "currentDatabase() AND name = %s", [DailyMV._meta.db_table]) \
+            == ("MaterializedView",)
+        # ORM inserts and a 1,000,000-row INSERT ... SELECT both feed the rollup.
+        Ev.objects.using(alias).bulk_create([Ev(day=START, user=3, v=1)])
+        with connections[alias].cursor() as cur:
+            cur.execute(
+                'INSERT INTO "%s" (id, day, user, v) SELECT number + 10, toDate(\'2024-01-01\') '
+                "+ number %% 30, number %% 5000, number %% 100 FROM numbers(1000000)"
+                % Ev._meta.db_table)
+        grouped = _grouped(Ev, alias)
+        assert len(grouped) == 30 and sum(r["n"] for r in grouped) == 1000003
+        assert _merged(Daily, alias) == grouped
+        # Reading through the view model reads its target.
+        assert _merged(DailyMV, alias) == grouped
+        # Selected as such, a state reads as its final value (finalizeAggregation).
+        first = Daily.objects.using(alias).filter(day=START).values_list("n", flat=True)
+        assert sum(first) == grouped[0]["n"]
+        with pytest.raises(DataError, match="written by -State aggregates"):
+            Daily.objects.using(alias).filter(day=START).update(n=1)
+    finally:
+        drop(alias, *tables)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_simple_aggregate_function_field(alias, request):
+    conn = use_db(alias, request)
+    Totals = make_model("Totals", {
+        "key": models.UInt32Field(primary_key=True),
+        "total": models.SimpleAggregateFunctionField("sum", models.UInt64Field()),
+        "top": models.SimpleAggregateFunctionField("max", models.Float64Field()),
+    }, engine=models.AggregatingMergeTree(order_by="key"))
+    if not conn.features.supports_simple_aggregate_function:
+        with pytest.raises(NotSupportedError, match="needs ClickHouse 19.8"):
+            with conn.schema_editor() as editor:
+                editor.create_model(Totals)
+        return
+    try:
+        with conn.schema_editor() as editor:
+            editor.create_model(Totals)
+        objs = Totals.objects.using(alias)
+        objs.bulk_create([Totals(key=1, total=2**63, top=1.5)])
+        objs.bulk_create([Totals(key=1, total=2**63 - 1, top=0.5)])
+        objs.create(key=2, total=3, top=2.0)
+        # Merged with their functions (at merge time, or by FINAL at read time).
+        assert sorted(objs.final().values_list("key", "total", "top")) == \
+            [(1, 2**64 - 1, 1.5), (2, 3, 2.0)]
+        with pytest.raises(DataError):
+            objs.create(key=3, total=-1, top=0)
+    finally:
+        drop(alias, Totals._meta.db_table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_view_migrations(alias, request):
+    """makemigrations (the autodetector) creates the models and the view, a
+    changed query recreates the view, migrating back restores the old one, and
+    DeleteModel drops it."""
+    use_db(alias, request)
+    Ev = _event_model()
+    Daily, DailyMV = _rollup_models(Ev)
+    Daily2, DailyMV2 = _rollup_models(Ev, where={"v__gt": 10}, like=(Daily, DailyMV))
+    mv = DailyMV._meta.db_table
+    try:
+        empty = state_of()
+        create = detect(empty, state_of(Ev, Daily, DailyMV))
+        assert sorted(type(op).__name__ for op in create) == ["CreateModel"] * 3
+        assert [op for op in create if op.name == "DailyMV"][0].options["view"] \
+            == DailyMV._meta.view
+        state = migrate(alias, empty, create)
+
+        def view_query():
+            return one(alias, "SELECT create_table_query FROM system.tables WHERE "
+                              "database = currentDatabase() AND name = %s", [mv])[0]
+
+        assert " TO " in view_query() and "> 10" not in view_query()
+        change = detect(state, state_of(Ev, Daily2, DailyMV2))
+        assert [type(op).__name__ for op in change] == ["AlterModelOptions"]
+        migrate(alias, state, change)
+        assert "> 10" in view_query()
+        Ev.objects.using(alias).bulk_create([Ev(day=START, user=1, v=5),
+                                             Ev(day=START, user=1, v=50)])
+        assert _merged(Daily, alias)[0]["total"] == 50
+        unmigrate(alias, state, change)
+        assert "> 10" not in view_query()
+        delete = [ops.DeleteModel("DailyMV")]
+        migrate(alias, state, delete)
+        assert one(alias, "SELECT count() FROM system.tables WHERE database = "
+                          "currentDatabase() AND name = %s", [mv]) == (0,)
+        unmigrate(alias, state, delete)
+        assert " TO " in view_query()
+    finally:
+        drop(alias, mv, Daily._meta.db_table, Ev._meta.db_table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_plain_view(alias, request):
+    use_db(alias, request)
+    Ev = _event_model()
+    Big = make_model("Big", {"day": models.DateField(primary_key=True),
+                             "total": models.UInt64Field()},
+                     view=models.View(Ev.objects.filter(v__gte=10).values("day")
+                                      .annotate(total=Sum("v"))))
+    try:
+        with connections[alias].schema_editor() as editor:
+            editor.create_model(Ev)
+            editor.create_model(Big)
+        Ev.objects.using(alias).bulk_create([Ev(day=START, user=1, v=5),
+                                             Ev(day=START, user=2, v=50),
+                                             Ev(day=START, user=3, v=60)])
+        assert list(Big.objects.using(alias).values_list("day", "total")) == [(START, 110)]
+        sql = one(alias, "SELECT create_table_query FROM system.tables WHERE database = "
+                         "currentDatabase() AND name = %s", [Big._meta.db_table])[0]
+        assert sql.startswith("CREATE VIEW")
+    finally:
+        drop(alias, Big._meta.db_table, Ev._meta.db_table)
