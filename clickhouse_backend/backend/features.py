@@ -162,6 +162,17 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_limit_by_offset = _since((19, 1))
     # SimpleAggregateFunction(f, T) columns (models.SimpleAggregateFunctionField).
     supports_simple_aggregate_function = _since((19, 8))
+    # Schema options (models/ttl.py). Column codecs and TTL (table and column)
+    # arrived in 19.x (18.16: syntax errors); moving TTL (TO DISK/VOLUME) with
+    # storage policies in 20.1; TTL ... GROUP BY / WHERE rules, REMOVE TTL and
+    # MODIFY COLUMN ... REMOVE in 20.x-21.x: gated at 21.1 (the first releases
+    # are not verified here; chDB 26.x has them all).
+    supports_column_codecs = _since((19, 1))
+    supports_ttl = _since((19, 6))
+    supports_ttl_move = _since((20, 1))
+    supports_ttl_group_by = _since((21, 1))
+    supports_remove_ttl = _since((21, 1))
+    supports_projections = _since((21, 6))
     supports_final_with_sample = _since((19, 1))
 
     @cached_property

@@ -24,11 +24,11 @@ if "engine" not in AlterModelOptions.ALTER_OPTION_KEYS:
         new_model = to_state.apps.get_model(app_label, self.name)
         if not self.allow_migrate_model(schema_editor.connection.alias, new_model):
             return
+        if not hasattr(schema_editor, "alter_model_engine"):
+            return  # another database: options are state only
         old_model = from_state.apps.get_model(app_label, self.name)
         for name in ALTERED:
-            alter = getattr(schema_editor, "alter_model_%s" % name, None)
-            if alter is None:
-                return  # another database: options are state only
+            alter = getattr(schema_editor, "alter_model_%s" % name)
             old = getattr(old_model._meta, name, None)
             new = getattr(new_model._meta, name, None)
             if old != new:

@@ -126,9 +126,9 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             sql += " ORDER BY %s" % self._expr_list_sql(model, order_by)
             if engine.sample_by is not None:
                 sql += " SAMPLE BY %s" % self._expr_list_sql(model, engine.sample_by)
-            if engine.ttl is not None:
-                sql += " TTL %s" % (engine.ttl if isinstance(engine.ttl, str)
-                                    else self._expr_sql(model, engine.ttl))
+            ttl = self.ttl_sql(model, engine)
+            if ttl:
+                sql += " TTL %s" % ttl
         if engine.settings:
             sql += " SETTINGS %s" % ", ".join(
                 "%s = %s" % (k, quote_literal(int(v) if isinstance(v, bool) else v))
@@ -148,12 +148,15 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         if db_type is None:
             return None, None
         sql = db_type
-        default = self._column_default(field, include_default)
-        if default:
+        computed = self._computed_sql(model, field)
+        default = None if computed else self._column_default(field, include_default)
+        if computed:
+            sql += computed
+        elif default:
             sql += " DEFAULT " + default
         if field.db_comment and self.connection.features.supports_comments:
             sql += " COMMENT " + quote_literal(field.db_comment)
-        return sql, []
+        return sql + self._column_options_sql(model, field), []
 
     def _column_default(self, field, include_default):
         if field.db_default is not NOT_PROVIDED:
@@ -222,8 +225,9 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         return items + self._extra_items(model)
 
     def _extra_items(self, model):
-        """The indexes and constraints of CREATE TABLE."""
-        items = []
+        """The indexes, constraints and projections of CREATE TABLE."""
+        items = [self._projection_sql(model, p)
+                 for p in getattr(model._meta, "projections", None) or ()]
         for index in model._meta.indexes:
             items.append(self._index_item(model, index))
         for constraint in model._meta.constraints:
@@ -556,6 +560,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 commands[0] += " COMMENT ''"
             if drop_default and self._has_remove_property():
                 commands.append("MODIFY COLUMN %s REMOVE DEFAULT" % column)
+            commands.extend(self._removed_column_options(old_field, new_field))
             for command in commands:
                 self.execute("ALTER TABLE %s%s %s" % (table, cluster, command))
 
@@ -716,6 +721,112 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def _field_indexes_sql(self, model, field):
         return []
+
+    # ---- column options and TTL (models/ttl.py) ---------------------------------
+
+    def _require(self, flag, what):
+        from clickhouse_backend.models.functions.base import require
+        require(self.connection, flag, what)
+
+    def _computed_sql(self, model, field):
+        for kind in ("materialized", "alias"):
+            expr = getattr(field, kind, None)
+            if expr is not None:
+                return " %s %s" % (kind.upper(), self._expr_sql(model, expr))
+        return ""
+
+    def _column_options_sql(self, model, field):
+        sql = ""
+        codec = getattr(field, "codec", None)
+        if codec:
+            self._require("supports_column_codecs", "codec= (column %s)" % field.column)
+            sql += " CODEC(%s)" % codec
+        ttl = getattr(field, "ttl", None)
+        if ttl is not None:
+            self._require("supports_ttl", "ttl= (column %s)" % field.column)
+            sql += " TTL %s" % self._expr_sql(model, ttl)
+        return sql
+
+    def _ttl_rule_sql(self, model, rule):
+        if isinstance(rule, str):
+            return rule
+        for flag, what in rule.requirements():
+            self._require(flag, what)
+        sql = self._expr_sql(model, rule.expression)
+        if rule.to_disk is not None:
+            sql += " TO DISK %s" % quote_literal(rule.to_disk)
+        elif rule.to_volume is not None:
+            sql += " TO VOLUME %s" % quote_literal(rule.to_volume)
+        if rule.where is not None:
+            sql += " WHERE %s" % self._expr_sql(model, rule.where)
+        if rule.group_by is not None:
+            sql += " GROUP BY %s" % ", ".join(
+                self._expr_sql(model, k) for k in (rule.group_by if isinstance(
+                    rule.group_by, tuple) else (rule.group_by,)))
+            if rule.set:
+                sql += " SET %s" % ", ".join(
+                    "%s = %s" % (self._expr_sql(model, k), self._expr_sql(model, v))
+                    for k, v in rule.set.items())
+        return sql
+
+    def ttl_sql(self, model, engine=None, rules=None):
+        """The table's TTL clause: the engine's ttl= and Meta.ttl's rules."""
+        engine = engine or self._engine(model)
+        if rules is None:
+            rules = list(getattr(model._meta, "ttl", None) or ())
+        if getattr(engine, "ttl", None) is not None:
+            rules = [engine.ttl, *rules]
+        if not rules:
+            return ""
+        self._require("supports_ttl", "TTL of %s" % model._meta.label)
+        return ", ".join(self._ttl_rule_sql(model, r) for r in rules)
+
+    def alter_model_ttl(self, model, old_rules, new_rules):
+        """Meta.ttl changed: MODIFY TTL (or REMOVE TTL when none is left)."""
+        table = self.quote_name(model._meta.db_table) + self._on_cluster(model)
+        ttl = self.ttl_sql(model, rules=list(new_rules or ()))
+        if ttl:
+            self.execute("ALTER TABLE %s MODIFY TTL %s" % (table, ttl))
+        else:
+            self._require("supports_remove_ttl", "removing the TTL of %s" % model._meta.label)
+            self.execute("ALTER TABLE %s REMOVE TTL" % table)
+
+    def _removed_column_options(self, old_field, new_field):
+        """MODIFY COLUMN c REMOVE <property> for the options new_field drops."""
+        removed = []
+        for attr, keyword in (("codec", "CODEC"), ("ttl", "TTL"),
+                              ("materialized", "MATERIALIZED"), ("alias", "ALIAS")):
+            if getattr(old_field, attr, None) is not None and \
+                    getattr(new_field, attr, None) is None:
+                self._require("supports_remove_ttl", "removing %s of column %s"
+                              % (keyword, new_field.column))
+                removed.append("MODIFY COLUMN %s REMOVE %s" % (
+                    self.quote_name(new_field.column), keyword))
+        return removed
+
+    def _projection_sql(self, model, projection):
+        self._require("supports_projections", "projection %r" % projection.name)
+        return "PROJECTION %s (%s)" % (self.quote_name(projection.name), projection.query)
+
+    def alter_model_projections(self, model, old, new):
+        """Meta.projections changed: DROP the removed or changed ones, ADD the new
+        ones and MATERIALIZE them for the rows already there (waited for)."""
+        from .compiler import mutation_wait_steps, run_steps
+        old = {p.name: p for p in old or ()}
+        new = {p.name: p for p in new or ()}
+        table = self.quote_name(model._meta.db_table)
+        alter = "ALTER TABLE %s%s " % (table, self._on_cluster(model))
+        for name, projection in old.items():
+            if new.get(name) != projection:
+                self._require("supports_projections", "projection %r" % name)
+                self.execute(alter + "DROP PROJECTION %s" % self.quote_name(name))
+        for name, projection in new.items():
+            if old.get(name) != projection:
+                self.execute(alter + "ADD " + self._projection_sql(model, projection))
+                self.execute(alter + "MATERIALIZE PROJECTION %s" % self.quote_name(name))
+                if not self.collect_sql:
+                    with self.connection.cursor() as cursor:
+                        run_steps(mutation_wait_steps(self.connection, table), cursor)
 
     # ---- views (models/views.py: Meta.view) ------------------------------------
 

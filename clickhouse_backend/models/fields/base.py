@@ -1,6 +1,9 @@
 from django.db import NotSupportedError
 
 
+COLUMN_OPTIONS = ("codec", "ttl", "materialized", "alias")
+
+
 class FieldMixin:
     """Common ClickHouse field behaviour: Nullable()/LowCardinality() wrapping
     and server-version checks.  ``null=True`` gives Nullable(T);
@@ -10,14 +13,29 @@ class FieldMixin:
     # Minimum server version of the type, if any.
     min_server_version = None
 
-    def __init__(self, *args, low_cardinality=False, **kwargs):
+    def __init__(self, *args, low_cardinality=False, codec=None, ttl=None, materialized=None,
+                 alias=None, **kwargs):
         self.low_cardinality = low_cardinality
+        # Column options (models/ttl.py, written by backend/schema.py): a
+        # compression codec ("ZSTD(3)", "Delta, ZSTD"), a column TTL, and a value
+        # the server computes (MATERIALIZED: stored; ALIAS: computed when read).
+        if materialized is not None and alias is not None:
+            raise TypeError("A column is MATERIALIZED or ALIAS, not both.")
+        self.codec, self.ttl = codec, ttl
+        self.materialized, self.alias = materialized, alias
         super().__init__(*args, **kwargs)
+        if materialized is not None or alias is not None:
+            # Left out of INSERT and UPDATE and read back from the server, as
+            # Django's GeneratedField.
+            self.generated = True
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
         if self.low_cardinality:
             kwargs["low_cardinality"] = True
+        for key in COLUMN_OPTIONS:
+            if getattr(self, key) is not None:
+                kwargs[key] = getattr(self, key)
         if path.startswith("clickhouse_backend.models.fields"):
             path = "clickhouse_backend.models." + path.rsplit(".", 1)[1]
         return name, path, args, kwargs

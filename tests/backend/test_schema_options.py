@@ -1,0 +1,148 @@
+"""Column codecs, MATERIALIZED/ALIAS columns, column and table TTL (DELETE, TO
+DISK, GROUP BY roll-up) on both engines, and their migrations: the autodetector
+finds the change, migrating applies it, migrating back reverts it, and the
+server's catalog shows it. 18.16 refuses codecs and TTL naming the version."""
+import datetime
+
+import pytest
+from django.db import NotSupportedError, connections
+
+from clickhouse_backend import models
+from tests.backend.conftest import use_db
+from tests.backend.modeling import detect, drop, make_model, migrate, one, state_of, unmigrate
+
+ALIASES = ["default", "embedded"]
+OLD, NEW = datetime.date(2000, 1, 1), datetime.date(2100, 1, 1)
+
+
+def _columns(alias, table):
+    codec = "compression_codec" if connections[alias].features.supports_column_codecs else "''"
+    with connections[alias].cursor() as cur:
+        cur.execute("SELECT name, default_kind, default_expression, %s FROM system.columns "
+                    "WHERE database = currentDatabase() AND table = %%s" % codec, [table])
+        return {r[0]: r[1:] for r in cur.fetchall()}
+
+
+def _create_query(alias, table):
+    return one(alias, "SELECT create_table_query FROM system.tables WHERE database = "
+                      "currentDatabase() AND name = %s", [table])[0]
+
+
+def _optimize(alias, table):
+    with connections[alias].cursor() as cur:
+        cur.execute('OPTIMIZE TABLE "%s" FINAL' % table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_materialized_and_alias_columns(alias, request):
+    conn = use_db(alias, request)
+    M = make_model("Comp", {
+        "v": models.UInt32Field(),
+        "double": models.UInt64Field(materialized="v * 2"),
+        "next": models.UInt64Field(alias="v + 1"),
+    }, engine=models.MergeTree(order_by="id"))
+    table = M._meta.db_table
+    try:
+        with conn.schema_editor() as editor:
+            editor.create_model(M)
+        obj = M.objects.using(alias).create(v=20)
+        M.objects.using(alias).bulk_create([M(v=1)])
+        # Computed by the server and read back (the attributes are deferred).
+        assert obj.double == 40 and obj.next == 21
+        assert sorted(M.objects.using(alias).values_list("v", "double", "next")) == \
+            [(1, 2, 2), (20, 40, 21)]
+        cols = _columns(alias, table)
+        assert cols["double"][:2] == ("MATERIALIZED", "v * 2")
+        assert cols["next"][:2] == ("ALIAS", "v + 1")
+    finally:
+        drop(alias, table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_codecs_and_column_ttl(alias, request):
+    conn = use_db(alias, request)
+    M = make_model("Codec", {
+        "day": models.DateField(),
+        "n": models.UInt64Field(codec="ZSTD(3)"),
+        "delta": models.Int64Field(codec="Delta, ZSTD"),
+        "note": models.StringField(default="", ttl="day + INTERVAL 1 DAY"),
+    }, engine=models.MergeTree(order_by="day"))
+    table = M._meta.db_table
+    if not conn.features.supports_column_codecs:
+        with pytest.raises(NotSupportedError, match="codec= .* needs ClickHouse 19.1"):
+            with conn.schema_editor() as editor:
+                editor.create_model(M)
+        return
+    try:
+        with conn.schema_editor() as editor:
+            editor.create_model(M)
+        cols = _columns(alias, table)
+        assert cols["n"][2] == "CODEC(ZSTD(3))"
+        assert cols["delta"][2].startswith("CODEC(Delta") and "ZSTD" in cols["delta"][2]
+        M.objects.using(alias).bulk_create([M(day=OLD, n=1, delta=-5, note="gone"),
+                                            M(day=NEW, n=2**64 - 1, delta=7, note="kept")])
+        _optimize(alias, table)
+        assert sorted(M.objects.using(alias).values_list("n", "delta", "note")) == \
+            [(1, -5, ""), (2**64 - 1, 7, "kept")]
+    finally:
+        drop(alias, table)
+
+
+def _ttl_model(ttl, table=None, **fields):
+    return make_model("Aged", {"day": models.DateField(), "v": models.UInt64Field(), **fields},
+                      engine=models.MergeTree(order_by="day"), ttl=ttl, table=table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_table_ttl_delete_move_and_group_by(alias, request):
+    conn = use_db(alias, request)
+    delete = _ttl_model([models.TTL("day + INTERVAL 1 DAY")])
+    if not conn.features.supports_ttl:
+        with pytest.raises(NotSupportedError, match="TTL of .* needs ClickHouse 19.6"):
+            with conn.schema_editor() as editor:
+                editor.create_model(delete)
+        return
+    rollup = _ttl_model([models.TTL("day + INTERVAL 1 DAY", group_by="day",
+                                    set={"v": "sum(v)"})])
+    move = _ttl_model(["day + INTERVAL 1 YEAR",
+                       models.TTL("day + INTERVAL 1 DAY", to_disk="default")])
+    tables = [m._meta.db_table for m in (delete, rollup, move)]
+    try:
+        with conn.schema_editor() as editor:
+            for m in (delete, rollup, move):
+                editor.create_model(m)
+        for m in (delete, rollup, move):
+            m.objects.using(alias).bulk_create(
+                [m(day=OLD, v=1), m(day=OLD, v=2), m(day=NEW, v=5)])
+            _optimize(alias, m._meta.db_table)
+        assert sorted(delete.objects.using(alias).values_list("day", "v")) == [(NEW, 5)]
+        assert sorted(rollup.objects.using(alias).values_list("day", "v")) == \
+            [(OLD, 3), (NEW, 5)]
+        assert "TTL day + toIntervalYear(1), day + toIntervalDay(1) TO DISK 'default'" in \
+            _create_query(alias, tables[2])
+    finally:
+        drop(alias, *tables)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_ttl_and_codec_migrations(alias, request):
+    conn = use_db(alias, request)
+    if not conn.features.supports_ttl:
+        pytest.skip("TTL and codecs need ClickHouse 19.6 (refusals: the tests above)")
+    before = _ttl_model(None, n=models.UInt64Field(default=0))
+    table = before._meta.db_table
+    after = _ttl_model([models.TTL("day + INTERVAL 1 MONTH")], table=table,
+                       n=models.UInt64Field(default=0, codec="ZSTD(5)", ttl="day + INTERVAL 1 DAY"))
+    try:
+        state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
+        change = detect(state, state_of(after))
+        assert sorted(type(op).__name__ for op in change) == ["AlterField", "AlterModelOptions"]
+        migrate(alias, state, change)
+        query = _create_query(alias, table)
+        assert "CODEC(ZSTD(5))" in query and "TTL day + toIntervalDay(1)" in query
+        assert query.split(" TTL ")[-1].startswith("day + toIntervalMonth(1)")
+        unmigrate(alias, state, change)
+        query = _create_query(alias, table)
+        assert "CODEC" not in query and " TTL " not in query
+    finally:
+        drop(alias, table)
