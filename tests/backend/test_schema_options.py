@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 from django.db import NotSupportedError, connections
+from django.db.models import Count
 
 from clickhouse_backend import models
 from tests.backend.conftest import use_db
@@ -88,9 +89,10 @@ def test_codecs_and_column_ttl(alias, request):
         drop(alias, table)
 
 
-def _ttl_model(ttl, table=None, **fields):
+def _ttl_model(ttl, table=None, meta=None, **fields):
     return make_model("Aged", {"day": models.DateField(), "v": models.UInt64Field(), **fields},
-                      engine=models.MergeTree(order_by="day"), ttl=ttl, table=table)
+                      engine=models.MergeTree(order_by="day"), ttl=ttl, table=table,
+                      **(meta or {}))
 
 
 @pytest.mark.parametrize("alias", ALIASES)
@@ -144,5 +146,70 @@ def test_ttl_and_codec_migrations(alias, request):
         unmigrate(alias, state, change)
         query = _create_query(alias, table)
         assert "CODEC" not in query and " TTL " not in query
+    finally:
+        drop(alias, table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_projection_migrations(alias, request):
+    """A projection added by a migration (ADD + MATERIALIZE for the rows there),
+    used by the query it fits, dropped when migrating back."""
+    conn = use_db(alias, request)
+    projection = models.Projection("by_v", "SELECT v, count() GROUP BY v")
+    before = _ttl_model(None)
+    table = before._meta.db_table
+    after = _ttl_model(None, table=table, meta={"projections": [projection]})
+    if not conn.features.supports_projections:
+        with pytest.raises(NotSupportedError, match="projection 'by_v' needs ClickHouse 21.6"):
+            with conn.schema_editor() as editor:
+                editor.create_model(after)
+        return
+    try:
+        state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
+        before.objects.using(alias).bulk_create([before(day=OLD, v=i % 3) for i in range(30)])
+        change = detect(state, state_of(after))
+        assert [type(op).__name__ for op in change] == ["AlterModelOptions"]
+        migrate(alias, state, change)
+        assert "PROJECTION by_v" in _create_query(alias, table)
+        with connections[alias].cursor() as cur:
+            cur.execute("SELECT count() FROM system.projection_parts WHERE database = "
+                        "currentDatabase() AND table = %s AND name = 'by_v' AND active", [table])
+            assert cur.fetchone()[0] >= 1  # materialized for the existing part
+        rows = sorted(before.objects.using(alias).values("v").annotate(n=Count("id"))
+                      .values_list("v", "n"))
+        assert rows == [(0, 10), (1, 10), (2, 10)]
+        unmigrate(alias, state, change)
+        assert "PROJECTION" not in _create_query(alias, table)
+    finally:
+        drop(alias, table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_column_option_migrations(alias, request):
+    """AddField of a MATERIALIZED column to a table with rows (computed for them),
+    AlterField dropping a codec (MODIFY COLUMN ... REMOVE CODEC), and back."""
+    conn = use_db(alias, request)
+    codecs = conn.features.supports_column_codecs and conn.features.supports_remove_ttl
+    before = _ttl_model(None, n=models.UInt64Field(default=0, codec="ZSTD(3)" if codecs else None))
+    table = before._meta.db_table
+    after = _ttl_model(None, table=table, n=models.UInt64Field(default=0),
+                       double=models.UInt64Field(materialized="v * 2"))
+    try:
+        state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
+        before.objects.using(alias).bulk_create([before(day=OLD, v=4, n=1)])
+        change = detect(state, state_of(after))
+        assert sorted(type(op).__name__ for op in change) == \
+            ["AddField"] + (["AlterField"] if codecs else [])
+        migrate(alias, state, change)
+        cols = _columns(alias, table)
+        assert cols["double"][:2] == ("MATERIALIZED", "v * 2")
+        assert after.objects.using(alias).get().double == 8
+        if codecs:
+            assert cols["n"][2] == ""
+        unmigrate(alias, state, change)
+        cols = _columns(alias, table)
+        assert "double" not in cols
+        if codecs:
+            assert cols["n"][2] == "CODEC(ZSTD(3))"
     finally:
         drop(alias, table)

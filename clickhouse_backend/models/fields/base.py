@@ -1,4 +1,5 @@
 from django.db import NotSupportedError
+from django.db.models.expressions import RawSQL
 
 
 COLUMN_OPTIONS = ("codec", "ttl", "materialized", "alias")
@@ -24,10 +25,15 @@ class FieldMixin:
         self.codec, self.ttl = codec, ttl
         self.materialized, self.alias = materialized, alias
         super().__init__(*args, **kwargs)
-        if materialized is not None or alias is not None:
+        computed = materialized if materialized is not None else alias
+        if computed is not None:
             # Left out of INSERT and UPDATE and read back from the server, as
-            # Django's GeneratedField.
+            # Django's GeneratedField (whose expression/output_field the
+            # autodetector and constraint validation read).
             self.generated = True
+            self.expression = computed if hasattr(computed, "resolve_expression") \
+                else RawSQL(computed, ())
+            self.output_field = self
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
