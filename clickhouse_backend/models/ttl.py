@@ -5,11 +5,13 @@ options every ClickHouse field takes (``codec=``, ``ttl=``, ``materialized=``,
 Meta.ttl is ALTER TABLE ... MODIFY TTL, a changed column option MODIFY COLUMN)."""
 from django.utils.deconstruct import deconstructible
 
+from .engines import Deconstructed
+
 __all__ = ["TTL", "Projection"]
 
 
 @deconstructible(path="clickhouse_backend.models.TTL")
-class TTL:
+class TTL(Deconstructed):
     """One TTL rule: ``expression`` (SQL text such as "day + INTERVAL 1 MONTH", a
     field name, or a Django expression) and what happens to rows past it:
     deleted (the default; ``where=`` limits which), moved ``to_disk=``/
@@ -36,15 +38,10 @@ class TTL:
         if self.where is not None:
             yield "supports_ttl_group_by", "TTL ... WHERE"
 
-    def __eq__(self, other):
-        return isinstance(other, TTL) and self.deconstruct() == other.deconstruct()
-
-    def __hash__(self):
-        return hash(repr(self.expression))
 
 
 @deconstructible(path="clickhouse_backend.models.Projection")
-class Projection:
+class Projection(Deconstructed):
     """``Meta.projections = [Projection("by_user", "SELECT user, count() GROUP BY
     user")]``: a projection (ClickHouse 21.6+), a copy of the table's rows in
     another order or pre-aggregated that queries use when it helps. ``query`` is
@@ -54,8 +51,3 @@ class Projection:
     def __init__(self, name, query):
         self.name, self.query = name, query
 
-    def __eq__(self, other):
-        return isinstance(other, Projection) and self.deconstruct() == other.deconstruct()
-
-    def __hash__(self):
-        return hash(self.name)

@@ -8,6 +8,8 @@ The query is a QuerySet (compiled on its database, parameters inlined, when the
 migration is made: the SQL text is what migrations store and compare) or SQL."""
 from django.db import connections
 
+from .engines import Deconstructed
+
 __all__ = ["View", "MaterializedView", "compiled_sql"]
 
 
@@ -24,7 +26,7 @@ def compiled_sql(queryset, connection=None):
     return sql % tuple(quote_literal(p) for p in params)
 
 
-class View:
+class View(Deconstructed):
     """A plain VIEW: the query runs at each read."""
     materialized = False
 
@@ -51,16 +53,6 @@ class View:
         return ("clickhouse_backend.models.%s" % type(self).__name__, (self.sql,),
                 self._kwargs())
 
-    def __eq__(self, other):
-        return type(self) is type(other) and self.deconstruct() == other.deconstruct()
-
-    def __hash__(self):
-        return hash(type(self).__name__)
-
-    def __repr__(self):
-        _, args, kwargs = self.deconstruct()
-        return "%s(%s)" % (type(self).__name__, ", ".join(
-            [repr(a) for a in args] + ["%s=%r" % kv for kv in sorted(kwargs.items())]))
 
 
 class MaterializedView(View):
