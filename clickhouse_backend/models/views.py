@@ -5,7 +5,9 @@ query's columns, so querying it is ordinary ORM. Migrations create it
 (AlterModelOptions); see backend/schema.py (view_sql, alter_model_view).
 
 The query is a QuerySet (compiled on its database, parameters inlined, when the
-migration is made: the SQL text is what migrations store and compare) or SQL."""
+migration is made: the SQL text is what migrations store and compare), a function
+returning one (in models.py, where a QuerySet that filters or annotates cannot be
+built yet: ``lambda: Event.objects.values("day").annotate(...)``), or SQL."""
 from django.db import connections
 
 from .engines import Deconstructed
@@ -31,9 +33,9 @@ class View(Deconstructed):
     materialized = False
 
     def __init__(self, query):
-        if not isinstance(query, str) and not hasattr(query, "query"):
-            raise TypeError("%s() takes a QuerySet or SQL text, not %r."
-                            % (type(self).__name__, query))
+        if not isinstance(query, str) and not hasattr(query, "query") and not callable(query):
+            raise TypeError("%s() takes a QuerySet, a function returning one, or SQL text, "
+                            "not %r." % (type(self).__name__, query))
         self.query = query
 
     @property
@@ -43,8 +45,12 @@ class View(Deconstructed):
 
     def sql_for(self, connection):
         """The SELECT, compiled for ``connection``."""
-        return self.query if isinstance(self.query, str) else \
-            compiled_sql(self.query, connection)
+        query = self.query
+        if callable(query) and not hasattr(query, "query"):
+            # A function: a QuerySet that filters or annotates cannot be built
+            # while models.py is imported (the app registry is not ready).
+            query = query()
+        return query if isinstance(query, str) else compiled_sql(query, connection)
 
     def _kwargs(self):
         return {}

@@ -188,3 +188,28 @@ def test_plain_view(alias, request):
         assert sql.startswith("CREATE VIEW")
     finally:
         drop(alias, Big._meta.db_table, Ev._meta.db_table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_view_migration_file_round_trip(alias, request):
+    """The migration file makemigrations writes (MigrationWriter) holds the
+    compiled SQL; loaded back, its view equals the model's, whether the model
+    gives a QuerySet or a function returning one (for models.py)."""
+    from django.db.migrations import Migration
+    from django.db.migrations.writer import MigrationWriter
+
+    use_db(alias, request)
+    Ev = _event_model()
+    Daily, DailyMV = _rollup_models(Ev)
+    query = DailyMV._meta.view.query
+    lazy = models.MaterializedView(lambda: query, to=Daily, populate=True)
+    assert lazy == DailyMV._meta.view
+    migration = Migration("0001_initial", "modelapp")
+    migration.operations = detect(state_of(), state_of(Ev, Daily, DailyMV))
+    text = MigrationWriter(migration).as_string()
+    assert "clickhouse_backend.models.MaterializedView(" in text and "countState()" in text
+    namespace = {}
+    exec(text, namespace)
+    loaded = [op for op in namespace["Migration"].operations if op.name == "DailyMV"][0]
+    assert loaded.options["view"] == lazy
+    assert isinstance(loaded.options["view"].query, str)
