@@ -213,3 +213,34 @@ def test_column_option_migrations(alias, request):
             assert cols["n"][2] == "CODEC(ZSTD(3))"
     finally:
         drop(alias, table)
+
+
+def test_schema_options_on_cluster(request):
+    """With OPTIONS migration_cluster every statement of views, TTL and
+    projections is ON CLUSTER (the SQL a migration would run, collected)."""
+    from tests.backend.test_views import _event_model, _rollup_models
+
+    conn = use_db("embedded", request)
+    Ev = _event_model()
+    Daily, DailyMV = _rollup_models(Ev)
+    aged = _ttl_model([models.TTL("day + INTERVAL 1 DAY")])
+    projection = models.Projection("p", "SELECT v ORDER BY v")
+    saved = conn.migration_cluster
+    conn.migration_cluster = "c1"
+    try:
+        with conn.schema_editor(collect_sql=True) as editor:
+            editor.create_model(DailyMV)
+            editor.alter_model_view(DailyMV, DailyMV._meta.view, DailyMV._meta.view)
+            editor.alter_model_ttl(aged, None, [models.TTL("day + INTERVAL 2 DAY")])
+            editor.alter_model_ttl(aged, aged._meta.ttl, None)
+            editor.alter_model_projections(aged, None, [projection])
+            editor.alter_model_projections(aged, [projection], None)
+            editor.delete_model(aged)
+    finally:
+        conn.migration_cluster = saved
+    statements = [s for s in editor.collected_sql if not s.startswith("INSERT INTO")]
+    assert len(statements) == 9, statements
+    for sql in statements:
+        assert ' ON CLUSTER "c1"' in sql, sql
+    assert any(s.startswith('ALTER TABLE "%s" ON CLUSTER "c1" MODIFY TTL day + INTERVAL 2 DAY'
+                            % aged._meta.db_table) for s in statements)
