@@ -58,6 +58,20 @@ class ClausesCompilerMixin:
         # ARRAY JOIN comes right after the table (before other JOINs).
         return [head, *joins, *result[1:]], [*join_params, *params]
 
+    def get_group_by(self, select, order_by):
+        result = super().get_group_by(select, order_by)
+        if not self._ch_clauses().get("with_totals"):
+            return result
+        if not result:
+            raise TypeError("with_totals() needs an aggregation by groups "
+                            "(values(...).annotate(aggregates)).")
+        require(self.connection, "supports_grouping_sets", "with_totals()")
+        # The total row's keys are NULL (None), not the types' defaults.
+        self.query.setting_info = {**(getattr(self.query, "setting_info", None) or {}),
+                                   "group_by_use_nulls": 1}
+        sql = "GROUPING SETS ((%s), ())" % ", ".join(s for s, _ in result)
+        return [(sql, [p for _, params in result for p in params])]
+
     def as_sql(self, with_limits=True, with_col_aliases=False):
         limit_by = self._ch_clauses().get("limit_by")
         if not limit_by or self.query.combinator:

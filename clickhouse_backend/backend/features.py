@@ -160,6 +160,8 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # FINAL with SAMPLE ("Column 'intHash32(id)' already exists"). 19.x is where both parse; the first release
     # is not verified (the next release line after 18.16).
     supports_limit_by_offset = _since((19, 1))
+    # QuerySet.with_totals(): GROUPING SETS and group_by_use_nulls (22.7).
+    supports_grouping_sets = _since((22, 7))
     # SimpleAggregateFunction(f, T) columns (models.SimpleAggregateFunctionField).
     supports_simple_aggregate_function = _since((19, 8))
     # Schema options (models/ttl.py). Column codecs and TTL (table and column)

@@ -106,6 +106,13 @@ class ClausesQuerySetMixin:
     def left_array_join(self, field, alias):
         return self.array_join(field, alias, left=True)
 
+    def with_totals(self):
+        """One more row after the groups of a values().annotate() aggregation:
+        the aggregates over all rows, with None for the grouping columns (as
+        WITH TOTALS computes it; written GROUP BY GROUPING SETS ((keys), ()) with
+        group_by_use_nulls, since the Native format drops WITH TOTALS' row)."""
+        return _set(self, "with_totals", with_totals=True)
+
     def query_id(self, query_id):
         """The query_id the server runs this QuerySet's queries under (to find it
         in system.processes / system.query_log, or KILL QUERY it)."""

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from django.db import NotSupportedError, connections
-from django.db.models import Count, Max, Subquery
+from django.db.models import Count, Max, Subquery, Sum
 from django.db.models.expressions import RawSQL
 from django.test.utils import CaptureQueriesContext
 
@@ -190,3 +190,26 @@ def test_generated_sql(hits):
     table = Hit._meta.db_table
     assert ('FROM "%s" FINAL ARRAY JOIN "%s"."tags" AS "tag__element" PREWHERE' % (table, table)) in sql
     assert sql.endswith('LIMIT 1 BY "%s"."user" LIMIT 10' % table)
+
+
+def test_with_totals(hits):
+    alias, Hit = hits
+    qs = (Hit.objects.using(alias).filter(day__in=[DAY1, DAY2]).final().values("day")
+          .annotate(n=Count("id"), top=Max("v")).order_by("day").with_totals())
+    if not connections[alias].features.supports_grouping_sets:
+        with pytest.raises(NotSupportedError, match="with_totals\\(\\) needs ClickHouse 22.7"):
+            list(qs)
+        return
+    assert list(qs) == [{"day": DAY1, "n": 3, "top": 30}, {"day": DAY2, "n": 1, "top": 40},
+                        {"day": None, "n": 4, "top": 40}]
+    # Two keys, values_list(), the async ORM.
+    rows = asyncio.run(_alist(Hit.objects.using(alias).filter(day=DAY1).final()
+                              .values_list("day", "user").annotate(s=Sum("v"))
+                              .order_by("user").with_totals()))
+    assert rows == [(DAY1, 1, 11), (DAY1, 2, 20), (DAY1, 3, 30), (None, None, 61)]
+    with pytest.raises(TypeError, match="aggregation by groups"):
+        list(Hit.objects.using(alias).with_totals())
+
+
+async def _alist(qs):
+    return [row async for row in qs]
