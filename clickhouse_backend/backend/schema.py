@@ -830,15 +830,34 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     # ---- views (models/views.py: Meta.view) ------------------------------------
 
+    def _dictionary_sql(self, model, view, name):
+        self._require("supports_dictionaries", "Dictionary %s" % model._meta.label)
+        pk = model._meta.pk
+        columns = ", ".join("%s %s" % (self.quote_name(f.column), self.column_type(f))
+                            for f in model._meta.local_concrete_fields)
+        settings = self.connection.settings_dict
+        source = "TABLE %s DB %s USER %s" % (
+            quote_literal(view.source_table), quote_literal(settings["NAME"]),
+            quote_literal(settings.get("USER") or "default"))
+        if settings.get("PASSWORD"):
+            source += " PASSWORD %s" % quote_literal(settings["PASSWORD"])
+        lifetime = ("MIN %d MAX %d" % view.lifetime if isinstance(view.lifetime, tuple)
+                    else "%d" % view.lifetime)
+        return "CREATE DICTIONARY %s (%s) PRIMARY KEY %s SOURCE(CLICKHOUSE(%s)) LAYOUT(%s()) " \
+               "LIFETIME(%s)" % (name, columns, self.quote_name(pk.column), source,
+                                 view.layout, lifetime)
+
     def view_sql(self, model, view):
-        """CREATE [MATERIALIZED] VIEW of ``view`` (a View/MaterializedView)."""
+        """CREATE [MATERIALIZED] VIEW (or DICTIONARY) of ``view`` (models/views.py)."""
+        name = self.quote_name(model._meta.db_table) + self._on_cluster(model)
+        if view.drop_keyword == "DICTIONARY":
+            return self._dictionary_sql(model, view, name)
         sql = view.sql_for(self.connection)
         if NULL_FOR_EMPTY in self.connection.server_settings():
             # -State/-Merge aggregates need it off (see models/aggregates.py); in
             # the view's own SELECT, it also applies when inserts run the query.
             sql += "%s%s = 0" % (", " if " SETTINGS " in sql.upper() else " SETTINGS ",
                                  NULL_FOR_EMPTY)
-        name = self.quote_name(model._meta.db_table) + self._on_cluster(model)
         if view.materialized:
             return "CREATE MATERIALIZED VIEW %s TO %s AS %s" % (
                 name, self.quote_name(view.to_table), sql)
@@ -858,15 +877,17 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         for statement in pending:
             self.deferred_sql.remove(statement)
         if not pending:
-            self.execute("DROP TABLE %s%s" % (self.quote_name(model._meta.db_table),
-                                              self._on_cluster(model)))
+            self.execute("DROP %s %s%s" % (model._meta.view.drop_keyword,
+                                           self.quote_name(model._meta.db_table),
+                                           self._on_cluster(model)))
 
     def alter_model_view(self, model, old_view, new_view):
         """The query (or target) changed: the view is dropped and created again
         (without populate: the target keeps its rows)."""
         if old_view is not None:
-            self.execute("DROP TABLE IF EXISTS %s%s" % (
-                self.quote_name(model._meta.db_table), self._on_cluster(model)))
+            self.execute("DROP %s IF EXISTS %s%s" % (
+                old_view.drop_keyword, self.quote_name(model._meta.db_table),
+                self._on_cluster(model)))
         if new_view is not None:
             self.execute(self.view_sql(model, new_view))
 

@@ -13,8 +13,8 @@ from .indexes import *  # noqa: F401,F403
 from .indexes import __all__ as _indexes
 from .query import Query, QuerySet
 from .ttl import TTL, Projection
-from .views import MaterializedView, View
+from .views import Dictionary, MaterializedView, View, dictGet
 
 __all__ = ["ClickhouseModel", "ClickhouseManager", "QuerySet", "Query", "View",
-           "MaterializedView", "TTL", "Projection",
+           "MaterializedView", "Dictionary", "dictGet", "TTL", "Projection",
            *_fields, *_engines, *_indexes, *_functions, *_aggregates]

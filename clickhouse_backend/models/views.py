@@ -9,10 +9,12 @@ migration is made: the SQL text is what migrations store and compare), a functio
 returning one (in models.py, where a QuerySet that filters or annotates cannot be
 built yet: ``lambda: Event.objects.values("day").annotate(...)``), or SQL."""
 from django.db import connections
+from django.db.models import Func, Value
 
 from .engines import Deconstructed
+from .functions.base import require
 
-__all__ = ["View", "MaterializedView", "compiled_sql"]
+__all__ = ["View", "MaterializedView", "Dictionary", "dictGet", "compiled_sql"]
 
 
 def compiled_sql(queryset, connection=None):
@@ -31,6 +33,7 @@ def compiled_sql(queryset, connection=None):
 class View(Deconstructed):
     """A plain VIEW: the query runs at each read."""
     materialized = False
+    drop_keyword = "TABLE"
 
     def __init__(self, query):
         if not isinstance(query, str) and not hasattr(query, "query") and not callable(query):
@@ -84,3 +87,51 @@ class MaterializedView(View):
         if self.populate:
             kwargs["populate"] = True
         return kwargs
+
+
+class Dictionary(View):
+    """``Meta.view = Dictionary(source, layout="HASHED", lifetime=300)``: the model
+    is a dictionary (an in-memory key -> attributes map ClickHouse loads from
+    ``source``, a model or table of this database, and reloads every ``lifetime``
+    seconds, or (min, max)); its primary key is the key, its other fields the
+    attributes. Read it as a table, or with ``dictGet`` in any query.
+    ``layout``: FLAT, HASHED, COMPLEX_KEY_HASHED (for a non-integer key)...
+    ClickHouse 19.17+ (DDL dictionaries)."""
+    drop_keyword = "DICTIONARY"
+
+    def __init__(self, source, layout="HASHED", lifetime=300):
+        self.source, self.layout = source, layout.upper()
+        self.lifetime = tuple(lifetime) if isinstance(lifetime, (list, tuple)) else lifetime
+
+    @property
+    def source_table(self):
+        return self.source if isinstance(self.source, str) else self.source._meta.db_table
+
+    def deconstruct(self):
+        return ("clickhouse_backend.models.Dictionary", (self.source_table,),
+                {"layout": self.layout, "lifetime": self.lifetime})
+
+    @property
+    def complex_key(self):
+        return self.layout.startswith("COMPLEX_KEY")
+
+
+class dictGet(Func):
+    """dictGet(dictionary, "attribute", key): the attribute of ``key`` in a
+    Dictionary model (or a dictionary by name, with output_field=). A key of a
+    COMPLEX_KEY_* layout is passed as tuple(key)."""
+    function = "dictGet"
+
+    def __init__(self, dictionary, attribute, key, **extra):
+        self.dictionary = dictionary
+        name = dictionary if isinstance(dictionary, str) else dictionary._meta.db_table
+        if not isinstance(dictionary, str):
+            extra.setdefault("output_field", dictionary._meta.get_field(attribute).clone())
+            view = getattr(dictionary._meta, "view", None)
+            if getattr(view, "complex_key", False):
+                key = Func(key, function="tuple")
+        super().__init__(Value(name), Value(attribute), key, **extra)
+
+    def as_clickhouse(self, compiler, connection, **extra):
+        require(connection, "supports_dictionaries", "dictGet()")
+        return self.as_sql(compiler, connection, **extra)

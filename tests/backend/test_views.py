@@ -8,7 +8,7 @@ import datetime
 import pytest
 from django.db import DataError, NotSupportedError, connections
 from django.db.migrations import operations as ops
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 
 from clickhouse_backend import models
 from tests.backend.conftest import use_db
@@ -213,3 +213,48 @@ def test_view_migration_file_round_trip(alias, request):
     loaded = [op for op in namespace["Migration"].operations if op.name == "DailyMV"][0]
     assert loaded.options["view"] == lazy
     assert isinstance(loaded.options["view"].query, str)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_dictionary_and_dict_get(alias, request):
+    conn = use_db(alias, request)
+    Country = make_model("Country", {"code": models.StringField(primary_key=True),
+                                     "name": models.StringField()},
+                         engine=models.MergeTree(order_by="code"))
+    Names = make_model("CountryNames", {"code": models.StringField(primary_key=True),
+                                        "name": models.StringField()},
+                       view=models.Dictionary(Country, layout="COMPLEX_KEY_HASHED",
+                                              lifetime=(0, 60)))
+    Visit = make_model("Visit", {"code": models.StringField(), "n": models.UInt32Field()},
+                       engine=models.MergeTree(order_by="code"))
+    if not conn.features.supports_dictionaries:
+        with pytest.raises(NotSupportedError, match="Dictionary .* needs ClickHouse 20.5"):
+            with conn.schema_editor() as editor:
+                editor.create_model(Names)
+        return
+    try:
+        with conn.schema_editor() as editor:
+            editor.create_model(Country)
+            editor.create_model(Visit)
+            editor.create_model(Names)
+        Country.objects.using(alias).bulk_create([Country(code="DE", name="Germany"),
+                                                  Country(code="FR", name="France")])
+        Visit.objects.using(alias).bulk_create([Visit(code="FR", n=1), Visit(code="DE", n=2),
+                                                Visit(code="XX", n=3)])
+        rows = Visit.objects.using(alias).annotate(
+            country=models.dictGet(Names, "name", F("code"))).order_by("n")
+        assert list(rows.values_list("code", "country")) == \
+            [("FR", "France"), ("DE", "Germany"), ("XX", "")]
+        assert list(Names.objects.using(alias).order_by("code").values_list("code", "name")) \
+            == [("DE", "Germany"), ("FR", "France")]
+        assert one(alias, "SELECT type FROM system.dictionaries WHERE database = "
+                          "currentDatabase() AND name = %s", [Names._meta.db_table]) \
+            == ("ComplexKeyHashed",)
+        with conn.schema_editor() as editor:
+            editor.delete_model(Names)
+        assert one(alias, "SELECT count() FROM system.dictionaries WHERE database = "
+                          "currentDatabase() AND name = %s", [Names._meta.db_table]) == (0,)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute('DROP DICTIONARY IF EXISTS "%s"' % Names._meta.db_table)
+        drop(alias, Visit._meta.db_table, Country._meta.db_table)
