@@ -95,9 +95,11 @@ class ClausesQuerySetMixin:
         ``field``; ``alias`` names the element (for filter(), values(), order_by()).
         left=True (or left_array_join()) keeps the rows whose array is empty,
         with the element type's default value."""
-        base = getattr(self.model._meta.get_field(field), "base_field", None)
-        if base is None:
+        from .fields import ArrayField
+        model_field = self.model._meta.get_field(field)
+        if not isinstance(model_field, ArrayField):
             raise TypeError("array_join() needs an ArrayField, not %s." % field)
+        base = model_field.base_field
         joins = (*clauses(self.query).get("array_join", ()), (field, alias, left))
         clone = _set(self, "array_join", array_join=joins)
         clone.query.add_annotation(ArrayJoinItem(alias, base), alias)

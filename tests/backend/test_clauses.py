@@ -86,6 +86,8 @@ def test_sample_returns_about_the_ratio(hits):
     second = set(qs.sample(0.5, offset=0.5).values_list("user", flat=True))
     assert not first & second and len(first | second) == total
     assert "SAMPLE 1/10" in str(qs.sample(0.1).query)
+    # In a subquery.
+    assert qs.filter(id__in=qs.sample(0.5).values("id")).count() == len(first)
 
 
 def test_sample_refuses_bad_ratios():
@@ -136,6 +138,9 @@ def test_array_join(hits):
                   .array_join("tags", alias="tag").filter(tag__in=["a", "c"])
                   .values("tag").annotate(n=Count("id")).order_by("tag"))
     assert counts == [{"tag": "a", "n": 2}, {"tag": "c", "n": 1}]
+    # Model instances get the element as an attribute.
+    assert [(h.user, h.tag) for h in qs.array_join("tags", alias="tag").order_by("user", "tag")] \
+        == [(1, "a"), (1, "b"), (1, "z"), (2, "c")]
     with pytest.raises(TypeError, match="ArrayField"):
         qs.array_join("user", alias="u")
 

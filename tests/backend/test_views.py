@@ -3,6 +3,7 @@ SimpleAggregateFunction fields and the -State/-Merge aggregates, on both engines
 a raw events table feeds an AggregatingMergeTree daily rollup on insert, which
 read with -Merge aggregates matches a GROUP BY over the raw table exactly;
 migrations create, recreate and drop the views."""
+import asyncio
 import datetime
 
 import pytest
@@ -85,8 +86,14 @@ def test_materialized_view_rollup_matches_group_by(alias, request):
         grouped = _grouped(Ev, alias)
         assert len(grouped) == 30 and sum(r["n"] for r in grouped) == 1000003
         assert _merged(Daily, alias) == grouped
-        # Reading through the view model reads its target.
+        # Reading through the view model reads its target; the async ORM too.
         assert _merged(DailyMV, alias) == grouped
+
+        async def merged_async():
+            return [r async for r in Daily.objects.using(alias).values("day").annotate(
+                n=models.countMerge("n")).order_by("day")]
+
+        assert asyncio.run(merged_async()) == [{"day": r["day"], "n": r["n"]} for r in grouped]
         # Selected as such, a state reads as its final value (finalizeAggregation).
         first = Daily.objects.using(alias).filter(day=START).values_list("n", flat=True)
         assert sum(first) == grouped[0]["n"]
