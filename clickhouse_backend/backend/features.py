@@ -175,6 +175,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_ttl_group_by = _since((21, 1))
     supports_remove_ttl = _since((21, 1))
     supports_projections = _since((21, 6))
+    supports_ephemeral_columns = _since((22, 3))
     # CREATE DICTIONARY (models.Dictionary) and dictGet(): DDL dictionaries came
     # in 19.17, reading one as a table (SELECT FROM dict) in 20.x: gated at 20.5
     # (first release not verified here).

@@ -733,6 +733,11 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             expr = getattr(field, kind, None)
             if expr is not None:
                 return " %s %s" % (kind.upper(), self._expr_sql(model, expr))
+        ephemeral = getattr(field, "ephemeral", None)
+        if ephemeral is not None:
+            self._require("supports_ephemeral_columns", "ephemeral= (column %s)" % field.column)
+            return " EPHEMERAL" + ("" if ephemeral is True else
+                                   " " + self._expr_sql(model, ephemeral))
         return ""
 
     def _column_options_sql(self, model, field):
@@ -795,7 +800,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         """MODIFY COLUMN c REMOVE <property> for the options new_field drops."""
         removed = []
         for attr, keyword in (("codec", "CODEC"), ("ttl", "TTL"),
-                              ("materialized", "MATERIALIZED"), ("alias", "ALIAS")):
+                              ("materialized", "MATERIALIZED"), ("alias", "ALIAS"),
+                              ("ephemeral", "EPHEMERAL")):
             if getattr(old_field, attr, None) is not None and \
                     getattr(new_field, attr, None) is None:
                 self._require("supports_remove_ttl", "removing %s of column %s"

@@ -244,3 +244,28 @@ def test_schema_options_on_cluster(request):
         assert ' ON CLUSTER "c1"' in sql, sql
     assert any(s.startswith('ALTER TABLE "%s" ON CLUSTER "c1" MODIFY TTL day + INTERVAL 2 DAY'
                             % aged._meta.db_table) for s in statements)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_ephemeral_column(alias, request):
+    """An EPHEMERAL field is inserted, feeds a MATERIALIZED column, is not stored
+    (reads as None)."""
+    conn = use_db(alias, request)
+    M = make_model("Eph", {
+        "raw": models.StringField(ephemeral=True),
+        "size": models.UInt64Field(materialized="length(raw)"),
+    }, engine=models.MergeTree(order_by="id"))
+    if not conn.features.supports_ephemeral_columns:
+        with pytest.raises(NotSupportedError, match="ephemeral= .* needs ClickHouse 22.3"):
+            with conn.schema_editor() as editor:
+                editor.create_model(M)
+        return
+    try:
+        with conn.schema_editor() as editor:
+            editor.create_model(M)
+        M.objects.using(alias).bulk_create([M(raw="abcd"), M(raw="")])
+        assert sorted(M.objects.using(alias).values_list("raw", "size")) == \
+            [(None, 0), (None, 4)]
+        assert _columns(alias, M._meta.db_table)["raw"][0] == "EPHEMERAL"
+    finally:
+        drop(alias, M._meta.db_table)
