@@ -29,6 +29,21 @@ def _query_id_wrapper(query_id):
     return wrapper
 
 
+_COLLECTED = "_ch_query_settings"
+
+
+def request_setting(compiler, name, value):
+    """A setting the SQL being compiled needs (e.g. for an aggregate in a
+    subquery): it goes to the SETTINGS of the outermost query being compiled,
+    whose SETTINGS clause is the query's (a subquery has none)."""
+    collected = compiler.connection.__dict__.get(_COLLECTED)
+    if collected is not None:
+        collected[name] = value
+    else:
+        query = compiler.query
+        query.setting_info = {**(getattr(query, "setting_info", None) or {}), name: value}
+
+
 class ClausesCompilerMixin:
     def _ch_clauses(self):
         return clauses(self.query)
@@ -67,12 +82,26 @@ class ClausesCompilerMixin:
                             "(values(...).annotate(aggregates)).")
         require(self.connection, "supports_grouping_sets", "with_totals()")
         # The total row's keys are NULL (None), not the types' defaults.
-        self.query.setting_info = {**(getattr(self.query, "setting_info", None) or {}),
-                                   "group_by_use_nulls": 1}
+        request_setting(self, "group_by_use_nulls", 1)
         sql = "GROUPING SETS ((%s), ())" % ", ".join(s for s, _ in result)
         return [(sql, [p for _, params in result for p in params])]
 
     def as_sql(self, with_limits=True, with_col_aliases=False):
+        if getattr(self.query, "subquery", False) or _COLLECTED in self.connection.__dict__:
+            return self._clauses_as_sql(with_limits, with_col_aliases)
+        # The outermost query: collects the settings its parts ask for.
+        collected = self.connection.__dict__[_COLLECTED] = {}
+        try:
+            sql, params = self._clauses_as_sql(with_limits, with_col_aliases)
+        finally:
+            del self.connection.__dict__[_COLLECTED]
+        if collected and not getattr(self, "ch_for_view", False):
+            # Settings given with .settings() win.
+            self.query.setting_info = {**collected,
+                                       **(getattr(self.query, "setting_info", None) or {})}
+        return sql, params
+
+    def _clauses_as_sql(self, with_limits, with_col_aliases):
         limit_by = self._ch_clauses().get("limit_by")
         if not limit_by or self.query.combinator:
             return super().as_sql(with_limits, with_col_aliases)

@@ -97,9 +97,8 @@ class _Combinator(Aggregate):
     def as_clickhouse(self, compiler, connection, **extra):
         if _NULL_FOR_EMPTY in connection.server_settings() and \
                 not getattr(compiler, "ch_for_view", False):
-            query = compiler.query
-            query.setting_info = {**(getattr(query, "setting_info", None) or {}),
-                                  _NULL_FOR_EMPTY: 0}
+            from clickhouse_backend.backend.clauses import request_setting
+            request_setting(compiler, _NULL_FOR_EMPTY, 0)
         return super().as_clickhouse(compiler, connection, **extra)
 
 

@@ -9,9 +9,10 @@ import datetime
 import pytest
 from django.db import DataError, NotSupportedError, connections
 from django.db.migrations import operations as ops
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, OuterRef, Subquery, Sum
 
 from clickhouse_backend import models
+from clickhouse_backend.backend.compiler import CORRELATED_VERSION
 from tests.backend.conftest import use_db
 from tests.backend.modeling import detect, drop, make_model, migrate, one, state_of, unmigrate
 
@@ -94,6 +95,16 @@ def test_materialized_view_rollup_matches_group_by(alias, request):
                 n=models.countMerge("n")).order_by("day")]
 
         assert asyncio.run(merged_async()) == [{"day": r["day"], "n": r["n"]} for r in grouped]
+        # -Merge aggregates in aggregate() and in a correlated subquery.
+        total = Daily.objects.using(alias).aggregate(n=models.countMerge("n"))
+        assert total == {"n": 1000003}
+        if connections[alias].server_version >= CORRELATED_VERSION:
+            per_day = Daily.objects.using(alias).filter(day=OuterRef("day")).values("day") \
+                .annotate(t=models.sumMerge("total")).values("t")
+            days = Ev.objects.using(alias).filter(day__lt=START + datetime.timedelta(days=2)) \
+                .values("day").distinct().annotate(t=Subquery(per_day)).order_by("day")
+            assert [(r["day"], r["t"]) for r in days] == \
+                [(r["day"], r["total"]) for r in grouped[:2]]
         # Selected as such, a state reads as its final value (finalizeAggregation).
         first = Daily.objects.using(alias).filter(day=START).values_list("n", flat=True)
         assert sum(first) == grouped[0]["n"]
