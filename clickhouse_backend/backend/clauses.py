@@ -67,8 +67,9 @@ class ClausesCompilerMixin:
         for name, alias, left in c.get("array_join", ()):
             col = self.query.model._meta.get_field(name).get_col(self.query.get_initial_alias())
             sql, p = self.compile(col)
-            joins.append("%sARRAY JOIN %s AS %s" % ("LEFT " if left else "", sql,
-                                                    self.connection.ops.quote_name(array_join_name(alias))))
+            joins.append("%sARRAY JOIN %s AS %s" % (
+                "LEFT " if left else "", sql,
+                self.connection.ops.quote_name(array_join_name(alias))))
             join_params.extend(p)
         # ARRAY JOIN comes right after the table (before other JOINs).
         return [head, *joins, *result[1:]], [*join_params, *params]
