@@ -73,6 +73,11 @@ def test_codecs_and_column_ttl(alias, request):
         with pytest.raises(NotSupportedError, match="codec= .* needs ClickHouse 19.1"):
             with conn.schema_editor() as editor:
                 editor.create_model(M)
+        aged = make_model("Aged", {"day": models.DateField(),
+                                   "note": models.StringField(ttl="day + INTERVAL 1 DAY")})
+        with pytest.raises(NotSupportedError, match="ttl= \\(column note\\) needs ClickHouse 19.6"):
+            with conn.schema_editor() as editor:
+                editor.create_model(aged)
         return
     try:
         with conn.schema_editor() as editor:
