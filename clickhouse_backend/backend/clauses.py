@@ -1,5 +1,9 @@
 """The SELECT compiler's part of models/clauses.py: FINAL, SAMPLE, ARRAY JOIN in
 the FROM clause, LIMIT BY before LIMIT, and the query_id the query runs under."""
+import contextlib
+
+from django.db.models.sql import compiler
+
 from clickhouse_backend.models.clauses import array_join_name, clauses, resolve_field
 from clickhouse_backend.models.functions.base import require
 
@@ -30,6 +34,19 @@ def _query_id_wrapper(query_id):
 
 
 _COLLECTED = "_ch_query_settings"
+_QUALIFY = "_ch_qualify_tables"
+
+
+@contextlib.contextmanager
+def qualified_tables(connection):
+    """Table names compiled as "database"."table" meanwhile: a view created ON
+    CLUSTER runs its query on every host in that host's default database (18.16),
+    not the current one."""
+    connection.__dict__[_QUALIFY] = connection.settings_dict["NAME"]
+    try:
+        yield
+    finally:
+        del connection.__dict__[_QUALIFY]
 
 
 def request_setting(compiler, name, value):
@@ -47,6 +64,21 @@ def request_setting(compiler, name, value):
 class ClausesCompilerMixin:
     def _ch_clauses(self):
         return clauses(self.query)
+
+    def _qualified(self, name, quoted):
+        database = self.connection.__dict__.get(_QUALIFY)
+        if database and name in self.query.table_map:
+            return "%s.%s" % (self.connection.ops.quote_name(database), quoted)
+        return quoted
+
+    if hasattr(compiler.SQLCompiler, "quote_name"):
+        # Django 6.1 compiles names with quote_name() (quote_name_unless_alias()
+        # only calls it).
+        def quote_name(self, name):
+            return self._qualified(name, super().quote_name(name))
+    else:
+        def quote_name_unless_alias(self, name):
+            return self._qualified(name, super().quote_name_unless_alias(name))
 
     def get_from_clause(self):
         result, params = super().get_from_clause()

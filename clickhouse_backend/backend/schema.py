@@ -855,18 +855,26 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def view_sql(self, model, view):
         """CREATE [MATERIALIZED] VIEW (or DICTIONARY) of ``view`` (models/views.py)."""
-        name = self.quote_name(model._meta.db_table) + self._on_cluster(model)
+        on_cluster = self._on_cluster(model)
+        name = self.quote_name(model._meta.db_table) + on_cluster
         if view.drop_keyword == "DICTIONARY":
             return self._dictionary_sql(model, view, name)
-        sql = view.sql_for(self.connection)
+        if on_cluster:
+            from .clauses import qualified_tables
+            with qualified_tables(self.connection):
+                sql = view.sql_for(self.connection)
+        else:
+            sql = view.sql_for(self.connection)
         if NULL_FOR_EMPTY in self.connection.server_settings():
             # -State/-Merge aggregates need it off (see models/aggregates.py); in
             # the view's own SELECT, it also applies when inserts run the query.
             sql += "%s%s = 0" % (", " if " SETTINGS " in sql.upper() else " SETTINGS ",
                                  NULL_FOR_EMPTY)
         if view.materialized:
-            return "CREATE MATERIALIZED VIEW %s TO %s AS %s" % (
-                name, self.quote_name(view.to_table), sql)
+            target = self.quote_name(view.to_table)
+            if on_cluster:
+                target = "%s.%s" % (self.quote_name(self.connection.settings_dict["NAME"]), target)
+            return "CREATE MATERIALIZED VIEW %s TO %s AS %s" % (name, target, sql)
         return "CREATE VIEW %s AS %s" % (name, sql)
 
     def _create_view(self, model, view):
