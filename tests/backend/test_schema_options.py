@@ -112,21 +112,25 @@ def test_table_ttl_delete_move_and_group_by(alias, request):
     rollup = _ttl_model([models.TTL("day + INTERVAL 1 DAY", group_by="day",
                                     set={"v": "sum(v)"})])
     move = _ttl_model(["day + INTERVAL 1 YEAR",
-                       models.TTL("day + INTERVAL 1 DAY", to_disk="default")])
-    tables = [m._meta.db_table for m in (delete, rollup, move)]
+                       models.TTL("day + INTERVAL 1 DAY", to_disk="default"),
+                       models.TTL("day + INTERVAL 2 DAY", to_volume="default")])
+    where = _ttl_model([models.TTL("day + INTERVAL 1 DAY", where="v = 1")])
+    tables = [m._meta.db_table for m in (delete, rollup, move, where)]
     try:
         with conn.schema_editor() as editor:
-            for m in (delete, rollup, move):
+            for m in (delete, rollup, move, where):
                 editor.create_model(m)
-        for m in (delete, rollup, move):
+        for m in (delete, rollup, move, where):
             m.objects.using(alias).bulk_create(
                 [m(day=OLD, v=1), m(day=OLD, v=2), m(day=NEW, v=5)])
             _optimize(alias, m._meta.db_table)
         assert sorted(delete.objects.using(alias).values_list("day", "v")) == [(NEW, 5)]
         assert sorted(rollup.objects.using(alias).values_list("day", "v")) == \
             [(OLD, 3), (NEW, 5)]
-        assert "TTL day + toIntervalYear(1), day + toIntervalDay(1) TO DISK 'default'" in \
-            _create_query(alias, tables[2])
+        assert sorted(where.objects.using(alias).values_list("day", "v")) == \
+            [(OLD, 2), (NEW, 5)]
+        assert "TTL day + toIntervalYear(1), day + toIntervalDay(1) TO DISK 'default', " \
+               "day + toIntervalDay(2) TO VOLUME 'default'" in _create_query(alias, tables[2])
     finally:
         drop(alias, *tables)
 
