@@ -278,3 +278,32 @@ def test_ephemeral_column(alias, request):
         assert _columns(alias, M._meta.db_table)["raw"][0] == "EPHEMERAL"
     finally:
         drop(alias, M._meta.db_table)
+
+
+def test_schema_options_migration_file_round_trip():
+    """The migration file makemigrations writes for TTL rules, projections, column
+    options and a dictionary loads back equal (no database needed)."""
+    from django.db.migrations import Migration
+    from django.db.migrations.writer import MigrationWriter
+
+    Source = make_model("Source", {"v": models.UInt64Field()})
+    model = _ttl_model(
+        [models.TTL("day + INTERVAL 1 DAY", group_by="day", set={"v": "sum(v)"}),
+         models.TTL("day + INTERVAL 1 WEEK", to_volume="cold"), "day + INTERVAL 1 YEAR"],
+        meta={"projections": [models.Projection("p", "SELECT v ORDER BY v")]},
+        n=models.UInt64Field(codec="Delta, ZSTD", ttl="day + INTERVAL 1 DAY"),
+        m=models.UInt64Field(materialized="v * 2"), e=models.StringField(ephemeral=True))
+    names = make_model("Names", {"v": models.UInt64Field(primary_key=True)},
+                       view=models.Dictionary(Source, lifetime=(0, 60)))
+    migration = Migration("0001_initial", "modelapp")
+    migration.operations = detect(state_of(), state_of(Source, model, names))
+    namespace = {}
+    exec(MigrationWriter(migration).as_string(), namespace)
+    loaded = {op.name: op for op in namespace["Migration"].operations}
+    assert sorted(loaded) == ["Aged", "Names", "Source"]
+    assert loaded["Aged"].options["ttl"] == model._meta.ttl
+    assert loaded["Aged"].options["projections"] == model._meta.projections
+    assert loaded["Names"].options["view"] == names._meta.view
+    fields = dict(loaded["Aged"].fields)
+    for name in ("n", "m", "e"):
+        assert fields[name].deconstruct()[1:] == model._meta.get_field(name).deconstruct()[1:]
