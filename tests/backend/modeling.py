@@ -3,8 +3,9 @@ names in an app registry of their own, and migrations made by Django's
 autodetector and applied/reverted with the schema editor."""
 import uuid
 
+import pytest
 from django.apps.registry import Apps
-from django.db import connections
+from django.db import NotSupportedError, connections
 from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.graph import MigrationGraph
 from django.db.migrations.questioner import MigrationQuestioner
@@ -72,3 +73,20 @@ def drop(alias, *tables):
     with connections[alias].cursor() as cur:
         for table in tables:
             cur.execute('DROP TABLE IF EXISTS "%s"' % table)
+
+
+def create(alias, *model_classes):
+    """Create the models' tables (views last, at the schema editor's exit)."""
+    with connections[alias].schema_editor() as editor:
+        for model in model_classes:
+            editor.create_model(model)
+
+
+def refused_without(alias, flag, match, model):
+    """True, after checking that creating ``model`` raises NotSupportedError
+    matching ``match``, when the server lacks the features flag ``flag``."""
+    if getattr(connections[alias].features, flag):
+        return False
+    with pytest.raises(NotSupportedError, match=match):
+        create(alias, model)
+    return True

@@ -10,7 +10,8 @@ from django.db.models import Count
 
 from clickhouse_backend import models
 from tests.backend.conftest import use_db
-from tests.backend.modeling import detect, drop, make_model, migrate, one, state_of, unmigrate
+from tests.backend.modeling import (create, detect, drop, make_model, migrate, one,
+                                    refused_without, state_of, unmigrate)
 
 ALIASES = ["default", "embedded"]
 OLD, NEW = datetime.date(2000, 1, 1), datetime.date(2100, 1, 1)
@@ -36,7 +37,7 @@ def _optimize(alias, table):
 
 @pytest.mark.parametrize("alias", ALIASES)
 def test_materialized_and_alias_columns(alias, request):
-    conn = use_db(alias, request)
+    use_db(alias, request)
     M = make_model("Comp", {
         "v": models.UInt32Field(),
         "double": models.UInt64Field(materialized="v * 2"),
@@ -44,8 +45,7 @@ def test_materialized_and_alias_columns(alias, request):
     }, engine=models.MergeTree(order_by="id"))
     table = M._meta.db_table
     try:
-        with conn.schema_editor() as editor:
-            editor.create_model(M)
+        create(alias, M)
         obj = M.objects.using(alias).create(v=20)
         M.objects.using(alias).bulk_create([M(v=1)])
         # Computed by the server and read back (the attributes are deferred).
@@ -71,17 +71,14 @@ def test_codecs_and_column_ttl(alias, request):
     table = M._meta.db_table
     if not conn.features.supports_column_codecs:
         with pytest.raises(NotSupportedError, match="codec= .* needs ClickHouse 19.1"):
-            with conn.schema_editor() as editor:
-                editor.create_model(M)
+            create(alias, M)
         aged = make_model("Aged", {"day": models.DateField(),
                                    "note": models.StringField(ttl="day + INTERVAL 1 DAY")})
         with pytest.raises(NotSupportedError, match="ttl= \\(column note\\) needs ClickHouse 19.6"):
-            with conn.schema_editor() as editor:
-                editor.create_model(aged)
+            create(alias, aged)
         return
     try:
-        with conn.schema_editor() as editor:
-            editor.create_model(M)
+        create(alias, M)
         cols = _columns(alias, table)
         assert cols["n"][2] == "CODEC(ZSTD(3))"
         assert cols["delta"][2].startswith("CODEC(Delta") and "ZSTD" in cols["delta"][2]
@@ -104,10 +101,7 @@ def _ttl_model(ttl, table=None, meta=None, **fields):
 def test_table_ttl_delete_move_and_group_by(alias, request):
     conn = use_db(alias, request)
     delete = _ttl_model([models.TTL("day + INTERVAL 1 DAY")])
-    if not conn.features.supports_ttl:
-        with pytest.raises(NotSupportedError, match="TTL of .* needs ClickHouse 19.6"):
-            with conn.schema_editor() as editor:
-                editor.create_model(delete)
+    if refused_without(alias, "supports_ttl", "TTL of .* needs ClickHouse 19.6", delete):
         return
     rollup = _ttl_model([models.TTL("day + INTERVAL 1 DAY", group_by="day",
                                     set={"v": "sum(v)"})])
@@ -163,15 +157,13 @@ def test_ttl_and_codec_migrations(alias, request):
 def test_projection_migrations(alias, request):
     """A projection added by a migration (ADD + MATERIALIZE for the rows there),
     used by the query it fits, dropped when migrating back."""
-    conn = use_db(alias, request)
+    use_db(alias, request)
     projection = models.Projection("by_v", "SELECT v, count() GROUP BY v")
     before = _ttl_model(None)
     table = before._meta.db_table
     after = _ttl_model(None, table=table, meta={"projections": [projection]})
-    if not conn.features.supports_projections:
-        with pytest.raises(NotSupportedError, match="projection 'by_v' needs ClickHouse 21.6"):
-            with conn.schema_editor() as editor:
-                editor.create_model(after)
+    if refused_without(alias, "supports_projections",
+                       "projection 'by_v' needs ClickHouse 21.6", after):
         return
     try:
         state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
@@ -259,19 +251,16 @@ def test_schema_options_on_cluster(request):
 def test_ephemeral_column(alias, request):
     """An EPHEMERAL field is inserted, feeds a MATERIALIZED column, is not stored
     (reads as None)."""
-    conn = use_db(alias, request)
+    use_db(alias, request)
     M = make_model("Eph", {
         "raw": models.StringField(ephemeral=True),
         "size": models.UInt64Field(materialized="length(raw)"),
     }, engine=models.MergeTree(order_by="id"))
-    if not conn.features.supports_ephemeral_columns:
-        with pytest.raises(NotSupportedError, match="ephemeral= .* needs ClickHouse 22.3"):
-            with conn.schema_editor() as editor:
-                editor.create_model(M)
+    if refused_without(alias, "supports_ephemeral_columns",
+                       "ephemeral= .* needs ClickHouse 22.3", M):
         return
     try:
-        with conn.schema_editor() as editor:
-            editor.create_model(M)
+        create(alias, M)
         M.objects.using(alias).bulk_create([M(raw="abcd"), M(raw="")])
         assert sorted(M.objects.using(alias).values_list("raw", "size")) == \
             [(None, 0), (None, 4)]

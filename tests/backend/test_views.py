@@ -7,14 +7,15 @@ import asyncio
 import datetime
 
 import pytest
-from django.db import DataError, NotSupportedError, connections
+from django.db import DataError, connections
 from django.db.migrations import operations as ops
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 
 from clickhouse_backend import models
 from clickhouse_backend.backend.compiler import CORRELATED_VERSION
 from tests.backend.conftest import use_db
-from tests.backend.modeling import detect, drop, make_model, migrate, one, state_of, unmigrate
+from tests.backend.modeling import (create, detect, drop, make_model, migrate, one,
+                                    refused_without, state_of, unmigrate)
 
 ALIASES = ["default", "embedded"]
 START = datetime.date(2024, 1, 1)
@@ -65,15 +66,12 @@ def test_materialized_view_rollup_matches_group_by(alias, request):
     Daily, DailyMV = _rollup_models(Ev)
     tables = [Ev._meta.db_table, Daily._meta.db_table, DailyMV._meta.db_table]
     try:
-        with connections[alias].schema_editor() as editor:
-            editor.create_model(Ev)
+        create(alias, Ev)
         # Rows there before the view: populate=True brings them into the rollup.
         Ev.objects.using(alias).bulk_create([
             Ev(day=START, user=1, v=5), Ev(day=START, user=2, v=7)])
         # The view first (created at the end of the "migration"), then its target.
-        with connections[alias].schema_editor() as editor:
-            editor.create_model(DailyMV)
-            editor.create_model(Daily)
+        create(alias, DailyMV, Daily)
         assert one(alias, "SELECT engine FROM system.tables WHERE database = "
                           "currentDatabase() AND name = %s", [DailyMV._meta.db_table]) \
             == ("MaterializedView",)
@@ -116,20 +114,17 @@ def test_materialized_view_rollup_matches_group_by(alias, request):
 
 @pytest.mark.parametrize("alias", ALIASES)
 def test_simple_aggregate_function_field(alias, request):
-    conn = use_db(alias, request)
+    use_db(alias, request)
     Totals = make_model("Totals", {
         "key": models.UInt32Field(primary_key=True),
         "total": models.SimpleAggregateFunctionField("sum", models.UInt64Field()),
         "top": models.SimpleAggregateFunctionField("max", models.Float64Field()),
     }, engine=models.AggregatingMergeTree(order_by="key"))
-    if not conn.features.supports_simple_aggregate_function:
-        with pytest.raises(NotSupportedError, match="needs ClickHouse 19.8"):
-            with conn.schema_editor() as editor:
-                editor.create_model(Totals)
+    if refused_without(alias, "supports_simple_aggregate_function",
+                       "needs ClickHouse 19.8", Totals):
         return
     try:
-        with conn.schema_editor() as editor:
-            editor.create_model(Totals)
+        create(alias, Totals)
         objs = Totals.objects.using(alias)
         objs.bulk_create([Totals(key=1, total=2**63, top=1.5)])
         objs.bulk_create([Totals(key=1, total=2**63 - 1, top=0.5)])
@@ -194,9 +189,7 @@ def test_plain_view(alias, request):
                      view=models.View(Ev.objects.filter(v__gte=10).values("day")
                                       .annotate(total=Sum("v"))))
     try:
-        with connections[alias].schema_editor() as editor:
-            editor.create_model(Ev)
-            editor.create_model(Big)
+        create(alias, Ev, Big)
         Ev.objects.using(alias).bulk_create([Ev(day=START, user=1, v=5),
                                              Ev(day=START, user=2, v=50),
                                              Ev(day=START, user=3, v=60)])
@@ -245,16 +238,11 @@ def test_dictionary_and_dict_get(alias, request):
                                               lifetime=(0, 60)))
     Visit = make_model("Visit", {"code": models.StringField(), "n": models.UInt32Field()},
                        engine=models.MergeTree(order_by="code"))
-    if not conn.features.supports_dictionaries:
-        with pytest.raises(NotSupportedError, match="Dictionary .* needs ClickHouse 20.5"):
-            with conn.schema_editor() as editor:
-                editor.create_model(Names)
+    if refused_without(alias, "supports_dictionaries",
+                       "Dictionary .* needs ClickHouse 20.5", Names):
         return
     try:
-        with conn.schema_editor() as editor:
-            editor.create_model(Country)
-            editor.create_model(Visit)
-            editor.create_model(Names)
+        create(alias, Country, Visit, Names)
         Country.objects.using(alias).bulk_create([Country(code="DE", name="Germany"),
                                                   Country(code="FR", name="France")])
         Visit.objects.using(alias).bulk_create([Visit(code="FR", n=1), Visit(code="DE", n=2),
