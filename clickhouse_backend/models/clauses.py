@@ -65,7 +65,32 @@ class ArrayJoinItem(Expression):
         return hash((type(self), self.alias))
 
 
+# Clauses that choose which rows a SELECT reads: an UPDATE/DELETE (a mutation
+# of every matching row) cannot honour them, so it is refused, not run wider.
+_ROW_CHOOSING = {"sample": "sample()", "limit_by": "limit_by()",
+                 "array_join": "array_join()", "with_totals": "with_totals()"}
+
+
 class ClausesQuerySetMixin:
+    def _refuse_row_choosing(self, operation):
+        for key, method in _ROW_CHOOSING.items():
+            if clauses(self.query).get(key):
+                raise TypeError("Cannot %s a query with %s: ClickHouse mutations change "
+                                "every matching row." % (operation, method))
+
+    def delete(self):
+        self._refuse_row_choosing("delete()")
+        return super().delete()
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+    def update(self, **kwargs):
+        self._refuse_row_choosing("update()")
+        return super().update(**kwargs)
+
+    update.alters_data = True
+
     def final(self):
         """SELECT ... FROM t FINAL: rows merged as the table's engine merges
         them (deduplicated on a ReplacingMergeTree) before the query reads them."""

@@ -90,6 +90,21 @@ def test_sample_returns_about_the_ratio(hits):
     assert qs.filter(id__in=qs.sample(0.5).values("id")).count() == len(first)
 
 
+def test_update_and_delete_refuse_row_choosing_clauses(hits):
+    # A mutation changes every matching row: a sample()d delete must not delete all.
+    alias, Hit = hits
+    qs = Hit.objects.using(alias).filter(day=DAY1)
+    for chosen in (qs.sample(0.5), qs.order_by("v").limit_by(1, "day"),
+                   qs.array_join("tags", alias="t")):
+        with pytest.raises(TypeError, match="mutations change every matching row"):
+            chosen.delete()
+        with pytest.raises(TypeError, match="mutations change every matching row"):
+            chosen.update(v=0)
+        with pytest.raises(TypeError, match="mutations change every matching row"):
+            asyncio.run(chosen.adelete())
+    assert qs.count() == 4
+
+
 def test_sample_refuses_bad_ratios():
     qs = models.QuerySet(model=None)
     for bad in (0, 1.5, -0.1, "0.1", True):
