@@ -800,8 +800,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         """MODIFY COLUMN c REMOVE <property> for the options new_field drops."""
         removed = []
         for attr, keyword in (("codec", "CODEC"), ("ttl", "TTL"),
-                              ("materialized", "MATERIALIZED"), ("alias", "ALIAS"),
-                              ("ephemeral", "EPHEMERAL")):
+                              ("materialized", "MATERIALIZED"), ("alias", "ALIAS")):
             if getattr(old_field, attr, None) is not None and \
                     getattr(new_field, attr, None) is None:
                 self._require("supports_remove_ttl", "removing %s of column %s"
