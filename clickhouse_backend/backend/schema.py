@@ -316,6 +316,12 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     def alter_db_table(self, model, old_db_table, new_db_table):
         if old_db_table == new_db_table:
             return
+        view = getattr(model._meta, "view", None)
+        if view is not None and view.drop_keyword == "DICTIONARY":
+            self.execute("RENAME DICTIONARY %s TO %s%s" % (
+                self.quote_name(old_db_table), self.quote_name(new_db_table),
+                self._on_cluster(model)))
+            return
         self.execute(self.sql_rename_table % {
             "old_table": self.quote_name(old_db_table),
             "new_table": self.quote_name(new_db_table)} + self._on_cluster(model))

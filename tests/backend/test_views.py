@@ -256,7 +256,13 @@ def test_dictionary_and_dict_get(alias, request):
         assert one(alias, "SELECT type FROM system.dictionaries WHERE database = "
                           "currentDatabase() AND name = %s", [Names._meta.db_table]) \
             == ("ComplexKeyHashed",)
+        with conn.schema_editor() as editor:  # RenameModel / AlterModelTable
+            editor.alter_db_table(Names, Names._meta.db_table, Names._meta.db_table + "_r")
+        assert one(alias, "SELECT count() FROM system.dictionaries WHERE database = "
+                          "currentDatabase() AND name = %s", [Names._meta.db_table + "_r"]) \
+            == (1,)
         with conn.schema_editor() as editor:
+            editor.alter_db_table(Names, Names._meta.db_table + "_r", Names._meta.db_table)
             editor.delete_model(Names)
         assert one(alias, "SELECT count() FROM system.dictionaries WHERE database = "
                           "currentDatabase() AND name = %s", [Names._meta.db_table]) == (0,)
