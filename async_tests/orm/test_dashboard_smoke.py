@@ -89,6 +89,9 @@ async def test_dashboard_in_headless_chromium(tmp_path):
     assert sum(r["n"] for r in data["by_kind"]) == ROWS
     assert sum(r["n"] for r in data["by_day"]) == ROWS  # the panel read with to_dataframe()
     assert sum(data["kind:" + k] for k in ("view", "click", "signup", "purchase")) == ROWS
+    # The materialized view's rollup counted every inserted event.
+    assert sum(r["n"] for r in data["by_day"]) == ROWS
+    assert "materialized-view rollup" in page
     # The same numbers through the sync ORM.
     assert sync_data == data
     assert sync_attrs["charts-rendered"] == "4"

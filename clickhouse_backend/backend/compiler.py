@@ -24,6 +24,7 @@ from django.db.models.sql.where import AND, WhereNode
 from clickhouse_backend.utils.snowflake import generate_id
 
 from . import bridge
+from .clauses import ClausesCompilerMixin
 from .base import EMULATED_SETTINGS
 
 # Marks the outer table's alias while compiling mutations: ClickHouse
@@ -373,7 +374,7 @@ class CompileMixin:
         return super().compile(node)
 
 
-class SQLCompiler(CompileMixin, compiler.SQLCompiler):
+class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
     def get_order_by(self):
         result = super().get_order_by()
         if not result and self._unordered_slice():

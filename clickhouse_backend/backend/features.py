@@ -155,6 +155,32 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_sha512_256 = _since((23, 7))
     has_generate_serial_id = _since((25, 1))
     has_generate_serial_id_start = _since((25, 10))
+    # QuerySet clauses (models/clauses.py). 18.16 has FINAL, SAMPLE, LIMIT n BY
+    # and ARRAY JOIN; it refuses "LIMIT n OFFSET m BY" (syntax error) and fails
+    # FINAL with SAMPLE ("Column 'intHash32(id)' already exists"). 19.x is where both parse; the first release
+    # is not verified (the next release line after 18.16).
+    supports_limit_by_offset = _since((19, 1))
+    # QuerySet.with_totals(): GROUPING SETS and group_by_use_nulls (22.7).
+    supports_grouping_sets = _since((22, 7))
+    # SimpleAggregateFunction(f, T) columns (models.SimpleAggregateFunctionField).
+    supports_simple_aggregate_function = _since((19, 8))
+    # Schema options (models/ttl.py). Column codecs and TTL (table and column)
+    # arrived in 19.x (18.16: syntax errors); moving TTL (TO DISK/VOLUME) with
+    # storage policies in 20.1; TTL ... GROUP BY / WHERE rules, REMOVE TTL and
+    # MODIFY COLUMN ... REMOVE in 20.x-21.x: gated at 21.1 (the first releases
+    # are not verified here; chDB 26.x has them all).
+    supports_column_codecs = _since((19, 1))
+    supports_ttl = _since((19, 6))
+    supports_ttl_move = _since((20, 1))
+    supports_ttl_group_by = _since((21, 1))
+    supports_remove_ttl = _since((21, 1))
+    supports_projections = _since((21, 6))
+    supports_ephemeral_columns = _since((22, 3))
+    # CREATE DICTIONARY (models.Dictionary) and dictGet(): DDL dictionaries came
+    # in 19.17, reading one as a table (SELECT FROM dict) in 20.x: gated at 20.5
+    # (first release not verified here).
+    supports_dictionaries = _since((20, 5))
+    supports_final_with_sample = _since((19, 1))
 
     @cached_property
     def emulates_null_for_empty_aggregates(self):

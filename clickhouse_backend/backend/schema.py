@@ -11,6 +11,8 @@ from django.db.models.sql import Query
 
 from .operations import quote_literal
 
+NULL_FOR_EMPTY = "aggregate_functions_null_for_empty"
+
 logger = logging.getLogger("django.db.backends.schema")
 
 # Types that cannot be wrapped in Nullable().
@@ -124,9 +126,9 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             sql += " ORDER BY %s" % self._expr_list_sql(model, order_by)
             if engine.sample_by is not None:
                 sql += " SAMPLE BY %s" % self._expr_list_sql(model, engine.sample_by)
-            if engine.ttl is not None:
-                sql += " TTL %s" % (engine.ttl if isinstance(engine.ttl, str)
-                                    else self._expr_sql(model, engine.ttl))
+            ttl = self.ttl_sql(model, engine)
+            if ttl:
+                sql += " TTL %s" % ttl
         if engine.settings:
             sql += " SETTINGS %s" % ", ".join(
                 "%s = %s" % (k, quote_literal(int(v) if isinstance(v, bool) else v))
@@ -146,12 +148,15 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         if db_type is None:
             return None, None
         sql = db_type
-        default = self._column_default(field, include_default)
-        if default:
+        computed = self._computed_sql(model, field)
+        default = None if computed else self._column_default(field, include_default)
+        if computed:
+            sql += computed
+        elif default:
             sql += " DEFAULT " + default
         if field.db_comment and self.connection.features.supports_comments:
             sql += " COMMENT " + quote_literal(field.db_comment)
-        return sql, []
+        return sql + self._column_options_sql(model, field), []
 
     def _column_default(self, field, include_default):
         if field.db_default is not NOT_PROVIDED:
@@ -220,8 +225,9 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         return items + self._extra_items(model)
 
     def _extra_items(self, model):
-        """The indexes and constraints of CREATE TABLE."""
-        items = []
+        """The indexes, constraints and projections of CREATE TABLE."""
+        items = [self._projection_sql(model, p)
+                 for p in getattr(model._meta, "projections", None) or ()]
         for index in model._meta.indexes:
             items.append(self._index_item(model, index))
         for constraint in model._meta.constraints:
@@ -269,6 +275,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     # ---- models ---------------------------------------------------------------
 
     def create_model(self, model):
+        if getattr(model._meta, "view", None) is not None:
+            return self._create_view(model, model._meta.view)
         sql, params = self.table_sql(model)
         self.execute(sql, params or None)
         self._wait_replica_active(model)
@@ -297,6 +305,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 time.sleep(0.05)
 
     def delete_model(self, model):
+        if getattr(model._meta, "view", None) is not None:
+            return self._drop_view(model)
         for field in model._meta.local_many_to_many:
             if field.remote_field.through._meta.auto_created:
                 self.delete_model(field.remote_field.through)
@@ -305,6 +315,12 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def alter_db_table(self, model, old_db_table, new_db_table):
         if old_db_table == new_db_table:
+            return
+        view = getattr(model._meta, "view", None)
+        if view is not None and view.drop_keyword == "DICTIONARY":
+            self.execute("RENAME DICTIONARY %s TO %s%s" % (
+                self.quote_name(old_db_table), self.quote_name(new_db_table),
+                self._on_cluster(model)))
             return
         self.execute(self.sql_rename_table % {
             "old_table": self.quote_name(old_db_table),
@@ -400,6 +416,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         return self.connection.server_version >= (21, 1)
 
     def add_field(self, model, field):
+        if getattr(model._meta, "view", None) is not None:
+            return  # a view's columns are its query's
         if field.many_to_many and field.remote_field.through._meta.auto_created:
             return self.create_model(field.remote_field.through)
         definition, _ = self.column_sql(model, field)
@@ -448,6 +466,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 table, self._on_cluster(model), column, definition))
 
     def remove_field(self, model, field):
+        if getattr(model._meta, "view", None) is not None:
+            return
         if field.many_to_many and field.remote_field.through._meta.auto_created:
             return self.delete_model(field.remote_field.through)
         if field.db_parameters(connection=self.connection)["type"] is None:
@@ -472,6 +492,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         return (row[0], bool(row[1])) if row else ("", False)
 
     def alter_field(self, model, old_field, new_field, strict=False):
+        if getattr(model._meta, "view", None) is not None:
+            return
         if not self._field_should_be_altered(old_field, new_field):
             return
         old_type = old_field.db_parameters(connection=self.connection)["type"]
@@ -544,6 +566,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 commands[0] += " COMMENT ''"
             if drop_default and self._has_remove_property():
                 commands.append("MODIFY COLUMN %s REMOVE DEFAULT" % column)
+            commands.extend(self._removed_column_options(old_field, new_field))
             for command in commands:
                 self.execute("ALTER TABLE %s%s %s" % (table, cluster, command))
 
@@ -705,7 +728,217 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     def _field_indexes_sql(self, model, field):
         return []
 
+    # ---- column options and TTL (models/ttl.py) ---------------------------------
+
+    def _require(self, flag, what):
+        from clickhouse_backend.models.functions.base import require
+        require(self.connection, flag, what)
+
+    def _computed_sql(self, model, field):
+        for kind in ("materialized", "alias"):
+            expr = getattr(field, kind, None)
+            if expr is not None:
+                return " %s %s" % (kind.upper(), self._expr_sql(model, expr))
+        ephemeral = getattr(field, "ephemeral", None)
+        if ephemeral is not None:
+            self._require("supports_ephemeral_columns", "ephemeral= (column %s)" % field.column)
+            return " EPHEMERAL" + ("" if ephemeral is True else
+                                   " " + self._expr_sql(model, ephemeral))
+        return ""
+
+    def _column_options_sql(self, model, field):
+        sql = ""
+        codec = getattr(field, "codec", None)
+        if codec:
+            self._require("supports_column_codecs", "codec= (column %s)" % field.column)
+            sql += " CODEC(%s)" % codec
+        ttl = getattr(field, "ttl", None)
+        if ttl is not None:
+            self._require("supports_ttl", "ttl= (column %s)" % field.column)
+            sql += " TTL %s" % self._expr_sql(model, ttl)
+        return sql
+
+    def _ttl_rule_sql(self, model, rule):
+        if isinstance(rule, str):
+            return rule
+        for flag, what in rule.requirements():
+            self._require(flag, what)
+        sql = self._expr_sql(model, rule.expression)
+        if rule.to_disk is not None:
+            sql += " TO DISK %s" % quote_literal(rule.to_disk)
+        elif rule.to_volume is not None:
+            sql += " TO VOLUME %s" % quote_literal(rule.to_volume)
+        if rule.where is not None:
+            sql += " WHERE %s" % self._expr_sql(model, rule.where)
+        if rule.group_by is not None:
+            sql += " GROUP BY %s" % ", ".join(
+                self._expr_sql(model, k) for k in (rule.group_by if isinstance(
+                    rule.group_by, tuple) else (rule.group_by,)))
+            if rule.set:
+                sql += " SET %s" % ", ".join(
+                    "%s = %s" % (self._expr_sql(model, k), self._expr_sql(model, v))
+                    for k, v in rule.set.items())
+        return sql
+
+    def ttl_sql(self, model, engine=None, rules=None):
+        """The table's TTL clause: the engine's ttl= and Meta.ttl's rules."""
+        engine = engine or self._engine(model)
+        if rules is None:
+            rules = list(getattr(model._meta, "ttl", None) or ())
+        if getattr(engine, "ttl", None) is not None:
+            rules = [engine.ttl, *rules]
+        if not rules:
+            return ""
+        self._require("supports_ttl", "TTL of %s" % model._meta.label)
+        return ", ".join(self._ttl_rule_sql(model, r) for r in rules)
+
+    def alter_model_ttl(self, model, old_rules, new_rules):
+        """Meta.ttl changed: MODIFY TTL (or REMOVE TTL when none is left)."""
+        table = self.quote_name(model._meta.db_table) + self._on_cluster(model)
+        ttl = self.ttl_sql(model, rules=list(new_rules or ()))
+        if ttl:
+            self.execute("ALTER TABLE %s MODIFY TTL %s" % (table, ttl))
+        else:
+            self._require("supports_remove_ttl", "removing the TTL of %s" % model._meta.label)
+            self.execute("ALTER TABLE %s REMOVE TTL" % table)
+
+    def _removed_column_options(self, old_field, new_field):
+        """MODIFY COLUMN c REMOVE <property> for the options new_field drops."""
+        removed = []
+        for attr, keyword in (("codec", "CODEC"), ("ttl", "TTL"),
+                              ("materialized", "MATERIALIZED"), ("alias", "ALIAS")):
+            if getattr(old_field, attr, None) is not None and \
+                    getattr(new_field, attr, None) is None:
+                self._require("supports_remove_ttl", "removing %s of column %s"
+                              % (keyword, new_field.column))
+                removed.append("MODIFY COLUMN %s REMOVE %s" % (
+                    self.quote_name(new_field.column), keyword))
+        return removed
+
+    def _projection_sql(self, model, projection):
+        self._require("supports_projections", "projection %r" % projection.name)
+        return "PROJECTION %s (%s)" % (self.quote_name(projection.name), projection.query)
+
+    def alter_model_projections(self, model, old, new):
+        """Meta.projections changed: DROP the removed or changed ones, ADD the new
+        ones and MATERIALIZE them for the rows already there (waited for)."""
+        from .compiler import mutation_wait_steps, run_steps
+        old = {p.name: p for p in old or ()}
+        new = {p.name: p for p in new or ()}
+        table = self.quote_name(model._meta.db_table)
+        alter = "ALTER TABLE %s%s " % (table, self._on_cluster(model))
+        for name, projection in old.items():
+            if new.get(name) != projection:
+                self._require("supports_projections", "projection %r" % name)
+                self.execute(alter + "DROP PROJECTION %s" % self.quote_name(name))
+        for name, projection in new.items():
+            if old.get(name) != projection:
+                self.execute(alter + "ADD " + self._projection_sql(model, projection))
+                self.execute(alter + "MATERIALIZE PROJECTION %s" % self.quote_name(name))
+                if not self.collect_sql:
+                    with self.connection.cursor() as cursor:
+                        run_steps(mutation_wait_steps(self.connection, table), cursor)
+
+    # ---- views (models/views.py: Meta.view) ------------------------------------
+
+    def _dictionary_sql(self, model, view, name):
+        self._require("supports_dictionaries", "Dictionary %s" % model._meta.label)
+        pk = model._meta.pk
+        columns = ", ".join("%s %s" % (self.quote_name(f.column), self.column_type(f))
+                            for f in model._meta.local_concrete_fields)
+        settings = self.connection.settings_dict
+        source = "TABLE %s DB %s USER %s" % (
+            quote_literal(view.source_table), quote_literal(settings["NAME"]),
+            quote_literal(settings.get("USER") or "default"))
+        if settings.get("PASSWORD"):
+            source += " PASSWORD %s" % quote_literal(settings["PASSWORD"])
+        lifetime = ("MIN %d MAX %d" % view.lifetime if isinstance(view.lifetime, tuple)
+                    else "%d" % view.lifetime)
+        return "CREATE DICTIONARY %s (%s) PRIMARY KEY %s SOURCE(CLICKHOUSE(%s)) LAYOUT(%s()) " \
+               "LIFETIME(%s)" % (name, columns, self.quote_name(pk.column), source,
+                                 view.layout, lifetime)
+
+    def view_sql(self, model, view):
+        """CREATE [MATERIALIZED] VIEW (or DICTIONARY) of ``view`` (models/views.py)."""
+        on_cluster = self._on_cluster(model)
+        name = self.quote_name(model._meta.db_table) + on_cluster
+        if view.drop_keyword == "DICTIONARY":
+            return self._dictionary_sql(model, view, name)
+        if on_cluster:
+            from .clauses import qualified_tables
+            with qualified_tables(self.connection):
+                sql = view.sql_for(self.connection)
+        else:
+            sql = view.sql_for(self.connection)
+        if NULL_FOR_EMPTY in self.connection.server_settings():
+            # -State/-Merge aggregates need it off (see models/aggregates.py); in
+            # the view's own SELECT, it also applies when inserts run the query.
+            sql += "%s%s = 0" % (", " if " SETTINGS " in sql.upper() else " SETTINGS ",
+                                 NULL_FOR_EMPTY)
+        if view.materialized:
+            target = self.quote_name(view.to_table)
+            if on_cluster:
+                target = "%s.%s" % (self.quote_name(self.connection.settings_dict["NAME"]), target)
+            return "CREATE MATERIALIZED VIEW %s TO %s AS %s" % (name, target, sql)
+        return "CREATE VIEW %s AS %s" % (name, sql)
+
+    def _create_view(self, model, view):
+        # Deferred to the end of the migration (the schema editor's exit): the
+        # query's tables and the target may be created later in it.
+        self.deferred_sql.append(self.view_sql(model, view))
+        if getattr(view, "populate", False):
+            self.deferred_sql.append(_Populate(self, model, view))
+
+    def _drop_view(self, model):
+        pending = [s for s in self.deferred_sql
+                   if (s == self.view_sql(model, model._meta.view)
+                       or (isinstance(s, _Populate) and s.model is model))]
+        for statement in pending:
+            self.deferred_sql.remove(statement)
+        if not pending:
+            self.execute("DROP %s %s%s" % (model._meta.view.drop_keyword,
+                                           self.quote_name(model._meta.db_table),
+                                           self._on_cluster(model)))
+
+    def alter_model_view(self, model, old_view, new_view):
+        """The query (or target) changed: the view is dropped and created again
+        (without populate: the target keeps its rows)."""
+        if old_view is not None:
+            self.execute("DROP %s IF EXISTS %s%s" % (
+                old_view.drop_keyword, self.quote_name(model._meta.db_table),
+                self._on_cluster(model)))
+        if new_view is not None:
+            self.execute(self.view_sql(model, new_view))
+
+    def _populate_view(self, model, view):
+        """What POPULATE would do for a view TO a table: the query's result over
+        the rows already there, inserted by column name."""
+        sql = self.view_sql(model, view).split(" AS ", 1)[1]
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM (%s) LIMIT 0" % sql)
+            names = [d[0] for d in cursor.description]
+        self.execute("INSERT INTO %s (%s) %s" % (
+            self.quote_name(view.to_table), ", ".join(self.quote_name(n) for n in names), sql))
+
     def execute(self, sql, params=()):
+        if isinstance(sql, _Populate):
+            if self.collect_sql:
+                return super().execute(str(sql), None)
+            return sql.run()
         if params == ():
             params = None
         super().execute(sql, params)
+
+
+class _Populate:
+    """A deferred statement (schema editor's deferred_sql) filling a materialized
+    view's target from the rows already in its source."""
+
+    def __init__(self, editor, model, view):
+        self.editor, self.model, self.view = editor, model, view
+
+    def run(self):
+        self.editor._populate_view(self.model, self.view)
+
+    def __str__(self):
+        return "INSERT INTO %s ... (populate)" % self.view.to_table

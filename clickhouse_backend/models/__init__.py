@@ -12,6 +12,9 @@ from .functions import __all__ as _functions
 from .indexes import *  # noqa: F401,F403
 from .indexes import __all__ as _indexes
 from .query import Query, QuerySet
+from .ttl import TTL, Projection
+from .views import Dictionary, MaterializedView, View, dictGet
 
-__all__ = ["ClickhouseModel", "ClickhouseManager", "QuerySet", "Query",
+__all__ = ["ClickhouseModel", "ClickhouseManager", "QuerySet", "Query", "View",
+           "MaterializedView", "Dictionary", "dictGet", "TTL", "Projection",
            *_fields, *_engines, *_indexes, *_functions, *_aggregates]

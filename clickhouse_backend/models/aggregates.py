@@ -79,3 +79,92 @@ class groupUniqArray(Aggregate):
 
     def _resolve_output_field(self):
         return ArrayField(self.get_source_fields()[0])
+
+
+# ---- -State and -Merge combinators (AggregatingMergeTree, materialized views) ----
+
+_NULL_FOR_EMPTY = "aggregate_functions_null_for_empty"
+
+
+class _Combinator(Aggregate):
+    """fState(x) / fMerge(state). aggregate_functions_null_for_empty (the
+    backend's default) would make them fOrNullState/fOrNullMerge, whose states
+    differ from the column's: the query turns it off (the setting then also
+    applies to the query's other aggregates). A view's query is compiled
+    without it: the schema editor adds it where the server has the setting."""
+    base = None
+
+    def as_clickhouse(self, compiler, connection, **extra):
+        if _NULL_FOR_EMPTY in connection.server_settings() and \
+                not getattr(compiler, "ch_for_view", False):
+            from clickhouse_backend.backend.clauses import request_setting
+            request_setting(compiler, _NULL_FOR_EMPTY, 0)
+        return super().as_clickhouse(compiler, connection, **extra)
+
+
+def _sum_type(field):
+    from .fields import DecimalField, Float64Field, Int64Field, UInt64Field
+    kind = field.get_internal_type()
+    if "Float" in kind:
+        return Float64Field()
+    if "Decimal" in kind:
+        return DecimalField(max_digits=38, decimal_places=field.decimal_places)
+    return UInt64Field() if kind.startswith("UInt") or kind.startswith("Positive") \
+        else Int64Field()
+
+
+def _merged_type(base, state_field):
+    """The type fMerge() gives for a column AggregateFunction(f, T...)."""
+    from .fields import Float64Field
+    args = getattr(state_field, "arg_fields", ())
+    if base in ("count",) or base.startswith("uniq"):
+        return UInt64Field()
+    if base == "avg":
+        return Float64Field()
+    if not args:
+        raise TypeError("%sMerge() needs an AggregateFunctionField argument." % base)
+    return _sum_type(args[0]) if base == "sum" else args[0]
+
+
+def _state_select_format(self, compiler, sql, params):
+    return sql, params  # the state itself (not its final value, as for a column)
+
+
+def _state(base):
+    def resolve(self):
+        from .fields import AggregateFunctionField
+        sources = self.get_source_fields()
+        return AggregateFunctionField(base, *[f.clone() for f in sources if f is not None])
+    return type(base + "State", (_Combinator,), {
+        "__module__": __name__, "base": base, "_resolve_output_field": resolve,
+        "select_format": _state_select_format,
+        "__doc__": "%s(...) as an aggregate state (for an AggregateFunction(%s, ...) "
+                   "column)." % (base, base)})
+
+
+def _merge(base):
+    def resolve(self):
+        return _merged_type(base, self.get_source_fields()[0])
+    return type(base + "Merge", (_Combinator,), {
+        "__module__": __name__, "base": base, "arity": 1, "_resolve_output_field": resolve,
+        "__doc__": "The %s over an AggregateFunction(%s, ...) column's states." % (base, base)})
+
+
+_COMBINED = ("count", "sum", "avg", "min", "max", "any", "uniq", "uniqExact",
+             "uniqCombined")
+for _base in _COMBINED:
+    for _make in (_state, _merge):
+        _cls = _make(_base)
+        globals()[_cls.__name__] = _cls
+        __all__.append(_cls.__name__)
+
+
+class countState(globals()["countState"]):  # noqa: F821
+    """countState() counts rows (countState("*") too)."""
+    def __init__(self, *expressions, **extra):
+        super().__init__(*(e for e in expressions if e != "*"), **extra)
+
+    def _resolve_output_field(self):
+        from .fields import AggregateFunctionField
+        return AggregateFunctionField("count")
+

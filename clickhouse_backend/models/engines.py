@@ -20,7 +20,23 @@ COLUMN = "column"
 LITERAL = "literal"
 
 
-class Engine:
+class Deconstructed:
+    """Equality, hash and repr by deconstruct() (engines, views: Meta options that
+    migrations compare)."""
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.deconstruct() == other.deconstruct()
+
+    def __hash__(self):
+        return hash(type(self).__name__)
+
+    def __repr__(self):
+        _, args, kwargs = self.deconstruct()
+        parts = [repr(a) for a in args] + ["%s=%r" % kv for kv in sorted(kwargs.items())]
+        return "%s(%s)" % (type(self).__name__, ", ".join(parts))
+
+
+class Engine(Deconstructed):
     """Base engine: ``name(args...)`` with optional SETTINGS."""
     name = None
     # Kinds of positional arguments: COLUMN (identifier/expression) or LITERAL.
@@ -58,17 +74,6 @@ class Engine:
         if self.settings:
             kwargs["settings"] = dict(self.settings)
         return "clickhouse_backend.models.%s" % type(self).__name__, self.args, kwargs
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.deconstruct() == other.deconstruct()
-
-    def __hash__(self):
-        return hash(type(self).__name__)
-
-    def __repr__(self):
-        _, args, kwargs = self.deconstruct()
-        parts = [repr(a) for a in args] + ["%s=%r" % kv for kv in sorted(kwargs.items())]
-        return "%s(%s)" % (type(self).__name__, ", ".join(parts))
 
     def is_merge_tree(self):
         return False

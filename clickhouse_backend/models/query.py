@@ -1,8 +1,11 @@
 """QuerySet with ClickHouse extras: .settings(...), .prewhere(...), explain(type=...),
-columnar results (.to_numpy(), .to_dataframe(), .to_arrow() and their async twins)."""
+columnar results (.to_numpy(), .to_dataframe(), .to_arrow() and their async twins);
+FINAL, SAMPLE, LIMIT BY, ARRAY JOIN and query_id come from clauses.py."""
 from django.db.models import Q, query
 from django.db.models.sql import query as sql_query
 from django.db.models.sql.where import AND, WhereNode
+
+from .clauses import ClausesQuerySetMixin
 
 
 class Query(sql_query.Query):
@@ -215,7 +218,7 @@ class ColumnarMixin:
         return await bridge.sync_to_async(self.to_arrow)()
 
 
-class QuerySet(ColumnarMixin, query.QuerySet):
+class QuerySet(ColumnarMixin, ClausesQuerySetMixin, query.QuerySet):
     def __init__(self, model=None, query=None, using=None, hints=None):
         super().__init__(model=model, query=query or Query(model), using=using, hints=hints)
 

@@ -158,3 +158,27 @@ def test_replicated_and_distributed_models_through_migrations(cdb):
         with conn.cursor() as cur:
             cur.execute('DROP TABLE IF EXISTS "%s" ON CLUSTER "%s"' % (dist, CLUSTER))
             cur.execute('DROP TABLE IF EXISTS "%s" ON CLUSTER "%s"' % (local, REPLICATED))
+
+
+def test_materialized_view_rollup_on_cluster(cdb):
+    """A rollup and its materialized view made by a migration ON CLUSTER: the view
+    is created there too and keeps the rollup up to date."""
+    from tests.backend.modeling import detect, migrate, state_of
+    from tests.backend.test_views import _event_model, _grouped, _merged, _rollup_models
+
+    conn, _ = cdb
+    Ev = _event_model()
+    Daily, DailyMV = _rollup_models(Ev)
+    before = _ddl_tasks()
+    migrate("cluster", state_of(), detect(state_of(), state_of(Ev, Daily, DailyMV)))
+    try:
+        queries = _ddl_queries(before)
+        assert any("CREATE MATERIALIZED VIEW" in q and "ON CLUSTER" in q for q in queries)
+        Ev.objects.using("cluster").bulk_create([Ev(day="2024-01-01", user=u, v=u)
+                                                 for u in range(10)])
+        assert _merged(Daily, "cluster") == _grouped(Ev, "cluster")
+    finally:
+        with connections["cluster"].cursor() as cur:
+            for model in (DailyMV, Daily, Ev):
+                cur.execute('DROP TABLE IF EXISTS "%s" ON CLUSTER "%s"'
+                            % (model._meta.db_table, CLUSTER))

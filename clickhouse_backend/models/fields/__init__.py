@@ -1,5 +1,7 @@
 from .array import *  # noqa: F401,F403
 from .array import __all__ as _array
+from .aggregate import *  # noqa: F401,F403
+from .aggregate import __all__ as _aggregate
 from .base import FieldMixin  # noqa: F401
 from .enum import *  # noqa: F401,F403
 from .enum import __all__ as _enum
@@ -21,4 +23,4 @@ from .tuple import *  # noqa: F401,F403
 from .tuple import __all__ as _tuple
 
 __all__ = [*_integer, *_numeric, *_string, *_temporal, *_enum, *_ip, *_array, *_tuple,
-           *_map, *_json]
+           *_map, *_json, *_aggregate]

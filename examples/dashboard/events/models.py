@@ -1,3 +1,5 @@
+from django.db.models.functions import TruncDate
+
 from clickhouse_backend import models
 
 
@@ -12,3 +14,24 @@ class Event(models.ClickhouseModel):
     class Meta:
         engine = models.MergeTree(order_by=("timestamp", "id"),
                                   partition_by=models.toYYYYMM("timestamp"))
+
+
+# The "Events per day" chart reads this rollup, kept up to date on every insert
+# into Event by the materialized view below (ClickHouse pre-aggregates on insert).
+class EventDaily(models.ClickhouseModel):
+    day = models.DateField(primary_key=True)
+    events = models.AggregateFunctionField("count")
+
+    class Meta:
+        engine = models.AggregatingMergeTree(order_by="day")
+
+
+class EventDailyMV(models.ClickhouseModel):
+    day = models.DateField(primary_key=True)
+    events = models.AggregateFunctionField("count")
+
+    class Meta:
+        view = models.MaterializedView(
+            lambda: Event.objects.annotate(day=TruncDate("timestamp")).values("day")
+            .annotate(events=models.countState()),
+            to=EventDaily)

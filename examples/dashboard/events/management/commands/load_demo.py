@@ -8,7 +8,7 @@ import time
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from events.models import Event
+from events.models import Event, EventDaily
 
 KINDS = ["view", "view", "view", "click", "click", "signup", "purchase"]
 COUNTRIES = ["DE", "US", "FR", "JP", "BR", "IN", "GB", "NL", "ES", "CA"]
@@ -32,6 +32,7 @@ class Command(BaseCommand):
     def handle(self, rows, batch, seed, **options):
         call_command("migrate", run_syncdb=True, verbosity=0)
         Event.objects.all().delete()
+        EventDaily.objects.all().delete()  # the materialized view's rollup
         rnd = random.Random(seed)
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         start = time.monotonic()

@@ -1,0 +1,298 @@
+"""Column codecs, MATERIALIZED/ALIAS columns, column and table TTL (DELETE, TO
+DISK, GROUP BY roll-up) on both engines, and their migrations: the autodetector
+finds the change, migrating applies it, migrating back reverts it, and the
+server's catalog shows it. 18.16 refuses codecs and TTL naming the version."""
+import datetime
+
+import pytest
+from django.db import NotSupportedError, connections
+from django.db.models import Count
+
+from clickhouse_backend import models
+from tests.backend.conftest import use_db
+from tests.backend.modeling import (create, detect, drop, make_model, migrate, one,
+                                    refused_without, state_of, unmigrate)
+
+ALIASES = ["default", "embedded"]
+OLD, NEW = datetime.date(2000, 1, 1), datetime.date(2100, 1, 1)
+
+
+def _columns(alias, table):
+    codec = "compression_codec" if connections[alias].features.supports_column_codecs else "''"
+    with connections[alias].cursor() as cur:
+        cur.execute("SELECT name, default_kind, default_expression, %s FROM system.columns "
+                    "WHERE database = currentDatabase() AND table = %%s" % codec, [table])
+        return {r[0]: r[1:] for r in cur.fetchall()}
+
+
+def _create_query(alias, table):
+    return one(alias, "SELECT create_table_query FROM system.tables WHERE database = "
+                      "currentDatabase() AND name = %s", [table])[0]
+
+
+def _optimize(alias, table):
+    with connections[alias].cursor() as cur:
+        cur.execute('OPTIMIZE TABLE "%s" FINAL' % table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_materialized_and_alias_columns(alias, request):
+    use_db(alias, request)
+    M = make_model("Comp", {
+        "v": models.UInt32Field(),
+        "double": models.UInt64Field(materialized="v * 2"),
+        "next": models.UInt64Field(alias="v + 1"),
+    }, engine=models.MergeTree(order_by="id"))
+    table = M._meta.db_table
+    try:
+        create(alias, M)
+        obj = M.objects.using(alias).create(v=20)
+        M.objects.using(alias).bulk_create([M(v=1)])
+        # Computed by the server and read back (the attributes are deferred).
+        assert obj.double == 40 and obj.next == 21
+        assert sorted(M.objects.using(alias).values_list("v", "double", "next")) == \
+            [(1, 2, 2), (20, 40, 21)]
+        cols = _columns(alias, table)
+        assert cols["double"][:2] == ("MATERIALIZED", "v * 2")
+        assert cols["next"][:2] == ("ALIAS", "v + 1")
+    finally:
+        drop(alias, table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_codecs_and_column_ttl(alias, request):
+    conn = use_db(alias, request)
+    M = make_model("Codec", {
+        "day": models.DateField(),
+        "n": models.UInt64Field(codec="ZSTD(3)"),
+        "delta": models.Int64Field(codec="Delta, ZSTD"),
+        "note": models.StringField(default="", ttl="day + INTERVAL 1 DAY"),
+    }, engine=models.MergeTree(order_by="day"))
+    table = M._meta.db_table
+    if not conn.features.supports_column_codecs:
+        with pytest.raises(NotSupportedError, match="codec= .* needs ClickHouse 19.1"):
+            create(alias, M)
+        aged = make_model("Aged", {"day": models.DateField(),
+                                   "note": models.StringField(ttl="day + INTERVAL 1 DAY")})
+        with pytest.raises(NotSupportedError, match="ttl= \\(column note\\) needs ClickHouse 19.6"):
+            create(alias, aged)
+        return
+    try:
+        create(alias, M)
+        cols = _columns(alias, table)
+        assert cols["n"][2] == "CODEC(ZSTD(3))"
+        assert cols["delta"][2].startswith("CODEC(Delta") and "ZSTD" in cols["delta"][2]
+        M.objects.using(alias).bulk_create([M(day=OLD, n=1, delta=-5, note="gone"),
+                                            M(day=NEW, n=2**64 - 1, delta=7, note="kept")])
+        _optimize(alias, table)
+        assert sorted(M.objects.using(alias).values_list("n", "delta", "note")) == \
+            [(1, -5, ""), (2**64 - 1, 7, "kept")]
+    finally:
+        drop(alias, table)
+
+
+def _ttl_model(ttl, table=None, meta=None, **fields):
+    return make_model("Aged", {"day": models.DateField(), "v": models.UInt64Field(), **fields},
+                      engine=models.MergeTree(order_by="day"), ttl=ttl, table=table,
+                      **(meta or {}))
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_table_ttl_delete_move_and_group_by(alias, request):
+    conn = use_db(alias, request)
+    delete = _ttl_model([models.TTL("day + INTERVAL 1 DAY")])
+    if refused_without(alias, "supports_ttl", "TTL of .* needs ClickHouse 19.6", delete):
+        return
+    rollup = _ttl_model([models.TTL("day + INTERVAL 1 DAY", group_by="day",
+                                    set={"v": "sum(v)"})])
+    move = _ttl_model(["day + INTERVAL 1 YEAR",
+                       models.TTL("day + INTERVAL 1 DAY", to_disk="default"),
+                       models.TTL("day + INTERVAL 2 DAY", to_volume="default")])
+    where = _ttl_model([models.TTL("day + INTERVAL 1 DAY", where="v = 1")])
+    tables = [m._meta.db_table for m in (delete, rollup, move, where)]
+    try:
+        with conn.schema_editor() as editor:
+            for m in (delete, rollup, move, where):
+                editor.create_model(m)
+        for m in (delete, rollup, move, where):
+            m.objects.using(alias).bulk_create(
+                [m(day=OLD, v=1), m(day=OLD, v=2), m(day=NEW, v=5)])
+            _optimize(alias, m._meta.db_table)
+        assert sorted(delete.objects.using(alias).values_list("day", "v")) == [(NEW, 5)]
+        assert sorted(rollup.objects.using(alias).values_list("day", "v")) == \
+            [(OLD, 3), (NEW, 5)]
+        assert sorted(where.objects.using(alias).values_list("day", "v")) == \
+            [(OLD, 2), (NEW, 5)]
+        assert "TTL day + toIntervalYear(1), day + toIntervalDay(1) TO DISK 'default', " \
+               "day + toIntervalDay(2) TO VOLUME 'default'" in _create_query(alias, tables[2])
+    finally:
+        drop(alias, *tables)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_ttl_and_codec_migrations(alias, request):
+    conn = use_db(alias, request)
+    if not conn.features.supports_ttl:
+        pytest.skip("TTL and codecs need ClickHouse 19.6 (refusals: the tests above)")
+    before = _ttl_model(None, n=models.UInt64Field(default=0))
+    table = before._meta.db_table
+    after = _ttl_model([models.TTL("day + INTERVAL 1 MONTH")], table=table,
+                       n=models.UInt64Field(default=0, codec="ZSTD(5)", ttl="day + INTERVAL 1 DAY"))
+    try:
+        state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
+        change = detect(state, state_of(after))
+        assert sorted(type(op).__name__ for op in change) == ["AlterField", "AlterModelOptions"]
+        migrate(alias, state, change)
+        query = _create_query(alias, table)
+        assert "CODEC(ZSTD(5))" in query and "TTL day + toIntervalDay(1)" in query
+        assert query.split(" TTL ")[-1].startswith("day + toIntervalMonth(1)")
+        unmigrate(alias, state, change)
+        query = _create_query(alias, table)
+        assert "CODEC" not in query and " TTL " not in query
+    finally:
+        drop(alias, table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_projection_migrations(alias, request):
+    """A projection added by a migration (ADD + MATERIALIZE for the rows there),
+    used by the query it fits, dropped when migrating back."""
+    use_db(alias, request)
+    projection = models.Projection("by_v", "SELECT v, count() GROUP BY v")
+    before = _ttl_model(None)
+    table = before._meta.db_table
+    after = _ttl_model(None, table=table, meta={"projections": [projection]})
+    if refused_without(alias, "supports_projections",
+                       "projection 'by_v' needs ClickHouse 21.6", after):
+        return
+    try:
+        state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
+        before.objects.using(alias).bulk_create([before(day=OLD, v=i % 3) for i in range(30)])
+        change = detect(state, state_of(after))
+        assert [type(op).__name__ for op in change] == ["AlterModelOptions"]
+        migrate(alias, state, change)
+        assert "PROJECTION by_v" in _create_query(alias, table)
+        with connections[alias].cursor() as cur:
+            cur.execute("SELECT count() FROM system.projection_parts WHERE database = "
+                        "currentDatabase() AND table = %s AND name = 'by_v' AND active", [table])
+            assert cur.fetchone()[0] >= 1  # materialized for the existing part
+        rows = sorted(before.objects.using(alias).values("v").annotate(n=Count("id"))
+                      .values_list("v", "n"))
+        assert rows == [(0, 10), (1, 10), (2, 10)]
+        unmigrate(alias, state, change)
+        assert "PROJECTION" not in _create_query(alias, table)
+    finally:
+        drop(alias, table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_column_option_migrations(alias, request):
+    """AddField of a MATERIALIZED column to a table with rows (computed for them),
+    AlterField dropping a codec (MODIFY COLUMN ... REMOVE CODEC), and back."""
+    conn = use_db(alias, request)
+    codecs = conn.features.supports_column_codecs and conn.features.supports_remove_ttl
+    before = _ttl_model(None, n=models.UInt64Field(default=0, codec="ZSTD(3)" if codecs else None))
+    table = before._meta.db_table
+    after = _ttl_model(None, table=table, n=models.UInt64Field(default=0),
+                       double=models.UInt64Field(materialized="v * 2"))
+    try:
+        state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
+        before.objects.using(alias).bulk_create([before(day=OLD, v=4, n=1)])
+        change = detect(state, state_of(after))
+        assert sorted(type(op).__name__ for op in change) == \
+            ["AddField"] + (["AlterField"] if codecs else [])
+        migrate(alias, state, change)
+        cols = _columns(alias, table)
+        assert cols["double"][:2] == ("MATERIALIZED", "v * 2")
+        assert after.objects.using(alias).get().double == 8
+        if codecs:
+            assert cols["n"][2] == ""
+        unmigrate(alias, state, change)
+        cols = _columns(alias, table)
+        assert "double" not in cols
+        if codecs:
+            assert cols["n"][2] == "CODEC(ZSTD(3))"
+    finally:
+        drop(alias, table)
+
+
+def test_schema_options_on_cluster(request):
+    """With OPTIONS migration_cluster every statement of views, TTL and
+    projections is ON CLUSTER (the SQL a migration would run, collected)."""
+    from tests.backend.test_views import _event_model, _rollup_models
+
+    conn = use_db("embedded", request)
+    Ev = _event_model()
+    Daily, DailyMV = _rollup_models(Ev)
+    aged = _ttl_model([models.TTL("day + INTERVAL 1 DAY")])
+    projection = models.Projection("p", "SELECT v ORDER BY v")
+    saved = conn.migration_cluster
+    conn.migration_cluster = "c1"
+    try:
+        with conn.schema_editor(collect_sql=True) as editor:
+            editor.create_model(DailyMV)
+            editor.alter_model_view(DailyMV, DailyMV._meta.view, DailyMV._meta.view)
+            editor.alter_model_ttl(aged, None, [models.TTL("day + INTERVAL 2 DAY")])
+            editor.alter_model_ttl(aged, aged._meta.ttl, None)
+            editor.alter_model_projections(aged, None, [projection])
+            editor.alter_model_projections(aged, [projection], None)
+            editor.delete_model(aged)
+    finally:
+        conn.migration_cluster = saved
+    statements = [s for s in editor.collected_sql if not s.startswith("INSERT INTO")]
+    assert len(statements) == 9, statements
+    for sql in statements:
+        assert ' ON CLUSTER "c1"' in sql, sql
+    assert any(s.startswith('ALTER TABLE "%s" ON CLUSTER "c1" MODIFY TTL day + INTERVAL 2 DAY'
+                            % aged._meta.db_table) for s in statements)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_ephemeral_column(alias, request):
+    """An EPHEMERAL field is inserted, feeds a MATERIALIZED column, is not stored
+    (reads as None)."""
+    use_db(alias, request)
+    M = make_model("Eph", {
+        "raw": models.StringField(ephemeral=True),
+        "size": models.UInt64Field(materialized="length(raw)"),
+    }, engine=models.MergeTree(order_by="id"))
+    if refused_without(alias, "supports_ephemeral_columns",
+                       "ephemeral= .* needs ClickHouse 22.3", M):
+        return
+    try:
+        create(alias, M)
+        M.objects.using(alias).bulk_create([M(raw="abcd"), M(raw="")])
+        assert sorted(M.objects.using(alias).values_list("raw", "size")) == \
+            [(None, 0), (None, 4)]
+        assert _columns(alias, M._meta.db_table)["raw"][0] == "EPHEMERAL"
+    finally:
+        drop(alias, M._meta.db_table)
+
+
+def test_schema_options_migration_file_round_trip():
+    """The migration file makemigrations writes for TTL rules, projections, column
+    options and a dictionary loads back equal (no database needed)."""
+    from django.db.migrations import Migration
+    from django.db.migrations.writer import MigrationWriter
+
+    Source = make_model("Source", {"v": models.UInt64Field()})
+    model = _ttl_model(
+        [models.TTL("day + INTERVAL 1 DAY", group_by="day", set={"v": "sum(v)"}),
+         models.TTL("day + INTERVAL 1 WEEK", to_volume="cold"), "day + INTERVAL 1 YEAR"],
+        meta={"projections": [models.Projection("p", "SELECT v ORDER BY v")]},
+        n=models.UInt64Field(codec="Delta, ZSTD", ttl="day + INTERVAL 1 DAY"),
+        m=models.UInt64Field(materialized="v * 2"), e=models.StringField(ephemeral=True))
+    names = make_model("Names", {"v": models.UInt64Field(primary_key=True)},
+                       view=models.Dictionary(Source, lifetime=(0, 60)))
+    migration = Migration("0001_initial", "modelapp")
+    migration.operations = detect(state_of(), state_of(Source, model, names))
+    namespace = {}
+    exec(MigrationWriter(migration).as_string(), namespace)
+    loaded = {op.name: op for op in namespace["Migration"].operations}
+    assert sorted(loaded) == ["Aged", "Names", "Source"]
+    assert loaded["Aged"].options["ttl"] == model._meta.ttl
+    assert loaded["Aged"].options["projections"] == model._meta.projections
+    assert loaded["Names"].options["view"] == names._meta.view
+    fields = dict(loaded["Aged"].fields)
+    for name in ("n", "m", "e"):
+        assert fields[name].deconstruct()[1:] == model._meta.get_field(name).deconstruct()[1:]

@@ -1,0 +1,272 @@
+"""Materialized and plain views as models (Meta.view), AggregateFunction /
+SimpleAggregateFunction fields and the -State/-Merge aggregates, on both engines:
+a raw events table feeds an AggregatingMergeTree daily rollup on insert, which
+read with -Merge aggregates matches a GROUP BY over the raw table exactly;
+migrations create, recreate and drop the views."""
+import asyncio
+import datetime
+
+import pytest
+from django.db import DataError, connections
+from django.db.migrations import operations as ops
+from django.db.models import Count, F, OuterRef, Subquery, Sum
+
+from clickhouse_backend import models
+from clickhouse_backend.backend.compiler import CORRELATED_VERSION
+from tests.backend.conftest import use_db
+from tests.backend.modeling import (create, detect, drop, make_model, migrate, one,
+                                    refused_without, state_of, unmigrate)
+
+ALIASES = ["default", "embedded"]
+START = datetime.date(2024, 1, 1)
+
+
+def _event_model():
+    return make_model("Ev", {
+        "day": models.DateField(), "user": models.UInt64Field(), "v": models.UInt32Field(),
+    }, engine=models.MergeTree(order_by=("day", "user")))
+
+
+def _rollup_models(Ev, where=None, like=None):
+    """(Daily, DailyMV); ``like``: an earlier (Daily, DailyMV) whose tables they use."""
+    tables = [m._meta.db_table for m in like] if like else [None, None]
+    Daily = make_model("Daily", {
+        "day": models.DateField(primary_key=True),
+        "n": models.AggregateFunctionField("count"),
+        "total": models.AggregateFunctionField("sum", models.UInt32Field()),
+        "users": models.AggregateFunctionField("uniq", models.UInt64Field()),
+    }, engine=models.AggregatingMergeTree(order_by="day"), table=tables[0])
+    source = Ev.objects.all() if where is None else Ev.objects.filter(**where)
+    query = source.values("day").annotate(
+        n=models.countState(), total=models.sumState("v"), users=models.uniqState("user"))
+    DailyMV = make_model("DailyMV", {
+        "day": models.DateField(primary_key=True),
+        "n": models.AggregateFunctionField("count"),
+        "total": models.AggregateFunctionField("sum", models.UInt32Field()),
+        "users": models.AggregateFunctionField("uniq", models.UInt64Field()),
+    }, view=models.MaterializedView(query, to=Daily, populate=True), table=tables[1])
+    return Daily, DailyMV
+
+
+def _merged(model, alias):
+    return list(model.objects.using(alias).values("day").annotate(
+        n=models.countMerge("n"), total=models.sumMerge("total"),
+        users=models.uniqMerge("users")).order_by("day"))
+
+
+def _grouped(Ev, alias):
+    return list(Ev.objects.using(alias).values("day").annotate(
+        n=Count("id"), total=Sum("v"), users=models.uniq("user")).order_by("day"))
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_materialized_view_rollup_matches_group_by(alias, request):
+    use_db(alias, request)
+    Ev = _event_model()
+    Daily, DailyMV = _rollup_models(Ev)
+    tables = [Ev._meta.db_table, Daily._meta.db_table, DailyMV._meta.db_table]
+    try:
+        create(alias, Ev)
+        # Rows there before the view: populate=True brings them into the rollup.
+        Ev.objects.using(alias).bulk_create([
+            Ev(day=START, user=1, v=5), Ev(day=START, user=2, v=7)])
+        # The view first (created at the end of the "migration"), then its target.
+        create(alias, DailyMV, Daily)
+        assert one(alias, "SELECT engine FROM system.tables WHERE database = "
+                          "currentDatabase() AND name = %s", [DailyMV._meta.db_table]) \
+            == ("MaterializedView",)
+        # ORM inserts and a 1,000,000-row INSERT ... SELECT both feed the rollup.
+        Ev.objects.using(alias).bulk_create([Ev(day=START, user=3, v=1)])
+        with connections[alias].cursor() as cur:
+            cur.execute(
+                'INSERT INTO "%s" (id, day, user, v) SELECT number + 10, toDate(\'2024-01-01\') '
+                "+ number %% 30, number %% 5000, number %% 100 FROM numbers(1000000)"
+                % Ev._meta.db_table)
+        grouped = _grouped(Ev, alias)
+        assert len(grouped) == 30 and sum(r["n"] for r in grouped) == 1000003
+        assert _merged(Daily, alias) == grouped
+        # Reading through the view model reads its target; the async ORM too.
+        assert _merged(DailyMV, alias) == grouped
+
+        async def merged_async():
+            return [r async for r in Daily.objects.using(alias).values("day").annotate(
+                n=models.countMerge("n")).order_by("day")]
+
+        assert asyncio.run(merged_async()) == [{"day": r["day"], "n": r["n"]} for r in grouped]
+        # -Merge aggregates in aggregate() and in a correlated subquery.
+        total = Daily.objects.using(alias).aggregate(n=models.countMerge("n"))
+        assert total == {"n": 1000003}
+        if connections[alias].server_version >= CORRELATED_VERSION:
+            per_day = Daily.objects.using(alias).filter(day=OuterRef("day")).values("day") \
+                .annotate(t=models.sumMerge("total")).values("t")
+            days = Ev.objects.using(alias).filter(day__lt=START + datetime.timedelta(days=2)) \
+                .values("day").distinct().annotate(t=Subquery(per_day)).order_by("day")
+            assert [(r["day"], r["t"]) for r in days] == \
+                [(r["day"], r["total"]) for r in grouped[:2]]
+        # Selected as such, a state reads as its final value (finalizeAggregation).
+        first = Daily.objects.using(alias).filter(day=START).values_list("n", flat=True)
+        assert sum(first) == grouped[0]["n"]
+        with pytest.raises(DataError, match="written by -State aggregates"):
+            Daily.objects.using(alias).filter(day=START).update(n=1)
+    finally:
+        drop(alias, *tables)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_simple_aggregate_function_field(alias, request):
+    use_db(alias, request)
+    Totals = make_model("Totals", {
+        "key": models.UInt32Field(primary_key=True),
+        "total": models.SimpleAggregateFunctionField("sum", models.UInt64Field()),
+        "top": models.SimpleAggregateFunctionField("max", models.Float64Field()),
+    }, engine=models.AggregatingMergeTree(order_by="key"))
+    if refused_without(alias, "supports_simple_aggregate_function",
+                       "needs ClickHouse 19.8", Totals):
+        return
+    try:
+        create(alias, Totals)
+        objs = Totals.objects.using(alias)
+        objs.bulk_create([Totals(key=1, total=2**63, top=1.5)])
+        objs.bulk_create([Totals(key=1, total=2**63 - 1, top=0.5)])
+        objs.create(key=2, total=3, top=2.0)
+        # Merged with their functions (at merge time, or by FINAL at read time).
+        assert sorted(objs.final().values_list("key", "total", "top")) == \
+            [(1, 2**64 - 1, 1.5), (2, 3, 2.0)]
+        with pytest.raises(DataError):
+            objs.create(key=3, total=-1, top=0)
+    finally:
+        drop(alias, Totals._meta.db_table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_view_migrations(alias, request):
+    """makemigrations (the autodetector) creates the models and the view, a
+    changed query recreates the view, migrating back restores the old one, and
+    DeleteModel drops it."""
+    use_db(alias, request)
+    Ev = _event_model()
+    Daily, DailyMV = _rollup_models(Ev)
+    Daily2, DailyMV2 = _rollup_models(Ev, where={"v__gt": 10}, like=(Daily, DailyMV))
+    mv = DailyMV._meta.db_table
+    try:
+        empty = state_of()
+        create = detect(empty, state_of(Ev, Daily, DailyMV))
+        assert sorted(type(op).__name__ for op in create) == ["CreateModel"] * 3
+        assert [op for op in create if op.name == "DailyMV"][0].options["view"] \
+            == DailyMV._meta.view
+        state = migrate(alias, empty, create)
+
+        def view_query():
+            return one(alias, "SELECT create_table_query FROM system.tables WHERE "
+                              "database = currentDatabase() AND name = %s", [mv])[0]
+
+        assert " TO " in view_query() and "> 10" not in view_query()
+        change = detect(state, state_of(Ev, Daily2, DailyMV2))
+        assert [type(op).__name__ for op in change] == ["AlterModelOptions"]
+        migrate(alias, state, change)
+        assert "> 10" in view_query()
+        Ev.objects.using(alias).bulk_create([Ev(day=START, user=1, v=5),
+                                             Ev(day=START, user=1, v=50)])
+        assert _merged(Daily, alias)[0]["total"] == 50
+        unmigrate(alias, state, change)
+        assert "> 10" not in view_query()
+        delete = [ops.DeleteModel("DailyMV")]
+        migrate(alias, state, delete)
+        assert one(alias, "SELECT count() FROM system.tables WHERE database = "
+                          "currentDatabase() AND name = %s", [mv]) == (0,)
+        unmigrate(alias, state, delete)
+        assert " TO " in view_query()
+    finally:
+        drop(alias, mv, Daily._meta.db_table, Ev._meta.db_table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_plain_view(alias, request):
+    use_db(alias, request)
+    Ev = _event_model()
+    Big = make_model("Big", {"day": models.DateField(primary_key=True),
+                             "total": models.UInt64Field()},
+                     view=models.View(Ev.objects.filter(v__gte=10).values("day")
+                                      .annotate(total=Sum("v"))))
+    try:
+        create(alias, Ev, Big)
+        Ev.objects.using(alias).bulk_create([Ev(day=START, user=1, v=5),
+                                             Ev(day=START, user=2, v=50),
+                                             Ev(day=START, user=3, v=60)])
+        assert list(Big.objects.using(alias).values_list("day", "total")) == [(START, 110)]
+        sql = one(alias, "SELECT create_table_query FROM system.tables WHERE database = "
+                         "currentDatabase() AND name = %s", [Big._meta.db_table])[0]
+        assert sql.startswith("CREATE VIEW")
+    finally:
+        drop(alias, Big._meta.db_table, Ev._meta.db_table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_view_migration_file_round_trip(alias, request):
+    """The migration file makemigrations writes (MigrationWriter) holds the
+    compiled SQL; loaded back, its view equals the model's, whether the model
+    gives a QuerySet or a function returning one (for models.py)."""
+    from django.db.migrations import Migration
+    from django.db.migrations.writer import MigrationWriter
+
+    use_db(alias, request)
+    Ev = _event_model()
+    Daily, DailyMV = _rollup_models(Ev)
+    query = DailyMV._meta.view.query
+    lazy = models.MaterializedView(lambda: query, to=Daily, populate=True)
+    assert lazy == DailyMV._meta.view
+    migration = Migration("0001_initial", "modelapp")
+    migration.operations = detect(state_of(), state_of(Ev, Daily, DailyMV))
+    text = MigrationWriter(migration).as_string()
+    assert "clickhouse_backend.models.MaterializedView(" in text and "countState()" in text
+    namespace = {}
+    exec(text, namespace)
+    loaded = [op for op in namespace["Migration"].operations if op.name == "DailyMV"][0]
+    assert loaded.options["view"] == lazy
+    assert isinstance(loaded.options["view"].query, str)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_dictionary_and_dict_get(alias, request):
+    conn = use_db(alias, request)
+    Country = make_model("Country", {"code": models.StringField(primary_key=True),
+                                     "name": models.StringField()},
+                         engine=models.MergeTree(order_by="code"))
+    Names = make_model("CountryNames", {"code": models.StringField(primary_key=True),
+                                        "name": models.StringField()},
+                       view=models.Dictionary(Country, layout="COMPLEX_KEY_HASHED",
+                                              lifetime=(0, 60)))
+    Visit = make_model("Visit", {"code": models.StringField(), "n": models.UInt32Field()},
+                       engine=models.MergeTree(order_by="code"))
+    if refused_without(alias, "supports_dictionaries",
+                       "Dictionary .* needs ClickHouse 20.5", Names):
+        return
+    try:
+        create(alias, Country, Visit, Names)
+        Country.objects.using(alias).bulk_create([Country(code="DE", name="Germany"),
+                                                  Country(code="FR", name="France")])
+        Visit.objects.using(alias).bulk_create([Visit(code="FR", n=1), Visit(code="DE", n=2),
+                                                Visit(code="XX", n=3)])
+        rows = Visit.objects.using(alias).annotate(
+            country=models.dictGet(Names, "name", F("code"))).order_by("n")
+        assert list(rows.values_list("code", "country")) == \
+            [("FR", "France"), ("DE", "Germany"), ("XX", "")]
+        assert list(Names.objects.using(alias).order_by("code").values_list("code", "name")) \
+            == [("DE", "Germany"), ("FR", "France")]
+        assert one(alias, "SELECT type FROM system.dictionaries WHERE database = "
+                          "currentDatabase() AND name = %s", [Names._meta.db_table]) \
+            == ("ComplexKeyHashed",)
+        with conn.schema_editor() as editor:  # RenameModel / AlterModelTable
+            editor.alter_db_table(Names, Names._meta.db_table, Names._meta.db_table + "_r")
+        assert one(alias, "SELECT count() FROM system.dictionaries WHERE database = "
+                          "currentDatabase() AND name = %s", [Names._meta.db_table + "_r"]) \
+            == (1,)
+        with conn.schema_editor() as editor:
+            editor.alter_db_table(Names, Names._meta.db_table + "_r", Names._meta.db_table)
+            editor.delete_model(Names)
+        assert one(alias, "SELECT count() FROM system.dictionaries WHERE database = "
+                          "currentDatabase() AND name = %s", [Names._meta.db_table]) == (0,)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute('DROP DICTIONARY IF EXISTS "%s"' % Names._meta.db_table)
+        drop(alias, Visit._meta.db_table, Country._meta.db_table)
