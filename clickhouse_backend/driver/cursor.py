@@ -8,7 +8,6 @@ error of the wait. psycopg 3's generators are the model. The sync cursor
 the async cursor (aio.py) by awaiting the event loop: the two shells have no
 logic of their own, so they cannot drift apart.
 """
-import json
 import re
 import threading
 
@@ -16,6 +15,7 @@ from .. import _engine
 from .config import settings_query
 from .config import version_tuple
 from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError, from_python_error
+from .progress import PROGRESS_SETTINGS, UNKNOWN, Progress, Summary
 from .typecheck import column_checks
 
 # Statements that may be sent again on a fresh connection when a reused keep-alive
@@ -70,6 +70,7 @@ class CursorBase:
         self._generation = 0           # counts results: an iteration stops if its result is replaced
         self._columnar = False         # set_query_execution_args()
         self._use_numpy = False
+        self._progress = None          # the callback of the running execute (see _op)
         self._reset()
 
     def set_query_execution_args(self, columnar=None, use_numpy=None):
@@ -105,7 +106,9 @@ class CursorBase:
         self._total = 0
         self._rowcount = -1
         self.query_id = None
-        self.summary = None
+        self.summary = UNKNOWN
+        self.last_progress = None      # the latest Progress delivered
+        self._progress_seen = 0        # the stream's progress_seq delivered (async)
         self._describe = None  # (sql, settings) while an empty SELECT's columns are unknown
 
     # -- PEP 249 attributes ---------------------------------------------------
@@ -144,11 +147,14 @@ class CursorBase:
         return None
 
     # -- step machines: what execute/executemany/fetch*/describe do ----------------
-    def _op(self, steps):
+    def _op(self, steps, progress=False):
         """Every operation of the shells: one at a time per cursor, and only PEP 249
-        errors come out (any other with the original as __cause__)."""
+        errors come out (any other with the original as __cause__). execute and
+        executemany name their progress callback (None: the connection's)."""
         if not self._busy.acquire(False):
             raise ProgrammingError(_CONCURRENT.format(self._user, self._user, self._user))
+        if progress is not False:
+            self._progress = progress if progress is not None else self.connection._options.progress
         try:
             return (yield from steps)
         except Error:
@@ -158,11 +164,11 @@ class CursorBase:
         finally:
             self._busy.release()
 
-    def _execute(self, operation, parameters, settings, query_id):
-        return self._op(self._execute_steps(operation, parameters, settings, query_id))
+    def _execute(self, operation, parameters, settings, query_id, progress=None):
+        return self._op(self._execute_steps(operation, parameters, settings, query_id), progress)
 
-    def _executemany(self, operation, seq_of_parameters, settings, query_id):
-        return self._op(self._executemany_steps(operation, seq_of_parameters, settings, query_id))
+    def _executemany(self, operation, seq_of_parameters, settings, query_id, progress=None):
+        return self._op(self._executemany_steps(operation, seq_of_parameters, settings, query_id), progress)
 
     def _fetch(self, n):
         return self._op(self._fetch_steps(n))
@@ -375,6 +381,8 @@ class CursorBase:
             raise ProgrammingError(f"query_id must be a str without NUL characters, not {query_id!r}")
         opts = self.connection._options
         headers = ""
+        if self._progress is not None:
+            settings = {**PROGRESS_SETTINGS, **(settings or {})}
         if opts.encoding in ("gzip", "zstd") and len(body) >= COMPRESS_BODY_MIN:
             # large INSERT bodies travel compressed (ClickHouse decodes Content-Encoding)
             body = _engine.compress(opts.encoding, body)
@@ -394,6 +402,7 @@ class CursorBase:
             max_ratio=opts.max_decompression_ratio,
             max_block_bytes=opts.max_block_bytes,
             columnar=self._columnar,
+            progress=self._progress is not None,
         )
         self.query_id = self._stream.query_id
         self._done = False
@@ -475,14 +484,28 @@ class CursorBase:
         self._rowcount = 0
 
     def _read_summary(self):
-        s = self._stream.summary if self._stream is not None else None
-        if s:
-            try:
-                self.summary = json.loads(s)
-            except ValueError:
-                self.summary = None
-            if self._names is None and self.summary and "written_rows" in self.summary:
-                self._rowcount = int(self.summary["written_rows"])
+        self.summary = Summary.parse(self._stream.summary if self._stream is not None else None)
+        if self._names is None and self.summary.written_rows is not None:
+            self._rowcount = self.summary.written_rows
+
+    # -- progress (the shells call these only when the running execute asked) -----
+    def _reports_progress(self, stream):
+        """Is `stream` the result of an execute that asked for progress?"""
+        return self._progress is not None and stream is self._stream
+
+    def _on_progress(self, data):
+        """A progress update of the current query (server JSON text or chDB's dict):
+        the callback's return value (an awaitable for the async shell to await)."""
+        self.last_progress = Progress.parse(data)
+        return self._progress(self.last_progress)
+
+    def _new_progress(self, stream):
+        """The stream's progress if newer than the last delivered, else None."""
+        seq = stream.progress_seq
+        if seq == self._progress_seen:
+            return None
+        self._progress_seen = seq
+        return stream.progress
 
     def _take(self, n):
         self._read = True

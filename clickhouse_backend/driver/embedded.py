@@ -319,7 +319,7 @@ class EmbeddedClient:
 
     def request(self, body, params="", query_id=None, retryable=False, raw=False, notifier=None,
                 query_timeout=0.0, buffer_limit=0, tz=None, strings_as_bytes=False, columnar=False,
-                **_transport_only):  # e.g. HTTP compression: nothing to do in-process
+                progress=False, **_transport_only):  # e.g. HTTP compression: nothing to do in-process
         _check_process()
         if query_id is not None and not isinstance(query_id, str):
             raise TypeError("query_id must be a str")
@@ -330,7 +330,7 @@ class EmbeddedClient:
             settings["max_execution_time"] = repr(float(query_timeout))
         return EmbeddedStream(self._engine, bytes(body), settings, self._options.database, query_id or None,
                               bool(retryable), bool(raw), notifier is not None, tz, bool(strings_as_bytes),
-                              bool(columnar))
+                              bool(columnar), bool(progress))
 
     def pool_stats(self):
         return self._engine.stats()
@@ -345,7 +345,7 @@ class EmbeddedStream:
     """
 
     def __init__(self, engine, body, settings, database, query_id, streamable, raw, use_executor, tz,
-                 strings_as_bytes, columnar):
+                 strings_as_bytes, columnar, progress=False):
         self.query_id = query_id or str(uuid.uuid4())
         self._engine = engine
         self._body = body
@@ -363,7 +363,14 @@ class EmbeddedStream:
         self._session = None
         self._sres = None                # chDB streaming result
         self._raw = None
-        self._stats = {"read_rows": 0, "read_bytes": 0, "written_rows": 0, "written_bytes": 0}
+        self._stats = {"read_rows": 0, "read_bytes": 0, "written_rows": 0, "written_bytes": 0,
+                       "result_rows": 0, "result_bytes": 0}
+        # chDB's progress callback (set on the session while this query runs)
+        self._want_progress = progress
+        self.progress = None             # the latest progress dict
+        self.progress_seq = 0
+        self._progress_cb = None         # next_block_progress()'s callback (sync: this thread)
+        self._progress_error = None      # what that callback raised, re-raised after chDB returns
         self._started_at = None
         self._elapsed = 0.0
         self._finished = False           # the consumer has seen the end or the error
@@ -405,6 +412,8 @@ class EmbeddedStream:
         self._state = "streaming"
         self._session.prepare(self._settings, self._database)
         conn = self._session.conn
+        if self._want_progress:
+            conn.set_progress_callback(self._on_chdb_progress)
         if self._streamable:
             try:
                 self._sres = conn.send_query(self._body, "Native")
@@ -451,9 +460,12 @@ class EmbeddedStream:
             raise InterfaceError(f"chDB returned {d.buffered} bytes of an incomplete Native block")
 
     def _account(self, res, written):
+        # chDB's rows_read() counts the result's rows; storage_rows_read() what was read
         s = self._stats
-        s["read_rows"] += res.rows_read()
-        s["read_bytes"] += res.bytes_read()
+        s["read_rows"] += res.storage_rows_read()
+        s["read_bytes"] += res.storage_bytes_read()
+        s["result_rows"] += res.rows_read()
+        s["result_bytes"] += res.bytes_read()
         if written:
             s["written_rows"] += res.rows_written()
             s["written_bytes"] += res.bytes_written()
@@ -464,6 +476,11 @@ class EmbeddedStream:
         sres, self._sres = self._sres, None
         reuse = True
         if session is not None:
+            if self._want_progress:
+                try:
+                    session.conn.set_progress_callback(None)  # the session goes to other queries
+                except Exception:
+                    reuse = False
             if sres is not None:
                 try:
                     session.conn.streaming_cancel_query(sres)
@@ -512,6 +529,38 @@ class EmbeddedStream:
             if self._use_executor:
                 raise InterfaceError("an async embedded stream cannot be read with next_block()")
             self._step()
+
+    def _on_chdb_progress(self, progress):
+        """chDB's callback, on the thread running the query: the caller's own
+        (sync) or an executor thread (async: the armed future wakes the loop)."""
+        with self._mu:
+            self.progress = progress
+            self.progress_seq += 1
+            fut, self._fut = self._fut, None
+        if fut is not None:
+            try:
+                fut.get_loop().call_soon_threadsafe(_resolve, fut)
+            except RuntimeError:
+                pass  # the loop is closed
+        cb = self._progress_cb
+        if cb is not None and self._progress_error is None:
+            try:
+                cb(progress)
+            except BaseException as e:  # raised once chDB returns: not through its C++ frames
+                self._progress_error = e
+
+    def next_block_progress(self, callback):
+        """next_block(), calling callback(progress dict) on this thread as chDB reports."""
+        self._progress_cb = callback
+        try:
+            item = self.next_block()
+        finally:
+            self._progress_cb = None
+        err, self._progress_error = self._progress_error, None
+        if err is not None:
+            self.close()
+            raise err
+        return item
 
     def wait_headers(self):
         self._check()
@@ -615,6 +664,8 @@ class EmbeddedStream:
         if not self._stats["written_rows"] and not _INSERT.match(self._body):
             del s["written_rows"]  # DDL and the like: rowcount stays -1 (unknown), as PEP 249 says
         s["elapsed_ns"] = str(int(self._elapsed * 1e9))
+        if self.progress:
+            s["total_rows_to_read"] = str(self.progress.get("total_rows_to_read", 0))
         return json.dumps(s)
 
     @property
