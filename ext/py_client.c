@@ -312,9 +312,7 @@ static PyObject *stream_new_progress(StreamObject *self, unsigned *seen) {
 static PyObject *Stream_next_block_progress(StreamObject *self, PyObject *callback) {
     if (stream_check_generation(self)) return NULL;
     for (;;) {
-        PyObject *item = stream_take(self);
-        if (item != Py_False) return item;
-        Py_DECREF(item);
+        /* progress first: the updates that came before a block are not skipped */
         PyObject *text = stream_new_progress(self, &self->progress_seen);
         if (!text && PyErr_Occurred()) return NULL;
         if (text) {
@@ -325,8 +323,10 @@ static PyObject *Stream_next_block_progress(StreamObject *self, PyObject *callba
                 return NULL;
             }
             Py_DECREF(res);
-            continue;
         }
+        PyObject *item = stream_take(self);
+        if (item != Py_False) return item;
+        Py_DECREF(item);
         if (wait_for(self, WAIT_BLOCK_OR_PROGRESS)) return NULL;
     }
 }
