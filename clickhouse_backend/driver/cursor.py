@@ -185,6 +185,8 @@ class CursorBase:
             return (yield from self._executemany_steps(operation, parameters, settings, query_id))
         yield from self._knowing_server_version(lambda: self._request(operation, parameters, settings, query_id))
         yield from self._first_block()
+        if not self._done:  # what is known so far (servers send it before the rows); final at the end
+            self.summary = Summary.parse(self._stream.summary)
         return self
 
     def _executemany_steps(self, operation, seq_of_parameters, settings, query_id):

@@ -1,0 +1,40 @@
+"""Django's SQL debug log and connection.queries carry each query's query_id and
+the rows and bytes it read (issue 19), on both engines: chDB reports its
+statistics, the 18.16 server sends no summary (the counts are None there)."""
+import logging
+
+import pytest
+from django.test.utils import CaptureQueriesContext
+
+from tests.backend.conftest import use_db
+from tests.backend.testapp.models import Plain
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_queries_and_log_records_carry_query_facts(alias, request, caplog):
+    conn = use_db(alias, request)
+    with caplog.at_level(logging.DEBUG, logger="django.db.backends"), CaptureQueriesContext(conn) as ctx:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count() FROM numbers(1000)")
+            assert cur.fetchall() == [(1000,)]
+            qid = cur.cursor.query_id
+        Plain.objects.using(alias).filter(name="nobody").count()
+    first, orm = ctx.captured_queries
+    assert first["query_id"] == qid and orm["query_id"] and orm["query_id"] != qid
+    records = [r for r in caplog.records if r.name == "django.db.backends" and getattr(r, "sql", None)]
+    assert [r.query_id for r in records][-2:] == [qid, orm["query_id"]]
+    assert f"query_id={qid}" in records[-2].getMessage()
+    if alias == "embedded":
+        assert (first["read_rows"], first["read_bytes"]) == (1000, 8000)
+        assert records[-2].read_rows == 1000
+    else:  # 18.16: no X-ClickHouse-Summary
+        assert first["read_rows"] is None and first["read_bytes"] is None
+
+
+def test_no_facts_without_debug(db):
+    from django.db import connection
+
+    assert not connection.queries_logged
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1")
+    assert connection.queries == []
