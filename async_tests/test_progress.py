@@ -63,7 +63,7 @@ async def test_embedded_progress_async():
     cur = conn.cursor()
     updates = []
     async for p in cur.execute_progress("SELECT max(number * 7 % 1000003) FROM numbers(100000000)",
-                                        settings={"max_threads": 1}):
+                                        settings={"max_threads": 1, "interactive_delay": 20000}):
         updates.append(p)
     assert await cur.fetchall() == [(1000002,)]
     # chDB calls back less often when its query runs on the executor's threads

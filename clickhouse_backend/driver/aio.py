@@ -54,7 +54,7 @@ class AsyncCursor(CursorBase):
         """The next decoded block, None at the end; raises the request's error."""
         loop = None
         while True:
-            if self._reports_progress(stream):  # the engine woke us for it, or for a block
+            if self._progress is not None and stream is self._stream:  # woken for it, or a block
                 await self._deliver_progress(stream)
             item = stream.poll()
             if item is not False:

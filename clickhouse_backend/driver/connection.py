@@ -17,7 +17,7 @@ class Cursor(CursorBase):
             stream = steps.send(None)
             while True:
                 try:
-                    if self._reports_progress(stream):  # calls back on this thread while it waits
+                    if self._progress is not None and stream is self._stream:  # calls back on this thread
                         block = stream.next_block_progress(self._on_progress)
                     else:
                         block = stream.next_block()

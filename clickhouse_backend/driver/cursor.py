@@ -106,7 +106,7 @@ class CursorBase:
         self._total = 0
         self._rowcount = -1
         self.query_id = None
-        self.summary = UNKNOWN
+        self._summary = UNKNOWN        # a Summary, or the stream's text until `summary` is read
         self.last_progress = None      # the latest Progress delivered
         self._progress_seen = 0        # the stream's progress_seq delivered (async)
         self._describe = None  # (sql, settings) while an empty SELECT's columns are unknown
@@ -186,7 +186,7 @@ class CursorBase:
         yield from self._knowing_server_version(lambda: self._request(operation, parameters, settings, query_id))
         yield from self._first_block()
         if not self._done:  # what is known so far (servers send it before the rows); final at the end
-            self.summary = Summary.parse(self._stream.summary)
+            self._summary = self._stream.summary
         return self
 
     def _executemany_steps(self, operation, seq_of_parameters, settings, query_id):
@@ -485,16 +485,22 @@ class CursorBase:
         self._types = [r[1] for r in rows]
         self._rowcount = 0
 
+    @property
+    def summary(self):
+        """What the last query did (a Summary; fields None where unknown): final once
+        the result is read to its end, what the server told so far before."""
+        s = self._summary
+        if not isinstance(s, Summary):  # parsed when asked: most callers never do
+            s = self._summary = Summary.parse(s)
+        return s
+
     def _read_summary(self):
-        self.summary = Summary.parse(self._stream.summary if self._stream is not None else None)
-        if self._names is None and self.summary.written_rows is not None:
+        self._summary = self._stream.summary if self._stream is not None else None
+        if self._names is None and self._summary is not None and self.summary.written_rows is not None:
             self._rowcount = self.summary.written_rows
 
-    # -- progress (the shells call these only when the running execute asked) -----
-    def _reports_progress(self, stream):
-        """Is `stream` the result of an execute that asked for progress?"""
-        return self._progress is not None and stream is self._stream
-
+    # -- progress: the shells call these while they wait for the result of an execute
+    # that asked for progress (self._progress set, stream is self._stream) ---------
     def _on_progress(self, data):
         """A progress update of the current query (server JSON text or chDB's dict):
         the callback's return value (an awaitable for the async shell to await)."""

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from urllib.parse import parse_qsl
 
 from .. import _engine
@@ -304,6 +305,16 @@ def _resolve(fut):
         fut.set_result(None)
 
 
+def _progress_callback(ref):
+    # Through a weak reference: the session's chDB connection holding the stream
+    # would make a cycle, and an abandoned stream must close when dropped.
+    def on_progress(progress):
+        stream = ref()
+        if stream is not None:
+            stream._on_chdb_progress(progress)
+    return on_progress
+
+
 class EmbeddedClient:
     """Stands in for ``_engine.Client`` when the connection is embedded."""
 
@@ -412,8 +423,9 @@ class EmbeddedStream:
         self._state = "streaming"
         self._session.prepare(self._settings, self._database)
         conn = self._session.conn
-        if self._want_progress:
-            conn.set_progress_callback(self._on_chdb_progress)
+        # Always: chDB's per-chunk storage counts of a streamed result can fall short,
+        # its progress counts are the query's own (the summary takes the larger).
+        conn.set_progress_callback(_progress_callback(weakref.ref(self)))
         if self._streamable:
             try:
                 self._sres = conn.send_query(self._body, "Native")
@@ -476,11 +488,10 @@ class EmbeddedStream:
         sres, self._sres = self._sres, None
         reuse = True
         if session is not None:
-            if self._want_progress:
-                try:
-                    session.conn.set_progress_callback(None)  # the session goes to other queries
-                except Exception:
-                    reuse = False
+            try:
+                session.conn.set_progress_callback(None)  # the session goes to other queries
+            except Exception:
+                reuse = False
             if sres is not None:
                 try:
                     session.conn.streaming_cancel_query(sres)
@@ -536,6 +547,8 @@ class EmbeddedStream:
         with self._mu:
             self.progress = progress
             self.progress_seq += 1
+            if not self._want_progress:
+                return
             fut, self._fut = self._fut, None
         if fut is not None:
             try:
@@ -660,12 +673,16 @@ class EmbeddedStream:
     def summary(self):
         if self._state == "new":
             return None
-        s = {k: str(v) for k, v in self._stats.items()}
+        s = dict(self._stats)
+        p = self.progress
+        if p:
+            for k in ("read_rows", "read_bytes"):
+                s[k] = max(s[k], p.get(k, 0))
+            s["total_rows_to_read"] = p.get("total_rows_to_read", 0)
+        s = {k: str(v) for k, v in s.items()}
         if not self._stats["written_rows"] and not _INSERT.match(self._body):
             del s["written_rows"]  # DDL and the like: rowcount stays -1 (unknown), as PEP 249 says
         s["elapsed_ns"] = str(int(self._elapsed * 1e9))
-        if self.progress:
-            s["total_rows_to_read"] = str(self.progress.get("total_rows_to_read", 0))
         return json.dumps(s)
 
     @property

@@ -80,6 +80,8 @@ class Summary:
     @classmethod
     def parse(cls, data):
         """From X-ClickHouse-Summary JSON text or a dict (None: nothing known)."""
+        if data is None:
+            return UNKNOWN
         v = _values(data)
         return cls(**{f.name: v.get(f.name) for f in dataclasses.fields(cls)})
 

@@ -19,6 +19,7 @@ def run(*args, **kw):
 def test_progress_bar_on_a_long_query(request):
     use_db("embedded", request)
     out, err = run("SELECT max(number * 7 % 1000003) AS m FROM numbers(100000000)", "--setting", "max_threads=1",
+                   "--setting", "interactive_delay=20000",
                    database="embedded")
     frames = [f for f in err.split("\r") if "%" in f]
     assert len(frames) >= 2, err  # redrawn as the query ran
