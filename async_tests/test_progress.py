@@ -71,3 +71,33 @@ async def test_embedded_progress_async():
     assert rows and rows == sorted(rows) and 0 < rows[-1] <= 100_000_000
     assert cur.summary.read_rows == 100_000_000
     await conn.close()
+
+
+@requires_chdb
+async def test_embedded_cancel_kills_the_running_query():
+    # chDB lists its queries under ids of its own: the driver's query_id is in the
+    # text (a trailing comment), and cancelling the task kills the query even while
+    # chDB is busy computing it (its fetch call returns only with the next chunk).
+    conn = await chd.connect_async(embedded=EMBEDDED)
+    cur, check = conn.cursor(), conn.cursor()
+    first = asyncio.Event()
+    task = asyncio.ensure_future(cur.execute(
+        "SELECT count() FROM numbers(2000000000) WHERE NOT ignore(sipHash64(number))",
+        query_id="emb-cancel-1", settings={"max_threads": 1}, progress=lambda p: first.set()))
+    await asyncio.wait_for(first.wait(), 60)
+
+    async def listed():
+        await check.execute("SELECT count() FROM system.processes WHERE query LIKE %s",
+                            ["%/* chb:emb-cancel-1 */"])
+        return (await check.fetchall())[0][0]
+
+    assert await listed() == 1
+    task.cancel()
+    await asyncio.wait((task,))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while await listed() and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    assert await listed() == 0
+    assert loop.time() < deadline
+    await conn.close()

@@ -58,6 +58,10 @@ _CODE = re.compile(r"Code:\s*(\d+)")
 _SESSION_STATE = re.compile(rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:SET|USE)\b", re.I | re.S)
 _INSERT = re.compile(rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*INSERT\b", re.I | re.S)
 _STREAMING_UNSUPPORTED = "Streaming query is not supported"
+# chDB lists its queries under ids of its own: a streamed query ends with a comment
+# naming the driver's query_id (at the end, so that error positions do not move), by
+# which system.processes shows it and KILL QUERY stops it while chDB is busy with it.
+_TAGGABLE = re.compile(r"[\w.:@-]{1,127}")
 
 
 def _after_fork_in_child():
@@ -358,6 +362,7 @@ class EmbeddedStream:
     def __init__(self, engine, body, settings, database, query_id, streamable, raw, use_executor, tz,
                  strings_as_bytes, columnar, progress=False):
         self.query_id = query_id or str(uuid.uuid4())
+        self._tag_id = self.query_id if _TAGGABLE.fullmatch(self.query_id) else uuid.uuid4().hex
         self._engine = engine
         self._body = body
         self._settings = settings
@@ -428,7 +433,7 @@ class EmbeddedStream:
         conn.set_progress_callback(_progress_callback(weakref.ref(self)))
         if self._streamable:
             try:
-                self._sres = conn.send_query(self._body, "Native")
+                self._sres = conn.send_query(self._body + self._tag(), "Native")
                 return
             except RuntimeError as e:
                 # SHOW, DESCRIBE, EXPLAIN, EXISTS... cannot stream; nothing ran yet.
@@ -458,6 +463,23 @@ class EmbeddedStream:
             return
         self._account(res, written=False)
         self._decode(res.bytes())
+
+    def _tag(self):
+        return f"\n/* chb:{self._tag_id} */".encode()
+
+    def _kill(self):
+        """KILL QUERY this stream's chDB query from another chDB connection: chDB
+        itself is busy running it (a fetch returns only with its next chunk)."""
+        try:
+            session = self._engine.acquire()
+        except Exception:
+            return
+        try:
+            session.conn.query(f"KILL QUERY WHERE query LIKE '%/* chb:{self._tag_id} */' ASYNC", "Native")
+        except Exception:
+            pass  # it ended meanwhile, or the engine is going away
+        finally:
+            self._engine.release(session)
 
     def _decode(self, data):
         d = self._decoder
@@ -643,7 +665,10 @@ class EmbeddedStream:
             if self._state in ("done", "failed", "cancelled"):
                 return
             self._stop = True
+            busy = self._inflight and self._state == "streaming"
             if self._inflight:
+                if busy:  # chDB may run the query for long before the job sees _stop
+                    _get_executor().submit(self._kill)
                 return  # the running job sees _stop and cleans up
             if self._use_executor:
                 self._inflight = True
