@@ -1,5 +1,5 @@
 """What a query did and is doing: :class:`Progress` (live updates) and
-:class:`Summary` (``cursor.summary`` once the result is read).
+:class:`Summary` (``cursor.summary``).
 
 Servers send both as JSON objects of decimal strings (X-ClickHouse-Progress while
 the query runs, when ``send_progress_in_http_headers=1``; X-ClickHouse-Summary with
@@ -14,17 +14,19 @@ import json
 # What a query asked for progress adds to its settings; nothing is sent otherwise.
 PROGRESS_SETTINGS = {"send_progress_in_http_headers": 1}
 
+# The counters ClickHouse reports (ProgressValues::writeJSON), in its order.
+FIELDS = ("read_rows", "read_bytes", "written_rows", "written_bytes", "total_rows_to_read", "result_rows",
+          "result_bytes", "elapsed_ns")
+
 
 def _values(data):
-    if data is None:
-        return {}
     if isinstance(data, (str, bytes)):
         try:
             data = json.loads(data)
         except ValueError:
             return {}
-        if not isinstance(data, dict):
-            return {}
+    if not isinstance(data, dict):
+        return {}
     out = {}
     for k, v in data.items():
         try:
@@ -34,26 +36,24 @@ def _values(data):
     return out
 
 
-@dataclasses.dataclass(frozen=True)
-class Progress:
+def _counters(name, default):
+    """A frozen dataclass of FIELDS, each `default` unless given."""
+    return dataclasses.make_dataclass(name, [(f, "int | None", dataclasses.field(default=default)) for f in FIELDS],
+                                      frozen=True)
+
+
+class Progress(_counters("Progress", 0)):
     """One progress update. Counts are cumulative since the query began; the server
     raises ``total_rows_to_read`` while it runs (more parts or subqueries found), so
     ``fraction`` may go down as well as up. 0 where the server sent nothing."""
 
-    read_rows: int = 0
-    read_bytes: int = 0
-    total_rows_to_read: int = 0
-    written_rows: int = 0
-    written_bytes: int = 0
-    result_rows: int = 0
-    result_bytes: int = 0
-    elapsed_ns: int = 0
+    __slots__ = ()
 
     @classmethod
     def parse(cls, data):
         """From X-ClickHouse-Progress JSON text or chDB's progress dict."""
         v = _values(data)
-        return cls(**{f.name: v.get(f.name, 0) for f in dataclasses.fields(cls)})
+        return cls(**{f: v.get(f, 0) for f in FIELDS})
 
     @property
     def fraction(self):
@@ -63,19 +63,11 @@ class Progress:
         return min(self.read_rows / self.total_rows_to_read, 1.0)
 
 
-@dataclasses.dataclass(frozen=True)
-class Summary:
+class Summary(_counters("Summary", None)):
     """What the last query did, as far as it is known: a field the server did not
-    send (18.16 sends no summary at all) is None."""
+    send (18.16 sends no summary at all) is None; false when nothing is known."""
 
-    read_rows: int | None = None
-    read_bytes: int | None = None
-    written_rows: int | None = None
-    written_bytes: int | None = None
-    total_rows_to_read: int | None = None
-    result_rows: int | None = None
-    result_bytes: int | None = None
-    elapsed_ns: int | None = None
+    __slots__ = ()
 
     @classmethod
     def parse(cls, data):
@@ -83,10 +75,10 @@ class Summary:
         if data is None:
             return UNKNOWN
         v = _values(data)
-        return cls(**{f.name: v.get(f.name) for f in dataclasses.fields(cls)})
+        return cls(**{f: v.get(f) for f in FIELDS})
 
     def __bool__(self):
-        return any(getattr(self, f.name) is not None for f in dataclasses.fields(self))
+        return any(getattr(self, f) is not None for f in FIELDS)
 
 
 UNKNOWN = Summary()
