@@ -4,10 +4,11 @@ statistics, the 18.16 server sends no summary (the counts are None there)."""
 import logging
 
 import pytest
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from tests.backend.conftest import use_db
-from tests.backend.testapp.models import Plain
+from tests.backend.testapp.models import Numbers, Plain
 
 
 @pytest.mark.parametrize("alias", ["default", "embedded"])
@@ -39,3 +40,18 @@ def test_no_facts_without_debug(db):
     with connection.cursor() as cur:
         cur.execute("SELECT 1")
     assert len(connection.queries_log) == before
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+def test_queryset_query_id(alias, request):
+    conn = use_db(alias, request)
+    qs = Numbers.objects.using(alias).query_id("qs-report-42")
+    with CaptureQueriesContext(conn) as ctx:
+        assert list(qs.filter(id=-1)) == []
+        assert qs.filter(id=-1).count() == 0
+        assert qs.aggregate(n=Count("id", distinct=True))["n"] >= 0  # an aggregate over a subquery
+        Numbers.objects.using(alias).filter(id=-1).count()
+    ids = [q["query_id"] for q in ctx.captured_queries]
+    assert ids[:3] == ["qs-report-42"] * 3 and ids[3] != "qs-report-42"
+    with pytest.raises(TypeError):
+        qs.query_id(42)
