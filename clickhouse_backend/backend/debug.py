@@ -1,13 +1,17 @@
 """Django's SQL debug logging (DEBUG=True, or connection.force_debug_cursor) with
 what ClickHouse tells about each query: its query_id and the rows and bytes it
-read, in the ``django.db.backends`` log records and in ``connection.queries``."""
+read, as attributes of the ``django.db.backends`` log records
+(``record.query_id``, ``record.read_rows``, ``record.read_bytes``: use them in a
+formatter) and keys of the ``connection.queries`` entries. Django's own call
+(message, arguments, ``extra``) is left exactly as it is."""
+import contextvars
 import logging
-import time
 from contextlib import contextmanager
 
 from django.db.backends.utils import CursorDebugWrapper
 
-logger = logging.getLogger("django.db.backends")
+# The facts of the query whose record Django is about to log (set only meanwhile).
+_FACTS = contextvars.ContextVar("clickhouse_backend_query_facts", default=None)
 
 
 def query_facts(cursor):
@@ -20,26 +24,30 @@ def query_facts(cursor):
             "read_bytes": getattr(summary, "read_bytes", None)}
 
 
+class _AddQueryFacts(logging.Filter):
+    def filter(self, record):
+        facts = _FACTS.get()
+        if facts is not None:
+            record.__dict__.update(facts)
+        return True
+
+
+logging.getLogger("django.db.backends").addFilter(_AddQueryFacts())
+
+
 class ClickHouseCursorDebugWrapper(CursorDebugWrapper):
     @contextmanager
     def debug_sql(self, sql=None, params=None, use_last_executed_query=False, many=False):
-        # Django's debug_sql, with the query's facts in the entry and the record.
-        start = time.monotonic()
+        token = None
         try:
-            yield
+            with super().debug_sql(sql, params, use_last_executed_query, many):
+                try:
+                    yield
+                finally:  # before Django logs the query and appends its entry
+                    token = _FACTS.set(query_facts(self.cursor))
         finally:
-            duration = time.monotonic() - start
-            if use_last_executed_query:
-                sql = self.db.ops.last_executed_query(self.cursor, sql, params)
-            try:
-                times = len(params) if many else ""
-            except TypeError:  # params could be an iterator
-                times = "?"
-            facts = query_facts(self.cursor)
-            self.db.queries_log.append({"sql": "%s times: %s" % (times, sql) if many else sql,
-                                        "time": "%.3f" % duration, **facts})
-            logger.debug("(%.3f) %s; args=%s; alias=%s; query_id=%s; read_rows=%s; read_bytes=%s",
-                         duration, sql, params, self.db.alias, facts["query_id"], facts["read_rows"],
-                         facts["read_bytes"],
-                         extra={"duration": duration, "sql": sql, "params": params, "alias": self.db.alias,
-                                **facts})
+            if token is not None:
+                facts = _FACTS.get()
+                _FACTS.reset(token)
+                if self.db.queries_log:
+                    self.db.queries_log[-1].update(facts)
