@@ -252,6 +252,12 @@ def test_server_query_id_in_processes_and_progress_asked_delivers_none(make_conn
     assert not cur.summary and cur.summary.read_rows is None   # nor a summary
 
 
+def test_progress_must_be_callable(cursor):
+    with pytest.raises(chd.ProgrammingError, match="callable"):
+        cursor.execute("SELECT 1", progress=42)
+    assert cursor.execute("SELECT 1").fetchall() == [(1,)]  # the cursor is still usable
+
+
 def test_error_carries_query_id(cursor):
     with pytest.raises(chd.DatabaseError) as ei:
         cursor.execute("SELECT no_such_column", query_id="progress-err-1", progress=lambda p: None)

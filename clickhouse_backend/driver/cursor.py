@@ -153,9 +153,11 @@ class CursorBase:
         executemany name their progress callback (None: the connection's)."""
         if not self._busy.acquire(False):
             raise ProgrammingError(_CONCURRENT.format(self._user, self._user, self._user))
-        if progress is not False:
-            self._progress = progress if progress is not None else self.connection._options.progress
         try:
+            if progress is not False:
+                if progress is not None and not callable(progress):
+                    raise ProgrammingError(f"progress must be a callable taking a Progress, not {progress!r}")
+                self._progress = progress if progress is not None else self.connection._options.progress
             return (yield from steps)
         except Error:
             raise
