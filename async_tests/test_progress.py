@@ -3,10 +3,13 @@ checks on the sync one, with the callback on the loop and the async iterator."""
 import asyncio
 import threading
 
+import pytest
+
 import clickhouse_backend.driver as chd
 from clickhouse_backend.driver.progress import Progress, Summary
 from tests.embedded_support import EMBEDDED, requires_chdb
-from tests.test_progress import STEPS, SUMMARY, _h2_fake, delivered_in_order, live_script
+from tests.test_progress import (STEPS, SUMMARY, _h2_fake, assert_killed, delivered_in_order, live_script,
+                                 stalled_script)
 from tests.fake_http import FakeServer
 
 
@@ -101,3 +104,17 @@ async def test_embedded_cancel_kills_the_running_query():
     assert await listed() == 0
     assert loop.time() < deadline
     await conn.close()
+
+
+async def test_async_callback_error_cancels_the_query():
+    async def on_progress(p):
+        raise ValueError("enough")
+
+    with FakeServer(stalled_script) as srv:
+        conn = await chd.connect_async(host="127.0.0.1", port=srv.port)
+        cur = conn.cursor()
+        with pytest.raises(chd.Error) as ei:
+            await cur.execute("SELECT 1", progress=on_progress)
+        assert isinstance(ei.value.__cause__, ValueError)
+        await asyncio.get_running_loop().run_in_executor(None, assert_killed, srv, cur)
+        await conn.close()

@@ -155,32 +155,38 @@ def test_many_progress_headers_do_not_hit_the_header_limits():
     assert [u.read_rows for u in updates] == sorted(u.read_rows for u in updates)
 
 
-def test_callback_error_cancels_the_query():
-    def script(conn, req, n):
-        if b"KILL QUERY" in req:
-            conn.sendall(http_response(b""))
-            return "keep"
-        conn.sendall(head(req) + f"X-ClickHouse-Progress: {STEPS[0]}\r\n".encode())
-        time.sleep(3)  # "running": the client gives up before
-        return "close"
+def stalled_script(conn, req, n):
+    """One progress update, then the query "runs" on; answers KILL QUERY."""
+    if b"KILL QUERY" in req:
+        conn.sendall(http_response(b""))
+        return "keep"
+    conn.sendall(head(req) + f"X-ClickHouse-Progress: {STEPS[0]}\r\n".encode())
+    time.sleep(3)  # the client gives up before
+    return "close"
 
+
+def assert_killed(srv, cur):
+    """The pool slot is free and KILL QUERY went out for cur's query (the engine
+    thread does both after the error)."""
+    deadline = time.monotonic() + 10
+    while (cur.connection.pool_stats()["in_use"] or not any(b"KILL QUERY" in r for r in srv.requests)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cur.connection.pool_stats()["in_use"] == 0
+    kills = [r for r in srv.requests if b"KILL QUERY" in r]
+    assert kills and cur.query_id.encode() in kills[0]
+
+
+def test_callback_error_cancels_the_query():
     def on_progress(p):
         raise ValueError("enough")
 
-    with FakeServer(script) as srv:
+    with FakeServer(stalled_script) as srv:
         cur = chd.connect(host="127.0.0.1", port=srv.port).cursor()
         with pytest.raises(chd.Error) as ei:
             cur.execute("SELECT 1", progress=on_progress)
         assert isinstance(ei.value.__cause__, ValueError)
-        deadline = time.monotonic() + 10  # the engine thread frees the slot and sends the kill
-        while (cur.connection.pool_stats()["in_use"] or not any(b"KILL QUERY" in r for r in srv.requests)) \
-                and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert cur.connection.pool_stats()["in_use"] == 0
-        kills = [r for r in srv.requests if b"KILL QUERY" in r]
-        assert kills and cur.query_id.encode() in kills[0]
-
-
+        assert_killed(srv, cur)
 
 
 # -- HTTP/2 through nginx ------------------------------------------------------------
