@@ -298,9 +298,10 @@ static PyObject *stream_new_progress(StreamObject *self, unsigned *seen) {
     chb_request *r = self->req;
     PyObject *text = NULL;
     pthread_mutex_lock(&r->mu);
-    if (r->progress_seq != *seen && r->progress) {
+    if (r->progress_seq != *seen) {
         *seen = r->progress_seq;
-        text = PyUnicode_DecodeUTF8(r->progress, (Py_ssize_t)strlen(r->progress), "replace");
+        if (r->progress) /* NULL only if its copy failed (out of memory): skip it */
+            text = PyUnicode_DecodeUTF8(r->progress, (Py_ssize_t)strlen(r->progress), "replace");
     }
     pthread_mutex_unlock(&r->mu);
     return text;
