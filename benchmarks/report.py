@@ -19,6 +19,7 @@ BEGIN, END = "<!-- BEGIN GENERATED RESULTS -->", "<!-- END GENERATED RESULTS -->
 ASYNC = {"ours-async", "ours-h2-async", "cc-async", "asynch", "aiochclient"}
 LABELS = {
     "ours-sync": "**ours, sync** (HTTP/1.1 pool)",
+    "ours-sync-facts": "**ours, sync**, own query_id + summary read per query",
     "ours-async": "**ours, asyncio** (HTTP/1.1 pool)",
     "ours-h2": "**ours, sync, h2** (TLS via nginx)",
     "ours-h2-async": "**ours, asyncio, h2** (TLS via nginx)",
@@ -354,6 +355,11 @@ class Report:
             rows.append(f"| {what} | {fmt.format(goal=goal)} | {r:.2f}× | {'met' if r >= goal else '**missed**'} |")
 
         add("1: ours sync vs clickhouse-connect sync", "ours-sync", "cc-sync", 2.0, "seq")
+        om, fm = self.median_of("seq", "ours-sync"), self.median_of("seq", "ours-sync-facts")
+        if om and fm:
+            r = fm / om - 1
+            rows.append(f"| 1: query_id + summary per query vs plain (ours sync) | <= 3 % overhead | "
+                        f"{r * 100:+.1f} % | {'met' if r <= 0.03 else '**missed**'} |")
         add("2: ours asyncio vs clickhouse-connect async", "ours-async", "cc-async", 3.0, "conc")
         add("2: ours asyncio vs aiochclient", "ours-async", "aiochclient", 3.0, "conc")
         raw, om = self.raw("conc"), self.median_of("conc", "ours-async")

@@ -60,7 +60,7 @@ SIZES = {
 
 DRIVER_CLIENTS = {
     # workload -> clients, in table order (ours first)
-    "seq": ["ours-sync", "ours-async", "ours-h2", "ours-h2-async", "ours-embedded", "cc-sync", "cc-async",
+    "seq": ["ours-sync", "ours-sync-facts", "ours-async", "ours-h2", "ours-h2-async", "ours-embedded", "cc-sync", "cc-async",
             "clickhouse-driver", "asynch", "aiochclient"],
     "conc": ["ours-async", "ours-h2-async", "cc-async", "asynch", "aiochclient"],
     "fetch": ["ours-sync", "ours-async", "ours-h2", "ours-h2-async", "ours-embedded", "cc-sync", "cc-async",

@@ -124,6 +124,24 @@ class Ours:
         return n
 
 
+class OursFacts(Ours):
+    """Ours, each query with its own query_id, reading cursor.query_id and
+    cursor.summary after it (issue 19: what that costs over plain queries)."""
+
+    def seq(self, n, sql):
+        import uuid
+
+        cur = self.conn.cursor()
+        rows = 0
+        facts = []
+        prefix = uuid.uuid4().hex  # ids unique per run; making them is the caller's cost, not the driver's
+        for i in range(n):
+            cur.execute(sql, query_id=f"{prefix}-{i}")
+            rows += len(cur.fetchall())
+            facts.append((cur.query_id, cur.summary.read_rows))
+        return rows
+
+
 class OursAsync:
     """clickhouse_backend.driver.connect_async: asyncio on the same C engine and pool."""
     is_async = True
@@ -454,6 +472,7 @@ class AiochClient:
 
 CLIENTS = {
     "ours-sync": Ours,
+    "ours-sync-facts": OursFacts,
     "ours-async": OursAsync,
     "ours-h2": OursH2,
     "ours-h2-async": OursH2Async,

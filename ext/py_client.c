@@ -76,6 +76,7 @@ typedef struct {
     chb_block *last;        /* the last block handed out, kept raw until the next one for redecode() */
     int finished;           /* end of result returned to the consumer */
     unsigned generation;
+    unsigned progress_seen; /* progress_seq delivered by next_block_progress() */
     char query_id[128];
 } StreamObject;
 
@@ -206,29 +207,31 @@ static void Stream_dealloc(StreamObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-typedef enum { WAIT_HEADERS, WAIT_BLOCK } wait_what;
+typedef enum { WAIT_HEADERS, WAIT_BLOCK, WAIT_BLOCK_OR_PROGRESS } wait_what;
 
-static int ready_locked(chb_request *r, wait_what what) {
+static int ready_locked(chb_request *r, wait_what what, unsigned progress_seen) {
     if (chb_req_terminal(r->state)) return 1;
     if (what == WAIT_HEADERS) return r->headers_ready;
+    if (what == WAIT_BLOCK_OR_PROGRESS && r->progress_seq != progress_seen) return 1;
     return r->blocks_head != NULL;
 }
 
 /* Block (without the GIL) until r has what we wait for. Ctrl-C cancels the query. */
 static int wait_for(StreamObject *self, wait_what what) {
     chb_request *r = self->req;
+    unsigned seen = self->progress_seen;
     for (;;) {
         int ready;
         Py_BEGIN_ALLOW_THREADS
         pthread_mutex_lock(&r->mu);
-        if (!ready_locked(r, what)) {
+        if (!ready_locked(r, what, seen)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 100 * 1000000L;
             if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
             pthread_cond_timedwait(&r->cond, &r->mu, &ts);
         }
-        ready = ready_locked(r, what);
+        ready = ready_locked(r, what, seen);
         pthread_mutex_unlock(&r->mu);
         Py_END_ALLOW_THREADS
         if (ready) return 0;
@@ -323,6 +326,46 @@ static PyObject *Stream_next_block(StreamObject *self, PyObject *unused) {
     }
 }
 
+/* The latest X-ClickHouse-Progress text if it is newer than `*seen` (which is
+ * updated), else NULL without an exception. */
+static PyObject *stream_new_progress(StreamObject *self, unsigned *seen) {
+    chb_request *r = self->req;
+    PyObject *text = NULL;
+    pthread_mutex_lock(&r->mu);
+    if (r->progress_seq != *seen) {
+        *seen = r->progress_seq;
+        if (r->progress) /* NULL only if its copy failed (out of memory): skip it */
+            text = PyUnicode_DecodeUTF8(r->progress, (Py_ssize_t)strlen(r->progress), "replace");
+    }
+    pthread_mutex_unlock(&r->mu);
+    return text;
+}
+
+/* next_block(), calling progress(json_text) on this thread with each newer
+ * X-ClickHouse-Progress while it waits (updates that come faster are coalesced). An
+ * exception of the callback cancels the query and propagates. */
+static PyObject *Stream_next_block_progress(StreamObject *self, PyObject *callback) {
+    if (stream_check_generation(self)) return NULL;
+    for (;;) {
+        /* progress first: the updates that came before a block are not skipped */
+        PyObject *text = stream_new_progress(self, &self->progress_seen);
+        if (!text && PyErr_Occurred()) return NULL;
+        if (text) {
+            PyObject *res = PyObject_CallOneArg(callback, text);
+            Py_DECREF(text);
+            if (!res) {
+                stream_cancel_request(self);
+                return NULL;
+            }
+            Py_DECREF(res);
+        }
+        PyObject *item = stream_take(self);
+        if (item != Py_False) return item;
+        Py_DECREF(item);
+        if (wait_for(self, WAIT_BLOCK_OR_PROGRESS)) return NULL;
+    }
+}
+
 static PyObject *Stream_poll(StreamObject *self, PyObject *unused) {
     if (stream_check_generation(self)) return NULL;
     return stream_take(self);
@@ -333,7 +376,7 @@ static PyObject *Stream_poll(StreamObject *self, PyObject *unused) {
 static PyObject *Stream_headers_ready(StreamObject *self, PyObject *unused) {
     chb_request *r = self->req;
     pthread_mutex_lock(&r->mu);
-    int ready = ready_locked(r, WAIT_HEADERS);
+    int ready = ready_locked(r, WAIT_HEADERS, 0);
     pthread_mutex_unlock(&r->mu);
     return PyBool_FromLong(ready);
 }
@@ -392,6 +435,8 @@ static PyObject *Stream_get_info(StreamObject *self, void *which) {
                                      : (Py_INCREF(Py_None), Py_None); break;
     case 4: v = r->headers_ready ? str_or_none(r->server_query_id) : (Py_INCREF(Py_None), Py_None); break;
     case 5: v = r->headers_ready ? str_or_none(r->content_type) : (Py_INCREF(Py_None), Py_None); break;
+    case 7: v = str_or_none(r->progress); break;
+    case 8: v = PyLong_FromUnsignedLong(r->progress_seq); break;
     case 6: v = !r->headers_ready ? (Py_INCREF(Py_None), Py_None)
                 : PyUnicode_FromString(r->content_encoding == DC_GZIP ? "gzip"
                                        : r->content_encoding == DC_ZSTD ? "zstd" : "identity"); break;
@@ -406,6 +451,8 @@ static PyMethodDef Stream_methods[] = {
     {"redecode", (PyCFunction)Stream_redecode, METH_NOARGS, "the last block again, in the current columnar mode"},
     {"wait_headers", (PyCFunction)Stream_wait_headers, METH_NOARGS, "block until the response headers (or a failure) arrive"},
     {"next_block", (PyCFunction)Stream_next_block, METH_NOARGS, "block until the next decoded block; None at the end"},
+    {"next_block_progress", (PyCFunction)Stream_next_block_progress, METH_O,
+     "next_block(), calling the argument with each newer progress JSON text while waiting"},
     {"poll", (PyCFunction)Stream_poll, METH_NOARGS, "next block, None at the end, False if nothing is ready"},
     {"headers_ready", (PyCFunction)Stream_headers_ready, METH_NOARGS, "non-blocking: headers or a failure arrived"},
     {"arm", (PyCFunction)Stream_arm, METH_O, "resolve this future (set_result(None)) on the next news"},
@@ -425,6 +472,8 @@ static PyGetSetDef Stream_getset[] = {
     {"content_encoding", (getter)Stream_get_info, NULL, "gzip/zstd/identity (deflate counts as gzip)", (void *)6},
     {"query_id", (getter)Stream_get_query_id, NULL, "query_id sent to the server", NULL},
     {"columnar", (getter)Stream_get_columnar, (setter)Stream_set_columnar, "decoding mode of the next blocks (0..3)", NULL},
+    {"progress", (getter)Stream_get_info, NULL, "latest X-ClickHouse-Progress JSON text (None before one)", (void *)7},
+    {"progress_seq", (getter)Stream_get_info, NULL, "number of X-ClickHouse-Progress headers received", (void *)8},
     {NULL},
 };
 
@@ -677,16 +726,16 @@ static void random_query_id(char *out, size_t n) {
 static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"body", "params", "query_id", "retryable", "raw", "notifier", "query_timeout",
                              "buffer_limit", "tz", "strings_as_bytes", "columnar", "headers", "max_ratio",
-                             "max_block_bytes", NULL};
+                             "max_block_bytes", "progress", NULL};
     Py_buffer body;
     const char *extra = "", *qid_in = NULL, *xheaders = "";
-    int retryable = 0, raw = 0, sab = 0, columnar = 0;
+    int retryable = 0, raw = 0, sab = 0, columnar = 0, progress = 0;
     PyObject *notifier = Py_None, *tz = Py_None;
     double query_timeout = 0, max_ratio = 1000;
     Py_ssize_t buffer_limit = 0, max_block_bytes = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOpisdn", kwlist, &body, &extra, &qid_in, &retryable, &raw,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOpisdnp", kwlist, &body, &extra, &qid_in, &retryable, &raw,
                                      &notifier, &query_timeout, &buffer_limit, &tz, &sab, &columnar, &xheaders,
-                                     &max_ratio, &max_block_bytes))
+                                     &max_ratio, &max_block_bytes, &progress))
         return NULL;
     StreamObject *s = NULL;
     chb_request *r = NULL;
@@ -753,6 +802,7 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
     chb_buf_init(&w);
     chb_buf_init(&kw_buf);
     r->retryable = retryable;
+    r->want_progress = progress;
     r->max_ratio = max_ratio > 0 ? max_ratio : 0;
     r->max_block_bytes = max_block_bytes > 0 ? (size_t)max_block_bytes : 0;
     if (self->secrets && (r->secrets = malloc(self->secrets_len)))

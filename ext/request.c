@@ -35,6 +35,7 @@ void chb_req_decref(chb_request *r) {
     free(r->summary);
     free(r->server_query_id);
     free(r->exception_tag);
+    free(r->progress);
     free(r->content_type);
     free(r->err_msg);
     free(r->secrets);

@@ -80,6 +80,7 @@ typedef struct chb_request {
     int is_kill;              /* the driver's own KILL QUERY: separate budget, never a user slot */
     int kill_resends;         /* a kill that matched nothing may be sent again this many times */
     size_t buffer_limit;      /* backpressure high-water mark (bytes of queued blocks) */
+    int want_progress;        /* the consumer reads progress: wake it on each X-ClickHouse-Progress */
 
     /* ---- shared (mu) ---- */
     pthread_mutex_t mu;
@@ -92,6 +93,8 @@ typedef struct chb_request {
     char *summary;            /* X-ClickHouse-Summary (JSON text) */
     char *server_query_id;    /* X-ClickHouse-Query-Id */
     char *exception_tag;      /* X-ClickHouse-Exception-Tag (25.11+) */
+    char *progress;           /* the latest X-ClickHouse-Progress (JSON text), NULL before one */
+    unsigned progress_seq;    /* counts the X-ClickHouse-Progress headers received */
     char *content_type;
     chb_block *blocks_head, *blocks_tail;
     size_t queued_bytes;

@@ -50,7 +50,18 @@ static const char *find_bytes(const char *hay, size_t n, const char *needle) {
 
 double chb_resp_header(chb_request *r, const char *name, size_t nlen, const char *value, size_t vlen) {
     /* Written before headers_ready is published under r->mu, read by the consumer after. */
-    if (HDR_IS("X-ClickHouse-Summary")) {
+    if (HDR_IS("X-ClickHouse-Progress")) {
+        /* Sent while the query runs, before the body: only the latest is kept. The
+         * consumer may be reading it, hence under mu (unlike the headers below). */
+        char *text = dup_n(value, vlen), *old;
+        pthread_mutex_lock(&r->mu);
+        old = r->progress;
+        r->progress = text;
+        r->progress_seq++;
+        if (r->want_progress) chb_req_notify_locked(r);
+        pthread_mutex_unlock(&r->mu);
+        free(old);
+    } else if (HDR_IS("X-ClickHouse-Summary")) {
         free(r->summary);
         r->summary = dup_n(value, vlen);
     } else if (HDR_IS("X-ClickHouse-Query-Id")) {

@@ -4,8 +4,10 @@ keep-alive connection that turns out dead.
 
 Each accepted connection is handled by ``script(conn, request_bytes, n)`` where n
 counts requests on that connection; the script writes what it likes and returns
-"keep" or "close".
+"keep" or "close". It listens on a loopback TCP port, or on a Unix socket
+(``unix_path``) for a proxy in front of it (the nginx h2 front's fake.sock).
 """
+import os
 import socket
 import threading
 
@@ -50,13 +52,22 @@ def read_request(sock):
 
 
 class FakeServer:
-    def __init__(self, script):
+    def __init__(self, script, unix_path=None):
         self.script = script
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.unix_path = unix_path
+        if unix_path:
+            self.sock = socket.socket(socket.AF_UNIX)
+            if os.path.exists(unix_path):
+                os.unlink(unix_path)
+            self.sock.bind(unix_path)
+            self.port = None
+        else:
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        if not unix_path:
+            self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.requests = []
         self._stop = False
@@ -93,6 +104,8 @@ class FakeServer:
         self._stop = True
         self._thread.join(2)
         self.sock.close()
+        if self.unix_path and os.path.exists(self.unix_path):
+            os.unlink(self.unix_path)
 
     def __enter__(self):
         return self

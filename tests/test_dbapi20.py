@@ -626,10 +626,15 @@ def test_query_id(cursor):
     assert cursor.query_id != "chb-test-query-id-1"
 
 
-def test_summary_is_dict_or_none(cursor):
+def test_summary(cursor):
     cursor.execute("SELECT 1")
     cursor.fetchall()
-    assert cursor.summary is None or isinstance(cursor.summary, dict)
+    s = cursor.summary
+    assert isinstance(s, chd.Summary)
+    if cursor.connection._options.embedded:  # chDB's statistics
+        assert (s.read_rows, s.result_rows) == (1, 1) and s.elapsed_ns > 0
+    else:  # 18.16 sends no X-ClickHouse-Summary: every field is unknown
+        assert not s and s.read_rows is None
 
 
 def test_connection_shared_between_threads(conn):

@@ -120,7 +120,7 @@ def test_streaming_large_result_and_summary(ecursor):
         assert a == i and b == str(i)
         n += 1
     assert n == 300000 and ecursor.rowcount == 300000
-    assert int(ecursor.summary["read_rows"]) == 300000
+    assert ecursor.summary.read_rows == 300000 and ecursor.summary.result_rows == 300000
 
 
 def test_abandoned_stream_frees_its_chdb_connection(embedded_conn):

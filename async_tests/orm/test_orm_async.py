@@ -363,3 +363,21 @@ async def test_cancelled_task_cancels_server_query(orm_databases):
 
     task = asyncio.ensure_future(view())
     await cancel_when_running(task, marker)
+
+
+@pytest.mark.parametrize("alias", ["default", "embedded"])
+async def test_queryset_query_id_and_query_log(alias):
+    """QuerySet.query_id() and connection.queries' query facts on the async ORM."""
+    await _seed(alias, 5)
+    conn = connections[alias]
+    conn.force_debug_cursor = True  # what DEBUG=True does (CaptureQueriesContext is sync-only)
+    before = len(conn.queries_log)
+    try:
+        assert await Event.objects.using(alias).query_id("aqs-7").acount() == 5
+        assert len([e async for e in Event.objects.using(alias).query_id("aqs-8")]) == 5
+    finally:
+        conn.force_debug_cursor = False
+    captured = list(conn.queries_log)[before:]
+    assert [q["query_id"] for q in captured] == ["aqs-7", "aqs-8"]
+    if alias == "embedded":
+        assert captured[1]["read_rows"] == 5  # (count() reads no rows: the trivial count)

@@ -13,6 +13,7 @@ from clickhouse_backend import driver as Database
 
 from .client import DatabaseClient
 from .creation import DatabaseCreation
+from .debug import ClickHouseCursorDebugWrapper
 from .features import DatabaseFeatures
 from .introspection import DatabaseIntrospection
 from .operations import DatabaseOperations
@@ -404,6 +405,9 @@ class DatabaseWrapper(BaseDatabaseWrapper):
     def init_connection_state(self):
         # No session state: the HTTP interface is stateless.
         pass
+
+    def make_debug_cursor(self, cursor):
+        return ClickHouseCursorDebugWrapper(cursor, self)
 
     @async_unsafe
     def create_cursor(self, name=None):

@@ -10,6 +10,7 @@ from .. import _engine
 from . import exceptions as _exceptions
 from .aio import AsyncConnection, AsyncCursor, connect_async
 from .connection import Connection, Cursor, connect
+from .progress import Progress, Summary
 from .exceptions import (
     DatabaseError,
     DataError,
@@ -88,5 +89,5 @@ __all__ = [
     "Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
     "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError", "PoolTimeout",
     "Date", "Time", "Timestamp", "Binary", "DateFromTicks", "TimeFromTicks", "TimestampFromTicks",
-    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID",
+    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "Progress", "Summary",
 ]

@@ -3,6 +3,7 @@ loop through one eventfd per loop (a Notifier), and one wake-up may complete man
 requests. Cancelling the awaiting task aborts the request, frees its pool slot and
 kills the query on the server."""
 import asyncio
+import inspect
 import weakref
 
 from .. import _engine
@@ -54,6 +55,8 @@ class AsyncCursor(CursorBase):
         """The next decoded block, None at the end; raises the request's error."""
         loop = None
         while True:
+            if self._progress is not None and stream is self._stream:  # woken for it, or a block
+                await self._deliver_progress(stream)
             item = stream.poll()
             if item is not False:
                 if loop is None and item is not None:
@@ -78,6 +81,13 @@ class AsyncCursor(CursorBase):
                 raise
             finally:
                 self._waiter = None
+
+    async def _deliver_progress(self, stream):
+        data = self._new_progress(stream)
+        if data is not None:
+            res = self._on_progress(data)
+            if inspect.isawaitable(res):
+                await res
 
     def _abandon(self):
         super()._abandon()
@@ -115,11 +125,37 @@ class AsyncCursor(CursorBase):
     def _notifier(self):
         return _notifier(asyncio.get_running_loop())
 
-    async def execute(self, operation, parameters=None, *, settings=None, query_id=None):
-        return await self._wait(self._execute(operation, parameters, settings, query_id))
+    async def execute(self, operation, parameters=None, *, settings=None, query_id=None, progress=None):
+        return await self._wait(self._execute(operation, parameters, settings, query_id, progress))
 
-    async def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None):
-        return await self._wait(self._executemany(operation, seq_of_parameters, settings, query_id))
+    async def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None, progress=None):
+        return await self._wait(self._executemany(operation, seq_of_parameters, settings, query_id, progress))
+
+    async def execute_progress(self, operation, parameters=None, *, settings=None, query_id=None):
+        """execute() as an async iterator of its Progress updates; the iteration ends
+        when execute() does (then fetch as usual) and raises its error. Leaving the
+        loop early cancels the query (it is killed on the server)."""
+        updates = asyncio.Queue()
+        task = asyncio.ensure_future(self.execute(operation, parameters, settings=settings, query_id=query_id,
+                                                  progress=updates.put_nowait))
+        try:
+            while not task.done() or not updates.empty():
+                if updates.empty():
+                    getter = asyncio.ensure_future(updates.get())
+                    await asyncio.wait((getter, task), return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        continue
+                    yield getter.result()
+                else:
+                    yield updates.get_nowait()
+            task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait((task,))
+            if not task.cancelled():
+                task.exception()  # retrieved (raised above, or the loop was left early)
 
     async def fetchone(self):
         rows = self._fetch_ready(1)

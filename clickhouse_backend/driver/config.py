@@ -59,6 +59,9 @@ class Options:
     # ClickHouse in-process through chDB: a data directory, or True/":memory:"/"temp"
     # for a throwaway one (clickhouse_backend/driver/embedded.py, docs/embedded.md).
     embedded: object = None
+    # A callable given each Progress of every query of the connection (execute's
+    # progress= overrides it); asking for progress adds PROGRESS_SETTINGS to the query.
+    progress: object = field(default=None, repr=False)
 
     def __post_init__(self):
         if not self.host:

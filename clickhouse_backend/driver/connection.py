@@ -18,7 +18,10 @@ class Cursor(CursorBase):
             stream = steps.send(None)
             while True:
                 try:
-                    block = stream.next_block()
+                    if self._progress is not None and stream is self._stream:  # calls back on this thread
+                        block = stream.next_block_progress(self._on_progress)
+                    else:
+                        block = stream.next_block()
                 except BaseException as e:
                     stream = steps.throw(e)
                 else:
@@ -39,11 +42,11 @@ class Cursor(CursorBase):
     def _finished(thread):
         return not thread.is_alive()
 
-    def execute(self, operation, parameters=None, *, settings=None, query_id=None):
-        return self._wait(self._execute(operation, parameters, settings, query_id))
+    def execute(self, operation, parameters=None, *, settings=None, query_id=None, progress=None):
+        return self._wait(self._execute(operation, parameters, settings, query_id, progress))
 
-    def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None):
-        return self._wait(self._executemany(operation, seq_of_parameters, settings, query_id))
+    def executemany(self, operation, seq_of_parameters, *, settings=None, query_id=None, progress=None):
+        return self._wait(self._executemany(operation, seq_of_parameters, settings, query_id, progress))
 
     def fetchone(self):
         rows = self._fetch_ready(1)

@@ -8,7 +8,6 @@ error of the wait. psycopg 3's generators are the model. The sync cursor
 the async cursor (aio.py) by awaiting the event loop: the two shells have no
 logic of their own, so they cannot drift apart.
 """
-import json
 import re
 import threading
 
@@ -16,7 +15,8 @@ from .. import _engine
 from . import columnar as col
 from .config import settings_query
 from .config import version_tuple
-from .exceptions import Error, InterfaceError, ProgrammingError, from_python_error
+from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError, from_python_error
+from .progress import PROGRESS_SETTINGS, UNKNOWN, Progress, Summary
 from .typecheck import column_checks
 
 # Statements that may be sent again on a fresh connection when a reused keep-alive
@@ -61,6 +61,7 @@ class CursorBase:
         self._generation = 0           # counts results: an iteration stops if its result is replaced
         self._columnar = False         # set_query_execution_args()
         self._use_numpy = False
+        self._progress = None          # the callback of the running execute (see _op)
         self._reset()
 
     def set_query_execution_args(self, columnar=None, use_numpy=None):
@@ -93,7 +94,9 @@ class CursorBase:
         self._total = 0
         self._rowcount = -1
         self.query_id = None
-        self.summary = None
+        self._summary = UNKNOWN        # a Summary, or the stream's text until `summary` is read
+        self.last_progress = None      # the latest Progress delivered
+        self._progress_seen = 0        # the stream's progress_seq delivered (async)
         self._describe = None  # (sql, settings) while an empty SELECT's columns are unknown
 
     # -- PEP 249 attributes ---------------------------------------------------
@@ -132,12 +135,17 @@ class CursorBase:
         return None
 
     # -- step machines: what execute/executemany/fetch*/describe do ----------------
-    def _op(self, steps):
+    def _op(self, steps, progress=False):
         """Every operation of the shells: one at a time per cursor, and only PEP 249
-        errors come out (any other with the original as __cause__)."""
+        errors come out (any other with the original as __cause__). execute and
+        executemany name their progress callback (None: the connection's)."""
         if not self._busy.acquire(False):
             raise ProgrammingError(_CONCURRENT.format(self._user, self._user, self._user))
         try:
+            if progress is not False:
+                if progress is not None and not callable(progress):
+                    raise ProgrammingError(f"progress must be a callable taking a Progress, not {progress!r}")
+                self._progress = progress if progress is not None else self.connection._options.progress
             return (yield from steps)
         except Error:
             raise
@@ -146,11 +154,11 @@ class CursorBase:
         finally:
             self._busy.release()
 
-    def _execute(self, operation, parameters, settings, query_id):
-        return self._op(self._execute_steps(operation, parameters, settings, query_id))
+    def _execute(self, operation, parameters, settings, query_id, progress=None):
+        return self._op(self._execute_steps(operation, parameters, settings, query_id), progress)
 
-    def _executemany(self, operation, seq_of_parameters, settings, query_id):
-        return self._op(self._executemany_steps(operation, seq_of_parameters, settings, query_id))
+    def _executemany(self, operation, seq_of_parameters, settings, query_id, progress=None):
+        return self._op(self._executemany_steps(operation, seq_of_parameters, settings, query_id), progress)
 
     def _fetch(self, n):
         return self._op(self._fetch_steps(n))
@@ -167,6 +175,8 @@ class CursorBase:
             return (yield from self._executemany_steps(operation, parameters, settings, query_id))
         yield from self._knowing_server_version(lambda: self._request(operation, parameters, settings, query_id))
         yield from self._first_block()
+        if not self._done:  # what is known so far (servers send it before the rows); final at the end
+            self._summary = self._stream.summary
         return self
 
     def _executemany_steps(self, operation, seq_of_parameters, settings, query_id):
@@ -516,6 +526,8 @@ class CursorBase:
             raise ProgrammingError(f"query_id must be a str without NUL characters, not {query_id!r}")
         opts = self.connection._options
         headers = ""
+        if self._progress is not None:
+            settings = {**PROGRESS_SETTINGS, **(settings or {})}
         if opts.encoding in ("gzip", "zstd") and len(body) >= COMPRESS_BODY_MIN:
             # large INSERT bodies travel compressed (ClickHouse decodes Content-Encoding)
             body = _engine.compress(opts.encoding, body)
@@ -535,6 +547,7 @@ class CursorBase:
             max_ratio=opts.max_decompression_ratio,
             max_block_bytes=opts.max_block_bytes,
             columnar=self._row_decoding(),
+            progress=self._progress is not None,
         )
         self.query_id = self._stream.query_id
         self._done = False
@@ -633,15 +646,35 @@ class CursorBase:
         self._types = [r[1] for r in rows]
         self._rowcount = 0
 
+    @property
+    def summary(self):
+        """What the last query did (a Summary; fields None where unknown): final once
+        the result is read to its end, what the server told so far before."""
+        s = self._summary
+        if not isinstance(s, Summary):  # parsed when asked: most callers never do
+            s = self._summary = Summary.parse(s)
+        return s
+
     def _read_summary(self):
-        s = self._stream.summary if self._stream is not None else None
-        if s:
-            try:
-                self.summary = json.loads(s)
-            except ValueError:
-                self.summary = None
-            if self._names is None and self.summary and "written_rows" in self.summary:
-                self._rowcount = int(self.summary["written_rows"])
+        self._summary = self._stream.summary if self._stream is not None else None
+        if self._names is None and self._summary is not None and self.summary.written_rows is not None:
+            self._rowcount = self.summary.written_rows
+
+    # -- progress: the shells call these while they wait for the result of an execute
+    # that asked for progress (self._progress set, stream is self._stream) ---------
+    def _on_progress(self, data):
+        """A progress update of the current query (server JSON text or chDB's dict):
+        the callback's return value (an awaitable for the async shell to await)."""
+        self.last_progress = Progress.parse(data)
+        return self._progress(self.last_progress)
+
+    def _new_progress(self, stream):
+        """The stream's progress if newer than the last delivered, else None."""
+        seq = stream.progress_seq
+        if seq == self._progress_seen:
+            return None
+        self._progress_seen = seq
+        return stream.progress
 
     def _take(self, n):
         self._read = True

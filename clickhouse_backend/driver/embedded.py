@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from urllib.parse import parse_qsl
 
 from .. import _engine
@@ -57,6 +58,10 @@ _CODE = re.compile(r"Code:\s*(\d+)")
 _SESSION_STATE = re.compile(rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:SET|USE)\b", re.I | re.S)
 _INSERT = re.compile(rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*INSERT\b", re.I | re.S)
 _STREAMING_UNSUPPORTED = "Streaming query is not supported"
+# chDB lists its queries under ids of its own: a streamed query ends with a comment
+# naming the driver's query_id (at the end, so that error positions do not move), by
+# which system.processes shows it and KILL QUERY stops it while chDB is busy with it.
+_TAGGABLE = re.compile(r"[\w.:@-]{1,127}")
 
 
 def _after_fork_in_child():
@@ -304,6 +309,16 @@ def _resolve(fut):
         fut.set_result(None)
 
 
+def _progress_callback(ref):
+    # Through a weak reference: the session's chDB connection holding the stream
+    # would make a cycle, and an abandoned stream must close when dropped.
+    def on_progress(progress):
+        stream = ref()
+        if stream is not None:
+            stream._on_chdb_progress(progress)
+    return on_progress
+
+
 class EmbeddedClient:
     """Stands in for ``_engine.Client`` when the connection is embedded."""
 
@@ -319,7 +334,7 @@ class EmbeddedClient:
 
     def request(self, body, params="", query_id=None, retryable=False, raw=False, notifier=None,
                 query_timeout=0.0, buffer_limit=0, tz=None, strings_as_bytes=False, columnar=False,
-                **_transport_only):  # e.g. HTTP compression: nothing to do in-process
+                progress=False, **_transport_only):  # e.g. HTTP compression: nothing to do in-process
         _check_process()
         if query_id is not None and not isinstance(query_id, str):
             raise TypeError("query_id must be a str")
@@ -330,7 +345,7 @@ class EmbeddedClient:
             settings["max_execution_time"] = repr(float(query_timeout))
         return EmbeddedStream(self._engine, bytes(body), settings, self._options.database, query_id or None,
                               bool(retryable), bool(raw), notifier is not None, tz, bool(strings_as_bytes),
-                              int(columnar))
+                              int(columnar), bool(progress))
 
     def pool_stats(self):
         return self._engine.stats()
@@ -345,8 +360,9 @@ class EmbeddedStream:
     """
 
     def __init__(self, engine, body, settings, database, query_id, streamable, raw, use_executor, tz,
-                 strings_as_bytes, columnar):
+                 strings_as_bytes, columnar, progress=False):
         self.query_id = query_id or str(uuid.uuid4())
+        self._tag_id = self.query_id if _TAGGABLE.fullmatch(self.query_id) else uuid.uuid4().hex
         self._engine = engine
         self._body = body
         self._settings = settings
@@ -369,7 +385,14 @@ class EmbeddedStream:
         self._session = None
         self._sres = None                # chDB streaming result
         self._raw = None
-        self._stats = {"read_rows": 0, "read_bytes": 0, "written_rows": 0, "written_bytes": 0}
+        self._stats = {"read_rows": 0, "read_bytes": 0, "written_rows": 0, "written_bytes": 0,
+                       "result_rows": 0, "result_bytes": 0}
+        # chDB's progress callback (set on the session while this query runs)
+        self._want_progress = progress
+        self.progress = None             # the latest progress dict
+        self.progress_seq = 0
+        self._progress_cb = None         # next_block_progress()'s callback (sync: this thread)
+        self._progress_error = None      # what that callback raised, re-raised after chDB returns
         self._started_at = None
         self._elapsed = 0.0
         self._finished = False           # the consumer has seen the end or the error
@@ -411,9 +434,12 @@ class EmbeddedStream:
         self._state = "streaming"
         self._session.prepare(self._settings, self._database)
         conn = self._session.conn
+        # Always: chDB's per-chunk storage counts of a streamed result can fall short,
+        # its progress counts are the query's own (the summary takes the larger).
+        conn.set_progress_callback(_progress_callback(weakref.ref(self)))
         if self._streamable:
             try:
-                self._sres = conn.send_query(self._body, "Native")
+                self._sres = conn.send_query(self._body + self._tag(), "Native")
                 return
             except RuntimeError as e:
                 # SHOW, DESCRIBE, EXPLAIN, EXISTS... cannot stream; nothing ran yet.
@@ -444,6 +470,23 @@ class EmbeddedStream:
         self._account(res, written=False)
         self._decode(res.bytes())
 
+    def _tag(self):
+        return f"\n/* chb:{self._tag_id} */".encode()
+
+    def _kill(self):
+        """KILL QUERY this stream's chDB query from another chDB connection: chDB
+        itself is busy running it (a fetch returns only with its next chunk)."""
+        try:
+            session = self._engine.acquire()
+        except Exception:
+            return
+        try:
+            session.conn.query(f"KILL QUERY WHERE query LIKE '%/* chb:{self._tag_id} */' ASYNC", "Native")
+        except Exception:
+            pass  # it ended meanwhile, or the engine is going away
+        finally:
+            self._engine.release(session)
+
     def _decode(self, data):
         d = self._decoder
         d.feed(data)
@@ -457,9 +500,12 @@ class EmbeddedStream:
             raise InterfaceError(f"chDB returned {d.buffered} bytes of an incomplete Native block")
 
     def _account(self, res, written):
+        # chDB's rows_read() counts the result's rows; storage_rows_read() what was read
         s = self._stats
-        s["read_rows"] += res.rows_read()
-        s["read_bytes"] += res.bytes_read()
+        s["read_rows"] += res.storage_rows_read()
+        s["read_bytes"] += res.storage_bytes_read()
+        s["result_rows"] += res.rows_read()
+        s["result_bytes"] += res.bytes_read()
         if written:
             s["written_rows"] += res.rows_written()
             s["written_bytes"] += res.bytes_written()
@@ -470,6 +516,10 @@ class EmbeddedStream:
         sres, self._sres = self._sres, None
         reuse = True
         if session is not None:
+            try:
+                session.conn.set_progress_callback(None)  # the session goes to other queries
+            except Exception:
+                reuse = False
             if sres is not None:
                 try:
                     session.conn.streaming_cancel_query(sres)
@@ -533,6 +583,40 @@ class EmbeddedStream:
             if self._use_executor:
                 raise InterfaceError("an async embedded stream cannot be read with next_block()")
             self._step()
+
+    def _on_chdb_progress(self, progress):
+        """chDB's callback, on the thread running the query: the caller's own
+        (sync) or an executor thread (async: the armed future wakes the loop)."""
+        with self._mu:
+            self.progress = progress
+            self.progress_seq += 1
+            if not self._want_progress:
+                return
+            fut, self._fut = self._fut, None
+        if fut is not None:
+            try:
+                fut.get_loop().call_soon_threadsafe(_resolve, fut)
+            except RuntimeError:
+                pass  # the loop is closed
+        cb = self._progress_cb
+        if cb is not None and self._progress_error is None:
+            try:
+                cb(progress)
+            except BaseException as e:  # raised once chDB returns: not through its C++ frames
+                self._progress_error = e
+
+    def next_block_progress(self, callback):
+        """next_block(), calling callback(progress dict) on this thread as chDB reports."""
+        self._progress_cb = callback
+        try:
+            item = self.next_block()
+        finally:
+            self._progress_cb = None
+        err, self._progress_error = self._progress_error, None
+        if err is not None:
+            self.close()
+            raise err
+        return item
 
     def wait_headers(self):
         self._check()
@@ -603,7 +687,10 @@ class EmbeddedStream:
             if self._state in ("done", "failed", "cancelled"):
                 return
             self._stop = True
+            busy = self._inflight and self._state == "streaming"
             if self._inflight:
+                if busy:  # chDB may run the query for long before the job sees _stop
+                    _get_executor().submit(self._kill)
                 return  # the running job sees _stop and cleans up
             if self._use_executor:
                 self._inflight = True
@@ -633,7 +720,13 @@ class EmbeddedStream:
     def summary(self):
         if self._state == "new":
             return None
-        s = {k: str(v) for k, v in self._stats.items()}
+        s = dict(self._stats)
+        p = self.progress
+        if p:
+            for k in ("read_rows", "read_bytes"):
+                s[k] = max(s[k], p.get(k, 0))
+            s["total_rows_to_read"] = p.get("total_rows_to_read", 0)
+        s = {k: str(v) for k, v in s.items()}
         if not self._stats["written_rows"] and not _INSERT.match(self._body):
             del s["written_rows"]  # DDL and the like: rowcount stays -1 (unknown), as PEP 249 says
         s["elapsed_ns"] = str(int(self._elapsed * 1e9))

@@ -12,6 +12,7 @@ class Query(sql_query.Query):
     def __init__(self, model, alias_cols=True):
         super().__init__(model, alias_cols)
         self.setting_info = {}
+        self.query_id_info = None
         self.prewhere = WhereNode()
 
     def clone(self):
@@ -230,6 +231,16 @@ class QuerySet(ColumnarMixin, ClausesQuerySetMixin, query.QuerySet):
         if not hasattr(clone.query, "setting_info"):
             clone.query.setting_info = {}
         clone.query.setting_info = {**clone.query.setting_info, **kwargs}
+        return clone
+
+    def query_id(self, query_id):
+        """Send this QuerySet's SELECT with this ClickHouse query_id (as shown by
+        system.processes and system.query_log, and in errors); None: a fresh one
+        per query (the default). Two queries with one id must not run at once."""
+        if query_id is not None and not isinstance(query_id, str):
+            raise TypeError("query_id must be a str or None")
+        clone = self._chain()
+        clone.query.query_id_info = query_id
         return clone
 
     def prewhere(self, *args, **kwargs):

@@ -326,7 +326,7 @@ tls_remove() {
 
 # Variable names of the nginx listen ports; each becomes @NAME@ in nginx.conf.in
 # and CHB_NGINX_<NAME> in the state file.
-NGINX_PORT_VARS=(H2 H2_GOAWAY H1TLS PLAIN MTLS WRONG_HOST EXPIRED)
+NGINX_PORT_VARS=(H2 H2_GOAWAY H1TLS PLAIN MTLS WRONG_HOST EXPIRED H2_FAKE)
 
 # Starts one nginx attempt; sets NGINX_PID. 0 = up, 2 = port clash, 1 = other failure.
 nginx_start_once() {

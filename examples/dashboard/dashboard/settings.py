@@ -13,7 +13,7 @@ DEBUG = os.environ.get("DASHBOARD_DEBUG") == "1"
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
 TIME_ZONE = "UTC"
-INSTALLED_APPS = ["events"]
+INSTALLED_APPS = ["clickhouse_backend", "events"]  # clickhouse_backend: manage.py chquery
 ROOT_URLCONF = "dashboard.urls"
 ASGI_APPLICATION = "dashboard.asgi.application"
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates",
