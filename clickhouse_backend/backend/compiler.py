@@ -257,32 +257,12 @@ def _inner_tables(node, out, top=False):
         _inner_tables(child, out)
 
 
-def _with_query_id(query_id):
-    """An execute wrapper (connection.execute_wrapper) that sends the statement
-    with this query_id (the driver's execute takes it)."""
-    def wrapper(execute, sql, params, many, context):
-        cursor = context["cursor"].cursor
-        with context["connection"].wrap_database_errors:
-            return (cursor.executemany if many else cursor.execute)(sql, params, query_id=query_id)
-    return wrapper
-
-
 class CompileMixin:
     """ClickHouse spellings of nodes, for every compiler (SELECT, UPDATE/
     DELETE mutations, aggregates over subqueries)."""
     # A negated AND node being compiled (old servers), else None.
     _ch_wrap_parent = None
     _ch_negated_depth = 0
-
-    def execute_sql(self, *args, **kwargs):
-        # QuerySet.query_id(): the statement goes with that query_id (an aggregate
-        # over a subquery keeps it on its inner query). Mutations run their own steps.
-        query_id = getattr(self.query, "query_id_info", None) or \
-            getattr(getattr(self.query, "inner_query", None), "query_id_info", None)
-        if query_id is None:
-            return super().execute_sql(*args, **kwargs)
-        with self.connection.execute_wrapper(_with_query_id(query_id)):
-            return super().execute_sql(*args, **kwargs)
 
     def _compile_negated_and(self, node):
         """NOT (c1 AND c2 ...) is true exactly when some ci is false: with

@@ -233,16 +233,6 @@ class QuerySet(ColumnarMixin, ClausesQuerySetMixin, query.QuerySet):
         clone.query.setting_info = {**clone.query.setting_info, **kwargs}
         return clone
 
-    def query_id(self, query_id):
-        """Send this QuerySet's SELECT with this ClickHouse query_id (as shown by
-        system.processes and system.query_log, and in errors); None: a fresh one
-        per query (the default). Two queries with one id must not run at once."""
-        if query_id is not None and not isinstance(query_id, str):
-            raise TypeError("query_id must be a str or None")
-        clone = self._chain()
-        clone.query.query_id_info = query_id
-        return clone
-
     def prewhere(self, *args, **kwargs):
         """Filter in a PREWHERE clause (same-table conditions only)."""
         self._not_support_combined_queries("prewhere")
