@@ -83,4 +83,4 @@ class Command(BaseCommand):
         bar.count(rows, rows, "rows written")
         bar.finish()
         self.stdout.write("loaded %d events in %.1f s%s" % (
-            rows, time.monotonic() - start, "" if written is None else " (the server wrote %d rows)" % written))
+            rows, time.monotonic() - start, "" if written is None else " (the server wrote %d rows, the materialized view's rollup rows included)" % written))
