@@ -1,5 +1,6 @@
 """SQL compilers: PREWHERE/SETTINGS on SELECT, client-side ids on INSERT,
 UPDATE/DELETE as ClickHouse mutations."""
+import datetime
 import decimal
 import operator
 import re
@@ -773,8 +774,12 @@ def _fit_results(expr, field, connection):
             return expr
         value = field.get_db_prep_save(expr.value, connection)
         connection.ops.check_write_range([value], field)
-        if value is expr.value or type(value) is not type(expr.value):
-            return expr  # nothing to adjust (or a value of another kind: Django's)
+        if value is expr.value or type(value) is not type(expr.value) or \
+                isinstance(value, datetime.datetime):
+            # nothing to adjust (or a value of another kind: Django's); a
+            # date-time is prepared naive UTC, which the Value would read
+            # again in the current time zone
+            return expr
         clone = expr.copy()
         clone.value = value
         return clone

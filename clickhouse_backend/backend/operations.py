@@ -492,6 +492,13 @@ class DatabaseOperations(BaseDatabaseOperations):
         # (check_write_range), a lookup rounds its bound (datetime_lookups).
         return value
 
+    def year_lookup_bounds_for_datetime_field(self, value, iso_year=False):
+        first, last = super().year_lookup_bounds_for_datetime_field(value, iso_year)
+        if not self.connection.features.keeps_subsecond_datetimes and last.microsecond:
+            # BETWEEN ... 23:59:59.999999 of a whole-second column: its last second
+            last = last.replace(microsecond=0)
+        return [first, last]
+
     def adapt_timefield_value(self, value):
         if value is None or hasattr(value, "resolve_expression"):
             return value

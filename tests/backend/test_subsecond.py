@@ -259,3 +259,18 @@ def test_raw_executemany_into_datetime_refused(stamps):
             assert [tuple(v.replace(tzinfo=UTC) for v in r) for r in cursor.fetchall()] == rows[:1]
         finally:
             cursor.execute("DROP TABLE %s" % table)
+
+
+def test_case_when_datetime_in_another_time_zone(stamps):
+    """A Case/When result date-time is written as the instant it is, whatever
+    the current time zone (it was prepared as naive UTC, then read again as
+    local time: 7 hours off with TIME_ZONE Asia/Bangkok)."""
+    from django.test import override_settings
+    conn, Model = stamps
+    objs = Model.objects.using(conn.alias)
+    tag = uuid.uuid4().hex
+    objs.create(tag=tag, at=WHOLE, nowish=WHOLE)
+    later = WHOLE + datetime.timedelta(hours=1)
+    with override_settings(TIME_ZONE="Asia/Bangkok"):
+        objs.filter(tag=tag).update(at=Case(When(tag=tag, then=Value(later)), default=F("at")))
+        assert objs.get(tag=tag).at == later
