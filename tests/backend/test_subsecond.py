@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clickhouse_backend.utils.timezone import whole_second_now
+from tests.backend.conftest import created_tables
 
 ALIASES = ["default", "embedded"]
 UTC = datetime.timezone.utc
@@ -47,13 +48,8 @@ def stamps(request):
         touched=dj.DateTimeField(auto_now=True),
         nowish=dj.DateTimeField(default=timezone.now),
         whole=dj.DateTimeField(default=whole_second_now))
-    with conn.schema_editor() as editor:
-        editor.create_model(Model)
-    try:
+    with created_tables(conn, Model):
         yield conn, Model
-    finally:
-        with conn.schema_editor() as editor:
-            editor.delete_model(Model)
 
 
 def _keeps(conn):
@@ -154,9 +150,7 @@ def test_add_field_fill_of_auto_now(stamps):
     seconds where the column keeps no more (Django's effective default)."""
     conn, _ = stamps
     Model = _table_model("fill", tag=dj.CharField(max_length=40, default=""))
-    with conn.schema_editor() as editor:
-        editor.create_model(Model)
-    try:
+    with created_tables(conn, Model):
         Model.objects.using(conn.alias).create(tag="x")
         field = dj.DateTimeField(auto_now=True)
         field.set_attributes_from_name("stamp")
@@ -170,9 +164,6 @@ def test_add_field_fill_of_auto_now(stamps):
         assert abs(stamp - timezone.now()) < datetime.timedelta(minutes=5)
         if not _keeps(conn):
             assert stamp.microsecond == 0
-    finally:
-        with conn.schema_editor() as editor:
-            editor.delete_model(Model)
 
 
 def test_migration_recorder_applied(stamps):
