@@ -50,12 +50,17 @@ void chb_req_engine_done(chb_request *r) {
                        0.1 * (1 << (KILL_RESENDS - r->kill_resends)));
     }
     if (r->is_kill) {
-        /* A kill that could not connect or got no answer: the server is unreachable,
-         * and the kills behind it would only fail the same way. */
+        /* A kill that could not connect, got no answer or no kill connection in time:
+         * the server looks unreachable; the kill is parked until it answers. */
         pthread_mutex_lock(&r->mu);
-        chb_err_kind err = r->state == REQ_FAILED ? r->err : ERR_NONE;
+        chb_req_state state = r->state;
+        chb_err_kind err = state == REQ_FAILED ? r->err : ERR_NONE;
         pthread_mutex_unlock(&r->mu);
-        if (err == ERR_CONNECT || err == ERR_TIMEOUT || err == ERR_NETWORK) chb_pool_drop_kills(p);
+        if (r->kill_probe) p->kill_probing = 0;
+        if (err == ERR_CONNECT || err == ERR_TIMEOUT || err == ERR_NETWORK || err == ERR_POOL_TIMEOUT)
+            chb_pool_park_kills(p, r, err != ERR_POOL_TIMEOUT);
+        else if (state == REQ_DONE)
+            chb_pool_server_answered(p);
     }
     r->engine_finished = 1;
     chb_req_decref(r);
@@ -82,9 +87,9 @@ static void delayed_kill_cb(evutil_socket_t fd, short what, void *arg) {
     chb_pool_submit_kill(k->pool, k, 0);
 }
 
-/* Queue a KILL QUERY request (wire bytes copied unless owned is set) after delay seconds. */
-static void queue_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_off, int owned,
-                       const chb_timeouts *to, const char *query_id, int resends, double delay) {
+/* A KILL QUERY request (wire bytes copied unless owned is set), not yet queued. */
+static chb_request *new_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_off, int owned,
+                             const chb_timeouts *to, const char *query_id, int resends) {
     chb_request *k = chb_req_new();
     if (k && !owned) {
         uint8_t *copy = malloc(wire_len);
@@ -94,7 +99,7 @@ static void queue_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_
     if (!k || !wire) {
         if (owned || wire) free(wire);
         if (k) chb_req_decref(k);
-        return;
+        return NULL;
     }
     k->pool = p;
     chb_pool_ref(p);
@@ -110,6 +115,27 @@ static void queue_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_
     k->mode = MODE_RAW;
     k->retryable = 1;
     snprintf(k->query_id, sizeof k->query_id, "%.127s", query_id);
+    return k;
+}
+
+chb_request *chb_req_clone_kill(chb_request *r) {
+    chb_request *k = new_kill(r->pool, r->wire, r->wire_len, r->body_off, 0, &r->to, r->query_id, 0);
+    if (k) {
+        k->kill_parks = r->kill_parks;
+        k->kill_parked_at = r->kill_parked_at;
+    }
+    return k;
+}
+
+void chb_req_submit_kill(chb_request *k) {
+    delayed_kill_cb(-1, 0, k);
+}
+
+/* Queue a KILL QUERY request (wire bytes copied unless owned is set) after delay seconds. */
+static void queue_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_off, int owned,
+                       const chb_timeouts *to, const char *query_id, int resends, double delay) {
+    chb_request *k = new_kill(p, wire, wire_len, body_off, owned, to, query_id, resends);
+    if (!k) return;
     __atomic_add_fetch(&p->st.kills, 1, __ATOMIC_RELAXED);
     if (delay > 0 && (k->timer = evtimer_new(chb_loop_base(), delayed_kill_cb, k))) {
         struct timeval tv = chb_tv(delay);

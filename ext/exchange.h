@@ -16,6 +16,10 @@ void chb_req_abandon_task(void *req);
 void chb_req_engine_done(chb_request *r);
 /* Fire-and-forget KILL QUERY for r's query_id (once). */
 void chb_req_send_kill(chb_request *r);
+/* A copy of the kill r (its wire, query id and parking history), not queued. */
+chb_request *chb_req_clone_kill(chb_request *r);
+/* Queue a kill on its pool's kill budget, with its own deadline. */
+void chb_req_submit_kill(chb_request *k);
 /* Was r (possibly) received by the server and not finished? */
 int chb_req_in_flight(chb_request *r);
 /* A protocol-level failure of r while attached to a connection that is being dropped:

@@ -64,6 +64,18 @@ static int resolve(chb_pool *p, char *err, size_t errlen) {
  * (more are dropped: the server is far behind, or unreachable). */
 #define KILL_CONNS 2
 #define KILL_QUEUE_MAX 1024
+/* Kills that found the server unreachable are parked, not dropped (a query left
+ * running once the server is back would run on unbounded): at most this many per
+ * pool, each sent again at most KILL_PARK_RESENDS times once the server answers, and
+ * dropped KILL_PARK_WINDOW seconds after it was first parked. While kills are parked,
+ * one of them at a time probes the server, every KILL_PROBE_FIRST s doubling to
+ * KILL_PROBE_MAX s (a probe that fails is parked again without using a resend: the
+ * window bounds it). A user query answered on the pool counts as an answer too. */
+#define KILL_PARK_MAX 1024
+#define KILL_PARK_RESENDS 2
+#define KILL_PARK_WINDOW 120.0
+#define KILL_PROBE_FIRST 1.0
+#define KILL_PROBE_MAX 8.0
 
 static chb_pool *find_locked(const chb_pool_cfg *cfg, unsigned gen) {
     for (chb_pool *p = registry; p; p = p->next)
@@ -118,11 +130,12 @@ void chb_pool_ref(chb_pool *p) {
 /* Engine thread: close what the pool still holds (idle sockets only: nothing refers
  * to it, so nothing is in flight) and free it. */
 static void pool_free(chb_pool *p) {
-    CHB_INVARIANT(!p->waiters_head && !p->kills_head && p->st.in_use == 0);
+    CHB_INVARIANT(!p->waiters_head && !p->kills_head && !p->parked_head && p->st.in_use == 0);
     while (p->idle) chb_pool_drop_idle(p->idle);
     while (p->kill_idle) chb_pool_drop_idle(p->kill_idle);
     while (p->h2conns) chb_pool_drop_idle(p->h2conns);
     if (p->linger_timer) event_free(p->linger_timer);
+    if (p->park_timer) event_free(p->park_timer);
     if (p->tls_session) SSL_SESSION_free(p->tls_session);
     chb_tls_ctx_free(p->ssl_ctx);
     free(p);
@@ -449,13 +462,111 @@ void chb_pool_submit_kill(chb_pool *p, chb_request *k, int front) {
     kick_kills(p);
 }
 
-void chb_pool_drop_kills(chb_pool *p) {
-    while (p->kills_head) {
-        chb_request *k = pop_kill(p);
-        STAT_ADD(p, kills_dropped, 1);
-        chb_req_fail(k, ERR_CANCELLED, 0, "KILL QUERY dropped: %s:%d looks unreachable", p->cfg.host, p->cfg.port);
-        chb_req_engine_done(k);
+static void drop_kill(chb_pool *p, chb_request *k, const char *why) {
+    STAT_ADD(p, kills_dropped, 1);
+    chb_req_fail(k, ERR_CANCELLED, 0, "KILL QUERY dropped: %s:%d %s", p->cfg.host, p->cfg.port, why);
+    chb_req_engine_done(k);
+}
+
+static void parked_count(chb_pool *p, int n) {
+    p->nparked += n;
+    __atomic_store_n(&p->st.kills_parked, (long)p->nparked, __ATOMIC_RELAXED);
+}
+
+static void park_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static void arm_park_timer(chb_pool *p) {
+    if (!p->park_timer) {
+        if (!(p->park_timer = evtimer_new(chb_loop_base(), park_timer_cb, p))) return;
+        p->park_backoff = KILL_PROBE_FIRST;
     }
+    if (evtimer_pending(p->park_timer, NULL)) return;
+    struct timeval tv = chb_tv(p->park_backoff);
+    evtimer_add(p->park_timer, &tv);
+}
+
+/* k: a kill not queued anywhere, holding no connection. */
+static void park_one(chb_pool *p, chb_request *k, double now) {
+    if (!k->kill_parked_at) k->kill_parked_at = now;
+    if (k->kill_parks >= KILL_PARK_RESENDS) {
+        drop_kill(p, k, "still unreachable after the kill was sent again");
+        return;
+    }
+    if (now - k->kill_parked_at > KILL_PARK_WINDOW) {
+        drop_kill(p, k, "unreachable for the whole parking window");
+        return;
+    }
+    if (p->nparked >= KILL_PARK_MAX) {
+        drop_kill(p, k, "unreachable, and the parked kills are full");
+        return;
+    }
+    if (k->timer) { /* its deadline starts again when it is sent again */
+        event_free(k->timer);
+        k->timer = NULL;
+    }
+    k->kill_probe = 0;
+    pthread_mutex_lock(&k->mu);
+    k->state = REQ_NEW;
+    pthread_mutex_unlock(&k->mu);
+    queue_push(&p->parked_head, &p->parked_tail, k, 0);
+    parked_count(p, 1);
+    arm_park_timer(p);
+}
+
+void chb_pool_park_kills(chb_pool *p, chb_request *failed, int queued_too) {
+    double now = chb_now();
+    chb_request *k = chb_req_clone_kill(failed);
+    if (k) park_one(p, k, now);
+    else STAT_ADD(p, kills_dropped, 1);
+    /* the kills behind it would only fail the same way: parked unsent */
+    while (queued_too && p->kills_head) park_one(p, pop_kill(p), now);
+}
+
+static void resend(chb_pool *p, chb_request *k) {
+    STAT_ADD(p, kills_resent, 1);
+    chb_req_submit_kill(k);
+}
+
+void chb_pool_server_answered(chb_pool *p) {
+    if (!p->parked_head) return;
+    /* detached first: a kill that fails at once is parked again, not resent in this loop */
+    chb_request *k = p->parked_head;
+    p->parked_head = p->parked_tail = NULL;
+    parked_count(p, -p->nparked);
+    p->park_backoff = KILL_PROBE_FIRST;
+    while (k) {
+        chb_request *next = k->wait_next;
+        k->wait_next = NULL;
+        k->kill_parks++;
+        resend(p, k);
+        k = next;
+    }
+}
+
+static void park_timer_cb(evutil_socket_t fd, short what, void *arg) {
+    chb_pool *p = arg;
+    double now = chb_now();
+    for (chb_request *k = p->parked_head, *next; k; k = next) {
+        next = k->wait_next;
+        if (now - k->kill_parked_at > KILL_PARK_WINDOW) {
+            queue_unlink(&p->parked_head, &p->parked_tail, k);
+            parked_count(p, -1);
+            drop_kill(p, k, "unreachable for the whole parking window");
+        }
+    }
+    if (!p->parked_head) {
+        p->park_backoff = KILL_PROBE_FIRST;
+        return;
+    }
+    if (!p->kill_probing) {
+        chb_request *k = queue_pop(&p->parked_head, &p->parked_tail);
+        parked_count(p, -1);
+        k->kill_probe = 1;
+        p->kill_probing = 1;
+        resend(p, k);
+    }
+    p->park_backoff = p->park_backoff * 2 > KILL_PROBE_MAX ? KILL_PROBE_MAX : p->park_backoff * 2;
+    if (p->parked_head || p->kill_probing) arm_park_timer(p);
 }
 
 static void release_kill_conn(chb_conn *c, int reusable) {
@@ -487,6 +598,7 @@ void chb_pool_release(chb_conn *c, int reusable) {
         p->idle = c;
         STAT_ADD(p, idle, 1);
         chb_conn_park(c);
+        chb_pool_server_answered(p); /* a whole answer: the server is reachable */
     }
     chb_pool_kick(p);
 }

@@ -30,6 +30,7 @@ typedef struct {
     long in_use, idle, waiting, created, closed, reused, retries, requests, open, peak_open;
     long tls_handshakes, tls_resumed, h2_connections, h2_streams;
     long kills, kills_dropped, kill_open;  /* KILL QUERY requests: sent, dropped unsent, their connections */
+    long kills_parked, kills_resent;       /* kills waiting for an unreachable server; sent again from there */
 } chb_pool_stats;
 
 /* Process-wide figures (chb_engine_stats). */
@@ -64,6 +65,13 @@ typedef struct chb_pool {
     int kill_total;                        /* kill connections open or opening */
     struct chb_conn *kill_idle;
     int kill_kicking;
+    /* kills that found the server unreachable, kept to be sent again when it answers
+     * (bounded: see KILL_PARK_* in pool.c) */
+    chb_request *parked_head, *parked_tail;
+    int nparked;
+    int kill_probing;                      /* a parked kill is out, testing the server */
+    double park_backoff;
+    struct event *park_timer;
     chb_pool_stats st;                     /* written on the engine thread, read atomically */
     /* registry_mu */
     int refs;                              /* Client objects and requests not yet done */
@@ -89,8 +97,12 @@ void chb_engine_read_stats(chb_engine_stats *out);
 void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh);
 /* Queue a KILL QUERY request on the pool's kill budget (front: a retry). */
 void chb_pool_submit_kill(chb_pool *p, chb_request *k, int front);
-/* The server looks unreachable (a kill failed to connect or timed out): queued kills are dropped. */
-void chb_pool_drop_kills(chb_pool *p);
+/* A kill failed because the server looks unreachable (could not connect, no answer,
+ * no kill connection in time): it, and the kills queued behind it, are parked, to be
+ * sent again once the server answers (or dropped past the bounds). */
+void chb_pool_park_kills(chb_pool *p, chb_request *failed, int queued_too);
+/* The server answered a request: parked kills are sent again. */
+void chb_pool_server_answered(chb_pool *p);
 void chb_pool_release(struct chb_conn *c, int reusable);
 void chb_pool_forget_waiter(chb_pool *p, chb_request *r);
 /* An idle connection closed or expired: unlink and free it. */

@@ -849,12 +849,13 @@ static PyObject *Client_pool_stats(ClientObject *self, PyObject *unused) {
         if (!p) return NULL;
         chb_pool_read_stats(p, &st);
     }
-    return Py_BuildValue("{sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,si}", "in_use", st.in_use, "idle", st.idle,
+    return Py_BuildValue("{sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,sl,si}", "in_use", st.in_use, "idle", st.idle,
                          "waiting", st.waiting, "created", st.created, "closed", st.closed, "reused", st.reused,
                          "retries", st.retries, "requests", st.requests, "open", st.open, "peak_open",
                          st.peak_open, "tls_handshakes", st.tls_handshakes, "tls_resumed", st.tls_resumed,
                          "h2_connections", st.h2_connections, "h2_streams", st.h2_streams, "kills", st.kills,
-                         "kills_dropped", st.kills_dropped, "kill_open", st.kill_open, "max_size",
+                         "kills_dropped", st.kills_dropped, "kill_open", st.kill_open, "kills_parked",
+                         st.kills_parked, "kills_resent", st.kills_resent, "max_size",
                          self->cfg.max_size);
 }
 

@@ -79,6 +79,9 @@ typedef struct chb_request {
     chb_timeouts to;
     int is_kill;              /* the driver's own KILL QUERY: separate budget, never a user slot */
     int kill_resends;         /* a kill that matched nothing may be sent again this many times */
+    int kill_parks;           /* times it was sent again from the parked list (server back) */
+    double kill_parked_at;    /* chb_now() when first parked (0: never) */
+    int kill_probe;           /* sent from the parked list to see whether the server answers */
     size_t buffer_limit;      /* backpressure high-water mark (bytes of queued blocks) */
     int want_progress;        /* the consumer reads progress: wake it on each X-ClickHouse-Progress */
 

@@ -52,3 +52,47 @@ async def test_empty_aggregate_is_null(alias):
     with no_thread_hop(alias):
         assert await Book.objects.using(alias).filter(title="none").aaggregate(
             s=Sum("pages"), m=Sum("pages", default=5)) == {"s": None, "m": 5}
+
+
+async def test_datetime_microseconds_exact_or_refused(alias):
+    """A DateTimeField value with microseconds (the twin of
+    tests/backend/test_subsecond.py): refused on 18.16, whose column holds
+    whole seconds, with nothing written; read back exactly on the embedded
+    engine. auto_now values are what was stored; lookups select exactly."""
+    from django.db import connections
+    events = Event.objects.using(alias)
+    fraction = T0.replace(microsecond=123456)
+    keeps = connections[alias].features.keeps_subsecond_datetimes
+    with no_thread_hop(alias):
+        e = await events.acreate(name="w", ts=T0, tags=["w"])
+        stored = await events.filter(pk=e.pk).values_list("ts", "touched").aget()
+        assert stored == (e.ts, e.touched)
+        e.name = "w2"
+        await e.asave()
+        assert await events.filter(pk=e.pk).values_list("touched", flat=True).aget() == e.touched
+        writes = {
+            "acreate": lambda: events.acreate(name="f", ts=fraction, tags=["f"]),
+            "abulk_create": lambda: events.abulk_create(
+                [Event(name="f", ts=T0, tags=["f"]), Event(name="f", ts=fraction, tags=["f"])]),
+            "aupdate": lambda: events.filter(pk=e.pk).aupdate(ts=fraction),
+            "case_when": lambda: events.filter(pk=e.pk).aupdate(
+                ts=Case(When(pk=e.pk, then=Value(fraction)), default=F("ts"))),
+        }
+        for path, write in writes.items():
+            if keeps:
+                await write()
+                continue
+            with pytest.raises(DataError, match=r"Event\.ts has microseconds.*20\.1"):
+                await write()
+            assert await events.filter(name="f").acount() == 0, path
+            assert (await events.aget(pk=e.pk)).ts == T0, path
+        if keeps:
+            assert (await events.aget(pk=e.pk)).ts == fraction
+            assert sorted([x async for x in events.filter(name="f").values_list("ts", flat=True)]) \
+                == [T0, fraction, fraction]
+        # T0 and fraction rows (if any) against the instant T0 + 0.123456 s
+        expect_lt = await events.filter(ts__lte=T0).acount()
+        assert await events.filter(ts__lt=fraction).acount() == expect_lt
+        assert await events.filter(ts__gte=fraction).acount() == \
+            await events.filter(ts__gt=T0).acount()
+        assert await events.filter(ts=fraction).acount() == (3 if keeps else 0)

@@ -1,5 +1,6 @@
 """SQL compilers: PREWHERE/SETTINGS on SELECT, client-side ids on INSERT,
 UPDATE/DELETE as ClickHouse mutations."""
+import datetime
 import decimal
 import operator
 import re
@@ -24,6 +25,7 @@ from django.db.models.sql.where import AND, WhereNode
 from clickhouse_backend.utils.snowflake import generate_id
 
 from . import bridge
+from .datetimes import cut_generated
 from .clauses import ClausesCompilerMixin
 from .base import EMULATED_SETTINGS
 
@@ -497,6 +499,18 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
         rows = list(q.get_compiler(connection=self.connection).results_iter())
         return rows[0][0]
 
+    def pre_save_val(self, field, obj):
+        value = super().pre_save_val(field, obj)
+        if not self.query.raw and (getattr(field, "auto_now", False)
+                                   or getattr(field, "auto_now_add", False)):
+            # Generated here: whole seconds where the column keeps no more
+            # (DateTimeField.pre_save guessed the database from the router).
+            cut = cut_generated(field, value, self.connection)
+            if cut is not value:
+                setattr(obj, field.attname, cut)
+                value = cut
+        return value
+
     def _prepare(self):
         opts = self.query.get_meta()
         fields = list(self.query.fields)
@@ -571,7 +585,7 @@ class SQLInsertCompiler(compiler.SQLInsertCompiler):
             if raw or getattr(field.pre_save, "__func__", None) is Field.pre_save:
                 values = list(map(operator.attrgetter(field.attname), objs))
             else:
-                values = [field.pre_save(obj, True) for obj in objs]
+                values = [self.pre_save_val(field, obj) for obj in objs]
             types = set(map(type, values))
             if any(hasattr(t, "resolve_expression") for t in types):
                 return None
@@ -761,8 +775,12 @@ def _fit_results(expr, field, connection):
             return expr
         value = field.get_db_prep_save(expr.value, connection)
         connection.ops.check_write_range([value], field)
-        if value is expr.value or type(value) is not type(expr.value):
-            return expr  # nothing to adjust (or a value of another kind: Django's)
+        if value is expr.value or type(value) is not type(expr.value) or \
+                isinstance(value, datetime.datetime):
+            # nothing to adjust (or a value of another kind: Django's); a
+            # date-time is prepared naive UTC, which the Value would read
+            # again in the current time zone
+            return expr
         clone = expr.copy()
         clone.value = value
         return clone

@@ -895,6 +895,7 @@ GENERATED = [
 # END GENERATED
 
 
+
 def skips_for(version):
     """{reason: set of test names} for a server version (none with
     DJANGO_CH_NO_SKIPS or DJANGO_CH_LISTED_ONLY set: every test runs)."""
@@ -1053,3 +1054,95 @@ def _entries(django_version=None):
                 if release >= since]
     return entries
 # END DJANGO RELEASES --------------------------------------------------------
+# BEGIN MICROSECONDS ----------------------------------------------------------
+# Kept apart from the lists above (and from what triage.py rewrites): tests that
+# write a DateTimeField value with microseconds, which 18.16 refuses. Django 5.2's
+# names in MANUAL, what Django 6.1 removed and added in the release tables.
+MICROSECONDS_REFUSED = (
+    "DateTimeField is a whole-second DateTime column before ClickHouse 20.1 (no DateTime64): "
+    "the test writes a value with microseconds (often timezone.now(), or a default=timezone.now "
+    "such as contrib.auth's User.date_joined), which the backend refuses with DataError "
+    "instead of cutting it to the second")
+MANUAL += [
+    ((20, 1), MICROSECONDS_REFUSED, [
+        "async.test_async_auth.AsyncAuthTest.test_aauthenticate",
+        "async.test_async_auth.AsyncAuthTest.test_alogin",
+        "async.test_async_auth.AsyncAuthTest.test_alogin_new_user",
+        "async.test_async_auth.AsyncAuthTest.test_alogin_without_user_anonymous_request",
+        "async.test_async_auth.AsyncAuthTest.test_alogin_without_user_authenticated_request",
+        "async.test_async_auth.AsyncAuthTest.test_alogin_without_user_no_request_user",
+        "async.test_async_auth.AsyncAuthTest.test_alogout",
+        "async.test_async_auth.AsyncAuthTest.test_change_password",
+        "async.test_async_auth.AsyncAuthTest.test_changed_password_invalidates_aget_user",
+        "async.test_async_auth.AsyncAuthTest.test_client_aforce_login",
+        "async.test_async_auth.AsyncAuthTest.test_client_aforce_login_backend",
+        "async.test_async_auth.AsyncAuthTest.test_client_alogout",
+        "async.test_async_auth.AsyncAuthTest.test_invalid_login",
+        "async.test_async_model_methods.AsyncModelOperationTest.test_adelete",
+        "async.test_async_model_methods.AsyncModelOperationTest.test_arefresh_from_db",
+        "async.test_async_model_methods.AsyncModelOperationTest.test_arefresh_from_db_from_queryset",
+        "async.test_async_model_methods.AsyncModelOperationTest.test_asave",
+        "async.test_async_queryset.AsyncQuerySetTest.test_abulk_create",
+        "async.test_async_queryset.AsyncQuerySetTest.test_acreate",
+        "async.test_async_queryset.AsyncQuerySetTest.test_aget_or_create",
+        "async.test_async_queryset.AsyncQuerySetTest.test_aupdate_or_create",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aadd",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aadd_reverse",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aclear",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aclear_reverse",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_acreate",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_acreate_reverse",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aget_or_create",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aget_or_create_reverse",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aremove",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aremove_reverse",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aset",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aset_reverse",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aupdate_or_create",
+        "async.test_async_related_managers.AsyncRelatedManagersOperationTest.test_aupdate_or_create_reverse",
+        "async.test_async_shortcuts.GetListObjectOr404Test.test_aget_object_or_404",
+        "async.test_async_shortcuts.GetListObjectOr404Test.test_get_list_or_404",
+        "async.test_async_shortcuts.GetListObjectOr404Test.test_get_list_or_404_bad_class",
+        "async.test_async_shortcuts.GetListObjectOr404Test.test_get_object_or_404_bad_class",
+        "basic.tests.ConcurrentSaveTests.test_concurrent_delete_with_save",
+        "basic.tests.ModelRefreshTests.test_refresh",
+        "basic.tests.ModelRefreshTests.test_refresh_no_fields",
+        "basic.tests.ModelRefreshTests.test_refresh_overwrites_queryset_fields",
+        "basic.tests.ModelRefreshTests.test_refresh_overwrites_queryset_using",
+        "basic.tests.ModelTest.test_create_relation_with_gettext_lazy",
+        "basic.tests.ModelTest.test_delete_and_access_field",
+        "basic.tests.ModelTest.test_emptyqs_customqs",
+        "basic.tests.ModelTest.test_emptyqs_values",
+        "basic.tests.ModelTest.test_emptyqs_values_order",
+        "basic.tests.ModelTest.test_extra_method_select_argument_with_dashes",
+        "basic.tests.ModelTest.test_extra_method_select_argument_with_dashes_and_values",
+        "basic.tests.ModelTest.test_hash_function",
+        "basic.tests.ModelTest.test_is_pk_set",
+        "basic.tests.ModelTest.test_year_lookup_edge_case",
+        "bulk_create.tests.BulkCreateTests.test_bulk_insert_nullable_fields",
+        "bulk_create.tests.BulkCreateTests.test_nullable_fk_after_parent",
+        "bulk_create.tests.BulkCreateTests.test_nullable_fk_after_parent_bulk_create",
+        "lookup.tests.LookupTests.test_regex",
+        "model_fields.test_datetimefield.DateTimeFieldTests.test_lookup_date_with_use_tz",
+        "model_fields.test_datetimefield.DateTimeFieldTests.test_lookup_date_without_use_tz",
+        "timezones.tests.LegacyDatabaseTests.test_naive_datetime_with_microsecond",
+        "timezones.tests.NewDatabaseTests.test_aware_datetime_in_local_timezone_with_microsecond",
+        "timezones.tests.NewDatabaseTests.test_naive_datetime_with_microsecond",
+        "timezones.tests.NewDatabaseTests.test_query_convert_timezones",
+    ]),
+]
+GONE_IN_DJANGO.setdefault((6, 1), set()).update({
+    "async.test_async_auth.AsyncAuthTest.test_alogin_without_user_anonymous_request",
+    "async.test_async_auth.AsyncAuthTest.test_alogin_without_user_authenticated_request",
+    "async.test_async_auth.AsyncAuthTest.test_alogin_without_user_no_request_user",
+})
+DJANGO_RELEASE_LISTED += [
+    ((6, 1), (20, 1), MICROSECONDS_REFUSED, [
+        "async.test_async_auth.AsyncAuthTest.test_alogin_without_user",
+        "basic.tests.ModelRefreshTests.test_refresh_copies_fetch_mode_from_plucked_instance",
+        "basic.tests.ModelRefreshTests.test_refresh_ignores_fetch_mode_if_no_instance_plucked",
+        # contrib.sessions' expire_date (the admin login)
+        "timezones.tests.AdminTests",
+    ]),
+]
+# END MICROSECONDS ------------------------------------------------------------

@@ -108,6 +108,11 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_native_boolean_field = _since((21, 12))
     supports_date32 = _since((21, 9))
     supports_datetime64 = _since((20, 1))
+    # DateTimeField keeps microseconds (DateTime64(6)) from 20.1; before, its
+    # DateTime column holds whole seconds, so a value with microseconds is
+    # refused on write (DataError) rather than cut, and values the backend
+    # generates itself (auto_now, the migration recorder) are whole seconds.
+    keeps_subsecond_datetimes = _since((20, 1))
     supports_map_type = _since((21, 8))
     supports_low_cardinality = _since((19, 0))
     supports_ip_types = _since((19, 3))

@@ -98,6 +98,14 @@ def quote_literal(value):
     return "'%s'" % "".join(out)
 
 
+def _field_label(field, name=None):
+    """'app.Model.field' (or the given name) for messages."""
+    model = getattr(field, "model", None)
+    if model is not None and getattr(field, "name", None):
+        return "%s.%s" % (model._meta.label, name or field.name)
+    return name or getattr(field, "name", None) or field.get_internal_type()
+
+
 class NegativeUnsignedError(IntegrityError, DataError):
     """A negative value for an unsigned column: it breaks the column's
     "non-negative" rule, an IntegrityError as a CHECK constraint violation is
@@ -480,9 +488,16 @@ class DatabaseOperations(BaseDatabaseOperations):
             # literal is exact, and stays on the server's fast VALUES parser (18.16
             # fails on long INSERTs of toDateTime(...) expressions)
             value = timezone.make_naive(value, datetime.timezone.utc)
-        if value.microsecond and not self.connection.features.supports_datetime64:
-            value = value.replace(microsecond=0)
+        # Microseconds stay: a write to a whole-second column refuses them
+        # (check_write_range), a lookup rounds its bound (datetime_lookups).
         return value
+
+    def year_lookup_bounds_for_datetime_field(self, value, iso_year=False):
+        first, last = super().year_lookup_bounds_for_datetime_field(value, iso_year)
+        if not self.connection.features.keeps_subsecond_datetimes and last.microsecond:
+            # BETWEEN ... 23:59:59.999999 of a whole-second column: its last second
+            last = last.replace(microsecond=0)
+        return [first, last]
 
     def adapt_timefield_value(self, value):
         if value is None or hasattr(value, "resolve_expression"):
@@ -577,6 +592,8 @@ class DatabaseOperations(BaseDatabaseOperations):
             return
         lo, hi = bounds
         kind = type(lo)
+        if kind is datetime.datetime:
+            self._check_whole_seconds(values, target, name)
         dates = [v for v in values if isinstance(v, datetime.date)]
         try:
             dates = [min(dates), max(dates)] if dates else []
@@ -594,6 +611,30 @@ class DatabaseOperations(BaseDatabaseOperations):
                 raise DataError("%s is out of range for %s (%s) [%s, %s]." % (
                     value, name or target.get_internal_type(),
                     target.db_type(self.connection), lo, hi))
+
+    def _check_whole_seconds(self, values, field, name):
+        """A DateTime column (not DateTime64) holds whole seconds: ClickHouse
+        cuts a value's microseconds (18.16 refuses the text with a cryptic
+        "String is too long"). Django's DateTimeField has them from 20.1."""
+        if self.connection.features.keeps_subsecond_datetimes and \
+                field.get_internal_type() == "DateTimeField":
+            return
+        db_type = re.sub(r"^(?:LowCardinality|Nullable)\((.*)\)$", r"\1",
+                         field.db_type(self.connection) or "")
+        if db_type.startswith("DateTime64"):
+            return
+        for row, value in enumerate(values, 1):
+            if isinstance(value, datetime.datetime) and value.microsecond:
+                since = type(self.connection.features).keeps_subsecond_datetimes.version
+                raise DataError(
+                    "%s%s for %s has microseconds, which its column (%s) would drop: "
+                    "ClickHouse %s stores whole seconds there; DateTimeField keeps "
+                    "microseconds from ClickHouse %s (DateTime64). Write whole seconds "
+                    "(value.replace(microsecond=0))." % (
+                        value, " (row %d)" % row if len(values) > 1 else "",
+                        _field_label(field, name), db_type,
+                        ".".join(map(str, self.connection.server_version)),
+                        ".".join(map(str, since))))
 
     def check_integer_range(self, values, internal_type, name=None):
         """Refuse written integers outside the column type (INSERT and UPDATE

@@ -4,8 +4,13 @@ unapplying/flushing deletes rows through a mutation, which must be
 finished before the recorder answers again, and that ClickHouse returns rows
 in no particular order (parts are read in parallel) while Django lists applied
 migrations in the order they were recorded: they are read ordered by id
-(snowflake ids increase with time)."""
+(snowflake ids increase with time). Before 20.1 `applied` (default=now) is a
+whole-second column, which refuses microseconds: the recorder writes the
+current second."""
 from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+
+from .datetimes import whole_seconds
 
 _installed = False
 
@@ -35,6 +40,15 @@ def install():
     def flush(self):
         return _sync(self, original_flush)
 
+    original_applied = MigrationRecorder.record_applied
+
+    def record_applied(self, app, name):
+        if not whole_seconds(self.connection):
+            return original_applied(self, app, name)
+        self.ensure_schema()
+        self.migration_qs.create(app=app, name=name,
+                                 applied=timezone.now().replace(microsecond=0))
+
     original_qs = MigrationRecorder.migration_qs
 
     @property
@@ -46,4 +60,5 @@ def install():
 
     MigrationRecorder.migration_qs = migration_qs
     MigrationRecorder.record_unapplied = record_unapplied
+    MigrationRecorder.record_applied = record_applied
     MigrationRecorder.flush = flush

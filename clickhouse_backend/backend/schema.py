@@ -9,6 +9,7 @@ from django.db.models.fields import NOT_PROVIDED
 from django.db.models.sql import Query
 
 
+from .datetimes import cut_generated
 from .operations import quote_literal
 
 NULL_FOR_EMPTY = "aggregate_functions_null_for_empty"
@@ -43,6 +44,14 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     # is appended by delete_model/alter_db_table.
     sql_delete_table = "DROP TABLE %(table)s"
     sql_rename_table = "RENAME TABLE %(old_table)s TO %(new_table)s"
+
+    def effective_default(self, field):
+        value = super().effective_default(field)
+        if not field.has_default() and (getattr(field, "auto_now", False)
+                                        or getattr(field, "auto_now_add", False)):
+            # Django's "now" for filling an auto_now column: generated here.
+            value = cut_generated(field, value, self.connection)
+        return value
 
     def __init__(self, connection, collect_sql=False, atomic=True):
         super().__init__(connection, collect_sql, atomic=False)

@@ -29,6 +29,7 @@ _DATE_RANGE = (datetime.date(1970, 1, 1), datetime.date(2105, 12, 31))
 _DATE32_RANGE = (datetime.date(1900, 1, 1), datetime.date(2299, 12, 31))
 _DATETIME_MAX = int((datetime.datetime(2105, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
                      - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)).total_seconds())
+_DATETIME64_SINCE = "20.1"
 _DATETIME64_RANGE = (datetime.datetime(1900, 1, 1, tzinfo=_UTC),
                      datetime.datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=_UTC))
 
@@ -90,8 +91,11 @@ def spec(type_name, tz=None):
     m = _DATETIME.match(type_name)
     if m:
         # a naive value is in the column's timezone (else the connection's, else UTC)
-        return ("datetime", _zone(_tz(m.group("tz"), tz)), 0, _DATETIME_MAX * 10 ** 6, 6,
-                f" is out of range for {type_name} (1970-01-01 00:00:00 to 2105-12-31 23:59:59 UTC)", None)
+        # whole seconds: a fraction is cut (18.16 refuses the text, unclearly)
+        return ("datetime", _zone(_tz(m.group("tz"), tz)), 0, _DATETIME_MAX * 10 ** 6, 0,
+                f" is out of range for {type_name} (1970-01-01 00:00:00 to 2105-12-31 23:59:59 UTC)",
+                f" has microseconds, which {type_name} (whole seconds) would drop: "
+                f"DateTime64 keeps them (ClickHouse {_DATETIME64_SINCE} and later)")
     m = _DATETIME64.match(type_name)
     if m:
         precision = int(m.group("p"))

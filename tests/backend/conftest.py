@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 import pytest
@@ -70,3 +71,17 @@ def temp_model(prefix, base, **fields):
                              "db_table": "%s_%s" % (prefix, uuid.uuid4().hex[:8])})
     return type(prefix.title().replace("_", ""), (base,),
                 {"__module__": __name__, "Meta": meta, **fields})
+
+
+@contextlib.contextmanager
+def created_tables(conn, *models):
+    """The models' tables on conn for the duration of the block."""
+    with conn.schema_editor() as editor:
+        for model in models:
+            editor.create_model(model)
+    try:
+        yield
+    finally:
+        with conn.schema_editor() as editor:
+            for model in models:
+                editor.delete_model(model)

@@ -16,6 +16,7 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 
 from clickhouse_backend import models as ch
+from tests.backend.conftest import created_tables
 
 ALIASES = ["default", "embedded"]
 UTC = datetime.timezone.utc
@@ -72,13 +73,8 @@ def vals(request):
     request.getfixturevalue("db" if request.param == "default" else "edb")
     conn = connections[request.param]
     Model = _model(conn)
-    with conn.schema_editor() as editor:
-        editor.create_model(Model)
-    try:
+    with created_tables(conn, Model):
         yield conn, Model
-    finally:
-        with conn.schema_editor() as editor:
-            editor.delete_model(Model)
 
 
 def _objects(conn, Model):

@@ -1,7 +1,7 @@
 """The driver's own KILL QUERY requests (sent after a timeout or a cancellation)
 run on a small budget of their own, with a short deadline: they never take a slot
-from a user query nor go before one, and they are dropped when the server does not
-answer. A query that never got a connection fails with PoolTimeout, saying so.
+from a user query nor go before one, and when the server does not answer they are
+parked and sent again once it does (bounded), not dropped. A query that never got a connection fails with PoolTimeout, saying so.
 Scenarios of issue 14 §1: a server that accepts and never answers, a server that
 trickles, a SIGSTOPped server; and kills still reach a healthy server."""
 import asyncio
@@ -113,12 +113,69 @@ def test_sigstopped_server_kills_hold_no_slot(private_server):
             assert wait_for(lambda: conn.pool_stats()["in_use"] == 0, 0.5), (i, conn.pool_stats())
         assert wait_for(lambda: conn.pool_stats()["kills"] == 5, 0.5), conn.pool_stats()
         assert conn.pool_stats()["kill_open"] <= 2
-        # the stopped server answers no kill: each gives up, the queue behind it is dropped
+        # the stopped server answers no kill: each gives up, the queue behind it is parked
         assert wait_for(lambda: conn.pool_stats()["kill_open"] == 0, 2 * KILL_SECONDS + 2), conn.pool_stats()
     finally:
         private_server.thaw()
     assert cur.execute("SELECT 42").fetchall() == [(42,)]
     assert wait_for(lambda: conn.pool_stats()["in_use"] == 0)
+    # the answered query told the pool the server is back: the parked kills went out
+    assert wait_for(lambda: conn.pool_stats()["kills_parked"] == 0, 2 * KILL_SECONDS), conn.pool_stats()
+    assert conn.pool_stats()["kills_dropped"] == 0, conn.pool_stats()
+
+
+def test_kills_parked_while_the_server_is_stopped_are_sent_when_it_is_back(private_server):
+    """Queries running when the server is SIGSTOPped time out; two kills go out on
+    the kill budget's two connections (the kernel keeps their bytes: the server
+    reads them when it runs again), the others find no kill connection in time.
+    Those used to be dropped, and 18.16 does not stop an HTTP query whose client
+    went away: they ran on for ever after SIGCONT. Now they are parked, and with no
+    other traffic on the pool a probe finds the server back and sends them."""
+    if not private_server.ping():
+        private_server.restart()
+    check = chd.connect(**private_server.params()).cursor()
+    conn = chd.connect(**private_server.params(**pool(pool_size=4, query_timeout=4)))
+    qids = ["parked-" + uuid.uuid4().hex for _ in range(4)]
+    errors = []
+
+    def running():
+        check.execute("SELECT query_id FROM system.processes WHERE query_id LIKE 'parked-%%'")
+        return {r[0] for r in check.fetchall()} & set(qids)
+
+    def run(qid):
+        try:
+            conn.cursor().execute("SELECT count() FROM system.numbers", query_id=qid)
+        except chd.Error as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(q,)) for q in qids]
+    for t in threads:
+        t.start()
+    try:
+        assert wait_for(lambda: running() == set(qids), 5), "the queries never started"
+        private_server.freeze()
+        try:
+            for t in threads:
+                t.join(10)
+            assert len(errors) == 4 and all(
+                "exceeded query_timeout=4s and was cancelled" in str(e) for e in errors), errors
+            # no kill is answered by the stopped server: parked, none dropped
+            assert wait_for(lambda: conn.pool_stats()["kills_parked"] >= 2, 2 * KILL_SECONDS + 2), \
+                conn.pool_stats()
+            assert conn.pool_stats()["kills_dropped"] == 0
+        finally:
+            private_server.thaw()
+        # nothing else runs on conn's pool: a parked kill's probe finds the server back
+        assert wait_for(lambda: not running(), 30, 0.2), \
+            f"{len(running())} of 4 queries kept running after the server came back"
+        assert wait_for(lambda: conn.pool_stats()["kills_parked"] == 0, 10), conn.pool_stats()
+        st = conn.pool_stats()
+        assert st["kills_dropped"] == 0 and st["kills_resent"] >= 2, st
+    finally:
+        for qid in qids:
+            check.execute(f"KILL QUERY WHERE query_id = '{qid}' ASYNC")
+        for t in threads:
+            t.join(10)
 
 
 def _gone(check, qid, timeout=5.0):

@@ -1,8 +1,8 @@
 from django.db import models as dj
-from django.utils import timezone
 
 from clickhouse_backend import models
 from clickhouse_backend.models.aio import AsyncManager
+from clickhouse_backend.utils.timezone import whole_second_now
 
 
 class Event(models.ClickhouseModel):
@@ -11,7 +11,8 @@ class Event(models.ClickhouseModel):
     score = models.Float64Field(default=0)
     amount = dj.DecimalField(max_digits=12, decimal_places=3, default=0)
     day = dj.DateField(null=True)
-    ts = dj.DateTimeField(default=timezone.now)
+    # whole seconds: 18.16 refuses the microseconds of timezone.now (docs/django.md)
+    ts = dj.DateTimeField(default=whole_second_now)
     uid = dj.UUIDField(null=True)
     tags = models.ArrayField(models.StringField(), default=list)
     touched = dj.DateTimeField(auto_now=True)
