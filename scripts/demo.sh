@@ -19,7 +19,8 @@ SYSTEM_PACKAGES=(
     libzstd-dev ca-certificates
 )
 
-setup_environment "uvicorn" "chdb-core"
+# pandas: the "Events per day" panel is read with QuerySet.ato_dataframe()
+setup_environment "uvicorn" "chdb-core" "pandas"
 cd "$REPO/examples/dashboard"
 say "loading demo data (${DEMO_ROWS:-200000} events)"
 "$VENV_PY" manage.py load_demo --rows "${DEMO_ROWS:-200000}"
