@@ -886,6 +886,20 @@ GENERATED = [
 ]
 # END GENERATED
 
+# BEGIN DATE RANGE (18.16 refuses dates before 1970 with DataError; issue 13) --
+# The test data (setUpTestData for a whole class) holds such a date.
+MANUAL += [
+    ((20, 1), OLD_DATETIME_DATA, [
+        "aggregation_regress.tests.AggregationTests",
+        "annotations.tests.NonAggregateAnnotationTestCase",
+    ]),
+    ((20, 1), DATE_RANGE, [
+        # Article(pub_date=1900-01-01)
+        "ordering.tests.OrderingTests.test_alias_with_period_shadows_table_name",
+    ]),
+]
+# END DATE RANGE -------------------------------------------------------------
+
 
 def skips_for(version):
     """{reason: set of test names} for a server version (none with
