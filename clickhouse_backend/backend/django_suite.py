@@ -894,6 +894,18 @@ MANUAL += [
         "annotations.tests.NonAggregateAnnotationTestCase",
     ]),
     ((20, 1), DATE_RANGE, [
+        # Person(birthday=1940-10-09) in setUpTestData
+        "get_or_create.tests.GetOrCreateTests",
+        # Person(birthday=1940...1943)
+        "get_or_create.tests.UpdateOrCreateTests.test_create",
+        "get_or_create.tests.UpdateOrCreateTests.test_create_callable_create_defaults",
+        "get_or_create.tests.UpdateOrCreateTests.test_create_callable_default",
+        "get_or_create.tests.UpdateOrCreateTests.test_create_defaults_exact",
+        "get_or_create.tests.UpdateOrCreateTests.test_create_twice",
+        "get_or_create.tests.UpdateOrCreateTests.test_defaults_exact",
+        "get_or_create.tests.UpdateOrCreateTests.test_defaults_not_evaluated_unless_needed",
+        "get_or_create.tests.UpdateOrCreateTests.test_update",
+        "get_or_create.tests.UpdateOrCreateTests.test_update_callable_default",
         # Article(pub_date=1900-01-01)
         "ordering.tests.OrderingTests.test_alias_with_period_shadows_table_name",
     ]),
