@@ -913,27 +913,31 @@ MANUAL += [
 # END DATE RANGE -------------------------------------------------------------
 
 
-def skips_for(version):
-    """{reason: set of test names} for a server version (none with
-    DJANGO_CH_NO_SKIPS or DJANGO_CH_LISTED_ONLY set: every test runs)."""
+def skips_for(version, embedded=False):
+    """{reason: set of test names} for a server version, and the embedded
+    engine's own listings if ``embedded`` (none with DJANGO_CH_NO_SKIPS or
+    DJANGO_CH_LISTED_ONLY set: every test runs)."""
     import os
 
     out = {}
     if os.environ.get("DJANGO_CH_NO_SKIPS") or os.environ.get("DJANGO_CH_LISTED_ONLY"):
         return out
-    for gate, reason, tests in _entries():
-        if gate is None or tuple(version) < gate:
-            out.setdefault(reason, set()).update(tests)
+    for reason, tests in _applying(version, embedded):
+        out.setdefault(reason, set()).update(tests)
     return out
 
 
-def listed(version):
-    """Every test name listed for a server version, whatever the reason."""
-    out = set()
-    for gate, _, tests in _entries():
-        if gate is None or tuple(version) < gate:
-            out.update(tests)
-    return out
+def listed(version, embedded=False):
+    """Every test name listed for a server version (and the embedded engine),
+    whatever the reason."""
+    return set().union(*(tests for _, tests in _applying(version, embedded)))
+
+
+def _applying(version, embedded):
+    """(reason, tests) of the listings that apply to a server version."""
+    entries = _entries() + (_embedded_entries() if embedded else [])
+    return [(reason, tests) for gate, reason, tests in entries
+            if gate is None or tuple(version) < gate]
 
 
 # BEGIN DJANGO RELEASES ------------------------------------------------------
@@ -1071,3 +1075,34 @@ def _entries(django_version=None):
                 if release >= since]
     return entries
 # END DJANGO RELEASES --------------------------------------------------------
+
+# BEGIN EMBEDDED ---------------------------------------------------------------
+# What fails on the embedded engine (chDB) only, whatever its ClickHouse version:
+# (first Django release, reason, tests).
+EMBEDDED_ONE_PROCESS = (
+    "the embedded engine (chDB) locks its data directory to one process: the test runs a "
+    "management command in a subprocess with the same DATABASES, which cannot open it "
+    "(\"Another server instance in same directory is already running\")")
+
+EMBEDDED_LISTED = [
+    ((6, 1), EMBEDDED_ONE_PROCESS, [
+        "migrations.test_loader.LoaderTests."
+        "test_loading_order_does_not_create_circular_dependency",
+    ]),
+]
+
+
+def on_embedded(connection):
+    """Whether a Django connection is to the embedded engine."""
+    return bool((connection.settings_dict.get("OPTIONS") or {}).get("embedded"))
+
+
+def _embedded_entries(django_version=None):
+    """The embedded engine's listings that apply to a Django version (default:
+    the one installed), as (gate None, reason, tests)."""
+    if django_version is None:
+        import django
+        django_version = django.VERSION
+    release = tuple(django_version[:2])
+    return [(None, reason, tests) for since, reason, tests in EMBEDDED_LISTED if release >= since]
+# END EMBEDDED -----------------------------------------------------------------
