@@ -957,20 +957,10 @@ GONE_IN_DJANGO = {
 
 # Listed for Django 5.2 and passing from a later release on: not listed there.
 # From 6.0 Django's own test settings make DEFAULT_AUTO_FIELD BigAutoField, so
-# these tests expect the Int64 keys that snowflake ids need (SNOWFLAKE_KEYS).
+# the SNOWFLAKE_KEYS schema tests expect the Int64 keys that snowflake ids need.
 PASSING_FROM_DJANGO = {
-    (6, 0): {
-        "schema.tests.SchemaTests.test_autofield_to_o2o",
-        "schema.tests.SchemaTests.test_m2m",
-        "schema.tests.SchemaTests.test_m2m_create",
-        "schema.tests.SchemaTests.test_m2m_create_custom",
-        "schema.tests.SchemaTests.test_m2m_create_inherited",
-        "schema.tests.SchemaTests.test_m2m_create_through",
-        "schema.tests.SchemaTests.test_m2m_create_through_custom",
-        "schema.tests.SchemaTests.test_m2m_create_through_inherited",
-        "schema.tests.SchemaTests.test_m2m_custom",
-        "schema.tests.SchemaTests.test_m2m_inherited",
-    },
+    (6, 0): {t for _, reason, tests in MANUAL if reason is SNOWFLAKE_KEYS
+             for t in tests if t.startswith("schema.tests.SchemaTests.")},
 }
 
 BOOL_WHERE = ("BooleanField is UInt8 before ClickHouse 21.12 (no Bool type), which ClickHouse "
