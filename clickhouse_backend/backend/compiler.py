@@ -11,7 +11,7 @@ from django.db import NotSupportedError
 from django.db.models import DateTimeField, FloatField
 from django.db.models.expressions import (CombinedExpression, DatabaseDefault,
                                          DurationExpression, Exists, ExpressionList,
-                                         Func, OrderBy, Ref, Subquery, Value)
+                                         Col, Func, OrderBy, Ref, Subquery, Value)
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.fields import AutoFieldMixin, Field
 from django.db.models.functions import Coalesce
@@ -186,9 +186,10 @@ def _first_row_subquery(compiler_, node):
     is the Subquery, or from Django 6.0 on the resolved Query it stands for."""
     query = node if isinstance(node, Query) else node.query
     if not (query.is_sliced and query.low_mark == 0 and query.high_mark == 1) or \
-            query.combinator or query.group_by is not None or query.distinct or \
-            not node.get_external_cols():
+            query.combinator or query.distinct or not node.get_external_cols():
         return None
+    if query.group_by is not None:
+        return _without_limit(node, query) if _one_group(query) else None
     if len(query.select) == 1 and not query.annotation_select and not query.default_cols:
         value = query.select[0]
     elif not query.select and len(query.annotation_select) == 1 and not query.default_cols:
@@ -221,6 +222,40 @@ def _first_row_subquery(compiler_, node):
     else:
         first = Func(value, function="any", output_field=output)
     clone.add_annotation(first, "first_row")
+    return _with_query(node, query, clone)
+
+
+def _one_group(query):
+    """Whether every GROUP BY key equals an outer column (a condition of the
+    WHERE's top-level AND): one group per outer row at most, so a LIMIT 1
+    changes nothing."""
+    where = query.where
+    if not isinstance(query.group_by, tuple) or not query.group_by or \
+            where.connector != AND or where.negated:
+        return False
+    fixed = set()
+    for child in where.children:
+        if not isinstance(child, lookups.Exact):
+            continue
+        sides = (child.lhs, child.rhs)
+        if all(isinstance(s, Col) for s in sides):
+            inner = [s for s in sides if s.alias in query.alias_map]
+            if len(inner) == 1:
+                fixed.add((inner[0].alias, inner[0].target.column))
+    return all(isinstance(k, Col) and (k.alias, k.target.column) in fixed
+               for k in query.group_by)
+
+
+def _without_limit(node, query):
+    """The subquery without its ordering and LIMIT (it has one row at most)."""
+    clone = query.clone()
+    clone.clear_ordering(force=True)
+    clone.clear_limits()
+    return _with_query(node, query, clone)
+
+
+def _with_query(node, query, clone):
+    """``node`` (a Subquery or its Query) with ``clone`` in place of ``query``."""
     if node is query:
         return clone
     copy = node.copy()

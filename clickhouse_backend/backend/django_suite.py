@@ -894,29 +894,58 @@ GENERATED = [
 ]
 # END GENERATED
 
+# BEGIN DATE RANGE (18.16 refuses dates before 1970 with DataError; issue 13) --
+# The test data (setUpTestData for a whole class) holds such a date.
+MANUAL += [
+    ((20, 1), OLD_DATETIME_DATA, [
+        "aggregation_regress.tests.AggregationTests",
+        "annotations.tests.NonAggregateAnnotationTestCase",
+    ]),
+    ((20, 1), DATE_RANGE, [
+        # Person(birthday=1940-10-09) in setUpTestData
+        "get_or_create.tests.GetOrCreateTests",
+        # Person(birthday=1940...1943)
+        "get_or_create.tests.UpdateOrCreateTests.test_create",
+        "get_or_create.tests.UpdateOrCreateTests.test_create_callable_create_defaults",
+        "get_or_create.tests.UpdateOrCreateTests.test_create_callable_default",
+        "get_or_create.tests.UpdateOrCreateTests.test_create_defaults_exact",
+        "get_or_create.tests.UpdateOrCreateTests.test_create_twice",
+        "get_or_create.tests.UpdateOrCreateTests.test_defaults_exact",
+        "get_or_create.tests.UpdateOrCreateTests.test_defaults_not_evaluated_unless_needed",
+        "get_or_create.tests.UpdateOrCreateTests.test_update",
+        "get_or_create.tests.UpdateOrCreateTests.test_update_callable_default",
+        # Article(pub_date=1900-01-01)
+        "ordering.tests.OrderingTests.test_alias_with_period_shadows_table_name",
+    ]),
+]
+# END DATE RANGE -------------------------------------------------------------
 
 
-def skips_for(version):
-    """{reason: set of test names} for a server version (none with
-    DJANGO_CH_NO_SKIPS or DJANGO_CH_LISTED_ONLY set: every test runs)."""
+def skips_for(version, embedded=False):
+    """{reason: set of test names} for a server version, and the embedded
+    engine's own listings if ``embedded`` (none with DJANGO_CH_NO_SKIPS or
+    DJANGO_CH_LISTED_ONLY set: every test runs)."""
     import os
 
     out = {}
     if os.environ.get("DJANGO_CH_NO_SKIPS") or os.environ.get("DJANGO_CH_LISTED_ONLY"):
         return out
-    for gate, reason, tests in _entries():
-        if gate is None or tuple(version) < gate:
-            out.setdefault(reason, set()).update(tests)
+    for reason, tests in _applying(version, embedded):
+        out.setdefault(reason, set()).update(tests)
     return out
 
 
-def listed(version):
-    """Every test name listed for a server version, whatever the reason."""
-    out = set()
-    for gate, _, tests in _entries():
-        if gate is None or tuple(version) < gate:
-            out.update(tests)
-    return out
+def listed(version, embedded=False):
+    """Every test name listed for a server version (and the embedded engine),
+    whatever the reason."""
+    return set().union(*(tests for _, tests in _applying(version, embedded)))
+
+
+def _applying(version, embedded):
+    """(reason, tests) of the listings that apply to a server version."""
+    entries = _entries() + (_embedded_entries() if embedded else [])
+    return [(reason, tests) for gate, reason, tests in entries
+            if gate is None or tuple(version) < gate]
 
 
 # BEGIN DJANGO RELEASES ------------------------------------------------------
@@ -934,6 +963,14 @@ GONE_IN_DJANGO = {
     },
 }
 
+# Listed for Django 5.2 and passing from a later release on: not listed there.
+# From 6.0 Django's own test settings make DEFAULT_AUTO_FIELD BigAutoField, so
+# the SNOWFLAKE_KEYS schema tests expect the Int64 keys that snowflake ids need.
+PASSING_FROM_DJANGO = {
+    (6, 0): {t for _, reason, tests in MANUAL if reason is SNOWFLAKE_KEYS
+             for t in tests if t.startswith("schema.tests.SchemaTests.")},
+}
+
 BOOL_WHERE = ("BooleanField is UInt8 before ClickHouse 21.12 (no Bool type), which ClickHouse "
               "filters on directly: the test wants the \"= True\" comparison MySQL's indexes need")
 DB_DEFAULT_QUERY = ("db_default expressions are computed before the INSERT, one SELECT per "
@@ -946,6 +983,10 @@ JSON_TEXT = ("JSONField is a String column: values compare as JSON text, so JSON
 STRING_AGG = "STRING_AGG (Django 6.0's StringAgg) needs ClickHouse 26.5 (NotSupportedError before)"
 OLD_JOIN_EXTRA = ("ClickHouse 18.16 fails a comma join from extra(tables=...) with an ORDER BY "
                   "on both tables (\"Logical error: unknown combination of JOIN\")")
+UNORDERED_BY_CHANCE = (
+    "the test compares two queries ordered by a key with ties: ClickHouse's sort is not "
+    "stable and returns tied rows in no particular order, so the two agree only by chance "
+    "(the test may pass: triage.py --stale names such listings apart)")
 
 # (first Django release, gate, reason, tests): listed from that release on
 # (tests Django 6.1 added; the release must have the test, see GONE_IN_DJANGO).
@@ -1033,8 +1074,8 @@ DJANGO_RELEASE_LISTED = [
         "migrations.test_operations.OperationTests."
         "test_rename_model_with_self_referential_fk_collect_sql",
     ]),
-    # In Django 5.2 too, where it passes by chance: rows of equal length.
-    ((5, 2), None, UNORDERED, [
+    # In Django 5.2 too: ties of equal length ("Name 1"/"Name 2", two NULLs).
+    ((5, 2), None, UNORDERED_BY_CHANCE, [
         "ordering.tests.OrderingTests.test_order_by_expression_ref",
     ]),
 ]
@@ -1047,7 +1088,8 @@ def _entries(django_version=None):
         import django
         django_version = django.VERSION
     release = tuple(django_version[:2])
-    gone = set().union(*(names for since, names in GONE_IN_DJANGO.items() if release >= since))
+    gone = set().union(*(names for changes in (GONE_IN_DJANGO, PASSING_FROM_DJANGO)
+                         for since, names in changes.items() if release >= since))
     entries = [(gate, reason, [t for t in tests if t not in gone])
                for gate, reason, tests in MANUAL + GENERATED]
     entries += [(gate, reason, tests) for since, gate, reason, tests in DJANGO_RELEASE_LISTED
@@ -1146,3 +1188,34 @@ DJANGO_RELEASE_LISTED += [
     ]),
 ]
 # END MICROSECONDS ------------------------------------------------------------
+
+# BEGIN EMBEDDED ---------------------------------------------------------------
+# What fails on the embedded engine (chDB) only, whatever its ClickHouse version:
+# (first Django release, reason, tests).
+EMBEDDED_ONE_PROCESS = (
+    "the embedded engine (chDB) locks its data directory to one process: the test runs a "
+    "management command in a subprocess with the same DATABASES, which cannot open it "
+    "(\"Another server instance in same directory is already running\")")
+
+EMBEDDED_LISTED = [
+    ((6, 1), EMBEDDED_ONE_PROCESS, [
+        "migrations.test_loader.LoaderTests."
+        "test_loading_order_does_not_create_circular_dependency",
+    ]),
+]
+
+
+def on_embedded(connection):
+    """Whether a Django connection is to the embedded engine."""
+    return bool((connection.settings_dict.get("OPTIONS") or {}).get("embedded"))
+
+
+def _embedded_entries(django_version=None):
+    """The embedded engine's listings that apply to a Django version (default:
+    the one installed), as (gate None, reason, tests)."""
+    if django_version is None:
+        import django
+        django_version = django.VERSION
+    release = tuple(django_version[:2])
+    return [(None, reason, tests) for since, reason, tests in EMBEDDED_LISTED if release >= since]
+# END EMBEDDED -----------------------------------------------------------------

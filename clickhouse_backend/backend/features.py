@@ -236,6 +236,6 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     def django_test_skips(self):
         """Django test-suite tests that fail for ClickHouse reasons, by reason
         (the lists live in django_suite.py)."""
-        from .django_suite import skips_for
+        from .django_suite import on_embedded, skips_for
 
-        return skips_for(self.connection.server_version)
+        return skips_for(self.connection.server_version, embedded=on_embedded(self.connection))

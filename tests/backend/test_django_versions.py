@@ -205,3 +205,23 @@ def test_clickhouse_model_save_of_an_existing_row(alias, request):
         assert (got.content, got.port, got.action) == expected
     finally:
         objs.filter(pk=e.pk).delete()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_embedded_engine_listings_apply_to_it_alone(alias, request, monkeypatch):
+    """django_suite's EMBEDDED_LISTED (what chDB cannot do whatever its
+    version, such as a test whose subprocess opens the locked data
+    directory) reaches Django's skips on an embedded connection only."""
+    from clickhouse_backend.backend import django_suite
+
+    _needs_django((6, 1), "the subprocess migrations test")
+    use_db(alias, request)
+    for name in ("DJANGO_CH_NO_SKIPS", "DJANGO_CH_LISTED_ONLY"):
+        monkeypatch.delenv(name, raising=False)
+    conn = connections[alias]
+    conn.features.__dict__.pop("django_test_skips", None)  # a cached_property
+    skips = conn.features.django_test_skips
+    conn.features.__dict__.pop("django_test_skips", None)
+    test = ("migrations.test_loader.LoaderTests."
+            "test_loading_order_does_not_create_circular_dependency")
+    assert (test in skips.get(django_suite.EMBEDDED_ONE_PROCESS, ())) == (alias == "embedded")

@@ -206,6 +206,31 @@ def test_correlated_first_row_subquery(edb):
         objs.filter(name__startswith="f_").delete()
 
 
+def test_correlated_one_group_subquery_drops_its_limit(edb):
+    # values(k).annotate(agg)[:1] grouped by the correlated column has one row
+    # at most: the LIMIT (which ClickHouse does not decorrelate) is dropped,
+    # in an annotation and in a filter (Django 6.x compiles the latter as the
+    # resolved Query).
+    from django.db.models import Count, OuterRef, Subquery
+    objs = Plain.objects.using("embedded")
+    for name, value in (("g_a", 1), ("g_a", 5), ("g_b", 2)):
+        objs.create(name=name, value=value)
+    try:
+        def count(group_by="name"):
+            return Subquery(Plain.objects.filter(name=OuterRef("name"), value__gt=0)
+                            .values(group_by).annotate(c=Count("pk")).values("c")[:1])
+        q = objs.filter(name__startswith="g_")
+        assert sorted(q.annotate(n=count()).values_list("name", "value", "n")) == [
+            ("g_a", 1, 2), ("g_a", 5, 2), ("g_b", 2, 1)]
+        assert sorted(q.filter(value__gt=count()).values_list("name", "value")) == [
+            ("g_a", 5), ("g_b", 2)]
+        # Grouped by another column: several groups, the LIMIT stays.
+        sql = q.annotate(n=count("value")).query.get_compiler("embedded").as_sql()[0]
+        assert "LIMIT 1" in sql
+    finally:
+        objs.filter(name__startswith="g_").delete()
+
+
 @pytest.mark.parametrize("alias", ALIASES)
 def test_in_lookup_with_expressions(alias, request):
     from django.db.models import F

@@ -85,9 +85,9 @@ class RecordingRunner(DiscoverRunner):
         from django.db import connection
         from django.test.utils import iter_test_cases
 
-        from clickhouse_backend.backend.django_suite import listed
+        from clickhouse_backend.backend.django_suite import listed, on_embedded
 
-        names = listed(connection.server_version)
+        names = listed(connection.server_version, embedded=on_embedded(connection))
         keep = [t for t in iter_test_cases(suite)
                 if _name(t) in names or _name(t).rsplit(".", 1)[0] in names]
         return unittest.TestSuite(keep)
