@@ -451,9 +451,6 @@ def engine_code(info, column_to_field):
             kwargs.append("primary_key=%s" % key(primary_key))
         if sampling_key:
             kwargs.append("sample_by=%s" % expr(sampling_key))
-        m = re.search(r" TTL (.*?)(?: SETTINGS |$)", rest)
-        if m:
-            kwargs.append("ttl=%r" % m.group(1))
     m = re.search(r" SETTINGS (.*)$", rest)
     if m and cls.accepts_settings:
         settings = {}
@@ -462,6 +459,16 @@ def engine_code(info, column_to_field):
             settings[name.strip()] = _literal(value)
         kwargs.append("settings=%r" % settings)
     return "models.%s(%s)" % (cls.__name__, ", ".join(args + kwargs))
+
+
+def ttl_rules(engine_full):
+    """A MergeTree table's TTL rules (SQL text, for Meta.ttl) from
+    system.tables.engine_full: one per rule, or the whole clause as one where
+    a GROUP BY ... SET rule has commas of its own."""
+    m = re.search(r" TTL (.*?)(?: SETTINGS |$)", engine_full)
+    if not m:
+        return []
+    return [m.group(1)] if " GROUP BY " in m.group(1) else _split_top(m.group(1))
 
 
 _INDEX = re.compile(r"INDEX (`(?:[^`\\]|\\.)*`|\w+) (.+?) TYPE (\w+)(?:\(([^)]*)\))? "

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.test.utils import isolate_apps
 
+from clickhouse_backend import models
 from clickhouse_backend.backend.introspection import field_code, parse_type
 from clickhouse_backend.management.commands.inspectdb import Command
 
@@ -78,7 +79,8 @@ def _tables(conn, prefix):
     if f.supports_ttl:
         table_ttl = " TTL day + toIntervalYear(1)"
         if f.supports_ttl_group_by:
-            table_ttl = " TTL day + toIntervalMonth(1) WHERE v = 0, day + toIntervalYear(1)"
+            table_ttl = (" TTL day + toIntervalMonth(1) WHERE v = 0, day + toIntervalYear(1), "
+                         "day + toIntervalWeek(1) GROUP BY day SET v = max(v)")
     tables["options"] = "(%s) ENGINE = MergeTree() ORDER BY day%s" % (
         ", ".join(options), table_ttl)
     # Aggregate state columns.
@@ -164,6 +166,28 @@ def test_inspectdb_round_trip(alias, request):
             objs.create(**row)
             got = objs.values(*row).get()
             assert got == row
+            # The column options work as declared: computed columns read back.
+            options = generated[prefix + "options"]
+            names = {f.name for f in options._meta.fields}
+            given = {k: v for k, v in dict(packed=2**64 - 1, brief="b", raw="abcd",
+                                           tag="t").items() if k in names}
+            day = datetime.date.today()
+            options.objects.using(alias).create(day=day, v=5, **given)
+            expected = {"day": day, "v": 5, "doubled": 10, "next": 6,
+                        **{k: v for k, v in given.items() if k in ("packed", "brief")}}
+            if "size" in names:
+                expected.update(size=4, raw=None)  # EPHEMERAL: not stored, read as None
+            assert options.objects.using(alias).values(*expected).get() == expected
+            # AggregateFunction columns as fields: written by -State, read by -Merge.
+            states = generated[prefix + "states"]
+            with conn.cursor() as cur:
+                cur.execute("INSERT INTO %s_copy (k, users, q, n) SELECT number %% 2, "
+                            "uniqState(toUInt64(number %% 7)), quantilesState(0.5, 0.9)"
+                            "(toFloat64(number)), countState() FROM numbers(100) "
+                            "GROUP BY number %% 2" % (prefix + "states"))
+            merged = states.objects.using(alias).aggregate(
+                users=models.uniqMerge("users"), n=models.countMerge("n"))
+            assert merged == {"users": 7, "n": 100}
     finally:
         with conn.cursor() as cur:
             for table in [*tables, *copies]:

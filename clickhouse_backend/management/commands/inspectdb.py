@@ -2,13 +2,15 @@
 in INSTALLED_APPS, as for django-clickhouse-backend): ClickhouseModel classes
 with ClickHouse field classes (UInt32Field, Nullable as null=True,
 LowCardinality, arrays, tuples, maps, enums, decimals, DateTime64…) and the
-table's engine with its keys and settings, so that the module imports and
-creates the same tables. Other databases get Django's command unchanged."""
+table's engine with its keys and settings, Meta.ttl, the column options
+(codec=, ttl=, materialized=/alias=/ephemeral=) and AggregateFunction /
+SimpleAggregateFunction fields, so that the module imports and creates the
+same tables. Other databases get Django's command unchanged."""
 from django.core.management.commands import inspectdb
 from django.db import connections
 
 from clickhouse_backend.backend.introspection import (
-    column_ttls, engine_code, field_code, index_code, parse_type)
+    column_ttls, engine_code, field_code, index_code, parse_type, ttl_rules)
 
 # EPHEMERAL without a default: system.columns shows the type's default value.
 _PLAIN_EPHEMERAL = "defaultValueOfTypeName("
@@ -98,6 +100,9 @@ class Command(inspectdb.Command):
             yield "        engine = %s" % engine
         else:
             yield "        # engine %s: no clickhouse_backend.models class" % engine_row[1]
+        rules = ttl_rules(engine_row[1]) if engine else []
+        if rules:
+            yield "        ttl = %r" % rules
         indexes, comments = index_code(engine_row[6], column_to_field)
         for comment in comments:
             yield "        %s" % comment
