@@ -463,12 +463,18 @@ def engine_code(info, column_to_field):
 
 def ttl_rules(engine_full):
     """A MergeTree table's TTL rules (SQL text, for Meta.ttl) from
-    system.tables.engine_full: one per rule, or the whole clause as one where
-    a GROUP BY ... SET rule has commas of its own."""
+    system.tables.engine_full, one per rule."""
     m = re.search(r" TTL (.*?)(?: SETTINGS |$)", engine_full)
     if not m:
         return []
-    return [m.group(1)] if " GROUP BY " in m.group(1) else _split_top(m.group(1))
+    rules = []
+    for part in _split_top(m.group(1)):
+        # The assignments after a GROUP BY rule's SET are that rule's.
+        if rules and " SET " in rules[-1] and re.match(r"^(`[^`]*`|\w+)\s*=[^=]", part):
+            rules[-1] += ", " + part
+        else:
+            rules.append(part)
+    return rules
 
 
 _INDEX = re.compile(r"INDEX (`(?:[^`\\]|\\.)*`|\w+) (.+?) TYPE (\w+)(?:\(([^)]*)\))? "

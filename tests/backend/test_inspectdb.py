@@ -80,7 +80,8 @@ def _tables(conn, prefix):
         table_ttl = " TTL day + toIntervalYear(1)"
         if f.supports_ttl_group_by:
             table_ttl = (" TTL day + toIntervalMonth(1) WHERE v = 0, day + toIntervalYear(1), "
-                         "day + toIntervalWeek(1) GROUP BY day SET v = max(v)")
+                         "day + toIntervalWeek(1) GROUP BY day SET v = max(v), "
+                         "doubled = min(doubled), day + toIntervalYear(2) TO DISK 'default'")
     tables["options"] = "(%s) ENGINE = MergeTree() ORDER BY day%s" % (
         ", ".join(options), table_ttl)
     # Aggregate state columns.
@@ -216,6 +217,15 @@ def test_field_code_of_types():
                  "AggregateFunction(1, sumMap, Array(UInt8))"):
         code, notes = field_code(parse_type(text))
         assert code == "models.StringField()" and "AggregateFunction" in notes[0]
+
+
+def test_ttl_rules():
+    from clickhouse_backend.backend.introspection import ttl_rules
+    assert ttl_rules("MergeTree ORDER BY d TTL d + 1 WHERE v = 0, d + 2 GROUP BY d SET v = "
+                     "max(v), `w x` = sum(w), d + 3 TO VOLUME 'a, b' SETTINGS x = 1") == [
+        "d + 1 WHERE v = 0", "d + 2 GROUP BY d SET v = max(v), `w x` = sum(w)",
+        "d + 3 TO VOLUME 'a, b'"]
+    assert ttl_rules("MergeTree ORDER BY d SETTINGS index_granularity = 8192") == []
 
 
 def test_column_ttls():
