@@ -183,6 +183,8 @@ def _merge(base):
     return type(base + "Merge", (_Combinator,), {
         "__module__": __name__, "base": base, "arity": 1, "_resolve_output_field": resolve,
         "reads_states": True,
+        # A count over no rows is 0, also where Django skips the query (none()).
+        "empty_result_set_value": 0 if base == "count" or base.startswith("uniq") else None,
         "__doc__": "The %s over an AggregateFunction(%s, ...) column's states." % (base, base)})
 
 

@@ -140,6 +140,8 @@ def test_merge_aggregates_over_a_subquery(alias, request):
         # No rows: 0 as ClickHouse's count/uniq give (not NULL, the -OrNull result).
         assert daily.filter(day__gt=START + datetime.timedelta(days=9))[:3].aggregate(
             n=models.countMerge("n"), users=models.uniqMerge("users")) == {"n": 0, "users": 0}
+        assert daily.none().aggregate(n=models.countMerge("n"), users=models.uniqMerge(
+            "users")) == {"n": 0, "users": 0}
         # -Merge inside the subquery (grouped), a plain aggregate outside.
         per_day = daily.values("day").annotate(t=models.sumMerge("total"),
                                                 u=models.uniqMerge("users"))
