@@ -25,8 +25,9 @@ from clickhouse_backend.models.aggregates import select_merged_states
 from clickhouse_backend.utils.snowflake import generate_id
 
 from . import bridge
-from .clauses import ClausesCompilerMixin, collecting_settings
+from .clauses import ClausesCompilerMixin
 from .base import EMULATED_SETTINGS
+from .clauses import collecting_settings
 
 # Marks the outer table's alias while compiling mutations: ClickHouse
 # rejects "table"."column" in ALTER ... UPDATE/DELETE.
