@@ -61,6 +61,22 @@ def request_setting(compiler, name, value):
         query.setting_info = {**(getattr(query, "setting_info", None) or {}), name: value}
 
 
+@contextlib.contextmanager
+def collecting_settings(compiler):
+    """Compiles the outermost query meanwhile (a SELECT, or the outer SELECT of
+    aggregate() over a subquery): the settings its parts and subqueries ask for
+    (request_setting) go to its query's SETTINGS."""
+    collected = compiler.connection.__dict__[_COLLECTED] = {}
+    try:
+        yield
+    finally:
+        del compiler.connection.__dict__[_COLLECTED]
+    if collected and not getattr(compiler, "ch_for_view", False):
+        # Settings given with .settings() win.
+        query = compiler.query
+        query.setting_info = {**collected, **(getattr(query, "setting_info", None) or {})}
+
+
 class ClausesCompilerMixin:
     def _ch_clauses(self):
         return clauses(self.query)
@@ -122,17 +138,8 @@ class ClausesCompilerMixin:
     def as_sql(self, with_limits=True, with_col_aliases=False):
         if getattr(self.query, "subquery", False) or _COLLECTED in self.connection.__dict__:
             return self._clauses_as_sql(with_limits, with_col_aliases)
-        # The outermost query: collects the settings its parts ask for.
-        collected = self.connection.__dict__[_COLLECTED] = {}
-        try:
-            sql, params = self._clauses_as_sql(with_limits, with_col_aliases)
-        finally:
-            del self.connection.__dict__[_COLLECTED]
-        if collected and not getattr(self, "ch_for_view", False):
-            # Settings given with .settings() win.
-            self.query.setting_info = {**collected,
-                                       **(getattr(self.query, "setting_info", None) or {})}
-        return sql, params
+        with collecting_settings(self):
+            return self._clauses_as_sql(with_limits, with_col_aliases)
 
     def _clauses_as_sql(self, with_limits, with_col_aliases):
         limit_by = self._ch_clauses().get("limit_by")

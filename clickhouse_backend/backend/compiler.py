@@ -22,12 +22,14 @@ from django.db.models.sql.constants import MULTI, SINGLE
 from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, WhereNode
 
+from clickhouse_backend.models.aggregates import select_merged_states
 from clickhouse_backend.utils.snowflake import generate_id
 
 from . import bridge
 from .datetimes import cut_generated
 from .clauses import ClausesCompilerMixin
 from .base import EMULATED_SETTINGS
+from .clauses import collecting_settings
 
 # Marks the outer table's alias while compiling mutations: ClickHouse
 # rejects "table"."column" in ALTER ... UPDATE/DELETE.
@@ -1131,7 +1133,11 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
 
 class SQLAggregateCompiler(CompileMixin, compiler.SQLAggregateCompiler):
     def as_sql(self):
-        sql, params = super().as_sql()
+        select_merged_states(self.query)
+        # The outer query's SETTINGS take those its aggregates and the
+        # subquery's ask for (-Merge aggregates: aggregate_functions_null_for_empty).
+        with collecting_settings(self):
+            sql, params = super().as_sql()
         s = _check_query_settings(self.connection, _query_settings(self))
         s.pop("mutations_sync", None)
         if s:

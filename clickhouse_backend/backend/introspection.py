@@ -6,8 +6,11 @@ from django.db.backends.base.introspection import BaseDatabaseIntrospection
 from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
 from django.db.backends.base.introspection import TableInfo as BaseTableInfo
 
-# inspectdb reads .comment (db_comment=...).
-FieldInfo = namedtuple("FieldInfo", BaseFieldInfo._fields + ("comment",))
+# inspectdb reads .comment (db_comment=...), and writes the column options:
+# .default_kind/.default_expression (MATERIALIZED, ALIAS, EPHEMERAL) and .codec
+# (the text inside CODEC(...)).
+FieldInfo = namedtuple("FieldInfo", BaseFieldInfo._fields + (
+    "comment", "default_kind", "default_expression", "codec"))
 TableInfo = namedtuple("TableInfo", BaseTableInfo._fields + ("comment",))
 
 
@@ -77,14 +80,17 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 for name, engine, comment in cursor.fetchall()]
 
     def get_table_description(self, cursor, table_name):
+        # system.columns.compression_codec came with codecs (19.1).
+        codec = "compression_codec" if self.connection.features.supports_column_codecs else "''"
         cursor.execute(
-            "SELECT name, type, default_kind, default_expression, comment FROM system.columns "
-            "WHERE database = currentDatabase() AND table = %s", [table_name])
+            "SELECT name, type, default_kind, default_expression, comment, %s FROM system.columns "
+            "WHERE database = currentDatabase() AND table = %%s" % codec, [table_name])
         rows = cursor.fetchall()
         if not rows:
             raise DatabaseError("Table %s does not exist." % table_name)
         result = []
-        for name, type_name, default_kind, default_expr, comment in rows:
+        for name, type_name, default_kind, default_expr, comment, codec in rows:
+            kind_expr = default_expr
             base, null = _strip(type_name)
             precision = scale = size = None
             m = re.match(r"Decimal(?:\d+)?\((\d+),\s*(\d+)\)", base)
@@ -100,7 +106,9 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                     default_expr = m.group(1)
             result.append(FieldInfo(
                 name, type_name, None, size, precision, scale, null,
-                default_expr if default_kind == "DEFAULT" else None, None, comment or None))
+                default_expr if default_kind == "DEFAULT" else None, None, comment or None,
+                default_kind or None, kind_expr or None,
+                codec[len("CODEC("):-1] if codec.startswith("CODEC(") else None))
         return result
 
     def get_sequences(self, cursor, table_name, table_fields=()):
@@ -160,7 +168,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
 
 # ---- inspectdb: ClickHouse types and engines as clickhouse_backend.models code ----
 
-_TOKEN = re.compile(r"""\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>-?\d+(?:\.\d+)?)"""
+_TOKEN = re.compile(r"""\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"""
                     r"""|(?P<ident>[A-Za-z_][A-Za-z0-9_]*|`(?:[^`\\]|\\.)*`|"(?:[^"\\]|\\.)*")"""
                     r"""|(?P<punct>[(),=]))""")
 
@@ -251,7 +259,7 @@ class _Parser:
             return unquote_literal(value)
         if kind == "num":
             self.take()
-            return float(value) if "." in value else int(value)
+            return int(value) if value.lstrip("-").isdigit() else float(value)
         if kind == "ident" and self.peek(1)[0] == "ident":  # a named tuple element
             self.take()
             return _unquote_ident(value), self.type()
@@ -282,6 +290,15 @@ def _label(raw):
         return repr(raw.decode())
     except UnicodeDecodeError:
         return repr(raw)
+
+
+def _function_sql(node):
+    """An aggregate function of an AggregateFunction type as SQL ("uniq",
+    "quantiles(0.5, 0.9)"), or None for parameters other than numbers."""
+    name, args = node
+    if not all(isinstance(a, (int, float)) for a in args):
+        return None
+    return "%s(%s)" % (name, ", ".join(map(str, args))) if args else name
 
 
 def field_code(node, params=()):
@@ -337,6 +354,14 @@ def field_code(node, params=()):
         cls, params = "TupleField", ["[%s]" % ", ".join(items)] + params
     elif name == "Object" and args == [b"json"]:
         cls = "JSONField"
+    elif name in ("AggregateFunction", "SimpleAggregateFunction") and args and \
+            isinstance(args[0], tuple) and _function_sql(args[0]):
+        items = []
+        for arg in args[1:]:
+            code, n = field_code(arg)
+            items.append(code)
+            notes += n
+        cls, params = name + "Field", [repr(_function_sql(args[0]))] + items + params
     else:
         notes.append("ClickHouse type %s has no field: read as text." % name)
         cls = "StringField"
@@ -426,9 +451,6 @@ def engine_code(info, column_to_field):
             kwargs.append("primary_key=%s" % key(primary_key))
         if sampling_key:
             kwargs.append("sample_by=%s" % expr(sampling_key))
-        m = re.search(r" TTL (.*?)(?: SETTINGS |$)", rest)
-        if m:
-            kwargs.append("ttl=%r" % m.group(1))
     m = re.search(r" SETTINGS (.*)$", rest)
     if m and cls.accepts_settings:
         settings = {}
@@ -437,6 +459,22 @@ def engine_code(info, column_to_field):
             settings[name.strip()] = _literal(value)
         kwargs.append("settings=%r" % settings)
     return "models.%s(%s)" % (cls.__name__, ", ".join(args + kwargs))
+
+
+def ttl_rules(engine_full):
+    """A MergeTree table's TTL rules (SQL text, for Meta.ttl) from
+    system.tables.engine_full, one per rule."""
+    m = re.search(r" TTL (.*?)(?: SETTINGS |$)", engine_full)
+    if not m:
+        return []
+    rules = []
+    for part in _split_top(m.group(1)):
+        # The assignments after a GROUP BY rule's SET are that rule's.
+        if rules and " SET " in rules[-1] and re.match(r"^(`[^`]*`|\w+)\s*=[^=]", part):
+            rules[-1] += ", " + part
+        else:
+            rules.append(part)
+    return rules
 
 
 _INDEX = re.compile(r"INDEX (`(?:[^`\\]|\\.)*`|\w+) (.+?) TYPE (\w+)(?:\(([^)]*)\))? "
@@ -460,3 +498,36 @@ def index_code(create_table_query, column_to_field):
         indexes.append("models.Index(fields=%r, name=%r, type=models.%s(%s), granularity=%s)" % (
             fields, _unquote_ident(name), _INDEX_TYPES[type_name], type_args or "", granularity))
     return indexes, comments
+
+
+_MASK = re.compile(r"'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`|\"(?:[^\"\\]|\\.)*\"")
+_COLUMN_NAME = re.compile(r"`(?:[^`\\]|\\.)*`|\"(?:[^\"\\]|\\.)*\"|\w+")
+
+
+def column_ttls(create_table_query):
+    """{column: its TTL expression} from a CREATE TABLE (system.columns has no
+    TTL column): the text after a column declaration's last TTL keyword (after
+    its type, DEFAULT, COMMENT and CODEC)."""
+    # Quoted text masked (same length), so that parentheses and keywords in it
+    # are not read.
+    masked = _MASK.sub(lambda m: m.group(0)[0] + "x" * (len(m.group(0)) - 2) + m.group(0)[-1],
+                       create_table_query)
+    start = masked.find("(")
+    if start < 0:
+        return {}
+    depth = 0
+    for end in range(start, len(masked)):
+        depth += {"(": 1, ")": -1}.get(masked[end], 0)
+        if depth == 0:
+            break
+    ttls, offset = {}, start + 1
+    for item in _split_top(masked[start + 1:end]):
+        at = masked.index(item, offset)
+        offset = at + len(item)
+        name = _COLUMN_NAME.match(item)
+        ttl = list(re.finditer(r"\sTTL\s", item))
+        if name and ttl and name.group(0) not in ("INDEX", "PROJECTION", "CONSTRAINT"):
+            original = create_table_query[at:at + len(item)]
+            ttls[_unquote_ident(create_table_query[at:at + name.end()])] = \
+                original[ttl[-1].end():].strip()
+    return ttls

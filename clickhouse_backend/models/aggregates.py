@@ -4,7 +4,7 @@ An aggregate over no rows gives ClickHouse's result (0 for the uniq family),
 as in django-clickhouse-backend.
 """
 from django.db.models import aggregates
-from django.db.models.expressions import Star
+from django.db.models.expressions import Expression, Star
 
 from .fields import ArrayField, UInt64Field
 from .functions.base import require
@@ -130,6 +130,41 @@ def _state_select_format(self, compiler, sql, params):
     return sql, params  # the state itself (not its final value, as for a column)
 
 
+class SelectedState(Expression):
+    """An AggregateFunction column selected as its states (not their final
+    values): what a -Merge aggregate of aggregate() over a subquery reads."""
+
+    def __init__(self, column):
+        super().__init__(output_field=column.output_field)
+        self.column = column
+
+    def get_source_expressions(self):
+        return [self.column]
+
+    def set_source_expressions(self, exprs):
+        (self.column,) = exprs
+
+    def as_sql(self, compiler, connection):
+        return compiler.compile(self.column)
+
+    select_format = _state_select_format
+
+
+def select_merged_states(query):
+    """aggregate() over a subquery (an AggregateQuery) moves each aggregate to
+    the outer query, reading the inner query's columns by alias: the columns a
+    -Merge aggregate reads are selected there as states."""
+    inner = query.inner_query
+    for annotation in query.annotation_select.values():
+        for node in annotation.flatten():
+            if not getattr(node, "reads_states", False):
+                continue
+            for source in node.get_source_expressions():
+                column = inner.annotations.get(getattr(source, "refs", None))
+                if column is not None and not isinstance(column, SelectedState):
+                    inner.annotations[source.refs] = SelectedState(column)
+
+
 def _state(base):
     def resolve(self):
         from .fields import AggregateFunctionField
@@ -147,6 +182,9 @@ def _merge(base):
         return _merged_type(base, self.get_source_fields()[0])
     return type(base + "Merge", (_Combinator,), {
         "__module__": __name__, "base": base, "arity": 1, "_resolve_output_field": resolve,
+        "reads_states": True,
+        # A count over no rows is 0, also where Django skips the query (none()).
+        "empty_result_set_value": 0 if base == "count" or base.startswith("uniq") else None,
         "__doc__": "The %s over an AggregateFunction(%s, ...) column's states." % (base, base)})
 
 

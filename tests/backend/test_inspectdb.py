@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.test.utils import isolate_apps
 
+from clickhouse_backend import models
 from clickhouse_backend.backend.introspection import field_code, parse_type
 from clickhouse_backend.management.commands.inspectdb import Command
 
@@ -62,18 +63,50 @@ def _tables(conn, prefix):
     if conn.server_version >= (21, 1):
         tables["named"] = ("(id UInt8, t Tuple(a Int32, b Nullable(String)), "
                            "e Enum8('\\xff\\xfe' = 1, 'ok' = 2)) ENGINE = MergeTree ORDER BY id")
+    # Column options (codec, TTL, MATERIALIZED/ALIAS/EPHEMERAL) and table TTL
+    # where the target has them.
+    f = conn.features
+    options = ["day Date", "v UInt64", "doubled UInt64 MATERIALIZED v * 2",
+               "next UInt64 ALIAS v + 1"]
+    if f.supports_column_codecs:
+        options.append("packed UInt64 CODEC(Delta(8), ZSTD(3))")
+    if f.supports_ttl:
+        options.append("brief String TTL day + toIntervalDay(1)")
+    if f.supports_ephemeral_columns:
+        options += ["raw String EPHEMERAL", "tag String EPHEMERAL 'x'",
+                    "size UInt64 MATERIALIZED length(raw)"]
+    table_ttl = ""
+    if f.supports_ttl:
+        table_ttl = " TTL day + toIntervalYear(1)"
+        if f.supports_ttl_group_by:
+            table_ttl = (" TTL day + toIntervalMonth(1) WHERE v = 0, day + toIntervalYear(1), "
+                         "day + toIntervalWeek(1) GROUP BY day SET v = max(v), "
+                         "doubled = min(doubled), day + toIntervalYear(2) TO DISK 'default'")
+    tables["options"] = "(%s) ENGINE = MergeTree() ORDER BY day%s" % (
+        ", ".join(options), table_ttl)
+    # Aggregate state columns.
+    states = ["k UInt32", "users AggregateFunction(uniq, UInt64)",
+              "q AggregateFunction(quantiles(0.5, 0.9), Float64)",
+              "n AggregateFunction(count)"]
+    if f.supports_simple_aggregate_function:
+        states.append("total SimpleAggregateFunction(sum, UInt64)")
+    tables["states"] = "(%s) ENGINE = AggregatingMergeTree() ORDER BY k" % ", ".join(states)
     return {prefix + name: body for name, body in tables.items()}
 
 
 def _describe(conn, cur, table):
     # system.columns lists a table's columns in their order.
-    cur.execute("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
-                "AND table = %s", [table])
+    codec = "compression_codec" if conn.features.supports_column_codecs else "''"
+    cur.execute("SELECT name, type, default_kind, default_expression, %s FROM system.columns "
+                "WHERE database = currentDatabase() AND table = %%s" % codec, [table])
     columns = cur.fetchall()
     cur.execute("SELECT engine, engine_full, partition_key, sorting_key, primary_key, "
-                "sampling_key FROM system.tables WHERE database = currentDatabase() "
-                "AND name = %s", [table])
+                "sampling_key, create_table_query FROM system.tables WHERE database = "
+                "currentDatabase() AND name = %s", [table])
     engine = cur.fetchone()
+    # The CREATE TABLE (column TTLs are only there), names written alike.
+    create = engine[6].replace(table, "T").replace('"', "`")
+    engine = engine[:6] + (create,)
     indexes = []
     if conn.features.supports_data_skipping_indexes:
         cur.execute("SELECT name, type, expr, granularity FROM system.data_skipping_indices "
@@ -134,6 +167,28 @@ def test_inspectdb_round_trip(alias, request):
             objs.create(**row)
             got = objs.values(*row).get()
             assert got == row
+            # The column options work as declared: computed columns read back.
+            options = generated[prefix + "options"]
+            names = {f.name for f in options._meta.fields}
+            given = {k: v for k, v in dict(packed=2**64 - 1, brief="b", raw="abcd",
+                                           tag="t").items() if k in names}
+            day = datetime.date.today()
+            options.objects.using(alias).create(day=day, v=5, **given)
+            expected = {"day": day, "v": 5, "doubled": 10, "next": 6,
+                        **{k: v for k, v in given.items() if k in ("packed", "brief")}}
+            if "size" in names:
+                expected.update(size=4, raw=None)  # EPHEMERAL: not stored, read as None
+            assert options.objects.using(alias).values(*expected).get() == expected
+            # AggregateFunction columns as fields: written by -State, read by -Merge.
+            states = generated[prefix + "states"]
+            with conn.cursor() as cur:
+                cur.execute("INSERT INTO %s_copy (k, users, q, n) SELECT number %% 2, "
+                            "uniqState(toUInt64(number %% 7)), quantilesState(0.5, 0.9)"
+                            "(toFloat64(number)), countState() FROM numbers(100) "
+                            "GROUP BY number %% 2" % (prefix + "states"))
+            merged = states.objects.using(alias).aggregate(
+                users=models.uniqMerge("users"), n=models.countMerge("n"))
+            assert merged == {"users": 7, "n": 100}
     finally:
         with conn.cursor() as cur:
             for table in [*tables, *copies]:
@@ -151,8 +206,35 @@ def test_field_code_of_types():
     assert code == "models.Enum16Field(choices=[(-1, b'\\xff'), (2, 'a\\\\b'), (3, \"'q\")])"
     code, notes = field_code(parse_type("DateTime64(9, 'Asia/Tokyo')"))
     assert code == "models.DateTime64Field(precision=9)" and "Asia/Tokyo" in notes[0]
-    code, notes = field_code(parse_type("AggregateFunction(uniq, UInt64)"))
-    assert code == "models.StringField()" and "AggregateFunction" in notes[0]
+    assert field_code(parse_type("AggregateFunction(quantiles(0.5, 1e-05), Nullable(Int8))")) == (
+        "models.AggregateFunctionField('quantiles(0.5, 1e-05)', "
+        "models.Int8Field(null=True, blank=True))", [])
+    assert field_code(parse_type("SimpleAggregateFunction(anyLast, DateTime('Europe/Oslo'))"),
+                      ["null=True"])[0] == \
+        "models.SimpleAggregateFunctionField('anyLast', models.DateTimeField(), null=True)"
+    # Parameters other than numbers, the versioned form: no field.
+    for text in ("AggregateFunction(sequenceMatch('(?1)'), UInt8)",
+                 "AggregateFunction(1, sumMap, Array(UInt8))"):
+        code, notes = field_code(parse_type(text))
+        assert code == "models.StringField()" and "AggregateFunction" in notes[0]
+
+
+def test_ttl_rules():
+    from clickhouse_backend.backend.introspection import ttl_rules
+    assert ttl_rules("MergeTree ORDER BY d TTL d + 1 WHERE v = 0, d + 2 GROUP BY d SET v = "
+                     "max(v), `w x` = sum(w), d + 3 TO VOLUME 'a, b' SETTINGS x = 1") == [
+        "d + 1 WHERE v = 0", "d + 2 GROUP BY d SET v = max(v), `w x` = sum(w)",
+        "d + 3 TO VOLUME 'a, b'"]
+    assert ttl_rules("MergeTree ORDER BY d SETTINGS index_granularity = 8192") == []
+
+
+def test_column_ttls():
+    from clickhouse_backend.backend.introspection import column_ttls
+    assert column_ttls(
+        "CREATE TABLE db.t (`a` String DEFAULT 'x TTL (' COMMENT 'TTL, )', "
+        "`b c` UInt8 CODEC(ZSTD(1)) TTL d + toIntervalDay(1), d Date TTL d + 1, "
+        "INDEX i a TYPE set(1) GRANULARITY 1) ENGINE = MergeTree ORDER BY d "
+        "TTL d + toIntervalYear(1)") == {"b c": "d + toIntervalDay(1)", "d": "d + 1"}
 
 
 def test_index_code():

@@ -113,6 +113,47 @@ def test_materialized_view_rollup_matches_group_by(alias, request):
 
 
 @pytest.mark.parametrize("alias", ALIASES)
+def test_merge_aggregates_over_a_subquery(alias, request):
+    """aggregate() of a sliced/distinct/grouped QuerySet (Django's AggregateQuery:
+    the aggregates in an outer query over a subquery): -Merge aggregates read the
+    subquery's states, and the outer query carries the setting they need."""
+    use_db(alias, request)
+    Ev = _event_model()
+    Daily, DailyMV = _rollup_models(Ev)
+    tables = [Ev._meta.db_table, Daily._meta.db_table, DailyMV._meta.db_table]
+    try:
+        create(alias, Ev, DailyMV, Daily)
+        events = Ev.objects.using(alias)
+        events.bulk_create([Ev(day=START + datetime.timedelta(days=i % 5), user=i % 13,
+                               v=i * 7 % 100) for i in range(500)])
+        merged = dict(n=models.countMerge("n"), total=models.sumMerge("total"),
+                      users=models.uniqMerge("users"))
+        raw = dict(n=Count("id"), total=Sum("v"), users=models.uniq("user"))
+        daily = Daily.objects.using(alias)
+        two_days = [START, START + datetime.timedelta(days=1)]
+        assert daily.order_by("day")[:2].aggregate(**merged) == \
+            events.filter(day__in=two_days).aggregate(**raw)
+        everything = events.aggregate(**raw)
+        assert everything["n"] == 500
+        assert daily.distinct().aggregate(**merged) == everything
+        assert daily.annotate(d=F("day")).distinct().aggregate(**merged) == everything
+        # No rows: 0 as ClickHouse's count/uniq give (not NULL, the -OrNull result).
+        assert daily.filter(day__gt=START + datetime.timedelta(days=9))[:3].aggregate(
+            n=models.countMerge("n"), users=models.uniqMerge("users")) == {"n": 0, "users": 0}
+        assert daily.none().aggregate(n=models.countMerge("n"), users=models.uniqMerge(
+            "users")) == {"n": 0, "users": 0}
+        # -Merge inside the subquery (grouped), a plain aggregate outside.
+        per_day = daily.values("day").annotate(t=models.sumMerge("total"),
+                                                u=models.uniqMerge("users"))
+        assert per_day.aggregate(st=Sum("t"), su=Sum("u")) == events.values("day").annotate(
+            t=Sum("v"), u=models.uniq("user")).aggregate(st=Sum("t"), su=Sum("u"))
+        assert asyncio.run(daily.order_by("-day")[:1].aaggregate(**merged)) == \
+            events.filter(day=START + datetime.timedelta(days=4)).aggregate(**raw)
+    finally:
+        drop(alias, *tables)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
 def test_simple_aggregate_function_field(alias, request):
     use_db(alias, request)
     Totals = make_model("Totals", {

@@ -2,13 +2,18 @@
 in INSTALLED_APPS, as for django-clickhouse-backend): ClickhouseModel classes
 with ClickHouse field classes (UInt32Field, Nullable as null=True,
 LowCardinality, arrays, tuples, maps, enums, decimals, DateTime64…) and the
-table's engine with its keys and settings, so that the module imports and
-creates the same tables. Other databases get Django's command unchanged."""
+table's engine with its keys and settings, Meta.ttl, the column options
+(codec=, ttl=, materialized=/alias=/ephemeral=) and AggregateFunction /
+SimpleAggregateFunction fields, so that the module imports and creates the
+same tables. Other databases get Django's command unchanged."""
 from django.core.management.commands import inspectdb
 from django.db import connections
 
 from clickhouse_backend.backend.introspection import (
-    engine_code, field_code, index_code, parse_type)
+    column_ttls, engine_code, field_code, index_code, parse_type, ttl_rules)
+
+# EPHEMERAL without a default: system.columns shows the type's default value.
+_PLAIN_EPHEMERAL = "defaultValueOfTypeName("
 
 
 class Command(inspectdb.Command):
@@ -52,15 +57,18 @@ class Command(inspectdb.Command):
             "create_table_query FROM system.tables WHERE database = currentDatabase() "
             "AND name = %s", [table_name])
         engine_row = cursor.fetchone()
-        nullable = {row.name for row in description if row.type_code.startswith("Nullable(")}
+        # Not a primary key: Nullable and computed (never inserted) columns.
+        unfit = {row.name for row in description if row.type_code.startswith("Nullable(")
+                 or row.default_kind in ("MATERIALIZED", "ALIAS", "EPHEMERAL")}
         key_columns = [c for c in intro.get_primary_key_columns(cursor, table_name)
-                       if c not in nullable]
+                       if c not in unfit]
         pk = key_columns[0] if key_columns else next(
-            (row.name for row in description if row.name not in nullable), None)
+            (row.name for row in description if row.name not in unfit), None)
 
         yield ""
         yield ""
         yield "class %s(models.ClickhouseModel):" % self.normalize_table_name(table_name)
+        ttls = column_ttls(engine_row[6]) if engine_row else {}
         used, column_to_field = [], {}
         for row in description:
             att_name, params, notes = self.normalize_col_name(row.name, used, False)
@@ -71,6 +79,7 @@ class Command(inspectdb.Command):
                 extra.append("primary_key=True")
             if connection.features.supports_comments and row.comment:
                 extra.append("db_comment=%r" % row.comment)
+            extra += self._column_options(row, ttls.get(row.name))
             code, type_notes = field_code(parse_type(row.type_code), extra)
             notes = list(notes) + type_notes
             if row.default:
@@ -91,6 +100,9 @@ class Command(inspectdb.Command):
             yield "        engine = %s" % engine
         else:
             yield "        # engine %s: no clickhouse_backend.models class" % engine_row[1]
+        rules = ttl_rules(engine_row[1]) if engine else []
+        if rules:
+            yield "        ttl = %r" % rules
         indexes, comments = index_code(engine_row[6], column_to_field)
         for comment in comments:
             yield "        %s" % comment
@@ -99,3 +111,18 @@ class Command(inspectdb.Command):
             for index in indexes:
                 yield "            %s," % index
             yield "        ]"
+
+    @staticmethod
+    def _column_options(row, ttl):
+        """codec=, ttl=, materialized=/alias=/ephemeral= of a column, as SQL text."""
+        options = []
+        if row.codec:
+            options.append("codec=%r" % row.codec)
+        if ttl:
+            options.append("ttl=%r" % ttl)
+        if row.default_kind in ("MATERIALIZED", "ALIAS"):
+            options.append("%s=%r" % (row.default_kind.lower(), row.default_expression))
+        elif row.default_kind == "EPHEMERAL":
+            plain = (row.default_expression or "").startswith(_PLAIN_EPHEMERAL)
+            options.append("ephemeral=%s" % ("True" if plain else repr(row.default_expression)))
+        return options
