@@ -256,7 +256,8 @@ def test_closed_connection_releases_its_sockets_promptly(server_params):
     warm.close()
     base = settle_pools()["pools"]
     fds0 = open_fds()
-    conn = chd.connect(**server_params, pool_name=uuid.uuid4().hex[:16], idle_timeout=600, pool_size=4)
+    name = uuid.uuid4().hex[:16]
+    conn = chd.connect(**server_params, pool_name=name, idle_timeout=600, pool_size=4)
     threads = [threading.Thread(target=lambda: conn.cursor().execute("SELECT sleep(0.2)").fetchall())
                for _ in range(4)]
     for t in threads:
@@ -268,10 +269,14 @@ def test_closed_connection_releases_its_sockets_promptly(server_params):
     conn.close()
     t0 = time.monotonic()
     st = settle_pools(base)
-    # freed after the short linger, not at idle_timeout=600
-    assert st["pools"] == base and time.monotonic() - t0 < LINGER + 1.5, st
+    # freed after the short linger, not at idle_timeout=600 (<=: a pool of an earlier
+    # test may go meanwhile, once its parked kills are done)
+    assert st["pools"] <= base and time.monotonic() - t0 < LINGER + 1.5, st
     assert open_fds() <= fds0
     assert conn.pool_stats()["open"] == 0  # a closed connection's stats: its pool is gone
+    again = chd.connect(**server_params, pool_name=name, idle_timeout=600, pool_size=4)
+    assert again.pool_stats()["requests"] == 0  # a new pool under that name, not the old one
+    again.close()
     with pytest.raises(chd.InterfaceError):
         conn.cursor()
 
@@ -325,7 +330,7 @@ def test_async_closed_connections_free_their_pools(server_params):
         return base, fds0
 
     base, fds0 = asyncio.run(main())
-    assert settle_pools(base)["pools"] == base
+    assert settle_pools(base)["pools"] <= base  # (an earlier test's pool may go meanwhile)
     assert open_fds() <= fds0 + 2  # (the event loop's own descriptors are gone with it)
 
 
@@ -349,4 +354,4 @@ def test_concurrent_first_use_takes_one_pool_reference(server_params):
             t.join(10)
         conn.close()
     st = settle_pools(base)
-    assert st["pools"] == base, st
+    assert st["pools"] <= base, st  # (an earlier test's pool may go meanwhile; a leak here is 20)
