@@ -11,6 +11,11 @@ Block = tuple[tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]] | list[lis
 # | ('o', list) -- see clickhouse_backend/driver/columnar.py
 Columnar = Literal[0, 1, 2, 3] | bool
 
+Http2Mode = int
+HTTP2_OFF: Http2Mode  # never (plain HTTP/1.1)
+HTTP2_AUTO: Http2Mode  # h2 when the server offers it through ALPN
+HTTP2_REQUIRED: Http2Mode  # fail unless ALPN chooses h2
+
 def set_exceptions(classes: Mapping[str, type[Exception]],
                    factory: Callable[[str, int, str, int, str], Exception]) -> None: ...
 
@@ -50,24 +55,23 @@ class Stream:
     @property
     def progress_seq(self) -> int:
         """How many X-ClickHouse-Progress headers arrived."""
-    def wait_headers(self) -> bool: ...
     def next_block(self) -> Block | None: ...
     def next_block_progress(self, callback: Callable[[str], object]) -> Block | None:
         """next_block(), calling callback(progress JSON text) on this thread with each newer update."""
     def poll(self) -> Block | None | Literal[False]: ...
-    def headers_ready(self) -> bool: ...
     def arm(self, fut: asyncio.Future[None]) -> None: ...
-    def disarm(self) -> None: ...
     def close(self) -> None: ...
     def cancel(self) -> None: ...
 
 class Client:
     """One HTTP endpoint with its credentials; requests share the endpoint's pool."""
-    def __init__(self, host: str, port: int, params: str = "", headers: str = "", pool_size: int = 16,
-                 pool_timeout: float = 30.0, idle_timeout: float = 9.0, connect_timeout: float = 10.0,
-                 send_receive_timeout: float = 300.0, pool_name: str = "", secure: bool = False,
+    # pool_size, the timeouts and http2 have no default here: the driver passes the ones
+    # of clickhouse_backend.driver.config.Options (defined there only); a missing one is a TypeError.
+    def __init__(self, host: str, port: int, params: str = "", headers: str = "", *, pool_size: int,
+                 pool_timeout: float, idle_timeout: float, connect_timeout: float,
+                 send_receive_timeout: float, pool_name: str = "", secure: bool = False,
                  verify: bool = True, ca_certs: str = "", certfile: str = "", keyfile: str = "",
-                 server_hostname: str = "", http2: int = 1, ciphers: str = "") -> None: ...
+                 server_hostname: str = "", http2: Http2Mode, ciphers: str = "") -> None: ...
     def request(self, body: bytes, params: str = "", query_id: str | None = None, retryable: bool = False,
                 raw: bool = False, notifier: Notifier | None = None, query_timeout: float = 0.0,
                 buffer_limit: int = 0, tz: datetime.tzinfo | None | Literal[False] = None, strings_as_bytes: bool = False,

@@ -10,18 +10,24 @@ typedef struct {
     uint8_t *data;
     size_t len;
     size_t cap;
+    /* Sticky: set by any failed growth and kept until chb_buf_free, so that code
+     * appending many pieces (a request) checks once, at the end, with chb_buf_failed,
+     * and throws the whole buffer away (a piece missing from the middle is never sent). */
+    int failed;
 } chb_buf;
 
-static inline void chb_buf_init(chb_buf *b) { b->data = NULL; b->len = 0; b->cap = 0; }
+static inline void chb_buf_init(chb_buf *b) { b->data = NULL; b->len = 0; b->cap = 0; b->failed = 0; }
 static inline void chb_buf_free(chb_buf *b) { free(b->data); chb_buf_init(b); }
+static inline int chb_buf_failed(const chb_buf *b) { return b->failed; }
 
 /* Make room for `extra` more bytes; returns 0, or -1 when out of memory. */
 static inline int chb_buf_reserve(chb_buf *b, size_t extra) {
     if (b->len + extra <= b->cap) return 0;
+    if (extra > SIZE_MAX / 2 - b->len) { b->failed = 1; return -1; }
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra) cap *= 2;
     uint8_t *p = realloc(b->data, cap);
-    if (!p) return -1;
+    if (!p) { b->failed = 1; return -1; }
     b->data = p;
     b->cap = cap;
     return 0;

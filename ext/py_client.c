@@ -1,6 +1,7 @@
 #include "py_client.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -207,11 +208,10 @@ static void Stream_dealloc(StreamObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-typedef enum { WAIT_HEADERS, WAIT_BLOCK, WAIT_BLOCK_OR_PROGRESS } wait_what;
+typedef enum { WAIT_BLOCK, WAIT_BLOCK_OR_PROGRESS } wait_what;
 
 static int ready_locked(chb_request *r, wait_what what, unsigned progress_seen) {
     if (chb_req_terminal(r->state)) return 1;
-    if (what == WAIT_HEADERS) return r->headers_ready;
     if (what == WAIT_BLOCK_OR_PROGRESS && r->progress_seq != progress_seen) return 1;
     return r->blocks_head != NULL;
 }
@@ -311,11 +311,6 @@ static int Stream_set_columnar(StreamObject *self, PyObject *v, void *unused) {
     return 0;
 }
 
-static PyObject *Stream_wait_headers(StreamObject *self, PyObject *unused) {
-    if (stream_check_generation(self) || wait_for(self, WAIT_HEADERS)) return NULL;
-    return PyBool_FromLong(1);
-}
-
 static PyObject *Stream_next_block(StreamObject *self, PyObject *unused) {
     if (stream_check_generation(self)) return NULL;
     for (;;) {
@@ -371,16 +366,6 @@ static PyObject *Stream_poll(StreamObject *self, PyObject *unused) {
     return stream_take(self);
 }
 
-/* Headers (or a failure) available? Raises the failure if the request failed
- * before any header arrived. Non-blocking, for asyncio. */
-static PyObject *Stream_headers_ready(StreamObject *self, PyObject *unused) {
-    chb_request *r = self->req;
-    pthread_mutex_lock(&r->mu);
-    int ready = ready_locked(r, WAIT_HEADERS, 0);
-    pthread_mutex_unlock(&r->mu);
-    return PyBool_FromLong(ready);
-}
-
 static PyObject *Stream_arm(StreamObject *self, PyObject *fut) {
     chb_request *r = self->req;
     if (stream_check_generation(self)) return NULL;
@@ -395,11 +380,6 @@ static PyObject *Stream_arm(StreamObject *self, PyObject *fut) {
     pthread_mutex_lock(&r->mu);
     r->armed = self;
     pthread_mutex_unlock(&r->mu);
-    Py_RETURN_NONE;
-}
-
-static PyObject *Stream_disarm(StreamObject *self, PyObject *unused) {
-    stream_disarm(self);
     Py_RETURN_NONE;
 }
 
@@ -423,21 +403,27 @@ static PyObject *str_or_none(const char *s) {
     return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
 }
 
+/* Which field a Stream_getset entry reads (its closure). */
+typedef enum {
+    INFO_HTTP_STATUS, INFO_SUMMARY, INFO_STATE, INFO_RAW, INFO_SERVER_QUERY_ID, INFO_CONTENT_TYPE,
+    INFO_CONTENT_ENCODING, INFO_PROGRESS, INFO_PROGRESS_SEQ
+} stream_info;
+
 static PyObject *Stream_get_info(StreamObject *self, void *which) {
     chb_request *r = self->req;
     PyObject *v = NULL;
     pthread_mutex_lock(&r->mu);
-    switch ((intptr_t)which) {
-    case 0: v = r->headers_ready ? PyLong_FromLong(r->http_status) : (Py_INCREF(Py_None), Py_None); break;
-    case 1: v = r->headers_ready ? str_or_none(r->summary) : (Py_INCREF(Py_None), Py_None); break;
-    case 2: v = PyUnicode_FromString(STATE_NAMES[r->state]); break;
-    case 3: v = r->state == REQ_DONE ? PyBytes_FromStringAndSize((char *)r->raw.data, (Py_ssize_t)r->raw.len)
+    switch ((stream_info)(intptr_t)which) {
+    case INFO_HTTP_STATUS: v = r->headers_ready ? PyLong_FromLong(r->http_status) : (Py_INCREF(Py_None), Py_None); break;
+    case INFO_SUMMARY: v = r->headers_ready ? str_or_none(r->summary) : (Py_INCREF(Py_None), Py_None); break;
+    case INFO_STATE: v = PyUnicode_FromString(STATE_NAMES[r->state]); break;
+    case INFO_RAW: v = r->state == REQ_DONE ? PyBytes_FromStringAndSize((char *)r->raw.data, (Py_ssize_t)r->raw.len)
                                      : (Py_INCREF(Py_None), Py_None); break;
-    case 4: v = r->headers_ready ? str_or_none(r->server_query_id) : (Py_INCREF(Py_None), Py_None); break;
-    case 5: v = r->headers_ready ? str_or_none(r->content_type) : (Py_INCREF(Py_None), Py_None); break;
-    case 7: v = str_or_none(r->progress); break;
-    case 8: v = PyLong_FromUnsignedLong(r->progress_seq); break;
-    case 6: v = !r->headers_ready ? (Py_INCREF(Py_None), Py_None)
+    case INFO_SERVER_QUERY_ID: v = r->headers_ready ? str_or_none(r->server_query_id) : (Py_INCREF(Py_None), Py_None); break;
+    case INFO_CONTENT_TYPE: v = r->headers_ready ? str_or_none(r->content_type) : (Py_INCREF(Py_None), Py_None); break;
+    case INFO_PROGRESS: v = str_or_none(r->progress); break;
+    case INFO_PROGRESS_SEQ: v = PyLong_FromUnsignedLong(r->progress_seq); break;
+    case INFO_CONTENT_ENCODING: v = !r->headers_ready ? (Py_INCREF(Py_None), Py_None)
                 : PyUnicode_FromString(r->content_encoding == DC_GZIP ? "gzip"
                                        : r->content_encoding == DC_ZSTD ? "zstd" : "identity"); break;
     }
@@ -449,31 +435,28 @@ static PyObject *Stream_get_query_id(StreamObject *self, void *unused) { return 
 
 static PyMethodDef Stream_methods[] = {
     {"redecode", (PyCFunction)Stream_redecode, METH_NOARGS, "the last block again, in the current columnar mode"},
-    {"wait_headers", (PyCFunction)Stream_wait_headers, METH_NOARGS, "block until the response headers (or a failure) arrive"},
     {"next_block", (PyCFunction)Stream_next_block, METH_NOARGS, "block until the next decoded block; None at the end"},
     {"next_block_progress", (PyCFunction)Stream_next_block_progress, METH_O,
      "next_block(), calling the argument with each newer progress JSON text while waiting"},
     {"poll", (PyCFunction)Stream_poll, METH_NOARGS, "next block, None at the end, False if nothing is ready"},
-    {"headers_ready", (PyCFunction)Stream_headers_ready, METH_NOARGS, "non-blocking: headers or a failure arrived"},
     {"arm", (PyCFunction)Stream_arm, METH_O, "resolve this future (set_result(None)) on the next news"},
-    {"disarm", (PyCFunction)Stream_disarm, METH_NOARGS, "forget the armed future"},
     {"close", (PyCFunction)Stream_close, METH_NOARGS, "let go of the rest of the result (drained if small, else cancelled)"},
     {"cancel", (PyCFunction)Stream_cancel, METH_NOARGS, "abort the request, free its slot, KILL QUERY on the server"},
     {NULL},
 };
 
 static PyGetSetDef Stream_getset[] = {
-    {"http_status", (getter)Stream_get_info, NULL, "HTTP status (None before headers)", (void *)0},
-    {"summary", (getter)Stream_get_info, NULL, "X-ClickHouse-Summary JSON text", (void *)1},
-    {"state", (getter)Stream_get_info, NULL, "request state name", (void *)2},
-    {"raw", (getter)Stream_get_info, NULL, "raw body (raw mode, when done)", (void *)3},
-    {"server_query_id", (getter)Stream_get_info, NULL, "X-ClickHouse-Query-Id", (void *)4},
-    {"content_type", (getter)Stream_get_info, NULL, "Content-Type of the answer", (void *)5},
-    {"content_encoding", (getter)Stream_get_info, NULL, "gzip/zstd/identity (deflate counts as gzip)", (void *)6},
+    {"http_status", (getter)Stream_get_info, NULL, "HTTP status (None before headers)", (void *)INFO_HTTP_STATUS},
+    {"summary", (getter)Stream_get_info, NULL, "X-ClickHouse-Summary JSON text", (void *)INFO_SUMMARY},
+    {"state", (getter)Stream_get_info, NULL, "request state name", (void *)INFO_STATE},
+    {"raw", (getter)Stream_get_info, NULL, "raw body (raw mode, when done)", (void *)INFO_RAW},
+    {"server_query_id", (getter)Stream_get_info, NULL, "X-ClickHouse-Query-Id", (void *)INFO_SERVER_QUERY_ID},
+    {"content_type", (getter)Stream_get_info, NULL, "Content-Type of the answer", (void *)INFO_CONTENT_TYPE},
+    {"content_encoding", (getter)Stream_get_info, NULL, "gzip/zstd/identity (deflate counts as gzip)", (void *)INFO_CONTENT_ENCODING},
     {"query_id", (getter)Stream_get_query_id, NULL, "query_id sent to the server", NULL},
     {"columnar", (getter)Stream_get_columnar, (setter)Stream_set_columnar, "decoding mode of the next blocks (0..3)", NULL},
-    {"progress", (getter)Stream_get_info, NULL, "latest X-ClickHouse-Progress JSON text (None before one)", (void *)7},
-    {"progress_seq", (getter)Stream_get_info, NULL, "number of X-ClickHouse-Progress headers received", (void *)8},
+    {"progress", (getter)Stream_get_info, NULL, "latest X-ClickHouse-Progress JSON text (None before one)", (void *)INFO_PROGRESS},
+    {"progress_seq", (getter)Stream_get_info, NULL, "number of X-ClickHouse-Progress headers received", (void *)INFO_PROGRESS_SEQ},
     {NULL},
 };
 
@@ -569,14 +552,26 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
                              "ca_certs", "certfile", "keyfile", "server_hostname", "http2", "ciphers", NULL};
     const char *host, *params = "", *headers = "", *pool_name = "";
     const char *ca_certs = "", *certfile = "", *keyfile = "", *server_hostname = "", *ciphers = "";
-    int secure = 0, verify = 1, http2 = CHB_H2_AUTO;
-    int port, pool_size = 16;
-    double pool_timeout = 30, idle_timeout = 9, connect_timeout = 10, rw_timeout = 300;
+    int secure = 0, verify = 1, http2 = -1;
+    /* No defaults here: they are defined once, in driver/config.py (Options), and the
+     * driver passes every one; a missing one is a caller's mistake, said plainly. */
+    int port, pool_size = -1;
+    double pool_timeout = NAN, idle_timeout = NAN, connect_timeout = NAN, rw_timeout = NAN;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssis", kwlist, &host, &port, &params, &headers,
                                      &pool_size, &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout,
                                      &pool_name, &secure, &verify, &ca_certs, &certfile, &keyfile,
                                      &server_hostname, &http2, &ciphers))
         return -1;
+    if (pool_size == -1 || isnan(pool_timeout) || isnan(idle_timeout) || isnan(connect_timeout) ||
+        isnan(rw_timeout) || http2 == -1) {
+        PyErr_SetString(PyExc_TypeError, "Client() needs pool_size, pool_timeout, idle_timeout, connect_timeout, "
+                                         "send_receive_timeout and http2 (defaults: driver/config.py Options)");
+        return -1;
+    }
+    if (http2 != CHB_H2_OFF && http2 != CHB_H2_AUTO && http2 != CHB_H2_REQUIRED) {
+        PyErr_SetString(PyExc_ValueError, "http2 must be HTTP2_OFF, HTTP2_AUTO or HTTP2_REQUIRED");
+        return -1;
+    }
     if (strlen(host) >= sizeof self->cfg.host || strlen(pool_name) >= sizeof self->cfg.name ||
         strlen(ca_certs) >= sizeof self->cfg.ca_certs || strlen(certfile) >= sizeof self->cfg.certfile ||
         strlen(keyfile) >= sizeof self->cfg.keyfile || strlen(server_hostname) >= sizeof self->cfg.server_hostname ||
@@ -682,7 +677,7 @@ static void url_escape(chb_buf *b, const char *s, size_t n) {
     }
 }
 
-/* Full HTTP/1.1 request bytes. */
+/* The request's HTTP/1.1 bytes; -1 when out of memory (checked once: chb_buf's flag is sticky). */
 static int build_wire(ClientObject *self, chb_buf *w, const char *qid, const char *extra, const char *xheaders,
                       const char *body, size_t body_len, size_t *body_off) {
     char num[32];
@@ -707,7 +702,8 @@ static int build_wire(ClientObject *self, chb_buf *w, const char *qid, const cha
     chb_buf_puts(w, num);
     chb_buf_puts(w, "\r\n\r\n");
     *body_off = w->len;
-    return chb_buf_append(w, body, body_len);
+    chb_buf_append(w, body, body_len);
+    return chb_buf_failed(w) ? -1 : 0; /* any append above that ran out of memory */
 }
 
 static void random_query_id(char *out, size_t n) {
@@ -787,7 +783,8 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
         chb_buf_putc(&kbody, (uint8_t)*q);
     }
     chb_buf_puts(&kbody, "' ASYNC");
-    if (build_wire(self, &kw_buf, NULL, NULL, NULL, (const char *)kbody.data, kbody.len, &r->kill_body_off) != 0) {
+    if (chb_buf_failed(&kbody) || /* a truncated KILL must never be sent */
+        build_wire(self, &kw_buf, NULL, NULL, NULL, (const char *)kbody.data, kbody.len, &r->kill_body_off) != 0) {
         PyErr_NoMemory();
         goto fail;
     }
@@ -905,6 +902,11 @@ int py_client_register(PyObject *m) {
         PyModule_AddObjectRef(m, "Stream", (PyObject *)&StreamType) < 0 ||
         PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0 ||
         PyModule_AddFunctions(m, module_functions) < 0)
+        return -1;
+    /* Client(http2=...): the pool's enum, named on both sides */
+    if (PyModule_AddIntConstant(m, "HTTP2_OFF", CHB_H2_OFF) < 0 ||
+        PyModule_AddIntConstant(m, "HTTP2_AUTO", CHB_H2_AUTO) < 0 ||
+        PyModule_AddIntConstant(m, "HTTP2_REQUIRED", CHB_H2_REQUIRED) < 0)
         return -1;
     return 0;
 }

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -33,3 +35,23 @@ def test_stub_file_matches_the_module():
     public = {n for n in dir(eng) if not n.startswith("_")}
     missing = sorted(n for n in public if f"def {n}" not in stub and f"class {n}" not in stub and f"{n}:" not in stub)
     assert not missing, f"_engine.pyi lacks {missing}"
+
+
+def test_engine_client_takes_its_defaults_from_the_driver_options():
+    # pool size, timeouts and the HTTP/2 mode are defined once (driver/config.py): the
+    # engine has no second copy to drift, so a caller that leaves one out is told so
+    from clickhouse_backend import _engine
+    from clickhouse_backend.driver.config import Options
+
+    with pytest.raises(TypeError, match="driver/config.py"):
+        _engine.Client("localhost", 8123)
+    full = dict(pool_size=Options.pool_size, pool_timeout=Options.pool_timeout,
+                idle_timeout=Options.idle_timeout, connect_timeout=Options.connect_timeout,
+                send_receive_timeout=Options.send_receive_timeout, http2=_engine.HTTP2_AUTO)
+    for left_out in full:
+        with pytest.raises(TypeError, match=left_out.split("_")[0]):
+            _engine.Client("localhost", 8123, **{k: v for k, v in full.items() if k != left_out})
+    _engine.Client("localhost", 8123, **full).close()
+    with pytest.raises(ValueError, match="http2"):
+        _engine.Client("localhost", 8123, **dict(full, http2=3))
+

@@ -8,6 +8,9 @@ from .config import make_options
 from .cursor import CursorBase
 from . import exceptions as exc
 
+# Options.http2 -> the engine's mode (its C enum, exported by name)
+_HTTP2_MODES = {"auto": _engine.HTTP2_AUTO, True: _engine.HTTP2_REQUIRED, False: _engine.HTTP2_OFF}
+
 
 class Cursor(CursorBase):
     """The sync shell: waits by blocking in C (GIL released; Ctrl-C cancels)."""
@@ -181,7 +184,7 @@ class Connection:
             secure=options.secure, verify=options.verify, ca_certs=options.ca_certs or "",
             certfile=options.certfile or "", keyfile=options.keyfile or "",
             server_hostname=options.server_hostname or "", ciphers=options.ciphers or "",
-            http2={"auto": 1, True: 2, False: 0}[options.http2],
+            http2=_HTTP2_MODES[options.http2],
         )
         self._closed = False
 

@@ -263,12 +263,6 @@ def get_engine(embedded):
         return eng
 
 
-def current_path():
-    """Data directory of the open engine, or None."""
-    eng = _engine_obj
-    return eng.path if eng is not None else None
-
-
 def shutdown():
     """Close the process's embedded engine (all its cursors must be closed); a
     temporary data directory is deleted. Another path may be opened afterwards."""
@@ -618,15 +612,6 @@ class EmbeddedStream:
             raise err
         return item
 
-    def wait_headers(self):
-        self._check()
-        while self._state == "new" and not self._use_executor:
-            self._step()
-        return True
-
-    def headers_ready(self):
-        return self._state != "new"
-
     # -- async consumer ------------------------------------------------------
     def poll(self):
         self._check()
@@ -671,10 +656,6 @@ class EmbeddedStream:
         # Nothing running: the news (a block, the end, an error) is already there.
         fut.get_loop().call_soon(_resolve, fut)
         return None
-
-    def disarm(self):
-        with self._mu:
-            self._fut = None
 
     # -- ending ---------------------------------------------------------------
     def close(self):
