@@ -5,7 +5,7 @@
 
 #include "debug.h"
 #include "decompress.h"
-#include "http1.h"
+#include "conn.h"
 #include "loop.h"
 #include "native.h"
 #include "pool.h"
@@ -189,7 +189,7 @@ static void abort_request(chb_request *r, chb_err_kind kind, const char *msg) {
     if (r->engine_finished) return;
     int in_flight = chb_req_in_flight(r);
     chb_req_fail(r, kind, 0, "%s", msg);
-    if (r->conn) chb_conn_abort(r->conn, r);
+    if (r->conn) r->conn->ops->abort(r->conn, r);
     else chb_pool_forget_waiter(r->pool, r);
     if (in_flight) chb_req_send_kill(r);
     chb_req_engine_done(r);
@@ -263,7 +263,7 @@ void chb_req_abandon_task(void *arg) {
                 struct timeval tv = chb_tv(DRAIN_SECONDS);
                 evtimer_add(r->timer, &tv);
             }
-            if (paused) chb_conn_resume(r->conn, r);
+            if (paused) r->conn->ops->resume(r->conn, r);
         }
     }
     chb_req_decref(r);
@@ -276,7 +276,7 @@ void chb_req_resume_task(void *arg) {
         int paused = r->state == REQ_PAUSED;
         if (paused) r->state = REQ_STREAMING;
         pthread_mutex_unlock(&r->mu);
-        if (paused) chb_conn_resume(r->conn, r);
+        if (paused) r->conn->ops->resume(r->conn, r);
     }
     chb_req_decref(r);
 }

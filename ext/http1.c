@@ -25,6 +25,7 @@ static void conn_readcb(struct bufferevent *bev, void *arg);
 static void conn_writecb(struct bufferevent *bev, void *arg);
 static void conn_eventcb(struct bufferevent *bev, short what, void *arg);
 static void process_input(chb_conn *c);
+static const chb_conn_ops H1_OPS, H2_OPS;
 
 /* ------------------------------------------------------------------ */
 /* Connection lifecycle                                                 */
@@ -77,6 +78,7 @@ void chb_conn_open(chb_pool *p, chb_request *r) {
     chb_conn *c = calloc(1, sizeof *c);
     if (c) {
         c->pool = p;
+        c->ops = &H1_OPS;
         c->state = CONN_CONNECTING;
         c->kill = r->is_kill;
         c->connect_timeout = r->to.connect;
@@ -106,7 +108,7 @@ void chb_conn_open(chb_pool *p, chb_request *r) {
     }
 }
 
-void chb_conn_close(chb_conn *c) {
+static void conn_close(chb_conn *c) {
     if (c->state == CONN_CONNECTING && !c->kill) c->pool->connecting--;
     /* OpenSSL voids the session of a connection freed without a shutdown; a
      * connection we close while idle ended cleanly and its session stays resumable. */
@@ -119,15 +121,7 @@ void chb_conn_close(chb_conn *c) {
     free(c);
 }
 
-double chb_idle_seconds(chb_conn *c) {
-    /* Close before the server's Keep-Alive timeout so that we never send on a socket
-     * the server is about to close. */
-    double t = c->idle_timeout;
-    if (c->keepalive > 0 && (t <= 0 || c->keepalive - 0.5 < t)) t = c->keepalive - 0.5;
-    return t <= 0 ? 0.05 : t;
-}
-
-void chb_conn_park(chb_conn *c) {
+static void conn_park(chb_conn *c) {
     c->state = CONN_IDLE;
     struct timeval tv = chb_tv(chb_idle_seconds(c));
     evtimer_add(c->idle_timer, &tv);
@@ -141,11 +135,7 @@ static void set_rw_timeouts(chb_conn *c) {
     bufferevent_set_timeouts(c->bev, on ? &rw : NULL, on ? &rw : NULL);
 }
 
-void chb_conn_start(chb_conn *c, chb_request *r) {
-    if (c->h2) {
-        chb_h2_submit(c, r);
-        return;
-    }
+static void h1_start(chb_conn *c, chb_request *r) {
     evtimer_del(c->idle_timer);
     c->state = CONN_BUSY;
     c->req = r;
@@ -171,23 +161,30 @@ static chb_request *detach(chb_conn *c, int reusable) {
     return r;
 }
 
-void chb_conn_abort(chb_conn *c, chb_request *r) {
-    if (c->h2) {
-        chb_h2_abort(c, r);
-        return;
-    }
+static void h1_abort(chb_conn *c, chb_request *r) {
     CHB_INVARIANT(c->req == r);
     detach(c, 0); /* mid-response: the connection cannot be reused */
 }
 
-void chb_conn_resume(chb_conn *c, chb_request *r) {
-    if (c->h2) {
-        chb_h2_resume(c, r);
-        return;
-    }
+static void h1_resume(chb_conn *c, chb_request *r) {
     bufferevent_enable(c->bev, EV_READ);
     process_input(c); /* bytes already buffered raise no new read event */
 }
+
+static int h1_capacity(chb_conn *c) { return c->state == CONN_IDLE && !c->req; }
+
+static void h1_goodbye(chb_conn *c) { (void)c; /* HTTP/1.1 has nothing to say before closing */ }
+
+/* The connection's socket, timers and close are this file's whatever the protocol;
+ * after ALPN picks h2 the requests on it are run by http2.c. */
+static const chb_conn_ops H1_OPS = {
+    .start = h1_start, .capacity = h1_capacity, .abort = h1_abort, .resume = h1_resume,
+    .park = conn_park, .goodbye = h1_goodbye, .close = conn_close, .multiplexed = 0,
+};
+static const chb_conn_ops H2_OPS = {
+    .start = chb_h2_submit, .capacity = chb_h2_capacity, .abort = chb_h2_abort, .resume = chb_h2_resume,
+    .park = conn_park, .goodbye = chb_h2_goodbye, .close = conn_close, .multiplexed = 1,
+};
 
 /* ------------------------------------------------------------------ */
 /* HTTP/1.1 response                                                     */
@@ -339,16 +336,17 @@ static void on_connected(chb_conn *c) {
         }
     }
     if (c->kill) {
-        chb_conn_start(c, r);
+        h1_start(c, r);
         return;
     }
     chb_pool_learned_protocol(p, h2);
     if (h2) {
         c->req = NULL;
         r->conn = NULL;
+        c->ops = &H2_OPS;
         chb_h2_start(c, r);
     } else {
-        chb_conn_start(c, r);
+        h1_start(c, r);
     }
 }
 

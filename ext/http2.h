@@ -4,7 +4,7 @@
  * Engine thread only. */
 #ifndef CHB_HTTP2_H
 #define CHB_HTTP2_H
-#include "http1.h"
+#include "conn.h"
 
 /* The connection just negotiated h2: set up the session and send r as its first stream. */
 void chb_h2_start(chb_conn *c, chb_request *r);

@@ -9,8 +9,7 @@
 
 #include "debug.h"
 #include "exchange.h"
-#include "http1.h"
-#include "http2.h"
+#include "conn.h"
 #include "loop.h"
 #include "tls.h"
 
@@ -82,6 +81,12 @@ static chb_pool *find_locked(const chb_pool_cfg *cfg, unsigned gen) {
         if (p->generation == gen && cfg_equal(&p->cfg, cfg)) return p;
     return NULL;
 }
+
+/* How the pool opens a connection (http1.c's, given at module init): the pool knows
+ * connections by their operations table only, never a protocol by name. */
+static chb_conn_connector connector;
+
+void chb_pool_set_connector(chb_conn_connector open) { connector = open; }
 
 chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen) {
     unsigned gen = chb_loop_generation();
@@ -318,7 +323,7 @@ static int await_alpn(chb_pool *p) {
 static chb_conn *h2_with_capacity(chb_pool *p) {
     if (p->st.in_use >= p->cfg.max_size) return NULL;
     for (chb_conn *c = p->h2conns; c; c = c->next)
-        if (chb_h2_capacity(c) > 0) return c;
+        if (c->ops->capacity(c) > 0) return c;
     return NULL;
 }
 
@@ -338,19 +343,19 @@ static int try_start(chb_pool *p, chb_request *r, int fresh, int allow_open) {
     chb_conn *c;
     if (!fresh && (c = h2_with_capacity(p))) {
         STAT_ADD(p, in_use, 1);
-        chb_h2_submit(c, r);
+        c->ops->start(c, r);
         return 1;
     }
     if (!fresh && (c = pop_idle(p))) {
         STAT_ADD(p, in_use, 1);
-        chb_conn_start(c, r);
+        c->ops->start(c, r);
         return 1;
     }
     if (allow_open && p->total < p->cfg.max_size && p->st.in_use < p->cfg.max_size && (fresh || !await_alpn(p))) {
         total_add(p, 1);
         STAT_ADD(p, in_use, 1);
         STAT_ADD(p, created, 1);
-        chb_conn_open(p, r);
+        connector(p, r);
         return 1;
     }
     return 0;
@@ -398,17 +403,17 @@ void chb_pool_kick(chb_pool *p) {
         if ((c = h2_with_capacity(p))) {
             pop_waiter(p);
             STAT_ADD(p, in_use, 1);
-            chb_h2_submit(c, r);
+            c->ops->start(c, r);
         } else if ((c = pop_idle(p))) {
             pop_waiter(p);
             STAT_ADD(p, in_use, 1);
-            chb_conn_start(c, r);
+            c->ops->start(c, r);
         } else if (p->total < p->cfg.max_size && p->st.in_use < p->cfg.max_size && !await_alpn(p)) {
             pop_waiter(p);
             total_add(p, 1);
             STAT_ADD(p, in_use, 1);
             STAT_ADD(p, created, 1);
-            chb_conn_open(p, r);
+            connector(p, r);
         } else {
             break;
         }
@@ -436,10 +441,10 @@ static void kick_kills(chb_pool *p) {
         if (c) {
             p->kill_idle = c->next;
             c->next = NULL;
-            chb_conn_start(c, pop_kill(p));
+            c->ops->start(c, pop_kill(p));
         } else if (p->kill_total < KILL_CONNS) {
             kill_total_add(p, 1);
-            chb_conn_open(p, pop_kill(p));
+            connector(p, pop_kill(p));
         } else {
             break;
         }
@@ -572,12 +577,12 @@ static void park_timer_cb(evutil_socket_t fd, short what, void *arg) {
 static void release_kill_conn(chb_conn *c, int reusable) {
     chb_pool *p = c->pool;
     if (!reusable) {
-        chb_conn_close(c);
+        c->ops->close(c);
         kill_total_add(p, -1);
     } else {
         c->next = p->kill_idle;
         p->kill_idle = c;
-        chb_conn_park(c);
+        c->ops->park(c);
     }
     kick_kills(p);
 }
@@ -590,14 +595,14 @@ void chb_pool_release(chb_conn *c, int reusable) {
     }
     STAT_ADD(p, in_use, -1);
     if (!reusable) {
-        chb_conn_close(c);
+        c->ops->close(c);
         total_add(p, -1);
         STAT_ADD(p, closed, 1);
     } else {
         c->next = p->idle;
         p->idle = c;
         STAT_ADD(p, idle, 1);
-        chb_conn_park(c);
+        c->ops->park(c);
         chb_pool_server_answered(p); /* a whole answer: the server is reachable */
     }
     chb_pool_kick(p);
@@ -605,8 +610,8 @@ void chb_pool_release(chb_conn *c, int reusable) {
 
 void chb_pool_drop_idle(chb_conn *c) {
     c->clean_close = 1;
-    if (c->h2) {
-        chb_h2_goodbye(c);
+    if (c->ops->multiplexed) {
+        c->ops->goodbye(c);
         chb_pool_drop_h2(c);
         return;
     }
@@ -629,7 +634,7 @@ void chb_pool_drop_idle(chb_conn *c) {
     } else {
         STAT_ADD(p, in_use, -1); /* a busy connection that lost its request */
     }
-    chb_conn_close(c);
+    c->ops->close(c);
     total_add(p, -1);
     STAT_ADD(p, closed, 1);
     chb_pool_kick(p);
@@ -656,7 +661,7 @@ void chb_pool_drop_h2(chb_conn *c) {
             break;
         }
     }
-    chb_conn_close(c);
+    c->ops->close(c);
     total_add(p, -1);
     STAT_ADD(p, closed, 1);
     chb_pool_kick(p);

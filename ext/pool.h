@@ -3,6 +3,7 @@
 #ifndef CHB_POOL_H
 #define CHB_POOL_H
 #include <sys/socket.h>
+#include "conn.h"
 #include "request.h"
 
 #define CHB_MAX_ADDRS 8
@@ -86,6 +87,8 @@ typedef struct chb_pool {
  * last reference is dropped lingers briefly (a Connection opened right after another
  * closed reuses its sockets), then is freed: idle sockets closed, DNS forgotten. */
 chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen);
+/* Set once at module init, before any pool is used. */
+void chb_pool_set_connector(chb_conn_connector open);
 void chb_pool_ref(chb_pool *p);
 void chb_pool_unref(chb_pool *p);
 void chb_pool_read_stats(chb_pool *p, chb_pool_stats *out);

@@ -896,6 +896,7 @@ static PyTypeObject ClientType = {
 };
 
 int py_client_register(PyObject *m) {
+    chb_pool_set_connector(chb_conn_open);
     if (PyType_Ready(&NotifierType) < 0 || PyType_Ready(&StreamType) < 0 || PyType_Ready(&ClientType) < 0)
         return -1;
     if (PyModule_AddObjectRef(m, "Notifier", (PyObject *)&NotifierType) < 0 ||
