@@ -217,8 +217,7 @@ class Connection:
     def _release_client(self):
         # the engine client lets go of the shared pool: once no Connection and no
         # query uses it, its idle sockets are closed (docs/reliability.md)
-        if isinstance(self._client, _engine.Client):
-            self._client.close()
+        self._client.close()
 
     def commit(self):
         self._check_open()  # ClickHouse has no transactions: nothing to commit

@@ -21,7 +21,6 @@ What chDB imposes (see docs/embedded.md):
 import atexit
 import collections
 import concurrent.futures
-import json
 import os
 import re
 import shutil
@@ -36,6 +35,7 @@ from urllib.parse import parse_qsl
 from .. import _engine
 from .config import encode_settings
 from .exceptions import InterfaceError, OperationalError, make_error
+from .progress import Summary
 
 TEMP_FORMS = (True, "", ":memory:", "temp", ":temp:")
 
@@ -314,7 +314,7 @@ def _progress_callback(ref):
 
 
 class EmbeddedClient:
-    """Stands in for ``_engine.Client`` when the connection is embedded."""
+    """The embedded engine's QueryClient (driver/interface.py), as ``_engine.Client`` is the server's."""
 
     def __init__(self, options):
         if options.session_id:
@@ -344,9 +344,13 @@ class EmbeddedClient:
     def pool_stats(self):
         return self._engine.stats()
 
+    def close(self):
+        """Nothing to let go of: the process's one chDB engine outlives its connections
+        (shutdown() closes it)."""
+
 
 class EmbeddedStream:
-    """One query on chDB; the ``_engine.Stream`` interface.
+    """One query on chDB: a ResultStream (driver/interface.py), as ``_engine.Stream`` is.
 
     Sync cursors call next_block(), which runs chDB in the calling thread (chDB
     releases the GIL). Async cursors call poll(), which hands the chDB call to the
@@ -707,19 +711,13 @@ class EmbeddedStream:
             for k in ("read_rows", "read_bytes"):
                 s[k] = max(s[k], p.get(k, 0))
             s["total_rows_to_read"] = p.get("total_rows_to_read", 0)
-        s = {k: str(v) for k, v in s.items()}
         if not self._stats["written_rows"] and not _INSERT.match(self._body):
             del s["written_rows"]  # DDL and the like: rowcount stays -1 (unknown), as PEP 249 says
-        s["elapsed_ns"] = str(int(self._elapsed * 1e9))
-        return json.dumps(s)
+        s["elapsed_ns"] = int(self._elapsed * 1e9)
+        return Summary.parse(s)  # the object itself: no JSON text to be parsed back
 
     @property
     def raw(self):
         return self._raw if self._state == "done" else None
 
-    @property
-    def http_status(self):
-        return None
-
     server_query_id = property(lambda self: self.query_id if self._state != "new" else None)
-    content_type = property(lambda self: None)
