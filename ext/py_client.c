@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "buf.h"
@@ -18,6 +16,7 @@
 #include "pool.h"
 #include "request.h"
 #include "tls.h"
+#include "wire.h"
 
 PyObject *chb_error_factory;
 
@@ -508,27 +507,11 @@ static char *pystrdup(const char *s) {
     return d;
 }
 
-/* The values of the credential headers, to blank them out of error messages. */
+/* The values of the credential headers (wire.c), kept to blank them out of error messages. */
 static int extract_secrets(ClientObject *self) {
-    static const char *names[] = {"Authorization:", "X-ClickHouse-Key:"};
     chb_buf out;
     chb_buf_init(&out);
-    for (const char *line = self->headers; *line;) {
-        const char *eol = strstr(line, "\r\n");
-        size_t len = eol ? (size_t)(eol - line) : strlen(line);
-        for (size_t k = 0; k < 2; k++) {
-            size_t nl = strlen(names[k]);
-            if (len > nl && strncasecmp(line, names[k], nl) == 0) {
-                const char *v = line + nl;
-                while (*v == ' ') v++;
-                if (strncasecmp(v, "Basic ", 6) == 0) v += 6;
-                chb_buf_append(&out, v, (size_t)(line + len - v));
-                chb_buf_putc(&out, 0);
-            }
-        }
-        line += len + (eol ? 2 : 0);
-    }
-    if (chb_buf_putc(&out, 0)) {
+    if (chb_wire_secrets(self->headers, &out) != 0) {
         chb_buf_free(&out);
         PyErr_NoMemory();
         return -1;
@@ -663,62 +646,6 @@ static chb_pool *client_pool(ClientObject *self) {
     return p;
 }
 
-static void url_escape(chb_buf *b, const char *s, size_t n) {
-    static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-            ch == '_' || ch == '.' || ch == '~')
-            chb_buf_putc(b, ch);
-        else {
-            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-            chb_buf_append(b, e, 3);
-        }
-    }
-}
-
-/* The request's HTTP/1.1 bytes; -1 when out of memory (checked once: chb_buf's flag is sticky). */
-static int build_wire(ClientObject *self, chb_buf *w, const char *qid, const char *extra, const char *xheaders,
-                      const char *body, size_t body_len, size_t *body_off) {
-    char num[32];
-    chb_buf_puts(w, "POST /?");
-    chb_buf_puts(w, self->static_params);
-    if (qid && *qid) {
-        if (self->static_params[0]) chb_buf_putc(w, '&');
-        chb_buf_puts(w, "query_id=");
-        url_escape(w, qid, strlen(qid));
-    }
-    if (extra && *extra) {
-        chb_buf_putc(w, '&');
-        chb_buf_puts(w, extra);
-    }
-    chb_buf_puts(w, " HTTP/1.1\r\nHost: ");
-    chb_buf_puts(w, self->host_header);
-    chb_buf_puts(w, "\r\n");
-    chb_buf_puts(w, self->headers);
-    if (xheaders) chb_buf_puts(w, xheaders);
-    snprintf(num, sizeof num, "%zu", body_len);
-    chb_buf_puts(w, "Content-Length: ");
-    chb_buf_puts(w, num);
-    chb_buf_puts(w, "\r\n\r\n");
-    *body_off = w->len;
-    chb_buf_append(w, body, body_len);
-    return chb_buf_failed(w) ? -1 : 0; /* any append above that ran out of memory */
-}
-
-static void random_query_id(char *out, size_t n) {
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)((ts.tv_nsec >> (i % 8)) ^ (i * 131) ^ rand());
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    snprintf(out, n, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
 static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"body", "params", "query_id", "retryable", "raw", "notifier", "query_timeout",
                              "buffer_limit", "tz", "strings_as_bytes", "columnar", "headers", "max_ratio",
@@ -763,7 +690,7 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
         }
         snprintf(r->query_id, sizeof r->query_id, "%s", qid_in);
     } else {
-        random_query_id(r->query_id, sizeof r->query_id);
+        chb_random_query_id(r->query_id, sizeof r->query_id);
     }
     memcpy(s->query_id, r->query_id, sizeof s->query_id);
     for (const char *h = xheaders; *h; h++) {
@@ -772,19 +699,15 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
             goto fail;
         }
     }
-    if (build_wire(self, &w, r->query_id, extra, xheaders, body.buf, (size_t)body.len, &r->body_off) != 0) {
+    if (chb_wire_build(&w, self->static_params, self->host_header, self->headers, r->query_id, extra, xheaders,
+                       body.buf, (size_t)body.len, &r->body_off) != 0) {
         PyErr_NoMemory();
         goto fail;
     }
-    /* KILL QUERY for cancellation/timeouts: the id is quoted as a ClickHouse literal. */
-    chb_buf_puts(&kbody, "KILL QUERY WHERE query_id = '");
-    for (const char *q = r->query_id; *q; q++) {
-        if (*q == '\'' || *q == '\\') chb_buf_putc(&kbody, '\\');
-        chb_buf_putc(&kbody, (uint8_t)*q);
-    }
-    chb_buf_puts(&kbody, "' ASYNC");
-    if (chb_buf_failed(&kbody) || /* a truncated KILL must never be sent */
-        build_wire(self, &kw_buf, NULL, NULL, NULL, (const char *)kbody.data, kbody.len, &r->kill_body_off) != 0) {
+    /* KILL QUERY for cancellation/timeouts */
+    if (chb_wire_kill_statement(&kbody, r->query_id) != 0 || /* a truncated KILL must never be sent */
+        chb_wire_build(&kw_buf, self->static_params, self->host_header, self->headers, NULL, NULL, NULL,
+                       (const char *)kbody.data, kbody.len, &r->kill_body_off) != 0) {
         PyErr_NoMemory();
         goto fail;
     }
