@@ -142,12 +142,6 @@ def _decimal_lookup_sql(compiler_, node):
     return "%s %s" % (lhs, node.get_rhs_op(connection, rhs)), [*lhs_params, *rhs_params]
 
 
-# Before 20.1 (ternary logic arrived in 19.x, fixed for many arguments in
-# 20.1) "NULL AND 0" is NULL, not 0: NOT (a = 1 AND a IS NOT NULL), Django's
-# exclude() of a nullable column, drops the rows where a is NULL.
-TERNARY_LOGIC_VERSION = (20, 1)
-
-
 def _kind(expr):
     try:
         return expr._output_field_or_none.get_internal_type()
@@ -172,11 +166,6 @@ def _float_coalesce(node):
         Func(e, function="toFloat64", output_field=FloatField()) if k == "DecimalField" else e
         for e, k in zip(sources, kinds)])
     return clone
-
-
-# ClickHouse decorrelates subqueries (allow_experimental_correlated_subqueries)
-# from 25.x on; not a LIMIT in them.
-CORRELATED_VERSION = (25, 0)
 
 
 def _first_row_subquery(compiler_, node):
@@ -265,7 +254,7 @@ def _with_query(node, query, clone):
     return copy
 
 
-def _inner_tables(node, out, top=False):
+def _inner_tables(node, out):
     """Names of the tables read by the subqueries under an expression."""
     if node is None:
         return
@@ -329,7 +318,7 @@ class CompileMixin:
         if isinstance(node, WhereNode) and node.negated:
             if (node.connector == AND and len(node.children) > 1
                     and not self._ch_negated_depth
-                    and self.connection.server_version < TERNARY_LOGIC_VERSION):
+                    and not self.connection.features.has_ternary_logic):
                 return self._compile_negated_and(node)
             self._ch_negated_depth += 1
             try:
@@ -340,7 +329,7 @@ class CompileMixin:
         # marks contains_subquery (a pk__in=qs query is not marked).
         if ((isinstance(node, Subquery) and not isinstance(node, Exists))
                 or (isinstance(node, Query) and getattr(node, "contains_subquery", False))) and \
-                self.connection.server_version >= CORRELATED_VERSION:
+                self.connection.features.supports_correlated_subqueries:
             first = _first_row_subquery(self, node)
             if first is not None:
                 node = first
@@ -441,7 +430,7 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
             return
         inner = set()
         for node in (query.where, *query.annotations.values()):
-            _inner_tables(node, inner, top=True)
+            _inner_tables(node, inner)
         clash = own & inner
         if not clash or any((t, "plain") in inner for t in own):
             return
@@ -913,9 +902,7 @@ class MutationMixin:
         yield from mutation_wait_steps(self.connection, table)
 
     def _materialize_subqueries(self):
-        """Servers before 20.1 fail mutations whose condition has a subquery
-        with joins or aliases (in the background, after accepting them)."""
-        return self.connection.server_version < (20, 1)
+        return not self.connection.features.mutations_take_subquery_joins
 
     def _mutation_steps(self, sql, params, where, where_params):
         """The statements of one UPDATE/DELETE, without their I/O: a generator
@@ -963,9 +950,8 @@ def mutation_wait_steps(connection, table):
     """Steps that wait until the mutations on ``table`` (a quoted name) are done;
     used by the UPDATE/DELETE compilers and the schema editor."""
     from django.db import DatabaseError, OperationalError
-    # latest_fail_reason appeared in 20.x. Older servers retry a failing
-    # mutation forever without saying so: give up when it stops progressing.
-    reports_failures = connection.server_version >= (20, 1)
+    # Servers that do not report failures: give up when it stops progressing.
+    reports_failures = connection.features.reports_mutation_failures
     reason_sql = "any(latest_fail_reason)" if reports_failures else "''"
     now = time.monotonic()
     deadline = now + MUTATION_WAIT_TIMEOUT

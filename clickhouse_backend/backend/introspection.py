@@ -70,8 +70,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         return "TextField"
 
     def get_table_list(self, cursor):
-        # system.tables.comment appeared in 21.6.
-        comment = "comment" if self.connection.server_version >= (21, 6) else "''"
+        comment = "comment" if self.connection.features.supports_comments else "''"
         cursor.execute(
             "SELECT name, engine, %s FROM system.tables WHERE database = currentDatabase() "
             "AND NOT is_temporary ORDER BY name" % comment)
@@ -140,7 +139,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 "check": False, "index": True, "orders": [], "type": "sorting_key",
                 "definition": None, "options": None,
             }
-        if self.connection.server_version >= (20, 1):
+        if self.connection.features.supports_data_skipping_indexes:
             cursor.execute(
                 "SELECT name, expr, type FROM system.data_skipping_indices "
                 "WHERE database = currentDatabase() AND table = %s", [table_name])
@@ -151,7 +150,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                     "check": False, "index": True, "orders": [], "type": type_name,
                     "definition": expr, "options": None,
                 }
-        if self.connection.server_version >= (19, 14):
+        if self.connection.features.supports_table_check_constraints:
             cursor.execute(
                 "SELECT create_table_query FROM system.tables "
                 "WHERE database = currentDatabase() AND name = %s", [table_name])

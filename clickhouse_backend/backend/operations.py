@@ -466,8 +466,7 @@ class DatabaseOperations(BaseDatabaseOperations):
         return sql % (lhs_sql, rhs_sql), (*lhs_params, *rhs_params)
 
     def format_for_duration_arithmetic(self, sql):
-        # Durations are Int64 microseconds; sub-second intervals need 22.x.
-        if self.connection.server_version >= (22, 1):
+        if self.connection.features.supports_subsecond_intervals:
             return "toIntervalMicrosecond(%s)" % sql
         return "toIntervalSecond(intDiv(%s, 1000000))" % sql
 

@@ -419,10 +419,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             run_steps(mutation_wait_steps(self.connection, table), cursor)
 
     def _has_remove_property(self):
-        # MODIFY COLUMN c REMOVE DEFAULT|COMMENT arrived in 20.12; servers
-        # before it drop a column's DEFAULT when MODIFY COLUMN does not restate
-        # it, newer ones keep it. (Gated at 21.1 to be safe.)
-        return self.connection.server_version >= (21, 1)
+        return self.connection.features.supports_modify_column_remove
 
     def add_field(self, model, field):
         if getattr(model._meta, "view", None) is not None:
@@ -707,7 +704,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         old_settings, new_settings = old.settings or {}, new.settings or {}
         if (without_settings(old) == without_settings(new)
                 and set(old_settings) <= set(new_settings)
-                and self.connection.server_version >= (20, 1)):
+                and self.connection.features.supports_modify_setting):
             changed = {k: v for k, v in new_settings.items() if old_settings.get(k) != v}
             self.execute("ALTER TABLE %s%s MODIFY SETTING %s" % (
                 self.quote_name(model._meta.db_table), self._on_cluster(model),
