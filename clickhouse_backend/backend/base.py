@@ -14,7 +14,7 @@ from clickhouse_backend import driver as Database
 from .client import DatabaseClient
 from .creation import DatabaseCreation
 from .debug import ClickHouseCursorDebugWrapper
-from .features import DatabaseFeatures
+from .features import DEFAULT_SETTINGS, EMULATED_SETTINGS, DatabaseFeatures
 from .introspection import DatabaseIntrospection
 from .operations import DatabaseOperations
 from .schema import DatabaseSchemaEditor
@@ -100,17 +100,6 @@ TEST_NAMES = {
 }
 
 # Sent with every query unless OPTIONS["settings"] says otherwise.
-# join_use_nulls: a LEFT JOIN without a match gives NULLs (as SQL and Django
-# expect), not the columns' default values. aggregate_functions_null_for_empty
-# (21.x+): SUM/AVG/MAX... over no rows are NULL, not 0/nan (count() stays 0).
-# input_format_null_as_default=0: NULL inserted into a non-Nullable column is
-# refused (IntegrityError, as a NOT NULL column), not stored as 0 or ''.
-DEFAULT_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1,
-                    "input_format_null_as_default": 0}
-
-# Settings the backend can emulate when the server does not know them.
-EMULATED_SETTINGS = {"mutations_sync"}
-
 _server_info_lock = threading.Lock()
 # (host, port, user, dsn, embedded) -> (version tuple, frozenset of setting names)
 _server_info = {}

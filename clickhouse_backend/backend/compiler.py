@@ -28,7 +28,7 @@ from clickhouse_backend.utils.snowflake import generate_id
 from . import bridge
 from .datetimes import cut_generated
 from .clauses import ClausesCompilerMixin
-from .base import EMULATED_SETTINGS
+from .features import EMULATED_SETTINGS
 from .clauses import collecting_settings
 
 # Marks the outer table's alias while compiling mutations: ClickHouse

@@ -8,6 +8,20 @@ from django.db.backends.base.features import BaseDatabaseFeatures
 from django.utils.functional import cached_property
 
 
+# join_use_nulls: a LEFT JOIN without a match gives NULLs (as SQL and Django
+# expect), not the columns' default values. aggregate_functions_null_for_empty
+# (21.x+): SUM/AVG/MAX... over no rows are NULL, not 0/nan (count() stays 0).
+# input_format_null_as_default=0: NULL inserted into a non-Nullable column is
+# refused (IntegrityError, as a NOT NULL column), not stored as 0 or ''.
+DEFAULT_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1,
+                    "input_format_null_as_default": 0}
+
+# Settings the backend can emulate when the server does not know them.
+EMULATED_SETTINGS = {"mutations_sync"}
+# (Kept here, the leaf of backend/, so that features, base and compiler all
+# read them without importing each other.)
+
+
 def version_text(version):
     return ".".join(map(str, version))
 
@@ -256,8 +270,6 @@ class DatabaseFeatures(BaseDatabaseFeatures):
         or OPTIONS["settings"]) but the server does not know it (before 21.x):
         the aggregates are written if(count(x) = 0, NULL, agg(x)), NULL over no
         values as in SQL, not 0/nan."""
-        from .base import DEFAULT_SETTINGS
-
         name = "aggregate_functions_null_for_empty"
         requested = (self.connection.settings_dict.get("OPTIONS") or {}).get("settings") or {}
         if not int(requested.get(name, DEFAULT_SETTINGS[name])):

@@ -737,7 +737,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     # ---- column options and TTL (models/ttl.py) ---------------------------------
 
     def _require(self, flag, what):
-        from clickhouse_backend.models.functions.base import require
+        from .features import require
         require(self.connection, flag, what)
 
     def _computed_sql(self, model, field):
