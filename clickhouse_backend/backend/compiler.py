@@ -23,6 +23,7 @@ from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, WhereNode
 
 from clickhouse_backend.models.aggregates import select_merged_states
+from clickhouse_backend.tables.engines import Distributed
 from clickhouse_backend.utils.snowflake import generate_id
 
 from . import bridge
@@ -880,7 +881,7 @@ class MutationMixin:
         engine = getattr(self.query.model._meta, "engine", None)
         table = self._table()
         cluster = getattr(self.query.model._meta, "cluster", None)
-        if engine is not None and type(engine).__name__ == "Distributed":
+        if engine is not None and isinstance(engine, Distributed):
             table = self.connection.ops.quote_name(engine.table)
             cluster = engine.cluster
         elif engine is not None and not engine.supports_mutations():

@@ -6,6 +6,8 @@ from django.db.backends.base.introspection import BaseDatabaseIntrospection
 from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
 from django.db.backends.base.introspection import TableInfo as BaseTableInfo
 
+from clickhouse_backend.tables import engines
+
 # inspectdb reads .comment (db_comment=...), and writes the column options:
 # .default_kind/.default_expression (MATERIALIZED, ALIAS, EPHEMERAL) and .codec
 # (the text inside CODEC(...)).
@@ -411,8 +413,6 @@ def engine_code(info, column_to_field):
     """Python source of Meta.engine from a system.tables row (engine,
     engine_full, partition_key, sorting_key, primary_key, sampling_key), or
     None for an engine clickhouse_backend.models has no class for."""
-    from clickhouse_backend.models import engines
-
     engine, full, partition_key, sorting_key, primary_key, sampling_key = info
     cls = getattr(engines, engine, None)
     if not (isinstance(cls, type) and issubclass(cls, engines.Engine)) or cls is engines.Engine:
