@@ -3,6 +3,8 @@ the backend lives here as a named flag (tests/backend/test_feature_gates.py
 fails if a raw ``server_version`` comparison appears elsewhere): code asks
 ``connection.features.<flag>`` and, to refuse, ``require(connection, flag,
 what)``, whose NotSupportedError names the release the flag needs."""
+from importlib import import_module
+
 from django.db import NotSupportedError
 from django.db.backends.base.features import BaseDatabaseFeatures
 from django.utils.functional import cached_property
@@ -305,10 +307,20 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # re2 (ClickHouse's regex engine) has no backreferences.
     supports_regex_backreferencing = False
 
+    # Django's own test suite (read only when Django runs it): the tests that
+    # fail for ClickHouse reasons are listed with the suite's settings, in the
+    # module that DATABASES[alias]["TEST"]["DJANGO_SUITE_LISTING"] names
+    # (this repository's: tests/django_settings/skips.py).
+    def _django_suite_listing(self, name, default):
+        path = (self.connection.settings_dict.get("TEST") or {}).get("DJANGO_SUITE_LISTING")
+        if not path:
+            return default
+        return getattr(import_module(path), name)(self.connection)
+
     @cached_property
     def django_test_skips(self):
-        """Django test-suite tests that fail for ClickHouse reasons, by reason
-        (the lists live in django_suite.py)."""
-        from .django_suite import on_embedded, skips_for
+        return self._django_suite_listing("django_test_skips", {})
 
-        return skips_for(self.connection.server_version, embedded=on_embedded(self.connection))
+    @cached_property
+    def django_test_expected_failures(self):
+        return self._django_suite_listing("django_test_expected_failures", set())
