@@ -22,13 +22,13 @@ from .schema import DatabaseSchemaEditor
 # Registers the "engine"/"cluster" Meta options before any model is built.
 from . import meta as _meta  # noqa: F401
 from . import datetimes as _datetimes
-from . import functions as _functions
+from . import django_functions as _django_functions
 from . import json_lookups as _json_lookups
 from . import recorder as _recorder
 from . import bridge
 
 _datetimes.install()
-_functions.install()
+_django_functions.install()
 _json_lookups.install()
 _recorder.install()
 

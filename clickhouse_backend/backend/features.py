@@ -191,7 +191,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_uniq_combined64 = _since((19, 11))
     has_farm_fingerprint64 = _since((20, 12))
     has_uniq_theta = _since((21, 6))
-    has_sha512 = _since((21, 9))  # as backend/functions.py gates Django's SHA512
+    has_sha512 = _since((21, 9))  # as backend/django_functions.py gates Django's SHA512
     has_md4 = _since((21, 11))
     has_blake3 = _since((22, 10))
     has_tuple_element_default = _since((22, 11))
@@ -226,7 +226,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # (first release not verified here).
     supports_dictionaries = _since((20, 5))
     supports_final_with_sample = _since((19, 1))
-    # Functions Django's own expressions are written with (backend/functions.py);
+    # Functions Django's own expressions are written with (backend/django_functions.py);
     # before each, an equivalent spelling or NotSupportedError.
     has_sign_function = _since((21, 1))
     has_pad_utf8 = _since((21, 8))  # leftPadUTF8/rightPadUTF8

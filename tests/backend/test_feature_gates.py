@@ -45,7 +45,7 @@ def test_the_scan_sees_a_raw_comparison(tmp_path):
 
 def _named_flags():
     from clickhouse_backend import models
-    from clickhouse_backend.backend import functions  # noqa: F401 (the REGISTRY's flags)
+    from clickhouse_backend.backend import django_functions  # noqa: F401 (the REGISTRY's flags)
 
     names = set()
     for module in (models, models.aggregates, models.functions):
