@@ -97,6 +97,9 @@ TEST_NAMES = {
     "TEMPLATE", "CREATE_DB", "USER", "PASSWORD",
     "DEPENDENCIES",
     "managed", "cluster", "engine", "fake_transaction",
+    # The module listing the tests of Django's own suite that fail for
+    # ClickHouse reasons (DatabaseFeatures.django_test_skips).
+    "django_suite_listing",
 }
 
 # Sent with every query unless OPTIONS["settings"] says otherwise.

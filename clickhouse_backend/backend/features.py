@@ -309,10 +309,10 @@ class DatabaseFeatures(BaseDatabaseFeatures):
 
     # Django's own test suite (read only when Django runs it): the tests that
     # fail for ClickHouse reasons are listed with the suite's settings, in the
-    # module that DATABASES[alias]["TEST"]["DJANGO_SUITE_LISTING"] names
+    # module that DATABASES[alias]["TEST"]["django_suite_listing"] names
     # (this repository's: tests/django_settings/skips.py).
     def _django_suite_listing(self, name, default):
-        path = (self.connection.settings_dict.get("TEST") or {}).get("DJANGO_SUITE_LISTING")
+        path = (self.connection.settings_dict.get("TEST") or {}).get("django_suite_listing")
         if not path:
             return default
         return getattr(import_module(path), name)(self.connection)

@@ -222,7 +222,7 @@ def test_embedded_engine_listings_apply_to_it_alone(alias, request, monkeypatch)
     conn = connections[alias]
     monkeypatch.setitem(conn.settings_dict, "TEST",
                         {**conn.settings_dict.get("TEST", {}),
-                         "DJANGO_SUITE_LISTING": "tests.django_settings.skips"})
+                         "django_suite_listing": "tests.django_settings.skips"})
     conn.features.__dict__.pop("django_test_skips", None)  # a cached_property
     skips = conn.features.django_test_skips
     conn.features.__dict__.pop("django_test_skips", None)
@@ -238,7 +238,7 @@ def test_no_listing_no_skips(alias, request, monkeypatch):
     use_db(alias, request)
     conn = connections[alias]
     test_settings = dict(conn.settings_dict.get("TEST") or {})
-    test_settings.pop("DJANGO_SUITE_LISTING", None)
+    test_settings.pop("django_suite_listing", None)
     monkeypatch.setitem(conn.settings_dict, "TEST", test_settings)
     for name in ("django_test_skips", "django_test_expected_failures"):
         conn.features.__dict__.pop(name, None)  # cached_properties

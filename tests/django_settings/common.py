@@ -33,7 +33,7 @@ def server_database(alias):
         "USER": urllib.parse.unquote(u.username or "default"),
         "PASSWORD": urllib.parse.unquote(u.password or ""),
         "OPTIONS": {"settings": {"mutations_sync": 1}},
-        "TEST": {"DJANGO_SUITE_LISTING": _LISTING},
+        "TEST": {"django_suite_listing": _LISTING},
     }
 
 
@@ -42,5 +42,5 @@ def embedded_database(alias, path):
         "ENGINE": "clickhouse_backend.backend",
         "NAME": "djt_%s_%s" % (alias, _SUFFIX),
         "OPTIONS": {"embedded": path, "settings": {"mutations_sync": 1}},
-        "TEST": {"DJANGO_SUITE_LISTING": _LISTING},
+        "TEST": {"django_suite_listing": _LISTING},
     }

@@ -1,6 +1,6 @@
 """Django's own test suite on ClickHouse: tests that fail because of what
 ClickHouse is, with the reason. The test settings (common.py) name this module
-in DATABASES[alias]["TEST"]["DJANGO_SUITE_LISTING"], so that
+in DATABASES[alias]["TEST"]["django_suite_listing"], so that
 DatabaseFeatures.django_test_skips (clickhouse_backend/backend/features.py)
 returns django_test_skips(connection); Django reads it only when it runs its
 own suite (scripts/django-tests.sh, docs/django-test-results.md).
