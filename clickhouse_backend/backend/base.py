@@ -21,38 +21,9 @@ from .schema import DatabaseSchemaEditor
 
 # Registers the "engine"/"cluster" Meta options before any model is built.
 from . import meta as _meta  # noqa: F401
-from . import datetimes as _datetimes
-from . import django_functions as _django_functions
-from . import json_lookups as _json_lookups
-from . import recorder as _recorder
 from . import bridge
+from . import django_patches
 
-_datetimes.install()
-_django_functions.install()
-_json_lookups.install()
-_recorder.install()
-
-
-def _patch_auto_field_rel_db_type():
-    """Auto fields are Int64 here (snowflake ids), so foreign keys to them
-    must be Int64 too: ClickHouse joins need equal key types."""
-    from django.db.models import fields
-
-    for cls in (fields.AutoField, fields.SmallAutoField):
-        original = cls.rel_db_type
-        if getattr(original, "_clickhouse", False):
-            continue
-
-        def rel_db_type(self, connection, _original=original):
-            if connection.vendor == "clickhouse":
-                return connection.data_types["BigIntegerField"]
-            return _original(self, connection)
-
-        rel_db_type._clickhouse = True
-        cls.rel_db_type = rel_db_type
-
-
-_patch_auto_field_rel_db_type()
 
 logger = logging.getLogger("django.db.backends.clickhouse")
 
@@ -490,4 +461,5 @@ def _let_bridge_through(cls):
 
 
 _let_bridge_through(DatabaseWrapper)
-bridge.install()
+# Every Django class the backend changes, and why: django_patches.py.
+django_patches.install()

@@ -1,5 +1,24 @@
 """SQL compilers: PREWHERE/SETTINGS on SELECT, client-side ids on INSERT,
-UPDATE/DELETE as ClickHouse mutations."""
+UPDATE/DELETE as ClickHouse mutations.
+
+How an expression's ClickHouse SQL is decided (one rule):
+
+- The spelling of a Django class is its ``as_clickhouse`` method, the vendor
+  hook Django's compiler calls. The backend installs them on Django's classes
+  from tables in django_functions.py (functions, aggregates, Value,
+  CombinedExpression), datetimes.py (Extract/Trunc) and json_lookups.py (JSON
+  key transforms and lookups, OrderBy); django_patches.py lists every such
+  class and every other change made to a Django class, and why. Classes of
+  clickhouse_backend.models define their own ``as_clickhouse``.
+- Which server can do what is a flag of features.py, asked inside those
+  methods (``connection.features.<flag>``), never a version compared here.
+- CompileMixin.compile below rewrites a node only where the rewrite depends on
+  where the node stands or on the compiler's state, which an ``as_clickhouse``
+  does not see: the children of a negated AND on servers without ternary
+  logic, a scalar subquery's first row, ORDER BY positions and NULL order,
+  exact Decimal and duration arithmetic across operand types (the node is
+  rewritten, then compiled, so its own spelling still applies).
+"""
 import datetime
 import decimal
 import operator
