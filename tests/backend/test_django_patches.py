@@ -2,10 +2,10 @@
 changes (issue 18): every Django class with an as_clickhouse is in its
 spellings(), and the method patches it lists are in place."""
 import pathlib
-import sys
 
 from django.db import models
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.models.expressions import BaseExpression
 from django.db.models.query import BaseIterable
 
 import clickhouse_backend
@@ -15,14 +15,13 @@ PACKAGE = pathlib.Path(clickhouse_backend.__file__).parent
 
 
 def _django_classes_with_spelling():
-    found = set()
-    for name, module in list(sys.modules.items()):
-        if not name.startswith("django.") or module is None:
-            continue
-        for value in list(vars(module).values()):
-            if isinstance(value, type) and value.__module__.startswith("django.") \
-                    and "as_clickhouse" in value.__dict__:
-                found.add(value)
+    # Every expression, function, aggregate and lookup class is a BaseExpression.
+    found, todo = set(), [BaseExpression]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.startswith("django.") and "as_clickhouse" in cls.__dict__:
+            found.add(cls)
     return found
 
 
