@@ -1160,16 +1160,16 @@ fail:
     return -1;
 }
 
-/* Fills out[0..n) with new references; on failure out holds none. */
-static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
-    uint64_t i = 0;
-    const uint8_t *p;
-    if (t->width) {
-        if (n > (uint64_t)(r->end - r->p) / t->width) return malformed(r, "truncated data");
-    }
-    p = r->p;
-    switch (t->kind) {
+/* decode_column: one function per type family, each filling out[0..n) with new
+ * references (on failure out holds none) and moving r->p past the column. The
+ * fixed-width families' size is checked once, in decode_column. */
 #define FIXED_LOOP(W, EXPR) for (; i < n; i++, p += (W)) { if (!(out[i] = (EXPR))) goto fail; } break
+
+/* Integers, floats, Bool, Nothing. */
+static int dec_numbers(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    uint64_t i = 0;
+    const uint8_t *p = r->p;
+    switch (t->kind) {
     case K_INT8:   FIXED_LOOP(1, PyLong_FromLong((int8_t)p[0]));
     case K_UINT8:  FIXED_LOOP(1, PyLong_FromLong(p[0]));
     case K_INT16:  FIXED_LOOP(2, PyLong_FromLong((int16_t)ld_u16(p)));
@@ -1210,6 +1210,21 @@ static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
     }
     case K_BOOL: FIXED_LOOP(1, Py_NewRef(p[0] ? Py_True : Py_False));
     case K_NOTHING: FIXED_LOOP(1, Py_NewRef(Py_None));
+    default:
+        break;
+    }
+    r->p = p;
+    return 0;
+fail:
+    clear_objs(out, i);
+    return -1;
+}
+
+/* Decimal, UUID, IPv4, IPv6: objects of the standard library. */
+static int dec_value_objects(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    uint64_t i = 0;
+    const uint8_t *p = r->p;
+    switch (t->kind) {
     case K_DECIMAL:
         if (!lazy_attr(&g_decimal, "decimal", "Decimal")) return -1;
         FIXED_LOOP(t->width, make_decimal(p, t->width, t->scale));
@@ -1243,6 +1258,21 @@ static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
             if (!out[i]) goto fail;
         }
         break;
+    default:
+        break;
+    }
+    r->p = p;
+    return 0;
+fail:
+    clear_objs(out, i);
+    return -1;
+}
+
+/* Date, Date32, Time, Time64. */
+static int dec_dates(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    uint64_t i = 0;
+    const uint8_t *p = r->p;
+    switch (t->kind) {
     case K_DATE:   FIXED_LOOP(2, make_date(r, ld_u16(p)));
     case K_DATE32: FIXED_LOOP(4, make_date(r, (int32_t)ld_u32(p)));
     case K_TIME:   FIXED_LOOP(4, PyDelta_FromDSU(0, (int32_t)ld_u32(p), 0));
@@ -1259,6 +1289,21 @@ static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
         }
         break;
     }
+    default:
+        break;
+    }
+    r->p = p;
+    return 0;
+fail:
+    clear_objs(out, i);
+    return -1;
+}
+
+/* DateTime, DateTime64: aware in the column's zone, or naive UTC (tz=False). */
+static int dec_datetimes(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    uint64_t i = 0;
+    const uint8_t *p = r->p;
+    switch (t->kind) {
     case K_DATETIME:
     case K_DATETIME64: {
         PyObject *tz = NULL, *fromutc = NULL;
@@ -1305,6 +1350,21 @@ static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
         if (i < n) goto fail;
         break;
     }
+    default:
+        break;
+    }
+    r->p = p;
+    return 0;
+fail:
+    clear_objs(out, i);
+    return -1;
+}
+
+/* Enum8, Enum16: the value's name. */
+static int dec_enums(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    uint64_t i = 0;
+    const uint8_t *p = r->p;
+    switch (t->kind) {
     case K_ENUM8:
     case K_ENUM16: {
         PyObject **names = PyMem_Calloc(t->nenum, sizeof *names);
@@ -1330,6 +1390,21 @@ static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
         if (i < n) goto fail;
         break;
     }
+    default:
+        break;
+    }
+    r->p = p;
+    return 0;
+fail:
+    clear_objs(out, i);
+    return -1;
+}
+
+/* FixedString(N): zero padding dropped from text. */
+static int dec_fixed_strings(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    uint64_t i = 0;
+    const uint8_t *p = r->p;
+    switch (t->kind) {
     case K_FIXEDSTRING: {
         size_t w = t->width;
         int as_bytes = r->opts->strings_as_bytes;
@@ -1340,103 +1415,152 @@ static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
         }
         break;
     }
-    case K_STRING:
-    case K_JSON: {
-        int as_bytes = t->kind == K_STRING && r->opts->strings_as_bytes;
-        const uint8_t *end = r->end;
-        for (; i < n; i++) {
-            uint64_t l;
-            if (p < end && *p < 0x80) {
-                l = *p++;
-            } else {
-                size_t used;
-                if (rd_varint(p, (size_t)(end - p), &l, &used) <= 0) { malformed(r, "bad string length"); goto fail; }
-                p += used;
-            }
-            if (l > (uint64_t)(end - p)) { malformed(r, "truncated string"); goto fail; }
-            if (!(out[i] = decode_str(p, (size_t)l, as_bytes))) goto fail;
-            p += l;
-        }
-        r->p = p;
-        return 0;
-    }
-    case K_NULLABLE: {
-        if (n > (uint64_t)(r->end - r->p)) return malformed(r, "truncated null map");
-        const uint8_t *nulls = r->p;
-        r->p += n;
-        if (decode_column(r, t->child[0], n, out)) return -1;
-        for (i = 0; i < n; i++)
-            if (nulls[i]) Py_SETREF(out[i], Py_NewRef(Py_None));
-        return 0;
-    }
-    case K_ARRAY:
-    case K_MAP: {
-        uint64_t total;
-        const uint8_t *offs = read_offsets(r, n, &total);
-        if (!offs) return -1;
-        size_t nsub = t->nchild;
-        PyObject **sub = alloc_objs(r, total * nsub);
-        if (!sub) return -1;
-        if (decode_column(r, t->child[0], total, sub)) { PyMem_Free(sub); return -1; }
-        if (nsub == 2 && decode_column(r, t->child[1], total, sub + total)) {
-            clear_objs(sub, total);
-            PyMem_Free(sub);
-            return -1;
-        }
-        uint64_t prev = 0;
-        int err = 0;
-        for (i = 0; i < n && !err; i++) {
-            uint64_t o = ld_u64(offs + 8 * i);
-            if (t->kind == K_ARRAY) {
-                PyObject *l = PyList_New((Py_ssize_t)(o - prev));
-                if (!l) { err = 1; break; }
-                for (uint64_t j = prev; j < o; j++) { PyList_SET_ITEM(l, (Py_ssize_t)(j - prev), sub[j]); sub[j] = NULL; }
-                out[i] = l;
-            } else {
-                PyObject *d = PyDict_New();
-                if (!d) { err = 1; break; }
-                for (uint64_t j = prev; j < o; j++)
-                    if (PyDict_SetItem(d, sub[j], sub[total + j])) { err = 1; break; }
-                out[i] = d;
-            }
-            prev = o;
-        }
-        clear_objs(sub, total * nsub);
-        PyMem_Free(sub);
-        if (err) { clear_objs(out, n); return -1; }
-        return 0;
-    }
-    case K_TUPLE: {
-        size_t k = t->nchild;
-        /* each element is at least one byte per row */
-        if (n && k > (uint64_t)(r->end - r->p) / n) return malformed(r, "truncated data");
-        PyObject **sub = alloc_objs(r, n * k);
-        if (!sub) return -1;
-        size_t e;
-        for (e = 0; e < k; e++)
-            if (decode_column(r, t->child[e], n, sub + e * n)) break;
-        if (e == k) {
-            for (i = 0; i < n; i++) {
-                PyObject *tup = PyTuple_New((Py_ssize_t)k);
-                if (!tup) break;
-                for (size_t j = 0; j < k; j++) { PyTuple_SET_ITEM(tup, (Py_ssize_t)j, sub[j * n + i]); sub[j * n + i] = NULL; }
-                out[i] = tup;
-            }
-        }
-        clear_objs(sub, n * e);
-        PyMem_Free(sub);
-        if (e < k || i < n) { clear_objs(out, n); return -1; }
-        return 0;
-    }
-    case K_LOWCARD:
-        return decode_lowcard(r, t, n, out);
+    default:
+        break;
     }
     r->p = p;
     return 0;
-#undef FIXED_LOOP
 fail:
     clear_objs(out, i);
     return -1;
+}
+
+/* String, JSON (as text): varint length and bytes. */
+static int dec_strings(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    uint64_t i = 0;
+    const uint8_t *p = r->p, *end = r->end;
+    int as_bytes = t->kind == K_STRING && r->opts->strings_as_bytes;
+    for (; i < n; i++) {
+        uint64_t l;
+        if (p < end && *p < 0x80) {
+            l = *p++;
+        } else {
+            size_t used;
+            if (rd_varint(p, (size_t)(end - p), &l, &used) <= 0) { malformed(r, "bad string length"); goto fail; }
+            p += used;
+        }
+        if (l > (uint64_t)(end - p)) { malformed(r, "truncated string"); goto fail; }
+        if (!(out[i] = decode_str(p, (size_t)l, as_bytes))) goto fail;
+        p += l;
+    }
+    r->p = p;
+    return 0;
+fail:
+    clear_objs(out, i);
+    return -1;
+}
+
+/* Nullable(T): the null map, then T. */
+static int dec_nullable(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    uint64_t i = 0;
+    if (n > (uint64_t)(r->end - r->p)) return malformed(r, "truncated null map");
+    const uint8_t *nulls = r->p;
+    r->p += n;
+    if (decode_column(r, t->child[0], n, out)) return -1;
+    for (i = 0; i < n; i++)
+        if (nulls[i]) Py_SETREF(out[i], Py_NewRef(Py_None));
+    return 0;
+}
+
+/* Array(T), Map(K, V): offsets, then the flattened values. */
+static int dec_arrays(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    uint64_t i = 0;
+    uint64_t total;
+    const uint8_t *offs = read_offsets(r, n, &total);
+    if (!offs) return -1;
+    size_t nsub = t->nchild;
+    PyObject **sub = alloc_objs(r, total * nsub);
+    if (!sub) return -1;
+    if (decode_column(r, t->child[0], total, sub)) { PyMem_Free(sub); return -1; }
+    if (nsub == 2 && decode_column(r, t->child[1], total, sub + total)) {
+        clear_objs(sub, total);
+        PyMem_Free(sub);
+        return -1;
+    }
+    uint64_t prev = 0;
+    int err = 0;
+    for (i = 0; i < n && !err; i++) {
+        uint64_t o = ld_u64(offs + 8 * i);
+        if (t->kind == K_ARRAY) {
+            PyObject *l = PyList_New((Py_ssize_t)(o - prev));
+            if (!l) { err = 1; break; }
+            for (uint64_t j = prev; j < o; j++) { PyList_SET_ITEM(l, (Py_ssize_t)(j - prev), sub[j]); sub[j] = NULL; }
+            out[i] = l;
+        } else {
+            PyObject *d = PyDict_New();
+            if (!d) { err = 1; break; }
+            for (uint64_t j = prev; j < o; j++)
+                if (PyDict_SetItem(d, sub[j], sub[total + j])) { err = 1; break; }
+            out[i] = d;
+        }
+        prev = o;
+    }
+    clear_objs(sub, total * nsub);
+    PyMem_Free(sub);
+    if (err) { clear_objs(out, n); return -1; }
+    return 0;
+}
+
+/* Tuple(T...): each element column in turn. */
+static int dec_tuples(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    uint64_t i = 0;
+    size_t k = t->nchild;
+    /* each element is at least one byte per row */
+    if (n && k > (uint64_t)(r->end - r->p) / n) return malformed(r, "truncated data");
+    PyObject **sub = alloc_objs(r, n * k);
+    if (!sub) return -1;
+    size_t e;
+    for (e = 0; e < k; e++)
+        if (decode_column(r, t->child[e], n, sub + e * n)) break;
+    if (e == k) {
+        for (i = 0; i < n; i++) {
+            PyObject *tup = PyTuple_New((Py_ssize_t)k);
+            if (!tup) break;
+            for (size_t j = 0; j < k; j++) { PyTuple_SET_ITEM(tup, (Py_ssize_t)j, sub[j * n + i]); sub[j * n + i] = NULL; }
+            out[i] = tup;
+        }
+    }
+    clear_objs(sub, n * e);
+    PyMem_Free(sub);
+    if (e < k || i < n) { clear_objs(out, n); return -1; }
+    return 0;
+}
+
+#undef FIXED_LOOP
+
+/* Fills out[0..n) with new references; on failure out holds none. */
+static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
+    if (t->width) {
+        if (n > (uint64_t)(r->end - r->p) / t->width) return malformed(r, "truncated data");
+    }
+    switch (t->kind) {
+    case K_INT8: case K_UINT8: case K_INT16: case K_UINT16: case K_INT32: case K_UINT32:
+    case K_INT64: case K_INTERVAL: case K_UINT64: case K_INT128: case K_UINT128:
+    case K_INT256: case K_UINT256: case K_FLOAT32: case K_FLOAT64: case K_BFLOAT16:
+    case K_BOOL: case K_NOTHING:
+        return dec_numbers(r, t, n, out);
+    case K_DECIMAL: case K_UUID: case K_IPV4: case K_IPV6:
+        return dec_value_objects(r, t, n, out);
+    case K_DATE: case K_DATE32: case K_TIME: case K_TIME64:
+        return dec_dates(r, t, n, out);
+    case K_DATETIME: case K_DATETIME64:
+        return dec_datetimes(r, t, n, out);
+    case K_ENUM8: case K_ENUM16:
+        return dec_enums(r, t, n, out);
+    case K_FIXEDSTRING:
+        return dec_fixed_strings(r, t, n, out);
+    case K_STRING: case K_JSON:
+        return dec_strings(r, t, n, out);
+    case K_NULLABLE:
+        return dec_nullable(r, t, n, out);
+    case K_ARRAY: case K_MAP:
+        return dec_arrays(r, t, n, out);
+    case K_TUPLE:
+        return dec_tuples(r, t, n, out);
+    case K_LOWCARD:
+        return decode_lowcard(r, t, n, out);
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------- buffer (columnar) mode

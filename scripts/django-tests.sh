@@ -16,7 +16,7 @@
 # else python3), DJANGO_CH_USE_TZ=1 (USE_TZ on; default off, as Django's own
 # test settings), DJANGO_TESTS_TIMEOUT (seconds per module, default 1800),
 # DJANGO_TESTS_VERBOSITY (default 1), DJANGO_CH_LISTED_ONLY=1 (run only the
-# tests django_suite.py lists for the server version, without skipping them:
+# tests tests/django_settings/skips.py lists for the server version, without skipping them:
 # `triage.py --stale $DJANGO_TESTS_OUT` then prints the listings that pass),
 # DJANGO_SRC_CACHE (default
 # ~/.cache/clickhouse-backend). Outcomes of every test go to

@@ -14,45 +14,16 @@ from clickhouse_backend import driver as Database
 from .client import DatabaseClient
 from .creation import DatabaseCreation
 from .debug import ClickHouseCursorDebugWrapper
-from .features import DatabaseFeatures
+from .features import DEFAULT_SETTINGS, EMULATED_SETTINGS, DatabaseFeatures
 from .introspection import DatabaseIntrospection
 from .operations import DatabaseOperations
 from .schema import DatabaseSchemaEditor
 
 # Registers the "engine"/"cluster" Meta options before any model is built.
 from . import meta as _meta  # noqa: F401
-from . import datetimes as _datetimes
-from . import functions as _functions
-from . import json_lookups as _json_lookups
-from . import recorder as _recorder
 from . import bridge
+from . import django_patches
 
-_datetimes.install()
-_functions.install()
-_json_lookups.install()
-_recorder.install()
-
-
-def _patch_auto_field_rel_db_type():
-    """Auto fields are Int64 here (snowflake ids), so foreign keys to them
-    must be Int64 too: ClickHouse joins need equal key types."""
-    from django.db.models import fields
-
-    for cls in (fields.AutoField, fields.SmallAutoField):
-        original = cls.rel_db_type
-        if getattr(original, "_clickhouse", False):
-            continue
-
-        def rel_db_type(self, connection, _original=original):
-            if connection.vendor == "clickhouse":
-                return connection.data_types["BigIntegerField"]
-            return _original(self, connection)
-
-        rel_db_type._clickhouse = True
-        cls.rel_db_type = rel_db_type
-
-
-_patch_auto_field_rel_db_type()
 
 logger = logging.getLogger("django.db.backends.clickhouse")
 
@@ -97,20 +68,12 @@ TEST_NAMES = {
     "TEMPLATE", "CREATE_DB", "USER", "PASSWORD",
     "DEPENDENCIES",
     "managed", "cluster", "engine", "fake_transaction",
+    # The module listing the tests of Django's own suite that fail for
+    # ClickHouse reasons (DatabaseFeatures.django_test_skips).
+    "django_suite_listing",
 }
 
 # Sent with every query unless OPTIONS["settings"] says otherwise.
-# join_use_nulls: a LEFT JOIN without a match gives NULLs (as SQL and Django
-# expect), not the columns' default values. aggregate_functions_null_for_empty
-# (21.x+): SUM/AVG/MAX... over no rows are NULL, not 0/nan (count() stays 0).
-# input_format_null_as_default=0: NULL inserted into a non-Nullable column is
-# refused (IntegrityError, as a NOT NULL column), not stored as 0 or ''.
-DEFAULT_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1,
-                    "input_format_null_as_default": 0}
-
-# Settings the backend can emulate when the server does not know them.
-EMULATED_SETTINGS = {"mutations_sync"}
-
 _server_info_lock = threading.Lock()
 # (host, port, user, dsn, embedded) -> (version tuple, frozenset of setting names)
 _server_info = {}
@@ -498,4 +461,5 @@ def _let_bridge_through(cls):
 
 
 _let_bridge_through(DatabaseWrapper)
-bridge.install()
+# Every Django class the backend changes, and why: django_patches.py.
+django_patches.install()

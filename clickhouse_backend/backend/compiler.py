@@ -1,5 +1,24 @@
 """SQL compilers: PREWHERE/SETTINGS on SELECT, client-side ids on INSERT,
-UPDATE/DELETE as ClickHouse mutations."""
+UPDATE/DELETE as ClickHouse mutations.
+
+How an expression's ClickHouse SQL is decided (one rule):
+
+- The spelling of a Django class is its ``as_clickhouse`` method, the vendor
+  hook Django's compiler calls. The backend installs them on Django's classes
+  from tables in django_functions.py (functions, aggregates, Value,
+  CombinedExpression), datetimes.py (Extract/Trunc) and json_lookups.py (JSON
+  key transforms and lookups, OrderBy); django_patches.py lists every such
+  class and every other change made to a Django class, and why. Classes of
+  clickhouse_backend.models define their own ``as_clickhouse``.
+- Which server can do what is a flag of features.py, asked inside those
+  methods (``connection.features.<flag>``), never a version compared here.
+- CompileMixin.compile below rewrites a node only where the rewrite depends on
+  where the node stands or on the compiler's state, which an ``as_clickhouse``
+  does not see: the children of a negated AND on servers without ternary
+  logic, a scalar subquery's first row, ORDER BY positions and NULL order,
+  exact Decimal and duration arithmetic across operand types (the node is
+  rewritten, then compiled, so its own spelling still applies).
+"""
 import datetime
 import decimal
 import operator
@@ -23,12 +42,13 @@ from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, WhereNode
 
 from clickhouse_backend.models.aggregates import select_merged_states
+from clickhouse_backend.tables.engines import Distributed
 from clickhouse_backend.utils.snowflake import generate_id
 
 from . import bridge
 from .datetimes import cut_generated
 from .clauses import ClausesCompilerMixin
-from .base import EMULATED_SETTINGS
+from .features import EMULATED_SETTINGS
 from .clauses import collecting_settings
 
 # Marks the outer table's alias while compiling mutations: ClickHouse
@@ -142,12 +162,6 @@ def _decimal_lookup_sql(compiler_, node):
     return "%s %s" % (lhs, node.get_rhs_op(connection, rhs)), [*lhs_params, *rhs_params]
 
 
-# Before 20.1 (ternary logic arrived in 19.x, fixed for many arguments in
-# 20.1) "NULL AND 0" is NULL, not 0: NOT (a = 1 AND a IS NOT NULL), Django's
-# exclude() of a nullable column, drops the rows where a is NULL.
-TERNARY_LOGIC_VERSION = (20, 1)
-
-
 def _kind(expr):
     try:
         return expr._output_field_or_none.get_internal_type()
@@ -172,11 +186,6 @@ def _float_coalesce(node):
         Func(e, function="toFloat64", output_field=FloatField()) if k == "DecimalField" else e
         for e, k in zip(sources, kinds)])
     return clone
-
-
-# ClickHouse decorrelates subqueries (allow_experimental_correlated_subqueries)
-# from 25.x on; not a LIMIT in them.
-CORRELATED_VERSION = (25, 0)
 
 
 def _first_row_subquery(compiler_, node):
@@ -265,7 +274,7 @@ def _with_query(node, query, clone):
     return copy
 
 
-def _inner_tables(node, out, top=False):
+def _inner_tables(node, out):
     """Names of the tables read by the subqueries under an expression."""
     if node is None:
         return
@@ -329,7 +338,7 @@ class CompileMixin:
         if isinstance(node, WhereNode) and node.negated:
             if (node.connector == AND and len(node.children) > 1
                     and not self._ch_negated_depth
-                    and self.connection.server_version < TERNARY_LOGIC_VERSION):
+                    and not self.connection.features.has_ternary_logic):
                 return self._compile_negated_and(node)
             self._ch_negated_depth += 1
             try:
@@ -340,7 +349,7 @@ class CompileMixin:
         # marks contains_subquery (a pk__in=qs query is not marked).
         if ((isinstance(node, Subquery) and not isinstance(node, Exists))
                 or (isinstance(node, Query) and getattr(node, "contains_subquery", False))) and \
-                self.connection.server_version >= CORRELATED_VERSION:
+                self.connection.features.supports_correlated_subqueries:
             first = _first_row_subquery(self, node)
             if first is not None:
                 node = first
@@ -441,7 +450,7 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
             return
         inner = set()
         for node in (query.where, *query.annotations.values()):
-            _inner_tables(node, inner, top=True)
+            _inner_tables(node, inner)
         clash = own & inner
         if not clash or any((t, "plain") in inner for t in own):
             return
@@ -891,7 +900,7 @@ class MutationMixin:
         engine = getattr(self.query.model._meta, "engine", None)
         table = self._table()
         cluster = getattr(self.query.model._meta, "cluster", None)
-        if engine is not None and type(engine).__name__ == "Distributed":
+        if engine is not None and isinstance(engine, Distributed):
             table = self.connection.ops.quote_name(engine.table)
             cluster = engine.cluster
         elif engine is not None and not engine.supports_mutations():
@@ -913,9 +922,7 @@ class MutationMixin:
         yield from mutation_wait_steps(self.connection, table)
 
     def _materialize_subqueries(self):
-        """Servers before 20.1 fail mutations whose condition has a subquery
-        with joins or aliases (in the background, after accepting them)."""
-        return self.connection.server_version < (20, 1)
+        return not self.connection.features.mutations_take_subquery_joins
 
     def _mutation_steps(self, sql, params, where, where_params):
         """The statements of one UPDATE/DELETE, without their I/O: a generator
@@ -963,9 +970,8 @@ def mutation_wait_steps(connection, table):
     """Steps that wait until the mutations on ``table`` (a quoted name) are done;
     used by the UPDATE/DELETE compilers and the schema editor."""
     from django.db import DatabaseError, OperationalError
-    # latest_fail_reason appeared in 20.x. Older servers retry a failing
-    # mutation forever without saying so: give up when it stops progressing.
-    reports_failures = connection.server_version >= (20, 1)
+    # Servers that do not report failures: give up when it stops progressing.
+    reports_failures = connection.features.reports_mutation_failures
     reason_sql = "any(latest_fail_reason)" if reports_failures else "''"
     now = time.monotonic()
     deadline = now + MUTATION_WAIT_TIMEOUT

@@ -72,7 +72,7 @@ def _range(rhs):
     return (_ceil(lo) if _fractional(lo) else lo, _floor(hi) if _fractional(hi) else hi)
 
 
-_ADJUST = {
+ADJUST = {
     lookups.Exact: _exact,
     lookups.In: _in,
     lookups.GreaterThan: _bound(_floor),
@@ -133,7 +133,7 @@ def install():
 
     if not getattr(DateTimeField.pre_save, "_clickhouse", False):
         DateTimeField.pre_save = _pre_save(DateTimeField.pre_save)
-    for cls, adjust in _ADJUST.items():
+    for cls, adjust in ADJUST.items():
         if "as_clickhouse" not in cls.__dict__:
             cls.as_clickhouse = _as_clickhouse(adjust)
 

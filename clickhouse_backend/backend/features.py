@@ -1,5 +1,45 @@
+"""What the connected ClickHouse can do. Every server-version comparison of
+the backend lives here as a named flag (tests/backend/test_feature_gates.py
+fails if a raw ``server_version`` comparison appears elsewhere): code asks
+``connection.features.<flag>`` and, to refuse, ``require(connection, flag,
+what)``, whose NotSupportedError names the release the flag needs."""
+from importlib import import_module
+
+from django.db import NotSupportedError
 from django.db.backends.base.features import BaseDatabaseFeatures
 from django.utils.functional import cached_property
+
+
+# join_use_nulls: a LEFT JOIN without a match gives NULLs (as SQL and Django
+# expect), not the columns' default values. aggregate_functions_null_for_empty
+# (21.x+): SUM/AVG/MAX... over no rows are NULL, not 0/nan (count() stays 0).
+# input_format_null_as_default=0: NULL inserted into a non-Nullable column is
+# refused (IntegrityError, as a NOT NULL column), not stored as 0 or ''.
+DEFAULT_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1,
+                    "input_format_null_as_default": 0}
+
+# Settings the backend can emulate when the server does not know them.
+EMULATED_SETTINGS = {"mutations_sync"}
+# (Kept here, the leaf of backend/, so that features, base and compiler all
+# read them without importing each other.)
+
+
+def version_text(version):
+    return ".".join(map(str, version))
+
+
+def flag_version(connection, flag):
+    """The release a flag made by _since needs."""
+    return getattr(type(connection.features), flag).version
+
+
+def require(connection, flag, what):
+    """NotSupportedError unless the features flag `flag` (made by _since) is
+    true on `connection`."""
+    if getattr(connection.features, flag):
+        return
+    raise NotSupportedError("%s needs ClickHouse %s or later (server is %s)." % (
+        what, version_text(flag_version(connection, flag)), version_text(connection.server_version)))
 
 
 def _since(version):
@@ -102,7 +142,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # Dates and date-times parse only from 1970 to 2105-12-31 (older DateLUT):
     # others are stored as 1970-01-01. Seen on 18.16; 20.1 is the first version
     # tested without the limit.
-    date_lut_ends_2105 = cached_property(lambda self: self.connection.server_version < (20, 1))
+    date_lut_ends_2105 = cached_property(lambda self: not self.supports_datetime64)
     supports_bool_type = _since((21, 12))
     # BooleanField is Bool from 21.12 (UInt8 before).
     has_native_boolean_field = _since((21, 12))
@@ -151,7 +191,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_uniq_combined64 = _since((19, 11))
     has_farm_fingerprint64 = _since((20, 12))
     has_uniq_theta = _since((21, 6))
-    has_sha512 = _since((21, 9))  # as backend/functions.py gates Django's SHA512
+    has_sha512 = _since((21, 9))  # as backend/django_functions.py gates Django's SHA512
     has_md4 = _since((21, 11))
     has_blake3 = _since((22, 10))
     has_tuple_element_default = _since((22, 11))
@@ -186,6 +226,45 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # (first release not verified here).
     supports_dictionaries = _since((20, 5))
     supports_final_with_sample = _since((19, 1))
+    # Functions Django's own expressions are written with (backend/django_functions.py);
+    # before each, an equivalent spelling or NotSupportedError.
+    has_sign_function = _since((21, 1))
+    has_pad_utf8 = _since((21, 8))  # leftPadUTF8/rightPadUTF8
+    has_sha384 = _since((21, 11))
+    has_string_agg = _since((26, 5))  # STRING_AGG, an alias of groupConcat
+    has_repeat_function = _since((20, 1))
+    has_atan2_function = _since((20, 1))
+    # greatest()/least() take any number of arguments of any comparable type
+    # from 20.4 (two numbers or dates before).
+    has_variadic_greatest_least = _since((20, 4))
+    # 18.16 computes modulo() on the default 0 of NULL rows first (division by
+    # zero).
+    has_null_safe_modulo = _since((20, 1))
+    # 18.16 cannot CAST to Nullable(UUID).
+    supports_nullable_uuid_cast = _since((20, 1))
+    # substringUTF8 takes constant offset/length only before 20.x.
+    substring_takes_expressions = _since((20, 1))
+    # Durations are Int64 microseconds; sub-second intervals need 22.x.
+    supports_subsecond_intervals = _since((22, 1))
+    # Before 20.1 (ternary logic arrived in 19.x, fixed for many arguments in
+    # 20.1) "NULL AND 0" is NULL, not 0: NOT (a = 1 AND a IS NOT NULL), Django's
+    # exclude() of a nullable column, drops the rows where a is NULL.
+    has_ternary_logic = _since((20, 1))
+    # ClickHouse decorrelates subqueries (allow_experimental_correlated_subqueries)
+    # from 25.x on; not a LIMIT in them.
+    supports_correlated_subqueries = _since((25, 0))
+    # Servers before 20.1 fail mutations whose condition has a subquery with
+    # joins or aliases (in the background, after accepting them).
+    mutations_take_subquery_joins = _since((20, 1))
+    # system.mutations.latest_fail_reason appeared in 20.x; older servers retry
+    # a failing mutation forever without saying so.
+    reports_mutation_failures = _since((20, 1))
+    # MODIFY COLUMN c REMOVE DEFAULT|COMMENT arrived in 20.12; servers before it
+    # drop a column's DEFAULT when MODIFY COLUMN does not restate it, newer ones
+    # keep it. (Gated at 21.1 to be safe.)
+    supports_modify_column_remove = _since((21, 1))
+    # ALTER TABLE ... MODIFY SETTING (engine settings).
+    supports_modify_setting = _since((20, 1))
 
     @cached_property
     def emulates_null_for_empty_aggregates(self):
@@ -193,8 +272,6 @@ class DatabaseFeatures(BaseDatabaseFeatures):
         or OPTIONS["settings"]) but the server does not know it (before 21.x):
         the aggregates are written if(count(x) = 0, NULL, agg(x)), NULL over no
         values as in SQL, not 0/nan."""
-        from .base import DEFAULT_SETTINGS
-
         name = "aggregate_functions_null_for_empty"
         requested = (self.connection.settings_dict.get("OPTIONS") or {}).get("settings") or {}
         if not int(requested.get(name, DEFAULT_SETTINGS[name])):
@@ -209,9 +286,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
             return "now64(6, 'UTC')"
         return "toTimeZone(now(), 'UTC')"
 
-    @cached_property
-    def supports_explaining_query_execution(self):
-        return self.connection.server_version >= (20, 6)
+    supports_explaining_query_execution = _since((20, 6))
 
     supported_explain_formats = {"TEXT"}
 
@@ -232,10 +307,20 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # re2 (ClickHouse's regex engine) has no backreferences.
     supports_regex_backreferencing = False
 
+    # Django's own test suite (read only when Django runs it): the tests that
+    # fail for ClickHouse reasons are listed with the suite's settings, in the
+    # module that DATABASES[alias]["TEST"]["django_suite_listing"] names
+    # (this repository's: tests/django_settings/skips.py).
+    def _django_suite_listing(self, name, default):
+        path = (self.connection.settings_dict.get("TEST") or {}).get("django_suite_listing")
+        if not path:
+            return default
+        return getattr(import_module(path), name)(self.connection)
+
     @cached_property
     def django_test_skips(self):
-        """Django test-suite tests that fail for ClickHouse reasons, by reason
-        (the lists live in django_suite.py)."""
-        from .django_suite import on_embedded, skips_for
+        return self._django_suite_listing("django_test_skips", {})
 
-        return skips_for(self.connection.server_version, embedded=on_embedded(self.connection))
+    @cached_property
+    def django_test_expected_failures(self):
+        return self._django_suite_listing("django_test_expected_failures", set())

@@ -6,6 +6,8 @@ from django.db.backends.base.introspection import BaseDatabaseIntrospection
 from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
 from django.db.backends.base.introspection import TableInfo as BaseTableInfo
 
+from clickhouse_backend.tables import engines
+
 # inspectdb reads .comment (db_comment=...), and writes the column options:
 # .default_kind/.default_expression (MATERIALIZED, ALIAS, EPHEMERAL) and .codec
 # (the text inside CODEC(...)).
@@ -70,8 +72,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         return "TextField"
 
     def get_table_list(self, cursor):
-        # system.tables.comment appeared in 21.6.
-        comment = "comment" if self.connection.server_version >= (21, 6) else "''"
+        comment = "comment" if self.connection.features.supports_comments else "''"
         cursor.execute(
             "SELECT name, engine, %s FROM system.tables WHERE database = currentDatabase() "
             "AND NOT is_temporary ORDER BY name" % comment)
@@ -140,7 +141,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 "check": False, "index": True, "orders": [], "type": "sorting_key",
                 "definition": None, "options": None,
             }
-        if self.connection.server_version >= (20, 1):
+        if self.connection.features.supports_data_skipping_indexes:
             cursor.execute(
                 "SELECT name, expr, type FROM system.data_skipping_indices "
                 "WHERE database = currentDatabase() AND table = %s", [table_name])
@@ -151,7 +152,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                     "check": False, "index": True, "orders": [], "type": type_name,
                     "definition": expr, "options": None,
                 }
-        if self.connection.server_version >= (19, 14):
+        if self.connection.features.supports_table_check_constraints:
             cursor.execute(
                 "SELECT create_table_query FROM system.tables "
                 "WHERE database = currentDatabase() AND name = %s", [table_name])
@@ -412,8 +413,6 @@ def engine_code(info, column_to_field):
     """Python source of Meta.engine from a system.tables row (engine,
     engine_full, partition_key, sorting_key, primary_key, sampling_key), or
     None for an engine clickhouse_backend.models has no class for."""
-    from clickhouse_backend.models import engines
-
     engine, full, partition_key, sorting_key, primary_key, sampling_key = info
     cls = getattr(engines, engine, None)
     if not (isinstance(cls, type) and issubclass(cls, engines.Engine)) or cls is engines.Engine:

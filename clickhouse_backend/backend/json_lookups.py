@@ -139,6 +139,13 @@ def _in_parameter(original):
     return resolve_expression_parameter
 
 
+def spelled_classes():
+    """The JSON classes given an as_clickhouse here (OrderBy too, see install())."""
+    return [dj_json.KeyTransformLt, dj_json.KeyTransformLte, dj_json.KeyTransformGt,
+            dj_json.KeyTransformGte, dj_json.KeyTransform, dj_json.KeyTextTransform,
+            dj_json.HasKeyLookup, dj_json.KeyTransformExact]
+
+
 def install():
     # Django 6.0 moved KeyTransformIn's method to its base JSONIn: wrap what
     # it has, on KeyTransformIn only (JSONIn also serves data__in).

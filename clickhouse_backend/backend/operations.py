@@ -11,6 +11,8 @@ from django.db.models.expressions import Col
 from django.utils import timezone
 from django.utils.encoding import force_str
 
+from clickhouse_backend import _engine
+
 UTC = datetime.timezone.utc
 
 _INT_RANGES = {
@@ -47,55 +49,30 @@ _STRING_TYPES = {
 }
 
 
+# What the C escaper (ext/escape.c) renders itself; anything else is rendered
+# as its str(), as a string literal.
+_LITERAL_TYPES = (bool, int, float, decimal.Decimal, bytes, bytearray, str, datetime.date,
+                  datetime.time, uuid.UUID, ipaddress.IPv4Address, ipaddress.IPv6Address)
+
+
+def _literal_value(value):
+    if value is None or isinstance(value, _LITERAL_TYPES):
+        return value
+    if isinstance(value, list):
+        return [_literal_value(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_literal_value(v) for v in value)
+    if isinstance(value, dict):
+        return {_literal_value(k): _literal_value(v) for k, v in value.items()}
+    return str(value)
+
+
 def quote_literal(value):
     """Render a Python value as a ClickHouse literal (DDL only: defaults,
-    settings, engine arguments; queries use driver parameters)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, (int, float, decimal.Decimal)):
-        if isinstance(value, float) and value != value:
-            return "nan"
-        return repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, bytes):
-        return "'" + "".join("\\x%02x" % b for b in value) + "'"
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return "'%s'" % value.isoformat(" ")
-    if isinstance(value, (datetime.date, datetime.time)):
-        return "'%s'" % value.isoformat()
-    if isinstance(value, (uuid.UUID, ipaddress.IPv4Address, ipaddress.IPv6Address)):
-        return "'%s'" % value
-    if isinstance(value, list):
-        return "[%s]" % ", ".join(quote_literal(v) for v in value)
-    if isinstance(value, tuple):
-        inner = ", ".join(quote_literal(v) for v in value)
-        return "tuple(%s)" % inner if len(value) == 1 else "(%s)" % inner
-    if isinstance(value, dict):
-        return "map(%s)" % ", ".join(
-            "%s, %s" % (quote_literal(k), quote_literal(v)) for k, v in value.items())
-    s = str(value)
-    out = []
-    for ch in s:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == "'":
-            out.append("\\'")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\0":
-            out.append("\\0")
-        elif ord(ch) < 0x20:
-            out.append("\\x%02x" % ord(ch))
-        else:
-            out.append(ch)
-    return "'%s'" % "".join(out)
+    settings, engine arguments; queries use driver parameters). The one
+    literal renderer is the driver's (ext/escape.c), so DDL spells a value as
+    a query parameter is spelled (an aware datetime is toDateTime('...', 'UTC'))."""
+    return _engine.quote(_literal_value(value))
 
 
 def _field_label(field, name=None):
@@ -466,8 +443,7 @@ class DatabaseOperations(BaseDatabaseOperations):
         return sql % (lhs_sql, rhs_sql), (*lhs_params, *rhs_params)
 
     def format_for_duration_arithmetic(self, sql):
-        # Durations are Int64 microseconds; sub-second intervals need 22.x.
-        if self.connection.server_version >= (22, 1):
+        if self.connection.features.supports_subsecond_intervals:
             return "toIntervalMicrosecond(%s)" % sql
         return "toIntervalSecond(intDiv(%s, 1000000))" % sql
 

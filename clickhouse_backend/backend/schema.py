@@ -9,6 +9,9 @@ from django.db.models.fields import NOT_PROVIDED
 from django.db.models.sql import Query
 
 
+from clickhouse_backend.tables import engines
+from clickhouse_backend.tables.indexes import Index as SkippingIndex
+
 from .datetimes import cut_generated
 from .operations import quote_literal
 
@@ -21,16 +24,8 @@ _NO_NULLABLE_PREFIXES = ("Nullable(", "Array(", "Map(", "Tuple(", "LowCardinalit
                          "Object(", "Nested(")
 
 
-def _eng():
-    # Imported late: clickhouse_backend.models defines models, which need
-    # this backend loaded first.
-    from clickhouse_backend.models import engines
-    return engines
-
-
 def _is_skipping_index(index):
-    # Duck-typed: importing clickhouse_backend.models here would be circular.
-    return hasattr(index, "granularity") and hasattr(index, "type")
+    return isinstance(index, SkippingIndex)
 
 
 def nullable(db_type):
@@ -86,7 +81,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             order = tuple(pk.field_names)
         else:
             order = ("tuple()",)
-        return _eng().MergeTree(order_by=order)
+        return engines.MergeTree(order_by=order)
 
     def _expr_sql(self, model, expr):
         """Compile a field name, Django expression or raw SQL string to SQL
@@ -99,7 +94,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             if getattr(field, "column", None):
                 return self.quote_name(field.column)
             return expr
-        if _eng().is_expression(expr):
+        if engines.is_expression(expr):
             query = Query(model, alias_cols=False)
             compiler = query.get_compiler(connection=self.connection)
             resolved = expr.resolve_expression(query, allow_joins=False)
@@ -119,12 +114,12 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         engine = engine or self._engine(model)
         args = []
         for i, arg in enumerate(engine.args):
-            if engine.arg_kind(i) == _eng().COLUMN:
+            if engine.arg_kind(i) == engines.COLUMN:
                 args.append(self._expr_sql(model, arg))
             else:
                 args.append(quote_literal(arg))
         sql = "ENGINE = %s" % engine.name
-        if args or engine.is_merge_tree() or isinstance(engine, _eng().Distributed):
+        if args or engine.is_merge_tree() or isinstance(engine, engines.Distributed):
             sql += "(%s)" % ", ".join(args)
         if engine.is_merge_tree():
             if engine.partition_by is not None:
@@ -405,7 +400,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         non-replicated MergeTree (or Log/Memory) table, not ON CLUSTER."""
         engine = self._engine(model)
         return (not self._cluster(model) and not engine.name.startswith("Replicated")
-                and not isinstance(engine, _eng().Distributed))
+                and not isinstance(engine, engines.Distributed))
 
     def _mutate(self, model, sql):
         """Run ALTER TABLE ... UPDATE and wait until ClickHouse has applied it
@@ -419,10 +414,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             run_steps(mutation_wait_steps(self.connection, table), cursor)
 
     def _has_remove_property(self):
-        # MODIFY COLUMN c REMOVE DEFAULT|COMMENT arrived in 20.12; servers
-        # before it drop a column's DEFAULT when MODIFY COLUMN does not restate
-        # it, newer ones keep it. (Gated at 21.1 to be safe.)
-        return self.connection.server_version >= (21, 1)
+        return self.connection.features.supports_modify_column_remove
 
     def add_field(self, model, field):
         if getattr(model._meta, "view", None) is not None:
@@ -707,7 +699,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         old_settings, new_settings = old.settings or {}, new.settings or {}
         if (without_settings(old) == without_settings(new)
                 and set(old_settings) <= set(new_settings)
-                and self.connection.server_version >= (20, 1)):
+                and self.connection.features.supports_modify_setting):
             changed = {k: v for k, v in new_settings.items() if old_settings.get(k) != v}
             self.execute("ALTER TABLE %s%s MODIFY SETTING %s" % (
                 self.quote_name(model._meta.db_table), self._on_cluster(model),
@@ -715,7 +707,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                           for k, v in changed.items())))
             return
         for engine in (old, new):
-            if engine.name.startswith("Replicated") or isinstance(engine, _eng().Distributed):
+            if engine.name.startswith("Replicated") or isinstance(engine, engines.Distributed):
                 raise NotSupportedError(
                     "Changing the engine of %s from %s to %s needs the table recreated; the "
                     "backend does that only for non-replicated, non-distributed tables."
@@ -740,7 +732,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     # ---- column options and TTL (models/ttl.py) ---------------------------------
 
     def _require(self, flag, what):
-        from clickhouse_backend.models.functions.base import require
+        from .features import require
         require(self.connection, flag, what)
 
     def _computed_sql(self, model, field):

@@ -8,7 +8,7 @@ import time
 
 from .. import _engine
 from . import exceptions as _exceptions
-from .aio import AsyncConnection, AsyncCursor, connect_async
+from .async_connection import AsyncConnection, AsyncCursor, connect_async
 from .connection import Connection, Cursor, connect
 from .progress import Progress, Summary
 from .exceptions import (

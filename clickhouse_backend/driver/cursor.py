@@ -5,7 +5,7 @@ generator that does no I/O. When it needs the next block of a result it yields
 that result's stream, and is sent the block (None at the end) or thrown the
 error of the wait. psycopg 3's generators are the model. The sync cursor
 (connection.py) drives a step machine by blocking in C with the GIL released,
-the async cursor (aio.py) by awaiting the event loop: the two shells have no
+the async cursor (async_connection.py) by awaiting the event loop: the two shells have no
 logic of their own, so they cannot drift apart.
 """
 import re

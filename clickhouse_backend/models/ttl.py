@@ -5,7 +5,7 @@ options every ClickHouse field takes (``codec=``, ``ttl=``, ``materialized=``,
 Meta.ttl is ALTER TABLE ... MODIFY TTL, a changed column option MODIFY COLUMN)."""
 from django.utils.deconstruct import deconstructible
 
-from .engines import Deconstructed
+from clickhouse_backend.tables.engines import Deconstructed
 
 __all__ = ["TTL", "Projection"]
 

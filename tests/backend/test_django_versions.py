@@ -209,19 +209,42 @@ def test_clickhouse_model_save_of_an_existing_row(alias, request):
 
 @pytest.mark.parametrize("alias", ALIASES)
 def test_embedded_engine_listings_apply_to_it_alone(alias, request, monkeypatch):
-    """django_suite's EMBEDDED_LISTED (what chDB cannot do whatever its
-    version, such as a test whose subprocess opens the locked data
-    directory) reaches Django's skips on an embedded connection only."""
-    from clickhouse_backend.backend import django_suite
+    """tests/django_settings/skips.py's EMBEDDED_LISTED (what chDB cannot do
+    whatever its version, such as a test whose subprocess opens the locked
+    data directory) reaches Django's skips (DatabaseFeatures.django_test_skips,
+    through the listing the test settings name) on an embedded connection only."""
+    from tests.django_settings import skips as listing
 
     _needs_django((6, 1), "the subprocess migrations test")
     use_db(alias, request)
     for name in ("DJANGO_CH_NO_SKIPS", "DJANGO_CH_LISTED_ONLY"):
         monkeypatch.delenv(name, raising=False)
     conn = connections[alias]
+    monkeypatch.setitem(conn.settings_dict, "TEST",
+                        {**conn.settings_dict.get("TEST", {}),
+                         "django_suite_listing": "tests.django_settings.skips"})
     conn.features.__dict__.pop("django_test_skips", None)  # a cached_property
     skips = conn.features.django_test_skips
     conn.features.__dict__.pop("django_test_skips", None)
     test = ("migrations.test_loader.LoaderTests."
             "test_loading_order_does_not_create_circular_dependency")
-    assert (test in skips.get(django_suite.EMBEDDED_ONE_PROCESS, ())) == (alias == "embedded")
+    assert (test in skips.get(listing.EMBEDDED_ONE_PROCESS, ())) == (alias == "embedded")
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_no_listing_no_skips(alias, request, monkeypatch):
+    """The package carries no list of Django's tests: without a listing named
+    in DATABASES[alias]["TEST"], Django's suite would skip nothing."""
+    use_db(alias, request)
+    conn = connections[alias]
+    test_settings = dict(conn.settings_dict.get("TEST") or {})
+    test_settings.pop("django_suite_listing", None)
+    monkeypatch.setitem(conn.settings_dict, "TEST", test_settings)
+    for name in ("django_test_skips", "django_test_expected_failures"):
+        conn.features.__dict__.pop(name, None)  # cached_properties
+    try:
+        assert conn.features.django_test_skips == {}
+        assert conn.features.django_test_expected_failures == set()
+    finally:
+        for name in ("django_test_skips", "django_test_expected_failures"):
+            conn.features.__dict__.pop(name, None)

@@ -12,7 +12,6 @@ from django.db.migrations import operations as ops
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 
 from clickhouse_backend import models
-from clickhouse_backend.backend.compiler import CORRELATED_VERSION
 from tests.backend.conftest import use_db
 from tests.backend.modeling import (create, detect, drop, make_model, migrate, one,
                                     refused_without, state_of, unmigrate)
@@ -96,7 +95,7 @@ def test_materialized_view_rollup_matches_group_by(alias, request):
         # -Merge aggregates in aggregate() and in a correlated subquery.
         total = Daily.objects.using(alias).aggregate(n=models.countMerge("n"))
         assert total == {"n": 1000003}
-        if connections[alias].server_version >= CORRELATED_VERSION:
+        if connections[alias].features.supports_correlated_subqueries:
             per_day = Daily.objects.using(alias).filter(day=OuterRef("day")).values("day") \
                 .annotate(t=models.sumMerge("total")).values("t")
             days = Ev.objects.using(alias).filter(day__lt=START + datetime.timedelta(days=2)) \

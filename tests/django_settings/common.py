@@ -15,6 +15,9 @@ if django.VERSION < (6, 0):
     DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = os.environ.get("DJANGO_CH_USE_TZ", "0") == "1"
 TEST_RUNNER = "tests.django_settings.runner.RecordingRunner"
+# The tests of Django's suite that fail for ClickHouse reasons (skipped, with
+# the reason): DatabaseFeatures.django_test_skips reads them from here.
+_LISTING = "tests.django_settings.skips"
 
 
 def server_database(alias):
@@ -30,6 +33,7 @@ def server_database(alias):
         "USER": urllib.parse.unquote(u.username or "default"),
         "PASSWORD": urllib.parse.unquote(u.password or ""),
         "OPTIONS": {"settings": {"mutations_sync": 1}},
+        "TEST": {"django_suite_listing": _LISTING},
     }
 
 
@@ -38,4 +42,5 @@ def embedded_database(alias, path):
         "ENGINE": "clickhouse_backend.backend",
         "NAME": "djt_%s_%s" % (alias, _SUFFIX),
         "OPTIONS": {"embedded": path, "settings": {"mutations_sync": 1}},
+        "TEST": {"django_suite_listing": _LISTING},
     }

@@ -80,12 +80,12 @@ class RecordingRunner(DiscoverRunner):
         suite = super().build_suite(*args, **kwargs)
         if not os.environ.get("DJANGO_CH_LISTED_ONLY"):
             return suite
-        # Only the tests django_suite.py lists for this server version, run
+        # Only the tests skips.py lists for this server version, run
         # (DJANGO_CH_NO_SKIPS) to find listings that no longer fail.
         from django.db import connection
         from django.test.utils import iter_test_cases
 
-        from clickhouse_backend.backend.django_suite import listed, on_embedded
+        from tests.django_settings.skips import listed, on_embedded
 
         names = listed(connection.server_version, embedded=on_embedded(connection))
         keep = [t for t in iter_test_cases(suite)

@@ -1,14 +1,14 @@
 """Sorts the failures of a Django test-suite run (scripts/django-tests.sh) by
-ClickHouse limitation, to maintain clickhouse_backend/backend/django_suite.py:
+ClickHouse limitation, to maintain tests/django_settings/skips.py:
 
     python tests/django_settings/triage.py [--write|--replace] /tmp/django-tests-server [...]
     python tests/django_settings/triage.py --stale DIR [...]   # after DJANGO_CH_LISTED_ONLY=1 runs
 
-prints (--write: merges into django_suite.GENERATED; --replace: replaces it,
+prints (--write: merges into skips.GENERATED; --replace: replaces it,
 for result directories of runs with DJANGO_CH_NO_SKIPS=1) the failing tests that
 match a limitation's pattern, per (server version gate, reason), and then the
 failures no pattern explains: backend bugs to fix, or limitations to add to
-RULES or to django_suite.MANUAL by hand. A pattern is matched against the
+RULES or to skips.MANUAL by hand. A pattern is matched against the
 whole traceback of the failure. Run the suite with DJANGO_CH_NO_SKIPS=1 to see
 every failure again."""
 import collections
@@ -18,7 +18,7 @@ import os
 import re
 import sys
 
-from clickhouse_backend.backend import django_suite as S
+from tests.django_settings import skips as S
 
 # (regex on the traceback, gate: skip before this server version or None for
 # every version, reason)

@@ -57,7 +57,7 @@ class SimpleAggregateFunctionField(_AggregateFieldMixin, Field):
     which converts them) that an AggregatingMergeTree merges with ``function``
     (sum, max, any, groupUniqArrayArray...). ClickHouse 19.8+."""
     type_name = "SimpleAggregateFunction"
-    min_server_version = (19, 8)
+    requires = "supports_simple_aggregate_function"
 
     def __init__(self, function, field, **kwargs):
         super().__init__(function, field, **kwargs)

@@ -1,5 +1,6 @@
-from django.db import NotSupportedError
 from django.db.models.expressions import RawSQL
+
+from clickhouse_backend.backend.features import require
 
 
 COLUMN_OPTIONS = ("codec", "ttl", "materialized", "alias", "ephemeral")
@@ -11,8 +12,8 @@ class FieldMixin:
     ``low_cardinality=True`` gives LowCardinality(T) (plain T on servers
     without LowCardinality, where it is only a storage optimisation)."""
 
-    # Minimum server version of the type, if any.
-    min_server_version = None
+    # The features flag the type needs (backend/features.py), if any.
+    requires = None
 
     def __init__(self, *args, low_cardinality=False, codec=None, ttl=None, materialized=None,
                  alias=None, ephemeral=None, **kwargs):
@@ -49,13 +50,8 @@ class FieldMixin:
         return name, path, args, kwargs
 
     def check_server(self, connection):
-        if self.min_server_version and connection.vendor == "clickhouse" and \
-                connection.server_version < self.min_server_version:
-            raise NotSupportedError(
-                "%s (%s) needs ClickHouse %s or later (server is %s)." % (
-                    type(self).__name__, getattr(self, "name", None),
-                    ".".join(map(str, self.min_server_version)),
-                    ".".join(map(str, connection.server_version))))
+        if self.requires and connection.vendor == "clickhouse":
+            require(connection, self.requires, "%s (%s)" % (type(self).__name__, getattr(self, "name", None)))
 
     def select_format(self, compiler, sql, params):
         if self.ephemeral is not None:

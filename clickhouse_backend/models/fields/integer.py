@@ -31,13 +31,13 @@ class IntegerFieldMixin(FieldMixin):
         return super().get_db_prep_value(value, connection, prepared=False)
 
 
-def _make(name, bits, signed, min_version=None):
+def _make(name, bits, signed, requires=None):
     lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)
     base = fields.BigIntegerField if bits >= 64 else fields.IntegerField
     cls = type(name, (IntegerFieldMixin, base), {
         "__module__": __name__,
         "_range": (lo, hi),
-        "min_server_version": min_version,
+        "requires": requires,
         "description": _("%s-bit %s integer") % (bits, "signed" if signed else "unsigned"),
         # Validators use these (BigIntegerField's own limits are for Int64).
         "MAX_BIGINT": hi,
@@ -49,11 +49,11 @@ Int8Field = _make("Int8Field", 8, True)
 Int16Field = _make("Int16Field", 16, True)
 Int32Field = _make("Int32Field", 32, True)
 Int64Field = _make("Int64Field", 64, True)
-Int128Field = _make("Int128Field", 128, True, (21, 6))
-Int256Field = _make("Int256Field", 256, True, (21, 6))
+Int128Field = _make("Int128Field", 128, True, "supports_big_ints")
+Int256Field = _make("Int256Field", 256, True, "supports_big_ints")
 UInt8Field = _make("UInt8Field", 8, False)
 UInt16Field = _make("UInt16Field", 16, False)
 UInt32Field = _make("UInt32Field", 32, False)
 UInt64Field = _make("UInt64Field", 64, False)
-UInt128Field = _make("UInt128Field", 128, False, (21, 6))
-UInt256Field = _make("UInt256Field", 256, False, (21, 6))
+UInt128Field = _make("UInt128Field", 128, False, "supports_big_ints")
+UInt256Field = _make("UInt256Field", 256, False, "supports_big_ints")

@@ -10,7 +10,7 @@ class MapField(FieldMixin, Field):
     """Map(K, V) (ClickHouse 21.8+).  Lookups: has_key, len; transforms:
     keys, values, and ``field__<key>`` (string keys)."""
     empty_strings_allowed = False
-    min_server_version = (21, 8)
+    requires = "supports_map_type"
 
     def __init__(self, key_field, value_field, **kwargs):
         self.key_field = key_field
@@ -75,9 +75,6 @@ class MapLen(Transform):
 
 
 class _KeysValues(Transform):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-
     @property
     def output_field(self):
         mf = self.lhs.output_field

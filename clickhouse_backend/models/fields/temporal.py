@@ -16,7 +16,7 @@ class DateField(FieldMixin, fields.DateField):
 
 
 class Date32Field(FieldMixin, fields.DateField):
-    min_server_version = (21, 9)
+    requires = "supports_date32"
 
     def get_internal_type(self):
         return "Date32Field"
@@ -38,7 +38,7 @@ class DateTimeField(FieldMixin, fields.DateTimeField):
 class DateTime64Field(FieldMixin, fields.DateTimeField):
     """ClickHouse DateTime64(precision, 'UTC')."""
     DEFAULT_PRECISION = 6
-    min_server_version = (20, 1)
+    requires = "supports_datetime64"
 
     def __init__(self, *args, precision=DEFAULT_PRECISION, **kwargs):
         self.precision = precision

@@ -1,17 +1,9 @@
 """The base of the ClickHouse functions: the SQL name is the class name (as
 ClickHouse spells it, ``toYYYYMMDD``), and a function newer than the server
 raises NotSupportedError naming the release it needs."""
-from django.db import NotSupportedError, models
+from django.db import models
 
-
-def require(connection, flag, what):
-    """NotSupportedError unless the features flag `flag` (made by features._since)
-    is true on `connection`."""
-    if getattr(connection.features, flag):
-        return
-    raise NotSupportedError("%s needs ClickHouse %s or later (server is %s)." % (
-        what, ".".join(map(str, getattr(type(connection.features), flag).version)),
-        ".".join(map(str, connection.server_version))))
+from clickhouse_backend.backend.features import require  # noqa: F401 (re-exported)
 
 
 class Func(models.Func):

@@ -12,10 +12,11 @@ import decimal
 import re
 
 from django.core.exceptions import FieldError
-from django.db import NotSupportedError
 from django.db.models import FloatField, Func, Value, aggregates, functions as F
 from django.db.models.functions import window as W
 from django.db.models.expressions import Col, CombinedExpression
+
+from .features import require
 
 
 def _named(name, **fixed):
@@ -30,11 +31,12 @@ def _templated(template):
     return as_clickhouse
 
 
-def _modern(old_template, name):
-    """A function only newer servers have: an equivalent single-use template
-    (the argument must appear once, parameters are not repeated) before."""
+def _modern(flag, old_template, name):
+    """A function only newer servers have (features flag `flag`): an equivalent
+    single-use template (the argument must appear once, parameters are not
+    repeated) before."""
     def as_clickhouse(self, compiler, connection, **extra):
-        if connection.server_version < (21, 1):
+        if not getattr(connection.features, flag):
             return self.as_sql(compiler, connection, template=old_template, **extra)
         return self.as_sql(compiler, connection, function=name, **extra)
     return as_clickhouse
@@ -50,7 +52,7 @@ def _pairwise(name):
     def as_clickhouse(self, compiler, connection, **extra):
         exprs = self.get_source_expressions()
         parts, params = _compiled(compiler, exprs)
-        old = connection.server_version < (20, 4) and any(
+        old = not connection.features.has_variadic_greatest_least and any(
             _kind(e) in _TEXT for e in exprs)
         sql = parts[-1]
         for part in reversed(parts[:-1]):
@@ -63,25 +65,19 @@ def _pairwise(name):
     return as_clickhouse
 
 
-def _version(connection):
-    return ".".join(map(str, connection.server_version))
-
-
-def _requires(version, what, impl):
-    """impl on servers from `version` on; before, NotSupportedError naming
-    what is missing (rather than the server's "Unknown function")."""
+def _requires(flag, what, impl):
+    """impl on servers with the features flag `flag`; before, NotSupportedError
+    naming what is missing (rather than the server's "Unknown function")."""
     def as_clickhouse(self, compiler, connection, **extra):
-        if connection.server_version < version:
-            raise NotSupportedError("%s needs ClickHouse %s or later (server is %s)." % (
-                what, ".".join(map(str, version)), _version(connection)))
+        require(connection, flag, what)
         return impl(self, compiler, connection, **extra)
     return as_clickhouse
 
 
-def _hash(name, since=None):
+def _hash(name, flag=None):
     impl = _templated("lower(hex(%s(%%(expressions)s)))" % name)
-    if since:
-        return _requires(since, "%s (function %s)" % (name, name), impl)
+    if flag:
+        return _requires(flag, "%s (function %s)" % (name, name), impl)
     return impl
 
 
@@ -157,7 +153,7 @@ def _float_template(template):
 def _mod(self, compiler, connection, **extra):
     exprs = self.get_source_expressions()
     if not any(_kind(e) in _FLOATS or _is_decimal(e) for e in exprs):
-        if connection.server_version < (20, 1):
+        if not connection.features.has_null_safe_modulo:
             # 18.16 computes NULL rows on their default 0 first: division by
             # zero. Divide by 1 there, the result is NULL anyway.
             (a, b), params = _compiled(compiler, exprs)
@@ -182,7 +178,7 @@ def _nullif(self, compiler, connection, **extra):
 
 
 def _repeat_old(self, compiler, connection, **extra):
-    if connection.server_version >= (20, 1):
+    if connection.features.has_repeat_function:
         return _repeat(self, compiler, connection, **extra)
     # No repeat() on 18.16: join n copies.
     (text, n), _ = _compiled(compiler, self.get_source_expressions())
@@ -203,7 +199,7 @@ def _trim(self, compiler, connection, **extra):
 
 
 def _atan2(self, compiler, connection, **extra):
-    if connection.server_version >= (20, 1):
+    if connection.features.has_atan2_function:
         parts, params = _float_args(self, compiler, connection)
         return "atan2(%s, %s)" % tuple(parts), params
     # No atan2 on 18.16: from atan() by quadrant.
@@ -229,9 +225,7 @@ def _json_items(compiler, exprs):
 
 
 def _json_required(what, connection):
-    if connection.server_version < (21, 7):
-        raise NotSupportedError("%s needs toJSONString() of ClickHouse 21.7 or later "
-                                "(server is %s)." % (what, _version(connection)))
+    require(connection, "has_json_object_function", "%s (function toJSONString)" % what)
 
 
 def _json_array(self, compiler, connection, **extra):
@@ -287,7 +281,7 @@ def _cast(self, compiler, connection, **extra):
     never_null = (isinstance(src, Col) and not src.target.null) or (
         isinstance(src, Value) and src.value is not None)
     if not never_null and db_type and not db_type.startswith(_NOT_NULLABLE) and not (
-            db_type == "UUID" and connection.server_version < (20, 1)):  # 18.16: no Nullable(UUID) CAST
+            db_type == "UUID" and not connection.features.supports_nullable_uuid_cast):
         db_type = "Nullable(%s)" % db_type
     sql = "CAST(%s AS %s)" % (sql, db_type)
     if internal == "CharField" and field.max_length:
@@ -333,7 +327,7 @@ def _chars_slice(compiler, exprs, slice_args):
 def _variable_args(self, connection):
     """substringUTF8 takes constant offset/length only before 20.x: with
     expressions there, slice the string's characters instead."""
-    return connection.server_version < (20, 1) and not all(
+    return not connection.features.substring_takes_expressions and not all(
         isinstance(e, Value) for e in self.get_source_expressions()[1:])
 
 
@@ -414,20 +408,20 @@ REGISTRY = {
     F.Mod: _mod, F.Pi: _named("pi"), F.Power: _float_template("pow(%s, %s)"),
     F.Random: _random, F.Round: _named("round"), F.Sin: _named("sin"),
     F.Sqrt: _named("sqrt"), F.Tan: _named("tan"),
-    F.Sign: _modern("arrayElement(arrayMap(v -> toInt8(v > 0) - toInt8(v < 0), "
+    F.Sign: _modern("has_sign_function", "arrayElement(arrayMap(v -> toInt8(v > 0) - toInt8(v < 0), "
                     "[%(expressions)s]), 1)", "sign"),
     # text
     F.ConcatPair: _concat_pair_typed, F.Left: _left, F.Right: _right,
     F.Length: _named("lengthUTF8"), F.Lower: _named("lowerUTF8"),
     F.Upper: _named("upperUTF8"), F.LTrim: _trim, F.RTrim: _trim, F.Trim: _trim,
-    F.LPad: _requires((21, 8), "LPad (function leftPadUTF8)", _named("leftPadUTF8")),
-    F.RPad: _requires((21, 8), "RPad (function rightPadUTF8)", _named("rightPadUTF8")),
+    F.LPad: _requires("has_pad_utf8", "LPad (function leftPadUTF8)", _named("leftPadUTF8")),
+    F.RPad: _requires("has_pad_utf8", "RPad (function rightPadUTF8)", _named("rightPadUTF8")),
     F.Repeat: _repeat_old, F.Replace: _named("replaceAll"), F.Reverse: _named("reverseUTF8"),
     F.StrIndex: _named("positionUTF8"), F.Substr: _substr,
     F.Chr: _chr, F.Ord: _ord, F.JSONArray: _json_array, F.JSONObject: _json_object,
     F.MD5: _hash("MD5"), F.SHA1: _hash("SHA1"), F.SHA224: _hash("SHA224"),
-    F.SHA256: _hash("SHA256"), F.SHA384: _hash("SHA384", (21, 11)),
-    F.SHA512: _hash("SHA512", (21, 9)),
+    F.SHA256: _hash("SHA256"), F.SHA384: _hash("SHA384", "has_sha384"),
+    F.SHA512: _hash("SHA512", "has_sha512"),
     # comparison / date
     F.Greatest: _pairwise("greatest"), F.Least: _pairwise("least"),
     F.NullIf: _nullif, F.Now: _now, F.Cast: _cast,
@@ -583,7 +577,7 @@ def _aggregate(self, compiler, connection, **extra):
 for _name, _impl in (
         ("BitAnd", _bit_aggregate), ("BitOr", _bit_aggregate), ("BitXor", _bit_aggregate),
         # STRING_AGG: an alias of groupConcat from 26.5.
-        ("StringAgg", _requires((26, 5), "StringAgg (function STRING_AGG)", _plain))):
+        ("StringAgg", _requires("has_string_agg", "StringAgg (function STRING_AGG)", _plain))):
     if hasattr(aggregates, _name):
         REGISTRY[getattr(aggregates, _name)] = _impl
 

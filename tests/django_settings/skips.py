@@ -1,7 +1,9 @@
 """Django's own test suite on ClickHouse: tests that fail because of what
-ClickHouse is, with the reason. DatabaseFeatures.django_test_skips (see
-features.py) applies them; Django does so only when it runs its own suite
-(scripts/django-tests.sh, docs/django-test-results.md).
+ClickHouse is, with the reason. The test settings (common.py) name this module
+in DATABASES[alias]["TEST"]["django_suite_listing"], so that
+DatabaseFeatures.django_test_skips (clickhouse_backend/backend/features.py)
+returns django_test_skips(connection); Django reads it only when it runs its
+own suite (scripts/django-tests.sh, docs/django-test-results.md).
 
 MANUAL and GENERATED (kept up to date by tests/django_settings/triage.py from
 the failures of a run) list (gate, reason, tests): gate None for every server
@@ -919,6 +921,17 @@ MANUAL += [
     ]),
 ]
 # END DATE RANGE -------------------------------------------------------------
+
+
+def django_test_skips(connection):
+    """DatabaseFeatures.django_test_skips of a connection (Django's format)."""
+    return skips_for(connection.server_version, embedded=on_embedded(connection))
+
+
+def django_test_expected_failures(connection):
+    """DatabaseFeatures.django_test_expected_failures: none, every listed test
+    is skipped with its reason."""
+    return set()
 
 
 def skips_for(version, embedded=False):
