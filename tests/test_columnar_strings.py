@@ -191,3 +191,21 @@ def test_numpy_api_slots_match_the_installed_header():
         assert m, name
         assert m.group(2) == slot, name
         assert re.fullmatch(sigs[name], m.group(1)), (name, m.group(1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=30), st.integers(0, 30), st.sampled_from(["<i4", "<i8"]))
+def test_encode_string_buffers_as_encode_strings(values, start, width):
+    """The insert path's String encoder from Arrow's buffers (one exact-size allocation)
+    gives the bytes of the per-value encoder, sliced offsets (not from 0) included."""
+    data = b"".join(values)
+    offsets = np.cumsum([0] + [len(v) for v in values]).astype(width)
+    start = min(start, len(values))
+    assert _engine.encode_string_buffers(data, offsets[start:]) == _engine.encode_strings(values[start:])
+
+
+@pytest.mark.parametrize("offsets,match", [([0, 5, 3], "backwards"), ([0, 99], "past the data"),
+                                           ([], "n \\+ 1"), ([-1, 0], "past the data")])
+def test_encode_string_buffers_refuses_bad_offsets(offsets, match):
+    with pytest.raises(ValueError, match=match):
+        _engine.encode_string_buffers(b"abcdefgh", np.array(offsets, dtype="<i8"))

@@ -330,10 +330,15 @@ def pandas_series(pd, np, parts, name, col_name, conn_tz):
     arr = concat_numpy(np, [np.asarray(p) if isinstance(p, pd.Categorical) else p for p in parts], name)
     mask = np.ma.getmaskarray(arr) if isinstance(arr, np.ma.MaskedArray) else None
     data = arr.data if mask is not None else arr
+    # An array made here (concatenated, converted) is ours alone: pandas (3, copy on
+    # write) would copy an ndarray again unless told not to; a view of the decoder's
+    # read-only buffer (one block) is copied.
+    own = data.base is None and data.flags.writeable
     if base in ("DateTime", "DateTime64", "Date", "Date32"):
         if base in ("Date", "Date32"):
             data = data.astype("datetime64[s]")
-        s = pd.Series(data, name=col_name)
+            own = True
+        s = pd.Series(data, name=col_name, copy=not own)
         if mask is not None and mask.any():
             s = s.mask(mask)
         tz = column_tz(inner, conn_tz) if base.startswith("DateTime") else None
@@ -345,7 +350,7 @@ def pandas_series(pd, np, parts, name, col_name, conn_tz):
             return pd.Series(pd.arrays.FloatingArray(data, mask), name=col_name)
         if data.dtype.kind == "b":
             return pd.Series(pd.arrays.BooleanArray(data, mask), name=col_name)
-    return pd.Series(data, name=col_name, dtype=data.dtype)
+    return pd.Series(data, name=col_name, dtype=data.dtype, copy=not own)
 
 
 def _strings_from_buffers(np, col):
