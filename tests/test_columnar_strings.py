@@ -12,21 +12,13 @@ from hypothesis import given, settings, strategies as st
 
 import clickhouse_backend.driver as chd
 from clickhouse_backend import _engine
-from tests.embedded_support import EMBEDDED, requires_chdb
+from tests.test_columnar import conn  # noqa: F401 (the fixture: server and embedded)
 
 np = pytest.importorskip("numpy")
 if not hasattr(np.dtypes, "StringDType"):
     pytest.skip("NumPy < 2 has no StringDType", allow_module_level=True)
 
 SD = np.dtypes.StringDType
-
-
-@pytest.fixture(scope="module", params=["server", pytest.param("embedded", marks=requires_chdb)])
-def conn(request, server_params):
-    c = chd.connect(**server_params) if request.param == "server" else chd.connect(embedded=EMBEDDED)
-    c.target = request.param
-    yield c
-    c.close()
 
 
 # empty, NUL bytes inside and at the ends, multi-byte text, 15/16/17 bytes (NumPy keeps
