@@ -34,7 +34,8 @@ async def test_every_type_as_the_row_path_gives_it(conn):
         settings = {"max_block_size": 2}
         await cur.execute(sql, settings=settings)
         rows = await cur.fetchall()
-        for api, fetch in (("numpy", cur.fetchnumpy), ("pandas", cur.fetch_df), ("arrow", cur.fetch_arrow_table)):
+        for api, fetch in (("numpy", cur.fetchnumpy), ("numpy-object", lambda: cur.fetchnumpy(strings="object")),
+                           ("pandas", cur.fetch_df), ("arrow", cur.fetch_arrow_table)):
             await cur.execute(sql, settings=settings)
             assert column_values(api, await fetch(), "c", ctype) == expected(rows, ctype, api), (ctype, api)
 
@@ -50,6 +51,12 @@ async def test_async_iteration_over_batches_and_blocks(conn):
     await cur.execute(sql, settings={"max_block_size": 3})
     blocks = [b async for b in cur.numpy_blocks()]
     assert np.concatenate([b["n"] for b in blocks]).tolist() == list(range(10))
+    assert all(b["s"].dtype == np.dtypes.StringDType() for b in blocks)  # strings="str", the default
+    assert np.concatenate([b["s"] for b in blocks]).tolist() == [str(i) for i in range(10)]
+    await cur.execute(sql, settings={"max_block_size": 3})
+    blocks = [b async for b in cur.numpy_blocks(strings="object")]
+    assert all(b["s"].dtype == object for b in blocks)
+    assert np.concatenate([b["s"] for b in blocks]).tolist() == [str(i) for i in range(10)]
     assert cur.rowcount == 10
 
 

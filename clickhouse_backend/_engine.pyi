@@ -6,10 +6,11 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 DEBUG: int
 
 Block = tuple[tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]] | list[list[Any]]]
-# columnar 0: rows; 1: a list per column; 2 (NumPy) / 3 (Arrow): each column as buffers,
+# columnar 0: rows; 1: a list per column; 2 (NumPy) / 3 (Arrow) / 4 (NumPy, String as
+# StringDType): each column as buffers,
 # ('b', bytes) | ('s', data, offsets) | ('n', nullmap, inner) | ('l', dictionary, indexes, width)
-# | ('o', list) -- see clickhouse_backend/driver/columnar.py
-Columnar = Literal[0, 1, 2, 3] | bool
+# | ('t', ndarray) | ('a', ndarray) | ('o', list) -- see clickhouse_backend/driver/columnar.py
+Columnar = Literal[0, 1, 2, 3, 4] | bool
 
 Http2Mode = int
 HTTP2_OFF: Http2Mode  # never (plain HTTP/1.1)

@@ -4,6 +4,7 @@
 #define PY_SSIZE_T_CLEAN
 #include "native.h"
 #include "errors.h"
+#include "columnar_strings.h"
 #include <datetime.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1571,7 +1572,8 @@ static int decode_column(rd *r, const nd_type *t, uint64_t n, PyObject **out) {
  *   ('n', nullmap, inner)                 Nullable: one byte per row (1 = NULL), inner column
  *   ('l', dictionary, indexes, width)     LowCardinality with one dictionary in the block
  *   ('o', list)                           Python values, as the row path makes them
- *   ('a', numpy.ndarray)                  the same in a NumPy object array (columnar 2)
+ *   ('a', numpy.ndarray)                  the same in a NumPy object array (columnar 2 and 4)
+ *   ('t', numpy.ndarray)                  String (columnar 4): a NumPy StringDType array
  * The Python side (driver/columnar.py) knows the dtype from the column's type name. */
 
 static PyObject *g_np_empty, *g_str_object;
@@ -1610,7 +1612,7 @@ static PyObject *numpy_objects(rd *r, const nd_type *t, uint64_t n) {
 }
 
 static PyObject *objects_column(rd *r, const nd_type *t, uint64_t n) {
-    if (r->opts->columnar == 2 && n) {
+    if ((r->opts->columnar == 2 || r->opts->columnar == 4) && n) {
         PyObject *a = numpy_objects(r, t, n);
         if (a || PyErr_Occurred()) return a;
     }
@@ -1635,6 +1637,17 @@ static int is_plain_fixed(nd_kind k) {
     }
 }
 
+/* columnar 4: a String column as a NumPy StringDType array (ext/columnar_strings.c) */
+static PyObject *np_string_column(rd *r, uint64_t n, const char *nulls) {
+    const char *bad;
+    PyObject *a = chb_np_strings(&r->p, r->end, n, (const uint8_t *)nulls, r->colname, &bad);
+    if (!a) {
+        if (bad) malformed(r, bad);
+        return NULL;
+    }
+    return Py_BuildValue("(sN)", "t", a);
+}
+
 static PyObject *buffer_column(rd *r, const nd_type *t, uint64_t n, int mode) {
     if (is_plain_fixed(t->kind)) {
         if (n > (uint64_t)(r->end - r->p) / t->width) { malformed(r, "truncated data"); return NULL; }
@@ -1643,7 +1656,8 @@ static PyObject *buffer_column(rd *r, const nd_type *t, uint64_t n, int mode) {
         r->p += n * t->width;
         return Py_BuildValue("(sN)", "b", b);
     }
-    if (t->kind == K_STRING && mode >= 3) {
+    if (t->kind == K_STRING && mode == 4) return np_string_column(r, n, NULL);
+    if (t->kind == K_STRING && mode == 3) {
         /* pass 1: lengths -> offsets; pass 2: copy the bytes (no Python object per value) */
         if (n > (uint64_t)(r->end - r->p)) { malformed(r, "truncated data"); return NULL; }
         PyObject *offs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 1) * 8));
@@ -1684,7 +1698,9 @@ static PyObject *buffer_column(rd *r, const nd_type *t, uint64_t n, int mode) {
         PyObject *nulls = PyBytes_FromStringAndSize((const char *)r->p, (Py_ssize_t)n);
         if (!nulls) return NULL;
         r->p += n;
-        PyObject *inner = buffer_column(r, t->child[0], n, mode);
+        PyObject *inner = mode == 4 && t->child[0]->kind == K_STRING
+                              ? np_string_column(r, n, PyBytes_AS_STRING(nulls))
+                              : buffer_column(r, t->child[0], n, mode);
         if (!inner) { Py_DECREF(nulls); return NULL; }
         return Py_BuildValue("(sNN)", "n", nulls, inner);
     }

@@ -29,7 +29,8 @@ typedef struct {
                                Py_False: every DateTime/DateTime64 naive UTC, even with a column timezone */
     int strings_as_bytes;   /* String/FixedString -> bytes instead of str */
     int columnar;           /* 1: list of columns (lists) instead of list of row tuples; 2: each column as
-                               buffers for NumPy, 3: for Arrow (strings as data + offsets), see native.c */
+                               buffers for NumPy, 3: for Arrow (strings as data + offsets), 4: for NumPy with
+                               String as StringDType arrays (columnar_strings.c), see native.c */
 } nd_options;
 /* GIL held. Decode one complete block (exactly as delimited by nd_scan). Returns a new
  * reference to (names: tuple[str], types: tuple[str], data: list[tuple] | list[list]),

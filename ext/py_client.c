@@ -305,7 +305,7 @@ static int Stream_set_columnar(StreamObject *self, PyObject *v, void *unused) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "columnar cannot be deleted");
         return -1;
     }
-    if (c < 0 || c > 3) { PyErr_SetString(PyExc_ValueError, "columnar must be 0..3"); return -1; }
+    if (c < 0 || c > 4) { PyErr_SetString(PyExc_ValueError, "columnar must be 0..4"); return -1; }
     self->columnar = (int)c;
     return 0;
 }
@@ -453,7 +453,7 @@ static PyGetSetDef Stream_getset[] = {
     {"content_type", (getter)Stream_get_info, NULL, "Content-Type of the answer", (void *)INFO_CONTENT_TYPE},
     {"content_encoding", (getter)Stream_get_info, NULL, "gzip/zstd/identity (deflate counts as gzip)", (void *)INFO_CONTENT_ENCODING},
     {"query_id", (getter)Stream_get_query_id, NULL, "query_id sent to the server", NULL},
-    {"columnar", (getter)Stream_get_columnar, (setter)Stream_set_columnar, "decoding mode of the next blocks (0..3)", NULL},
+    {"columnar", (getter)Stream_get_columnar, (setter)Stream_set_columnar, "decoding mode of the next blocks (0..4)", NULL},
     {"progress", (getter)Stream_get_info, NULL, "latest X-ClickHouse-Progress JSON text (None before one)", (void *)INFO_PROGRESS},
     {"progress_seq", (getter)Stream_get_info, NULL, "number of X-ClickHouse-Progress headers received", (void *)INFO_PROGRESS_SEQ},
     {NULL},

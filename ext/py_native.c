@@ -178,31 +178,42 @@ static PyObject *py_encode_string_buffers(PyObject *mod, PyObject *args) {
     Py_ssize_t n = offs.len / (wide ? 8 : 4) - 1;
     if (n < 0) { PyErr_SetString(PyExc_ValueError, "offsets must hold n + 1 values"); goto out; }
     const uint8_t *d = data.buf;
-    chb_buf outb;
-    chb_buf_init(&outb);
+    /* pass 1: check the offsets and size the output (varint + bytes per value), so that
+     * pass 2 writes straight into the result: one allocation, no growing buffer */
     int64_t prev = 0;
+    size_t total = 0;
     for (Py_ssize_t i = 0; i <= n; i++) {
         int64_t o;
         if (wide) { memcpy(&o, (const char *)offs.buf + 8 * i, 8); }
         else { int32_t o32; memcpy(&o32, (const char *)offs.buf + 4 * i, 4); o = o32; }
-        if (o < prev && i) { chb_buf_free(&outb); PyErr_SetString(PyExc_ValueError, "offsets go backwards"); goto out; }
-        if (o > (int64_t)data.len || o < 0) { chb_buf_free(&outb); PyErr_SetString(PyExc_ValueError, "offset past the data"); goto out; }
+        if (o < prev && i) { PyErr_SetString(PyExc_ValueError, "offsets go backwards"); goto out; }
+        if (o > (int64_t)data.len || o < 0) { PyErr_SetString(PyExc_ValueError, "offset past the data"); goto out; }
         if (i) {
             uint64_t l = (uint64_t)(o - prev);
-            uint8_t var[10];
-            size_t k = 0;
-            uint64_t x = l;
-            do { var[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0)); x >>= 7; } while (x);
-            if (chb_buf_append(&outb, var, k) || (l && chb_buf_append(&outb, d + prev, (size_t)l))) {
-                chb_buf_free(&outb);
-                PyErr_NoMemory();
-                goto out;
-            }
+            size_t k = 1;
+            while (l > 0x7f) { l >>= 7; k++; }
+            total += k + (size_t)(o - prev);
         }
         prev = o;
     }
-    res = PyBytes_FromStringAndSize(outb.len ? (const char *)outb.data : "", (Py_ssize_t)outb.len);
-    chb_buf_free(&outb);
+    if (total > (size_t)PY_SSIZE_T_MAX) { PyErr_NoMemory(); goto out; }
+    res = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (!res) goto out;
+    uint8_t *w = (uint8_t *)PyBytes_AS_STRING(res);
+    for (Py_ssize_t i = 1; i <= n; i++) {
+        int64_t a, b;
+        if (wide) { memcpy(&a, (const char *)offs.buf + 8 * (i - 1), 8); memcpy(&b, (const char *)offs.buf + 8 * i, 8); }
+        else {
+            int32_t a32, b32;
+            memcpy(&a32, (const char *)offs.buf + 4 * (i - 1), 4);
+            memcpy(&b32, (const char *)offs.buf + 4 * i, 4);
+            a = a32; b = b32;
+        }
+        uint64_t x = (uint64_t)(b - a);
+        do { *w++ = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0)); x >>= 7; } while (x);
+        memcpy(w, d + a, (size_t)(b - a));
+        w += b - a;
+    }
 out:
     PyBuffer_Release(&data);
     PyBuffer_Release(&offs);

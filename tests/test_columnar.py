@@ -103,7 +103,7 @@ def canon(v):
 
 
 def column_values(api, result, name, ctype):
-    if api == "numpy":
+    if api.startswith("numpy"):
         a = result[name]
         mask = np.ma.getmaskarray(a) if isinstance(a, np.ma.MaskedArray) else None
         data = a.data if mask is not None else a
@@ -132,7 +132,8 @@ def select(ctype, exprs, n):
 
 
 def fetch(cur, api):
-    return {"numpy": cur.fetchnumpy, "pandas": cur.fetch_df, "arrow": cur.fetch_arrow_table}[api]()
+    return {"numpy": cur.fetchnumpy, "numpy-object": lambda: cur.fetchnumpy(strings="object"),
+            "pandas": cur.fetch_df, "arrow": cur.fetch_arrow_table}[api]()
 
 
 @pytest.mark.parametrize("ctype,exprs,on_server", CASES, ids=[c[0] for c in CASES])
@@ -146,13 +147,13 @@ def test_each_type_as_the_row_path_gives_it(conn, ctype, exprs, on_server):
         cur.execute(sql, settings=settings)
         rows = cur.fetchall()
         assert len(rows) == 7
-        for api in ("numpy", "pandas", "arrow"):
+        for api in ("numpy", "numpy-object", "pandas", "arrow"):
             cur.execute(sql, settings=settings)
             got = column_values(api, fetch(cur, api), "c", ctype)
             assert got == expected(rows, ctype, api), (api, block)
 
 
-@pytest.mark.parametrize("api", ["numpy", "pandas", "arrow"])
+@pytest.mark.parametrize("api", ["numpy", "numpy-object", "pandas", "arrow"])
 def test_rest_of_the_result_after_row_fetches(conn, api):
     cur = conn.cursor()
     sql = "SELECT number AS n, toString(number) AS s FROM system.numbers LIMIT 10"
@@ -172,7 +173,10 @@ def test_empty_result_has_typed_columns(conn):
     cur.execute(sql)
     arrays = cur.fetchnumpy()
     assert list(arrays) == ["a", "b", "c"]
-    assert arrays["a"].dtype == np.int16 and len(arrays["a"]) == 0 and arrays["b"].dtype == object
+    assert arrays["a"].dtype == np.int16 and len(arrays["a"]) == 0
+    assert arrays["b"].dtype == np.dtypes.StringDType() and len(arrays["b"]) == 0  # the default strings="str"
+    cur.execute(sql)
+    assert cur.fetchnumpy(strings="object")["b"].dtype == object
     cur.execute(sql)
     df = cur.fetch_df()
     assert list(df.columns) == ["a", "b", "c"] and len(df) == 0 and str(df["c"].dtype) == "Float32"
@@ -306,9 +310,15 @@ def test_strings_that_are_not_utf8(conn):
     cur.execute(sql)
     want = [r[0] for r in cur.fetchall()]
     assert want[0] == "\udcff"  # the row path: surrogateescape
-    for api in ("numpy", "pandas"):
+    for api in ("numpy-object", "pandas"):
         cur.execute(sql)
         assert column_values(api, fetch(cur, api), "s", "String") == want
+    for strings in (None, "str"):  # StringDType holds text only: refused, naming the ways out
+        cur.execute(sql)
+        with pytest.raises(chd.InterfaceError, match="not UTF-8.*strings='object'.*strings_as_bytes"):
+            cur.fetchnumpy(strings=strings)
+    cur.execute(sql)  # the cursor runs the next query
+    assert column_values("numpy-object", cur.fetchnumpy(strings="object"), "s", "String") == want
     cur.execute(sql)
     with pytest.raises(chd.InterfaceError, match="strings_as_bytes"):
         cur.fetch_arrow_table()
@@ -321,6 +331,12 @@ def test_strings_that_are_not_utf8(conn):
     assert t.schema.field("s").type == pa.large_binary() and t.column("s").to_pylist() == [b"\xff", b"ok"]
     cur.execute(sql)
     assert cur.fetch_df()["s"].tolist() == [b"\xff", b"ok"]
+    cur.execute(sql)
+    a = cur.fetchnumpy()["s"]  # bytes: object arrays (StringDType is text)
+    assert a.dtype == object and a.tolist() == [b"\xff", b"ok"]
+    cur.execute(sql)
+    with pytest.raises(chd.ProgrammingError, match="strings_as_bytes"):
+        cur.fetchnumpy(strings="str")
     c.close()
 
 

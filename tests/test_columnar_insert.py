@@ -170,6 +170,12 @@ REFUSED = [
     ("Decimal(9, 2)", [decimal.Decimal("12345678")], r"is out of range for Decimal\(9, 2\)"),
     ("Date", np.array(["1969-12-31"], dtype="datetime64[D]"), r"is out of range for Date"),
     ("DateTime('UTC')", [datetime.datetime(2106, 1, 1, tzinfo=UTC)], r"is out of range for DateTime"),
+    # datetime64[s] arrays are checked in seconds (no pass through ns): the same bounds
+    ("DateTime('UTC')", np.array(["2105-12-31T23:59:59", "2106-01-01T00:00:00"], dtype="datetime64[s]"),
+     r"row 1, column v: .* is out of range for DateTime"),
+    ("DateTime", np.array(["1970-01-01T00:00:00", "1969-12-31T23:59:59"], dtype="datetime64[s]"),
+     r"row 1, column v: .* is out of range for DateTime"),
+    ("DateTime", np.array(["2020-01-01T00:00:00", "NaT"], dtype="datetime64[s]"), r"row 1, column v: "),
     ("Int32", [1, None], r"row 1, column v: NULL in a column that is not Nullable"),
     ("FixedString(2)", ["abc"], r"longer than 2 bytes"),
     ("Enum8('a' = 1)", ["b"], r"is not a value of Enum8"),
@@ -193,6 +199,14 @@ def test_datetime64_precision_is_refused_not_cut():
         cur.insert_columns("default.colins", {"k": [0], "v": np.array(["2024-01-01T00:00:00.0001"],
                                                                         dtype="datetime64[us]")})
     assert _read(cur) == []
+
+
+def test_datetime64_seconds_bounds_read_back(conn):
+    cur = conn.cursor()
+    _table(cur, "DateTime('UTC')")
+    v = np.array(["1970-01-01T00:00:00", "2105-12-31T23:59:59", "2024-02-29T12:34:56"], dtype="datetime64[s]")
+    cur.insert_columns("default.colins", {"k": np.arange(3, dtype=np.uint32), "v": v})
+    assert _read(cur) == [_instant(x) for x in v.astype(object)]
 
 
 def test_unknown_table_or_column(conn):

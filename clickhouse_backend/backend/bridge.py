@@ -343,8 +343,8 @@ class Cursor:
         return await_only(self._cursor.fetchall())
 
     # columnar results (QuerySet.ato_dataframe() & co.)
-    def fetchnumpy(self):
-        return await_only(self._cursor.fetchnumpy())
+    def fetchnumpy(self, strings=None):
+        return await_only(self._cursor.fetchnumpy(strings))
 
     def fetch_df(self):
         return await_only(self._cursor.fetch_df())

@@ -3,6 +3,7 @@ loop through one eventfd per loop (a Notifier), and one wake-up may complete man
 requests. Cancelling the awaiting task aborts the request, frees its pool slot and
 kills the query on the server."""
 import asyncio
+from functools import partial
 import inspect
 import weakref
 
@@ -210,9 +211,9 @@ class AsyncCursor(CursorBase):
         return await self._wait(self._insert_columnar(table, data, settings, query_id))
 
     # -- columnar results (docs/columnar.md; the sync cursor's twins) ---------------
-    async def fetchnumpy(self):
-        col.need("numpy")
-        return self._numpy_result(await self._wait(self._columnar_blocks(col.MODE_NUMPY)))
+    async def fetchnumpy(self, strings=None):
+        mode = self._numpy_mode(strings)
+        return self._numpy_result(await self._wait(self._columnar_blocks(mode)), mode)
 
     async def fetch_df(self):
         mode, str_dtype = self._df_mode()
@@ -226,7 +227,7 @@ class AsyncCursor(CursorBase):
 
     async def _batches(self, mode):
         generation, finished = self._generation, False
-        convert = self._arrow_batches if mode == col.MODE_ARROW else self._numpy_batches
+        convert = self._arrow_batches if mode == col.MODE_ARROW else partial(self._numpy_batches, mode=mode)
         try:
             while blocks := await self._wait(self._columnar_blocks(mode, 1)):
                 for batch in convert(blocks):

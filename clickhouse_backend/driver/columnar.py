@@ -9,6 +9,7 @@ A decoded block in buffer mode is (names, types, columns), each column one of
   ('l', dictionary, indexes, width) LowCardinality: dictionary column + indexes
   ('o', list)                       Python values, as the row path gives them
   ('a', ndarray)                    the same in a NumPy object array (NumPy mode)
+  ('t', ndarray)                    String as a NumPy StringDType array (NumPy mode 4)
 The dtype of a buffer comes from the column's ClickHouse type name (parsed here).
 """
 import datetime
@@ -16,10 +17,12 @@ import uuid as uuid_mod
 import functools
 import re
 
-from .exceptions import InterfaceError, NotSupportedError
+from .exceptions import InterfaceError, NotSupportedError, ProgrammingError
 
 MODE_NUMPY = 2  # nd_options.columnar: strings as Python str (object arrays)
 MODE_ARROW = 3  # strings as data + offsets (Arrow large_string without a str per value)
+MODE_NUMPY_STR = 4  # as MODE_NUMPY, String as numpy.dtypes.StringDType (NumPy >= 2, no str per value)
+STRINGS = ("str", "object")  # fetchnumpy(strings=...): None picks "str" where NumPy has StringDType
 
 _EXTRAS = {"numpy": "numpy", "pandas": "pandas", "pyarrow": "arrow"}
 
@@ -121,6 +124,54 @@ def _buffer_dtype(base_name):
     return None
 
 
+def numpy_mode(np, strings, strings_as_bytes):
+    """The decoding mode of a NumPy fetch for its `strings` argument: "str" (String
+    columns as numpy.dtypes.StringDType, NumPy >= 2: no Python object per value; a value
+    that is not UTF-8 raises InterfaceError), "object" (object arrays of the row path's
+    str, surrogateescape for bytes that are not UTF-8), None: "str" where NumPy has
+    StringDType and the connection does not ask for bytes (strings_as_bytes), else "object"."""
+    has = hasattr(getattr(np, "dtypes", None), "StringDType")
+    if strings is None:
+        return MODE_NUMPY_STR if has and not strings_as_bytes else MODE_NUMPY
+    if strings not in STRINGS:
+        raise ProgrammingError(f"strings must be one of {STRINGS} or None, not {strings!r}")
+    if strings == "object":
+        return MODE_NUMPY
+    if strings_as_bytes:
+        raise ProgrammingError("strings='str' gives text, but the connection has strings_as_bytes=True "
+                               "(bytes values): use strings='object'")
+    if not has:
+        raise NotSupportedError(f"strings='str' needs NumPy >= 2 (numpy.dtypes.StringDType); "
+                                f"NumPy {np.__version__} is installed: use strings='object'")
+    return MODE_NUMPY_STR
+
+
+def _is_text(name):
+    return parse_type(unwrap(name)[0])[0] == "String"
+
+
+def _as_stringdtype(np, arr, nullable):
+    """An object array of str (None for NULL) as StringDType, for the blocks that came
+    as Python values (rows decoded before the fetch, several LowCardinality dictionaries)."""
+    dtype = np.dtypes.StringDType(na_object=None) if nullable else np.dtypes.StringDType()
+    data = np.ma.getdata(arr)
+    bad = next((i for i, v in enumerate(data.tolist()) if isinstance(v, str) and not _utf8(v)), None)
+    if bad is not None:
+        raise InterfaceError(f"row {bad}: a String value is not UTF-8, which a NumPy StringDType array cannot "
+                             f"hold: fetch with strings='object' (str with surrogateescape, as the row path) "
+                             f"or connect with strings_as_bytes=True")
+    out = data.astype(dtype)
+    return np.ma.MaskedArray(out, mask=np.ma.getmaskarray(arr)) if isinstance(arr, np.ma.MaskedArray) else out
+
+
+def _utf8(v):
+    try:
+        v.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def block_rows(col, name):
     """Row count of one buffer-mode column."""
     kind = col[0]
@@ -177,10 +228,16 @@ def _zero(np, name):
     return False if base == "Bool" else 0
 
 
-def numpy_column(np, col, name):
-    """One block's column -> NumPy array (MaskedArray for Nullable)."""
+def numpy_column(np, col, name, strings=False):
+    """One block's column -> NumPy array (MaskedArray for Nullable); strings: String
+    columns as StringDType (mode 4), also when a block came as Python values."""
+    if strings and _is_text(name):
+        arr = numpy_column(np, col, name)
+        return arr if arr.dtype.kind == "T" else _as_stringdtype(np, arr, unwrap(name)[1])
     kind = col[0]
     inner, nullable, lowcard = unwrap(name)
+    if kind == "t":  # StringDType, NULLs already NA
+        return col[1]
     if kind == "b":
         return _np_fixed(np, col[1], inner)
     if kind == "n":
@@ -195,7 +252,9 @@ def numpy_column(np, col, name):
         data = dictionary[idx]
         if nullable:  # index 0 is NULL
             mask = idx == 0
-            if data.dtype == object:
+            if data.dtype.kind == "T":  # StringDType: NULLs as NA, as Nullable(String) gives them
+                data = data.astype(np.dtypes.StringDType(na_object=None))
+            if data.dtype == object or data.dtype.kind == "T":
                 data[mask] = None
             return np.ma.MaskedArray(data, mask=mask)
         return data
@@ -209,12 +268,14 @@ def numpy_column(np, col, name):
         z = _zero(np, inner)
         return np.ma.MaskedArray(_np_objects(np, [z if v is None else v for v in values], inner), mask=mask)
     data = _np_objects(np, values, inner)
-    return np.ma.MaskedArray(data, mask=np.zeros(len(values), dtype=bool)) if nullable else data
+    if not nullable:
+        return data
+    return np.ma.MaskedArray(data, mask=np.fromiter((v is None for v in values), dtype=bool, count=len(values)))
 
 
-def concat_numpy(np, parts, name):
+def concat_numpy(np, parts, name, strings=False):
     if not parts:
-        return numpy_column(np, ("o", []), name)
+        return numpy_column(np, ("o", []), name, strings)
     if len(parts) == 1:
         return parts[0]
     if any(isinstance(p, np.ma.MaskedArray) for p in parts):
@@ -269,10 +330,15 @@ def pandas_series(pd, np, parts, name, col_name, conn_tz):
     arr = concat_numpy(np, [np.asarray(p) if isinstance(p, pd.Categorical) else p for p in parts], name)
     mask = np.ma.getmaskarray(arr) if isinstance(arr, np.ma.MaskedArray) else None
     data = arr.data if mask is not None else arr
+    # An array made here (concatenated, converted) is ours alone: pandas (3, copy on
+    # write) would copy an ndarray again unless told not to; a view of the decoder's
+    # read-only buffer (one block) is copied.
+    own = data.base is None and data.flags.writeable
     if base in ("DateTime", "DateTime64", "Date", "Date32"):
         if base in ("Date", "Date32"):
             data = data.astype("datetime64[s]")
-        s = pd.Series(data, name=col_name)
+            own = True
+        s = pd.Series(data, name=col_name, copy=not own)
         if mask is not None and mask.any():
             s = s.mask(mask)
         tz = column_tz(inner, conn_tz) if base.startswith("DateTime") else None
@@ -284,7 +350,7 @@ def pandas_series(pd, np, parts, name, col_name, conn_tz):
             return pd.Series(pd.arrays.FloatingArray(data, mask), name=col_name)
         if data.dtype.kind == "b":
             return pd.Series(pd.arrays.BooleanArray(data, mask), name=col_name)
-    return pd.Series(data, name=col_name, dtype=data.dtype)
+    return pd.Series(data, name=col_name, dtype=data.dtype, copy=not own)
 
 
 def _strings_from_buffers(np, col):

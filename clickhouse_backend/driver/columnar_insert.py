@@ -345,6 +345,14 @@ class Encoder:
         zone = check[1]
         precision = _datetime_info(type_name)[0] if base == "DateTime64" else 0
         v = col.values
+        if base == "DateTime" and v.dtype == np.dtype("datetime64[s]") and (col.utc or zone is None):
+            # seconds already: checked and narrowed as they are (no pass through ns)
+            secs = v.view(np.int64)
+            bad = (secs < -(-check[2] // 10 ** 6)) | (secs > check[3] // 10 ** 6)  # the µs bounds, in s
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                _fail(name, i, _show(v[i]), check[5])
+            return secs.astype("<u4").tobytes()
         if v.dtype.kind == "M":
             ns = v.astype("datetime64[ns]").astype(np.int64)
             if not col.utc and zone is not None:  # naive: in the column's (connection's) zone

@@ -1,5 +1,6 @@
 """Sync DB-API 2.0 connection and cursor. Waiting happens in C with the GIL released."""
 import threading
+from functools import partial
 import weakref
 
 from .. import _engine
@@ -98,10 +99,13 @@ class Cursor(CursorBase):
         return self._wait(self._insert_columnar(table, data, settings, query_id))
 
     # -- columnar results (docs/columnar.md) -------------------------------------
-    def fetchnumpy(self):
-        """The rest of the result as {column name: NumPy array} (masked for Nullable)."""
-        col.need("numpy")
-        return self._numpy_result(self._wait(self._columnar_blocks(col.MODE_NUMPY)))
+    def fetchnumpy(self, strings=None):
+        """The rest of the result as {column name: NumPy array} (masked for Nullable).
+        strings: "str" String columns as numpy.dtypes.StringDType (NumPy >= 2, no Python
+        object per value), "object" as object arrays of str, None (default) "str" when
+        NumPy has StringDType and the connection does not have strings_as_bytes."""
+        mode = self._numpy_mode(strings)
+        return self._numpy_result(self._wait(self._columnar_blocks(mode)), mode)
 
     def fetch_df(self):
         """The rest of the result as a pandas DataFrame."""
@@ -124,7 +128,7 @@ class Cursor(CursorBase):
 
     def _batches(self, mode, first=()):
         generation, finished = self._generation, False
-        convert = self._arrow_batches if mode == col.MODE_ARROW else self._numpy_batches
+        convert = self._arrow_batches if mode == col.MODE_ARROW else partial(self._numpy_batches, mode=mode)
         try:
             yield from first
             while blocks := self._wait(self._columnar_blocks(mode, 1)):

@@ -362,15 +362,20 @@ class CursorBase:
         # rows of two blocks (fetchmany across a block end): their Python values
         return [("o", list(c)) for c in zip(*rows[pos:])], 0
 
-    def _numpy_result(self, blocks):
+    def _numpy_mode(self, strings):
+        """The decoding mode of fetchnumpy(strings=...) (columnar.numpy_mode)."""
+        return col.numpy_mode(col.need("numpy"), strings, self.connection._options.strings_as_bytes)
+
+    def _numpy_result(self, blocks, mode=col.MODE_NUMPY):
         np = col.need("numpy")
+        strings = mode == col.MODE_NUMPY_STR
         names, types = self._columns_known()
         parts = [[] for _ in names]
         for cols, skip in blocks:
             for p, c, t in zip(parts, cols, types):
-                a = col.numpy_column(np, c, t)
+                a = col.numpy_column(np, c, t, strings)
                 p.append(a[skip:] if skip else a)
-        return {n: col.concat_numpy(np, p, t) for n, p, t in zip(names, parts, types)}
+        return {n: col.concat_numpy(np, p, t, strings) for n, p, t in zip(names, parts, types)}
 
     def record_batches(self):
         """Iterate over the rest of the result as pyarrow RecordBatches, one per block
@@ -378,13 +383,13 @@ class CursorBase:
         col.need("pyarrow")
         return self._batches(col.MODE_ARROW)  # the shell's (async) generator
 
-    def numpy_blocks(self):
-        """Iterate over the rest of the result as {name: array} dicts, one per block."""
-        col.need("numpy")
-        return self._batches(col.MODE_NUMPY)
+    def numpy_blocks(self, strings=None):
+        """Iterate over the rest of the result as {name: array} dicts, one per block
+        (`strings` as for fetchnumpy())."""
+        return self._batches(self._numpy_mode(strings))
 
-    def _numpy_batches(self, blocks):
-        return [self._numpy_result([b]) for b in blocks]
+    def _numpy_batches(self, blocks, mode=col.MODE_NUMPY):
+        return [self._numpy_result([b], mode) for b in blocks]
 
     def _df_mode(self):
         """(decoding mode, str dtype) of fetch_df(): Arrow mode when pandas' own string
