@@ -599,6 +599,7 @@ void chb_pool_release(chb_conn *c, int reusable) {
         STAT_ADD(p, idle, 1);
         chb_conn_park(c);
         chb_pool_server_answered(p); /* a whole answer: the server is reachable */
+        chb_health_answered(p);
     }
     chb_pool_kick(p);
 }

@@ -3,6 +3,7 @@
 #ifndef CHB_POOL_H
 #define CHB_POOL_H
 #include <sys/socket.h>
+#include "hosts.h"
 #include "request.h"
 
 #define CHB_MAX_ADDRS 8
@@ -73,6 +74,7 @@ typedef struct chb_pool {
     double park_backoff;
     struct event *park_timer;
     chb_pool_stats st;                     /* written on the engine thread, read atomically */
+    chb_health health;                     /* hosts.c: passive health of this endpoint */
     /* registry_mu */
     int refs;                              /* Client objects and requests not yet done */
     int pending_linger;                    /* linger tasks submitted, not yet run */

@@ -11,6 +11,7 @@
 #include "buf.h"
 
 struct chb_pool;
+struct chb_hostset;
 struct chb_conn;
 struct chb_notifier;
 struct nd_scanner;
@@ -63,7 +64,9 @@ typedef struct chb_block {
 
 typedef struct chb_request {
     /* ---- immutable after submit ---- */
-    struct chb_pool *pool;
+    struct chb_pool *pool;    /* engine thread may move it to another host (hosts.c) */
+    struct chb_hostset *hosts; /* several endpoints: referenced; NULL for one */
+    uint64_t tried;           /* engine thread: bit i set once hosts->pools[i] failed it */
     uint8_t *wire;            /* full HTTP request bytes */
     size_t wire_len;
     uint8_t *kill_wire;       /* KILL QUERY request for this query_id (NULL: none) */

@@ -182,6 +182,8 @@ class Connection:
             certfile=options.certfile or "", keyfile=options.keyfile or "",
             server_hostname=options.server_hostname or "", ciphers=options.ciphers or "",
             http2={"auto": 1, True: 2, False: 0}[options.http2],
+            alt_hosts=options.endpoints[1:], load_balancing=options.lb_policy,
+            host_backoff=options.host_backoff, host_backoff_max=options.host_backoff_max,
         )
         self._closed = False
 

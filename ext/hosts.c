@@ -1,0 +1,196 @@
+#include "hosts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exchange.h"
+#include "loop.h"
+#include "pool.h"
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* Per-thread xorshift: picks run on caller threads and the engine thread. */
+static unsigned rnd(void) {
+    static __thread uint64_t s;
+    if (!s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)(uintptr_t)&s) ^ 0x9e3779b97f4a7c15ull;
+    }
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return (unsigned)(s >> 32);
+}
+
+static int64_t now_us(void) { return (int64_t)(chb_now() * 1e6); }
+
+/* ClickHouse's nearest_hostname: characters that differ position by position, the
+ * length difference counting as differing characters. */
+static int hostname_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b), n = la < lb ? la : lb;
+    int d = (int)(la > lb ? la - lb : lb - la);
+    for (size_t i = 0; i < n; i++) d += a[i] != b[i];
+    return d;
+}
+
+chb_hostset *chb_hosts_new(chb_pool **pools, int n, int policy, double backoff, double backoff_max) {
+    chb_hostset *hs = calloc(1, sizeof *hs);
+    if (!hs) return NULL;
+    hs->refs = 1;
+    hs->n = n;
+    hs->policy = policy;
+    hs->backoff = backoff;
+    hs->backoff_max = backoff_max < backoff ? backoff : backoff_max;
+    char me[256] = "";
+    gethostname(me, sizeof me - 1);
+    for (int i = 0; i < n; i++) {
+        hs->pools[i] = pools[i];
+        hs->distance[i] = hostname_distance(me, pools[i]->cfg.host);
+    }
+    return hs;
+}
+
+void chb_hosts_ref(chb_hostset *hs) { __atomic_add_fetch(&hs->refs, 1, __ATOMIC_RELAXED); }
+
+void chb_hosts_unref(chb_hostset *hs) {
+    if (__atomic_sub_fetch(&hs->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+    for (int i = 0; i < hs->n; i++) chb_pool_unref(hs->pools[i]);
+    free(hs);
+}
+
+int chb_hosts_index(chb_hostset *hs, chb_pool *p) {
+    for (int i = 0; i < hs->n; i++)
+        if (hs->pools[i] == p) return i;
+    return -1;
+}
+
+/* A host whose backoff ran out gets one request to test it (the others keep going
+ * elsewhere), so a node that is still gone costs one request a connect timeout, not
+ * every request that arrives at that moment. */
+static int usable(chb_pool *p, int64_t now, int claim) {
+    int64_t until = LOAD(p->health.down_until_us);
+    if (until == 0) return 1;
+    if (until > now) return 0;
+    if (!claim) return !LOAD(p->health.probing);
+    int expected = 0;
+    return __atomic_compare_exchange_n(&p->health.probing, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+static int has_room(chb_pool *p) { return LOAD(p->st.in_use) < p->cfg.max_size; }
+
+chb_pool *chb_hosts_pick(chb_hostset *hs, uint64_t tried) {
+    int64_t now = now_us();
+    int cand[CHB_MAX_HOSTS], nc = 0;
+    /* pass 0: up and below the cap; pass 1: up (every up host is at its cap) */
+    for (int pass = 0; pass < 2 && nc == 0; pass++) {
+        for (int i = 0; i < hs->n; i++) {
+            chb_pool *p = hs->pools[i];
+            if ((tried >> i) & 1) continue;
+            if (!usable(p, now, 0)) continue;
+            if (pass == 0 && !has_room(p)) continue;
+            cand[nc++] = i;
+        }
+    }
+    int pick = -1;
+    if (nc == 0) {
+        /* every host left is down: the one that comes back first */
+        int64_t best = 0;
+        for (int i = 0; i < hs->n; i++) {
+            if ((tried >> i) & 1) continue;
+            int64_t until = LOAD(hs->pools[i]->health.down_until_us);
+            if (pick < 0 || until < best) pick = i, best = until;
+        }
+        return pick < 0 ? NULL : hs->pools[pick];
+    }
+    switch (hs->policy) {
+    case CHB_LB_IN_ORDER:
+        pick = cand[0];
+        break;
+    case CHB_LB_FIRST_OR_RANDOM:
+        pick = cand[0] == 0 ? 0 : cand[rnd() % nc];
+        break;
+    case CHB_LB_ROUND_ROBIN: {
+        unsigned start = __atomic_fetch_add(&hs->rr, 1, __ATOMIC_RELAXED) % (unsigned)hs->n;
+        pick = cand[0];
+        for (int k = 0; k < nc; k++) /* the first candidate at or after start, wrapping */
+            if ((unsigned)cand[k] >= start) { pick = cand[k]; break; }
+        break;
+    }
+    case CHB_LB_NEAREST_HOSTNAME: {
+        int best = -1, ties = 0;
+        for (int k = 0; k < nc; k++) {
+            int d = hs->distance[cand[k]];
+            if (best < 0 || d < hs->distance[best]) best = cand[k], ties = 1;
+            else if (d == hs->distance[best] && rnd() % (unsigned)++ties == 0) best = cand[k];
+        }
+        pick = best;
+        break;
+    }
+    default:
+        pick = cand[rnd() % nc];
+    }
+    chb_pool *p = hs->pools[pick];
+    /* a host past its backoff: this request is its probe (another thread may have
+     * claimed it meanwhile: then it still goes there, as one more probe) */
+    if (LOAD(p->health.down_until_us)) usable(p, now, 1);
+    return p;
+}
+
+void chb_health_failed(chb_pool *p, const chb_hostset *hs) {
+    chb_health *h = &p->health;
+    __atomic_add_fetch(&h->failures, 1, __ATOMIC_RELAXED);
+    if (!hs || hs->backoff <= 0) return; /* a lone endpoint has nowhere else to go */
+    /* exponential backoff with jitter: hosts that failed together come back apart */
+    int e = h->streak < 30 ? h->streak : 30;
+    double d = hs->backoff * (double)(1u << e);
+    if (d > hs->backoff_max) d = hs->backoff_max;
+    d *= 0.5 + (rnd() % 1000) / 2000.0;
+    h->streak++;
+    STORE(h->down_until_us, now_us() + (int64_t)(d * 1e6));
+    STORE(h->probing, 0);
+}
+
+void chb_health_answered(chb_pool *p) {
+    chb_health *h = &p->health;
+    if (!LOAD(h->down_until_us) && !h->streak) return;
+    h->streak = 0;
+    STORE(h->down_until_us, 0);
+    STORE(h->probing, 0);
+}
+
+int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen) {
+    chb_hostset *hs = r->hosts;
+    chb_pool *from = r->pool;
+    if (!hs || r->is_kill || r->draining) return 0;
+    int i = chb_hosts_index(hs, from);
+    if (i >= 0) r->tried |= 1ull << i;
+    if (!never_sent && !r->retryable) {
+        /* sent, and no answer: the server may have applied it; repeating it elsewhere
+         * could apply it twice */
+        size_t len = strlen(msg);
+        snprintf(msg + len, msglen - len,
+                 "; the statement was sent to %s:%d and may have been applied there: it was not retried on "
+                 "another host (only reads are)",
+                 from->cfg.host, from->cfg.port);
+        return 0;
+    }
+    chb_pool *to = chb_hosts_pick(hs, r->tried);
+    if (!to) {
+        size_t len = strlen(msg);
+        snprintf(msg + len, msglen - len, " (every one of the %d hosts failed this query)", hs->n);
+        return 0;
+    }
+    __atomic_add_fetch(&from->health.failovers, 1, __ATOMIC_RELAXED);
+    chb_pool_ref(to);
+    r->pool = to;
+    r->sent = 0;
+    r->attempts = 0;
+    chb_pool_acquire(to, r, 0, 0);
+    chb_pool_unref(from); /* the request's reference moved with it */
+    return 1;
+}
