@@ -229,6 +229,11 @@ class Connection:
     def pool_stats(self):
         return self._client.pool_stats()
 
+    def host_stats(self):
+        """Per endpoint (docs/cluster.md): host, port, in_use, idle, open, requests,
+        failures, failovers, down_for (seconds it is still skipped), max_size."""
+        return self._client.host_stats()
+
     def server_version(self):
         with self.cursor() as c:
             c.execute("SELECT version()")

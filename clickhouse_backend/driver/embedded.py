@@ -350,6 +350,9 @@ class EmbeddedClient:
     def pool_stats(self):
         return self._engine.stats()
 
+    def host_stats(self):
+        return []  # in-process: no endpoints
+
 
 class EmbeddedStream:
     """One query on chDB; the ``_engine.Stream`` interface.

@@ -1,0 +1,295 @@
+"""Several endpoints per connection (ext/hosts.c, driver/hosts.py): parsing, the
+load-balancing policies, passive health with backoff, failover of reads and of
+requests that were never sent, and INSERTs that are never silently repeated.
+Dead endpoints are closed loopback ports (connection refused) and fake servers
+(tests/fake_http.py) that take a request and hang up without an answer."""
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+
+import clickhouse_backend.driver as chd
+from clickhouse_backend.driver.config import make_options
+from clickhouse_backend.driver.hosts import parse_hosts
+from tests.fake_http import NATIVE_SELECT_1, FakeServer, http_response
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: connects are refused at once
+    return port
+
+
+def answer_select_1(conn, req, n):
+    conn.sendall(http_response(NATIVE_SELECT_1, headers=["Content-Type: application/octet-stream"]))
+    return "keep"
+
+
+def hang_up(conn, req, n):
+    return "close"  # took the request, answered nothing
+
+
+def live(server_params):
+    return f"{server_params['host']}:{server_params['port']}"
+
+
+def base_params(server_params):
+    return {k: v for k, v in server_params.items() if k not in ("host", "port")}
+
+
+# -- parsing ---------------------------------------------------------------------
+
+def test_host_lists_parse_every_spelling():
+    assert parse_hosts("a:1,b,[::1]:3, c:4", None, 8123) == [("a", 1), ("b", 8123), ("::1", 3), ("c", 4)]
+    assert parse_hosts("x", ["a", ("b", 9), "c:7", "::1"], 8123) == [("a", 8123), ("b", 9), ("c", 7), ("::1", 8123)]
+    o = make_options("clickhouse://u:p%40w@h1:9001,h2,h3:9003/db?load_balancing=round_robin&host_backoff=0.5")
+    assert o.endpoints == [("h1", 9001), ("h2", 8123), ("h3", 9003)]
+    assert (o.host, o.port, o.user, o.password, o.database) == ("h1", 9001, "u", "p@w", "db")
+    assert o.load_balancing == "round_robin" and o.host_backoff == 0.5
+    o = make_options(host="a:8124,b:8125")
+    assert o.endpoints == [("a", 8124), ("b", 8125)] and (o.host, o.port) == ("a", 8124)
+    assert make_options(host="single").endpoints == [("single", 8123)]
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"host": "a,a"}, "listed twice"),
+    ({"host": "a:0"}, "out of range"),
+    ({"host": "a:x"}, "bad port"),
+    ({"host": "a,,b"}, "empty host"),
+    ({"hosts": [1]}, "not 1"),
+    ({"host": "a", "load_balancing": "fastest"}, "load_balancing must be one of"),
+    ({"host": "a", "host_backoff": 5, "host_backoff_max": 1}, "host_backoff_max"),
+])
+def test_bad_host_options_are_refused(kw, msg):
+    with pytest.raises(chd.InterfaceError, match=msg):
+        make_options(**kw)
+
+
+# -- failover against the real server ----------------------------------------------
+
+def test_read_fails_over_from_a_refusing_host(server_params):
+    dead = closed_port()
+    c = chd.connect(hosts=[f"127.0.0.1:{dead}", live(server_params)], load_balancing="in_order",
+                    pool_name=uuid.uuid4().hex[:16], **base_params(server_params))
+    cur = c.cursor()
+    for i in range(20):
+        cur.execute("SELECT %s", [i])
+        assert cur.fetchall() == [(i,)]
+    first, second = c.host_stats()
+    assert first["port"] == dead and first["failures"] == 1 and first["failovers"] == 1
+    assert 0 < first["down_for"] <= 1.0  # host_backoff 1 s, jittered to 50..100 %
+    assert second["requests"] == 20 and second["failures"] == 0 and second["in_use"] == 0
+    c.close()
+
+
+def test_every_host_down_is_one_clear_error(server_params):
+    a, b = closed_port(), closed_port()
+    c = chd.connect(hosts=[f"127.0.0.1:{a}", f"127.0.0.1:{b}"], pool_name=uuid.uuid4().hex[:16],
+                    **base_params(server_params))
+    with pytest.raises(chd.OperationalError, match="every one of the 2 hosts failed"):
+        c.cursor().execute("SELECT 1")
+    assert [h["failures"] for h in c.host_stats()] == [1, 1]
+
+
+def test_insert_that_was_never_sent_moves_and_lands_once(server_params, scratch_db, _admin_conn):
+    adm = _admin_conn.cursor()
+    adm.execute(f"CREATE TABLE {scratch_db}.t (x UInt32) ENGINE = MergeTree ORDER BY x")
+    dead = closed_port()
+    c = chd.connect(hosts=[f"127.0.0.1:{dead}", live(server_params)], load_balancing="in_order",
+                    pool_name=uuid.uuid4().hex[:16], **base_params(server_params))
+    c.cursor().execute(f"INSERT INTO {scratch_db}.t VALUES", [(7,)])
+    adm.execute(f"SELECT x FROM {scratch_db}.t")
+    assert adm.fetchall() == [(7,)]
+    assert c.host_stats()[0]["failovers"] == 1
+
+
+def test_insert_sent_without_answer_is_not_repeated(server_params, scratch_db, _admin_conn):
+    adm = _admin_conn.cursor()
+    adm.execute(f"CREATE TABLE {scratch_db}.t (x UInt32) ENGINE = MergeTree ORDER BY x")
+    with FakeServer(hang_up) as fake:
+        # host_backoff=0: the hanging-up host is never skipped, so both statements meet it first
+        c = chd.connect(hosts=[f"127.0.0.1:{fake.port}", live(server_params)], load_balancing="in_order",
+                        host_backoff=0, pool_name=uuid.uuid4().hex[:16], **base_params(server_params))
+        cur = c.cursor()
+        with pytest.raises(chd.OperationalError, match="may have been applied there: it was not retried on another"):
+            cur.execute(f"INSERT INTO {scratch_db}.t VALUES", [(1,)])
+        assert sum(b"INSERT INTO" in r for r in fake.requests) == 1
+        adm.execute(f"SELECT count() FROM {scratch_db}.t")
+        assert adm.fetchall() == [(0,)]  # not repeated on the healthy host
+        # a read that got no answer is repeated on the other host
+        cur.execute("SELECT 42")
+        assert cur.fetchall() == [(42,)]
+        assert any(b"SELECT 42" in r for r in fake.requests)
+        c.close()
+
+
+def test_backoff_doubles_with_jitter_and_resets_on_answer(server_params):
+    dead = closed_port()
+    c = chd.connect(hosts=[f"127.0.0.1:{dead}", live(server_params)], load_balancing="in_order",
+                    host_backoff=0.2, host_backoff_max=0.8, pool_name=uuid.uuid4().hex[:16],
+                    **base_params(server_params))
+    cur = c.cursor()
+    seen = []
+    for expected_max in (0.2, 0.4, 0.8, 0.8):
+        cur.execute("SELECT 1")
+        assert cur.fetchall() == [(1,)]
+        down = c.host_stats()[0]["down_for"]
+        assert 0.5 * expected_max * 0.9 <= down <= expected_max, (expected_max, down)
+        seen.append(down)
+        # while it is down, reads skip it without trying it
+        failures = c.host_stats()[0]["failures"]
+        cur.execute("SELECT 1")
+        cur.fetchall()
+        assert c.host_stats()[0]["failures"] == failures
+        time.sleep(down + 0.02)
+    assert c.host_stats()[0]["failures"] == 4
+
+
+# -- balancing over fake endpoints -------------------------------------------------
+
+@pytest.fixture
+def fakes():
+    servers = [FakeServer(answer_select_1) for _ in range(4)]
+    yield servers
+    for s in servers:
+        s.close()
+
+
+def run_selects(c, n):
+    cur = c.cursor()
+    for _ in range(n):
+        cur.execute("SELECT 1")
+        assert cur.fetchall() == [(1,)]
+
+
+def counts(fakes):
+    return [len(s.requests) for s in fakes]
+
+
+def test_in_order_uses_the_first_host(fakes):
+    c = chd.connect(hosts=[f"127.0.0.1:{s.port}" for s in fakes], load_balancing="in_order",
+                    pool_name=uuid.uuid4().hex[:16])
+    run_selects(c, 20)
+    assert counts(fakes) == [20, 0, 0, 0]
+
+
+def test_round_robin_spreads_evenly(fakes):
+    c = chd.connect(hosts=[f"127.0.0.1:{s.port}" for s in fakes], load_balancing="round_robin",
+                    pool_name=uuid.uuid4().hex[:16])
+    run_selects(c, 40)
+    assert counts(fakes) == [10, 10, 10, 10]
+
+
+def test_random_reaches_every_host(fakes):
+    c = chd.connect(hosts=[f"127.0.0.1:{s.port}" for s in fakes], load_balancing="random",
+                    pool_name=uuid.uuid4().hex[:16])
+    run_selects(c, 200)
+    got = counts(fakes)
+    assert sum(got) == 200 and min(got) >= 20, got  # P(a host < 20 of 200 at p=1/4) ~ 1e-9
+
+
+def test_first_or_random_leaves_the_first_only_when_it_is_down(fakes):
+    dead = closed_port()
+    c = chd.connect(hosts=[f"127.0.0.1:{s.port}" for s in fakes], load_balancing="first_or_random",
+                    pool_name=uuid.uuid4().hex[:16])
+    run_selects(c, 10)
+    assert counts(fakes) == [10, 0, 0, 0]
+    c2 = chd.connect(hosts=[f"127.0.0.1:{dead}"] + [f"127.0.0.1:{s.port}" for s in fakes[1:]],
+                     load_balancing="first_or_random", pool_name=uuid.uuid4().hex[:16])
+    run_selects(c2, 90)
+    got = counts(fakes)[1:]
+    assert sum(got) == 90 and min(got) >= 10, got
+
+
+def test_a_host_at_its_cap_sends_requests_to_the_others(server_params):
+    # the same server under two names: two endpoints, pool_size 1 each
+    c = chd.connect(hosts=[live(server_params), f"localhost:{server_params['port']}"], load_balancing="in_order",
+                    pool_size=1, pool_name=uuid.uuid4().hex[:16], **base_params(server_params))
+    errors = []
+
+    def work():
+        try:
+            cur = c.cursor()
+            for _ in range(3):
+                cur.execute("SELECT sleep(0.1)")
+                cur.fetchall()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    a, b = c.host_stats()
+    assert a["peak_open"] == 1 and b["peak_open"] == 1
+    assert a["requests"] > 0 and b["requests"] > 0 and a["requests"] + b["requests"] == 12
+
+
+def test_simulated_deployment_of_50_endpoints():
+    """50 endpoints: 35 answer, 10 refuse connections, 5 take requests and hang up.
+    1,000 reads from 16 threads: none fails, every healthy endpoint serves some,
+    none exceeds its cap, and the bad ones are tried only a few times each."""
+    good = [FakeServer(answer_select_1) for _ in range(35)]
+    hangers = [FakeServer(hang_up) for _ in range(5)]
+    refused = [closed_port() for _ in range(10)]
+    try:
+        endpoints = [f"127.0.0.1:{s.port}" for s in good + hangers] + [f"127.0.0.1:{p}" for p in refused]
+        c = chd.connect(hosts=endpoints, load_balancing="random", pool_size=2, host_backoff=5,
+                        pool_name=uuid.uuid4().hex[:16])
+        errors = []
+
+        def work():
+            try:
+                run_selects(c, 1000 // 16 + 1)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:3]
+        stats = {h["port"]: h for h in c.host_stats()}
+        assert all(h["peak_open"] <= 2 for h in stats.values())
+        served = [len(s.requests) for s in good]
+        assert sum(served) == 16 * (1000 // 16 + 1) and min(served) > 0, served
+        for port in [s.port for s in hangers] + refused:
+            h = stats[port]
+            # failed once, then skipped for its 2.5..5 s backoff (a few concurrent
+            # requests may have picked it before the first failure was known)
+            assert 1 <= h["failures"] <= 4 and h["down_for"] > 0, h
+        assert all(len(s.requests) <= 4 for s in hangers)
+    finally:
+        for s in good + hangers:
+            s.close()
+
+
+def test_async_reads_fail_over(server_params):
+    dead = closed_port()
+
+    async def main():
+        c = await chd.connect_async(hosts=[f"127.0.0.1:{dead}", live(server_params)], load_balancing="round_robin",
+                                    pool_name=uuid.uuid4().hex[:16], **base_params(server_params))
+
+        async def one(i):
+            cur = c.cursor()
+            await cur.execute("SELECT %s", [i])
+            return await cur.fetchall()
+
+        got = await asyncio.gather(*(one(i) for i in range(300)))
+        assert got == [[(i,)] for i in range(300)]
+        stats = c.host_stats()
+        await c.close()
+        return stats
+
+    first, second = asyncio.run(main())
+    assert first["failures"] >= 1 and second["requests"] >= 300
