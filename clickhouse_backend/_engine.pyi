@@ -69,7 +69,7 @@ class Client:
                  verify: bool = True, ca_certs: str = "", certfile: str = "", keyfile: str = "",
                  server_hostname: str = "", http2: int = 1, ciphers: str = "",
                  alt_hosts: Sequence[tuple[str, int]] | None = None, load_balancing: int = 0,
-                 host_backoff: float = 1.0, host_backoff_max: float = 60.0) -> None: ...
+                 host_backoff: float = 1.0, host_backoff_max: float = 60.0, dns_refresh: float = 0.0) -> None: ...
     def request(self, body: bytes, params: str = "", query_id: str | None = None, retryable: bool = False,
                 raw: bool = False, notifier: Notifier | None = None, query_timeout: float = 0.0,
                 buffer_limit: int = 0, tz: datetime.tzinfo | None | Literal[False] = None, strings_as_bytes: bool = False,

@@ -1,5 +1,6 @@
 #include "hosts.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ static int hostname_distance(const char *a, const char *b) {
     return d;
 }
 
-chb_hostset *chb_hosts_new(chb_pool **pools, int n, int policy, double backoff, double backoff_max) {
+chb_hostset *chb_hosts_new(chb_pool **pools, int n, int policy, double backoff, double backoff_max,
+                           double dns_refresh) {
     chb_hostset *hs = calloc(1, sizeof *hs);
     if (!hs) return NULL;
     hs->refs = 1;
@@ -46,6 +48,7 @@ chb_hostset *chb_hosts_new(chb_pool **pools, int n, int policy, double backoff, 
     hs->policy = policy;
     hs->backoff = backoff;
     hs->backoff_max = backoff_max < backoff ? backoff : backoff_max;
+    hs->dns_refresh = dns_refresh;
     char me[256] = "";
     gethostname(me, sizeof me - 1);
     for (int i = 0; i < n; i++) {
@@ -83,8 +86,83 @@ static int usable(chb_pool *p, int64_t now, int claim) {
 
 static int has_room(chb_pool *p) { return LOAD(p->st.in_use) < p->cfg.max_size; }
 
+/* ---- re-resolution: a name's address set may change (Kubernetes, cloud endpoints) ---- */
+
+typedef struct {
+    chb_pool *pool;
+    struct sockaddr_storage addrs[CHB_MAX_ADDRS];
+    socklen_t lens[CHB_MAX_ADDRS];
+    int n;
+} refresh_job;
+
+/* engine thread: adopt the new set; idle connections to the old one close now, busy
+ * ones when their request ends (addr_epoch), so no request is cut short. */
+static void refresh_apply(void *arg) {
+    refresh_job *j = arg;
+    chb_pool *p = j->pool;
+    if (j->n > 0) {
+        int same = j->n == p->naddrs;
+        for (int i = 0; same && i < j->n; i++)
+            same = j->lens[i] == p->addrlens[i] && memcmp(&j->addrs[i], &p->addrs[i], j->lens[i]) == 0;
+        if (!same) {
+            memcpy(p->addrs, j->addrs, sizeof p->addrs);
+            memcpy(p->addrlens, j->lens, sizeof p->addrlens);
+            p->naddrs = j->n;
+            p->health.addr_epoch++;
+            while (p->idle) chb_pool_drop_idle(p->idle);
+            /* a host that was down under its old addresses gets a fresh chance */
+            chb_health_answered(p);
+        }
+    }
+    double t = chb_now();
+    __atomic_store(&p->health.resolved_at, &t, __ATOMIC_RELAXED);
+    STORE(p->health.resolving, 0);
+    chb_pool_unref(p);
+    free(j);
+}
+
+static void *refresh_thread(void *arg) {
+    refresh_job *j = arg;
+    char err[300];
+    j->n = chb_resolve(j->pool->cfg.host, j->pool->cfg.port, j->addrs, j->lens, err, sizeof err);
+    /* a failed lookup keeps the old addresses (n <= 0): DNS trouble is not a host failure */
+    if (chb_loop_submit(refresh_apply, j) != 0) {
+        STORE(j->pool->health.resolving, 0);
+        free(j);
+    }
+    return NULL;
+}
+
+/* Any thread: start a background lookup of p's name if its addresses are older than
+ * the set's dns_refresh (never blocks the caller: DNS may be slow). */
+static void maybe_refresh(chb_hostset *hs, chb_pool *p, double now) {
+    double at;
+    __atomic_load(&p->health.resolved_at, &at, __ATOMIC_RELAXED);
+    if (hs->dns_refresh <= 0 || now - at < hs->dns_refresh) return;
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&p->health.resolving, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return;
+    refresh_job *j = calloc(1, sizeof *j);
+    pthread_t t;
+    pthread_attr_t attr;
+    int ok = j && pthread_attr_init(&attr) == 0;
+    if (ok) {
+        j->pool = p;
+        chb_pool_ref(p);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        ok = pthread_create(&t, &attr, refresh_thread, j) == 0;
+        pthread_attr_destroy(&attr);
+        if (!ok) chb_pool_unref(p);
+    }
+    if (!ok) {
+        free(j);
+        STORE(p->health.resolving, 0);
+    }
+}
+
 chb_pool *chb_hosts_pick(chb_hostset *hs, uint64_t tried) {
     int64_t now = now_us();
+    for (int i = 0; i < hs->n; i++) maybe_refresh(hs, hs->pools[i], now / 1e6);
     int cand[CHB_MAX_HOSTS], nc = 0;
     /* pass 0: up and below the cap; pass 1: up (every up host is at its cap) */
     for (int pass = 0; pass < 2 && nc == 0; pass++) {
@@ -182,7 +260,7 @@ int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen)
     chb_pool *to = chb_hosts_pick(hs, r->tried);
     if (!to) {
         size_t len = strlen(msg);
-        snprintf(msg + len, msglen - len, " (every one of the %d hosts failed this query)", hs->n);
+        if (hs->n > 1) snprintf(msg + len, msglen - len, " (every one of the %d hosts failed this query)", hs->n);
         return 0;
     }
     __atomic_add_fetch(&from->health.failovers, 1, __ATOMIC_RELAXED);

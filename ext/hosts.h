@@ -24,6 +24,9 @@ typedef struct {
     long failovers;          /* requests moved from this host to another */
     int streak;              /* failures since the last answer: the backoff exponent */
     int probing;             /* a request is out testing a host whose backoff ended */
+    double resolved_at;      /* chb_now() of the last resolution (engine thread, and creation) */
+    int resolving;           /* atomic: a refresh is running */
+    unsigned addr_epoch;     /* engine thread: bumped when the address set changed */
 } chb_health;
 
 typedef struct chb_hostset {
@@ -32,13 +35,15 @@ typedef struct chb_hostset {
     int policy;
     unsigned rr;             /* atomic: round_robin position */
     double backoff, backoff_max;
+    double dns_refresh;      /* re-resolve names this often (seconds; 0: never) */
     int distance[CHB_MAX_HOSTS]; /* nearest_hostname: characters differing from ours */
     struct chb_pool *pools[CHB_MAX_HOSTS]; /* each referenced */
 } chb_hostset;
 
 /* Build a host set over pools already referenced (ownership of the references moves
  * to the set). hostnames: for nearest_hostname. */
-chb_hostset *chb_hosts_new(struct chb_pool **pools, int n, int policy, double backoff, double backoff_max);
+chb_hostset *chb_hosts_new(struct chb_pool **pools, int n, int policy, double backoff, double backoff_max,
+                           double dns_refresh);
 void chb_hosts_ref(chb_hostset *hs);
 void chb_hosts_unref(chb_hostset *hs);
 /* A host for a new request, by policy, skipping hosts marked down (all down: the one

@@ -79,6 +79,7 @@ void chb_conn_open(chb_pool *p, chb_request *r) {
         c->pool = p;
         c->state = CONN_CONNECTING;
         c->kill = r->is_kill;
+        c->addr_epoch = p->health.addr_epoch;
         c->connect_timeout = r->to.connect;
         c->idle_timeout = r->to.idle;
         hp_init(&c->parser, NULL);

@@ -88,6 +88,9 @@ typedef struct chb_pool {
  * last reference is dropped lingers briefly (a Connection opened right after another
  * closed reuses its sockets), then is freed: idle sockets closed, DNS forgotten. */
 chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen);
+/* Addresses of host:port (at most CHB_MAX_ADDRS, IPv4 first); -1 and err on failure. */
+int chb_resolve(const char *host, int port, struct sockaddr_storage *addrs, socklen_t *lens, char *err,
+                size_t errlen);
 void chb_pool_ref(chb_pool *p);
 void chb_pool_unref(chb_pool *p);
 void chb_pool_read_stats(chb_pool *p, chb_pool_stats *out);

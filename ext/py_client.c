@@ -506,7 +506,7 @@ typedef struct {
     int nalt;
     struct { char host[256]; int port; } alt[CHB_MAX_HOSTS - 1];
     int lb_policy;
-    double host_backoff, host_backoff_max;
+    double host_backoff, host_backoff_max, dns_refresh;
     chb_hostset *hs;          /* referenced while set (same generation as pool) */
 } ClientObject;
 
@@ -623,7 +623,8 @@ static chb_hostset *client_hostset(ClientObject *self, chb_pool *p, char *err, s
         }
         pools[n++] = q;
     }
-    chb_hostset *hs = chb_hosts_new(pools, n, self->lb_policy, self->host_backoff, self->host_backoff_max);
+    chb_hostset *hs =
+        chb_hosts_new(pools, n, self->lb_policy, self->host_backoff, self->host_backoff_max, self->dns_refresh);
     if (!hs) {
         snprintf(err, errlen, "out of memory");
         while (n > 0) chb_pool_unref(pools[--n]);
@@ -635,30 +636,32 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"host", "port", "params", "headers", "pool_size", "pool_timeout", "idle_timeout",
                              "connect_timeout", "send_receive_timeout", "pool_name", "secure", "verify",
                              "ca_certs", "certfile", "keyfile", "server_hostname", "http2", "ciphers",
-                             "alt_hosts", "load_balancing", "host_backoff", "host_backoff_max", NULL};
+                             "alt_hosts", "load_balancing", "host_backoff", "host_backoff_max", "dns_refresh",
+                             NULL};
     PyObject *alt_hosts = NULL;
     int lb_policy = CHB_LB_RANDOM;
-    double host_backoff = 1, host_backoff_max = 60;
+    double host_backoff = 1, host_backoff_max = 60, dns_refresh = 0;
     const char *host, *params = "", *headers = "", *pool_name = "";
     const char *ca_certs = "", *certfile = "", *keyfile = "", *server_hostname = "", *ciphers = "";
     int secure = 0, verify = 1, http2 = CHB_H2_AUTO;
     int port, pool_size = 16;
     double pool_timeout = 30, idle_timeout = 9, connect_timeout = 10, rw_timeout = 300;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssisOidd", kwlist, &host, &port, &params, &headers,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssisOiddd", kwlist, &host, &port, &params, &headers,
                                      &pool_size, &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout,
                                      &pool_name, &secure, &verify, &ca_certs, &certfile, &keyfile,
                                      &server_hostname, &http2, &ciphers, &alt_hosts, &lb_policy, &host_backoff,
-                                     &host_backoff_max))
+                                     &host_backoff_max, &dns_refresh))
         return -1;
     if (lb_policy < CHB_LB_RANDOM || lb_policy > CHB_LB_NEAREST_HOSTNAME || host_backoff < 0 ||
-        host_backoff_max < 0) {
-        PyErr_SetString(PyExc_ValueError, "load_balancing out of range, or a negative host backoff");
+        host_backoff_max < 0 || dns_refresh < 0) {
+        PyErr_SetString(PyExc_ValueError, "load_balancing out of range, or a negative host backoff or dns_refresh");
         return -1;
     }
     if (client_parse_alt(self, alt_hosts) != 0) return -1;
     self->lb_policy = lb_policy;
     self->host_backoff = host_backoff;
     self->host_backoff_max = host_backoff_max;
+    self->dns_refresh = dns_refresh;
     if (strlen(host) >= sizeof self->cfg.host || strlen(pool_name) >= sizeof self->cfg.name ||
         strlen(ca_certs) >= sizeof self->cfg.ca_certs || strlen(certfile) >= sizeof self->cfg.certfile ||
         strlen(keyfile) >= sizeof self->cfg.keyfile || strlen(server_hostname) >= sizeof self->cfg.server_hostname ||
@@ -731,7 +734,8 @@ static chb_pool *client_pool(ClientObject *self) {
     chb_hostset *hs = NULL;
     Py_BEGIN_ALLOW_THREADS
     p = chb_pool_get(&self->cfg, err, sizeof err);
-    if (p && self->nalt > 0 && !(hs = client_hostset(self, p, err, sizeof err))) {
+    /* a host set also for one name that is re-resolved: hosts.c refreshes through it */
+    if (p && (self->nalt > 0 || self->dns_refresh > 0) && !(hs = client_hostset(self, p, err, sizeof err))) {
         chb_pool_unref(p);
         p = NULL;
     }

@@ -293,3 +293,64 @@ def test_async_reads_fail_over(server_params):
 
     first, second = asyncio.run(main())
     assert first["failures"] >= 1 and second["requests"] >= 300
+
+
+# -- names whose addresses change ------------------------------------------------------
+
+class EtcHosts:
+    """Lines of our own in /etc/hosts (glibc reads it on every lookup), removed on exit."""
+
+    def __init__(self):
+        self.tag = "chb-dns-" + uuid.uuid4().hex[:10]
+        self.lines = []
+
+    def set(self, *addresses):
+        with open("/etc/hosts") as f:
+            kept = [line for line in f.read().splitlines() if not line.endswith(" " + self.tag)]
+        kept += [f"{a} {self.tag}" for a in addresses]
+        with open("/etc/hosts", "w") as f:  # in place: /etc/hosts may be a mount point
+            f.write("\n".join(kept) + "\n")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.set()
+
+
+@pytest.mark.skipif(not os.access("/etc/hosts", os.W_OK), reason="needs a writable /etc/hosts")
+def test_a_name_whose_address_changes_is_followed():
+    a = FakeServer(answer_select_1, host="127.0.0.2")
+    b = FakeServer(answer_select_1, host="127.0.0.3", port=a.port)
+    try:
+        with EtcHosts() as names:
+            names.set("127.0.0.2")
+            c = chd.connect(host=names.tag, port=a.port, dns_refresh=0.2, pool_name=uuid.uuid4().hex[:16])
+            run_selects(c, 5)
+            assert (len(a.requests), len(b.requests)) == (5, 0)
+            names.set("127.0.0.3")
+            deadline = time.monotonic() + 5
+            while not b.requests and time.monotonic() < deadline:
+                run_selects(c, 1)
+                time.sleep(0.05)
+            assert b.requests, "the new address was never used"
+            before = len(a.requests)
+            run_selects(c, 10)
+            assert len(a.requests) == before  # the old address is no longer used
+            assert c.pool_stats()["open"] == 1  # its idle connection was closed
+            # every address of a name is used: the first one refusing, the second serves
+            names.set(f"127.0.0.{4}", "127.0.0.3")
+            time.sleep(0.3)
+            run_selects(c, 3)
+            deadline = time.monotonic() + 5
+            while c.host_stats()[0]["addresses"] != 2 and time.monotonic() < deadline:
+                run_selects(c, 1)
+                time.sleep(0.05)
+            assert c.host_stats()[0]["addresses"] == 2
+            n = len(b.requests)
+            run_selects(c, 5)
+            assert len(b.requests) == n + 5
+            c.close()
+    finally:
+        a.close()
+        b.close()

@@ -69,6 +69,7 @@ class Options:
     load_balancing: str = "random"  # ClickHouse's names: hosts.LOAD_BALANCING
     host_backoff: float = _hosts.HOST_BACKOFF
     host_backoff_max: float = _hosts.HOST_BACKOFF_MAX
+    dns_refresh: float = _hosts.DNS_REFRESH  # re-resolve host names this often (s); 0: never
 
     def __post_init__(self):
         if not self.host and not self.hosts:
@@ -81,6 +82,8 @@ class Options:
         self.lb_policy = _hosts.check_load_balancing(self.load_balancing)
         if self.host_backoff < 0 or self.host_backoff_max < self.host_backoff:
             raise InterfaceError("host_backoff must be >= 0 and host_backoff_max >= host_backoff")
+        if self.dns_refresh < 0:
+            raise InterfaceError("dns_refresh must be >= 0 (0: resolve once)")
         if self.auth not in ("basic", "headers"):
             raise InterfaceError("auth must be 'basic' or 'headers'")
         if self.max_block_bytes < 0:

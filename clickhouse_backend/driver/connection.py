@@ -184,6 +184,7 @@ class Connection:
             http2={"auto": 1, True: 2, False: 0}[options.http2],
             alt_hosts=options.endpoints[1:], load_balancing=options.lb_policy,
             host_backoff=options.host_backoff, host_backoff_max=options.host_backoff_max,
+            dns_refresh=options.dns_refresh,
         )
         self._closed = False
 

@@ -10,6 +10,9 @@ LOAD_BALANCING = ("random", "in_order", "first_or_random", "round_robin", "neare
 # delay jittered to 50..100% so hosts that failed together do not come back together.
 HOST_BACKOFF = 1.0
 HOST_BACKOFF_MAX = 60.0
+# Names are looked up again this often (in the background; connections to addresses
+# that left the set are closed once their request ends).
+DNS_REFRESH = 60.0
 
 
 def split_host(text, default_port):
