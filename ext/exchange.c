@@ -181,9 +181,13 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
     }
     char why[1024];
     snprintf(why, sizeof why, "%s", msg);
-    if (!r->is_kill && !r->draining && !r->got_response_bytes &&
+    /* no answer, or a read whose answer broke off before any row reached the caller
+     * (a block is handed over only whole): the host is unwell (passive health), and
+     * another may serve it */
+    int unanswered = !r->got_response_bytes ||
+                     (r->retryable && r->mode == MODE_NATIVE && r->blocks_queued == 0 && r->resp_status == 200);
+    if (!r->is_kill && !r->draining && unanswered &&
         (kind == ERR_CONNECT || kind == ERR_NETWORK || kind == ERR_TIMEOUT)) {
-        /* no answer at all: the host is unwell (passive health); another may serve it */
         int never_sent = chb_req_get_state(r) <= REQ_CONNECTING;
         chb_health_failed(r->pool, r->hosts);
         if (chb_hosts_failover(r, never_sent, why, sizeof why)) return 1;

@@ -219,6 +219,33 @@ chb_pool *chb_hosts_pick(chb_hostset *hs, uint64_t tried) {
     return p;
 }
 
+static void move_request(chb_request *r, chb_pool *from, chb_pool *to) {
+    __atomic_add_fetch(&from->health.failovers, 1, __ATOMIC_RELAXED);
+    chb_pool_ref(to);
+    r->pool = to;
+    r->sent = 0;
+    r->attempts = 0;
+    chb_pool_acquire(to, r, 0, 0);
+    chb_pool_unref(from); /* the request's reference moved with it */
+}
+
+/* p was just marked down: requests queued for one of its connections (never sent)
+ * go to another host now, rather than wait for connections that will fail too. */
+static void move_waiters(chb_pool *p) {
+    chb_request *r = p->waiters_head, *next;
+    for (; r; r = next) {
+        next = r->wait_next;
+        if (!r->hosts) continue;
+        int i = chb_hosts_index(r->hosts, p);
+        uint64_t tried = r->tried | (i >= 0 ? 1ull << i : 0);
+        chb_pool *to = chb_hosts_pick(r->hosts, tried);
+        if (!to || to == p || LOAD(to->health.down_until_us)) continue; /* nowhere better */
+        chb_pool_forget_waiter(p, r);
+        r->tried = tried;
+        move_request(r, p, to);
+    }
+}
+
 void chb_health_failed(chb_pool *p, const chb_hostset *hs) {
     chb_health *h = &p->health;
     __atomic_add_fetch(&h->failures, 1, __ATOMIC_RELAXED);
@@ -231,6 +258,7 @@ void chb_health_failed(chb_pool *p, const chb_hostset *hs) {
     h->streak++;
     STORE(h->down_until_us, now_us() + (int64_t)(d * 1e6));
     STORE(h->probing, 0);
+    move_waiters(p);
 }
 
 void chb_health_answered(chb_pool *p) {
@@ -263,12 +291,11 @@ int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen)
         if (hs->n > 1) snprintf(msg + len, msglen - len, " (every one of the %d hosts failed this query)", hs->n);
         return 0;
     }
-    __atomic_add_fetch(&from->health.failovers, 1, __ATOMIC_RELAXED);
-    chb_pool_ref(to);
-    r->pool = to;
-    r->sent = 0;
-    r->attempts = 0;
-    chb_pool_acquire(to, r, 0, 0);
-    chb_pool_unref(from); /* the request's reference moved with it */
+    /* the broken answer's headers are forgotten (under mu: the consumer reads them
+     * only while headers_ready is set); the next host's replace them */
+    pthread_mutex_lock(&r->mu);
+    r->headers_ready = 0;
+    pthread_mutex_unlock(&r->mu);
+    move_request(r, from, to);
     return 1;
 }

@@ -122,6 +122,7 @@ typedef struct chb_request {
     int drain_counted;        /* counted in pool->draining */
     size_t drained;           /* bytes discarded while draining */
     int got_response_bytes;
+    int blocks_queued;        /* blocks handed to the consumer: none, a read may still move host */
     int resp_status;          /* HTTP status of the response being read */
     int sent;                 /* request fully written: the server may be running it */
     chb_buf body;             /* Native bytes not yet framed into a block */
