@@ -222,3 +222,35 @@ def one_alive(host):
         return True
     except chd.Error:
         return False
+
+
+def test_django_migrates_on_cluster_and_reads_complete_results(cluster):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    db = "chbdj_" + uuid.uuid4().hex[:8]
+    c = conn_to(*cluster["hosts"], load_balancing="in_order", send_receive_timeout=120)
+    c.cursor().execute(f"CREATE DATABASE {db} ON CLUSTER {cluster['name']}")
+    try:
+        proc = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "django_cluster.py"),
+                               ",".join(cluster["hosts"]), cluster["name"], db],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert (out["count"], out["distinct"], out["sum"]) == (1000, 1000, 999 * 1000 // 2)
+        assert all(n > 0 for _, n in out["hosts"]), out["hosts"]  # round_robin used every node
+        for i, h in enumerate(cluster["hosts"]):  # the schema is on all four, rows on their shard
+            cc = chd.connect(host=h, send_receive_timeout=120)
+            cur = cc.cursor()
+            cur.execute(f"SYSTEM SYNC REPLICA {db}.cl_local")
+            cur.execute(f"SELECT count(), countIf(id % 2 != {0 if i < 2 else 1}) FROM {db}.cl_local")
+            assert cur.fetchall() == [(500, 0)]
+            cur.execute(f"SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'cl_dist' "
+                        "ORDER BY name")
+            assert cur.fetchall() == [("id", "Int64"), ("name", "String"), ("weight", "Int32")]
+            cc.close()
+    finally:
+        c.cursor().execute(f"DROP DATABASE IF EXISTS {db} ON CLUSTER {cluster['name']}")
+        c.close()
