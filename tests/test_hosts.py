@@ -354,3 +354,66 @@ def test_a_name_whose_address_changes_is_followed():
     finally:
         a.close()
         b.close()
+
+
+# -- opt-in: INSERTs into Replicated tables, made safe by server-side deduplication ----
+
+def forward_then_hang_up(live_port):
+    """A host that hands the request to the real server, waits until the server has
+    answered (so the INSERT is applied), and hangs up without passing the answer on."""
+    def script(conn, req, n):
+        with socket.create_connection(("127.0.0.1", live_port), timeout=10) as up:
+            up.sendall(req)
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = up.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        return "close"
+    return script
+
+
+@pytest.fixture
+def replicated_table(server_params, scratch_db, _admin_conn):
+    if not os.environ.get("CHB_ZOOKEEPER_PORT"):
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("needs the ZooKeeper of tests/server/ctl.sh")
+    adm = _admin_conn.cursor()
+    adm.execute(f"CREATE TABLE {scratch_db}.r (x UInt32) ENGINE = ReplicatedMergeTree("
+                f"'/clickhouse/tables/{{shard}}/{scratch_db}_r', '{{replica}}') ORDER BY x")
+    return f"{scratch_db}.r", adm
+
+
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_replicated_insert_retry_is_opt_in_and_deduplicated(server_params, replicated_table, opt_in):
+    table, adm = replicated_table
+    with FakeServer(forward_then_hang_up(server_params["port"])) as fake:
+        c = chd.connect(hosts=[f"127.0.0.1:{fake.port}", live(server_params)], load_balancing="in_order",
+                        host_backoff=0, retry_replicated_inserts=opt_in, pool_name=uuid.uuid4().hex[:16],
+                        **base_params(server_params))
+        cur = c.cursor()
+        if opt_in:
+            # applied through the first host, no answer; sent again to the second, where
+            # the server recognises the block: stored once
+            cur.executemany(f"INSERT INTO {table} VALUES", [(1,), (2,), (3,)])
+        else:
+            with pytest.raises(chd.OperationalError, match="may have been applied there"):
+                cur.executemany(f"INSERT INTO {table} VALUES", [(1,), (2,), (3,)])
+        assert sum(b"INSERT INTO" in r for r in fake.requests) == 1
+        adm.execute(f"SELECT x FROM {table} ORDER BY x")
+        assert adm.fetchall() == [(1,), (2,), (3,)]  # applied once either way
+        c.close()
+
+
+def test_replicated_insert_retry_leaves_other_tables_alone(server_params, scratch_db, _admin_conn):
+    adm = _admin_conn.cursor()
+    adm.execute(f"CREATE TABLE {scratch_db}.m (x UInt32) ENGINE = MergeTree ORDER BY x")
+    with FakeServer(forward_then_hang_up(server_params["port"])) as fake:
+        c = chd.connect(hosts=[f"127.0.0.1:{fake.port}", live(server_params)], load_balancing="in_order",
+                        host_backoff=0, retry_replicated_inserts=True, pool_name=uuid.uuid4().hex[:16],
+                        **base_params(server_params))
+        with pytest.raises(chd.OperationalError, match="may have been applied there"):
+            c.cursor().executemany(f"INSERT INTO {scratch_db}.m VALUES", [(1,)])
+        adm.execute(f"SELECT count() FROM {scratch_db}.m")
+        assert adm.fetchall() == [(1,)]  # applied by the first host, not repeated: no duplicate
+        c.close()

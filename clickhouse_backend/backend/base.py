@@ -89,6 +89,7 @@ OPTION_NAMES = {
     "host_backoff": "host_backoff",
     "host_backoff_max": "host_backoff_max",
     "dns_refresh": "dns_refresh",
+    "retry_replicated_inserts": "retry_replicated_inserts",
     # clickhouse-client's native-protocol port, for dbshell only.
     "native_port": None,
     # django-clickhouse-backend compatible names.

@@ -70,6 +70,10 @@ class Options:
     host_backoff: float = _hosts.HOST_BACKOFF
     host_backoff_max: float = _hosts.HOST_BACKOFF_MAX
     dns_refresh: float = _hosts.DNS_REFRESH  # re-resolve host names this often (s); 0: never
+    # executemany INSERTs into Replicated*MergeTree tables may be sent again to another
+    # host when no answer came (the server deduplicates the same block): opt-in, for
+    # host lists that are replicas of one shard (docs/cluster.md)
+    retry_replicated_inserts: bool = False
 
     def __post_init__(self):
         if not self.host and not self.hosts:
