@@ -168,6 +168,24 @@ def run_selects(c, n):
         assert cur.fetchall() == [(1,)]
 
 
+def in_threads(work, n):
+    """Run work() in n threads at once; the exceptions they raised."""
+    errors = []
+
+    def run():
+        try:
+            work()
+        except Exception as e:  # noqa: BLE001 - returned to the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def counts(fakes):
     return [len(s.requests) for s in fakes]
 
@@ -211,23 +229,14 @@ def test_a_host_at_its_cap_sends_requests_to_the_others(server_params):
     # the same server under two names: two endpoints, pool_size 1 each
     c = chd.connect(hosts=[live(server_params), f"localhost:{server_params['port']}"], load_balancing="in_order",
                     pool_size=1, pool_name=uuid.uuid4().hex[:16], **base_params(server_params))
-    errors = []
 
     def work():
-        try:
-            cur = c.cursor()
-            for _ in range(3):
-                cur.execute("SELECT sleep(0.1)")
-                cur.fetchall()
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        cur = c.cursor()
+        for _ in range(3):
+            cur.execute("SELECT sleep(0.1)")
+            cur.fetchall()
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert in_threads(work, 4) == []
     a, b = c.host_stats()
     assert a["peak_open"] == 1 and b["peak_open"] == 1
     assert a["requests"] > 0 and b["requests"] > 0 and a["requests"] + b["requests"] == 12
@@ -244,19 +253,7 @@ def test_simulated_deployment_of_50_endpoints():
         endpoints = [f"127.0.0.1:{s.port}" for s in good + hangers] + [f"127.0.0.1:{p}" for p in refused]
         c = chd.connect(hosts=endpoints, load_balancing="random", pool_size=2, host_backoff=5,
                         pool_name=uuid.uuid4().hex[:16])
-        errors = []
-
-        def work():
-            try:
-                run_selects(c, 1000 // 16 + 1)
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(e)
-
-        threads = [threading.Thread(target=work) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors = in_threads(lambda: run_selects(c, 1000 // 16 + 1), 16)
         assert not errors, errors[:3]
         stats = {h["port"]: h for h in c.host_stats()}
         assert all(h["peak_open"] <= 2 for h in stats.values())
