@@ -69,7 +69,9 @@ class Client:
                  verify: bool = True, ca_certs: str = "", certfile: str = "", keyfile: str = "",
                  server_hostname: str = "", http2: int = 1, ciphers: str = "",
                  alt_hosts: Sequence[tuple[str, int]] | None = None, load_balancing: int = 0,
-                 host_backoff: float = 1.0, host_backoff_max: float = 60.0, dns_refresh: float = 0.0) -> None: ...
+                 host_backoff: float = 1.0, host_backoff_max: float = 60.0, dns_refresh: float = 0.0,
+                 health_check: int = 0, health_check_interval: float = 5.0,
+                 max_replica_delay: float = 300.0) -> None: ...
     def request(self, body: bytes, params: str = "", query_id: str | None = None, retryable: bool = False,
                 raw: bool = False, notifier: Notifier | None = None, query_timeout: float = 0.0,
                 buffer_limit: int = 0, tz: datetime.tzinfo | None | Literal[False] = None, strings_as_bytes: bool = False,
@@ -78,7 +80,7 @@ class Client:
     def pool_stats(self) -> dict[str, int]: ...
     def host_stats(self) -> list[dict[str, Any]]:
         """Per endpoint: host, port, in_use, idle, waiting, open, requests, failures, failovers,
-        peak_open, down_for (seconds still skipped), max_size, addresses."""
+        peak_open, down_for (seconds still skipped), max_size, addresses, checks, check_failures."""
     def close(self) -> None:
         """Let go of the pool (idempotent; results being read keep it). Later requests raise InterfaceError."""
 

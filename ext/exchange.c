@@ -62,6 +62,7 @@ void chb_req_engine_done(chb_request *r) {
         else if (state == REQ_DONE)
             chb_pool_server_answered(p);
     }
+    if (r->is_check) chb_hosts_check_done(r);
     r->engine_finished = 1;
     chb_hostset *hs = r->hosts;
     r->hosts = NULL;
@@ -190,6 +191,7 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
         (kind == ERR_CONNECT || kind == ERR_NETWORK || kind == ERR_TIMEOUT)) {
         int never_sent = chb_req_get_state(r) <= REQ_CONNECTING;
         chb_health_failed(r->pool, r->hosts);
+        r->health_counted = 1;
         if (chb_hosts_failover(r, never_sent, why, sizeof why)) return 1;
     }
     int in_flight = chb_req_in_flight(r);

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "exchange.h"
 #include "loop.h"
 #include "pool.h"
@@ -269,10 +271,100 @@ void chb_health_answered(chb_pool *p) {
     STORE(h->probing, 0);
 }
 
+/* ---- active checks ---- */
+
+static void send_check(chb_hostset *hs, chb_pool *p) {
+    static const char *paths[] = {[CHB_CHECK_PING] = "/ping", [CHB_CHECK_REPLICAS] = "/replicas_status?verbose=1"};
+    chb_request *r = chb_req_new();
+    char *wire = malloc(600);
+    if (!r || !wire) {
+        free(wire);
+        if (r) chb_req_decref(r);
+        return;
+    }
+    int n = snprintf(wire, 600, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: clickhouse_backend\r\n\r\n",
+                     paths[hs->check], p->cfg.host, p->cfg.port);
+    r->wire = (uint8_t *)wire;
+    r->wire_len = r->body_off = (size_t)n;
+    r->pool = p;
+    chb_pool_ref(p);
+    r->hosts = hs; /* its backoff; never moved to another host (chb_hosts_failover) */
+    chb_hosts_ref(hs);
+    r->is_check = 1;
+    r->mode = MODE_RAW;
+    r->retryable = 1;
+    r->to.connect = hs->connect_timeout;
+    r->to.rw = r->to.pool = r->query_timeout = hs->check_interval;
+    r->to.idle = hs->check_interval * 2; /* its connection stays for the next check */
+    snprintf(r->query_id, sizeof r->query_id, "health-check");
+    p->health.checking = 1;
+    __atomic_add_fetch(&p->health.checks, 1, __ATOMIC_RELAXED);
+    chb_req_start_task(r); /* the engine's reference: released by chb_req_engine_done */
+}
+
+/* The largest "Absolute delay: N" of a /replicas_status?verbose=1 body. */
+static double max_absolute_delay(const char *body, size_t len) {
+    static const char key[] = "Absolute delay: ";
+    double worst = 0;
+    for (size_t i = 0; i + sizeof key - 1 < len; i++) {
+        if (memcmp(body + i, key, sizeof key - 1) != 0) continue;
+        double v = 0;
+        for (size_t j = i + sizeof key - 1; j < len && body[j] >= '0' && body[j] <= '9'; j++) v = v * 10 + (body[j] - '0');
+        if (v > worst) worst = v;
+    }
+    return worst;
+}
+
+void chb_hosts_check_done(chb_request *r) {
+    chb_pool *p = r->pool;
+    p->health.checking = 0;
+    pthread_mutex_lock(&r->mu);
+    int ok = r->state == REQ_DONE;
+    if (ok && r->hosts->check == CHB_CHECK_REPLICAS)
+        ok = max_absolute_delay((const char *)r->raw.data, r->raw.len) <= r->hosts->max_delay;
+    pthread_mutex_unlock(&r->mu);
+    if (ok) {
+        chb_health_answered(p);
+        return;
+    }
+    __atomic_add_fetch(&p->health.check_failures, 1, __ATOMIC_RELAXED);
+    /* no answer was counted already (passive); an answer that says unwell is counted here */
+    if (!r->health_counted) chb_health_failed(p, r->hosts);
+}
+
+static void check_tick(evutil_socket_t fd, short what, void *arg) {
+    chb_hostset *hs = arg;
+    if (__atomic_load_n(&hs->refs, __ATOMIC_ACQUIRE) == 1) { /* only the checks still use it */
+        event_free(hs->check_timer);
+        hs->check_timer = NULL;
+        chb_hosts_unref(hs);
+        return;
+    }
+    for (int i = 0; i < hs->n; i++)
+        if (!hs->pools[i]->health.checking) send_check(hs, hs->pools[i]);
+    struct timeval tv = chb_tv(hs->check_interval);
+    evtimer_add(hs->check_timer, &tv);
+}
+
+static void start_checks_task(void *arg) {
+    chb_hostset *hs = arg;
+    if (!(hs->check_timer = evtimer_new(chb_loop_base(), check_tick, hs))) {
+        chb_hosts_unref(hs);
+        return;
+    }
+    check_tick(-1, 0, hs);
+}
+
+void chb_hosts_start_checks(chb_hostset *hs) {
+    if (hs->check == CHB_CHECK_NONE || hs->check_interval <= 0) return;
+    chb_hosts_ref(hs); /* the timer's */
+    if (chb_loop_submit(start_checks_task, hs) != 0) chb_hosts_unref(hs);
+}
+
 int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen) {
     chb_hostset *hs = r->hosts;
     chb_pool *from = r->pool;
-    if (!hs || r->is_kill || r->draining) return 0;
+    if (!hs || r->is_kill || r->is_check || r->draining) return 0;
     int i = chb_hosts_index(hs, from);
     if (i >= 0) r->tried |= 1ull << i;
     if (!never_sent && !r->retryable) {

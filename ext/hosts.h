@@ -13,6 +13,10 @@ struct chb_pool;
 
 #define CHB_MAX_HOSTS 64 /* tried hosts are a bit mask per request */
 
+/* Active checks (hosts.py: HEALTH_CHECKS): none, GET /ping, GET /replicas_status?verbose=1
+ * (up when it answers 200 and no table's absolute delay exceeds max_replica_delay). */
+enum { CHB_CHECK_NONE, CHB_CHECK_PING, CHB_CHECK_REPLICAS };
+
 /* ClickHouse's load_balancing names, in this order (hosts.py maps them). */
 enum { CHB_LB_RANDOM, CHB_LB_IN_ORDER, CHB_LB_FIRST_OR_RANDOM, CHB_LB_ROUND_ROBIN, CHB_LB_NEAREST_HOSTNAME };
 
@@ -24,6 +28,8 @@ typedef struct {
     long failovers;          /* requests moved from this host to another */
     int streak;              /* failures since the last answer: the backoff exponent */
     int probing;             /* a request is out testing a host whose backoff ended */
+    int checking;            /* engine thread: an active check is out */
+    long checks, check_failures; /* active checks sent, and those that found it unwell */
     double resolved_at;      /* chb_now() of the last resolution (engine thread, and creation) */
     int resolving;           /* atomic: a refresh is running */
     unsigned addr_epoch;     /* engine thread: bumped when the address set changed */
@@ -36,6 +42,9 @@ typedef struct chb_hostset {
     unsigned rr;             /* atomic: round_robin position */
     double backoff, backoff_max;
     double dns_refresh;      /* re-resolve names this often (seconds; 0: never) */
+    int check;               /* CHB_CHECK_* */
+    double check_interval, max_delay, connect_timeout;
+    struct event *check_timer; /* engine thread; holds a reference to the set */
     int distance[CHB_MAX_HOSTS]; /* nearest_hostname: characters differing from ours */
     struct chb_pool *pools[CHB_MAX_HOSTS]; /* each referenced */
 } chb_hostset;
@@ -44,6 +53,11 @@ typedef struct chb_hostset {
  * to the set). hostnames: for nearest_hostname. */
 chb_hostset *chb_hosts_new(struct chb_pool **pools, int n, int policy, double backoff, double backoff_max,
                            double dns_refresh);
+/* Start the active checks of hs->check every hs->check_interval seconds, on the engine
+ * thread; they stop once only they still refer to the set. Any thread. */
+void chb_hosts_start_checks(chb_hostset *hs);
+/* engine thread: a check request ended (from chb_req_engine_done) */
+void chb_hosts_check_done(chb_request *r);
 void chb_hosts_ref(chb_hostset *hs);
 void chb_hosts_unref(chb_hostset *hs);
 /* A host for a new request, by policy, skipping hosts marked down (all down: the one

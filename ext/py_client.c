@@ -507,6 +507,8 @@ typedef struct {
     struct { char host[256]; int port; } alt[CHB_MAX_HOSTS - 1];
     int lb_policy;
     double host_backoff, host_backoff_max, dns_refresh;
+    int health_check;
+    double health_check_interval, max_replica_delay;
     chb_hostset *hs;          /* referenced while set (same generation as pool) */
 } ClientObject;
 
@@ -628,7 +630,13 @@ static chb_hostset *client_hostset(ClientObject *self, chb_pool *p, char *err, s
     if (!hs) {
         snprintf(err, errlen, "out of memory");
         while (n > 0) chb_pool_unref(pools[--n]);
+        return NULL;
     }
+    hs->check = self->health_check;
+    hs->check_interval = self->health_check_interval;
+    hs->max_delay = self->max_replica_delay;
+    hs->connect_timeout = self->to.connect;
+    chb_hosts_start_checks(hs);
     return hs;
 }
 
@@ -637,7 +645,9 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
                              "connect_timeout", "send_receive_timeout", "pool_name", "secure", "verify",
                              "ca_certs", "certfile", "keyfile", "server_hostname", "http2", "ciphers",
                              "alt_hosts", "load_balancing", "host_backoff", "host_backoff_max", "dns_refresh",
-                             NULL};
+                             "health_check", "health_check_interval", "max_replica_delay", NULL};
+    int health_check = CHB_CHECK_NONE;
+    double health_check_interval = 5, max_replica_delay = 300;
     PyObject *alt_hosts = NULL;
     int lb_policy = CHB_LB_RANDOM;
     double host_backoff = 1, host_backoff_max = 60, dns_refresh = 0;
@@ -646,15 +656,17 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     int secure = 0, verify = 1, http2 = CHB_H2_AUTO;
     int port, pool_size = 16;
     double pool_timeout = 30, idle_timeout = 9, connect_timeout = 10, rw_timeout = 300;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssisOiddd", kwlist, &host, &port, &params, &headers,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssisOidddidd", kwlist, &host, &port, &params, &headers,
                                      &pool_size, &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout,
                                      &pool_name, &secure, &verify, &ca_certs, &certfile, &keyfile,
                                      &server_hostname, &http2, &ciphers, &alt_hosts, &lb_policy, &host_backoff,
-                                     &host_backoff_max, &dns_refresh))
+                                     &host_backoff_max, &dns_refresh, &health_check, &health_check_interval,
+                                     &max_replica_delay))
         return -1;
     if (lb_policy < CHB_LB_RANDOM || lb_policy > CHB_LB_NEAREST_HOSTNAME || host_backoff < 0 ||
-        host_backoff_max < 0 || dns_refresh < 0) {
-        PyErr_SetString(PyExc_ValueError, "load_balancing out of range, or a negative host backoff or dns_refresh");
+        host_backoff_max < 0 || dns_refresh < 0 || health_check < CHB_CHECK_NONE ||
+        health_check > CHB_CHECK_REPLICAS || health_check_interval < 0 || max_replica_delay < 0) {
+        PyErr_SetString(PyExc_ValueError, "load_balancing or health_check out of range, or a negative interval, backoff or delay");
         return -1;
     }
     if (client_parse_alt(self, alt_hosts) != 0) return -1;
@@ -662,6 +674,9 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     self->host_backoff = host_backoff;
     self->host_backoff_max = host_backoff_max;
     self->dns_refresh = dns_refresh;
+    self->health_check = health_check;
+    self->health_check_interval = health_check_interval;
+    self->max_replica_delay = max_replica_delay;
     if (strlen(host) >= sizeof self->cfg.host || strlen(pool_name) >= sizeof self->cfg.name ||
         strlen(ca_certs) >= sizeof self->cfg.ca_certs || strlen(certfile) >= sizeof self->cfg.certfile ||
         strlen(keyfile) >= sizeof self->cfg.keyfile || strlen(server_hostname) >= sizeof self->cfg.server_hostname ||
@@ -735,7 +750,8 @@ static chb_pool *client_pool(ClientObject *self) {
     Py_BEGIN_ALLOW_THREADS
     p = chb_pool_get(&self->cfg, err, sizeof err);
     /* a host set also for one name that is re-resolved: hosts.c refreshes through it */
-    if (p && (self->nalt > 0 || self->dns_refresh > 0) && !(hs = client_hostset(self, p, err, sizeof err))) {
+    if (p && (self->nalt > 0 || self->dns_refresh > 0 || self->health_check) &&
+        !(hs = client_hostset(self, p, err, sizeof err))) {
         chb_pool_unref(p);
         p = NULL;
     }
@@ -976,11 +992,13 @@ static PyObject *Client_host_stats(ClientObject *self, PyObject *unused) {
         int64_t until = __atomic_load_n(&q->health.down_until_us, __ATOMIC_RELAXED);
         double down_for = until ? until / 1e6 - now : 0;
         PyObject *d = Py_BuildValue(
-            "{ss,si,sl,sl,sl,sl,sl,sl,sl,sl,sd,si,si}", "host", q->cfg.host, "port", q->cfg.port, "in_use",
+            "{ss,si,sl,sl,sl,sl,sl,sl,sl,sl,sd,si,si,sl,sl}", "host", q->cfg.host, "port", q->cfg.port, "in_use",
             st.in_use, "idle", st.idle, "waiting", st.waiting, "open", st.open, "requests", st.requests, "failures",
             __atomic_load_n(&q->health.failures, __ATOMIC_RELAXED), "failovers",
             __atomic_load_n(&q->health.failovers, __ATOMIC_RELAXED), "peak_open", st.peak_open, "down_for",
-            down_for > 0 ? down_for : 0.0, "max_size", q->cfg.max_size, "addresses", q->naddrs);
+            down_for > 0 ? down_for : 0.0, "max_size", q->cfg.max_size, "addresses", q->naddrs, "checks",
+            __atomic_load_n(&q->health.checks, __ATOMIC_RELAXED), "check_failures",
+            __atomic_load_n(&q->health.check_failures, __ATOMIC_RELAXED));
         if (!d) {
             Py_DECREF(out);
             return NULL;

@@ -85,6 +85,8 @@ typedef struct chb_request {
     int kill_parks;           /* times it was sent again from the parked list (server back) */
     double kill_parked_at;    /* chb_now() when first parked (0: never) */
     int kill_probe;           /* sent from the parked list to see whether the server answers */
+    int is_check;             /* an active health check of its pool's host (hosts.c) */
+    int health_counted;       /* engine: its failure already marked the host (passive health) */
     size_t buffer_limit;      /* backpressure high-water mark (bytes of queued blocks) */
     int want_progress;        /* the consumer reads progress: wake it on each X-ClickHouse-Progress */
 

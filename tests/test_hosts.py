@@ -414,3 +414,89 @@ def test_replicated_insert_retry_leaves_other_tables_alone(server_params, scratc
         adm.execute(f"SELECT count() FROM {scratch_db}.m")
         assert adm.fetchall() == [(1,)]  # applied by the first host, not repeated: no duplicate
         c.close()
+
+
+# -- active checks -----------------------------------------------------------------------
+
+class Switchable:
+    """A fake node whose /ping and /replicas_status answers the test changes."""
+
+    def __init__(self):
+        self.status = "200 OK"
+        self.delay = 0
+        self.server = FakeServer(self.script)
+        self.port = self.server.port
+
+    def script(self, conn, req, n):
+        line = req.split(b"\r\n", 1)[0]
+        if line.startswith(b"GET /ping"):
+            conn.sendall(http_response(b"Ok.\n", status=self.status))
+        elif line.startswith(b"GET /replicas_status"):
+            body = f"db.t:\tAbsolute delay: {self.delay}. Relative delay: {self.delay}.\n".encode()
+            conn.sendall(http_response(body, status="200 OK" if self.delay < 300 else "503 Service Unavailable"))
+        else:
+            answer_select_1(conn, req, n)
+        return "keep"
+
+    def checks(self):
+        return [r for r in self.server.requests if r.startswith(b"GET ")]
+
+
+def wait_for(cond, timeout=5):
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return cond()
+
+
+def test_ping_checks_mark_a_host_down_and_up_without_queries():
+    a, b = Switchable(), Switchable()
+    try:
+        c = chd.connect(hosts=[f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"], load_balancing="in_order",
+                        health_check="ping", health_check_interval=0.1, host_backoff=10,
+                        pool_name=uuid.uuid4().hex[:16])
+        assert wait_for(lambda: len(a.checks()) >= 2 and len(b.checks()) >= 2)
+        assert all(r.startswith(b"GET /ping HTTP/1.1") for r in a.checks())
+        a.status = "503 Service Unavailable"
+        assert wait_for(lambda: c.host_stats()[0]["down_for"] > 0)
+        assert c.host_stats()[0]["check_failures"] >= 1
+        run_selects(c, 5)  # in_order, but the first host is down: the second serves
+        assert sum(b"SELECT 1" in r for r in b.server.requests) == 5
+        a.status = "200 OK"  # the next check brings it back long before its 10 s backoff
+        assert wait_for(lambda: c.host_stats()[0]["down_for"] == 0)
+        run_selects(c, 3)
+        assert sum(b"SELECT 1" in r for r in a.server.requests) == 3
+        c.close()
+        sent = len(a.checks())
+        time.sleep(0.4)
+        assert len(a.checks()) <= sent + 1  # closing the connection stops its checks
+    finally:
+        a.server.close()
+        b.server.close()
+
+
+def test_replicas_status_check_skips_a_lagging_replica():
+    a, b = Switchable(), Switchable()
+    try:
+        c = chd.connect(hosts=[f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"], load_balancing="in_order",
+                        health_check="replicas_status", max_replica_delay=60, health_check_interval=0.1,
+                        pool_name=uuid.uuid4().hex[:16])
+        assert wait_for(lambda: len(a.checks()) >= 1)
+        assert a.checks()[0].startswith(b"GET /replicas_status?verbose=1 HTTP/1.1")
+        a.delay = 120  # more than max_replica_delay, though the server still answers 200
+        assert wait_for(lambda: c.host_stats()[0]["down_for"] > 0)
+        run_selects(c, 4)
+        assert sum(b"SELECT 1" in r for r in b.server.requests) == 4
+        a.delay = 5
+        assert wait_for(lambda: c.host_stats()[0]["down_for"] == 0)
+        c.close()
+    finally:
+        a.server.close()
+        b.server.close()
+
+
+def test_health_check_option_is_checked():
+    with pytest.raises(chd.InterfaceError, match="health_check must be"):
+        make_options(host="a", health_check="tcp")
+    with pytest.raises(chd.InterfaceError, match="health_check_interval"):
+        make_options(host="a", health_check="ping", health_check_interval=0)

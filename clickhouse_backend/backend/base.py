@@ -90,6 +90,9 @@ OPTION_NAMES = {
     "host_backoff_max": "host_backoff_max",
     "dns_refresh": "dns_refresh",
     "retry_replicated_inserts": "retry_replicated_inserts",
+    "health_check": "health_check",
+    "health_check_interval": "health_check_interval",
+    "max_replica_delay": "max_replica_delay",
     # clickhouse-client's native-protocol port, for dbshell only.
     "native_port": None,
     # django-clickhouse-backend compatible names.

@@ -74,6 +74,9 @@ class Options:
     # host when no answer came (the server deduplicates the same block): opt-in, for
     # host lists that are replicas of one shard (docs/cluster.md)
     retry_replicated_inserts: bool = False
+    health_check: str = None  # active checks: None, "ping", "replicas_status" (hosts.HEALTH_CHECKS)
+    health_check_interval: float = _hosts.HEALTH_CHECK_INTERVAL
+    max_replica_delay: float = _hosts.MAX_REPLICA_DELAY
 
     def __post_init__(self):
         if not self.host and not self.hosts:
@@ -86,6 +89,9 @@ class Options:
         self.lb_policy = _hosts.check_load_balancing(self.load_balancing)
         if self.host_backoff < 0 or self.host_backoff_max < self.host_backoff:
             raise InterfaceError("host_backoff must be >= 0 and host_backoff_max >= host_backoff")
+        self.health_check_kind = _hosts.check_health_check(self.health_check)
+        if self.health_check_interval <= 0 or self.max_replica_delay < 0:
+            raise InterfaceError("health_check_interval must be > 0 and max_replica_delay >= 0")
         if self.dns_refresh < 0:
             raise InterfaceError("dns_refresh must be >= 0 (0: resolve once)")
         if self.auth not in ("basic", "headers"):

@@ -184,8 +184,11 @@ class Connection:
             http2={"auto": 1, True: 2, False: 0}[options.http2],
             alt_hosts=options.endpoints[1:], load_balancing=options.lb_policy,
             host_backoff=options.host_backoff, host_backoff_max=options.host_backoff_max,
-            dns_refresh=options.dns_refresh,
+            dns_refresh=options.dns_refresh, health_check=options.health_check_kind,
+            health_check_interval=options.health_check_interval, max_replica_delay=options.max_replica_delay,
         )
+        if options.health_check:
+            self._client.host_stats()  # builds the pools now: checks start at connect, not at the first query
         self._closed = False
 
     @property
