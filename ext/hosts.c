@@ -373,7 +373,7 @@ int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen)
         size_t len = strlen(msg);
         snprintf(msg + len, msglen - len,
                  "; the statement was sent to %s:%d and may have been applied there: it was not retried on "
-                 "another host (only reads are)",
+                 "another host (only reads are, and with retry_replicated_inserts INSERTs into Replicated tables)",
                  from->cfg.host, from->cfg.port);
         return 0;
     }

@@ -254,3 +254,26 @@ def test_django_migrates_on_cluster_and_reads_complete_results(cluster):
     finally:
         c.cursor().execute(f"DROP DATABASE IF EXISTS {db} ON CLUSTER {cluster['name']}")
         c.close()
+
+
+def test_a_slow_link_is_not_a_dead_host(cluster, tables):
+    """tc tbf limits n1's link to 256 kbit/s: a result of ~180 kB takes seconds but
+    arrives whole, and the host is not marked down (slowness is not failure)."""
+    db, rows = tables
+    n1 = node(cluster, 1)
+    c = conn_to(n1, node(cluster, 2), load_balancing="in_order", send_receive_timeout=30, compression=False)
+    cur = c.cursor()
+    fault("slow", "n1", "256kbit")
+    try:
+        t0 = time.monotonic()
+        cur.execute(f"SELECT x, batch FROM {db}.loc WHERE batch = 'seed' ORDER BY x")
+        got = cur.fetchall()
+        took = time.monotonic() - t0
+    finally:
+        fault("unslow", "n1")
+    assert [x for x, _ in got] == list(range(0, rows, 2))
+    stats = c.host_stats()
+    assert stats[0]["failures"] == 0 and stats[0]["requests"] == 1 and stats[1]["requests"] == 0
+    print(f"\nslow link: {len(got)} rows through 256 kbit/s in {took:.2f}s")
+    assert took > 2  # the limit really applied: ~180 kB at 32 kB/s
+    c.close()
