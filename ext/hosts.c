@@ -76,14 +76,19 @@ int chb_hosts_index(chb_hostset *hs, chb_pool *p) {
 
 /* A host whose backoff ran out gets one request to test it (the others keep going
  * elsewhere), so a node that is still gone costs one request a connect timeout, not
- * every request that arrives at that moment. */
+ * every request that arrives at that moment. The claim expires after PROBE_SECONDS:
+ * a probe that ends without a verdict (cancelled, timed out by its query_timeout)
+ * must not leave the host unused for good. */
+#define PROBE_SECONDS 5.0
 static int usable(chb_pool *p, int64_t now, int claim) {
     int64_t until = LOAD(p->health.down_until_us);
     if (until == 0) return 1;
     if (until > now) return 0;
-    if (!claim) return !LOAD(p->health.probing);
-    int expected = 0;
-    return __atomic_compare_exchange_n(&p->health.probing, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    int64_t probe = LOAD(p->health.probe_until_us);
+    if (!claim) return probe <= now;
+    return probe <= now && __atomic_compare_exchange_n(&p->health.probe_until_us, &probe,
+                                                       now + (int64_t)(PROBE_SECONDS * 1e6), 0, __ATOMIC_ACQ_REL,
+                                                       __ATOMIC_RELAXED);
 }
 
 static int has_room(chb_pool *p) { return LOAD(p->st.in_use) < p->cfg.max_size; }
@@ -259,7 +264,7 @@ void chb_health_failed(chb_pool *p, const chb_hostset *hs) {
     d *= 0.5 + (rnd() % 1000) / 2000.0;
     h->streak++;
     STORE(h->down_until_us, now_us() + (int64_t)(d * 1e6));
-    STORE(h->probing, 0);
+    STORE(h->probe_until_us, 0);
     move_waiters(p);
 }
 
@@ -268,7 +273,7 @@ void chb_health_answered(chb_pool *p) {
     if (!LOAD(h->down_until_us) && !h->streak) return;
     h->streak = 0;
     STORE(h->down_until_us, 0);
-    STORE(h->probing, 0);
+    STORE(h->probe_until_us, 0);
 }
 
 /* ---- active checks ---- */

@@ -27,7 +27,7 @@ typedef struct {
     long failures;           /* connect errors, resets and timeouts before an answer */
     long failovers;          /* requests moved from this host to another */
     int streak;              /* failures since the last answer: the backoff exponent */
-    int probing;             /* a request is out testing a host whose backoff ended */
+    int64_t probe_until_us;  /* a request is out testing a host whose backoff ended (claim expiry) */
     int checking;            /* engine thread: an active check is out */
     long checks, check_failures; /* active checks sent, and those that found it unwell */
     double resolved_at;      /* chb_now() of the last resolution (engine thread, and creation) */
