@@ -185,10 +185,9 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
     /* no answer, or a read whose answer broke off before any row reached the caller
      * (a block is handed over only whole): the host is unwell (passive health), and
      * another may serve it */
-    int unanswered = !r->got_response_bytes ||
-                     (r->retryable && r->mode == MODE_NATIVE && r->blocks_queued == 0 && r->resp_status == 200);
-    if (!r->is_kill && !r->draining && unanswered &&
-        (kind == ERR_CONNECT || kind == ERR_NETWORK || kind == ERR_TIMEOUT)) {
+    if (!r->is_kill && !r->draining && (kind == ERR_CONNECT || kind == ERR_NETWORK || kind == ERR_TIMEOUT) &&
+        (!r->got_response_bytes ||
+         (r->retryable && r->mode == MODE_NATIVE && r->resp_status == 200 && r->hosts && chb_hosts_untaken(r)))) {
         int never_sent = chb_req_get_state(r) <= REQ_CONNECTING;
         chb_health_failed(r->pool, r->hosts);
         r->health_counted = 1;

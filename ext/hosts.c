@@ -396,3 +396,22 @@ int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen)
     move_request(r, from, to);
     return 1;
 }
+
+int chb_hosts_untaken(chb_request *r) {
+    pthread_mutex_lock(&r->mu);
+    int untaken = r->blocks_taken == 0;
+    chb_block *b = NULL;
+    if (untaken) {
+        b = r->blocks_head;
+        r->blocks_head = r->blocks_tail = NULL;
+        r->queued_bytes = 0;
+    }
+    pthread_mutex_unlock(&r->mu);
+    while (b) {
+        chb_block *next = b->next;
+        free(b->data);
+        free(b);
+        b = next;
+    }
+    return untaken;
+}

@@ -75,4 +75,7 @@ void chb_health_answered(struct chb_pool *p);
  * when that is safe (never sent, or a retryable read) and a host is left within the
  * query's deadline; else returns 0 and may rewrite msg to say why it was not moved. */
 int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen);
+/* engine thread: 1 if the consumer took no block of r yet; then the blocks queued
+ * for it are dropped (the next host sends the whole result again). */
+int chb_hosts_untaken(chb_request *r);
 #endif

@@ -261,6 +261,7 @@ static PyObject *stream_take(StreamObject *self) {
     if (b) {
         r->blocks_head = b->next;
         if (!r->blocks_head) r->blocks_tail = NULL;
+        r->blocks_taken++;
         r->queued_bytes -= b->len;
         resume = st == REQ_PAUSED && r->queued_bytes <= r->buffer_limit / 2;
     }

@@ -105,6 +105,7 @@ typedef struct chb_request {
     unsigned progress_seq;    /* counts the X-ClickHouse-Progress headers received */
     char *content_type;
     chb_block *blocks_head, *blocks_tail;
+    int blocks_taken;         /* blocks the consumer took: none, a failed read may still move host */
     size_t queued_bytes;
     chb_buf raw;              /* MODE_RAW body */
     chb_err_kind err;
@@ -124,7 +125,6 @@ typedef struct chb_request {
     int drain_counted;        /* counted in pool->draining */
     size_t drained;           /* bytes discarded while draining */
     int got_response_bytes;
-    int blocks_queued;        /* blocks handed to the consumer: none, a read may still move host */
     int resp_status;          /* HTTP status of the response being read */
     int sent;                 /* request fully written: the server may be running it */
     chb_buf body;             /* Native bytes not yet framed into a block */

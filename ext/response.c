@@ -259,7 +259,6 @@ static int frame_blocks(chb_request *r) {
         pthread_mutex_lock(&r->mu);
         if (r->blocks_tail) r->blocks_tail->next = b; else r->blocks_head = b;
         r->blocks_tail = b;
-        r->blocks_queued++;
         r->queued_bytes += b->len;
         if (r->queued_bytes >= r->buffer_limit && r->state == REQ_STREAMING) r->state = REQ_PAUSED;
         chb_req_notify_locked(r);
