@@ -72,13 +72,20 @@ class Client:
                  pool_timeout: float, idle_timeout: float, connect_timeout: float,
                  send_receive_timeout: float, pool_name: str = "", secure: bool = False,
                  verify: bool = True, ca_certs: str = "", certfile: str = "", keyfile: str = "",
-                 server_hostname: str = "", http2: Http2Mode, ciphers: str = "") -> None: ...
+                 server_hostname: str = "", http2: Http2Mode, ciphers: str = "",
+                 alt_hosts: Sequence[tuple[str, int]] | None = None, load_balancing: int = 0,
+                 host_backoff: float = 1.0, host_backoff_max: float = 60.0, dns_refresh: float = 0.0,
+                 health_check: int = 0, health_check_interval: float = 5.0,
+                 max_replica_delay: float = 300.0) -> None: ...
     def request(self, body: bytes, params: str = "", query_id: str | None = None, retryable: bool = False,
                 raw: bool = False, notifier: Notifier | None = None, query_timeout: float = 0.0,
                 buffer_limit: int = 0, tz: datetime.tzinfo | None | Literal[False] = None, strings_as_bytes: bool = False,
                 columnar: Columnar = 0, headers: str = "", max_ratio: float = 1000.0,
                 max_block_bytes: int = 0, progress: bool = False) -> Stream: ...
     def pool_stats(self) -> dict[str, int]: ...
+    def host_stats(self) -> list[dict[str, Any]]:
+        """Per endpoint: host, port, in_use, idle, waiting, open, requests, failures, failovers,
+        peak_open, down_for (seconds still skipped), max_size, addresses, checks, check_failures."""
     def close(self) -> None:
         """Let go of the pool (idempotent; results being read keep it). Later requests raise InterfaceError."""
 

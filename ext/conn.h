@@ -22,6 +22,7 @@ typedef struct chb_conn {
     struct event *idle_timer;
     int served;               /* responses completed on this connection */
     int addr_idx;
+    unsigned addr_epoch;      /* the pool's address set it was opened from (hosts.c) */
     double keepalive;         /* server's Keep-Alive timeout, 0 if unknown */
     int msg_done;             /* the parser saw the end of the response */
     int clean_close;          /* closed while idle, not because of an error */

@@ -62,9 +62,13 @@ void chb_req_engine_done(chb_request *r) {
         else if (state == REQ_DONE)
             chb_pool_server_answered(p);
     }
+    if (r->is_check) chb_hosts_check_done(r);
     r->engine_finished = 1;
+    chb_hostset *hs = r->hosts;
+    r->hosts = NULL;
     chb_req_decref(r);
     chb_pool_unref(p); /* the request's reference: frees nothing before a linger */
+    if (hs) chb_hosts_unref(hs);
 }
 
 static void query_timeout_cb(evutil_socket_t fd, short what, void *arg);
@@ -176,8 +180,21 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
         else chb_pool_acquire(r->pool, r, 1, 1);
         return 1;
     }
+    char why[1024];
+    snprintf(why, sizeof why, "%s", msg);
+    /* no answer, or a read whose answer broke off before any row reached the caller
+     * (a block is handed over only whole): the host is unwell (passive health), and
+     * another may serve it */
+    if (!r->is_kill && !r->draining && (kind == ERR_CONNECT || kind == ERR_NETWORK || kind == ERR_TIMEOUT) &&
+        (!r->got_response_bytes ||
+         (r->retryable && r->mode == MODE_NATIVE && r->resp_status == 200 && r->hosts && chb_hosts_untaken(r)))) {
+        int never_sent = chb_req_get_state(r) <= REQ_CONNECTING;
+        chb_health_failed(r->pool, r->hosts);
+        r->health_counted = 1;
+        if (chb_hosts_failover(r, never_sent, why, sizeof why)) return 1;
+    }
     int in_flight = chb_req_in_flight(r);
-    chb_req_fail(r, kind, 0, "%s", msg);
+    chb_req_fail(r, kind, 0, "%s", why);
     if (in_flight && (kind == ERR_TIMEOUT || r->draining)) chb_req_send_kill(r);
     chb_req_engine_done(r);
     return 0;

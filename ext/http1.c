@@ -81,6 +81,7 @@ void chb_conn_open(chb_pool *p, chb_request *r) {
         c->ops = &H1_OPS;
         c->state = CONN_CONNECTING;
         c->kill = r->is_kill;
+        c->addr_epoch = p->health.addr_epoch;
         c->connect_timeout = r->to.connect;
         c->idle_timeout = r->to.idle;
         hp_init(&c->parser, NULL);
@@ -99,12 +100,13 @@ void chb_conn_open(chb_pool *p, chb_request *r) {
     chb_req_set_state(r, REQ_CONNECTING);
     if (connect_next(c) != 0) {
         int err = errno;
-        chb_req_fail(r, ERR_CONNECT, 0, "could not connect to %s:%d: %s", p->cfg.host, p->cfg.port,
-                     strerror(err ? err : ECONNREFUSED));
+        char msg[600];
+        snprintf(msg, sizeof msg, "could not connect to %s:%d: %s", p->cfg.host, p->cfg.port,
+                 strerror(err ? err : ECONNREFUSED));
         c->req = NULL;
         r->conn = NULL;
         chb_pool_release(c, 0);
-        chb_req_engine_done(r);
+        chb_req_retry_or_fail(r, 0, ERR_CONNECT, msg); /* another host, if there are several */
     }
 }
 

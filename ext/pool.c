@@ -27,32 +27,43 @@ static void total_add(chb_pool *p, int n) {
 /* Callers zero the cfg before filling it, so padding and string tails compare equal. */
 static int cfg_equal(const chb_pool_cfg *a, const chb_pool_cfg *b) { return memcmp(a, b, sizeof *a) == 0; }
 
-/* Resolve once per pool, IPv4 first: a server listening on 127.0.0.1 only must not
- * be missed because "localhost" resolves to ::1 first. */
-static int resolve(chb_pool *p, char *err, size_t errlen) {
+/* Resolve host:port, IPv4 first: a server listening on 127.0.0.1 only must not be
+ * missed because "localhost" resolves to ::1 first. Any thread; returns the count. */
+int chb_resolve(const char *host, int port, struct sockaddr_storage *addrs, socklen_t *lens, char *err,
+                size_t errlen) {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    char port[16];
-    snprintf(port, sizeof port, "%d", p->cfg.port);
-    int rc = getaddrinfo(p->cfg.host, port, &hints, &res);
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "could not resolve host '%s': %s", p->cfg.host, gai_strerror(rc));
+        snprintf(err, errlen, "could not resolve host '%s': %s", host, gai_strerror(rc));
         return -1;
     }
+    int n = 0;
     for (int family_pass = 0; family_pass < 2; family_pass++) {
-        for (struct addrinfo *ai = res; ai && p->naddrs < CHB_MAX_ADDRS; ai = ai->ai_next) {
+        for (struct addrinfo *ai = res; ai && n < CHB_MAX_ADDRS; ai = ai->ai_next) {
             if ((family_pass == 0) != (ai->ai_family == AF_INET)) continue;
-            memcpy(&p->addrs[p->naddrs], ai->ai_addr, ai->ai_addrlen);
-            p->addrlens[p->naddrs++] = ai->ai_addrlen;
+            memset(&addrs[n], 0, sizeof addrs[n]);
+            memcpy(&addrs[n], ai->ai_addr, ai->ai_addrlen);
+            lens[n++] = ai->ai_addrlen;
         }
     }
     freeaddrinfo(res);
-    if (p->naddrs == 0) {
-        snprintf(err, errlen, "host '%s' has no usable address", p->cfg.host);
+    if (n == 0) {
+        snprintf(err, errlen, "host '%s' has no usable address", host);
         return -1;
     }
+    return n;
+}
+
+static int resolve(chb_pool *p, char *err, size_t errlen) {
+    int n = chb_resolve(p->cfg.host, p->cfg.port, p->addrs, p->addrlens, err, errlen);
+    if (n < 0) return -1;
+    p->naddrs = n;
+    p->health.resolved_at = chb_now();
     return 0;
 }
 
@@ -594,6 +605,7 @@ void chb_pool_release(chb_conn *c, int reusable) {
         return;
     }
     STAT_ADD(p, in_use, -1);
+    if (reusable && c->addr_epoch != p->health.addr_epoch) reusable = 0; /* the name moved: drain */
     if (!reusable) {
         c->ops->close(c);
         total_add(p, -1);
@@ -604,6 +616,7 @@ void chb_pool_release(chb_conn *c, int reusable) {
         STAT_ADD(p, idle, 1);
         c->ops->park(c);
         chb_pool_server_answered(p); /* a whole answer: the server is reachable */
+        chb_health_answered(p);
     }
     chb_pool_kick(p);
 }

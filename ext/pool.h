@@ -4,6 +4,7 @@
 #define CHB_POOL_H
 #include <sys/socket.h>
 #include "conn.h"
+#include "hosts.h"
 #include "request.h"
 
 #define CHB_MAX_ADDRS 8
@@ -74,6 +75,7 @@ typedef struct chb_pool {
     double park_backoff;
     struct event *park_timer;
     chb_pool_stats st;                     /* written on the engine thread, read atomically */
+    chb_health health;                     /* hosts.c: passive health of this endpoint */
     /* registry_mu */
     int refs;                              /* Client objects and requests not yet done */
     int pending_linger;                    /* linger tasks submitted, not yet run */
@@ -89,6 +91,9 @@ typedef struct chb_pool {
 chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen);
 /* Set once at module init, before any pool is used. */
 void chb_pool_set_connector(chb_conn_connector open);
+/* Addresses of host:port (at most CHB_MAX_ADDRS, IPv4 first); -1 and err on failure. */
+int chb_resolve(const char *host, int port, struct sockaddr_storage *addrs, socklen_t *lens, char *err,
+                size_t errlen);
 void chb_pool_ref(chb_pool *p);
 void chb_pool_unref(chb_pool *p);
 void chb_pool_read_stats(chb_pool *p, chb_pool_stats *out);

@@ -260,6 +260,7 @@ static PyObject *stream_take(StreamObject *self) {
     if (b) {
         r->blocks_head = b->next;
         if (!r->blocks_head) r->blocks_tail = NULL;
+        r->blocks_taken++;
         r->queued_bytes -= b->len;
         resume = st == REQ_PAUSED && r->queued_bytes <= r->buffer_limit / 2;
     }
@@ -484,12 +485,24 @@ typedef struct {
     char host_header[300];
     char *secrets;         /* credential values in headers, NUL-separated, double-NUL ended */
     size_t secrets_len;
+    /* several endpoints (alt_hosts): hosts.c balances and fails over between them */
+    int nalt;
+    struct { char host[256]; int port; } alt[CHB_MAX_HOSTS - 1];
+    int lb_policy;
+    double host_backoff, host_backoff_max, dns_refresh;
+    int health_check;
+    double health_check_interval, max_replica_delay;
+    chb_hostset *hs;          /* referenced while set (same generation as pool) */
 } ClientObject;
 
 /* Let go of the pool: freed after a short linger if no one else uses it. */
 static void client_release_pool(ClientObject *self) {
-    if (self->pool && self->generation == chb_loop_generation()) chb_pool_unref(self->pool);
+    if (self->pool && self->generation == chb_loop_generation()) {
+        chb_pool_unref(self->pool);
+        if (self->hs) chb_hosts_unref(self->hs);
+    }
     self->pool = NULL;
+    self->hs = NULL;
 }
 
 static void Client_dealloc(ClientObject *self) {
@@ -529,10 +542,82 @@ static int extract_secrets(ClientObject *self) {
     return 0;
 }
 
+/* alt_hosts: a sequence of (host, port) besides the first. */
+static int client_parse_alt(ClientObject *self, PyObject *alt_hosts) {
+    self->nalt = 0;
+    if (!alt_hosts || alt_hosts == Py_None) return 0;
+    PyObject *seq = PySequence_Fast(alt_hosts, "alt_hosts must be a sequence of (host, port)");
+    if (!seq) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > CHB_MAX_HOSTS - 1) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "at most %d hosts", CHB_MAX_HOSTS);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *h;
+        int port;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "si;alt_hosts items are (host, port)", &h, &port)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (strlen(h) >= sizeof self->alt[0].host || port < 1 || port > 65535) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "alt_hosts: host too long or port out of 1..65535");
+            return -1;
+        }
+        snprintf(self->alt[i].host, sizeof self->alt[i].host, "%s", h);
+        self->alt[i].port = port;
+    }
+    self->nalt = (int)n;
+    Py_DECREF(seq);
+    return 0;
+}
+
+/* The host set over the first endpoint's pool p and the alternates' (without the GIL). */
+static chb_hostset *client_hostset(ClientObject *self, chb_pool *p, char *err, size_t errlen) {
+    chb_pool *pools[CHB_MAX_HOSTS];
+    int n = 0;
+    chb_pool_ref(p);
+    pools[n++] = p;
+    for (int i = 0; i < self->nalt; i++) {
+        chb_pool_cfg cfg = self->cfg; /* same options and pool name, another endpoint */
+        memset(cfg.host, 0, sizeof cfg.host);
+        snprintf(cfg.host, sizeof cfg.host, "%s", self->alt[i].host);
+        cfg.port = self->alt[i].port;
+        chb_pool *q = chb_pool_get(&cfg, err, errlen);
+        if (!q) {
+            while (n > 0) chb_pool_unref(pools[--n]);
+            return NULL;
+        }
+        pools[n++] = q;
+    }
+    chb_hostset *hs =
+        chb_hosts_new(pools, n, self->lb_policy, self->host_backoff, self->host_backoff_max, self->dns_refresh);
+    if (!hs) {
+        snprintf(err, errlen, "out of memory");
+        while (n > 0) chb_pool_unref(pools[--n]);
+        return NULL;
+    }
+    hs->check = self->health_check;
+    hs->check_interval = self->health_check_interval;
+    hs->max_delay = self->max_replica_delay;
+    hs->connect_timeout = self->to.connect;
+    chb_hosts_start_checks(hs);
+    return hs;
+}
+
 static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"host", "port", "params", "headers", "pool_size", "pool_timeout", "idle_timeout",
                              "connect_timeout", "send_receive_timeout", "pool_name", "secure", "verify",
-                             "ca_certs", "certfile", "keyfile", "server_hostname", "http2", "ciphers", NULL};
+                             "ca_certs", "certfile", "keyfile", "server_hostname", "http2", "ciphers",
+                             "alt_hosts", "load_balancing", "host_backoff", "host_backoff_max", "dns_refresh",
+                             "health_check", "health_check_interval", "max_replica_delay", NULL};
+    int health_check = CHB_CHECK_NONE;
+    double health_check_interval = 5, max_replica_delay = 300;
+    PyObject *alt_hosts = NULL;
+    int lb_policy = CHB_LB_RANDOM;
+    double host_backoff = 1, host_backoff_max = 60, dns_refresh = 0;
     const char *host, *params = "", *headers = "", *pool_name = "";
     const char *ca_certs = "", *certfile = "", *keyfile = "", *server_hostname = "", *ciphers = "";
     int secure = 0, verify = 1, http2 = -1;
@@ -540,10 +625,12 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
      * driver passes every one; a missing one is a caller's mistake, said plainly. */
     int port, pool_size = -1;
     double pool_timeout = NAN, idle_timeout = NAN, connect_timeout = NAN, rw_timeout = NAN;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssis", kwlist, &host, &port, &params, &headers,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssisOidddidd", kwlist, &host, &port, &params, &headers,
                                      &pool_size, &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout,
                                      &pool_name, &secure, &verify, &ca_certs, &certfile, &keyfile,
-                                     &server_hostname, &http2, &ciphers))
+                                     &server_hostname, &http2, &ciphers, &alt_hosts, &lb_policy, &host_backoff,
+                                     &host_backoff_max, &dns_refresh, &health_check, &health_check_interval,
+                                     &max_replica_delay))
         return -1;
     if (pool_size == -1 || isnan(pool_timeout) || isnan(idle_timeout) || isnan(connect_timeout) ||
         isnan(rw_timeout) || http2 == -1) {
@@ -555,6 +642,20 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "http2 must be HTTP2_OFF, HTTP2_AUTO or HTTP2_REQUIRED");
         return -1;
     }
+    if (lb_policy < CHB_LB_RANDOM || lb_policy > CHB_LB_NEAREST_HOSTNAME || host_backoff < 0 ||
+        host_backoff_max < 0 || dns_refresh < 0 || health_check < CHB_CHECK_NONE ||
+        health_check > CHB_CHECK_REPLICAS || health_check_interval < 0 || max_replica_delay < 0) {
+        PyErr_SetString(PyExc_ValueError, "load_balancing or health_check out of range, or a negative interval, backoff or delay");
+        return -1;
+    }
+    if (client_parse_alt(self, alt_hosts) != 0) return -1;
+    self->lb_policy = lb_policy;
+    self->host_backoff = host_backoff;
+    self->host_backoff_max = host_backoff_max;
+    self->dns_refresh = dns_refresh;
+    self->health_check = health_check;
+    self->health_check_interval = health_check_interval;
+    self->max_replica_delay = max_replica_delay;
     if (strlen(host) >= sizeof self->cfg.host || strlen(pool_name) >= sizeof self->cfg.name ||
         strlen(ca_certs) >= sizeof self->cfg.ca_certs || strlen(certfile) >= sizeof self->cfg.certfile ||
         strlen(keyfile) >= sizeof self->cfg.keyfile || strlen(server_hostname) >= sizeof self->cfg.server_hostname ||
@@ -624,8 +725,15 @@ static chb_pool *client_pool(ClientObject *self) {
     if (self->pool && self->generation == gen) return self->pool;
     char err[512] = "";
     chb_pool *p;
+    chb_hostset *hs = NULL;
     Py_BEGIN_ALLOW_THREADS
     p = chb_pool_get(&self->cfg, err, sizeof err);
+    /* a host set also for one name that is re-resolved: hosts.c refreshes through it */
+    if (p && (self->nalt > 0 || self->dns_refresh > 0 || self->health_check) &&
+        !(hs = client_hostset(self, p, err, sizeof err))) {
+        chb_pool_unref(p);
+        p = NULL;
+    }
     Py_END_ALLOW_THREADS
     if (!p) {
         PyErr_SetString(chb_exc(CHB_EXC_OperationalError), err);
@@ -635,6 +743,7 @@ static chb_pool *client_pool(ClientObject *self) {
      * was released: the client holds exactly one reference, or the pool never dies. */
     if (self->closed || (self->pool && self->generation == gen)) {
         chb_pool_unref(p);
+        if (hs) chb_hosts_unref(hs);
         if (self->closed) {
             PyErr_SetString(chb_exc(CHB_EXC_InterfaceError), "the client is closed");
             return NULL;
@@ -642,6 +751,7 @@ static chb_pool *client_pool(ClientObject *self) {
         return self->pool;
     }
     self->pool = p;
+    self->hs = hs;
     self->generation = gen;
     return p;
 }
@@ -712,6 +822,11 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
         goto fail;
     }
     chb_buf_free(&kbody);
+    if (self->hs) { /* several endpoints: the balancer chooses; the request may move on failure */
+        r->hosts = self->hs;
+        chb_hosts_ref(self->hs);
+        pool = chb_hosts_pick(self->hs, 0);
+    }
     r->pool = pool;
     chb_pool_ref(pool); /* released when the engine is done with the request */
     r->to = self->to;
@@ -739,6 +854,8 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
     s->req = r;
     chb_req_incref(r);
     if (chb_loop_submit(chb_req_start_task, r) != 0) {
+        if (r->hosts) chb_hosts_unref(r->hosts);
+        r->hosts = NULL;
         chb_req_decref(r);
         Py_DECREF(s);
         chb_pool_unref(pool);
@@ -779,6 +896,39 @@ static PyObject *Client_pool_stats(ClientObject *self, PyObject *unused) {
                          self->cfg.max_size);
 }
 
+/* Per-host figures of a client with several endpoints (one entry with one). */
+static PyObject *Client_host_stats(ClientObject *self, PyObject *unused) {
+    chb_pool *p = client_pool(self);
+    if (!p) return NULL;
+    chb_pool *one[1] = {p};
+    chb_pool **pools = self->hs ? self->hs->pools : one;
+    int n = self->hs ? self->hs->n : 1;
+    double now = chb_now();
+    PyObject *out = PyList_New(n);
+    if (!out) return NULL;
+    for (int i = 0; i < n; i++) {
+        chb_pool *q = pools[i];
+        chb_pool_stats st;
+        chb_pool_read_stats(q, &st);
+        int64_t until = __atomic_load_n(&q->health.down_until_us, __ATOMIC_RELAXED);
+        double down_for = until ? until / 1e6 - now : 0;
+        PyObject *d = Py_BuildValue(
+            "{ss,si,sl,sl,sl,sl,sl,sl,sl,sl,sd,si,si,sl,sl}", "host", q->cfg.host, "port", q->cfg.port, "in_use",
+            st.in_use, "idle", st.idle, "waiting", st.waiting, "open", st.open, "requests", st.requests, "failures",
+            __atomic_load_n(&q->health.failures, __ATOMIC_RELAXED), "failovers",
+            __atomic_load_n(&q->health.failovers, __ATOMIC_RELAXED), "peak_open", st.peak_open, "down_for",
+            down_for > 0 ? down_for : 0.0, "max_size", q->cfg.max_size, "addresses", q->naddrs, "checks",
+            __atomic_load_n(&q->health.checks, __ATOMIC_RELAXED), "check_failures",
+            __atomic_load_n(&q->health.check_failures, __ATOMIC_RELAXED));
+        if (!d) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, d);
+    }
+    return out;
+}
+
 /* Drop this client's reference to the pool (idempotent): once no client and no
  * request uses it, its idle sockets are closed after a short linger. Results still
  * being read keep working. */
@@ -803,6 +953,8 @@ static PyMethodDef Client_methods[] = {
     {"request", (PyCFunction)(void (*)(void))Client_request, METH_VARARGS | METH_KEYWORDS,
      "send one query; returns a Stream"},
     {"pool_stats", (PyCFunction)Client_pool_stats, METH_NOARGS, "counters of this endpoint's pool"},
+    {"host_stats", (PyCFunction)Client_host_stats, METH_NOARGS,
+     "per host: in_use, idle, open, requests, failures, failovers, down_for (seconds)"},
     {"close", (PyCFunction)Client_close, METH_NOARGS, "let go of the pool (idempotent)"},
     {NULL},
 };

@@ -11,6 +11,7 @@
 #include "buf.h"
 
 struct chb_pool;
+struct chb_hostset;
 struct chb_conn;
 struct chb_notifier;
 struct nd_scanner;
@@ -63,7 +64,9 @@ typedef struct chb_block {
 
 typedef struct chb_request {
     /* ---- immutable after submit ---- */
-    struct chb_pool *pool;
+    struct chb_pool *pool;    /* engine thread may move it to another host (hosts.c) */
+    struct chb_hostset *hosts; /* several endpoints: referenced; NULL for one */
+    uint64_t tried;           /* engine thread: bit i set once hosts->pools[i] failed it */
     uint8_t *wire;            /* full HTTP request bytes */
     size_t wire_len;
     uint8_t *kill_wire;       /* KILL QUERY request for this query_id (NULL: none) */
@@ -82,6 +85,8 @@ typedef struct chb_request {
     int kill_parks;           /* times it was sent again from the parked list (server back) */
     double kill_parked_at;    /* chb_now() when first parked (0: never) */
     int kill_probe;           /* sent from the parked list to see whether the server answers */
+    int is_check;             /* an active health check of its pool's host (hosts.c) */
+    int health_counted;       /* engine: its failure already marked the host (passive health) */
     size_t buffer_limit;      /* backpressure high-water mark (bytes of queued blocks) */
     int want_progress;        /* the consumer reads progress: wake it on each X-ClickHouse-Progress */
 
@@ -100,6 +105,7 @@ typedef struct chb_request {
     unsigned progress_seq;    /* counts the X-ClickHouse-Progress headers received */
     char *content_type;
     chb_block *blocks_head, *blocks_tail;
+    int blocks_taken;         /* blocks the consumer took: none, a failed read may still move host */
     size_t queued_bytes;
     chb_buf raw;              /* MODE_RAW body */
     chb_err_kind err;

@@ -36,7 +36,7 @@ VENV_PY="$VENV/bin/python"
 SYSTEM_PACKAGES=(
     build-essential pkg-config libevent-dev libssl-dev libnghttp2-dev zlib1g-dev
     libzstd-dev zstd clickhouse-server clickhouse-client nginx curl openssl gzip
-    ca-certificates chromium zookeeper
+    ca-certificates chromium zookeeper iproute2 iptables
 )
 
 say() { printf '\n==> %s\n' "$*" >&2; }
@@ -243,6 +243,23 @@ explain_rc() {
     esac
 }
 
+# The netns cluster suite (tests/cluster: 2 shards x 2 replicas + ZooKeeper in network
+# namespaces, faults; about a minute): once, with the first leg's venv. Needs root.
+run_cluster_suite() {
+    LEG=""
+    select_leg "${legs[0]}"
+    if [[ "$(id -u)" != 0 ]] || ! ip netns list >/dev/null 2>&1; then
+        say "cluster suite: needs root and network namespaces; not run"
+        RESULTS+=("cluster|0|0|0|0|0")
+        OVERALL_OK=0
+        return
+    fi
+    CLUSTER_STARTED=1
+    run_suite cluster tests/cluster CHB_CLUSTER_TESTS=1 PYTHON="$VENV_PY" -- "$@"
+    bash "$REPO/tests/cluster/cluster.sh" stop >/dev/null 2>&1 || true
+    CLUSTER_STARTED=""
+}
+
 print_summary() {
     local line name rc passed failed errors skipped verdict
     echo
@@ -267,6 +284,7 @@ cleanup() {
         echo "RESULT: FAIL (exit $rc before the test summary; see the output above)" >&2
     fi
     stop_test_server
+    [[ -n "${CLUSTER_STARTED:-}" ]] && bash "$REPO/tests/cluster/cluster.sh" stop >/dev/null 2>&1
     [[ -n "${WORK_DIR:-}" ]] && rm -rf -- "$WORK_DIR"
     exit "$rc"
 }
@@ -298,6 +316,7 @@ main() {
         run_suite async async_tests PYTHONASYNCIODEBUG=1 -- "$@"
         run_django_subset
     done
+    run_cluster_suite "$@"
 
     print_summary
     SUMMARY_PRINTED=1

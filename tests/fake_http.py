@@ -52,7 +52,7 @@ def read_request(sock):
 
 
 class FakeServer:
-    def __init__(self, script, unix_path=None):
+    def __init__(self, script, unix_path=None, host="127.0.0.1", port=0):
         self.script = script
         self.unix_path = unix_path
         if unix_path:
@@ -64,7 +64,7 @@ class FakeServer:
         else:
             self.sock = socket.socket()
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind(("127.0.0.1", 0))
+            self.sock.bind((host, port))
         self.sock.listen(64)
         if not unix_path:
             self.port = self.sock.getsockname()[1]

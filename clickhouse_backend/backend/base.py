@@ -54,6 +54,16 @@ OPTION_NAMES = {
     "max_decompression_ratio": "max_decompression_ratio",
     "auth": "auth",
     "strings_as_bytes": "strings_as_bytes",
+    # several hosts (docs/cluster.md); HOST may also be "a:8123,b:8123"
+    "hosts": "hosts",
+    "load_balancing": "load_balancing",
+    "host_backoff": "host_backoff",
+    "host_backoff_max": "host_backoff_max",
+    "dns_refresh": "dns_refresh",
+    "retry_replicated_inserts": "retry_replicated_inserts",
+    "health_check": "health_check",
+    "health_check_interval": "health_check_interval",
+    "max_replica_delay": "max_replica_delay",
     # clickhouse-client's native-protocol port, for dbshell only.
     "native_port": None,
     # django-clickhouse-backend compatible names.

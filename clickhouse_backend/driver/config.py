@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from .exceptions import InterfaceError, ProgrammingError
+from . import hosts as _hosts
 
 logger = logging.getLogger("clickhouse_backend.driver")
 
@@ -62,13 +63,37 @@ class Options:
     # A callable given each Progress of every query of the connection (execute's
     # progress= overrides it); asking for progress adds PROGRESS_SETTINGS to the query.
     progress: object = field(default=None, repr=False)
+    # Several endpoints (docs/cluster.md): a list of 'h', 'h:p' or (h, p), or
+    # "a:8123,b:8123" (host accepts the same); port is their default port.
+    hosts: object = None
+    load_balancing: str = "random"  # ClickHouse's names: hosts.LOAD_BALANCING
+    host_backoff: float = _hosts.HOST_BACKOFF
+    host_backoff_max: float = _hosts.HOST_BACKOFF_MAX
+    dns_refresh: float = _hosts.DNS_REFRESH  # re-resolve host names this often (s); 0: never
+    # executemany INSERTs into Replicated*MergeTree tables may be sent again to another
+    # host when no answer came (the server deduplicates the same block): opt-in, for
+    # host lists that are replicas of one shard (docs/cluster.md)
+    retry_replicated_inserts: bool = False
+    health_check: str = None  # active checks: None, "ping", "replicas_status" (hosts.HEALTH_CHECKS)
+    health_check_interval: float = _hosts.HEALTH_CHECK_INTERVAL
+    max_replica_delay: float = _hosts.MAX_REPLICA_DELAY
 
     def __post_init__(self):
-        if not self.host:
+        if not self.host and not self.hosts:
             raise InterfaceError("host must not be empty")
         self.port = int(self.port) if self.port is not None else (8443 if self.secure else 8123)
         if not 0 < self.port < 65536:
             raise InterfaceError(f"port {self.port} out of range")
+        self.endpoints = _hosts.parse_hosts(self.host, self.hosts, self.port)
+        self.host, self.port = self.endpoints[0]
+        self.lb_policy = _hosts.check_load_balancing(self.load_balancing)
+        if self.host_backoff < 0 or self.host_backoff_max < self.host_backoff:
+            raise InterfaceError("host_backoff must be >= 0 and host_backoff_max >= host_backoff")
+        self.health_check_kind = _hosts.check_health_check(self.health_check)
+        if self.health_check_interval <= 0 or self.max_replica_delay < 0:
+            raise InterfaceError("health_check_interval must be > 0 and max_replica_delay >= 0")
+        if self.dns_refresh < 0:
+            raise InterfaceError("dns_refresh must be >= 0 (0: resolve once)")
         if self.auth not in ("basic", "headers"):
             raise InterfaceError("auth must be 'basic' or 'headers'")
         if self.max_block_bytes < 0:
@@ -180,6 +205,10 @@ def parse_dsn(dsn):
     if parts.scheme not in ("clickhouse", "http", "https", "clickhouses", "ch"):
         raise InterfaceError(f"unsupported DSN scheme {parts.scheme!r}")
     out = {}
+    userinfo, at, hostlist = parts.netloc.rpartition("@")
+    if "," in hostlist:  # several hosts: clickhouse://u:p@a:8123,b:8123/db
+        out["hosts"] = hostlist
+        parts = parts._replace(netloc=userinfo + at)
     if parts.scheme in ("https", "clickhouses"):
         out["secure"] = True
     if parts.hostname:

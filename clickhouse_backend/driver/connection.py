@@ -189,7 +189,13 @@ class Connection:
             certfile=options.certfile or "", keyfile=options.keyfile or "",
             server_hostname=options.server_hostname or "", ciphers=options.ciphers or "",
             http2=_HTTP2_MODES[options.http2],
+            alt_hosts=options.endpoints[1:], load_balancing=options.lb_policy,
+            host_backoff=options.host_backoff, host_backoff_max=options.host_backoff_max,
+            dns_refresh=options.dns_refresh, health_check=options.health_check_kind,
+            health_check_interval=options.health_check_interval, max_replica_delay=options.max_replica_delay,
         )
+        if options.health_check:
+            self._client.host_stats()  # builds the pools now: checks start at connect, not at the first query
         self._closed = False
 
     @property
@@ -232,6 +238,11 @@ class Connection:
 
     def pool_stats(self):
         return self._client.pool_stats()
+
+    def host_stats(self):
+        """Per endpoint (docs/cluster.md): host, port, in_use, idle, open, requests,
+        failures, failovers, down_for (seconds it is still skipped), max_size."""
+        return self._client.host_stats()
 
     def server_version(self):
         with self.cursor() as c:

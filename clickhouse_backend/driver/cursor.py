@@ -203,9 +203,14 @@ class CursorBase:
 
     def _send_insert(self, body, settings, query_id, table):
         """Send an INSERT's body and read its answer."""
+        retry = False
+        if table and self.connection._options.retry_replicated_inserts:
+            retry = yield from self._is_replicated(table, settings)
+            if retry:  # the repeat is a no-op only while deduplication is on
+                settings = {**(settings or {}), "insert_deduplicate": 1}
         self._abandon()
         self._reset()
-        self._send(body, False, settings, query_id)
+        self._send(body, retry, settings, query_id)
         try:
             yield from self._first_block()
         except Error:
@@ -231,6 +236,20 @@ class CursorBase:
         names = [c.strip() for c in target.group("columns").split(",")]
         names = [n[1:-1].replace("\\`", "`") if n.startswith("`") else n for n in names]
         return [(n, types.get(n, "")) for n in names]
+
+    def _is_replicated(self, table, settings):
+        """Whether table is a Replicated*MergeTree table (cached with its columns):
+        the server deduplicates a block it already has, so an INSERT of the same
+        body may be sent again (retry_replicated_inserts, docs/cluster.md)."""
+        key = ("replicated", table)  # in the column cache: cleared on schema changes too
+        cache = self.connection._columns
+        if key not in cache:
+            try:
+                rows = yield from self._side_query(f"SHOW CREATE TABLE {table}", settings)
+            except Error:
+                return False  # the INSERT itself will say what is wrong
+            cache[key] = bool(rows) and re.search(r"ENGINE = Replicated\w*MergeTree\b", rows[0][0]) is not None
+        return cache[key]
 
     def _knowing_server_version(self, prepare):
         """prepare(), again once the server version is known when a literal's

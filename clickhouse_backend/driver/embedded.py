@@ -348,6 +348,9 @@ class EmbeddedClient:
         """Nothing to let go of: the process's one chDB engine outlives its connections
         (shutdown() closes it)."""
 
+    def host_stats(self):
+        return []  # in-process: no endpoints
+
 
 class EmbeddedStream:
     """One query on chDB: a ResultStream (driver/interface.py), as ``_engine.Stream`` is.

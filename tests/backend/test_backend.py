@@ -81,6 +81,24 @@ def test_ciphers_option_reaches_the_tls_handshake():
     assert seen == {"TLS_CHACHA20_POLY1305_SHA256"}
 
 
+def test_host_list_in_django_host_fails_over():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()  # nothing listens there
+    live = DatabaseWrapper(_settings()).get_connection_params()
+    w = DatabaseWrapper(_settings(HOST=f"127.0.0.1:{dead},{live['host']}:{live['port']}",
+                                  OPTIONS={"load_balancing": "in_order"}))
+    with w.cursor() as cur:
+        cur.execute("SELECT 7")
+        assert cur.fetchone() == (7,)
+    stats = w.connection.host_stats()
+    assert [(h["port"], h["failures"]) for h in stats] == [(dead, 1), (live["port"], 0)]
+    w.close()
+
+
 def test_unsupported_option_settings_dropped_with_warning(clickhouse_url):
     w = DatabaseWrapper(_settings(OPTIONS={"settings": {"mutations_sync": 2, "max_threads": 2,
                                                         "no_such_setting_xyz": 1}}))

@@ -1,0 +1,81 @@
+/* Several endpoints behind one connection: load balancing, passive health and
+ * failover. Each host keeps its own chb_pool (connections, caps, kills): a host set
+ * only chooses which pool a request goes to, and moves a request that failed before
+ * the server could have run it (or a read that got no answer) to another host. */
+#ifndef CHB_HOSTS_H
+#define CHB_HOSTS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "request.h"
+
+struct chb_pool;
+
+#define CHB_MAX_HOSTS 64 /* tried hosts are a bit mask per request */
+
+/* Active checks (hosts.py: HEALTH_CHECKS): none, GET /ping, GET /replicas_status?verbose=1
+ * (up when it answers 200 and no table's absolute delay exceeds max_replica_delay). */
+enum { CHB_CHECK_NONE, CHB_CHECK_PING, CHB_CHECK_REPLICAS };
+
+/* ClickHouse's load_balancing names, in this order (hosts.py maps them). */
+enum { CHB_LB_RANDOM, CHB_LB_IN_ORDER, CHB_LB_FIRST_OR_RANDOM, CHB_LB_ROUND_ROBIN, CHB_LB_NEAREST_HOSTNAME };
+
+/* Per-endpoint health, inside its chb_pool, so every client of the endpoint shares
+ * what one of them learned. Written on the engine thread, read anywhere (atomics). */
+typedef struct {
+    int64_t down_until_us;   /* CLOCK_MONOTONIC microseconds; 0: up */
+    long failures;           /* connect errors, resets and timeouts before an answer */
+    long failovers;          /* requests moved from this host to another */
+    int streak;              /* failures since the last answer: the backoff exponent */
+    int64_t probe_until_us;  /* a request is out testing a host whose backoff ended (claim expiry) */
+    int checking;            /* engine thread: an active check is out */
+    long checks, check_failures; /* active checks sent, and those that found it unwell */
+    double resolved_at;      /* chb_now() of the last resolution (engine thread, and creation) */
+    int resolving;           /* atomic: a refresh is running */
+    unsigned addr_epoch;     /* engine thread: bumped when the address set changed */
+} chb_health;
+
+typedef struct chb_hostset {
+    int refs;                /* atomic: the client and its requests */
+    int n;
+    int policy;
+    unsigned rr;             /* atomic: round_robin position */
+    double backoff, backoff_max;
+    double dns_refresh;      /* re-resolve names this often (seconds; 0: never) */
+    int check;               /* CHB_CHECK_* */
+    double check_interval, max_delay, connect_timeout;
+    struct event *check_timer; /* engine thread; holds a reference to the set */
+    int distance[CHB_MAX_HOSTS]; /* nearest_hostname: characters differing from ours */
+    struct chb_pool *pools[CHB_MAX_HOSTS]; /* each referenced */
+} chb_hostset;
+
+/* Build a host set over pools already referenced (ownership of the references moves
+ * to the set). hostnames: for nearest_hostname. */
+chb_hostset *chb_hosts_new(struct chb_pool **pools, int n, int policy, double backoff, double backoff_max,
+                           double dns_refresh);
+/* Start the active checks of hs->check every hs->check_interval seconds, on the engine
+ * thread; they stop once only they still refer to the set. Any thread. */
+void chb_hosts_start_checks(chb_hostset *hs);
+/* engine thread: a check request ended (from chb_req_engine_done) */
+void chb_hosts_check_done(chb_request *r);
+void chb_hosts_ref(chb_hostset *hs);
+void chb_hosts_unref(chb_hostset *hs);
+/* A host for a new request, by policy, skipping hosts marked down (all down: the one
+ * that comes back first) and, while others have room, hosts at their connection cap.
+ * Any thread. */
+struct chb_pool *chb_hosts_pick(chb_hostset *hs, uint64_t tried);
+int chb_hosts_index(chb_hostset *hs, struct chb_pool *p);
+
+/* engine thread */
+/* hs: the set the failed request came through (its backoff); NULL: count only */
+void chb_health_failed(struct chb_pool *p, const chb_hostset *hs);
+void chb_health_answered(struct chb_pool *p);
+/* r failed on its pool before any answer (kind: connect, network, timeout); with
+ * never_sent, the server cannot have run it. Moves r to another host and returns 1
+ * when that is safe (never sent, or a retryable read) and a host is left within the
+ * query's deadline; else returns 0 and may rewrite msg to say why it was not moved. */
+int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen);
+/* engine thread: 1 if the consumer took no block of r yet; then the blocks queued
+ * for it are dropped (the next host sends the whole result again). */
+int chb_hosts_untaken(chb_request *r);
+#endif
