@@ -38,6 +38,25 @@ def one_value(host, sql):
         c.close()
 
 
+def replicas_ready(hosts, db, timeout=90):
+    """Wait until every node's replica of db.loc has a live ZooKeeper session again.
+    A node cut off or stopped by a test may come back with its session expired (18.16
+    re-opens it in the background); DDL ON CLUSTER and SYNC REPLICA fail until it has."""
+    deadline = time.monotonic() + timeout
+    for h in hosts:
+        while True:
+            try:
+                state = one_value(h, f"SELECT is_session_expired OR is_readonly FROM system.replicas "
+                                     f"WHERE database = '{db}' AND table = 'loc'")
+                if state == 0:
+                    break
+            except (chd.Error, IndexError) as e:  # IndexError: the table is not attached yet
+                state = e
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{h}: replica not back within {timeout}s: {state}")
+            time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def tables(cluster):
     """db.loc (ReplicatedMergeTree per shard) and db.dist (Distributed by x), created
@@ -59,6 +78,7 @@ def tables(cluster):
         c2.cursor().execute(f"SYSTEM SYNC REPLICA {db}.loc")
         c2.close()
     yield db, rows
+    replicas_ready(cluster["hosts"], db)
     cur.execute(f"DROP DATABASE IF EXISTS {db} ON CLUSTER {name}")
     c.close()
 
@@ -182,6 +202,7 @@ def test_reads_under_load_survive_a_lost_replica(cluster, tables, kind):
 def test_inserts_during_a_node_loss_are_exactly_once_or_refused(cluster, tables):
     db, _ = tables
     hosts = cluster["hosts"]
+    replicas_ready(hosts, db)  # the read tests' faults may have expired n1's session
     c = conn_to(*hosts, load_balancing="round_robin", send_receive_timeout=10)
     cur = c.cursor()
     ok, failed = [], []
@@ -201,6 +222,7 @@ def test_inserts_during_a_node_loss_are_exactly_once_or_refused(cluster, tables)
     finally:
         if not one_alive(hosts[2]):
             fault("restart", "n3")
+    replicas_ready(hosts, db)
     for h in hosts:
         c2 = chd.connect(host=h, send_receive_timeout=120)
         c2.cursor().execute(f"SYSTEM SYNC REPLICA {db}.loc")
