@@ -18,7 +18,9 @@ import os
 import re
 import sys
 
-from tests.django_settings import skips as S
+# Run as a script (the documented way): the repository root must be importable for tests.*.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.django_settings import skips as S  # noqa: E402
 
 # (regex on the traceback, gate: skip before this server version or None for
 # every version, reason)
