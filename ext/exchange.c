@@ -268,12 +268,7 @@ void chb_req_abandon_task(void *arg) {
             int paused = r->state == REQ_PAUSED;
             if (paused) r->state = REQ_STREAMING;
             pthread_mutex_unlock(&r->mu);
-            while (b) {
-                chb_block *n = b->next;
-                free(b->data);
-                free(b);
-                b = n;
-            }
+            chb_blocks_free(b);
             if (r->timer) event_free(r->timer);
             r->timer = evtimer_new(chb_loop_base(), drain_timeout_cb, r);
             if (r->timer) {

@@ -407,11 +407,6 @@ int chb_hosts_untaken(chb_request *r) {
         r->queued_bytes = 0;
     }
     pthread_mutex_unlock(&r->mu);
-    while (b) {
-        chb_block *next = b->next;
-        free(b->data);
-        free(b);
-        b = next;
-    }
+    chb_blocks_free(b);
     return untaken;
 }

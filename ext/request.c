@@ -18,18 +18,21 @@ chb_request *chb_req_new(void) {
     return r;
 }
 
-void chb_req_incref(chb_request *r) { __atomic_add_fetch(&r->refs, 1, __ATOMIC_ACQ_REL); }
-
-void chb_req_decref(chb_request *r) {
-    if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
-    CHB_INVARIANT(r->conn == NULL && r->timer == NULL && !r->in_ready_list);
-    chb_block *b = r->blocks_head;
+void chb_blocks_free(chb_block *b) {
     while (b) {
         chb_block *n = b->next;
         free(b->data);
         free(b);
         b = n;
     }
+}
+
+void chb_req_incref(chb_request *r) { __atomic_add_fetch(&r->refs, 1, __ATOMIC_ACQ_REL); }
+
+void chb_req_decref(chb_request *r) {
+    if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+    CHB_INVARIANT(r->conn == NULL && r->timer == NULL && !r->in_ready_list);
+    chb_blocks_free(r->blocks_head);
     free(r->wire);
     free(r->kill_wire);
     free(r->summary);

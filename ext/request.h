@@ -62,6 +62,9 @@ typedef struct chb_block {
     struct chb_block *next;
 } chb_block;
 
+/* Frees a list of blocks (taken off a request under its lock). */
+void chb_blocks_free(chb_block *b);
+
 typedef struct chb_request {
     /* ---- immutable after submit ---- */
     struct chb_pool *pool;    /* engine thread may move it to another host (hosts.c) */
