@@ -63,6 +63,12 @@ class Stream:
     def arm(self, fut: asyncio.Future[None]) -> None: ...
     def close(self) -> None: ...
     def cancel(self) -> None: ...
+    @property
+    def attempt(self) -> int:
+        """How often the read had moved to another host when the last block was taken."""
+    def deliver(self) -> bool:
+        """Rows are about to reach the caller: the read stays on its host from now on.
+        False if it moved since the last block taken (those blocks are stale)."""
 
 class Client:
     """One HTTP endpoint with its credentials; requests share the endpoint's pool."""

@@ -399,12 +399,13 @@ int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen)
 
 int chb_hosts_untaken(chb_request *r) {
     pthread_mutex_lock(&r->mu);
-    int untaken = r->blocks_taken == 0;
+    int untaken = !r->rows_delivered;
     chb_block *b = NULL;
     if (untaken) {
         b = r->blocks_head;
         r->blocks_head = r->blocks_tail = NULL;
         r->queued_bytes = 0;
+        r->attempt++; /* what the consumer took so far belongs to the abandoned attempt */
     }
     pthread_mutex_unlock(&r->mu);
     chb_blocks_free(b);

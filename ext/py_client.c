@@ -76,6 +76,7 @@ typedef struct {
     chb_block *last;        /* the last block handed out, kept raw until the next one for redecode() */
     int finished;           /* end of result returned to the consumer */
     unsigned generation;
+    unsigned attempt;       /* the request's attempt when the last block was taken */
     unsigned progress_seen; /* progress_seq delivered by next_block_progress() */
     char query_id[128];
 } StreamObject;
@@ -257,10 +258,10 @@ static PyObject *stream_take(StreamObject *self) {
     chb_block *b = r->blocks_head;
     chb_req_state st = r->state;
     int resume = 0;
+    if (b || st == REQ_DONE) self->attempt = r->attempt; /* what the consumer sees now comes from it */
     if (b) {
         r->blocks_head = b->next;
         if (!r->blocks_head) r->blocks_tail = NULL;
-        r->blocks_taken++;
         r->queued_bytes -= b->len;
         resume = st == REQ_PAUSED && r->queued_bytes <= r->buffer_limit / 2;
     }
@@ -433,6 +434,21 @@ static PyObject *Stream_get_info(StreamObject *self, void *which) {
 
 static PyObject *Stream_get_query_id(StreamObject *self, void *unused) { return PyUnicode_FromString(self->query_id); }
 
+/* The consumer is about to hand rows to the caller: from now on the read stays on its
+ * host. False if it moved since the last block taken (those rows are stale: read the
+ * result again from the new attempt's first block). */
+static PyObject *Stream_deliver(StreamObject *self, PyObject *unused) {
+    chb_request *r = self->req;
+    if (!r) Py_RETURN_TRUE;
+    pthread_mutex_lock(&r->mu);
+    int fresh = r->attempt == self->attempt;
+    if (fresh) r->rows_delivered = 1;
+    pthread_mutex_unlock(&r->mu);
+    return PyBool_FromLong(fresh);
+}
+
+static PyObject *Stream_get_attempt(StreamObject *self, void *unused) { return PyLong_FromUnsignedLong(self->attempt); }
+
 static PyMethodDef Stream_methods[] = {
     {"redecode", (PyCFunction)Stream_redecode, METH_NOARGS, "the last block again, in the current columnar mode"},
     {"next_block", (PyCFunction)Stream_next_block, METH_NOARGS, "block until the next decoded block; None at the end"},
@@ -442,6 +458,8 @@ static PyMethodDef Stream_methods[] = {
     {"arm", (PyCFunction)Stream_arm, METH_O, "resolve this future (set_result(None)) on the next news"},
     {"close", (PyCFunction)Stream_close, METH_NOARGS, "let go of the rest of the result (drained if small, else cancelled)"},
     {"cancel", (PyCFunction)Stream_cancel, METH_NOARGS, "abort the request, free its slot, KILL QUERY on the server"},
+    {"deliver", (PyCFunction)Stream_deliver, METH_NOARGS,
+     "rows are about to reach the caller: no more host moves; False if the blocks taken are stale"},
     {NULL},
 };
 
@@ -454,6 +472,7 @@ static PyGetSetDef Stream_getset[] = {
     {"content_type", (getter)Stream_get_info, NULL, "Content-Type of the answer", (void *)INFO_CONTENT_TYPE},
     {"content_encoding", (getter)Stream_get_info, NULL, "gzip/zstd/identity (deflate counts as gzip)", (void *)INFO_CONTENT_ENCODING},
     {"query_id", (getter)Stream_get_query_id, NULL, "query_id sent to the server", NULL},
+    {"attempt", (getter)Stream_get_attempt, NULL, "the attempt (host move count) the last block taken came from", NULL},
     {"columnar", (getter)Stream_get_columnar, (setter)Stream_set_columnar, "decoding mode of the next blocks (0..4)", NULL},
     {"progress", (getter)Stream_get_info, NULL, "latest X-ClickHouse-Progress JSON text (None before one)", (void *)INFO_PROGRESS},
     {"progress_seq", (getter)Stream_get_info, NULL, "number of X-ClickHouse-Progress headers received", (void *)INFO_PROGRESS_SEQ},

@@ -108,7 +108,11 @@ typedef struct chb_request {
     unsigned progress_seq;    /* counts the X-ClickHouse-Progress headers received */
     char *content_type;
     chb_block *blocks_head, *blocks_tail;
-    int blocks_taken;         /* blocks the consumer took: none, a failed read may still move host */
+    /* A read may move to another host until its consumer hands a row to the caller
+     * (rows_delivered, set by Stream.deliver()); each move is a new attempt, and the
+     * consumer drops what it buffered of an earlier one (see cursor.py _on_block). */
+    int rows_delivered;
+    unsigned attempt;
     size_t queued_bytes;
     chb_buf raw;              /* MODE_RAW body */
     chb_err_kind err;

@@ -88,6 +88,108 @@ def test_read_fails_over_from_a_refusing_host(server_params):
     c.close()
 
 
+def native_numbers(values):
+    """A Native block of one UInt64 column "number" (as ClickHouse sends it)."""
+    values = list(values)
+    return bytes([1, len(values)]) + b"\x06number\x06UInt64" + b"".join(v.to_bytes(8, "little") for v in values)
+
+
+FIRST_FIVE = native_numbers(range(5))  # a plausible first block of the query below
+NUMBERS_SQL = "SELECT number FROM system.numbers LIMIT 10"
+
+
+def first_block_then_silence(conn, req, n):
+    """A host stopped (SIGSTOP) after it sent the first block, before the end."""
+    head = ("HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\nContent-Type: application/octet-stream\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    conn.sendall(head + b"%x\r\n" % len(FIRST_FIVE) + FIRST_FIVE + b"\r\n")
+    time.sleep(3)
+    return "close"
+
+
+def stalled_then(server_params, *hosts):
+    stalled = FakeServer(first_block_then_silence)
+    c = chd.connect(hosts=[f"127.0.0.1:{stalled.port}", *hosts], load_balancing="in_order",
+                    pool_name=uuid.uuid4().hex[:16], **{**base_params(server_params), "send_receive_timeout": 0.5})
+    return stalled, c
+
+
+@pytest.mark.parametrize("fetch", ["fetchall", "fetchmany", "fetchnumpy", "columnar"])
+def test_read_moves_when_its_host_stalls_after_execute_took_the_first_block(server_params, fetch):
+    # execute() reads the first block (for `description`); no row has reached the
+    # caller until a fetch returns, so the read still moves, and the rows the
+    # stalled host sent are dropped, not returned twice
+    stalled, c = stalled_then(server_params, live(server_params))
+    cur = c.cursor()
+    if fetch == "columnar":
+        cur.set_query_execution_args(columnar=True)
+    cur.execute(NUMBERS_SQL)
+    assert cur.description[0][0] == "number"
+    if fetch == "fetchall":
+        got = cur.fetchall()
+    elif fetch == "fetchmany":
+        got = cur.fetchmany(8) + cur.fetchmany(8)
+    elif fetch == "fetchnumpy":
+        got = [(int(v),) for v in cur.fetchnumpy()["number"]]
+    else:
+        got = list(zip(*cur.fetchall()))
+    assert got == [(i,) for i in range(10)]
+    assert c.host_stats()[0]["failovers"] == 1 and c.host_stats()[1]["requests"] == 1
+    c.close()
+    stalled.close()
+
+
+@pytest.mark.parametrize("fetch", ["fetchone", "iterate"])
+def test_read_stays_once_a_row_reached_the_caller(server_params, fetch):
+    stalled, c = stalled_then(server_params, live(server_params))
+    cur = c.cursor()
+    cur.execute(NUMBERS_SQL)
+    got = []
+    with pytest.raises(chd.OperationalError, match="send_receive_timeout"):
+        if fetch == "fetchone":
+            got.append(cur.fetchone())
+            cur.fetchall()
+        for row in cur:  # iteration hands over each block's rows as they come
+            got.append(row)
+    assert got == [(i,) for i in range(1 if fetch == "fetchone" else 5)]  # the first host's: it may not move now
+    assert c.host_stats()[0]["failovers"] == 0 and c.host_stats()[1]["requests"] == 0
+    c.close()
+    stalled.close()
+
+
+def test_a_moved_read_whose_new_answer_is_empty_returns_no_rows(server_params):
+    # the second host ends its answer without a block: the first host's rows must not survive
+    empty = FakeServer(lambda conn, req, n: conn.sendall(
+        http_response(b"", headers=["Content-Type: application/octet-stream"])) or "keep")
+    stalled, c = stalled_then(server_params, f"127.0.0.1:{empty.port}")
+    cur = c.cursor()
+    cur.execute(NUMBERS_SQL)
+    assert cur.fetchall() == [] and cur.rowcount == 0
+    assert len(empty.requests) == 1
+    c.close()
+    stalled.close()
+    empty.close()
+
+
+def test_async_read_moves_when_its_host_stalls_after_execute(server_params):
+    stalled = FakeServer(first_block_then_silence)
+
+    async def main():
+        c = await chd.connect_async(hosts=[f"127.0.0.1:{stalled.port}", live(server_params)],
+                                    load_balancing="in_order", pool_name=uuid.uuid4().hex[:16],
+                                    **{**base_params(server_params), "send_receive_timeout": 0.5})
+        cur = c.cursor()
+        await cur.execute(NUMBERS_SQL)
+        rows = await cur.fetchall()
+        stats = c.host_stats()
+        await c.close()
+        return rows, stats
+
+    rows, stats = asyncio.run(main())
+    assert rows == [(i,) for i in range(10)] and stats[0]["failovers"] == 1
+    stalled.close()
+
+
 def test_every_host_down_is_one_clear_error(server_params):
     a, b = closed_port(), closed_port()
     c = chd.connect(hosts=[f"127.0.0.1:{a}", f"127.0.0.1:{b}"], pool_name=uuid.uuid4().hex[:16],

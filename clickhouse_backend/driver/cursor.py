@@ -86,6 +86,8 @@ class CursorBase:
         self._rows = []
         self._pos = 0
         self._done = True
+        self._attempt = 0      # the stream's attempt the buffered rows come from
+        self._delivered = False  # a row of this result reached the caller (see _delivering)
         self._failed = None    # the error that ended the current result early
         self._names = None
         self._types = None
@@ -267,9 +269,14 @@ class CursorBase:
         stream = self.connection._client.request(
             sql.encode("utf-8", "surrogateescape"), params=settings_query(settings), retryable=True,
             notifier=self._notifier(), query_timeout=self.connection._options.query_timeout or 0.0)
-        rows = []
+        rows, attempt = [], 0
         try:
-            while (block := (yield stream)) is not None:
+            while True:
+                block = yield stream
+                if stream.attempt != attempt:  # moved to another host: its rows start again
+                    rows, attempt = [], stream.attempt
+                if block is None:
+                    break
                 rows.extend(block[2])
         except Error:
             raise
@@ -285,13 +292,34 @@ class CursorBase:
             if (self._on_block((yield from self._next_block())) or self._names is not None) and not self._columnar:
                 break
 
+    def _fill(self, enough):
+        """Read blocks until enough() or the end; then rows may reach the caller.
+        Until the first do, a read that breaks off (its host stopped after execute()
+        took the first block) moves to another host; from then on it stays. If it
+        moved meanwhile, what is buffered is the abandoned attempt's: read again."""
+        while True:
+            while not self._done and not enough():
+                self._on_block((yield from self._next_block()))
+            if self._may_deliver():
+                return
+            self._forget_attempt()
+
+    def _may_deliver(self):
+        if not self._delivered and (self._stream is None or self._stream.deliver()):
+            self._delivered = True
+        return self._delivered
+
+    def _forget_attempt(self):
+        self._rows, self._pos, self._total, self._columns = [], 0, 0, None
+        self._attempt = self._stream.attempt
+
     def _fetch_ready(self, n):
         """fetch's answer when it needs no wait (the rows are buffered), else None:
         the shells try this first, as a step machine costs a generator per call."""
         if not self._busy.acquire(False):
             raise ProgrammingError(_CONCURRENT.format(self._user, self._user, self._user))
         try:
-            if self._done or (n is not None and self._buffered() >= n):
+            if (self._done or (n is not None and self._buffered() >= n)) and self._may_deliver():
                 self._check_result()
                 return self._take(n)
             return None
@@ -302,16 +330,14 @@ class CursorBase:
         """Up to n rows (None: all the rest)."""
         self._check_result()
         self._rows_again()
-        while not self._done and (n is None or self._buffered() < n):
-            self._on_block((yield from self._next_block()))
+        yield from self._fill(lambda: n is not None and self._buffered() >= n)
         return self._take(n)
 
     def _fetch_some_steps(self):
         """The rows buffered, or the next block's; [] at the end (for iteration)."""
         self._check_result()
         self._rows_again()
-        while not self._done and not self._buffered():
-            self._on_block((yield from self._next_block()))
+        yield from self._fill(self._buffered)
         return self._take(None)
 
     def _iterated(self, generation, finished):
@@ -344,25 +370,33 @@ class CursorBase:
         if self._columnar:
             raise ProgrammingError("with set_query_execution_args(columnar=True) the columns come from fetchall()")
         self._read = True
-        blocks = []
-        if self._buffered():
-            blocks.append(self._buffered_columns(mode))
-        if self._stream is not None:
+        fetched = self._fetched
+        while True:
+            blocks = []
+            if self._buffered():
+                blocks.append(self._buffered_columns(mode))
             self._stream.columnar = mode  # the next blocks come as buffers
-        while not self._done and (max_blocks is None or len(blocks) < max_blocks):
-            block = yield from self._next_block()
-            if block is None:
-                self._on_block(None)
+            while not self._done and (max_blocks is None or len(blocks) < max_blocks):
+                block = yield from self._next_block()
+                if self._stream.attempt != self._attempt:  # the read moved to another host: start again
+                    self._forget_attempt()
+                    blocks, self._fetched = [], fetched
+                if block is None:
+                    self._on_block(None)
+                    break
+                names, types, cols = block
+                if self._names is None:
+                    self._names, self._types = names, types
+                    self._describe = None
+                n = col.block_rows(cols[0], types[0]) if cols else 0
+                self._total += n
+                self._fetched += n
+                if n:
+                    blocks.append((cols, 0))
+            if self._may_deliver():
                 break
-            names, types, cols = block
-            if self._names is None:
-                self._names, self._types = names, types
-                self._describe = None
-            n = col.block_rows(cols[0], types[0]) if cols else 0
-            self._total += n
-            self._fetched += n
-            if n:
-                blocks.append((cols, 0))
+            self._forget_attempt()  # it moved after the last block taken: read again
+            self._fetched = fetched
         if self._done and self._names is None and self._describe is not None:
             yield from self._describe_steps()  # an empty result: the column types, for typed empty columns
         return blocks
@@ -625,6 +659,8 @@ class CursorBase:
     # -- consuming ------------------------------------------------------------
     def _on_block(self, block):
         """Take one decoded block (or None at the end). Returns True if it had rows."""
+        if self._stream is not None and self._stream.attempt != self._attempt:
+            self._forget_attempt()  # the read moved to another host: its rows start again
         if block is None:
             self._done = True
             if self._columns is not None:
