@@ -41,6 +41,7 @@ def set_titles(sz):
         "insert": f"4. Insert {sz['insert_rows']:,} rows",
         "orm": "5. Django ORM per-query overhead",
         "dash": "6. ASGI dashboard: 8 concurrent aggregates per request",
+        "pages": "6b. The example dashboard (README command 1): async page vs sync page, embedded engine",
         "stream": f"7. Peak RSS while streaming {sz['stream_rows']:,} rows",
     })
 
@@ -188,8 +189,11 @@ class Report:
                "Per query, median of the runs (min–max). *driver* replays the very SQL the ORM sent "
                "through the backend's own DB-API cursor; the difference is what the ORM and the "
                "backend add.", "",
-               "| backend | query | through the ORM | driver only | ORM + backend overhead | ours is … faster |",
-               "| --- | --- | ---: | ---: | ---: | ---: |"]
+               "*async API* runs the same query through Django's async API (`aget`, `acount`… one after "
+               "another).", "",
+               "| backend | query | through the ORM | async API | driver only | ORM + backend overhead | "
+               "ours is … faster |",
+               "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
         data = ([], [], [], [], [])
         for q in ("filter_values", "aggregate"):
             om = self.median_of("orm", "ours", query=q)
@@ -198,12 +202,13 @@ class Report:
                 label = "**this backend**" if backend == "ours" else "django-clickhouse-backend"
                 if not c or not c.get("times"):
                     err = self.case("orm", backend) or {}
-                    out.append(f"| {label} | {q} | failed: {err.get('error', 'no result')} | | | |")
+                    out.append(f"| {label} | {q} | failed: {err.get('error', 'no result')} | | | | |")
                     continue
                 m, rm = med(c["times"]), med(c["raw_times"])
                 ratio = m / om if om and backend != "ours" else None
+                am = med(c.get("async_times") or [])
                 out.append(f"| {label} | `{q}` | {fmt_s(m)} ({fmt_s(min(c['times']))}–{fmt_s(max(c['times']))}) | "
-                           f"{fmt_s(rm)} | {fmt_s(m - rm)} | {fmt_ratio(ratio)} |")
+                           f"{fmt_s(am) if am else '—'} | {fmt_s(rm)} | {fmt_s(m - rm)} | {fmt_ratio(ratio)} |")
                 data[0].append(f"{backend}\n{q}")
                 data[1].append(m * 1e6)
                 data[2].append(min(c["times"]) * 1e6)
@@ -251,6 +256,25 @@ class Report:
         self.bar_chart("dash", data, "requests/s (higher is better)")
         out.append("")
         return out
+
+    def pages_section(self):
+        pg = self.r.get("pages")
+        out = [f"### {TITLES['pages']}", ""]
+        if not pg:
+            return out + ["not run", ""]
+        if pg.get("error"):
+            return out + [f"failed: {pg['error']}", ""]
+        out += [f"`examples/dashboard` under uvicorn on chDB with {pg['rows']:,} demo events; each page "
+                f"loaded {len(pg['quiet']['async'])} times, one at a time, alternating (the async page runs its "
+                "19 queries at once on the event loop, the sync page one after another); then the same beside "
+                "a CPU-bound neighbour process (`while True: pass`). Median (min–max).", "",
+                "| machine | async page `/` | sync page `/sync/` | async is … faster |",
+                "| --- | ---: | ---: | ---: |"]
+        for where, label in (("quiet", "quiet"), ("neighbour", "with a CPU-bound neighbour")):
+            a, s_ = pg[where]["async"], pg[where]["sync"]
+            out.append(f"| {label} | {fmt_s(med(a))} ({fmt_s(min(a))}–{fmt_s(max(a))}) | "
+                       f"{fmt_s(med(s_))} ({fmt_s(min(s_))}–{fmt_s(max(s_))}) | {fmt_ratio(med(s_) / med(a))} |")
+        return out + [""]
 
     def stream_section(self):
         rows_full = self.r["sizes"]["stream_rows"]
@@ -377,6 +401,29 @@ class Report:
         else:
             rows.append("| 6: best ORM mode vs best ORM mode of django-clickhouse-backend | >= 3× req/s | "
                         "not measured | — |")
+        # the async ORM on the greenlet bridge (issue 12)
+        dash = {e["mode"]: med(e["rps"]) for e in self.r.get("dash", [])
+                if e["backend"] == "ours" and e.get("rps") and not e.get("error")}
+        if dash.get("orm-async") and dash.get("orm-threads"):
+            r = dash["orm-async"] / dash["orm-threads"]
+            rows.append(f"| 6: ours orm-async vs ours orm-threads | >= 1.3× req/s | {r:.2f}× | "
+                        f"{'met' if r >= 1.3 else '**missed**'} |")
+        if dash.get("orm-async") and dcb:
+            r = dash["orm-async"] / dcb
+            rows.append(f"| 6: ours orm-async vs best ORM mode of django-clickhouse-backend | >= 2.5× req/s | "
+                        f"{r:.2f}× | {'met' if r >= 2.5 else '**missed**'} |")
+        for q in ("filter_values", "aggregate"):
+            c = self.case("orm", "ours", query=q)
+            if c and c.get("times") and c.get("async_times"):
+                r = med(c["async_times"]) / med(c["times"]) - 1
+                rows.append(f"| 5: async API vs sync per query (ours, `{q}`) | <= 10 % slower | {r * 100:+.1f} % | "
+                            f"{'met' if r <= 0.10 else '**missed**'} |")
+        pg = self.r.get("pages") or {}
+        for where in ("quiet", "neighbour"):
+            if pg.get(where):
+                r = med(pg[where]["sync"]) / med(pg[where]["async"])
+                rows.append(f"| 6b: example dashboard, async page vs sync page ({where}) | faster | {r:.2f}× | "
+                            f"{'met' if r > 1 else '**missed**'} |")
         flat = []
         rows_full = self.r["sizes"]["stream_rows"]
         for client in ("ours-sync", "ours-async"):
@@ -414,7 +461,7 @@ class Report:
         out += self.machine() + ["", "### Targets", ""] + self.target_rows() + [""]
         for w in ("seq", "conc", "fetch", "insert"):
             out += self.driver_section(w)
-        out += self.orm_section() + self.dash_section() + self.stream_section()
+        out += self.orm_section() + self.dash_section() + self.pages_section() + self.stream_section()
         if any(c["workload"] == "columnar" for c in self.cases):
             out += ["### 8. Columnar results and inserts (NumPy, pandas, Arrow)", "",
                     columnar_markdown(self.r), ""]

@@ -56,6 +56,8 @@ SIZES = {
     "runs": (5, 1),          # cheap cases: seq, conc, orm
     "heavy_runs": (3, 1),    # fetch, insert, Django bulk_create
     "dash_runs": (3, 1),
+    "page_rows": (200_000, 20_000),  # README command (1)'s demo data
+    "page_loads": (20, 4),           # loads of each page, alternating
 }
 
 DRIVER_CLIENTS = {
@@ -72,7 +74,8 @@ DRIVER_CLIENTS = {
 }
 DJ_BACKENDS = ["ours", "dcb"]
 DASH_MODES = {"ours": ["orm-async", "orm-threads", "driver-async"], "dcb": ["orm-async", "orm-threads"]}
-WORKLOADS = ["seq", "conc", "fetch", "insert", "orm", "dash", "stream", "columnar"]
+WORKLOADS = ["seq", "conc", "fetch", "insert", "orm", "dash", "pages", "stream", "columnar"]
+EXAMPLE = os.path.join(REPO, "examples", "dashboard")
 # Workload 8 (docs/columnar.md): (client, kind) -- kind is the worker's col_<kind> or insert_df.
 COLUMNAR_CASES = [
     ("ours-sync", "tuples"), ("ours-sync", "numpy"), ("ours-sync", "df"), ("ours-sync", "arrow"),
@@ -453,6 +456,73 @@ class Runner:
         log(f"  dash    {backend:5s} {mode:13s} {sorted(entry['rps'])[len(entry['rps']) // 2]:.1f} req/s")
         return entry
 
+    # -- workload 6b: the example dashboard (README command 1) ---------------------------
+    def pages(self):
+        """The example project's async page (/) against its sync page (/sync/), on the
+        embedded engine with the demo data, loaded one at a time, alternating: on a
+        quiet machine, then beside a CPU-bound neighbour process."""
+        res = {"rows": self.size["page_rows"]}
+        env = self.env(ours=True, DASHBOARD_DATA=tempfile.mkdtemp(prefix="chb-pages-"))
+        env.pop("CLICKHOUSE_HTTP_URL", None)
+        try:
+            subprocess.run([self.py, "manage.py", "load_demo", "--rows", str(res["rows"])], cwd=EXAMPLE,
+                           env=env, check=True, capture_output=True, timeout=600)
+        except (subprocess.SubprocessError, OSError) as e:
+            res["error"] = f"load_demo failed: {getattr(e, 'stderr', '') or e}"[-300:]
+            self.results["pages"] = res
+            return
+        port = _free_port()
+        p = subprocess.Popen([self.py, "-m", "uvicorn", "dashboard.asgi:application", "--host", "127.0.0.1",
+                              "--port", str(port), "--no-access-log", "--log-level", "warning"],
+                             cwd=EXAMPLE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        urls = {"async": f"http://127.0.0.1:{port}/", "sync": f"http://127.0.0.1:{port}/sync/"}
+        try:
+            if not _wait_port(port, p, 60):
+                res["error"] = "uvicorn did not start: " + (p.stderr.read()[-300:] if p.poll() is not None else "")
+                return
+            for page in urls.values():  # warm-up: imports, connections, chDB caches
+                self.load_page(page, res["rows"])
+            for where in ("quiet", "neighbour"):
+                hog = None
+                if where == "neighbour":
+                    hog = subprocess.Popen([self.py, "-c", "while True: pass"], start_new_session=True)
+                try:
+                    times = {k: [] for k in urls}
+                    for _ in range(self.size["page_loads"]):
+                        for k, url in urls.items():
+                            times[k].append(self.load_page(url, res["rows"]))
+                finally:
+                    if hog:
+                        os.killpg(hog.pid, signal.SIGKILL)
+                        hog.wait()
+                res[where] = times
+                log(f"  pages   {where:9s} async {sorted(times['async'])[len(times['async']) // 2] * 1e3:.0f} ms, "
+                    f"sync {sorted(times['sync'])[len(times['sync']) // 2] * 1e3:.0f} ms")
+        except Exception as e:  # noqa: BLE001
+            res["error"] = f"{type(e).__name__}: {e}"[:300]
+        finally:
+            self.results["pages"] = res
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+            shutil.rmtree(env["DASHBOARD_DATA"], ignore_errors=True)
+
+    @staticmethod
+    def load_page(url, rows):
+        """Seconds to load one page; the page must count every demo event."""
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=120) as r:
+            html = r.read().decode()
+        took = time.perf_counter() - t0
+        shown = re.search(r'<b id="total">([^<]*)</b>', html)
+        if not shown or int(shown.group(1).replace(",", "")) != rows:
+            raise ValueError(f"{url} shows {shown and shown.group(1)!r} events, not {rows}")
+        return took
+
     def run(self):
         todo = self.args.only or WORKLOADS
         for w in WORKLOADS:
@@ -470,6 +540,8 @@ class Runner:
                 self.django_orm()
             elif w == "dash":
                 self.dashboard()
+            elif w == "pages":
+                self.pages()
             elif w == "columnar":
                 self.columnar()
         if "seq" in todo or "conc" in todo:
