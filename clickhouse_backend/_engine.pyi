@@ -70,11 +70,25 @@ class Stream:
         """Rows are about to reach the caller: the read stays on its host from now on.
         False if it moved since the last block taken (those blocks are stale)."""
 
+AuthMode = int
+AUTH_NONE: AuthMode  # no credentials
+AUTH_BASIC: AuthMode  # Authorization: Basic
+AUTH_HEADERS: AuthMode  # X-ClickHouse-User / X-ClickHouse-Key
+
+# URL parameters: a dict or (name, value) pairs; values str, int or float (bool as 0/1)
+Params = Mapping[str, str | int | float] | Sequence[tuple[str, str | int | float]]
+# headers: (name, value) pairs, written as given (no CR/LF; no colon or blank in a name)
+Headers = Sequence[tuple[str, str]]
+
 class Client:
     """One HTTP endpoint with its credentials; requests share the endpoint's pool."""
-    # pool_size, the timeouts and http2 have no default here: the driver passes the ones
-    # of clickhouse_backend.driver.config.Options (defined there only); a missing one is a TypeError.
-    def __init__(self, host: str, port: int, params: str = "", headers: str = "", *, pool_size: int,
+    # pool_size, the timeouts and http2 (and request()'s buffer_limit, max_ratio and
+    # max_block_bytes) have no default here: the driver passes the ones of
+    # clickhouse_backend.driver.config.Options (defined there only); a missing one is a TypeError.
+    # The request is passed as parts (params, headers, credentials) and each protocol
+    # writes it for the host it is sent to (Host / :authority).
+    def __init__(self, host: str, port: int, params: Params | None = None, headers: Headers | None = None, *,
+                 user: str = "", password: str = "", auth: AuthMode = ..., pool_size: int,
                  pool_timeout: float, idle_timeout: float, connect_timeout: float,
                  send_receive_timeout: float, pool_name: str = "", secure: bool = False,
                  verify: bool = True, ca_certs: str = "", certfile: str = "", keyfile: str = "",
@@ -83,11 +97,11 @@ class Client:
                  host_backoff: float = 1.0, host_backoff_max: float = 60.0, dns_refresh: float = 0.0,
                  health_check: int = 0, health_check_interval: float = 5.0,
                  max_replica_delay: float = 300.0) -> None: ...
-    def request(self, body: bytes, params: str = "", query_id: str | None = None, retryable: bool = False,
-                raw: bool = False, notifier: Notifier | None = None, query_timeout: float = 0.0,
-                buffer_limit: int = 0, tz: datetime.tzinfo | None | Literal[False] = None, strings_as_bytes: bool = False,
-                columnar: Columnar = 0, headers: str = "", max_ratio: float = 1000.0,
-                max_block_bytes: int = 0, progress: bool = False) -> Stream: ...
+    def request(self, body: bytes, params: Params | None = None, query_id: str | None = None,
+                retryable: bool = False, raw: bool = False, notifier: Notifier | None = None,
+                query_timeout: float = 0.0, *, buffer_limit: int, tz: datetime.tzinfo | None | Literal[False] = None,
+                strings_as_bytes: bool = False, columnar: Columnar = 0, headers: Headers | None = None,
+                max_ratio: float, max_block_bytes: int, progress: bool = False) -> Stream: ...
     def pool_stats(self) -> dict[str, int]: ...
     def host_stats(self) -> list[dict[str, Any]]:
         """Per endpoint: host, port, in_use, idle, waiting, open, requests, failures, failovers,

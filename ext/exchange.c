@@ -19,8 +19,8 @@
  * for queries the server had not answered yet. */
 #define KILL_RESENDS 3
 
-static void queue_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_off, int owned,
-                       const chb_timeouts *to, const char *query_id, int resends, double delay);
+static void queue_kill(chb_pool *p, chb_msg *msg, const chb_timeouts *to, const char *query_id, int resends,
+                       double delay);
 
 /* The drain of an abandoned result is over (done, failed or killed): requests that
  * waited for its connection may open their own. */
@@ -46,7 +46,7 @@ void chb_req_engine_done(chb_request *r) {
         int matched_nothing = r->state == REQ_DONE && r->raw.len == 0;
         pthread_mutex_unlock(&r->mu);
         if (matched_nothing)
-            queue_kill(p, r->wire, r->wire_len, r->body_off, 0, &r->to, r->query_id, r->kill_resends - 1,
+            queue_kill(p, &r->msg, &r->to, r->query_id, r->kill_resends - 1,
                        0.1 * (1 << (KILL_RESENDS - r->kill_resends)));
     }
     if (r->is_kill) {
@@ -91,18 +91,13 @@ static void delayed_kill_cb(evutil_socket_t fd, short what, void *arg) {
     chb_pool_submit_kill(k->pool, k, 0);
 }
 
-/* A KILL QUERY request (wire bytes copied unless owned is set), not yet queued. */
-static chb_request *new_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_off, int owned,
-                             const chb_timeouts *to, const char *query_id, int resends) {
+/* A KILL QUERY request sending a copy of msg, not yet queued. */
+static chb_request *new_kill(chb_pool *p, const chb_msg *msg, const chb_timeouts *to, const char *query_id,
+                             int resends) {
     chb_request *k = chb_req_new();
-    if (k && !owned) {
-        uint8_t *copy = malloc(wire_len);
-        if (copy) memcpy(copy, wire, wire_len);
-        wire = copy;
-    }
-    if (!k || !wire) {
-        if (owned || wire) free(wire);
-        if (k) chb_req_decref(k);
+    if (!k) return NULL;
+    if (chb_msg_copy(&k->msg, msg) != 0) {
+        chb_req_decref(k);
         return NULL;
     }
     k->pool = p;
@@ -113,9 +108,6 @@ static chb_request *new_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t
     if (k->to.connect <= 0 || k->to.connect > KILL_SECONDS) k->to.connect = KILL_SECONDS;
     if (k->to.rw <= 0 || k->to.rw > KILL_SECONDS) k->to.rw = KILL_SECONDS;
     k->query_timeout = KILL_SECONDS; /* from when it is queued: waiting for the kill budget counts too */
-    k->wire = wire;
-    k->wire_len = wire_len;
-    k->body_off = body_off;
     k->mode = MODE_RAW;
     k->retryable = 1;
     snprintf(k->query_id, sizeof k->query_id, "%.127s", query_id);
@@ -123,7 +115,7 @@ static chb_request *new_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t
 }
 
 chb_request *chb_req_clone_kill(chb_request *r) {
-    chb_request *k = new_kill(r->pool, r->wire, r->wire_len, r->body_off, 0, &r->to, r->query_id, 0);
+    chb_request *k = new_kill(r->pool, &r->msg, &r->to, r->query_id, 0);
     if (k) {
         k->kill_parks = r->kill_parks;
         k->kill_parked_at = r->kill_parked_at;
@@ -135,10 +127,10 @@ void chb_req_submit_kill(chb_request *k) {
     delayed_kill_cb(-1, 0, k);
 }
 
-/* Queue a KILL QUERY request (wire bytes copied unless owned is set) after delay seconds. */
-static void queue_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_off, int owned,
-                       const chb_timeouts *to, const char *query_id, int resends, double delay) {
-    chb_request *k = new_kill(p, wire, wire_len, body_off, owned, to, query_id, resends);
+/* Queue a KILL QUERY request sending a copy of msg after delay seconds. */
+static void queue_kill(chb_pool *p, chb_msg *msg, const chb_timeouts *to, const char *query_id, int resends,
+                       double delay) {
+    chb_request *k = new_kill(p, msg, to, query_id, resends);
     if (!k) return;
     __atomic_add_fetch(&p->st.kills, 1, __ATOMIC_RELAXED);
     if (delay > 0 && (k->timer = evtimer_new(chb_loop_base(), delayed_kill_cb, k))) {
@@ -152,14 +144,26 @@ static void queue_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_
 
 void chb_req_send_kill(chb_request *r) {
     stop_draining(r);
-    if (!r->kill_wire) return;
+    /* a query of a client (the driver's own GETs and kills are never killed), once */
+    if (r->kill_sent || r->is_kill || !r->msg.base) return;
+    r->kill_sent = 1;
+    /* built now, for the few queries that need one: the client's URL parameters and
+     * credentials, without the query's own parameters */
+    chb_msg kill;
+    chb_buf stmt;
+    chb_buf_init(&stmt);
+    int ok = chb_wire_kill_statement(&stmt, r->query_id) == 0 && /* a truncated KILL must never be sent */
+             chb_msg_query(&kill, r->msg.base, NULL, NULL, NULL, stmt.data, stmt.len) == 0;
+    chb_buf_free(&stmt);
+    if (!ok) {
+        __atomic_add_fetch(&r->pool->st.kills_dropped, 1, __ATOMIC_RELAXED);
+        return;
+    }
     char qid[128];
     snprintf(qid, sizeof qid, "kill:%.120s", r->query_id);
-    uint8_t *wire = r->kill_wire;
-    r->kill_wire = NULL;
     /* resent only if the server had not answered: then it may not have registered it yet */
-    queue_kill(r->pool, wire, r->kill_wire_len, r->kill_body_off, 1, &r->to, qid,
-               r->got_response_bytes ? 0 : KILL_RESENDS, 0);
+    queue_kill(r->pool, &kill, &r->to, qid, r->got_response_bytes ? 0 : KILL_RESENDS, 0);
+    chb_msg_free(&kill);
 }
 
 int chb_req_in_flight(chb_request *r) {

@@ -281,16 +281,10 @@ void chb_health_answered(chb_pool *p) {
 static void send_check(chb_hostset *hs, chb_pool *p) {
     static const char *paths[] = {[CHB_CHECK_PING] = "/ping", [CHB_CHECK_REPLICAS] = "/replicas_status?verbose=1"};
     chb_request *r = chb_req_new();
-    char *wire = malloc(600);
-    if (!r || !wire) {
-        free(wire);
+    if (!r || chb_msg_get(&r->msg, paths[hs->check]) != 0) {
         if (r) chb_req_decref(r);
         return;
     }
-    int n = snprintf(wire, 600, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: clickhouse_backend\r\n\r\n",
-                     paths[hs->check], p->cfg.host, p->cfg.port);
-    r->wire = (uint8_t *)wire;
-    r->wire_len = r->body_off = (size_t)n;
     r->pool = p;
     chb_pool_ref(p);
     r->hosts = hs; /* its backoff; never moved to another host (chb_hosts_failover) */

@@ -137,6 +137,38 @@ static void set_rw_timeouts(chb_conn *c) {
     bufferevent_set_timeouts(c->bev, on ? &rw : NULL, on ? &rw : NULL);
 }
 
+/* The request line and headers of m for this connection's host; -1 when out of
+ * memory (chb_buf's flag is sticky: checked once, at the end). */
+static int write_head(chb_buf *w, const chb_msg *m, const chb_pool *p) {
+    chb_hdr hdrs[CHB_MAX_HEADERS];
+    int n = chb_msg_headers(m, hdrs, CHB_MAX_HEADERS);
+    if (n < 0) return -1;
+    char authority[300], num[32];
+    chb_wire_authority(p->cfg.host, p->cfg.port, authority, sizeof authority);
+    chb_buf_puts(w, m->method);
+    chb_buf_putc(w, ' ');
+    chb_buf_puts(w, m->target);
+    chb_buf_puts(w, " HTTP/1.1\r\nHost: "); /* the host it is sent to, also after a failover */
+    chb_buf_puts(w, authority);
+    chb_buf_puts(w, "\r\n");
+    for (int i = 0; i < n; i++) {
+        chb_buf_append(w, hdrs[i].name, hdrs[i].nlen);
+        chb_buf_puts(w, ": ");
+        chb_buf_append(w, hdrs[i].value, hdrs[i].vlen);
+        chb_buf_puts(w, "\r\n");
+    }
+    if (strcmp(m->method, "GET") != 0) {
+        snprintf(num, sizeof num, "%zu", m->body_len);
+        chb_buf_puts(w, "Content-Length: ");
+        chb_buf_puts(w, num);
+        chb_buf_puts(w, "\r\n");
+    }
+    chb_buf_puts(w, "\r\n");
+    return chb_buf_failed(w) ? -1 : 0;
+}
+
+static chb_request *detach(chb_conn *c, int reusable);
+
 static void h1_start(chb_conn *c, chb_request *r) {
     evtimer_del(c->idle_timer);
     c->state = CONN_BUSY;
@@ -148,9 +180,20 @@ static void h1_start(chb_conn *c, chb_request *r) {
     hp_reset(&c->parser);
     chb_req_set_state(r, REQ_SENDING);
     set_rw_timeouts(c);
-    /* The wire bytes outlive the connection's use of them: the request is released
-     * only after it is detached from the connection. */
-    evbuffer_add_reference(bufferevent_get_output(c->bev), r->wire, r->wire_len, NULL, NULL);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    chb_buf head;
+    chb_buf_init(&head);
+    int ok = write_head(&head, &r->msg, c->pool) == 0 && evbuffer_add(out, head.data, head.len) == 0 &&
+             /* the body outlives the connection's use of it: the request is released
+              * only after it is detached from the connection */
+             (!r->msg.body_len || evbuffer_add_reference(out, r->msg.body, r->msg.body_len, NULL, NULL) == 0);
+    chb_buf_free(&head);
+    if (!ok) {
+        chb_req_fail(r, ERR_INTERNAL, 0, "out of memory writing the request");
+        detach(c, 0); /* part of it may be queued on the socket */
+        chb_req_engine_done(r);
+        return;
+    }
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 

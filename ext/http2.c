@@ -16,7 +16,6 @@
 #define STREAM_WINDOW (1 << 20)      /* unacknowledged bytes per stream: the backpressure unit */
 #define CONN_WINDOW (64 << 20)
 #define MAX_STREAMS_CAP 256          /* our own ceiling; the peer's SETTINGS usually set a lower one */
-#define MAX_HEADERS 32
 
 typedef struct chb_h2 {
     nghttp2_session *session;
@@ -189,10 +188,10 @@ static ssize_t body_read_cb(nghttp2_session *s, int32_t sid, uint8_t *buf, size_
                             nghttp2_data_source *src, void *ud) {
     chb_request *r = stream_req(s, sid);
     if (!r) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    size_t total = r->wire_len - r->body_off;
+    size_t total = r->msg.body_len;
     size_t left = total - r->h2_body_off;
     size_t n = left < length ? left : length;
-    memcpy(buf, r->wire + r->body_off + r->h2_body_off, n);
+    memcpy(buf, r->msg.body + r->h2_body_off, n);
     r->h2_body_off += n;
     if (r->h2_body_off == total) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -254,43 +253,34 @@ int chb_h2_capacity(chb_conn *c) {
     return (int)max - h->streams;
 }
 
-/* Request bytes were built for HTTP/1.1: take the path and headers from them. */
-static int build_nv(chb_request *r, chb_conn *c, nghttp2_nv *nv, int *n, char *lower, size_t lower_len) {
-    const char *w = (const char *)r->wire, *end = w + r->body_off;
-    const char *sp1 = memchr(w, ' ', (size_t)(end - w));
-    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
-    if (!sp2) return -1;
+/* The request's pseudo-headers and headers as nghttp2 pairs (names lowercased into
+ * lower), :authority naming this connection's host. */
+static int build_nv(const chb_msg *m, chb_conn *c, nghttp2_nv *nv, int *n, char *lower, size_t lower_len,
+                    char *authority, size_t alen, char *num, size_t numlen) {
+    chb_hdr hdrs[CHB_MAX_HEADERS];
+    int nh = chb_msg_headers(m, hdrs, CHB_MAX_HEADERS);
+    if (nh < 0) return -1;
+    chb_wire_authority(c->pool->cfg.host, c->pool->cfg.port, authority, alen);
     int k = 0;
 #define NV(nm, nl, v, vl) (nv[k].name = (uint8_t *)(nm), nv[k].namelen = (nl), nv[k].value = (uint8_t *)(v), \
                            nv[k].valuelen = (vl), nv[k].flags = NGHTTP2_NV_FLAG_NONE, k++)
-    NV(":method", 7, "POST", 4);
+    NV(":method", 7, m->method, strlen(m->method));
     NV(":scheme", 7, "https", 5);
-    NV(":path", 5, sp1 + 1, (size_t)(sp2 - sp1 - 1));
-    const char *line = memchr(sp2, '\n', (size_t)(end - sp2));
+    NV(":path", 5, m->target, strlen(m->target));
+    NV(":authority", 10, authority, strlen(authority));
     size_t used = 0;
-    while (line && line + 1 < end && k < MAX_HEADERS) {
-        const char *ls = line + 1;
-        const char *le = memchr(ls, '\r', (size_t)(end - ls));
-        if (!le || le == ls) break;
-        const char *colon = memchr(ls, ':', (size_t)(le - ls));
-        line = memchr(le, '\n', (size_t)(end - le));
-        if (!colon) continue;
-        size_t nl = (size_t)(colon - ls);
-        const char *val = colon + 1;
-        while (val < le && *val == ' ') val++;
-        size_t vl = (size_t)(le - val);
-        if (nl == 4 && strncasecmp(ls, "Host", 4) == 0) {
-            NV(":authority", 10, val, vl);
-            continue;
+    for (int i = 0; i < nh; i++) {
+        if (used + hdrs[i].nlen > lower_len) return -1;
+        for (size_t j = 0; j < hdrs[i].nlen; j++) {
+            char ch = hdrs[i].name[j];
+            lower[used + j] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
         }
-        /* connection-specific headers are forbidden in h2 */
-        if ((nl == 10 && strncasecmp(ls, "Connection", 10) == 0) || (nl == 10 && strncasecmp(ls, "Keep-Alive", 10) == 0) ||
-            (nl == 17 && strncasecmp(ls, "Transfer-Encoding", 17) == 0))
-            continue;
-        if (used + nl > lower_len) return -1;
-        for (size_t i = 0; i < nl; i++) lower[used + i] = (char)((ls[i] >= 'A' && ls[i] <= 'Z') ? ls[i] + 32 : ls[i]);
-        NV(lower + used, nl, val, vl);
-        used += nl;
+        NV(lower + used, hdrs[i].nlen, hdrs[i].value, hdrs[i].vlen);
+        used += hdrs[i].nlen;
+    }
+    if (strcmp(m->method, "GET") != 0) {
+        snprintf(num, numlen, "%zu", m->body_len);
+        NV("content-length", 14, num, strlen(num));
     }
 #undef NV
     *n = k;
@@ -299,8 +289,8 @@ static int build_nv(chb_request *r, chb_conn *c, nghttp2_nv *nv, int *n, char *l
 
 void chb_h2_submit(chb_conn *c, chb_request *r) {
     chb_h2 *h = c->h2;
-    nghttp2_nv nv[MAX_HEADERS + 4];
-    char lower[1024];
+    nghttp2_nv nv[CHB_MAX_HEADERS + 5];
+    char lower[1024], authority[300], num[32];
     int n = 0;
     evtimer_del(c->idle_timer);
     c->state = CONN_BUSY;
@@ -311,20 +301,21 @@ void chb_h2_submit(chb_conn *c, chb_request *r) {
     __atomic_add_fetch(&c->pool->st.h2_streams, 1, __ATOMIC_RELAXED);
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read_cb};
     int32_t sid = -1;
-    if (build_nv(r, c, nv, &n, lower, sizeof lower) == 0)
-        sid = nghttp2_submit_request(h->session, NULL, nv, (size_t)n, r->wire_len > r->body_off ? &prd : NULL, r);
+    /* nghttp2 copies the pairs into its own frame */
+    if (build_nv(&r->msg, c, nv, &n, lower, sizeof lower, authority, sizeof authority, num, sizeof num) == 0)
+        sid = nghttp2_submit_request(h->session, NULL, nv, (size_t)n, r->msg.body_len ? &prd : NULL, r);
     r->conn = c;
     link_req(h, r);
     if (sid < 0) {
         chb_req_fail(r, ERR_INTERNAL, 0, "could not submit the HTTP/2 request: %s",
-                     sid == -1 ? "bad request bytes" : nghttp2_strerror(sid));
+                     sid == -1 ? "too many headers" : nghttp2_strerror(sid));
         detach(c, r);
         chb_req_engine_done(r);
         maybe_idle(c);
         return;
     }
     r->stream_id = sid;
-    if (r->wire_len == r->body_off) r->sent = 1;
+    if (!r->msg.body_len) r->sent = 1;
     chb_req_set_state(r, REQ_SENDING);
     /* the connection's inactivity timeout is the latest request's */
     struct timeval rw = chb_tv(r->to.rw);

@@ -4,6 +4,7 @@
 
 #include "errors.h"
 #include "py_client.h"
+#include "py_stream.h"
 
 int py_native_register(PyObject *m);
 int py_httpparse_register(PyObject *m);

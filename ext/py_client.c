@@ -14,480 +14,11 @@
 #include "native.h"
 #include "notifier.h"
 #include "pool.h"
+#include "py_notifier.h"
+#include "py_stream.h"
 #include "request.h"
 #include "tls.h"
 #include "wire.h"
-
-PyObject *chb_error_factory;
-
-#define DEFAULT_BUFFER_LIMIT (8u * 1024 * 1024)
-
-static const char *ERR_NAMES[] = {
-    [ERR_NONE] = "none",           [ERR_SERVER] = "server",       [ERR_CONNECT] = "connect",
-    [ERR_NETWORK] = "network",     [ERR_TIMEOUT] = "timeout",     [ERR_POOL_TIMEOUT] = "pool_timeout",
-    [ERR_PROTOCOL] = "protocol",   [ERR_MALFORMED] = "malformed", [ERR_UNSUPPORTED] = "unsupported",
-    [ERR_CANCELLED] = "cancelled", [ERR_INTERNAL] = "internal",   [ERR_LIMIT] = "limit",
-};
-
-static const char *STATE_NAMES[] = {
-    [REQ_NEW] = "new",           [REQ_WAIT_POOL] = "wait_pool", [REQ_CONNECTING] = "connecting",
-    [REQ_SENDING] = "sending",   [REQ_AWAIT_HEADERS] = "await_headers", [REQ_STREAMING] = "streaming",
-    [REQ_PAUSED] = "paused",     [REQ_DONE] = "done",           [REQ_FAILED] = "failed",
-    [REQ_CANCELLED] = "cancelled",
-};
-
-/* Raise the PEP 249 exception for a failed request (called with the GIL, r->mu not held). */
-static void raise_request_error(chb_request *r, const char *query_id) {
-    pthread_mutex_lock(&r->mu);
-    chb_err_kind kind = r->err;
-    int code = r->ch_code, status = r->http_status;
-    PyObject *msg = PyUnicode_DecodeUTF8(r->err_msg ? r->err_msg : "unknown error",
-                                         r->err_msg ? (Py_ssize_t)strlen(r->err_msg) : 13, "replace");
-    pthread_mutex_unlock(&r->mu);
-    if (!msg) return;
-    if (!chb_error_factory) {
-        PyErr_SetObject(PyExc_RuntimeError, msg);
-        Py_DECREF(msg);
-        return;
-    }
-    PyObject *exc = PyObject_CallFunction(chb_error_factory, "siOis", ERR_NAMES[kind], code, msg, status,
-                                          query_id);
-    Py_DECREF(msg);
-    if (!exc) return;
-    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-    Py_DECREF(exc);
-}
-
-/* ------------------------------------------------------------------ */
-/* Notifier                                                              */
-
-typedef struct {
-    PyObject_HEAD
-    chb_notifier *n;
-} NotifierObject;
-
-typedef struct {
-    PyObject_HEAD
-    chb_request *req;
-    PyObject *fut;          /* armed future (async consumers) */
-    PyObject *tz;
-    int strings_as_bytes;
-    int columnar;           /* nd_options.columnar; settable between blocks (fetchnumpy() after execute()) */
-    chb_block *last;        /* the last block handed out, kept raw until the next one for redecode() */
-    int finished;           /* end of result returned to the consumer */
-    unsigned generation;
-    unsigned attempt;       /* the request's attempt when the last block was taken */
-    unsigned progress_seen; /* progress_seq delivered by next_block_progress() */
-    char query_id[128];
-} StreamObject;
-
-static PyTypeObject StreamType;
-
-static PyObject *Notifier_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-    NotifierObject *self = (NotifierObject *)type->tp_alloc(type, 0);
-    if (!self) return NULL;
-    self->n = chb_notifier_new();
-    if (!self->n) {
-        Py_DECREF(self);
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return (PyObject *)self;
-}
-
-static void Notifier_dealloc(NotifierObject *self) {
-    if (self->n) chb_notifier_decref(self->n);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *Notifier_fileno(NotifierObject *self, PyObject *unused) { return PyLong_FromLong(self->n->efd); }
-
-/* Called by the asyncio loop when the eventfd is readable: wake every armed stream
- * whose request has news. */
-static PyObject *Notifier_dispatch(NotifierObject *self, PyObject *unused) {
-    chb_request *r = chb_notifier_take(self->n);
-    long woken = 0;
-    int failed = 0;
-    while (r) {
-        chb_request *next = r->ready_next;
-        pthread_mutex_lock(&r->mu);
-        r->in_ready_list = 0;
-        r->ready_next = NULL;
-        StreamObject *s = r->armed;
-        r->armed = NULL;
-        pthread_mutex_unlock(&r->mu);
-        if (s) {
-            PyObject *fut = s->fut;
-            s->fut = NULL;
-            if (fut && !failed) {
-                PyObject *done = PyObject_CallMethod(fut, "done", NULL);
-                if (!done) failed = 1;
-                else {
-                    if (!PyObject_IsTrue(done)) {
-                        PyObject *res = PyObject_CallMethod(fut, "set_result", "O", Py_None);
-                        if (!res) failed = 1;
-                        Py_XDECREF(res);
-                        woken++;
-                    }
-                    Py_DECREF(done);
-                }
-            }
-            Py_XDECREF(fut);
-            Py_DECREF(s); /* reference taken by arm() */
-        }
-        chb_req_decref(r); /* the ready list's reference */
-        r = next;
-    }
-    if (failed) return NULL;
-    return PyLong_FromLong(woken);
-}
-
-static PyMethodDef Notifier_methods[] = {
-    {"fileno", (PyCFunction)Notifier_fileno, METH_NOARGS, "eventfd to register with loop.add_reader()"},
-    {"dispatch", (PyCFunction)Notifier_dispatch, METH_NOARGS, "wake the futures of ready streams"},
-    {NULL},
-};
-
-static PyTypeObject NotifierType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "clickhouse_backend._engine.Notifier",
-    .tp_basicsize = sizeof(NotifierObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = Notifier_new,
-    .tp_dealloc = (destructor)Notifier_dealloc,
-    .tp_methods = Notifier_methods,
-    .tp_doc = "Wakes an asyncio loop from the engine thread (one per loop).",
-};
-
-/* ------------------------------------------------------------------ */
-/* Stream                                                                */
-
-static int stream_check_generation(StreamObject *self) {
-    if (self->generation != chb_loop_generation()) {
-        PyErr_SetString(chb_exc(CHB_EXC_InterfaceError),
-                        "this result belongs to the parent process; it cannot be used after fork()");
-        return -1;
-    }
-    return 0;
-}
-
-static void stream_cancel_request_with(StreamObject *self, chb_task_fn task) {
-    chb_request *r = self->req;
-    if (!r || self->generation != chb_loop_generation()) return;
-    /* A terminal state is always followed by the engine letting go on its own. */
-    pthread_mutex_lock(&r->mu);
-    int terminal = chb_req_terminal(r->state);
-    pthread_mutex_unlock(&r->mu);
-    if (terminal) return;
-    chb_req_incref(r);
-    if (chb_loop_submit(task, r) != 0) chb_req_decref(r);
-}
-
-static void stream_cancel_request(StreamObject *self) { stream_cancel_request_with(self, chb_req_cancel_task); }
-
-static void stream_disarm(StreamObject *self) {
-    chb_request *r = self->req;
-    if (!r) return;
-    pthread_mutex_lock(&r->mu);
-    int was = r->armed == (void *)self;
-    if (was) r->armed = NULL;
-    pthread_mutex_unlock(&r->mu);
-    if (was) Py_DECREF(self);
-    Py_CLEAR(self->fut);
-}
-
-static void stream_drop_last(StreamObject *self);
-
-static void Stream_dealloc(StreamObject *self) {
-    stream_drop_last(self);
-    if (self->req) {
-        if (!self->finished) stream_cancel_request_with(self, chb_req_abandon_task);
-        chb_req_decref(self->req);
-        self->req = NULL;
-    }
-    Py_CLEAR(self->fut);
-    Py_CLEAR(self->tz);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-typedef enum { WAIT_BLOCK, WAIT_BLOCK_OR_PROGRESS } wait_what;
-
-static int ready_locked(chb_request *r, wait_what what, unsigned progress_seen) {
-    if (chb_req_terminal(r->state)) return 1;
-    if (what == WAIT_BLOCK_OR_PROGRESS && r->progress_seq != progress_seen) return 1;
-    return r->blocks_head != NULL;
-}
-
-/* Block (without the GIL) until r has what we wait for. Ctrl-C cancels the query. */
-static int wait_for(StreamObject *self, wait_what what) {
-    chb_request *r = self->req;
-    unsigned seen = self->progress_seen;
-    for (;;) {
-        int ready;
-        Py_BEGIN_ALLOW_THREADS
-        pthread_mutex_lock(&r->mu);
-        if (!ready_locked(r, what, seen)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-            pthread_cond_timedwait(&r->cond, &r->mu, &ts);
-        }
-        ready = ready_locked(r, what, seen);
-        pthread_mutex_unlock(&r->mu);
-        Py_END_ALLOW_THREADS
-        if (ready) return 0;
-        if (PyErr_CheckSignals() != 0) {
-            stream_cancel_request(self);
-            return -1;
-        }
-    }
-}
-
-static void stream_drop_last(StreamObject *self) {
-    if (self->last) {
-        free(self->last->data);
-        free(self->last);
-        self->last = NULL;
-    }
-}
-
-/* Next item without waiting: a block tuple, Py_None at the end, Py_False when nothing is ready. */
-static PyObject *stream_take(StreamObject *self) {
-    chb_request *r = self->req;
-    if (self->finished) Py_RETURN_NONE;
-    pthread_mutex_lock(&r->mu);
-    chb_block *b = r->blocks_head;
-    chb_req_state st = r->state;
-    int resume = 0;
-    if (b || st == REQ_DONE) self->attempt = r->attempt; /* what the consumer sees now comes from it */
-    if (b) {
-        r->blocks_head = b->next;
-        if (!r->blocks_head) r->blocks_tail = NULL;
-        r->queued_bytes -= b->len;
-        resume = st == REQ_PAUSED && r->queued_bytes <= r->buffer_limit / 2;
-    }
-    pthread_mutex_unlock(&r->mu);
-    if (resume) {
-        chb_req_incref(r);
-        if (chb_loop_submit(chb_req_resume_task, r) != 0) chb_req_decref(r);
-    }
-    if (b) {
-        nd_options opts = {self->tz, self->strings_as_bytes, self->columnar};
-        PyObject *block = nd_decode_block(b->data, b->len, &opts);
-        stream_drop_last(self);
-        self->last = b;
-        if (!block) stream_cancel_request(self); /* the rest of the result is useless now */
-        return block;
-    }
-    if (st == REQ_DONE) {
-        self->finished = 1;
-        Py_RETURN_NONE;
-    }
-    if (st == REQ_FAILED || st == REQ_CANCELLED) {
-        self->finished = 1;
-        raise_request_error(r, self->query_id);
-        return NULL;
-    }
-    Py_RETURN_FALSE;
-}
-
-/* The last block handed out, decoded again in the current `columnar` mode (None if
- * there is none): the cursor's first block is decoded as rows by execute(); a
- * columnar fetch right after wants it as buffers. */
-static PyObject *Stream_redecode(StreamObject *self, PyObject *unused) {
-    if (!self->last) Py_RETURN_NONE;
-    nd_options opts = {self->tz, self->strings_as_bytes, self->columnar};
-    return nd_decode_block(self->last->data, self->last->len, &opts);
-}
-
-static PyObject *Stream_get_columnar(StreamObject *self, void *unused) { return PyLong_FromLong(self->columnar); }
-
-static int Stream_set_columnar(StreamObject *self, PyObject *v, void *unused) {
-    long c = v ? PyLong_AsLong(v) : -1;
-    if (c == -1 && (!v || PyErr_Occurred())) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "columnar cannot be deleted");
-        return -1;
-    }
-    if (c < 0 || c > 4) { PyErr_SetString(PyExc_ValueError, "columnar must be 0..4"); return -1; }
-    self->columnar = (int)c;
-    return 0;
-}
-
-static PyObject *Stream_next_block(StreamObject *self, PyObject *unused) {
-    if (stream_check_generation(self)) return NULL;
-    for (;;) {
-        PyObject *item = stream_take(self);
-        if (item != Py_False) return item;
-        Py_DECREF(item);
-        if (wait_for(self, WAIT_BLOCK)) return NULL;
-    }
-}
-
-/* The latest X-ClickHouse-Progress text if it is newer than `*seen` (which is
- * updated), else NULL without an exception. */
-static PyObject *stream_new_progress(StreamObject *self, unsigned *seen) {
-    chb_request *r = self->req;
-    PyObject *text = NULL;
-    pthread_mutex_lock(&r->mu);
-    if (r->progress_seq != *seen) {
-        *seen = r->progress_seq;
-        if (r->progress) /* NULL only if its copy failed (out of memory): skip it */
-            text = PyUnicode_DecodeUTF8(r->progress, (Py_ssize_t)strlen(r->progress), "replace");
-    }
-    pthread_mutex_unlock(&r->mu);
-    return text;
-}
-
-/* next_block(), calling progress(json_text) on this thread with each newer
- * X-ClickHouse-Progress while it waits (updates that come faster are coalesced). An
- * exception of the callback cancels the query and propagates. */
-static PyObject *Stream_next_block_progress(StreamObject *self, PyObject *callback) {
-    if (stream_check_generation(self)) return NULL;
-    for (;;) {
-        /* progress first: the updates that came before a block are not skipped */
-        PyObject *text = stream_new_progress(self, &self->progress_seen);
-        if (!text && PyErr_Occurred()) return NULL;
-        if (text) {
-            PyObject *res = PyObject_CallOneArg(callback, text);
-            Py_DECREF(text);
-            if (!res) {
-                stream_cancel_request(self);
-                return NULL;
-            }
-            Py_DECREF(res);
-        }
-        PyObject *item = stream_take(self);
-        if (item != Py_False) return item;
-        Py_DECREF(item);
-        if (wait_for(self, WAIT_BLOCK_OR_PROGRESS)) return NULL;
-    }
-}
-
-static PyObject *Stream_poll(StreamObject *self, PyObject *unused) {
-    if (stream_check_generation(self)) return NULL;
-    return stream_take(self);
-}
-
-static PyObject *Stream_arm(StreamObject *self, PyObject *fut) {
-    chb_request *r = self->req;
-    if (stream_check_generation(self)) return NULL;
-    if (!r->notifier) {
-        PyErr_SetString(PyExc_RuntimeError, "stream was created without a notifier");
-        return NULL;
-    }
-    stream_disarm(self);
-    Py_INCREF(fut);
-    self->fut = fut;
-    Py_INCREF(self); /* the armed request holds the stream until dispatch */
-    pthread_mutex_lock(&r->mu);
-    r->armed = self;
-    pthread_mutex_unlock(&r->mu);
-    Py_RETURN_NONE;
-}
-
-static PyObject *Stream_cancel(StreamObject *self, PyObject *unused) {
-    stream_disarm(self);
-    if (!self->finished) stream_cancel_request(self);
-    self->finished = 1;
-    Py_RETURN_NONE;
-}
-
-static PyObject *Stream_close(StreamObject *self, PyObject *unused) {
-    stream_disarm(self);
-    if (!self->finished) stream_cancel_request_with(self, chb_req_abandon_task);
-    self->finished = 1;
-    stream_drop_last(self);
-    Py_RETURN_NONE;
-}
-
-static PyObject *str_or_none(const char *s) {
-    if (!s) Py_RETURN_NONE;
-    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
-}
-
-/* Which field a Stream_getset entry reads (its closure). */
-typedef enum {
-    INFO_HTTP_STATUS, INFO_SUMMARY, INFO_STATE, INFO_RAW, INFO_SERVER_QUERY_ID, INFO_CONTENT_TYPE,
-    INFO_CONTENT_ENCODING, INFO_PROGRESS, INFO_PROGRESS_SEQ
-} stream_info;
-
-static PyObject *Stream_get_info(StreamObject *self, void *which) {
-    chb_request *r = self->req;
-    PyObject *v = NULL;
-    pthread_mutex_lock(&r->mu);
-    switch ((stream_info)(intptr_t)which) {
-    case INFO_HTTP_STATUS: v = r->headers_ready ? PyLong_FromLong(r->http_status) : (Py_INCREF(Py_None), Py_None); break;
-    case INFO_SUMMARY: v = r->headers_ready ? str_or_none(r->summary) : (Py_INCREF(Py_None), Py_None); break;
-    case INFO_STATE: v = PyUnicode_FromString(STATE_NAMES[r->state]); break;
-    case INFO_RAW: v = r->state == REQ_DONE ? PyBytes_FromStringAndSize((char *)r->raw.data, (Py_ssize_t)r->raw.len)
-                                     : (Py_INCREF(Py_None), Py_None); break;
-    case INFO_SERVER_QUERY_ID: v = r->headers_ready ? str_or_none(r->server_query_id) : (Py_INCREF(Py_None), Py_None); break;
-    case INFO_CONTENT_TYPE: v = r->headers_ready ? str_or_none(r->content_type) : (Py_INCREF(Py_None), Py_None); break;
-    case INFO_PROGRESS: v = str_or_none(r->progress); break;
-    case INFO_PROGRESS_SEQ: v = PyLong_FromUnsignedLong(r->progress_seq); break;
-    case INFO_CONTENT_ENCODING: v = !r->headers_ready ? (Py_INCREF(Py_None), Py_None)
-                : PyUnicode_FromString(r->content_encoding == DC_GZIP ? "gzip"
-                                       : r->content_encoding == DC_ZSTD ? "zstd" : "identity"); break;
-    }
-    pthread_mutex_unlock(&r->mu);
-    return v;
-}
-
-static PyObject *Stream_get_query_id(StreamObject *self, void *unused) { return PyUnicode_FromString(self->query_id); }
-
-/* The consumer is about to hand rows to the caller: from now on the read stays on its
- * host. False if it moved since the last block taken (those rows are stale: read the
- * result again from the new attempt's first block). */
-static PyObject *Stream_deliver(StreamObject *self, PyObject *unused) {
-    chb_request *r = self->req;
-    if (!r) Py_RETURN_TRUE;
-    pthread_mutex_lock(&r->mu);
-    int fresh = r->attempt == self->attempt;
-    if (fresh) r->rows_delivered = 1;
-    pthread_mutex_unlock(&r->mu);
-    return PyBool_FromLong(fresh);
-}
-
-static PyObject *Stream_get_attempt(StreamObject *self, void *unused) { return PyLong_FromUnsignedLong(self->attempt); }
-
-static PyMethodDef Stream_methods[] = {
-    {"redecode", (PyCFunction)Stream_redecode, METH_NOARGS, "the last block again, in the current columnar mode"},
-    {"next_block", (PyCFunction)Stream_next_block, METH_NOARGS, "block until the next decoded block; None at the end"},
-    {"next_block_progress", (PyCFunction)Stream_next_block_progress, METH_O,
-     "next_block(), calling the argument with each newer progress JSON text while waiting"},
-    {"poll", (PyCFunction)Stream_poll, METH_NOARGS, "next block, None at the end, False if nothing is ready"},
-    {"arm", (PyCFunction)Stream_arm, METH_O, "resolve this future (set_result(None)) on the next news"},
-    {"close", (PyCFunction)Stream_close, METH_NOARGS, "let go of the rest of the result (drained if small, else cancelled)"},
-    {"cancel", (PyCFunction)Stream_cancel, METH_NOARGS, "abort the request, free its slot, KILL QUERY on the server"},
-    {"deliver", (PyCFunction)Stream_deliver, METH_NOARGS,
-     "rows are about to reach the caller: no more host moves; False if the blocks taken are stale"},
-    {NULL},
-};
-
-static PyGetSetDef Stream_getset[] = {
-    {"http_status", (getter)Stream_get_info, NULL, "HTTP status (None before headers)", (void *)INFO_HTTP_STATUS},
-    {"summary", (getter)Stream_get_info, NULL, "X-ClickHouse-Summary JSON text", (void *)INFO_SUMMARY},
-    {"state", (getter)Stream_get_info, NULL, "request state name", (void *)INFO_STATE},
-    {"raw", (getter)Stream_get_info, NULL, "raw body (raw mode, when done)", (void *)INFO_RAW},
-    {"server_query_id", (getter)Stream_get_info, NULL, "X-ClickHouse-Query-Id", (void *)INFO_SERVER_QUERY_ID},
-    {"content_type", (getter)Stream_get_info, NULL, "Content-Type of the answer", (void *)INFO_CONTENT_TYPE},
-    {"content_encoding", (getter)Stream_get_info, NULL, "gzip/zstd/identity (deflate counts as gzip)", (void *)INFO_CONTENT_ENCODING},
-    {"query_id", (getter)Stream_get_query_id, NULL, "query_id sent to the server", NULL},
-    {"attempt", (getter)Stream_get_attempt, NULL, "the attempt (host move count) the last block taken came from", NULL},
-    {"columnar", (getter)Stream_get_columnar, (setter)Stream_set_columnar, "decoding mode of the next blocks (0..4)", NULL},
-    {"progress", (getter)Stream_get_info, NULL, "latest X-ClickHouse-Progress JSON text (None before one)", (void *)INFO_PROGRESS},
-    {"progress_seq", (getter)Stream_get_info, NULL, "number of X-ClickHouse-Progress headers received", (void *)INFO_PROGRESS_SEQ},
-    {NULL},
-};
-
-static PyTypeObject StreamType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "clickhouse_backend._engine.Stream",
-    .tp_basicsize = sizeof(StreamObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_dealloc = (destructor)Stream_dealloc,
-    .tp_methods = Stream_methods,
-    .tp_getset = Stream_getset,
-    .tp_doc = "The response of one query, decoded block by block.",
-};
 
 /* ------------------------------------------------------------------ */
 /* Client                                                                */
@@ -499,11 +30,7 @@ typedef struct {
     chb_pool *pool;           /* referenced while set */
     unsigned generation;
     int closed;
-    char *static_params;   /* URL query string shared by every request */
-    char *headers;         /* header lines, each ending in \r\n */
-    char host_header[300];
-    char *secrets;         /* credential values in headers, NUL-separated, double-NUL ended */
-    size_t secrets_len;
+    chb_msg_base *base;       /* URL parameters, headers and credentials of every request */
     /* several endpoints (alt_hosts): hosts.c balances and fails over between them */
     int nalt;
     struct { char host[256]; int port; } alt[CHB_MAX_HOSTS - 1];
@@ -526,39 +53,58 @@ static void client_release_pool(ClientObject *self) {
 
 static void Client_dealloc(ClientObject *self) {
     client_release_pool(self);
-    PyMem_Free(self->secrets);
-    PyMem_Free(self->static_params);
-    PyMem_Free(self->headers);
+    chb_msg_base_decref(self->base);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static char *pystrdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = PyMem_Malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
+/* A name or value of pairs: str, or an int/float (its str()); bool as 0/1. */
+static PyObject *pair_text(PyObject *v) {
+    if (PyBool_Check(v)) return PyUnicode_FromString(v == Py_True ? "1" : "0");
+    if (PyUnicode_Check(v)) return Py_NewRef(v);
+    if (PyLong_Check(v) || PyFloat_Check(v)) return PyObject_Str(v);
+    PyErr_Format(PyExc_TypeError, "expected str, int or float, not %.100s", Py_TYPE(v)->tp_name);
+    return NULL;
 }
 
-/* The values of the credential headers (wire.c), kept to blank them out of error messages. */
-static int extract_secrets(ClientObject *self) {
-    chb_buf out;
-    chb_buf_init(&out);
-    if (chb_wire_secrets(self->headers, &out) != 0) {
-        chb_buf_free(&out);
-        PyErr_NoMemory();
-        return -1;
+/* URL parameters (a dict, or pairs) or headers (pairs) into out; header names and
+ * values are checked, since they are written as they are. */
+static int py_pairs(PyObject *o, chb_pairs *out, int header) {
+    if (!o || o == Py_None) return 0;
+    PyObject *items = PyDict_Check(o) ? PyDict_Items(o) : PySequence_Fast(o, "expected a dict or (name, value) pairs");
+    if (!items) return -1;
+    PyObject *seq = PySequence_Fast(items, "expected (name, value) pairs");
+    Py_DECREF(items);
+    if (!seq) return -1;
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i), *k = NULL, *v = NULL;
+        rc = -1;
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError, "expected (name, value) pairs");
+        } else if ((k = pair_text(PyTuple_GET_ITEM(item, 0))) && (v = pair_text(PyTuple_GET_ITEM(item, 1)))) {
+            Py_ssize_t kl, vl;
+            const char *ks = PyUnicode_AsUTF8AndSize(k, &kl), *vs = ks ? PyUnicode_AsUTF8AndSize(v, &vl) : NULL;
+            if (vs) {
+                int bad = (size_t)kl != strlen(ks) || (size_t)vl != strlen(vs) || kl == 0;
+                if (header) bad = bad || strpbrk(ks, "\r\n: \t") || strpbrk(vs, "\r\n");
+                if (bad)
+                    PyErr_Format(PyExc_ValueError, "bad %s %R: empty name, NUL%s", header ? "header" : "parameter",
+                                 item, header ? ", CR/LF, or a colon or blank in the name" : "");
+                else {
+                    chb_pairs_add(out, ks, vs);
+                    rc = 0;
+                }
+            }
+        }
+        Py_XDECREF(k);
+        Py_XDECREF(v);
     }
-    PyMem_Free(self->secrets);
-    self->secrets = PyMem_Malloc(out.len);
-    if (!self->secrets) {
-        chb_buf_free(&out);
+    Py_DECREF(seq);
+    if (rc == 0 && out->b.failed) {
         PyErr_NoMemory();
-        return -1;
+        rc = -1;
     }
-    memcpy(self->secrets, out.data, out.len);
-    self->secrets_len = out.len;
-    chb_buf_free(&out);
-    return 0;
+    return rc;
 }
 
 /* alt_hosts: a sequence of (host, port) besides the first. */
@@ -627,7 +173,8 @@ static chb_hostset *client_hostset(ClientObject *self, chb_pool *p, char *err, s
 }
 
 static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"host", "port", "params", "headers", "pool_size", "pool_timeout", "idle_timeout",
+    static char *kwlist[] = {"host", "port", "params", "headers", "user", "password", "auth", "pool_size",
+                             "pool_timeout", "idle_timeout",
                              "connect_timeout", "send_receive_timeout", "pool_name", "secure", "verify",
                              "ca_certs", "certfile", "keyfile", "server_hostname", "http2", "ciphers",
                              "alt_hosts", "load_balancing", "host_backoff", "host_backoff_max", "dns_refresh",
@@ -637,15 +184,17 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
     PyObject *alt_hosts = NULL;
     int lb_policy = CHB_LB_RANDOM;
     double host_backoff = 1, host_backoff_max = 60, dns_refresh = 0;
-    const char *host, *params = "", *headers = "", *pool_name = "";
+    const char *host, *pool_name = "", *user = "", *password = "";
+    PyObject *params = NULL, *headers = NULL;
+    int auth = CHB_AUTH_BASIC;
     const char *ca_certs = "", *certfile = "", *keyfile = "", *server_hostname = "", *ciphers = "";
     int secure = 0, verify = 1, http2 = -1;
     /* No defaults here: they are defined once, in driver/config.py (Options), and the
      * driver passes every one; a missing one is a caller's mistake, said plainly. */
     int port, pool_size = -1;
     double pool_timeout = NAN, idle_timeout = NAN, connect_timeout = NAN, rw_timeout = NAN;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|ssiddddsppssssisOidddidd", kwlist, &host, &port, &params, &headers,
-                                     &pool_size, &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|OOssiiddddsppssssisOidddidd", kwlist, &host, &port, &params,
+                                     &headers, &user, &password, &auth, &pool_size, &pool_timeout, &idle_timeout, &connect_timeout, &rw_timeout,
                                      &pool_name, &secure, &verify, &ca_certs, &certfile, &keyfile,
                                      &server_hostname, &http2, &ciphers, &alt_hosts, &lb_policy, &host_backoff,
                                      &host_backoff_max, &dns_refresh, &health_check, &health_check_interval,
@@ -686,12 +235,26 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "pool_size must be >= 1 and port in 1..65535");
         return -1;
     }
-    for (const char *h = headers; *h; h++) {
-        if (*h == '\n' && (h == headers || h[-1] != '\r')) {
-            PyErr_SetString(PyExc_ValueError, "header lines must end in CRLF");
-            return -1;
-        }
+    if (auth != CHB_AUTH_NONE && auth != CHB_AUTH_BASIC && auth != CHB_AUTH_HEADERS) {
+        PyErr_SetString(PyExc_ValueError, "auth must be AUTH_NONE, AUTH_BASIC or AUTH_HEADERS");
+        return -1;
     }
+    if (auth == CHB_AUTH_HEADERS && (strpbrk(user, "\r\n") || strpbrk(password, "\r\n"))) {
+        PyErr_SetString(chb_exc(CHB_EXC_InterfaceError), "user and password must not contain CR, LF or NUL");
+        return -1;
+    }
+    chb_pairs pp, hp;
+    chb_pairs_init(&pp);
+    chb_pairs_init(&hp);
+    chb_msg_base *base = NULL;
+    if (py_pairs(params, &pp, 0) == 0 && py_pairs(headers, &hp, 1) == 0 &&
+        !(base = chb_msg_base_new(&pp, &hp, (chb_auth)auth, user, password)))
+        PyErr_NoMemory();
+    chb_pairs_free(&pp);
+    chb_pairs_free(&hp);
+    if (!base) return -1;
+    chb_msg_base_decref(self->base);
+    self->base = base;
     client_release_pool(self);
     self->closed = 0;
     memset(&self->cfg, 0, sizeof self->cfg);
@@ -719,18 +282,7 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
             return -1;
         }
     }
-    int v6 = strchr(host, ':') != NULL;
-    snprintf(self->host_header, sizeof self->host_header, v6 ? "[%s]:%d" : "%s:%d", host, port);
-    PyMem_Free(self->static_params);
-    PyMem_Free(self->headers);
-    self->static_params = pystrdup(params);
-    self->headers = pystrdup(headers);
     self->pool = NULL;
-    if (self->headers && extract_secrets(self) != 0) return -1;
-    if (!self->static_params || !self->headers) {
-        PyErr_NoMemory();
-        return -1;
-    }
     return 0;
 }
 
@@ -780,38 +332,37 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
                              "buffer_limit", "tz", "strings_as_bytes", "columnar", "headers", "max_ratio",
                              "max_block_bytes", "progress", NULL};
     Py_buffer body;
-    const char *extra = "", *qid_in = NULL, *xheaders = "";
+    const char *qid_in = NULL;
     int retryable = 0, raw = 0, sab = 0, columnar = 0, progress = 0;
-    PyObject *notifier = Py_None, *tz = Py_None;
-    double query_timeout = 0, max_ratio = 1000;
-    Py_ssize_t buffer_limit = 0, max_block_bytes = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|szppOdnOpisdnp", kwlist, &body, &extra, &qid_in, &retryable, &raw,
-                                     &notifier, &query_timeout, &buffer_limit, &tz, &sab, &columnar, &xheaders,
+    PyObject *notifier = Py_None, *tz = Py_None, *params = NULL, *headers = NULL;
+    double query_timeout = 0, max_ratio = NAN;
+    Py_ssize_t buffer_limit = -1, max_block_bytes = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|OzppOdnOpiOdnp", kwlist, &body, &params, &qid_in, &retryable, &raw,
+                                     &notifier, &query_timeout, &buffer_limit, &tz, &sab, &columnar, &headers,
                                      &max_ratio, &max_block_bytes, &progress))
         return NULL;
-    StreamObject *s = NULL;
+    PyObject *s = NULL;
     chb_request *r = NULL;
-    chb_buf w, kw_buf, kbody;
-    chb_buf_init(&w);
-    chb_buf_init(&kw_buf);
-    chb_buf_init(&kbody);
-    if (notifier != Py_None && !PyObject_TypeCheck(notifier, &NotifierType)) {
-        PyErr_SetString(PyExc_TypeError, "notifier must be a Notifier");
+    chb_pairs pp, hp;
+    chb_pairs_init(&pp);
+    chb_pairs_init(&hp);
+    chb_hdr all[CHB_MAX_HEADERS];
+    /* No defaults for the limits: the driver passes its Options' (driver/config.py). */
+    if (buffer_limit < 0 || max_block_bytes < 0 || isnan(max_ratio)) {
+        PyErr_SetString(PyExc_TypeError, "request() needs buffer_limit, max_ratio and max_block_bytes (>= 0; "
+                                         "defaults: driver/config.py Options)");
         goto fail;
     }
+    chb_notifier *n = py_notifier_get(notifier);
+    if (!n && PyErr_Occurred()) goto fail;
+    if (py_pairs(params, &pp, 0) != 0 || py_pairs(headers, &hp, 1) != 0) goto fail;
     chb_pool *pool = client_pool(self);
     if (!pool) goto fail;
     r = chb_req_new();
-    s = (StreamObject *)StreamType.tp_alloc(&StreamType, 0); /* zeroed */
-    if (!r || !s) {
+    if (!r) {
         PyErr_NoMemory();
         goto fail;
     }
-    s->tz = tz == Py_None ? NULL : Py_NewRef(tz);
-    s->strings_as_bytes = sab;
-    s->columnar = columnar;
-    s->finished = 0;
-    s->generation = chb_loop_generation();
     if (qid_in && *qid_in) {
         if (strlen(qid_in) >= sizeof r->query_id) {
             PyErr_SetString(chb_exc(CHB_EXC_ProgrammingError), "query_id too long (max 127 bytes)");
@@ -821,26 +372,16 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
     } else {
         chb_random_query_id(r->query_id, sizeof r->query_id);
     }
-    memcpy(s->query_id, r->query_id, sizeof s->query_id);
-    for (const char *h = xheaders; *h; h++) {
-        if (*h == '\n' && (h == xheaders || h[-1] != '\r')) {
-            PyErr_SetString(PyExc_ValueError, "header lines must end in CRLF");
-            goto fail;
-        }
-    }
-    if (chb_wire_build(&w, self->static_params, self->host_header, self->headers, r->query_id, extra, xheaders,
-                       body.buf, (size_t)body.len, &r->body_off) != 0) {
+    if (chb_msg_query(&r->msg, self->base, r->query_id, &pp, &hp, body.buf, (size_t)body.len) != 0) {
         PyErr_NoMemory();
         goto fail;
     }
-    /* KILL QUERY for cancellation/timeouts */
-    if (chb_wire_kill_statement(&kbody, r->query_id) != 0 || /* a truncated KILL must never be sent */
-        chb_wire_build(&kw_buf, self->static_params, self->host_header, self->headers, NULL, NULL, NULL,
-                       (const char *)kbody.data, kbody.len, &r->kill_body_off) != 0) {
-        PyErr_NoMemory();
+    if (chb_msg_headers(&r->msg, all, CHB_MAX_HEADERS) < 0) {
+        PyErr_Format(PyExc_ValueError, "more than %d headers", CHB_MAX_HEADERS);
         goto fail;
     }
-    chb_buf_free(&kbody);
+    s = py_stream_new(r, tz, sab, columnar);
+    if (!s) goto fail;
     if (self->hs) { /* several endpoints: the balancer chooses; the request may move on failure */
         r->hosts = self->hs;
         chb_hosts_ref(self->hs);
@@ -849,28 +390,21 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
     r->pool = pool;
     chb_pool_ref(pool); /* released when the engine is done with the request */
     r->to = self->to;
-    r->wire = w.data;
-    r->wire_len = w.len;
-    r->kill_wire = kw_buf.data;
-    r->kill_wire_len = kw_buf.len;
-    chb_buf_init(&w);
-    chb_buf_init(&kw_buf);
     r->retryable = retryable;
     r->want_progress = progress;
     r->max_ratio = max_ratio > 0 ? max_ratio : 0;
-    r->max_block_bytes = max_block_bytes > 0 ? (size_t)max_block_bytes : 0;
-    if (self->secrets && (r->secrets = malloc(self->secrets_len)))
-        memcpy(r->secrets, self->secrets, self->secrets_len);
+    r->max_block_bytes = (size_t)max_block_bytes;
     r->mode = raw ? MODE_RAW : MODE_NATIVE;
     r->query_timeout = query_timeout > 0 ? query_timeout : 0;
-    r->buffer_limit = buffer_limit > 0 ? (size_t)buffer_limit : DEFAULT_BUFFER_LIMIT;
-    if (notifier != Py_None) {
-        r->notifier = ((NotifierObject *)notifier)->n;
-        chb_notifier_incref(r->notifier);
+    r->buffer_limit = (size_t)buffer_limit;
+    if (n) {
+        r->notifier = n;
+        chb_notifier_incref(n);
     }
     PyBuffer_Release(&body);
-    /* one reference for the stream (consumer), one for the engine */
-    s->req = r;
+    chb_pairs_free(&pp);
+    chb_pairs_free(&hp);
+    /* the stream holds the consumer's reference (taken over from chb_req_new); one more for the engine */
     chb_req_incref(r);
     if (chb_loop_submit(chb_req_start_task, r) != 0) {
         if (r->hosts) chb_hosts_unref(r->hosts);
@@ -881,17 +415,13 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
         PyErr_SetString(chb_exc(CHB_EXC_InternalError), "could not start the I/O engine thread");
         return NULL;
     }
-    return (PyObject *)s;
+    return s;
 fail:
     PyBuffer_Release(&body);
-    chb_buf_free(&w);
-    chb_buf_free(&kw_buf);
-    chb_buf_free(&kbody);
-    if (s) {
-        s->req = NULL;
-        Py_DECREF(s);
-    }
-    if (r) chb_req_decref(r);
+    chb_pairs_free(&pp);
+    chb_pairs_free(&hp);
+    if (s) Py_DECREF(s); /* releases r */
+    else if (r) chb_req_decref(r);
     return NULL;
 }
 
@@ -991,11 +521,8 @@ static PyTypeObject ClientType = {
 
 int py_client_register(PyObject *m) {
     chb_pool_set_connector(chb_conn_open);
-    if (PyType_Ready(&NotifierType) < 0 || PyType_Ready(&StreamType) < 0 || PyType_Ready(&ClientType) < 0)
-        return -1;
-    if (PyModule_AddObjectRef(m, "Notifier", (PyObject *)&NotifierType) < 0 ||
-        PyModule_AddObjectRef(m, "Stream", (PyObject *)&StreamType) < 0 ||
-        PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0 ||
+    if (py_notifier_register(m) < 0 || py_stream_register(m) < 0 || PyType_Ready(&ClientType) < 0) return -1;
+    if (PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0 ||
         PyModule_AddFunctions(m, module_functions) < 0)
         return -1;
     /* Client(http2=...): the pool's enum, named on both sides */
@@ -1003,5 +530,11 @@ int py_client_register(PyObject *m) {
         PyModule_AddIntConstant(m, "HTTP2_AUTO", CHB_H2_AUTO) < 0 ||
         PyModule_AddIntConstant(m, "HTTP2_REQUIRED", CHB_H2_REQUIRED) < 0)
         return -1;
+    /* Client(auth=...): how credentials travel (wire.h) */
+    if (PyModule_AddIntConstant(m, "AUTH_NONE", CHB_AUTH_NONE) < 0 ||
+        PyModule_AddIntConstant(m, "AUTH_BASIC", CHB_AUTH_BASIC) < 0 ||
+        PyModule_AddIntConstant(m, "AUTH_HEADERS", CHB_AUTH_HEADERS) < 0)
+        return -1;
     return 0;
 }
+

@@ -1,10 +1,8 @@
-/* Python types over the engine: Client (one endpoint + credentials), Stream (one
- * query's response), Notifier (wakes an asyncio loop). */
+/* _engine.Client: one endpoint (or several) with its credentials; its requests share
+ * the endpoint's pool. Registers Stream and Notifier (py_stream.c, py_notifier.c) too. */
 #ifndef CHB_PY_CLIENT_H
 #define CHB_PY_CLIENT_H
 #include <Python.h>
 
 int py_client_register(PyObject *m);
-/* Set by _engine.set_exceptions(): builds the PEP 249 exception for an engine error. */
-extern PyObject *chb_error_factory;
 #endif

@@ -33,15 +33,13 @@ void chb_req_decref(chb_request *r) {
     if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     CHB_INVARIANT(r->conn == NULL && r->timer == NULL && !r->in_ready_list);
     chb_blocks_free(r->blocks_head);
-    free(r->wire);
-    free(r->kill_wire);
+    chb_msg_free(&r->msg);
     free(r->summary);
     free(r->server_query_id);
     free(r->exception_tag);
     free(r->progress);
     free(r->content_type);
     free(r->err_msg);
-    free(r->secrets);
     chb_buf_free(&r->raw);
     chb_buf_free(&r->body);
     chb_buf_free(&r->errbody);
@@ -71,7 +69,7 @@ void chb_req_fail(chb_request *r, chb_err_kind kind, int ch_code, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    redact(r->secrets, msg);
+    redact(chb_msg_secrets(&r->msg), msg);
     pthread_mutex_lock(&r->mu);
     if (!chb_req_terminal(r->state)) {
         r->state = kind == ERR_CANCELLED ? REQ_CANCELLED : REQ_FAILED;

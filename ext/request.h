@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "buf.h"
+#include "wire.h"
 
 struct chb_pool;
 struct chb_hostset;
@@ -70,13 +71,8 @@ typedef struct chb_request {
     struct chb_pool *pool;    /* engine thread may move it to another host (hosts.c) */
     struct chb_hostset *hosts; /* several endpoints: referenced; NULL for one */
     uint64_t tried;           /* engine thread: bit i set once hosts->pools[i] failed it */
-    uint8_t *wire;            /* full HTTP request bytes */
-    size_t wire_len;
-    uint8_t *kill_wire;       /* KILL QUERY request for this query_id (NULL: none) */
-    size_t kill_wire_len;
-    size_t kill_body_off;
+    chb_msg msg;              /* what is sent: each protocol serialises it for its connection */
     char query_id[128];
-    char *secrets;            /* NUL-separated credentials to blank out of error messages */
     double max_ratio;         /* decompression: max decoded/encoded bytes of one block (0 = off) */
     size_t max_block_bytes;   /* largest Native block we agree to hold unfinished (0 = no limit) */
     int retryable;            /* safe to send again on a fresh connection */
@@ -84,6 +80,7 @@ typedef struct chb_request {
     double query_timeout;     /* seconds, 0 = none */
     chb_timeouts to;
     int is_kill;              /* the driver's own KILL QUERY: separate budget, never a user slot */
+    int kill_sent;            /* engine: this query's KILL QUERY was made (once, when needed) */
     int kill_resends;         /* a kill that matched nothing may be sent again this many times */
     int kill_parks;           /* times it was sent again from the parked list (server back) */
     double kill_parked_at;    /* chb_now() when first parked (0: never) */
@@ -147,7 +144,6 @@ typedef struct chb_request {
     int h2_end_stream;        /* the server ended the stream (END_STREAM seen) */
     size_t h2_unconsumed;     /* DATA bytes not yet acknowledged (paused stream) */
     size_t h2_body_off;       /* request body bytes handed to nghttp2 */
-    size_t body_off;          /* where the body starts in wire */
     double wait_deadline;
 } chb_request;
 

@@ -292,6 +292,33 @@ def counts(fakes):
     return [len(s.requests) for s in fakes]
 
 
+def host_header(req):
+    for line in req.split(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.lower() == b"host":
+            return value.strip().decode()
+    return None
+
+
+def test_a_failed_over_read_names_the_host_it_is_sent_to():
+    # Host is written per connection from the request's parts, not fixed when the
+    # client was made: the second host must not be told it is the first
+    with FakeServer(hang_up) as first, FakeServer(answer_select_1) as second:
+        c = chd.connect(hosts=[f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"], load_balancing="in_order",
+                        pool_name=uuid.uuid4().hex[:16], user="u", password="secret-pw")
+        cur = c.cursor()
+        cur.execute("SELECT 1", settings={"max_threads": 2})
+        assert cur.fetchall() == [(1,)]
+        assert [host_header(r) for r in first.requests] == [f"127.0.0.1:{first.port}"]
+        assert [host_header(r) for r in second.requests] == [f"127.0.0.1:{second.port}"]
+        # the same request otherwise: its target (query id, settings) and credentials
+        a, b = first.requests[0], second.requests[0]
+        assert a.split(b"\r\n")[0] == b.split(b"\r\n")[0]
+        assert b"max_threads=2" in a.split(b"\r\n")[0] and cur.query_id.encode() in a.split(b"\r\n")[0]
+        assert b"Authorization: Basic dTpzZWNyZXQtcHc=\r\n" in b
+        c.close()
+
+
 def test_in_order_uses_the_first_host(fakes):
     c = chd.connect(hosts=[f"127.0.0.1:{s.port}" for s in fakes], load_balancing="in_order",
                     pool_name=uuid.uuid4().hex[:16])

@@ -1,12 +1,11 @@
 """Connection options: DSN parsing, validation, and the static parts of every
 HTTP request (URL parameters, headers) computed once per connection."""
-import base64
 import logging
 import datetime
 import ipaddress
 import re
 from dataclasses import dataclass, field, fields
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .exceptions import InterfaceError, ProgrammingError
 from . import hosts as _hosts
@@ -111,6 +110,7 @@ class Options:
         self.encoding = _encoding(self.compression, self.host)
 
     def url_params(self):
+        """The URL parameters of every request (the engine encodes them)."""
         params = {"database": self.database, "default_format": "Native"}
         if self.session_id:
             params["session_id"] = self.session_id
@@ -119,22 +119,22 @@ class Options:
         if self.encoding:
             params["enable_http_compression"] = 1
         params.update(encode_settings(self.settings))
-        return urlencode(params, quote_via=quote)
+        return params
 
     def headers(self):
-        lines = [f"User-Agent: {USER_AGENT}"]
+        """The headers of every request as (name, value) pairs; credentials travel
+        apart (credentials()), so that the engine knows what to keep out of messages."""
+        pairs = [("User-Agent", USER_AGENT)]
         if self.encoding:
-            lines.append(f"Accept-Encoding: {self.encoding}")
+            pairs.append(("Accept-Encoding", self.encoding))
+        return pairs
+
+    def check_credentials(self):
+        """user and password travel apart from headers() (Client(user=, password=,
+        auth=)); as X-ClickHouse-User/Key they must be valid header values."""
         if self.auth == "headers":
             _check_header_value(self.user)
             _check_header_value(self.password)
-            lines.append(f"X-ClickHouse-User: {self.user}")
-            if self.password:
-                lines.append(f"X-ClickHouse-Key: {self.password}")
-        else:
-            token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-            lines.append(f"Authorization: Basic {token}")
-        return "".join(line + "\r\n" for line in lines)
 
 
 def _is_loopback(host):
@@ -190,8 +190,8 @@ def encode_settings(settings):
 
 
 def settings_query(settings):
-    """Per-query settings as URL parameters (appended after the connection's)."""
-    return urlencode(encode_settings(settings), quote_via=quote) if settings else ""
+    """Per-query settings as URL parameters (sent after the connection's)."""
+    return encode_settings(settings) if settings else None
 
 
 _OPTION_NAMES = {f.name for f in fields(Options)}

@@ -11,6 +11,8 @@ from . import exceptions as exc
 
 # Options.http2 -> the engine's mode (its C enum, exported by name)
 _HTTP2_MODES = {"auto": _engine.HTTP2_AUTO, True: _engine.HTTP2_REQUIRED, False: _engine.HTTP2_OFF}
+# Options.auth -> how the engine sends the credentials
+_AUTH_MODES = {"basic": _engine.AUTH_BASIC, "headers": _engine.AUTH_HEADERS}
 
 
 class Cursor(CursorBase):
@@ -180,8 +182,10 @@ class Connection:
             self._client = EmbeddedClient(options)
             self._closed = False
             return
+        options.check_credentials()
         self._client = _engine.Client(
             options.host, options.port, options.url_params(), options.headers(),
+            user=options.user, password=options.password, auth=_AUTH_MODES[options.auth],
             pool_size=options.pool_size, pool_timeout=options.pool_timeout,
             idle_timeout=options.idle_timeout, connect_timeout=options.connect_timeout,
             send_receive_timeout=options.send_receive_timeout, pool_name=options.pool_name,

@@ -45,6 +45,12 @@ _CONCURRENT = ("this cursor is in use by another {} at the same time: a cursor s
                "time (PEP 249 threadsafety 2); give each {} its own cursor")
 
 
+def _limits(opts):
+    """The engine's per-request limits: defined once, in Options (the engine has no defaults)."""
+    return {"buffer_limit": opts.stream_buffer_bytes, "max_ratio": opts.max_decompression_ratio,
+            "max_block_bytes": opts.max_block_bytes}
+
+
 class CursorBase:
     """State and step machines of a cursor; the shells add only how to wait:
     ``_wait(steps)`` runs a step machine to its end and returns its value,
@@ -266,9 +272,10 @@ class CursorBase:
 
     def _side_query(self, sql, settings):
         """The rows of a small query the cursor needs (DESCRIBE), beside its result."""
+        opts = self.connection._options
         stream = self.connection._client.request(
             sql.encode("utf-8", "surrogateescape"), params=settings_query(settings), retryable=True,
-            notifier=self._notifier(), query_timeout=self.connection._options.query_timeout or 0.0)
+            notifier=self._notifier(), query_timeout=opts.query_timeout or 0.0, **_limits(opts))
         rows, attempt = [], 0
         try:
             while True:
@@ -583,13 +590,13 @@ class CursorBase:
         if query_id is not None and (not isinstance(query_id, str) or "\x00" in query_id):
             raise ProgrammingError(f"query_id must be a str without NUL characters, not {query_id!r}")
         opts = self.connection._options
-        headers = ""
+        headers = None
         if self._progress is not None:
             settings = {**PROGRESS_SETTINGS, **(settings or {})}
         if opts.encoding in ("gzip", "zstd") and len(body) >= COMPRESS_BODY_MIN:
             # large INSERT bodies travel compressed (ClickHouse decodes Content-Encoding)
             body = _engine.compress(opts.encoding, body)
-            headers = f"Content-Encoding: {opts.encoding}\r\n"
+            headers = [("Content-Encoding", opts.encoding)]
         self._stream = self.connection._client.request(
             body,
             params=settings_query(settings),
@@ -598,12 +605,10 @@ class CursorBase:
             raw=raw,
             notifier=self._notifier(),
             query_timeout=opts.query_timeout or 0.0,
-            buffer_limit=opts.stream_buffer_bytes,
             tz=opts.tzinfo,
             strings_as_bytes=opts.strings_as_bytes,
             headers=headers,
-            max_ratio=opts.max_decompression_ratio,
-            max_block_bytes=opts.max_block_bytes,
+            **_limits(opts),
             columnar=self._row_decoding(),
             progress=self._progress is not None,
         )

@@ -30,7 +30,6 @@ import threading
 import time
 import uuid
 import weakref
-from urllib.parse import parse_qsl
 
 from .. import _engine
 from .config import encode_settings
@@ -326,7 +325,7 @@ class EmbeddedClient:
         base.update(encode_settings(options.settings))
         self._settings = base
 
-    def request(self, body, params="", query_id=None, retryable=False, raw=False, notifier=None,
+    def request(self, body, params=None, query_id=None, retryable=False, raw=False, notifier=None,
                 query_timeout=0.0, buffer_limit=0, tz=None, strings_as_bytes=False, columnar=False,
                 progress=False, **_transport_only):  # e.g. HTTP compression: nothing to do in-process
         _check_process()
@@ -334,7 +333,7 @@ class EmbeddedClient:
             raise TypeError("query_id must be a str")
         settings = dict(self._settings)
         if params:
-            settings.update(parse_qsl(params, keep_blank_values=True))
+            settings.update(params)
         if query_timeout and query_timeout > 0 and "max_execution_time" not in settings:
             settings["max_execution_time"] = repr(float(query_timeout))
         return EmbeddedStream(self._engine, bytes(body), settings, self._options.database, query_id or None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from typing import Any, Callable, Literal, Protocol, runtime_checkable
+from typing import Any, Callable, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 from .progress import Summary
 
@@ -52,10 +52,13 @@ class QueryClient(Protocol):
     """Runs queries of one Connection; the Connection owns it and closes it."""
 
     # the defaults are the driver's (config.Options), not restated here
-    def request(self, body: bytes, params: str = ..., query_id: str | None = ..., retryable: bool = ...,
-                raw: bool = ..., notifier: Any = ..., query_timeout: float = ..., buffer_limit: int = ...,
-                tz: datetime.tzinfo | None | Literal[False] = ..., strings_as_bytes: bool = ...,
-                columnar: int = ..., headers: str = ..., max_ratio: float = ..., max_block_bytes: int = ...,
-                progress: bool = ...) -> ResultStream: ...
+    # params: this query's URL parameters (settings), sent after the connection's;
+    # headers: its own (name, value) pairs (Content-Encoding of a compressed body)
+    def request(self, body: bytes, params: Mapping[str, str] | None = ..., query_id: str | None = ...,
+                retryable: bool = ..., raw: bool = ..., notifier: Any = ..., query_timeout: float = ...,
+                buffer_limit: int = ..., tz: datetime.tzinfo | None | Literal[False] = ...,
+                strings_as_bytes: bool = ..., columnar: int = ...,
+                headers: Sequence[tuple[str, str]] | None = ..., max_ratio: float = ...,
+                max_block_bytes: int = ..., progress: bool = ...) -> ResultStream: ...
     def pool_stats(self) -> dict[str, int]: ...
     def close(self) -> None: ...
