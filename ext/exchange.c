@@ -25,8 +25,8 @@ static void queue_kill(chb_pool *p, chb_msg *msg, const chb_timeouts *to, const 
 /* The drain of an abandoned result is over (done, failed or killed): requests that
  * waited for its connection may open their own. */
 static void stop_draining(chb_request *r) {
-    if (!r->drain_counted) return;
-    r->drain_counted = 0;
+    if (!r->drain.counted) return;
+    r->drain.counted = 0;
     r->pool->draining--;
     chb_pool_kick(r->pool);
 }
@@ -35,19 +35,19 @@ void chb_req_engine_done(chb_request *r) {
     CHB_INVARIANT(r->conn == NULL && !r->engine_finished);
     if (r->timer) { event_free(r->timer); r->timer = NULL; }
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
-    if (r->scanner) { nd_scanner_free(r->scanner); r->scanner = NULL; }
-    if (r->dc) { dc_free(r->dc); r->dc = NULL; }
-    chb_buf_free(&r->body);
-    chb_buf_free(&r->errbody);
+    if (r->framing.scanner) { nd_scanner_free(r->framing.scanner); r->framing.scanner = NULL; }
+    if (r->inflate.dc) { dc_free(r->inflate.dc); r->inflate.dc = NULL; }
+    chb_buf_free(&r->framing.body);
+    chb_buf_free(&r->framing.errbody);
     stop_draining(r);
     chb_pool *p = r->pool;
-    if (r->is_kill && r->kill_resends > 0) {
+    if (r->is_kill && r->kill.resends > 0) {
         pthread_mutex_lock(&r->mu);
         int matched_nothing = r->state == REQ_DONE && r->raw.len == 0;
         pthread_mutex_unlock(&r->mu);
         if (matched_nothing)
-            queue_kill(p, &r->msg, &r->to, r->query_id, r->kill_resends - 1,
-                       0.1 * (1 << (KILL_RESENDS - r->kill_resends)));
+            queue_kill(p, &r->msg, &r->to, r->query_id, r->kill.resends - 1,
+                       0.1 * (1 << (KILL_RESENDS - r->kill.resends)));
     }
     if (r->is_kill) {
         /* A kill that could not connect, got no answer or no kill connection in time:
@@ -56,7 +56,7 @@ void chb_req_engine_done(chb_request *r) {
         chb_req_state state = r->state;
         chb_err_kind err = state == REQ_FAILED ? r->err : ERR_NONE;
         pthread_mutex_unlock(&r->mu);
-        if (r->kill_probe) p->kill_probing = 0;
+        if (r->kill.probe) p->kill_probing = 0;
         if (err == ERR_CONNECT || err == ERR_TIMEOUT || err == ERR_NETWORK || err == ERR_POOL_TIMEOUT)
             chb_pool_park_kills(p, r, err != ERR_POOL_TIMEOUT);
         else if (state == REQ_DONE)
@@ -103,7 +103,7 @@ static chb_request *new_kill(chb_pool *p, const chb_msg *msg, const chb_timeouts
     k->pool = p;
     chb_pool_ref(p);
     k->is_kill = 1;
-    k->kill_resends = resends;
+    k->kill.resends = resends;
     k->to = *to;
     if (k->to.connect <= 0 || k->to.connect > KILL_SECONDS) k->to.connect = KILL_SECONDS;
     if (k->to.rw <= 0 || k->to.rw > KILL_SECONDS) k->to.rw = KILL_SECONDS;
@@ -117,8 +117,8 @@ static chb_request *new_kill(chb_pool *p, const chb_msg *msg, const chb_timeouts
 chb_request *chb_req_clone_kill(chb_request *r) {
     chb_request *k = new_kill(r->pool, &r->msg, &r->to, r->query_id, 0);
     if (k) {
-        k->kill_parks = r->kill_parks;
-        k->kill_parked_at = r->kill_parked_at;
+        k->kill.parks = r->kill.parks;
+        k->kill.parked_at = r->kill.parked_at;
     }
     return k;
 }
@@ -145,8 +145,8 @@ static void queue_kill(chb_pool *p, chb_msg *msg, const chb_timeouts *to, const 
 void chb_req_send_kill(chb_request *r) {
     stop_draining(r);
     /* a query of a client (the driver's own GETs and kills are never killed), once */
-    if (r->kill_sent || r->is_kill || !r->msg.base) return;
-    r->kill_sent = 1;
+    if (r->kill.sent || r->is_kill || !r->msg.base) return;
+    r->kill.sent = 1;
     /* built now, for the few queries that need one: the client's URL parameters and
      * credentials, without the query's own parameters */
     chb_msg kill;
@@ -176,7 +176,7 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
      * repeat once on a fresh connection, only if nothing came back and the
      * statement is safe to repeat. */
     if (kind == ERR_NETWORK && reused_conn && !r->got_response_bytes && r->retryable && r->attempts == 0 &&
-        !r->draining) {
+        !r->drain.active) {
         r->attempts++;
         __atomic_add_fetch(&r->pool->st.retries, 1, __ATOMIC_RELAXED);
         r->sent = 0;
@@ -189,7 +189,7 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
     /* no answer, or a read whose answer broke off before any row reached the caller
      * (a block is handed over only whole): the host is unwell (passive health), and
      * another may serve it */
-    if (!r->is_kill && !r->draining && (kind == ERR_CONNECT || kind == ERR_NETWORK || kind == ERR_TIMEOUT) &&
+    if (!r->is_kill && !r->drain.active && (kind == ERR_CONNECT || kind == ERR_NETWORK || kind == ERR_TIMEOUT) &&
         (!r->got_response_bytes ||
          (r->retryable && r->mode == MODE_NATIVE && r->resp_status == 200 && r->hosts && chb_hosts_untaken(r)))) {
         int never_sent = chb_req_get_state(r) <= REQ_CONNECTING;
@@ -199,7 +199,7 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
     }
     int in_flight = chb_req_in_flight(r);
     chb_req_fail(r, kind, 0, "%s", why);
-    if (in_flight && (kind == ERR_TIMEOUT || r->draining)) chb_req_send_kill(r);
+    if (in_flight && (kind == ERR_TIMEOUT || r->drain.active)) chb_req_send_kill(r);
     chb_req_engine_done(r);
     return 0;
 }
@@ -262,13 +262,13 @@ void chb_req_abandon_task(void *arg) {
         } else {
             /* Most abandoned results are nearly complete (fetchone() of a small
              * result): reading the rest is cheaper than a new connection and a KILL. */
-            r->draining = 1;
-            r->drain_counted = 1;
+            r->drain.active = 1;
+            r->drain.counted = 1;
             r->pool->draining++;
             pthread_mutex_lock(&r->mu);
-            chb_block *b = r->blocks_head;
-            r->blocks_head = r->blocks_tail = NULL;
-            r->queued_bytes = 0;
+            chb_block *b = r->blocks.head;
+            r->blocks.head = r->blocks.tail = NULL;
+            r->blocks.queued = 0;
             int paused = r->state == REQ_PAUSED;
             if (paused) r->state = REQ_STREAMING;
             pthread_mutex_unlock(&r->mu);

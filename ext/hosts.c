@@ -363,7 +363,7 @@ void chb_hosts_start_checks(chb_hostset *hs) {
 int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen) {
     chb_hostset *hs = r->hosts;
     chb_pool *from = r->pool;
-    if (!hs || r->is_kill || r->is_check || r->draining) return 0;
+    if (!hs || r->is_kill || r->is_check || r->drain.active) return 0;
     int i = chb_hosts_index(hs, from);
     if (i >= 0) r->tried |= 1ull << i;
     if (!never_sent && !r->retryable) {
@@ -396,9 +396,9 @@ int chb_hosts_untaken(chb_request *r) {
     int untaken = !r->rows_delivered;
     chb_block *b = NULL;
     if (untaken) {
-        b = r->blocks_head;
-        r->blocks_head = r->blocks_tail = NULL;
-        r->queued_bytes = 0;
+        b = r->blocks.head;
+        r->blocks.head = r->blocks.tail = NULL;
+        r->blocks.queued = 0;
         r->attempt++; /* what the consumer took so far belongs to the abandoned attempt */
     }
     pthread_mutex_unlock(&r->mu);

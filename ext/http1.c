@@ -313,7 +313,7 @@ static void process_input(chb_conn *c) {
         ptrdiff_t used = hp_feed(&c->parser, v.iov_base, v.iov_len, &CALLBACKS, c);
         if (used < 0) {
             protocol_error(c, r, used, v.iov_base, v.iov_len);
-            int in_flight = r->draining;
+            int in_flight = r->drain.active;
             detach(c, 0);
             if (in_flight) chb_req_send_kill(r); /* an abandoned result grew too large */
             chb_req_engine_done(r);

@@ -32,16 +32,16 @@ static void flush(chb_conn *c) {
 }
 
 static void link_req(chb_h2 *h, chb_request *r) {
-    r->h2_next = h->reqs;
+    r->h2.next = h->reqs;
     h->reqs = r;
     h->streams++;
 }
 
 static void unlink_req(chb_h2 *h, chb_request *r) {
-    for (chb_request **pp = &h->reqs; *pp; pp = &(*pp)->h2_next) {
+    for (chb_request **pp = &h->reqs; *pp; pp = &(*pp)->h2.next) {
         if (*pp == r) {
-            *pp = r->h2_next;
-            r->h2_next = NULL;
+            *pp = r->h2.next;
+            r->h2.next = NULL;
             h->streams--;
             return;
         }
@@ -65,7 +65,7 @@ static void maybe_idle(chb_conn *c) {
 static void detach(chb_conn *c, chb_request *r) {
     unlink_req(c->h2, r);
     r->conn = NULL;
-    r->stream_id = 0;
+    r->h2.stream_id = 0;
     chb_pool_stream_done(c->pool);
 }
 
@@ -122,7 +122,7 @@ static int on_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *frame, void
     if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
         (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)) {
         chb_request *r = stream_req(s, frame->hd.stream_id);
-        if (r) r->h2_end_stream = 1;
+        if (r) r->h2.end_stream = 1;
     }
     return 0;
 }
@@ -140,8 +140,8 @@ static int on_data_cb(nghttp2_session *s, uint8_t flags, int32_t sid, const uint
         nghttp2_session_set_stream_user_data(s, sid, NULL);
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
         nghttp2_session_consume(s, sid, len);
-        nghttp2_session_consume_connection(s, r->h2_unconsumed);
-        int draining = r->draining;
+        nghttp2_session_consume_connection(s, r->h2.unconsumed);
+        int draining = r->drain.active;
         detach(c, r);
         if (draining) chb_req_send_kill(r);
         chb_req_engine_done(r);
@@ -151,7 +151,7 @@ static int on_data_cb(nghttp2_session *s, uint8_t flags, int32_t sid, const uint
     int paused = r->state == REQ_PAUSED;
     pthread_mutex_unlock(&r->mu);
     /* Withholding WINDOW_UPDATE is how a paused stream tells the server to wait. */
-    if (paused) r->h2_unconsumed += len;
+    if (paused) r->h2.unconsumed += len;
     else nghttp2_session_consume(s, sid, len);
     return 0;
 }
@@ -161,9 +161,9 @@ static int on_stream_close_cb(nghttp2_session *s, int32_t sid, uint32_t error_co
     chb_request *r = stream_req(s, sid);
     if (!r) return 0; /* aborted earlier */
     nghttp2_session_set_stream_user_data(s, sid, NULL);
-    if (r->h2_unconsumed) nghttp2_session_consume_connection(s, r->h2_unconsumed);
-    r->h2_unconsumed = 0;
-    int complete = error_code == NGHTTP2_NO_ERROR && r->h2_end_stream;
+    if (r->h2.unconsumed) nghttp2_session_consume_connection(s, r->h2.unconsumed);
+    r->h2.unconsumed = 0;
+    int complete = error_code == NGHTTP2_NO_ERROR && r->h2.end_stream;
     if (complete) chb_resp_end(r); /* a failure it finds is recorded; publish keeps it */
     detach(c, r); /* slot back before the consumer sees the end */
     if (complete) {
@@ -189,11 +189,11 @@ static ssize_t body_read_cb(nghttp2_session *s, int32_t sid, uint8_t *buf, size_
     chb_request *r = stream_req(s, sid);
     if (!r) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     size_t total = r->msg.body_len;
-    size_t left = total - r->h2_body_off;
+    size_t left = total - r->h2.body_off;
     size_t n = left < length ? left : length;
-    memcpy(buf, r->msg.body + r->h2_body_off, n);
-    r->h2_body_off += n;
-    if (r->h2_body_off == total) {
+    memcpy(buf, r->msg.body + r->h2.body_off, n);
+    r->h2.body_off += n;
+    if (r->h2.body_off == total) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         r->sent = 1;
     }
@@ -295,9 +295,9 @@ void chb_h2_submit(chb_conn *c, chb_request *r) {
     evtimer_del(c->idle_timer);
     c->state = CONN_BUSY;
     chb_resp_begin(r);
-    r->h2_end_stream = 0;
-    r->h2_unconsumed = 0;
-    r->h2_body_off = 0;
+    r->h2.end_stream = 0;
+    r->h2.unconsumed = 0;
+    r->h2.body_off = 0;
     __atomic_add_fetch(&c->pool->st.h2_streams, 1, __ATOMIC_RELAXED);
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read_cb};
     int32_t sid = -1;
@@ -314,7 +314,7 @@ void chb_h2_submit(chb_conn *c, chb_request *r) {
         maybe_idle(c);
         return;
     }
-    r->stream_id = sid;
+    r->h2.stream_id = sid;
     if (!r->msg.body_len) r->sent = 1;
     chb_req_set_state(r, REQ_SENDING);
     /* the connection's inactivity timeout is the latest request's */
@@ -329,21 +329,21 @@ void chb_h2_submit(chb_conn *c, chb_request *r) {
 
 void chb_h2_abort(chb_conn *c, chb_request *r) {
     nghttp2_session *s = c->h2->session;
-    if (r->stream_id > 0) {
-        nghttp2_session_set_stream_user_data(s, r->stream_id, NULL);
-        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_CANCEL);
+    if (r->h2.stream_id > 0) {
+        nghttp2_session_set_stream_user_data(s, r->h2.stream_id, NULL);
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, r->h2.stream_id, NGHTTP2_CANCEL);
     }
-    if (r->h2_unconsumed) nghttp2_session_consume_connection(s, r->h2_unconsumed);
-    r->h2_unconsumed = 0;
+    if (r->h2.unconsumed) nghttp2_session_consume_connection(s, r->h2.unconsumed);
+    r->h2.unconsumed = 0;
     detach(c, r);
     flush(c);
     maybe_idle(c);
 }
 
 void chb_h2_resume(chb_conn *c, chb_request *r) {
-    if (r->h2_unconsumed && r->stream_id > 0) {
-        nghttp2_session_consume(c->h2->session, r->stream_id, r->h2_unconsumed);
-        r->h2_unconsumed = 0;
+    if (r->h2.unconsumed && r->h2.stream_id > 0) {
+        nghttp2_session_consume(c->h2->session, r->h2.stream_id, r->h2.unconsumed);
+        r->h2.unconsumed = 0;
     }
     flush(c);
 }
@@ -353,7 +353,7 @@ static void fail_all(chb_conn *c, const char *msg) {
     chb_h2 *h = c->h2;
     while (h->reqs) {
         chb_request *r = h->reqs;
-        if (r->stream_id > 0) nghttp2_session_set_stream_user_data(h->session, r->stream_id, NULL);
+        if (r->h2.stream_id > 0) nghttp2_session_set_stream_user_data(h->session, r->h2.stream_id, NULL);
         detach(c, r);
         chb_req_retry_or_fail(r, 1, ERR_NETWORK, msg);
     }
@@ -397,7 +397,7 @@ void chb_h2_event(chb_conn *c, short what) {
         chb_h2 *h = c->h2;
         while (h->reqs) {
             chb_request *r = h->reqs;
-            nghttp2_session_set_stream_user_data(h->session, r->stream_id, NULL);
+            nghttp2_session_set_stream_user_data(h->session, r->h2.stream_id, NULL);
             detach(c, r);
             chb_req_retry_or_fail(r, 0, ERR_TIMEOUT, msg);
         }

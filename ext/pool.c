@@ -503,12 +503,12 @@ static void arm_park_timer(chb_pool *p) {
 
 /* k: a kill not queued anywhere, holding no connection. */
 static void park_one(chb_pool *p, chb_request *k, double now) {
-    if (!k->kill_parked_at) k->kill_parked_at = now;
-    if (k->kill_parks >= KILL_PARK_RESENDS) {
+    if (!k->kill.parked_at) k->kill.parked_at = now;
+    if (k->kill.parks >= KILL_PARK_RESENDS) {
         drop_kill(p, k, "still unreachable after the kill was sent again");
         return;
     }
-    if (now - k->kill_parked_at > KILL_PARK_WINDOW) {
+    if (now - k->kill.parked_at > KILL_PARK_WINDOW) {
         drop_kill(p, k, "unreachable for the whole parking window");
         return;
     }
@@ -520,7 +520,7 @@ static void park_one(chb_pool *p, chb_request *k, double now) {
         event_free(k->timer);
         k->timer = NULL;
     }
-    k->kill_probe = 0;
+    k->kill.probe = 0;
     pthread_mutex_lock(&k->mu);
     k->state = REQ_NEW;
     pthread_mutex_unlock(&k->mu);
@@ -553,7 +553,7 @@ void chb_pool_server_answered(chb_pool *p) {
     while (k) {
         chb_request *next = k->wait_next;
         k->wait_next = NULL;
-        k->kill_parks++;
+        k->kill.parks++;
         resend(p, k);
         k = next;
     }
@@ -564,7 +564,7 @@ static void park_timer_cb(evutil_socket_t fd, short what, void *arg) {
     double now = chb_now();
     for (chb_request *k = p->parked_head, *next; k; k = next) {
         next = k->wait_next;
-        if (now - k->kill_parked_at > KILL_PARK_WINDOW) {
+        if (now - k->kill.parked_at > KILL_PARK_WINDOW) {
             queue_unlink(&p->parked_head, &p->parked_tail, k);
             parked_count(p, -1);
             drop_kill(p, k, "unreachable for the whole parking window");
@@ -577,7 +577,7 @@ static void park_timer_cb(evutil_socket_t fd, short what, void *arg) {
     if (!p->kill_probing) {
         chb_request *k = queue_pop(&p->parked_head, &p->parked_tail);
         parked_count(p, -1);
-        k->kill_probe = 1;
+        k->kill.probe = 1;
         p->kill_probing = 1;
         resend(p, k);
     }

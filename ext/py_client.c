@@ -392,11 +392,11 @@ static PyObject *Client_request(ClientObject *self, PyObject *args, PyObject *kw
     r->to = self->to;
     r->retryable = retryable;
     r->want_progress = progress;
-    r->max_ratio = max_ratio > 0 ? max_ratio : 0;
-    r->max_block_bytes = (size_t)max_block_bytes;
+    r->inflate.max_ratio = max_ratio > 0 ? max_ratio : 0;
+    r->framing.max_block_bytes = (size_t)max_block_bytes;
     r->mode = raw ? MODE_RAW : MODE_NATIVE;
     r->query_timeout = query_timeout > 0 ? query_timeout : 0;
-    r->buffer_limit = (size_t)buffer_limit;
+    r->blocks.limit = (size_t)buffer_limit;
     if (n) {
         r->notifier = n;
         chb_notifier_incref(n);

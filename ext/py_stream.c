@@ -124,7 +124,7 @@ typedef enum { WAIT_BLOCK, WAIT_BLOCK_OR_PROGRESS } wait_what;
 static int ready_locked(chb_request *r, wait_what what, unsigned progress_seen) {
     if (chb_req_terminal(r->state)) return 1;
     if (what == WAIT_BLOCK_OR_PROGRESS && r->progress_seq != progress_seen) return 1;
-    return r->blocks_head != NULL;
+    return r->blocks.head != NULL;
 }
 
 /* Block (without the GIL) until r has what we wait for. Ctrl-C cancels the query. */
@@ -166,15 +166,15 @@ static PyObject *stream_take(StreamObject *self) {
     chb_request *r = self->req;
     if (self->finished) Py_RETURN_NONE;
     pthread_mutex_lock(&r->mu);
-    chb_block *b = r->blocks_head;
+    chb_block *b = r->blocks.head;
     chb_req_state st = r->state;
     int resume = 0;
     if (b || st == REQ_DONE) self->attempt = r->attempt; /* what the consumer sees now comes from it */
     if (b) {
-        r->blocks_head = b->next;
-        if (!r->blocks_head) r->blocks_tail = NULL;
-        r->queued_bytes -= b->len;
-        resume = st == REQ_PAUSED && r->queued_bytes <= r->buffer_limit / 2;
+        r->blocks.head = b->next;
+        if (!r->blocks.head) r->blocks.tail = NULL;
+        r->blocks.queued -= b->len;
+        resume = st == REQ_PAUSED && r->blocks.queued <= r->blocks.limit / 2;
     }
     pthread_mutex_unlock(&r->mu);
     if (resume) {
@@ -336,8 +336,8 @@ static PyObject *Stream_get_info(StreamObject *self, void *which) {
     case INFO_PROGRESS: v = str_or_none(r->progress); break;
     case INFO_PROGRESS_SEQ: v = PyLong_FromUnsignedLong(r->progress_seq); break;
     case INFO_CONTENT_ENCODING: v = !r->headers_ready ? (Py_INCREF(Py_None), Py_None)
-                : PyUnicode_FromString(r->content_encoding == DC_GZIP ? "gzip"
-                                       : r->content_encoding == DC_ZSTD ? "zstd" : "identity"); break;
+                : PyUnicode_FromString(r->inflate.encoding == DC_GZIP ? "gzip"
+                                       : r->inflate.encoding == DC_ZSTD ? "zstd" : "identity"); break;
     }
     pthread_mutex_unlock(&r->mu);
     return v;

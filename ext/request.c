@@ -32,7 +32,7 @@ void chb_req_incref(chb_request *r) { __atomic_add_fetch(&r->refs, 1, __ATOMIC_A
 void chb_req_decref(chb_request *r) {
     if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     CHB_INVARIANT(r->conn == NULL && r->timer == NULL && !r->in_ready_list);
-    chb_blocks_free(r->blocks_head);
+    chb_blocks_free(r->blocks.head);
     chb_msg_free(&r->msg);
     free(r->summary);
     free(r->server_query_id);
@@ -41,8 +41,8 @@ void chb_req_decref(chb_request *r) {
     free(r->content_type);
     free(r->err_msg);
     chb_buf_free(&r->raw);
-    chb_buf_free(&r->body);
-    chb_buf_free(&r->errbody);
+    chb_buf_free(&r->framing.body);
+    chb_buf_free(&r->framing.errbody);
     if (r->notifier) chb_notifier_decref(r->notifier);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cond);

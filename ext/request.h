@@ -66,6 +66,58 @@ typedef struct chb_block {
 /* Frees a list of blocks (taken off a request under its lock). */
 void chb_blocks_free(chb_block *b);
 
+/* The parts of a request each layer owns (the struct below holds one of each). */
+
+/* Blocks decoded and queued for the consumer (shared: under the request's mu). */
+typedef struct {
+    chb_block *head, *tail;
+    size_t queued;            /* bytes of queued blocks */
+    size_t limit;             /* backpressure high-water mark (bytes of queued blocks) */
+} chb_req_blocks;
+
+/* Native framing of the body (response.c, engine thread). */
+typedef struct {
+    chb_buf body;             /* Native bytes not yet framed into a block */
+    struct nd_scanner *scanner;
+    size_t max_block_bytes;   /* largest Native block we agree to hold unfinished (0 = no limit) */
+    chb_buf errbody;          /* body of a non-200 answer */
+} chb_req_framing;
+
+/* Content-Encoding of the answer (response.c, engine thread). */
+typedef struct {
+    int encoding;             /* DC_GZIP / DC_ZSTD, 0 identity, -1 unknown */
+    struct dc_stream *dc;     /* decoder of a compressed body */
+    double max_ratio;         /* max decoded/encoded bytes of one block (0 = off) */
+    size_t slice_out;         /* decoded bytes from the current compressed slice */
+    size_t zin_block;         /* compressed bytes fed since the current block began */
+} chb_req_inflate;
+
+/* Reading the rest of an abandoned result to keep its connection (exchange.c). */
+typedef struct {
+    int active;               /* consumer gone: read the rest and discard it */
+    int counted;              /* counted in pool->draining */
+    size_t bytes;             /* bytes discarded while draining */
+} chb_req_drain;
+
+/* KILL QUERY: a query's own (sent once), or, for a kill request, its resends and
+ * parking (exchange.c, pool.c). */
+typedef struct {
+    int sent;                 /* this query's KILL QUERY was made (once, when needed) */
+    int resends;              /* a kill that matched nothing may be sent again this many times */
+    int parks;                /* times it was sent again from the parked list (server back) */
+    double parked_at;         /* chb_now() when first parked (0: never) */
+    int probe;                /* sent from the parked list to see whether the server answers */
+} chb_req_kill;
+
+/* One HTTP/2 stream (http2.c). */
+typedef struct {
+    struct chb_request *next; /* requests of one HTTP/2 connection */
+    int32_t stream_id;        /* 0 when not on a stream */
+    int end_stream;           /* the server ended the stream (END_STREAM seen) */
+    size_t unconsumed;        /* DATA bytes not yet acknowledged (paused stream) */
+    size_t body_off;          /* request body bytes handed to nghttp2 */
+} chb_req_h2;
+
 typedef struct chb_request {
     /* ---- immutable after submit ---- */
     struct chb_pool *pool;    /* engine thread may move it to another host (hosts.c) */
@@ -73,21 +125,14 @@ typedef struct chb_request {
     uint64_t tried;           /* engine thread: bit i set once hosts->pools[i] failed it */
     chb_msg msg;              /* what is sent: each protocol serialises it for its connection */
     char query_id[128];
-    double max_ratio;         /* decompression: max decoded/encoded bytes of one block (0 = off) */
-    size_t max_block_bytes;   /* largest Native block we agree to hold unfinished (0 = no limit) */
     int retryable;            /* safe to send again on a fresh connection */
     chb_body_mode mode;
     double query_timeout;     /* seconds, 0 = none */
     chb_timeouts to;
     int is_kill;              /* the driver's own KILL QUERY: separate budget, never a user slot */
-    int kill_sent;            /* engine: this query's KILL QUERY was made (once, when needed) */
-    int kill_resends;         /* a kill that matched nothing may be sent again this many times */
-    int kill_parks;           /* times it was sent again from the parked list (server back) */
-    double kill_parked_at;    /* chb_now() when first parked (0: never) */
-    int kill_probe;           /* sent from the parked list to see whether the server answers */
+    chb_req_kill kill;        /* engine thread */
     int is_check;             /* an active health check of its pool's host (hosts.c) */
     int health_counted;       /* engine: its failure already marked the host (passive health) */
-    size_t buffer_limit;      /* backpressure high-water mark (bytes of queued blocks) */
     int want_progress;        /* the consumer reads progress: wake it on each X-ClickHouse-Progress */
 
     /* ---- shared (mu) ---- */
@@ -104,13 +149,12 @@ typedef struct chb_request {
     char *progress;           /* the latest X-ClickHouse-Progress (JSON text), NULL before one */
     unsigned progress_seq;    /* counts the X-ClickHouse-Progress headers received */
     char *content_type;
-    chb_block *blocks_head, *blocks_tail;
     /* A read may move to another host until its consumer hands a row to the caller
      * (rows_delivered, set by Stream.deliver()); each move is a new attempt, and the
      * consumer drops what it buffered of an earlier one (see cursor.py _on_block). */
     int rows_delivered;
     unsigned attempt;
-    size_t queued_bytes;
+    chb_req_blocks blocks;
     chb_buf raw;              /* MODE_RAW body */
     chb_err_kind err;
     char *err_msg;
@@ -124,26 +168,15 @@ typedef struct chb_request {
     struct event *timer;      /* query timeout */
     struct event *wait_timer; /* pool wait timeout */
     int attempts;
+    chb_req_drain drain;
+    chb_req_framing framing;
+    chb_req_inflate inflate;
+    chb_req_h2 h2;
     int engine_finished;      /* chb_req_engine_done ran: the engine let go of it */
-    int draining;             /* consumer gone: read the rest and discard it, to keep the connection */
-    int drain_counted;        /* counted in pool->draining */
-    size_t drained;           /* bytes discarded while draining */
     int got_response_bytes;
     int resp_status;          /* HTTP status of the response being read */
     int sent;                 /* request fully written: the server may be running it */
-    chb_buf body;             /* Native bytes not yet framed into a block */
-    struct nd_scanner *scanner;
-    chb_buf errbody;          /* body of a non-200 answer */
-    int content_encoding;     /* DC_GZIP / DC_ZSTD, 0 identity, -1 unknown */
-    struct dc_stream *dc;     /* decoder of a compressed body */
-    size_t slice_out;         /* decoded bytes from the current compressed slice */
-    size_t zin_block;         /* compressed bytes fed since the current block began */
     struct chb_request *wait_next; /* pool waiter queue */
-    struct chb_request *h2_next;   /* requests of one HTTP/2 connection */
-    int32_t stream_id;        /* HTTP/2 stream, 0 for HTTP/1.1 */
-    int h2_end_stream;        /* the server ended the stream (END_STREAM seen) */
-    size_t h2_unconsumed;     /* DATA bytes not yet acknowledged (paused stream) */
-    size_t h2_body_off;       /* request body bytes handed to nghttp2 */
     double wait_deadline;
 } chb_request;
 

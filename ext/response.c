@@ -20,12 +20,12 @@
 
 void chb_resp_begin(chb_request *r) {
     r->resp_status = 0;
-    r->content_encoding = 0;
-    if (r->dc) { dc_free(r->dc); r->dc = NULL; }
+    r->inflate.encoding = 0;
+    if (r->inflate.dc) { dc_free(r->inflate.dc); r->inflate.dc = NULL; }
     r->got_response_bytes = 0;
-    chb_buf_free(&r->body);
-    chb_buf_free(&r->errbody);
-    if (r->scanner) nd_scanner_reset(r->scanner);
+    chb_buf_free(&r->framing.body);
+    chb_buf_free(&r->framing.errbody);
+    if (r->framing.scanner) nd_scanner_reset(r->framing.scanner);
 }
 
 void chb_resp_status(chb_request *r, int code) {
@@ -76,7 +76,7 @@ double chb_resp_header(chb_request *r, const char *name, size_t nlen, const char
         free(r->exception_tag);
         r->exception_tag = dup_n(value, vlen);
     } else if (HDR_IS("Content-Encoding")) {
-        r->content_encoding = dc_kind_from_name(value, vlen);
+        r->inflate.encoding = dc_kind_from_name(value, vlen);
     } else if (HDR_IS("Content-Type")) {
         free(r->content_type);
         r->content_type = dup_n(value, vlen);
@@ -92,15 +92,15 @@ double chb_resp_header(chb_request *r, const char *name, size_t nlen, const char
 }
 
 int chb_resp_headers_done(chb_request *r) {
-    if (r->content_encoding < 0) {
+    if (r->inflate.encoding < 0) {
         chb_req_fail(r, ERR_PROTOCOL, 0, "the server answered with a Content-Encoding this driver cannot decode");
         return -1;
     }
-    if (r->content_encoding > 0 && !(r->dc = dc_new(r->content_encoding, 0, 0))) return -1;
+    if (r->inflate.encoding > 0 && !(r->inflate.dc = dc_new(r->inflate.encoding, 0, 0))) return -1;
     if (r->resp_status == 200 && r->mode == MODE_NATIVE) {
-        if (r->scanner) nd_scanner_reset(r->scanner);
-        else r->scanner = nd_scanner_new();
-        if (!r->scanner) return -1;
+        if (r->framing.scanner) nd_scanner_reset(r->framing.scanner);
+        else r->framing.scanner = nd_scanner_new();
+        if (!r->framing.scanner) return -1;
     }
     pthread_mutex_lock(&r->mu);
     r->http_status = r->resp_status;
@@ -163,8 +163,8 @@ enum { MIDSTREAM_NONE, MIDSTREAM_FAILED, MIDSTREAM_PARTIAL };
 #define MIDSTREAM_TEXT_LIMIT (16 * 1024)
 
 static int midstream_exception(chb_request *r, int final) {
-    const char *b = (const char *)r->body.data;
-    size_t n = r->body.len;
+    const char *b = (const char *)r->framing.body.data;
+    size_t n = r->framing.body.len;
     char open_marker[256];
     if (tag_open_marker(r, open_marker, sizeof open_marker)) {
         char close_marker[256];
@@ -194,18 +194,18 @@ static int midstream_exception(chb_request *r, int final) {
     return MIDSTREAM_FAILED;
 }
 
-/* Move complete Native blocks from r->body to the consumer's queue. */
+/* Move complete Native blocks from r->framing.body to the consumer's queue. */
 static int frame_blocks(chb_request *r) {
-    while (r->body.len > 0) {
-        ptrdiff_t n = nd_scan(r->scanner, r->body.data, r->body.len);
+    while (r->framing.body.len > 0) {
+        ptrdiff_t n = nd_scan(r->framing.scanner, r->framing.body.data, r->framing.body.len);
         if (n == 0) {
             /* A block is only usable whole, so backpressure cannot bound it: without
              * this cap an endpoint could make us buffer any amount in one block. */
-            if (r->max_block_bytes && r->body.len > r->max_block_bytes) {
+            if (r->framing.max_block_bytes && r->framing.body.len > r->framing.max_block_bytes) {
                 chb_req_fail(r, ERR_LIMIT, 0,
                              "a Native block of the result is larger than max_block_bytes (%zu bytes): "
                              "lower the query's max_block_size or raise max_block_bytes",
-                             r->max_block_bytes);
+                             r->framing.max_block_bytes);
                 return -1;
             }
             return 0;
@@ -215,52 +215,52 @@ static int frame_blocks(chb_request *r) {
             if (m == MIDSTREAM_FAILED) return -1;
             if (m == MIDSTREAM_PARTIAL) return 0; /* the rest of the text is on its way */
             if (r->content_type && strncasecmp(r->content_type, "text/html", 9) == 0)
-                fail_with_text(r, 0, (const char *)r->body.data, r->body.len, 200, "answer");
+                fail_with_text(r, 0, (const char *)r->framing.body.data, r->framing.body.len, 200, "answer");
             else
-                chb_req_fail(r, nd_scanner_error_kind(r->scanner) == ND_ERR_UNSUPPORTED ? ERR_UNSUPPORTED
+                chb_req_fail(r, nd_scanner_error_kind(r->framing.scanner) == ND_ERR_UNSUPPORTED ? ERR_UNSUPPORTED
                                                                                        : ERR_MALFORMED,
-                             0, "%s", nd_scanner_error(r->scanner));
+                             0, "%s", nd_scanner_error(r->framing.scanner));
             return -1;
         }
         /* A tagged exception cut into a block can still scan as a whole block (its
          * text read as column values): never hand such a block out as rows. */
         char marker[256];
         if (tag_open_marker(r, marker, sizeof marker)) {
-            const uint8_t *at = memmem(r->body.data, r->body.len, marker, strlen(marker));
-            if (at && at - r->body.data < n) return midstream_exception(r, 0) == MIDSTREAM_PARTIAL ? 0 : -1;
+            const uint8_t *at = memmem(r->framing.body.data, r->framing.body.len, marker, strlen(marker));
+            if (at && at - r->framing.body.data < n) return midstream_exception(r, 0) == MIDSTREAM_PARTIAL ? 0 : -1;
         }
         chb_block *b = malloc(sizeof *b);
         if (!b) return -1;
         /* Hand the buffer itself to the consumer (no copy of the block); only the
          * bytes of the next block received so far move to a new buffer. */
-        size_t tail = r->body.len - (size_t)n;
+        size_t tail = r->framing.body.len - (size_t)n;
         chb_buf rest;
         chb_buf_init(&rest);
-        if (tail && chb_buf_append(&rest, r->body.data + n, tail) != 0) {
+        if (tail && chb_buf_append(&rest, r->framing.body.data + n, tail) != 0) {
             free(b);
             return -1;
         }
-        b->data = r->body.data;
+        b->data = r->framing.body.data;
         b->len = (size_t)n;
         b->next = NULL;
-        r->body = rest;
-        r->zin_block = 0;
-        nd_scanner_reset(r->scanner);
-        if (r->draining) { /* nobody wants it: count and drop */
-            r->drained += b->len;
+        r->framing.body = rest;
+        r->inflate.zin_block = 0;
+        nd_scanner_reset(r->framing.scanner);
+        if (r->drain.active) { /* nobody wants it: count and drop */
+            r->drain.bytes += b->len;
             free(b->data);
             free(b);
-            if (r->drained > DRAIN_LIMIT) {
+            if (r->drain.bytes > DRAIN_LIMIT) {
                 chb_req_fail(r, ERR_CANCELLED, 0, "result abandoned");
                 return -1;
             }
             continue;
         }
         pthread_mutex_lock(&r->mu);
-        if (r->blocks_tail) r->blocks_tail->next = b; else r->blocks_head = b;
-        r->blocks_tail = b;
-        r->queued_bytes += b->len;
-        if (r->queued_bytes >= r->buffer_limit && r->state == REQ_STREAMING) r->state = REQ_PAUSED;
+        if (r->blocks.tail) r->blocks.tail->next = b; else r->blocks.head = b;
+        r->blocks.tail = b;
+        r->blocks.queued += b->len;
+        if (r->blocks.queued >= r->blocks.limit && r->state == REQ_STREAMING) r->state = REQ_PAUSED;
         chb_req_notify_locked(r);
         pthread_mutex_unlock(&r->mu);
     }
@@ -271,8 +271,8 @@ static int plain_body(chb_request *r, const char *data, size_t len);
 
 static int on_decoded(void *ud, const uint8_t *data, size_t n) {
     chb_request *r = ud;
-    r->slice_out += n;
-    if (r->slice_out > SLICE_OUT_LIMIT) {
+    r->inflate.slice_out += n;
+    if (r->inflate.slice_out > SLICE_OUT_LIMIT) {
         chb_req_fail(r, ERR_PROTOCOL, 0,
                      "refusing a response that decompresses %u KiB into more than %u MiB (compression bomb?)",
                      SLICE_IN / 1024, SLICE_OUT_LIMIT >> 20);
@@ -281,11 +281,11 @@ static int on_decoded(void *ud, const uint8_t *data, size_t n) {
     if (plain_body(r, (const char *)data, n)) return -1;
     /* Memory a hostile endpoint can make us hold is the unfinished block: bound how
      * much it may grow per compressed byte. */
-    if (r->max_ratio > 0 && r->body.len > RATIO_MIN_BUFFER &&
-        (double)r->body.len > r->max_ratio * (double)(r->zin_block ? r->zin_block : 1)) {
+    if (r->inflate.max_ratio > 0 && r->framing.body.len > RATIO_MIN_BUFFER &&
+        (double)r->framing.body.len > r->inflate.max_ratio * (double)(r->inflate.zin_block ? r->inflate.zin_block : 1)) {
         chb_req_fail(r, ERR_PROTOCOL, 0,
                      "refusing a response whose data decompresses more than %g times (compression bomb?); "
-                     "raise max_decompression_ratio if this result is legitimate", r->max_ratio);
+                     "raise max_decompression_ratio if this result is legitimate", r->inflate.max_ratio);
         return -1;
     }
     return 0;
@@ -293,14 +293,14 @@ static int on_decoded(void *ud, const uint8_t *data, size_t n) {
 
 int chb_resp_body(chb_request *r, const char *data, size_t len) {
     r->got_response_bytes = 1;
-    if (!r->dc) return plain_body(r, data, len);
+    if (!r->inflate.dc) return plain_body(r, data, len);
     while (len) {
         size_t n = len < SLICE_IN ? len : SLICE_IN;
-        r->slice_out = 0;
-        r->zin_block += n;
-        int rc = dc_feed(r->dc, (const uint8_t *)data, n, on_decoded, r);
+        r->inflate.slice_out = 0;
+        r->inflate.zin_block += n;
+        int rc = dc_feed(r->inflate.dc, (const uint8_t *)data, n, on_decoded, r);
         if (rc == DC_ERR) {
-            chb_req_fail(r, ERR_PROTOCOL, 0, "corrupt compressed response: %s", dc_error(r->dc));
+            chb_req_fail(r, ERR_PROTOCOL, 0, "corrupt compressed response: %s", dc_error(r->inflate.dc));
             return -1;
         }
         if (rc != 0) return -1;
@@ -311,8 +311,8 @@ int chb_resp_body(chb_request *r, const char *data, size_t len) {
 }
 
 int chb_resp_end(chb_request *r) {
-    if (r->dc && dc_finish(r->dc) != 0) {
-        chb_req_fail(r, ERR_PROTOCOL, 0, "compressed response ended early: %s (result incomplete)", dc_error(r->dc));
+    if (r->inflate.dc && dc_finish(r->inflate.dc) != 0) {
+        chb_req_fail(r, ERR_PROTOCOL, 0, "compressed response ended early: %s (result incomplete)", dc_error(r->inflate.dc));
         return -1;
     }
     return 0;
@@ -320,9 +320,9 @@ int chb_resp_end(chb_request *r) {
 
 static int plain_body(chb_request *r, const char *data, size_t len) {
     if (r->resp_status != 200) {
-        size_t room = r->errbody.len < ERRBODY_LIMIT ? ERRBODY_LIMIT - r->errbody.len : 0;
+        size_t room = r->framing.errbody.len < ERRBODY_LIMIT ? ERRBODY_LIMIT - r->framing.errbody.len : 0;
         if (len > room) len = room;
-        return chb_buf_append(&r->errbody, data, len) ? -1 : 0;
+        return chb_buf_append(&r->framing.errbody, data, len) ? -1 : 0;
     }
     if (r->mode == MODE_RAW) {
         pthread_mutex_lock(&r->mu);
@@ -330,12 +330,12 @@ static int plain_body(chb_request *r, const char *data, size_t len) {
         pthread_mutex_unlock(&r->mu);
         return rc;
     }
-    if (chb_buf_append(&r->body, data, len) != 0) return -1;
+    if (chb_buf_append(&r->framing.body, data, len) != 0) return -1;
     return frame_blocks(r);
 }
 
 int chb_resp_ok(const chb_request *r) {
-    return r->resp_status == 200 && !(r->mode == MODE_NATIVE && r->body.len > 0);
+    return r->resp_status == 200 && !(r->mode == MODE_NATIVE && r->framing.body.len > 0);
 }
 
 void chb_resp_publish(chb_request *r) {
@@ -347,14 +347,14 @@ void chb_resp_publish(chb_request *r) {
         }
         pthread_mutex_unlock(&r->mu);
     } else if (r->resp_status != 200) {
-        fail_with_text(r, r->ch_code, (const char *)r->errbody.data, r->errbody.len, r->resp_status, "answer");
+        fail_with_text(r, r->ch_code, (const char *)r->framing.errbody.data, r->framing.errbody.len, r->resp_status, "answer");
     } else if (midstream_exception(r, 1) == MIDSTREAM_FAILED) {
     } else if (r->content_type && strncasecmp(r->content_type, "application/octet-stream", 24) != 0) {
         /* a 200 page that is not Native at all: a proxy, a captive portal... */
-        fail_with_text(r, 0, (const char *)r->body.data, r->body.len, r->resp_status, "answer");
+        fail_with_text(r, 0, (const char *)r->framing.body.data, r->framing.body.len, r->resp_status, "answer");
     } else {
         chb_req_fail(r, ERR_MALFORMED, 0,
                      "response ended inside a Native block (%zu bytes left over): result is incomplete",
-                     r->body.len);
+                     r->framing.body.len);
     }
 }
