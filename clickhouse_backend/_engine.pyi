@@ -70,6 +70,19 @@ class Stream:
         """Rows are about to reach the caller: the read stays on its host from now on.
         False if it moved since the last block taken (those blocks are stale)."""
 
+# Client(load_balancing=): ClickHouse's policy names (driver/hosts.py LOAD_BALANCING)
+LoadBalancing = int
+LB_RANDOM: LoadBalancing
+LB_IN_ORDER: LoadBalancing
+LB_FIRST_OR_RANDOM: LoadBalancing
+LB_ROUND_ROBIN: LoadBalancing
+LB_NEAREST_HOSTNAME: LoadBalancing
+# Client(health_check=): active checks of each host (driver/hosts.py HEALTH_CHECKS)
+HealthCheck = int
+CHECK_NONE: HealthCheck
+CHECK_PING: HealthCheck  # GET /ping
+CHECK_REPLICAS_STATUS: HealthCheck  # GET /replicas_status?verbose=1
+
 AuthMode = int
 AUTH_NONE: AuthMode  # no credentials
 AUTH_BASIC: AuthMode  # Authorization: Basic
@@ -82,7 +95,7 @@ Headers = Sequence[tuple[str, str]]
 
 class Client:
     """One HTTP endpoint with its credentials; requests share the endpoint's pool."""
-    # pool_size, the timeouts and http2 (and request()'s buffer_limit, max_ratio and
+    # pool_size, the timeouts, http2, the host options (and request()'s buffer_limit, max_ratio and
     # max_block_bytes) have no default here: the driver passes the ones of
     # clickhouse_backend.driver.config.Options (defined there only); a missing one is a TypeError.
     # The request is passed as parts (params, headers, credentials) and each protocol
@@ -93,10 +106,10 @@ class Client:
                  send_receive_timeout: float, pool_name: str = "", secure: bool = False,
                  verify: bool = True, ca_certs: str = "", certfile: str = "", keyfile: str = "",
                  server_hostname: str = "", http2: Http2Mode, ciphers: str = "",
-                 alt_hosts: Sequence[tuple[str, int]] | None = None, load_balancing: int = 0,
-                 host_backoff: float = 1.0, host_backoff_max: float = 60.0, dns_refresh: float = 0.0,
-                 health_check: int = 0, health_check_interval: float = 5.0,
-                 max_replica_delay: float = 300.0) -> None: ...
+                 alt_hosts: Sequence[tuple[str, int]] | None = None, load_balancing: LoadBalancing,
+                 host_backoff: float, host_backoff_max: float, dns_refresh: float,
+                 health_check: HealthCheck, health_check_interval: float,
+                 max_replica_delay: float) -> None: ...
     def request(self, body: bytes, params: Params | None = None, query_id: str | None = None,
                 retryable: bool = False, raw: bool = False, notifier: Notifier | None = None,
                 query_timeout: float = 0.0, *, buffer_limit: int, tz: datetime.tzinfo | None | Literal[False] = None,

@@ -179,11 +179,11 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
                              "ca_certs", "certfile", "keyfile", "server_hostname", "http2", "ciphers",
                              "alt_hosts", "load_balancing", "host_backoff", "host_backoff_max", "dns_refresh",
                              "health_check", "health_check_interval", "max_replica_delay", NULL};
-    int health_check = CHB_CHECK_NONE;
-    double health_check_interval = 5, max_replica_delay = 300;
+    /* the host options too have their defaults in the driver (driver/hosts.py) */
+    int health_check = -1, lb_policy = -1;
+    double health_check_interval = NAN, max_replica_delay = NAN;
     PyObject *alt_hosts = NULL;
-    int lb_policy = CHB_LB_RANDOM;
-    double host_backoff = 1, host_backoff_max = 60, dns_refresh = 0;
+    double host_backoff = NAN, host_backoff_max = NAN, dns_refresh = NAN;
     const char *host, *pool_name = "", *user = "", *password = "";
     PyObject *params = NULL, *headers = NULL;
     int auth = CHB_AUTH_BASIC;
@@ -204,6 +204,13 @@ static int Client_init(ClientObject *self, PyObject *args, PyObject *kw) {
         isnan(rw_timeout) || http2 == -1) {
         PyErr_SetString(PyExc_TypeError, "Client() needs pool_size, pool_timeout, idle_timeout, connect_timeout, "
                                          "send_receive_timeout and http2 (defaults: driver/config.py Options)");
+        return -1;
+    }
+    if (lb_policy == -1 || health_check == -1 || isnan(host_backoff) || isnan(host_backoff_max) ||
+        isnan(dns_refresh) || isnan(health_check_interval) || isnan(max_replica_delay)) {
+        PyErr_SetString(PyExc_TypeError, "Client() needs load_balancing, host_backoff, host_backoff_max, dns_refresh, "
+                                         "health_check, health_check_interval and max_replica_delay (defaults: "
+                                         "driver/config.py Options)");
         return -1;
     }
     if (http2 != CHB_H2_OFF && http2 != CHB_H2_AUTO && http2 != CHB_H2_REQUIRED) {
@@ -530,6 +537,14 @@ int py_client_register(PyObject *m) {
         PyModule_AddIntConstant(m, "HTTP2_AUTO", CHB_H2_AUTO) < 0 ||
         PyModule_AddIntConstant(m, "HTTP2_REQUIRED", CHB_H2_REQUIRED) < 0)
         return -1;
+    /* Client(load_balancing=..., health_check=...): hosts.h's enums, by name (driver/hosts.py) */
+    static const struct { const char *name; int value; } named[] = {
+        {"LB_RANDOM", CHB_LB_RANDOM}, {"LB_IN_ORDER", CHB_LB_IN_ORDER}, {"LB_FIRST_OR_RANDOM", CHB_LB_FIRST_OR_RANDOM},
+        {"LB_ROUND_ROBIN", CHB_LB_ROUND_ROBIN}, {"LB_NEAREST_HOSTNAME", CHB_LB_NEAREST_HOSTNAME},
+        {"CHECK_NONE", CHB_CHECK_NONE}, {"CHECK_PING", CHB_CHECK_PING}, {"CHECK_REPLICAS_STATUS", CHB_CHECK_REPLICAS},
+    };
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (PyModule_AddIntConstant(m, named[i].name, named[i].value) < 0) return -1;
     /* Client(auth=...): how credentials travel (wire.h) */
     if (PyModule_AddIntConstant(m, "AUTH_NONE", CHB_AUTH_NONE) < 0 ||
         PyModule_AddIntConstant(m, "AUTH_BASIC", CHB_AUTH_BASIC) < 0 ||

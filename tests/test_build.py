@@ -45,13 +45,36 @@ def test_engine_client_takes_its_defaults_from_the_driver_options():
 
     with pytest.raises(TypeError, match="driver/config.py"):
         _engine.Client("localhost", 8123)
-    full = dict(pool_size=Options.pool_size, pool_timeout=Options.pool_timeout,
-                idle_timeout=Options.idle_timeout, connect_timeout=Options.connect_timeout,
-                send_receive_timeout=Options.send_receive_timeout, http2=_engine.HTTP2_AUTO)
+    o = Options()
+    full = dict(pool_size=o.pool_size, pool_timeout=o.pool_timeout,
+                idle_timeout=o.idle_timeout, connect_timeout=o.connect_timeout,
+                send_receive_timeout=o.send_receive_timeout, http2=_engine.HTTP2_AUTO,
+                load_balancing=o.lb_policy, host_backoff=o.host_backoff, host_backoff_max=o.host_backoff_max,
+                dns_refresh=o.dns_refresh, health_check=o.health_check_kind,
+                health_check_interval=o.health_check_interval, max_replica_delay=o.max_replica_delay)
     for left_out in full:
         with pytest.raises(TypeError, match=left_out.split("_")[0]):
             _engine.Client("localhost", 8123, **{k: v for k, v in full.items() if k != left_out})
-    _engine.Client("localhost", 8123, **full).close()
     with pytest.raises(ValueError, match="http2"):
         _engine.Client("localhost", 8123, **dict(full, http2=3))
+    # the per-request limits too (Options.stream_buffer_bytes, max_decompression_ratio, max_block_bytes)
+    client = _engine.Client("localhost", 8123, **full)
+    limits = dict(buffer_limit=o.stream_buffer_bytes, max_ratio=o.max_decompression_ratio,
+                  max_block_bytes=o.max_block_bytes)
+    for left_out in limits:
+        with pytest.raises(TypeError, match=left_out):
+            client.request(b"SELECT 1", **{k: v for k, v in limits.items() if k != left_out})
+    client.close()
+
+
+def test_engine_enums_are_named_on_both_sides():
+    # the driver maps its option names to the engine's constants, never to positions
+    from clickhouse_backend import _engine
+    from clickhouse_backend.driver import hosts
+
+    assert len({getattr(_engine, "LB_" + n.upper()) for n in hosts.LOAD_BALANCING}) == len(hosts.LOAD_BALANCING)
+    assert hosts.check_load_balancing("in_order") == _engine.LB_IN_ORDER
+    assert hosts.check_health_check(None) == _engine.CHECK_NONE
+    assert hosts.check_health_check("replicas_status") == _engine.CHECK_REPLICAS_STATUS
+    assert len({_engine.AUTH_NONE, _engine.AUTH_BASIC, _engine.AUTH_HEADERS}) == 3
 

@@ -1,16 +1,17 @@
 """Several endpoints per connection: parsing ``hosts``/``"a:8123,b:8123"`` and the
 load-balancing names. The balancing, health and failover themselves run in the C
 pool (ext/hosts.c), for sync and async cursors alike."""
+from .. import _engine
 from .exceptions import InterfaceError
 
-# Active checks, in ext/hosts.h's order: None, GET /ping, GET /replicas_status?verbose=1
+# Active checks (the engine's CHECK_<NAME> constants): None, GET /ping, GET /replicas_status?verbose=1
 # (a host is up when it answers 200 and no replicated table lags more than
 # max_replica_delay seconds). Every health_check_interval seconds, on the engine thread.
 HEALTH_CHECKS = (None, "ping", "replicas_status")
 HEALTH_CHECK_INTERVAL = 5.0
 MAX_REPLICA_DELAY = 300.0
 
-# ClickHouse's load_balancing names, in ext/hosts.h's order.
+# ClickHouse's load_balancing names (the engine's LB_<NAME> constants).
 LOAD_BALANCING = ("random", "in_order", "first_or_random", "round_robin", "nearest_hostname")
 # A host that failed (connect error, reset, or no answer) is skipped for
 # host_backoff * 2**(failures in a row - 1) seconds, at most host_backoff_max, each
@@ -83,10 +84,10 @@ def parse_hosts(host, hosts, default_port):
 def check_load_balancing(name):
     if name not in LOAD_BALANCING:
         raise InterfaceError(f"load_balancing must be one of {', '.join(LOAD_BALANCING)}, not {name!r}")
-    return LOAD_BALANCING.index(name)
+    return getattr(_engine, "LB_" + name.upper())
 
 
 def check_health_check(name):
     if name not in HEALTH_CHECKS:
         raise InterfaceError(f"health_check must be None, 'ping' or 'replicas_status', not {name!r}")
-    return HEALTH_CHECKS.index(name)
+    return getattr(_engine, "CHECK_" + (name or "none").upper())
