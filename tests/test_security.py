@@ -8,6 +8,7 @@ import base64
 import gc
 import logging
 import os
+import time
 import uuid
 
 import pytest
@@ -88,6 +89,34 @@ def test_failures_do_not_log_or_raise_credentials(server_params, caplog):
     assert any("verification is disabled" in r.getMessage() for r in caplog.records)
     for r in caplog.records:
         assert_no_secret(r.getMessage())
+
+
+def test_kill_query_carries_the_connections_credentials_not_the_querys_parameters():
+    # the KILL QUERY request is made from the client's parts when it is needed: its
+    # credentials and URL parameters, without the query's own settings and query id
+    def script(conn, req, n):
+        if b"KILL QUERY" in req:
+            conn.sendall(http_response(b""))
+            return "keep"
+        time.sleep(3)  # the query "runs" past its query_timeout
+        return "close"
+
+    with FakeServer(script) as srv:
+        cur = chd.connect(host="127.0.0.1", port=srv.port, user=USER, password=PASSWORD, auth="headers",
+                          database="db1", query_timeout=0.3).cursor()
+        with pytest.raises(chd.OperationalError, match="query_timeout"):
+            cur.execute("SELECT sleep(3)", settings={"max_threads": 3})
+        deadline = time.monotonic() + 10
+        while not any(b"KILL QUERY" in r for r in srv.requests) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    query, kill = srv.requests[0], next(r for r in srv.requests if b"KILL QUERY" in r)
+    qline, kline = query.split(b"\r\n")[0], kill.split(b"\r\n")[0]
+    assert b"max_threads=3" in qline and b"query_id=" + cur.query_id.encode() in qline
+    assert kline.startswith(b"POST /?database=db1&") and b"max_threads" not in kline and b"query_id" not in kline
+    assert kill.endswith(f"KILL QUERY WHERE query_id = '{cur.query_id}' ASYNC".encode())
+    for r in (query, kill):
+        assert f"X-ClickHouse-User: {USER}\r\n".encode() in r
+        assert f"X-ClickHouse-Key: {PASSWORD}\r\n".encode() in r
 
 
 # --- TLS defaults (hooks for the TLS issue) ----------------------------------
