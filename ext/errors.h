@@ -22,4 +22,9 @@ typedef enum {
 
 /* Borrowed reference to the class; RuntimeError until set_exceptions() ran. */
 PyObject *chb_exc(chb_exc_kind kind);
+/* _engine.set_exceptions(classes, factory) */
+PyObject *chb_set_exceptions(PyObject *self, PyObject *args);
+/* Set by _engine.set_exceptions(): factory(kind, code, message, http_status, query_id)
+ * builds the PEP 249 exception for an engine error. */
+extern PyObject *chb_error_factory;
 #endif

@@ -26,8 +26,7 @@ void chb_notifier_decref(chb_notifier *n) {
 
 void chb_notifier_push(chb_notifier *n, chb_request *r) {
     if (r->in_ready_list) return;
-    r->in_ready_list = 1;
-    chb_req_incref(r);
+    r->in_ready_list = 1; /* holding the reference the caller gave for the ready list */
     pthread_mutex_lock(&n->mu);
     int was_empty = n->head == NULL;
     r->ready_next = n->head;

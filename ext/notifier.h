@@ -16,7 +16,7 @@ typedef struct chb_notifier {
 chb_notifier *chb_notifier_new(void);
 void chb_notifier_incref(chb_notifier *n);
 void chb_notifier_decref(chb_notifier *n);
-/* engine thread, r->mu held */
+/* engine thread, r->mu held: queue r (if not queued yet) with a reference the caller took */
 void chb_notifier_push(chb_notifier *n, chb_request *r);
 /* consumer: detach the ready list (each entry holds a request reference). */
 chb_request *chb_notifier_take(chb_notifier *n);

@@ -12,8 +12,6 @@
 #include "native.h"
 #include "request.h"
 
-PyObject *chb_error_factory;
-
 #define DEFAULT_BUFFER_LIMIT (8u * 1024 * 1024)
 
 static const char *ERR_NAMES[] = {

@@ -9,6 +9,4 @@ PyObject *py_stream_new(chb_request *r, PyObject *tz, int strings_as_bytes, int 
 /* Notifier.dispatch(): resolve the stream's armed future; 1 if woken, 0 if none, -1 on error. */
 int py_stream_wake(PyObject *stream);
 int py_stream_register(PyObject *m);
-/* Set by _engine.set_exceptions(): builds the PEP 249 exception for an engine error. */
-extern PyObject *chb_error_factory;
 #endif

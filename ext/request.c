@@ -51,7 +51,10 @@ void chb_req_decref(chb_request *r) {
 
 void chb_req_notify_locked(chb_request *r) {
     pthread_cond_broadcast(&r->cond);
-    if (r->notifier) chb_notifier_push(r->notifier, r);
+    if (r->notifier && !r->in_ready_list) {
+        chb_req_incref(r); /* the ready list's, released by Notifier.dispatch() */
+        chb_notifier_push(r->notifier, r);
+    }
 }
 
 /* A proxy may reflect our request in its error page: credentials never reach a message. */
