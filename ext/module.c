@@ -3,6 +3,7 @@
 #include <Python.h>
 
 #include "errors.h"
+#include "columnar_strings.h"
 #include "py_client.h"
 
 int py_native_register(PyObject *m);
@@ -24,7 +25,8 @@ PyMODINIT_FUNC PyInit__engine(void) {
     PyObject *m = PyModule_Create(&moduledef);
     if (!m) return NULL;
     if (py_client_register(m) < 0 || py_native_register(m) < 0 || py_httpparse_register(m) < 0 ||
-        py_escape_register(m) < 0 || py_decompress_register(m) < 0) {
+        py_escape_register(m) < 0 || py_decompress_register(m) < 0 ||
+        py_columnar_strings_register(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

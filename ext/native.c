@@ -4,7 +4,6 @@
 #define PY_SSIZE_T_CLEAN
 #include "native.h"
 #include "errors.h"
-#include "columnar_strings.h"
 #include <datetime.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1637,17 +1636,6 @@ static int is_plain_fixed(nd_kind k) {
     }
 }
 
-/* columnar 4: a String column as a NumPy StringDType array (ext/columnar_strings.c) */
-static PyObject *np_string_column(rd *r, uint64_t n, const char *nulls) {
-    const char *bad;
-    PyObject *a = chb_np_strings(&r->p, r->end, n, (const uint8_t *)nulls, r->colname, &bad);
-    if (!a) {
-        if (bad) malformed(r, bad);
-        return NULL;
-    }
-    return Py_BuildValue("(sN)", "t", a);
-}
-
 static PyObject *buffer_column(rd *r, const nd_type *t, uint64_t n, int mode) {
     if (is_plain_fixed(t->kind)) {
         if (n > (uint64_t)(r->end - r->p) / t->width) { malformed(r, "truncated data"); return NULL; }
@@ -1656,8 +1644,9 @@ static PyObject *buffer_column(rd *r, const nd_type *t, uint64_t n, int mode) {
         r->p += n * t->width;
         return Py_BuildValue("(sN)", "b", b);
     }
-    if (t->kind == K_STRING && mode == 4) return np_string_column(r, n, NULL);
-    if (t->kind == K_STRING && mode == 3) {
+    /* mode 4 too: its String columns are packed into StringDType once per result
+     * (np_strings_pack in columnar_strings.c), not once per block and again to join */
+    if (t->kind == K_STRING && (mode == 3 || mode == 4)) {
         /* pass 1: lengths -> offsets; pass 2: copy the bytes (no Python object per value) */
         if (n > (uint64_t)(r->end - r->p)) { malformed(r, "truncated data"); return NULL; }
         PyObject *offs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 1) * 8));
@@ -1698,9 +1687,7 @@ static PyObject *buffer_column(rd *r, const nd_type *t, uint64_t n, int mode) {
         PyObject *nulls = PyBytes_FromStringAndSize((const char *)r->p, (Py_ssize_t)n);
         if (!nulls) return NULL;
         r->p += n;
-        PyObject *inner = mode == 4 && t->child[0]->kind == K_STRING
-                              ? np_string_column(r, n, PyBytes_AS_STRING(nulls))
-                              : buffer_column(r, t->child[0], n, mode);
+        PyObject *inner = buffer_column(r, t->child[0], n, mode);
         if (!inner) { Py_DECREF(nulls); return NULL; }
         return Py_BuildValue("(sNN)", "n", nulls, inner);
     }
