@@ -1,17 +1,12 @@
 #include "py_client.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <time.h>
 
-#include "buf.h"
-#include "decompress.h"
 #include "errors.h"
 #include "exchange.h"
 #include "http1.h"
 #include "loop.h"
-#include "native.h"
 #include "notifier.h"
 #include "pool.h"
 #include "py_notifier.h"
