@@ -7,7 +7,7 @@
 #include "decompress.h"
 #include "conn.h"
 #include "loop.h"
-#include "native.h"
+#include "native_scan.h"
 #include "pool.h"
 
 #define DRAIN_SECONDS 0.05 /* also bounds how long a new query may wait for the connection */

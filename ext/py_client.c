@@ -11,7 +11,7 @@
 #include "exchange.h"
 #include "http1.h"
 #include "loop.h"
-#include "native.h"
+#include "native_decode.h"
 #include "notifier.h"
 #include "pool.h"
 #include "request.h"

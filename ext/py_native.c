@@ -4,7 +4,8 @@
 #include <Python.h>
 #include "buf.h"
 #include "errors.h"
-#include "native.h"
+#include "native_decode.h"
+#include "native_scan.h"
 
 typedef struct {
     PyObject_HEAD

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "decompress.h"
-#include "native.h"
+#include "native_scan.h"
 
 #define ERRBODY_LIMIT (64 * 1024)
 #define DRAIN_LIMIT (1024 * 1024)

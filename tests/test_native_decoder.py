@@ -1,4 +1,4 @@
-"""Native-format decoder (ext/native.c) through _engine.NativeDecoder.
+"""Native-format decoder (ext/native_decode.c, native_scan.c) through _engine.NativeDecoder.
 
 Fixtures: tests/fixtures/native/*.bin were produced once by make_fixtures.py
 (chdb = ClickHouse 26.x) for types the 18.16 dev server lacks; the expected values
@@ -262,7 +262,7 @@ def test_every_truncation_needs_more(name):
 # --- what a corrupted stream may decode to: an independent type checker ---------
 # Parses a ClickHouse type name (the block's own, maybe corrupted too) and checks
 # a decoded value against it: the Python type, the storage range, the zone, the
-# enum's names. It shares no code with ext/native.c.
+# enum's names. It shares no code with ext/native_*.c.
 
 def _split_args(text):
     """'a, (b, c), \'x,y\'' -> ['a', '(b, c)', "'x,y'"] (commas at depth 0)."""
