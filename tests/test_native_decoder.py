@@ -22,6 +22,7 @@ import pytest
 from clickhouse_backend import _engine
 from clickhouse_backend.driver import exceptions as exc  # importing the driver wires the classes into _engine
 from tests.conftest import http_post
+from tests.engine_testing import testing
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "native")
 UTC = dt.timezone.utc
@@ -622,15 +623,22 @@ def test_empty_block_and_zero_rows():
 # ---------------------------------------------------------------- framing stays linear
 
 def _feed_in_pieces(data, piece=4096):
+    """Feeds `data` piece by piece to NativeDecoder (the rows) and to the bare framing
+    scanner the way the engine drives it, the block's prefix growing (the work)."""
     d = _engine.NativeDecoder()
-    work0 = d.scan_work
-    results = []
+    s = testing.NativeScanner()
+    view = memoryview(data)
+    work0 = s.work
+    results, framed = [], 0
     for i in range(0, len(data), piece):
         d.feed(data[i:i + piece])
         b = d.get()
         if b is not False:
             results.append(b)
-    return d.scan_work - work0, results, (len(data) + piece - 1) // piece
+        if not framed:
+            framed = s.scan(view[:i + piece])
+    assert framed == len(data)
+    return s.work - work0, results, (len(data) + piece - 1) // piece
 
 
 def test_large_string_block_scan_is_linear():
