@@ -101,8 +101,9 @@ static int64_t floordiv(int64_t a, int64_t b) {
 /* UTC seconds + microseconds -> datetime: naive UTC, or converted with tz.fromutc(). */
 static PyObject *make_dt(nd_reader *r, int64_t secs, int us, PyObject *tz, PyObject *fromutc) {
     int64_t days = floordiv(secs, 86400);
-    int64_t rem = secs - days * 86400;
+    /* checked before days * 86400: near INT64_MIN seconds that product overflows */
     if (days < MIN_DAYS || days > MAX_DAYS) { nd_malformed(r, "datetime out of range"); return NULL; }
+    int64_t rem = secs - days * 86400;
     int y, m, d;
     civil_from_days(days, &y, &m, &d);
     PyObject *dt = PyDateTimeAPI->DateTime_FromDateAndTime(
@@ -120,6 +121,16 @@ static const int64_t pow10_i64[19] = {
     100000000000000LL, 1000000000000000LL, 10000000000000000LL, 100000000000000000LL,
     1000000000000000000LL,
 };
+
+/* DateTime64/Time64 ticks of 10^-scale s -> whole seconds (floored) + microseconds.
+ * The fraction is v % div, not v - secs * div: that product overflows near INT64_MIN. */
+static int64_t split_ticks(int64_t v, int scale, int *us) {
+    int64_t div = pow10_i64[scale];
+    int64_t frac = v % div;
+    if (frac < 0) frac += div;
+    *us = (int)(scale <= 6 ? frac * pow10_i64[6 - scale] : frac / pow10_i64[scale - 6]);
+    return floordiv(v, div);
+}
 
 /* Two's complement little-endian integer of `w` bytes -> decimal text. */
 static size_t int_to_dec(const uint8_t *src, size_t w, int is_signed, char *out) {
@@ -398,15 +409,12 @@ static int dec_dates(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out)
     case K_DATE32: FIXED_LOOP(4, make_date(r, (int32_t)nd_ld_u32(p)));
     case K_TIME:   FIXED_LOOP(4, PyDelta_FromDSU(0, (int32_t)nd_ld_u32(p), 0));
     case K_TIME64: {
-        int64_t div = pow10_i64[t->scale];
         for (; i < n; i++, p += 8) {
-            int64_t v = (int64_t)nd_ld_u64(p);
-            int64_t secs = floordiv(v, div);
-            int64_t frac = v - secs * div;
-            int64_t us = t->scale <= 6 ? frac * pow10_i64[6 - t->scale] : frac / pow10_i64[t->scale - 6];
+            int us;
+            int64_t secs = split_ticks((int64_t)nd_ld_u64(p), t->scale, &us);
             if (secs < -86400LL * 999999999 || secs > 86400LL * 999999999) { nd_malformed(r, "time out of range"); goto fail; }
-            if (!(out[i] = PyDelta_FromDSU((int)floordiv(secs, 86400), (int)(secs - floordiv(secs, 86400) * 86400), (int)us)))
-                goto fail;
+            int64_t days = floordiv(secs, 86400);
+            if (!(out[i] = PyDelta_FromDSU((int)days, (int)(secs - days * 86400), us))) goto fail;
         }
         break;
     }
@@ -456,13 +464,9 @@ static int dec_datetimes(nd_reader *r, const nd_type *t, uint64_t n, PyObject **
             for (; i < n; i++, p += 4)
                 if (!(out[i] = make_dt(r, nd_ld_u32(p), 0, tz, fromutc))) break;
         } else {
-            int64_t div = pow10_i64[t->scale];
             for (; i < n; i++, p += 8) {
-                int64_t v = (int64_t)nd_ld_u64(p);
-                int64_t secs = floordiv(v, div);
-                int64_t frac = v % div; /* not v - secs * div: overflows near INT64_MIN */
-                if (frac < 0) frac += div;
-                int us = (int)(t->scale <= 6 ? frac * pow10_i64[6 - t->scale] : frac / pow10_i64[t->scale - 6]);
+                int us;
+                int64_t secs = split_ticks((int64_t)nd_ld_u64(p), t->scale, &us);
                 if (!(out[i] = make_dt(r, secs, us, tz, fromutc))) break;
             }
         }

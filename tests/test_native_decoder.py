@@ -613,6 +613,38 @@ def test_negative_datetime64_and_date_edges():
     assert c == dt.date(1969, 12, 31)
 
 
+INT64_MIN = (-2**63) & (2**64 - 1)
+
+
+@pytest.mark.parametrize("typ", ["DateTime64(0)", "DateTime64(0, 'UTC')", "DateTime64(1)"])
+def test_datetime64_at_int64_min_is_refused(typ):
+    # days * 86400 near INT64_MIN seconds overflowed (signed overflow: UBSan in
+    # tests/faults/sanitized.sh and fuzz_decode caught it); the range check comes first
+    with pytest.raises(exc.InterfaceError, match="datetime out of range"):
+        decode_one(block(1, ("t", typ, u64(INT64_MIN))))
+    # in nanoseconds INT64_MIN is a valid datetime (1677): floored seconds, positive fraction
+    (v,), = decode_one(block(1, ("t", "DateTime64(9)", u64(INT64_MIN))))[2]
+    secs, frac = divmod(-2**63, 10**9)
+    assert v == dt.datetime(1970, 1, 1) + dt.timedelta(seconds=secs, microseconds=frac // 1000)
+
+
+@pytest.mark.parametrize("scale", [0, 3, 5, 6, 9])
+@pytest.mark.parametrize("which", ["int64 min", "int64 max", "timedelta min + 1 tick"])
+def test_time64_extremes(scale, which):
+    # the fraction was v - secs * 10^scale, which overflows near INT64_MIN; whatever the
+    # scale, the value is floored seconds plus a positive fraction, or out of range
+    ticks = {"int64 min": -2**63, "int64 max": 2**63 - 1,
+             "timedelta min + 1 tick": max(-2**63, -86400 * 999_999_999 * 10**scale + 1)}[which]
+    secs, frac = divmod(ticks, 10**scale)
+    data = block(1, ("t", f"Time64({scale})", u64(ticks & (2**64 - 1))))
+    if abs(secs) > 86400 * 999_999_999:
+        with pytest.raises(exc.InterfaceError, match="time out of range"):
+            decode_one(data)
+    else:
+        (v,), = decode_one(data)[2]
+        assert v == dt.timedelta(seconds=secs, microseconds=frac * 10**6 // 10**scale)
+
+
 def test_empty_block_and_zero_rows():
     # a 0-row block carries names and types but no column data at all
     names, types, rows = decode_one(block(0, ("a", "LowCardinality(String)", b""), ("b", "Array(UInt8)", b"")))
