@@ -293,14 +293,29 @@ fail:
     return -1;
 }
 
-/* One function per type family (FAMILY below), each filling out[0..n) with new
- * references (on failure out holds none) and moving r->p past the column. */
-#define FIXED_LOOP(W, EXPR) for (; i < n; i++, p += (W)) { if (!(out[i] = (EXPR))) goto fail; } break
+/* One function per type family, reached through FAMILY below.
+ *
+ * Fixed-width families (t->width > 0) make n values from the n * width bytes at p
+ * into out[0..n) and return how many they made: n, or fewer with an exception set
+ * (-1 when it failed before the first). nd_decode_column checks the bytes are there
+ * first, and afterwards moves r->p past them or drops the values made. */
+typedef int64_t (*nd_fixed_fn)(nd_reader *r, const nd_type *t, uint64_t n, const uint8_t *p, PyObject **out);
+#define FIXED_LOOP(W, EXPR) \
+    for (uint64_t i = 0; i < n; i++, p += (W)) { if (!(out[i] = (EXPR))) return (int64_t)i; } \
+    return (int64_t)n
+
+static PyObject *bfloat16(const uint8_t *p) {
+    uint32_t bits = (uint32_t)nd_ld_u16(p) << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return PyFloat_FromDouble(f);
+}
+
+static PyObject *float32(const uint8_t *p) { float f; memcpy(&f, p, 4); return PyFloat_FromDouble(f); }
+static PyObject *float64(const uint8_t *p) { double d; memcpy(&d, p, 8); return PyFloat_FromDouble(d); }
 
 /* Integers, floats, Bool, Nothing. */
-static int dec_numbers(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out) {
-    uint64_t i = 0;
-    const uint8_t *p = r->p;
+static int64_t dec_numbers(nd_reader *r, const nd_type *t, uint64_t n, const uint8_t *p, PyObject **out) {
     switch (t->kind) {
     case K_INT8:   FIXED_LOOP(1, PyLong_FromLong((int8_t)p[0]));
     case K_UINT8:  FIXED_LOOP(1, PyLong_FromLong(p[0]));
@@ -308,54 +323,31 @@ static int dec_numbers(nd_reader *r, const nd_type *t, uint64_t n, PyObject **ou
     case K_UINT16: FIXED_LOOP(2, PyLong_FromLong(nd_ld_u16(p)));
     case K_INT32:  FIXED_LOOP(4, PyLong_FromLong((int32_t)nd_ld_u32(p)));
     case K_UINT32: FIXED_LOOP(4, PyLong_FromUnsignedLong(nd_ld_u32(p)));
-    case K_INT64:
-    case K_INTERVAL: FIXED_LOOP(8, PyLong_FromLongLong((int64_t)nd_ld_u64(p)));
     case K_UINT64: FIXED_LOOP(8, PyLong_FromUnsignedLongLong(nd_ld_u64(p)));
     case K_INT128: FIXED_LOOP(16, big_int(p, 16, 1));
     case K_UINT128: FIXED_LOOP(16, big_int(p, 16, 0));
     case K_INT256: FIXED_LOOP(32, big_int(p, 32, 1));
     case K_UINT256: FIXED_LOOP(32, big_int(p, 32, 0));
-    case K_FLOAT32: {
-        for (; i < n; i++, p += 4) {
-            float f;
-            memcpy(&f, p, 4);
-            if (!(out[i] = PyFloat_FromDouble(f))) goto fail;
-        }
-        break;
-    }
-    case K_FLOAT64: {
-        for (; i < n; i++, p += 8) {
-            double d;
-            memcpy(&d, p, 8);
-            if (!(out[i] = PyFloat_FromDouble(d))) goto fail;
-        }
-        break;
-    }
-    case K_BFLOAT16: {
-        for (; i < n; i++, p += 2) {
-            uint32_t bits = (uint32_t)nd_ld_u16(p) << 16;
-            float f;
-            memcpy(&f, &bits, 4);
-            if (!(out[i] = PyFloat_FromDouble(f))) goto fail;
-        }
-        break;
-    }
+    case K_FLOAT32: FIXED_LOOP(4, float32(p));
+    case K_FLOAT64: FIXED_LOOP(8, float64(p));
+    case K_BFLOAT16: FIXED_LOOP(2, bfloat16(p));
     case K_BOOL: FIXED_LOOP(1, Py_NewRef(p[0] ? Py_True : Py_False));
     case K_NOTHING: FIXED_LOOP(1, Py_NewRef(Py_None));
-    default:
-        break;
+    default:   /* K_INT64, K_INTERVAL */
+        FIXED_LOOP(8, PyLong_FromLongLong((int64_t)nd_ld_u64(p)));
     }
-    r->p = p;
-    return 0;
-fail:
-    nd_clear_objs(out, i);
-    return -1;
+}
+
+/* cls(arg), consuming arg (NULL: the error is already set). */
+static PyObject *call_consuming(PyObject *cls, PyObject *arg) {
+    if (!arg) return NULL;
+    PyObject *v = PyObject_CallOneArg(cls, arg);
+    Py_DECREF(arg);
+    return v;
 }
 
 /* Decimal, UUID, IPv4, IPv6: objects of the standard library. */
-static int dec_value_objects(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out) {
-    uint64_t i = 0;
-    const uint8_t *p = r->p;
+static int64_t dec_value_objects(nd_reader *r, const nd_type *t, uint64_t n, const uint8_t *p, PyObject **out) {
     switch (t->kind) {
     case K_DECIMAL:
         if (!lazy_attr(&g_decimal, "decimal", "Decimal")) return -1;
@@ -372,183 +364,124 @@ static int dec_value_objects(nd_reader *r, const nd_type *t, uint64_t n, PyObjec
         FIXED_LOOP(16, make_uuid(p));
     case K_IPV4:
         if (!lazy_attr(&g_ipv4, "ipaddress", "IPv4Address")) return -1;
-        for (; i < n; i++, p += 4) {
-            PyObject *v = PyLong_FromUnsignedLong(nd_ld_u32(p));
-            if (!v) goto fail;
-            out[i] = PyObject_CallOneArg(g_ipv4, v);
-            Py_DECREF(v);
-            if (!out[i]) goto fail;
-        }
-        break;
-    case K_IPV6:
+        FIXED_LOOP(4, call_consuming(g_ipv4, PyLong_FromUnsignedLong(nd_ld_u32(p))));
+    default:   /* K_IPV6 */
         if (!lazy_attr(&g_ipv6, "ipaddress", "IPv6Address")) return -1;
-        for (; i < n; i++, p += 16) {
-            PyObject *v = PyBytes_FromStringAndSize((const char *)p, 16);
-            if (!v) goto fail;
-            out[i] = PyObject_CallOneArg(g_ipv6, v);
-            Py_DECREF(v);
-            if (!out[i]) goto fail;
-        }
-        break;
-    default:
-        break;
+        FIXED_LOOP(16, call_consuming(g_ipv6, PyBytes_FromStringAndSize((const char *)p, 16)));
     }
-    r->p = p;
-    return 0;
-fail:
-    nd_clear_objs(out, i);
-    return -1;
+}
+
+static PyObject *time64(nd_reader *r, int64_t ticks, int scale) {
+    int us;
+    int64_t secs = split_ticks(ticks, scale, &us);
+    if (secs < -86400LL * 999999999 || secs > 86400LL * 999999999) { nd_malformed(r, "time out of range"); return NULL; }
+    int64_t days = floordiv(secs, 86400);
+    return PyDelta_FromDSU((int)days, (int)(secs - days * 86400), us);
 }
 
 /* Date, Date32, Time, Time64. */
-static int dec_dates(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out) {
-    uint64_t i = 0;
-    const uint8_t *p = r->p;
+static int64_t dec_dates(nd_reader *r, const nd_type *t, uint64_t n, const uint8_t *p, PyObject **out) {
     switch (t->kind) {
     case K_DATE:   FIXED_LOOP(2, make_date(r, nd_ld_u16(p)));
     case K_DATE32: FIXED_LOOP(4, make_date(r, (int32_t)nd_ld_u32(p)));
     case K_TIME:   FIXED_LOOP(4, PyDelta_FromDSU(0, (int32_t)nd_ld_u32(p), 0));
-    case K_TIME64: {
-        for (; i < n; i++, p += 8) {
-            int us;
-            int64_t secs = split_ticks((int64_t)nd_ld_u64(p), t->scale, &us);
-            if (secs < -86400LL * 999999999 || secs > 86400LL * 999999999) { nd_malformed(r, "time out of range"); goto fail; }
-            int64_t days = floordiv(secs, 86400);
-            if (!(out[i] = PyDelta_FromDSU((int)days, (int)(secs - days * 86400), us))) goto fail;
+    default:       FIXED_LOOP(8, time64(r, (int64_t)nd_ld_u64(p), t->scale));   /* K_TIME64 */
+    }
+}
+
+/* The zone a DateTime/DateTime64 column's values are made in: *tz NULL for naive UTC
+ * (tz=False: whatever the column's zone, Django with USE_TZ off; or no zone at all),
+ * else a new reference, with *fromutc its bound fromutc unless it is UTC. */
+static int column_tz(nd_reader *r, const nd_type *t, PyObject **tz, PyObject **fromutc) {
+    *tz = *fromutc = NULL;
+    if (r->opts->tz == Py_False) return 0;
+    if (t->tz) {
+        if (strcmp(t->tz, "UTC") == 0 || strcmp(t->tz, "Etc/UTC") == 0) {
+            *tz = Py_NewRef(PyDateTime_TimeZone_UTC);
+        } else {
+            if (!lazy_attr(&g_zoneinfo, "zoneinfo", "ZoneInfo")) return -1;
+            /* ZoneInfo(key) returns its own cached instance for a key */
+            *tz = PyObject_CallFunction(g_zoneinfo, "s", t->tz);
+            if (!*tz) {
+                PyErr_Clear();
+                PyErr_Format(chb_exc(CHB_EXC_NotSupportedError),
+                             "unknown timezone '%.100s' in column '%s' (is tzdata installed?)", t->tz, r->colname);
+                return -1;
+            }
         }
-        break;
+    } else if (r->opts->tz && r->opts->tz != Py_None) {
+        *tz = Py_NewRef(r->opts->tz);
     }
-    default:
-        break;
+    if (*tz && *tz != PyDateTime_TimeZone_UTC && !(*fromutc = PyObject_GetAttr(*tz, g_str_fromutc))) {
+        Py_CLEAR(*tz);
+        return -1;
     }
-    r->p = p;
     return 0;
-fail:
-    nd_clear_objs(out, i);
-    return -1;
+}
+
+static PyObject *datetime64(nd_reader *r, int64_t ticks, int scale, PyObject *tz, PyObject *fromutc) {
+    int us;
+    int64_t secs = split_ticks(ticks, scale, &us);
+    return make_dt(r, secs, us, tz, fromutc);
 }
 
 /* DateTime, DateTime64: aware in the column's zone, or naive UTC (tz=False). */
-static int dec_datetimes(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out) {
+static int64_t dec_datetimes(nd_reader *r, const nd_type *t, uint64_t n, const uint8_t *p, PyObject **out) {
+    PyObject *tz, *fromutc;
+    if (column_tz(r, t, &tz, &fromutc)) return -1;
     uint64_t i = 0;
-    const uint8_t *p = r->p;
-    switch (t->kind) {
-    case K_DATETIME:
-    case K_DATETIME64: {
-        PyObject *tz = NULL, *fromutc = NULL;
-        /* tz False: naive UTC datetimes whatever the column's zone (Django, USE_TZ off) */
-        int naive = r->opts->tz == Py_False;
-        if (naive) {
-        } else if (t->tz) {
-            if (strcmp(t->tz, "UTC") == 0 || strcmp(t->tz, "Etc/UTC") == 0) {
-                tz = Py_NewRef(PyDateTime_TimeZone_UTC);
-            } else {
-                if (!lazy_attr(&g_zoneinfo, "zoneinfo", "ZoneInfo")) return -1;
-                /* ZoneInfo(key) returns its own cached instance for a key */
-                tz = PyObject_CallFunction(g_zoneinfo, "s", t->tz);
-                if (!tz) {
-                    PyErr_Clear();
-                    PyErr_Format(chb_exc(CHB_EXC_NotSupportedError),
-                                 "unknown timezone '%.100s' in column '%s' (is tzdata installed?)", t->tz, r->colname);
-                    return -1;
-                }
-            }
-        } else if (r->opts->tz && r->opts->tz != Py_None) {
-            tz = Py_NewRef(r->opts->tz);
-        }
-        if (tz && tz != PyDateTime_TimeZone_UTC) {
-            fromutc = PyObject_GetAttr(tz, g_str_fromutc);
-            if (!fromutc) { Py_DECREF(tz); return -1; }
-        }
-        if (t->kind == K_DATETIME) {
-            for (; i < n; i++, p += 4)
-                if (!(out[i] = make_dt(r, nd_ld_u32(p), 0, tz, fromutc))) break;
-        } else {
-            for (; i < n; i++, p += 8) {
-                int us;
-                int64_t secs = split_ticks((int64_t)nd_ld_u64(p), t->scale, &us);
-                if (!(out[i] = make_dt(r, secs, us, tz, fromutc))) break;
-            }
-        }
-        Py_XDECREF(fromutc);
-        Py_XDECREF(tz);
-        if (i < n) goto fail;
-        break;
+    if (t->kind == K_DATETIME) {
+        for (; i < n; i++, p += 4)
+            if (!(out[i] = make_dt(r, nd_ld_u32(p), 0, tz, fromutc))) break;
+    } else {
+        for (; i < n; i++, p += 8)
+            if (!(out[i] = datetime64(r, (int64_t)nd_ld_u64(p), t->scale, tz, fromutc))) break;
     }
-    default:
-        break;
-    }
-    r->p = p;
-    return 0;
-fail:
-    nd_clear_objs(out, i);
-    return -1;
+    Py_XDECREF(fromutc);
+    Py_XDECREF(tz);
+    return (int64_t)i;
 }
 
-/* Enum8, Enum16: the value's name. */
-static int dec_enums(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out) {
+/* Enum8, Enum16: the value's name (each name made once per column). */
+static int64_t dec_enums(nd_reader *r, const nd_type *t, uint64_t n, const uint8_t *p, PyObject **out) {
+    PyObject **names = PyMem_Calloc(t->nenum, sizeof *names);
+    if (!names) { PyErr_NoMemory(); return -1; }
+    size_t k;
     uint64_t i = 0;
-    const uint8_t *p = r->p;
-    switch (t->kind) {
-    case K_ENUM8:
-    case K_ENUM16: {
-        PyObject **names = PyMem_Calloc(t->nenum, sizeof *names);
-        if (!names) { PyErr_NoMemory(); return -1; }
-        size_t k;
-        for (k = 0; k < t->nenum; k++)
-            if (!(names[k] = PyUnicode_DecodeUTF8(t->enum_name[k], (Py_ssize_t)t->enum_len[k], "surrogateescape")))
-                break;
-        if (k == t->nenum) {
-            for (; i < n; i++, p += t->width) {
-                int32_t v = t->kind == K_ENUM8 ? (int8_t)p[0] : (int16_t)nd_ld_u16(p);
-                size_t lo = 0, hi = t->nenum;
-                while (lo < hi) {
-                    size_t mid = (lo + hi) / 2;
-                    if (t->enum_val[mid] < v) lo = mid + 1; else hi = mid;
-                }
-                if (lo == t->nenum || t->enum_val[lo] != v) { nd_malformed(r, "unknown Enum value"); break; }
-                out[i] = Py_NewRef(names[lo]);
+    for (k = 0; k < t->nenum; k++)
+        if (!(names[k] = PyUnicode_DecodeUTF8(t->enum_name[k], (Py_ssize_t)t->enum_len[k], "surrogateescape")))
+            break;
+    if (k == t->nenum) {
+        for (; i < n; i++, p += t->width) {
+            int32_t v = t->kind == K_ENUM8 ? (int8_t)p[0] : (int16_t)nd_ld_u16(p);
+            size_t lo = 0, hi = t->nenum;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (t->enum_val[mid] < v) lo = mid + 1; else hi = mid;
             }
+            if (lo == t->nenum || t->enum_val[lo] != v) { nd_malformed(r, "unknown Enum value"); break; }
+            out[i] = Py_NewRef(names[lo]);
         }
-        for (size_t j = 0; j < k; j++) Py_DECREF(names[j]);
-        PyMem_Free(names);
-        if (i < n) goto fail;
-        break;
     }
-    default:
-        break;
-    }
-    r->p = p;
-    return 0;
-fail:
-    nd_clear_objs(out, i);
-    return -1;
+    for (size_t j = 0; j < k; j++) Py_DECREF(names[j]);
+    PyMem_Free(names);
+    return k == t->nenum ? (int64_t)i : -1;
+}
+
+static PyObject *fixed_string(const uint8_t *p, size_t w, int as_bytes) {
+    if (!as_bytes) while (w && p[w - 1] == 0) w--;   /* drop the zero padding */
+    return decode_str(p, w, as_bytes);
 }
 
 /* FixedString(N): zero padding dropped from text. */
-static int dec_fixed_strings(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out) {
-    uint64_t i = 0;
-    const uint8_t *p = r->p;
-    switch (t->kind) {
-    case K_FIXEDSTRING: {
-        size_t w = t->width;
-        int as_bytes = r->opts->strings_as_bytes;
-        for (; i < n; i++, p += w) {
-            size_t l = w;
-            if (!as_bytes) while (l && p[l - 1] == 0) l--;   /* drop the zero padding */
-            if (!(out[i] = decode_str(p, l, as_bytes))) goto fail;
-        }
-        break;
-    }
-    default:
-        break;
-    }
-    r->p = p;
-    return 0;
-fail:
-    nd_clear_objs(out, i);
-    return -1;
+static int64_t dec_fixed_strings(nd_reader *r, const nd_type *t, uint64_t n, const uint8_t *p, PyObject **out) {
+    FIXED_LOOP(t->width, fixed_string(p, t->width, r->opts->strings_as_bytes));
 }
+
+#undef FIXED_LOOP
+
+/* Variable-width families fill out[0..n) with new references (on failure out holds
+ * none) and move r->p past the column themselves. */
 
 /* String, JSON (as text): varint length and bytes. */
 static int dec_strings(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out) {
@@ -645,35 +578,44 @@ static int dec_tuples(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out
     return 0;
 }
 
-#undef FIXED_LOOP
-
-/* Per kind: its family's decoder, and whether every value it makes is of a non-GC
- * type (int, float, bool, None, str/bytes, date, timedelta) whatever the data, so
- * that a row tuple of such columns is untracked without a look at each value. */
+/* Per kind: its family's decoder (fixed-width or not), and whether every value it
+ * makes is of a non-GC type (int, float, bool, None, str/bytes, date, timedelta)
+ * whatever the data, so that a row tuple of such columns is untracked without a look
+ * at each value. */
 typedef int (*nd_family_fn)(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out);
-static const struct { nd_family_fn decode; uint8_t never_gc; } FAMILY[K__COUNT] = {
-    [K_INT8] = {dec_numbers, 1},     [K_INT16] = {dec_numbers, 1},    [K_INT32] = {dec_numbers, 1},
-    [K_INT64] = {dec_numbers, 1},    [K_UINT8] = {dec_numbers, 1},    [K_UINT16] = {dec_numbers, 1},
-    [K_UINT32] = {dec_numbers, 1},   [K_UINT64] = {dec_numbers, 1},   [K_INT128] = {dec_numbers, 1},
-    [K_INT256] = {dec_numbers, 1},   [K_UINT128] = {dec_numbers, 1},  [K_UINT256] = {dec_numbers, 1},
-    [K_FLOAT32] = {dec_numbers, 1},  [K_FLOAT64] = {dec_numbers, 1},  [K_BFLOAT16] = {dec_numbers, 1},
-    [K_BOOL] = {dec_numbers, 1},     [K_NOTHING] = {dec_numbers, 1},  [K_INTERVAL] = {dec_numbers, 1},
-    [K_DECIMAL] = {dec_value_objects, 0}, [K_UUID] = {dec_value_objects, 0},
-    [K_IPV4] = {dec_value_objects, 0},    [K_IPV6] = {dec_value_objects, 0},
-    [K_DATE] = {dec_dates, 1},       [K_DATE32] = {dec_dates, 1},     [K_TIME] = {dec_dates, 1},
-    [K_TIME64] = {dec_dates, 0},
-    [K_DATETIME] = {dec_datetimes, 0}, [K_DATETIME64] = {dec_datetimes, 0},
-    [K_ENUM8] = {dec_enums, 0},      [K_ENUM16] = {dec_enums, 0},
-    [K_FIXEDSTRING] = {dec_fixed_strings, 1},
-    [K_STRING] = {dec_strings, 1},   [K_JSON] = {dec_strings, 0},
-    [K_NULLABLE] = {dec_nullable, 0}, [K_ARRAY] = {dec_arrays, 0}, [K_MAP] = {dec_arrays, 0},
-    [K_TUPLE] = {dec_tuples, 0},     [K_LOWCARD] = {decode_lowcard, 0},
+static const struct { nd_fixed_fn fixed; nd_family_fn var; uint8_t never_gc; } FAMILY[K__COUNT] = {
+#define FIXED(fn, gc) {fn, NULL, gc}
+#define VAR(fn, gc) {NULL, fn, gc}
+    [K_INT8] = FIXED(dec_numbers, 1),    [K_INT16] = FIXED(dec_numbers, 1),   [K_INT32] = FIXED(dec_numbers, 1),
+    [K_INT64] = FIXED(dec_numbers, 1),   [K_UINT8] = FIXED(dec_numbers, 1),   [K_UINT16] = FIXED(dec_numbers, 1),
+    [K_UINT32] = FIXED(dec_numbers, 1),  [K_UINT64] = FIXED(dec_numbers, 1),  [K_INT128] = FIXED(dec_numbers, 1),
+    [K_INT256] = FIXED(dec_numbers, 1),  [K_UINT128] = FIXED(dec_numbers, 1), [K_UINT256] = FIXED(dec_numbers, 1),
+    [K_FLOAT32] = FIXED(dec_numbers, 1), [K_FLOAT64] = FIXED(dec_numbers, 1), [K_BFLOAT16] = FIXED(dec_numbers, 1),
+    [K_BOOL] = FIXED(dec_numbers, 1),    [K_NOTHING] = FIXED(dec_numbers, 1), [K_INTERVAL] = FIXED(dec_numbers, 1),
+    [K_DECIMAL] = FIXED(dec_value_objects, 0), [K_UUID] = FIXED(dec_value_objects, 0),
+    [K_IPV4] = FIXED(dec_value_objects, 0),    [K_IPV6] = FIXED(dec_value_objects, 0),
+    [K_DATE] = FIXED(dec_dates, 1),      [K_DATE32] = FIXED(dec_dates, 1),    [K_TIME] = FIXED(dec_dates, 1),
+    [K_TIME64] = FIXED(dec_dates, 0),
+    [K_DATETIME] = FIXED(dec_datetimes, 0), [K_DATETIME64] = FIXED(dec_datetimes, 0),
+    [K_ENUM8] = FIXED(dec_enums, 0),     [K_ENUM16] = FIXED(dec_enums, 0),
+    [K_FIXEDSTRING] = FIXED(dec_fixed_strings, 1),
+    [K_STRING] = VAR(dec_strings, 1),    [K_JSON] = VAR(dec_strings, 0),
+    [K_NULLABLE] = VAR(dec_nullable, 0), [K_ARRAY] = VAR(dec_arrays, 0),  [K_MAP] = VAR(dec_arrays, 0),
+    [K_TUPLE] = VAR(dec_tuples, 0),      [K_LOWCARD] = VAR(decode_lowcard, 0),
+#undef FIXED
+#undef VAR
 };
 
 int nd_decode_column(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out) {
-    /* the fixed-width families' size is checked once, here */
-    if (t->width && n > (uint64_t)(r->end - r->p) / t->width) return nd_malformed(r, "truncated data");
-    return FAMILY[t->kind].decode(r, t, n, out);
+    if (!t->width) return FAMILY[t->kind].var(r, t, n, out);
+    if (n > (uint64_t)(r->end - r->p) / t->width) return nd_malformed(r, "truncated data");
+    int64_t made = FAMILY[t->kind].fixed(r, t, n, r->p, out);
+    if (made < (int64_t)n) {
+        if (made > 0) nd_clear_objs(out, (uint64_t)made);
+        return -1;
+    }
+    r->p += n * t->width;
+    return 0;
 }
 
 static int prefix_error(nd_reader *r, nd_err_kind ek, const char *msg) {
