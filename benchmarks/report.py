@@ -20,6 +20,7 @@ ASYNC = {"ours-async", "ours-h2-async", "cc-async", "asynch", "aiochclient"}
 LABELS = {
     "ours-sync": "**ours, sync** (HTTP/1.1 pool)",
     "ours-sync-facts": "**ours, sync**, own query_id + summary read per query",
+    "ours-sync-native": "**ours, sync**, the same tuples as one Native block (`insert_columns`)",
     "ours-async": "**ours, asyncio** (HTTP/1.1 pool)",
     "ours-h2": "**ours, sync, h2** (TLS via nginx)",
     "ours-h2-async": "**ours, asyncio, h2** (TLS via nginx)",

@@ -67,7 +67,7 @@ DRIVER_CLIENTS = {
     "conc": ["ours-async", "ours-h2-async", "cc-async", "asynch", "aiochclient"],
     "fetch": ["ours-sync", "ours-async", "ours-h2", "ours-h2-async", "ours-embedded", "cc-sync", "cc-async",
               "clickhouse-driver", "asynch", "aiochclient"],
-    "insert": ["ours-sync", "ours-async", "ours-h2", "ours-h2-async", "cc-sync", "cc-async", "clickhouse-driver",
+    "insert": ["ours-sync", "ours-sync-native", "ours-async", "ours-h2", "ours-h2-async", "cc-sync", "cc-async", "clickhouse-driver",
                "asynch", "aiochclient"],
     "stream": ["ours-sync", "ours-async", "cc-sync", "cc-async", "clickhouse-driver", "asynch",
                "aiochclient"],

@@ -124,6 +124,15 @@ class Ours:
         return n
 
 
+class OursNative(Ours):
+    """Ours, workload 4's row tuples sent as one typed Native block (insert_columns)
+    instead of executemany's VALUES text (issue 14: the binary body measured against
+    the text one, same rows, same checks before sending)."""
+
+    def insert(self, table, rows):
+        self.conn.cursor().insert_columns(table, dict(zip(COLUMNS, map(list, zip(*rows)))))
+
+
 class OursFacts(Ours):
     """Ours, each query with its own query_id, reading cursor.query_id and
     cursor.summary after it (issue 19: what that costs over plain queries)."""
@@ -473,6 +482,7 @@ class AiochClient:
 CLIENTS = {
     "ours-sync": Ours,
     "ours-sync-facts": OursFacts,
+    "ours-sync-native": OursNative,
     "ours-async": OursAsync,
     "ours-h2": OursH2,
     "ours-h2-async": OursH2Async,

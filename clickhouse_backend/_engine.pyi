@@ -7,9 +7,9 @@ DEBUG: int
 
 Block = tuple[tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]] | list[list[Any]]]
 # columnar 0: rows; 1: a list per column; 2 (NumPy) / 3 (Arrow) / 4 (NumPy, String as
-# StringDType): each column as buffers,
+# StringDType through np_strings_pack): each column as buffers,
 # ('b', bytes) | ('s', data, offsets) | ('n', nullmap, inner) | ('l', dictionary, indexes, width)
-# | ('t', ndarray) | ('a', ndarray) | ('o', list) -- see clickhouse_backend/driver/columnar.py
+# | ('a', ndarray) | ('o', list) -- see clickhouse_backend/driver/columnar.py
 Columnar = Literal[0, 1, 2, 3, 4] | bool
 
 Http2Mode = int
@@ -108,6 +108,13 @@ class NativeDecoder:
         """The next complete block's bytes, undecoded (for decode_block())."""
     @property
     def buffered(self) -> int: ...
+
+def np_strings_pack(parts: Sequence[tuple[bytes, bytes, bytes | None, int]], na: bool,
+                    column: str) -> Any:
+    """[(data, n+1 int64 offsets, null map or None, start row)] -> one numpy StringDType
+    array (na_object=None when na) of each part's rows from its start; InterfaceError
+    naming the column and row for a value that is not UTF-8."""
+    ...
 
 def decode_block(data: bytes | bytearray | memoryview, tz: datetime.tzinfo | None | Literal[False] = None,
                  strings_as_bytes: bool = False, columnar: Columnar = 0) -> Block: ...

@@ -146,65 +146,124 @@ ptrdiff_t chb_utf8_invalid_at(const uint8_t *s, size_t len) {
     return -1;
 }
 
-static int read_len(const uint8_t **pp, const uint8_t *end, uint64_t *l) {
-    const uint8_t *p = *pp;
-    if (p < end && *p < 0x80) { *l = *p; *pp = p + 1; return 0; }
-    uint64_t x = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (p >= end) return -1;
-        uint8_t b = *p++;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) { *l = x; *pp = p; return 0; }
+/* One part of a result's String column: its n values as Arrow-style data + n+1 int64
+ * offsets (the decoder's columnar-3 buffers), from row `start`, with an optional
+ * null map (1 = NULL). */
+typedef struct {
+    Py_buffer data, offs, nulls;
+    int has_nulls;
+    uint64_t n, start;
+} str_part;
+
+static void parts_release(str_part *ps, Py_ssize_t k) {
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyBuffer_Release(&ps[i].data);
+        PyBuffer_Release(&ps[i].offs);
+        if (ps[i].has_nulls) PyBuffer_Release(&ps[i].nulls);
     }
-    return -1;
 }
 
-PyObject *chb_np_strings(const uint8_t **pp, const uint8_t *end, uint64_t n, const uint8_t *nulls,
-                         const char *colname, const char **malformed) {
-    *malformed = NULL;
+/* Reads and checks one (data, offsets, nulls | None, start) tuple. */
+static int part_open(PyObject *t, str_part *ps) {
+    PyObject *data, *offs, *nulls;
+    unsigned long long start;
+    if (!PyArg_ParseTuple(t, "OOOK", &data, &offs, &nulls, &start)) return -1;
+    if (PyObject_GetBuffer(data, &ps->data, PyBUF_SIMPLE)) return -1;
+    if (PyObject_GetBuffer(offs, &ps->offs, PyBUF_SIMPLE)) { PyBuffer_Release(&ps->data); return -1; }
+    ps->has_nulls = nulls != Py_None;
+    if (ps->has_nulls && PyObject_GetBuffer(nulls, &ps->nulls, PyBUF_SIMPLE)) {
+        PyBuffer_Release(&ps->data);
+        PyBuffer_Release(&ps->offs);
+        return -1;
+    }
+    int ok = ps->offs.len >= 8 && ps->offs.len % 8 == 0;
+    ps->n = ok ? (uint64_t)ps->offs.len / 8 - 1 : 0;
+    const int64_t *o = ps->offs.buf;
+    ok = ok && start <= ps->n && o[0] == 0 && (uint64_t)o[ps->n] == (uint64_t)ps->data.len &&
+         (!ps->has_nulls || (uint64_t)ps->nulls.len == ps->n);
+    for (uint64_t i = 0; ok && i < ps->n; i++) ok = o[i] <= o[i + 1];
+    if (!ok) {
+        PyBuffer_Release(&ps->data);
+        PyBuffer_Release(&ps->offs);
+        if (ps->has_nulls) PyBuffer_Release(&ps->nulls);
+        PyErr_SetString(PyExc_ValueError, "inconsistent string buffers");
+        return -1;
+    }
+    ps->start = start;
+    return 0;
+}
+
+/* np_strings_pack(parts, na, column) -> one StringDType array of every part's values
+ * from its start row: a result's blocks packed once into one allocator (joining one
+ * array per block would pack every string a second time). */
+static PyObject *np_strings_pack(PyObject *self, PyObject *args) {
+    PyObject *seq;
+    int na;
+    const char *colname;
+    if (!PyArg_ParseTuple(args, "Ops", &seq, &na, &colname)) return NULL;
     if (np_init()) return NULL;
-    if (n > (uint64_t)(end - *pp)) { *malformed = "truncated data"; return NULL; }  /* >= 1 byte per value */
-    PyObject *arr = PyObject_CallFunction(np_api.empty, "(KO)", (unsigned long long)n,
-                                          nulls ? np_api.dtype_na : np_api.dtype);
-    if (!arr) return NULL;
+    PyObject *fast = PySequence_Fast(seq, "parts must be a sequence");
+    if (!fast) return NULL;
+    Py_ssize_t k = PySequence_Fast_GET_SIZE(fast), opened = 0;
+    str_part *ps = PyMem_Calloc(k ? (size_t)k : 1, sizeof *ps);
+    PyObject *arr = NULL, *descr = NULL;
+    if (!ps) { PyErr_NoMemory(); goto out; }
+    uint64_t total = 0;
+    for (; opened < k; opened++) {
+        if (part_open(PySequence_Fast_GET_ITEM(fast, opened), &ps[opened])) goto out;
+        total += ps[opened].n - ps[opened].start;
+    }
+    if (!(arr = PyObject_CallFunction(np_api.empty, "(KO)", (unsigned long long)total,
+                                      na ? np_api.dtype_na : np_api.dtype)))
+        goto out;
     /* the array's own descriptor: NumPy gives each array a copy holding its allocator */
-    PyObject *descr = PyObject_GetAttrString(arr, "dtype");
-    if (!descr) { Py_DECREF(arr); return NULL; }
-    char *data = ((np_array_head *)arr)->data;
+    if (!(descr = PyObject_GetAttrString(arr, "dtype"))) { Py_CLEAR(arr); goto out; }
+    char *slot = ((np_array_head *)arr)->data;
     const size_t stride = 2 * sizeof(size_t);
-    const uint8_t *p = *pp;
-    const char *bad = NULL;
-    uint64_t bad_row = 0;
+    uint64_t row = 0, bad_row = 0;
     int failed = 0;
     npy_string_allocator *alloc = np_api.acquire(descr);
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t l;
-        if (read_len(&p, end, &l)) { bad = "bad string length"; break; }
-        if (l > (uint64_t)(end - p)) { bad = "truncated string"; break; }
-        npy_packed_static_string *slot = (npy_packed_static_string *)(data + i * stride);
-        if (nulls && nulls[i]) {
-            if (np_api.pack_null(alloc, slot) < 0) { failed = 1; break; }
-        } else {
-            if (chb_utf8_invalid_at(p, (size_t)l) >= 0) { bad_row = i; failed = 2; break; }
-            if (np_api.pack(alloc, slot, (const char *)p, (size_t)l) < 0) { failed = 1; break; }
+    for (Py_ssize_t j = 0; j < k && !failed; j++) {
+        const str_part *p = &ps[j];
+        const int64_t *o = p->offs.buf;
+        const char *d = p->data.buf, *nl = p->has_nulls ? p->nulls.buf : NULL;
+        for (uint64_t i = p->start; i < p->n; i++, row++, slot += stride) {
+            npy_packed_static_string *s = (npy_packed_static_string *)slot;
+            if (nl && nl[i]) {
+                if (np_api.pack_null(alloc, s) < 0) { failed = 1; break; }
+                continue;
+            }
+            size_t l = (size_t)(o[i + 1] - o[i]);
+            if (chb_utf8_invalid_at((const uint8_t *)d + o[i], l) >= 0) { bad_row = row; failed = 2; break; }
+            if (np_api.pack(alloc, s, d + o[i], l) < 0) { failed = 1; break; }
         }
-        p += l;
     }
     np_api.release(alloc);
-    Py_DECREF(descr);
-    if (bad || failed) {
-        Py_DECREF(arr);
-        if (bad) { *malformed = bad; return NULL; }
+    if (failed) {
+        Py_CLEAR(arr);  /* unpacked slots are zero: an empty string to NumPy's free */
         if (failed == 2)
             PyErr_Format(chb_exc(CHB_EXC_InterfaceError),
-                         "column '%s', row %llu of the block: a String value is not UTF-8, which a NumPy "
+                         "column '%s', row %llu: a String value is not UTF-8, which a NumPy "
                          "StringDType array cannot hold: fetch with strings='object' (str with "
                          "surrogateescape, as the row path) or connect with strings_as_bytes=True",
                          colname, (unsigned long long)bad_row);
         else if (!PyErr_Occurred())
             PyErr_NoMemory();
-        return NULL;
     }
-    *pp = p;
+out:
+    Py_XDECREF(descr);
+    if (ps) parts_release(ps, opened);
+    PyMem_Free(ps);
+    Py_DECREF(fast);
     return arr;
+}
+
+static PyMethodDef methods[] = {
+    {"np_strings_pack", np_strings_pack, METH_VARARGS,
+     "np_strings_pack(parts, na, column): [(data, offsets, nulls|None, start)] -> one StringDType array"},
+    {NULL},
+};
+
+int py_columnar_strings_register(PyObject *m) {
+    return PyModule_AddFunctions(m, methods);
 }

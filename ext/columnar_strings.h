@@ -6,16 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* GIL held. The n values of a Native String column at *pp (varint length + bytes
- * each, ending before `end`) as a 1-D numpy StringDType array; with `nulls` (a
- * Nullable's null map, 1 = NULL) the dtype is StringDType(na_object=None) and those
- * rows are NA. Returns a new reference and moves *pp past the column. NULL:
- *   *malformed set (no exception): the data is cut or a length is bad;
- *   else an exception is set: InterfaceError naming the row for a value that is not
- *   UTF-8 (StringDType holds text only), NotSupportedError without NumPy >= 2,
- *   MemoryError. */
-PyObject *chb_np_strings(const uint8_t **pp, const uint8_t *end, uint64_t n, const uint8_t *nulls,
-                         const char *colname, const char **malformed);
+/* Registers np_strings_pack(parts, na, column) on the module: a result's String
+ * column, given as the decoder's columnar-3 buffers of each block, packed once into one
+ * StringDType array. */
+int py_columnar_strings_register(PyObject *m);
 
 /* Strict UTF-8 (what Python's decoder accepts: no surrogates, no overlong forms,
  * nothing past U+10FFFF). Returns -1 if valid, else the offset of the first bad byte. */

@@ -1,21 +1,20 @@
 /* ClickHouse Native format, columnar modes 2-4 (see native_buffers.h): fixed-width
- * columns copied once into bytes, Strings as data + offsets (Arrow) or StringDType
- * arrays (columnar_strings.c), the rest as Python values from nd_decode_column. */
+ * columns copied once into bytes, Strings as data + offsets (Arrow; StringDType arrays
+ * are packed from them per result, columnar_strings.c), the rest as Python values
+ * from nd_decode_column. */
 #define PY_SSIZE_T_CLEAN
 #include "native_buffers.h"
 #include "native_wire.h"
-#include "columnar_strings.h"
 #include <string.h>
 
 /* columnar >= 2: each column as raw buffers for NumPy/Arrow instead of a value per row
  * (docs/columnar.md). A column is a tuple:
  *   ('b', bytes)                          fixed-width little-endian values, copied once
- *   ('s', data, offsets)                  String (columnar 3, Arrow): bytes + n+1 int64 offsets
+ *   ('s', data, offsets)                  String (columnar 3 and 4): bytes + n+1 int64 offsets
  *   ('n', nullmap, inner)                 Nullable: one byte per row (1 = NULL), inner column
  *   ('l', dictionary, indexes, width)     LowCardinality with one dictionary in the block
  *   ('o', list)                           Python values, as the row path makes them
  *   ('a', numpy.ndarray)                  the same in a NumPy object array (columnar 2 and 4)
- *   ('t', numpy.ndarray)                  String (columnar 4): a NumPy StringDType array
  * The Python side (driver/columnar.py) knows the dtype from the column's type name. */
 
 static PyObject *g_np_empty, *g_str_object;
@@ -79,17 +78,6 @@ static int is_plain_fixed(nd_kind k) {
     }
 }
 
-/* columnar 4: a String column as a NumPy StringDType array (ext/columnar_strings.c) */
-static PyObject *np_string_column(nd_reader *r, uint64_t n, const char *nulls) {
-    const char *bad;
-    PyObject *a = chb_np_strings(&r->p, r->end, n, (const uint8_t *)nulls, r->colname, &bad);
-    if (!a) {
-        if (bad) nd_malformed(r, bad);
-        return NULL;
-    }
-    return Py_BuildValue("(sN)", "t", a);
-}
-
 /* ('b', bytes): a fixed-width column copied once. */
 static PyObject *fixed_buffer(nd_reader *r, const nd_type *t, uint64_t n) {
     if (n > (uint64_t)(r->end - r->p) / t->width) { nd_malformed(r, "truncated data"); return NULL; }
@@ -99,9 +87,11 @@ static PyObject *fixed_buffer(nd_reader *r, const nd_type *t, uint64_t n) {
     return Py_BuildValue("(sN)", "b", b);
 }
 
-/* ('s', data, offsets), columnar 3 (Arrow): pass 1 lengths -> offsets, pass 2 copies
- * the bytes; no Python object per value. */
-static PyObject *arrow_strings(nd_reader *r, uint64_t n) {
+/* ('s', data, offsets), columnar 3 (Arrow) and 4 (its String columns are packed into
+ * StringDType once per result by np_strings_pack in columnar_strings.c, not once per
+ * block and again to join): pass 1 lengths -> offsets, pass 2 copies the bytes; no
+ * Python object per value. */
+static PyObject *string_buffers(nd_reader *r, uint64_t n) {
     if (n > (uint64_t)(r->end - r->p)) { nd_malformed(r, "truncated data"); return NULL; }
     PyObject *offs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 1) * 8));
     if (!offs) return NULL;
@@ -137,9 +127,7 @@ static PyObject *nullable_buffers(nd_reader *r, const nd_type *t, uint64_t n, in
     PyObject *nulls = PyBytes_FromStringAndSize((const char *)r->p, (Py_ssize_t)n);
     if (!nulls) return NULL;
     r->p += n;
-    PyObject *inner = mode == 4 && t->child[0]->kind == K_STRING
-                          ? np_string_column(r, n, PyBytes_AS_STRING(nulls))
-                          : nd_buffer_column(r, t->child[0], n, mode);
+    PyObject *inner = nd_buffer_column(r, t->child[0], n, mode);
     if (!inner) { Py_DECREF(nulls); return NULL; }
     return Py_BuildValue("(sNN)", "n", nulls, inner);
 }
@@ -177,8 +165,7 @@ static PyObject *lowcard_buffers(nd_reader *r, const nd_type *t, uint64_t n, int
 
 PyObject *nd_buffer_column(nd_reader *r, const nd_type *t, uint64_t n, int mode) {
     if (is_plain_fixed(t->kind)) return fixed_buffer(r, t, n);
-    if (t->kind == K_STRING && mode == 4) return np_string_column(r, n, NULL);
-    if (t->kind == K_STRING && mode == 3) return arrow_strings(r, n);
+    if (t->kind == K_STRING && (mode == 3 || mode == 4)) return string_buffers(r, n);
     if (t->kind == K_NULLABLE) return nullable_buffers(r, t, n, mode);
     if (t->kind == K_LOWCARD && n) {
         PyObject *col = lowcard_buffers(r, t, n, mode);

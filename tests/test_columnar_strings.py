@@ -6,6 +6,7 @@ Python's UTF-8 decoder (hypothesis); the NumPy C API slots we call against the
 installed NumPy's header."""
 import os
 import re
+import struct
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -90,14 +91,22 @@ def test_rows_read_before_the_fetch_join_as_string_dtype(conn):
 
 def test_not_utf8_in_rows_read_before_is_refused_too(conn):
     cur = conn.cursor()
-    sql = "SELECT arrayJoin(['a', unhex('c3'), 'b', 'c']) AS s"
+    sql = "SELECT arrayJoin(['a', 'b', unhex('c3'), 'c']) AS s"
     cur.execute(sql, settings={"max_block_size": 2})
-    cur.fetchmany(3)  # two blocks' rows buffered, the not-UTF-8 one among them
+    cur.fetchmany(1)  # a block's rows buffered, the not-UTF-8 one among those not fetched yet
     with pytest.raises(chd.InterfaceError, match="not UTF-8"):
         cur.fetchnumpy()
     cur.execute(sql, settings={"max_block_size": 2})
-    cur.fetchmany(3)
-    assert cur.fetchnumpy(strings="object")["s"].tolist() == ["c"]
+    cur.fetchmany(1)
+    assert cur.fetchnumpy(strings="object")["s"].tolist() == ["b", "\udcc3", "c"]
+
+
+def test_not_utf8_already_fetched_is_not_in_the_arrays(conn):
+    cur = conn.cursor()
+    cur.execute("SELECT arrayJoin(['a', unhex('c3'), 'b', 'c']) AS s", settings={"max_block_size": 2})
+    assert [r[0] for r in cur.fetchmany(3)] == ["a", "\udcc3", "b"]  # the row path's surrogateescape
+    a = cur.fetchnumpy()["s"]
+    assert a.dtype == SD() and a.tolist() == ["c"]
 
 
 def test_bad_strings_argument(conn):
@@ -128,14 +137,24 @@ def utf8_or_none(b):
         return None
 
 
+def mode4_parts(raw):
+    """decode_block(columnar=4)'s String column as np_strings_pack's part (start 0)."""
+    col = _engine.decode_block(raw, columnar=4)[2][0]
+    if col[0] == "n":
+        assert col[2][0] == "s"
+        return col[2][1], col[2][2], col[1], 0
+    assert col[0] == "s"
+    return col[1], col[2], None, 0
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.binary(max_size=40), st.text(max_size=30).map(lambda t: t.encode("utf-8",
                                                                                                 "surrogatepass"))),
                 max_size=20),
        st.data())
 def test_decoder_against_the_row_decoder(values, data):
-    """Mode 4 gives the row decoder's str for UTF-8 values (strict: surrogates, overlong
-    forms and cut sequences are not), and refuses the block otherwise."""
+    """Mode 4 + np_strings_pack give the row decoder's str for UTF-8 values (strict:
+    surrogates, overlong forms and cut sequences are not), and refuse the column otherwise."""
     nulls = data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values)))
     payload = b"".join(varint(len(v)) + v for v in values)
     rows = _engine.decode_block(block("String", payload, len(values)))[2]
@@ -148,13 +167,47 @@ def test_decoder_against_the_row_decoder(values, data):
         bad = [t is None and not m for t, m in zip(texts, null)]  # a NULL's bytes are not read
         if not values:
             assert _engine.decode_block(raw, columnar=4)[2] == [("o", [])]
-        elif not any(bad):
-            col = _engine.decode_block(raw, columnar=4)[2][0]
-            arr = col[1] if col[0] == "t" else col[2][1]
-            assert arr.dtype.kind == "T" and arr.tolist() == [None if m else t for t, m in zip(texts, null)]
+            continue
+        part = mode4_parts(raw)
+        na = ctype.startswith("Nullable")
+        if not any(bad):
+            arr = _engine.np_strings_pack([part], na, "s")
+            assert arr.dtype == (SD(na_object=None) if na else SD())
+            assert arr.tolist() == [None if m else t for t, m in zip(texts, null)]
         else:
-            with pytest.raises(chd.InterfaceError, match=f"row {bad.index(True)} "):
-                _engine.decode_block(raw, columnar=4)
+            with pytest.raises(chd.InterfaceError, match=f"column 's', row {bad.index(True)}: "):
+                _engine.np_strings_pack([part], na, "s")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.text(max_size=30), max_size=8), min_size=1, max_size=5), st.data())
+def test_parts_packed_once_from_their_start_rows(blocks, data):
+    """Several blocks' parts, each from a start row, make one array of exactly the rows
+    after each start, in order."""
+    parts, want = [], []
+    for texts in blocks:
+        enc = [t.encode("utf-8", "surrogatepass") for t in texts]
+        if any(utf8_or_none(e) is None for e in enc) or not enc:
+            continue
+        start = data.draw(st.integers(0, len(enc)))
+        parts.append(mode4_parts(block("String", b"".join(varint(len(e)) + e for e in enc), len(enc)))[:3]
+                     + (start,))
+        want += texts[start:]
+    arr = _engine.np_strings_pack(parts, False, "s")
+    assert arr.dtype == SD() and arr.tolist() == want
+
+
+@pytest.mark.parametrize("part", [
+    (b"abc", struct.pack("<2q", 0, 2), None, 0),                 # offsets end before the data does
+    (b"abc", struct.pack("<2q", 0, 3), None, 2),                 # start past the rows
+    (b"abc", struct.pack("<3q", 0, 2, 1), None, 0),              # offsets going back
+    (b"abc", struct.pack("<2q", 1, 3), None, 0),                 # not from 0
+    (b"abc", struct.pack("<2q", 0, 3), b"\0\0", 0),              # null map of another length
+    (b"abc", b"\0" * 12, None, 0),                               # not whole int64s
+])
+def test_pack_refuses_inconsistent_buffers(part):
+    with pytest.raises(ValueError, match="inconsistent string buffers"):
+        _engine.np_strings_pack([part], part[2] is not None, "s")
 
 
 @pytest.mark.parametrize("payload,n", [(varint(5) + b"ab", 1), (b"\xff" * 11, 1), (b"", 2), (varint(1), 1)])

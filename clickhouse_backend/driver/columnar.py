@@ -9,7 +9,8 @@ A decoded block in buffer mode is (names, types, columns), each column one of
   ('l', dictionary, indexes, width) LowCardinality: dictionary column + indexes
   ('o', list)                       Python values, as the row path gives them
   ('a', ndarray)                    the same in a NumPy object array (NumPy mode)
-  ('t', ndarray)                    String as a NumPy StringDType array (NumPy mode 4)
+In NumPy mode 4 String columns come as Arrow mode's ('s', data, offsets) and become one
+StringDType array per result (_StringPart, packed once in C by concat_numpy).
 The dtype of a buffer comes from the column's ClickHouse type name (parsed here).
 """
 import datetime
@@ -228,16 +229,55 @@ def _zero(np, name):
     return False if base == "Bool" else 0
 
 
+class _StringPart:
+    """One block's String column in mode 4 (the decoder's data + offsets, and the null
+    map of a Nullable), not packed yet: concat_numpy packs a result's parts once into
+    one StringDType array, where joining an array per block would pack every string
+    again (each StringDType array owns its allocator)."""
+
+    __slots__ = ("data", "offsets", "nulls", "start", "rows")
+
+    def __init__(self, data, offsets, nulls, start=0):
+        self.data, self.offsets, self.nulls, self.start = data, offsets, nulls, start
+        self.rows = len(offsets) // 8 - 1
+
+    def __len__(self):
+        return self.rows - self.start
+
+    def __getitem__(self, rows):  # part[skip:], the rows a fetch has not taken yet
+        if not isinstance(rows, slice) or rows.stop is not None or rows.step is not None:
+            raise TypeError("a pending String column takes only [start:]")
+        return _StringPart(self.data, self.offsets, self.nulls, self.start + min(rows.start or 0, len(self)))
+
+    def args(self):
+        return self.data, self.offsets, self.nulls, self.start
+
+
+def _pack_strings(np, parts, name):
+    """_StringParts -> one StringDType array (MaskedArray for Nullable(String))."""
+    from .. import _engine
+
+    nullable = unwrap(name)[1]
+    data = _engine.np_strings_pack([p.args() for p in parts], nullable, name)
+    if not nullable:
+        return data
+    mask = np.concatenate([np.frombuffer(p.nulls, dtype=bool)[p.start:] for p in parts])
+    return np.ma.MaskedArray(data, mask=mask)
+
+
 def numpy_column(np, col, name, strings=False):
     """One block's column -> NumPy array (MaskedArray for Nullable); strings: String
-    columns as StringDType (mode 4), also when a block came as Python values."""
+    columns as StringDType (mode 4), also when a block came as Python values; a mode-4
+    String column is a _StringPart until concat_numpy."""
     if strings and _is_text(name):
+        if col[0] == "s":
+            return _StringPart(col[1], col[2], None)
+        if col[0] == "n" and col[2][0] == "s":
+            return _StringPart(col[2][1], col[2][2], col[1])
         arr = numpy_column(np, col, name)
         return arr if arr.dtype.kind == "T" else _as_stringdtype(np, arr, unwrap(name)[1])
     kind = col[0]
     inner, nullable, lowcard = unwrap(name)
-    if kind == "t":  # StringDType, NULLs already NA
-        return col[1]
     if kind == "b":
         return _np_fixed(np, col[1], inner)
     if kind == "n":
@@ -247,7 +287,9 @@ def numpy_column(np, col, name, strings=False):
             data[mask] = None
         return np.ma.MaskedArray(data, mask=mask)
     if kind == "l":
-        dictionary = numpy_column(np, col[1], inner)
+        d = col[1]  # a String dictionary comes as data + offsets in mode 4
+        dictionary = _pack_strings(np, [_StringPart(d[1], d[2], None)], inner) if d[0] == "s" else \
+            numpy_column(np, d, inner)
         idx = np.frombuffer(col[2], dtype=f"<u{col[3]}")
         data = dictionary[idx]
         if nullable:  # index 0 is NULL
@@ -276,6 +318,21 @@ def numpy_column(np, col, name, strings=False):
 def concat_numpy(np, parts, name, strings=False):
     if not parts:
         return numpy_column(np, ("o", []), name, strings)
+    if any(isinstance(p, _StringPart) for p in parts):
+        # consecutive pending parts packed together (a block that came as Python values,
+        # e.g. rows decoded before the fetch, is already an array)
+        runs, packed = [], []
+        for p in parts:
+            if isinstance(p, _StringPart):
+                packed.append(p)
+                continue
+            if packed:
+                runs.append(_pack_strings(np, packed, name))
+                packed = []
+            runs.append(p)
+        if packed:
+            runs.append(_pack_strings(np, packed, name))
+        parts = runs
     if len(parts) == 1:
         return parts[0]
     if any(isinstance(p, np.ma.MaskedArray) for p in parts):

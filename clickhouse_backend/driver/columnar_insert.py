@@ -6,6 +6,7 @@ raises DataError naming the row, the column and the value, and nothing is sent.
 Strings are encoded in C (_engine.encode_strings). See docs/columnar.md."""
 import datetime
 import decimal
+import functools
 import ipaddress
 import struct
 import uuid
@@ -16,6 +17,8 @@ from .exceptions import DataError, NotSupportedError, ProgrammingError
 from .typecheck import spec
 
 _UTC = datetime.timezone.utc
+_EPOCH = datetime.datetime(1970, 1, 1)
+_EPOCH_UTC = _EPOCH.replace(tzinfo=_UTC)
 _INT_WIDTH = {"Int8": 1, "Int16": 2, "Int32": 4, "Int64": 8, "Int128": 16, "Int256": 32,
               "UInt8": 1, "UInt16": 2, "UInt32": 4, "UInt64": 8, "UInt128": 16, "UInt256": 32}
 
@@ -392,8 +395,11 @@ class Encoder:
             else:
                 _fail(name, i, x, f" is not a datetime ({type_name})")
         if x.tzinfo is None:
-            x = x.replace(tzinfo=zone or _UTC)
-        delta = x - datetime.datetime(1970, 1, 1, tzinfo=_UTC)
+            if zone is None:  # naive UTC wall time: no tz arithmetic per value
+                delta = x - _EPOCH
+                return (delta.days * 86400 + delta.seconds) * 10 ** 9 + delta.microseconds * 1000
+            x = x.replace(tzinfo=zone)
+        delta = x - _EPOCH_UTC
         return (delta.days * 86400 + delta.seconds) * 10 ** 9 + delta.microseconds * 1000
 
     def _enums(self, name, type_name, base, args, v):
@@ -484,11 +490,20 @@ class Encoder:
         return b"".join(out)
 
 
+@functools.lru_cache(maxsize=None)
+def _np_integer():
+    import numpy
+
+    return numpy.integer
+
+
 def _integral(x):
     """x as an int if it is one (an int, or an integral float / Decimal), else None."""
+    if type(x) is int:  # the common case first: a list of Python ints
+        return x
     if isinstance(x, bool):
         return None
-    if isinstance(x, (int, __import__("numpy").integer)):
+    if isinstance(x, (int, _np_integer())):
         return int(x)
     if isinstance(x, (float, decimal.Decimal)) and (x.is_finite() if isinstance(x, decimal.Decimal)
                                                     else x == x and abs(x) != float("inf")):
