@@ -278,26 +278,34 @@ void chb_health_answered(chb_pool *p) {
 
 /* ---- active checks ---- */
 
-static void send_check(chb_hostset *hs, chb_pool *p) {
-    static const char *paths[] = {[CHB_CHECK_PING] = "/ping", [CHB_CHECK_REPLICAS] = "/replicas_status?verbose=1"};
+/* A GET of path to p's host (raw body), its failure counted against hs's backoff:
+ * the active checks and the liveness probe. */
+static chb_request *new_get(chb_hostset *hs, chb_pool *p, const char *path) {
     chb_request *r = chb_req_new();
     char *wire = malloc(600);
     if (!r || !wire) {
         free(wire);
         if (r) chb_req_decref(r);
-        return;
+        return NULL;
     }
-    int n = snprintf(wire, 600, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: clickhouse_backend\r\n\r\n",
-                     paths[hs->check], p->cfg.host, p->cfg.port);
+    int n = snprintf(wire, 600, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: clickhouse_backend\r\n\r\n", path,
+                     p->cfg.host, p->cfg.port);
     r->wire = (uint8_t *)wire;
     r->wire_len = r->body_off = (size_t)n;
     r->pool = p;
     chb_pool_ref(p);
     r->hosts = hs; /* its backoff; never moved to another host (chb_hosts_failover) */
     chb_hosts_ref(hs);
-    r->is_check = 1;
     r->mode = MODE_RAW;
     r->retryable = 1;
+    return r;
+}
+
+static void send_check(chb_hostset *hs, chb_pool *p) {
+    static const char *paths[] = {[CHB_CHECK_PING] = "/ping", [CHB_CHECK_REPLICAS] = "/replicas_status?verbose=1"};
+    chb_request *r = new_get(hs, p, paths[hs->check]);
+    if (!r) return;
+    r->is_check = 1;
     r->to.connect = hs->connect_timeout;
     r->to.rw = r->to.pool = r->query_timeout = hs->check_interval;
     r->to.idle = hs->check_interval * 2; /* its connection stays for the next check */
@@ -426,24 +434,9 @@ int chb_hosts_untaken(chb_request *r) {
 #define PING_GRACE 0.005 /* look at a ping's verdict just after its deadline */
 
 static void send_ping(chb_hostset *hs, chb_pool *p, const chb_timeouts *to) {
-    chb_request *k = chb_req_new();
-    char *wire = malloc(600);
-    if (!k || !wire) {
-        free(wire);
-        if (k) chb_req_decref(k);
-        return;
-    }
-    int n = snprintf(wire, 600, "GET /ping HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: clickhouse_backend\r\n\r\n",
-                     p->cfg.host, p->cfg.port);
-    k->wire = (uint8_t *)wire;
-    k->wire_len = k->body_off = (size_t)n;
-    k->pool = p;
-    chb_pool_ref(p);
-    k->hosts = hs; /* its backoff */
-    chb_hosts_ref(hs);
+    chb_request *k = new_get(hs, p, "/ping");
+    if (!k) return;
     k->is_kill = k->is_ping = 1;
-    k->mode = MODE_RAW;
-    k->retryable = 1;
     k->to = *to;
     k->to.rw = k->query_timeout = to->connect; /* queue, connect and answer: connect_timeout in all */
     snprintf(k->query_id, sizeof k->query_id, "liveness-ping");
