@@ -91,7 +91,8 @@ class Client:
     def pool_stats(self) -> dict[str, int]: ...
     def host_stats(self) -> list[dict[str, Any]]:
         """Per endpoint: host, port, in_use, idle, waiting, open, requests, failures, failovers,
-        peak_open, down_for (seconds still skipped), max_size, addresses, checks, check_failures."""
+        peak_open, down_for (seconds still skipped), max_size, addresses, checks, check_failures,
+        pings, pings_unanswered (the liveness probe of silent hosts, docs/cluster.md)."""
     def close(self) -> None:
         """Let go of the pool (idempotent; results being read keep it). Later requests raise InterfaceError."""
 

@@ -40,8 +40,10 @@ void chb_req_engine_done(chb_request *r) {
     chb_buf_free(&r->body);
     chb_buf_free(&r->errbody);
     stop_draining(r);
+    if (r->probe_timer) { event_free(r->probe_timer); r->probe_timer = NULL; }
     chb_pool *p = r->pool;
-    if (r->is_kill && r->kill_resends > 0) {
+    if (r->is_ping) chb_hosts_ping_done(r); /* never resent nor parked: a verdict on the host */
+    else if (r->is_kill && r->kill_resends > 0) {
         pthread_mutex_lock(&r->mu);
         int matched_nothing = r->state == REQ_DONE && r->raw.len == 0;
         pthread_mutex_unlock(&r->mu);
@@ -49,7 +51,7 @@ void chb_req_engine_done(chb_request *r) {
             queue_kill(p, r->wire, r->wire_len, r->body_off, 0, &r->to, r->query_id, r->kill_resends - 1,
                        0.1 * (1 << (KILL_RESENDS - r->kill_resends)));
     }
-    if (r->is_kill) {
+    if (r->is_kill && !r->is_ping) {
         /* A kill that could not connect, got no answer or no kill connection in time:
          * the server looks unreachable; the kill is parked until it answers. */
         pthread_mutex_lock(&r->mu);
@@ -135,6 +137,11 @@ void chb_req_submit_kill(chb_request *k) {
     delayed_kill_cb(-1, 0, k);
 }
 
+void chb_req_submit_ping(chb_request *k) {
+    arm_query_timer(k);
+    chb_pool_submit_kill(k->pool, k, 1);
+}
+
 /* Queue a KILL QUERY request (wire bytes copied unless owned is set) after delay seconds. */
 static void queue_kill(chb_pool *p, uint8_t *wire, size_t wire_len, size_t body_off, int owned,
                        const chb_timeouts *to, const char *query_id, int resends, double delay) {
@@ -160,6 +167,15 @@ void chb_req_send_kill(chb_request *r) {
     /* resent only if the server had not answered: then it may not have registered it yet */
     queue_kill(r->pool, wire, r->kill_wire_len, r->kill_body_off, 1, &r->to, qid,
                r->got_response_bytes ? 0 : KILL_RESENDS, 0);
+}
+
+/* A read moved away from a host that stopped answering may still run there once it
+ * resumes: the KILL QUERY copy goes to that host (parked while it stays silent). */
+static void kill_left_behind(chb_request *r, chb_pool *from, int answered) {
+    if (!r->kill_wire) return;
+    char qid[128];
+    snprintf(qid, sizeof qid, "kill:%.120s", r->query_id);
+    queue_kill(from, r->kill_wire, r->kill_wire_len, r->kill_body_off, 0, &r->to, qid, answered ? 0 : KILL_RESENDS, 0);
 }
 
 int chb_req_in_flight(chb_request *r) {
@@ -189,9 +205,14 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
         (!r->got_response_bytes ||
          (r->retryable && r->mode == MODE_NATIVE && r->resp_status == 200 && r->hosts && chb_hosts_untaken(r)))) {
         int never_sent = chb_req_get_state(r) <= REQ_CONNECTING;
+        chb_pool *from = r->pool;
+        int ran = kind == ERR_TIMEOUT && chb_req_in_flight(r), answered = r->got_response_bytes;
         chb_health_failed(r->pool, r->hosts);
         r->health_counted = 1;
-        if (chb_hosts_failover(r, never_sent, why, sizeof why)) return 1;
+        if (chb_hosts_failover(r, never_sent, why, sizeof why)) {
+            if (ran) kill_left_behind(r, from, answered);
+            return 1;
+        }
     }
     int in_flight = chb_req_in_flight(r);
     chb_req_fail(r, kind, 0, "%s", why);
@@ -237,6 +258,7 @@ static void query_timeout_cb(evutil_socket_t fd, short what, void *arg) {
 void chb_req_start_task(void *arg) {
     chb_request *r = arg;
     arm_query_timer(r);
+    chb_hosts_watch(r);
     chb_pool_acquire(r->pool, r, 0, 0);
 }
 

@@ -149,6 +149,10 @@ typedef struct chb_request {
     size_t h2_body_off;       /* request body bytes handed to nghttp2 */
     size_t body_off;          /* where the body starts in wire */
     double wait_deadline;
+    /* multi-host liveness probe (hosts.c chb_hosts_watch) */
+    struct event *probe_timer; /* checks the host's silence every connect_timeout */
+    double rx_at;             /* chb_now() when this attempt was started or last received bytes */
+    int is_ping;              /* the probe's own GET /ping (sent on the kill budget, never parked) */
 } chb_request;
 
 chb_request *chb_req_new(void);
