@@ -1,4 +1,6 @@
-"""Build the one extension module, clickhouse_backend._engine, from ext/*.c.
+"""Build the extension module clickhouse_backend._engine from ext/*.c, and with
+CHB_TEST_EXT=1 the test-only clickhouse_backend._engine_testing from ext/testing/*.c
+(bindings of the parsers only the tests drive; scripts/test.sh sets it).
 
 System libraries are found with pkg-config; a missing -dev package stops the build
 with the apt command that installs it.
@@ -43,7 +45,8 @@ def pkg_config():
     return cflags, libs
 
 
-def extension():
+def _compile_flags():
+    """(compile args, link args, macros) shared by both extensions."""
     if any(a in sys.argv for a in ("egg_info", "sdist", "--name", "--version")):
         cflags, libs = [], []
     else:
@@ -61,16 +64,24 @@ def extension():
     if os.environ.get("CHB_SANITIZE"):
         extra += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
         libs = libs + ["-fsanitize=address,undefined"]
-    return Extension(
-        "clickhouse_backend._engine",
-        sources=sorted(glob.glob("ext/*.c")),
-        depends=sorted(glob.glob("ext/*.h")),
-        include_dirs=["ext"],
-        define_macros=macros,
-        extra_compile_args=cflags + extra,
-        extra_link_args=libs,
-    )
+    return cflags + extra, libs, macros
 
+
+# The pure-C components _engine_testing binds (each linked again into it: the two
+# modules share no symbols).
+TESTING_COMPONENTS = ["ext/httpparse.c", "ext/decompress.c", "ext/native_scan.c", "ext/native_type.c"]
+
+
+def extensions():
+    cflags, libs, macros = _compile_flags()
+    common = dict(include_dirs=["ext"], define_macros=macros, extra_compile_args=cflags, extra_link_args=libs)
+    exts = [Extension("clickhouse_backend._engine", sources=sorted(glob.glob("ext/*.c")),
+                      depends=sorted(glob.glob("ext/*.h")), **common)]
+    if os.environ.get("CHB_TEST_EXT") == "1":
+        exts.append(Extension("clickhouse_backend._engine_testing",
+                              sources=sorted(glob.glob("ext/testing/*.c")) + TESTING_COMPONENTS,
+                              depends=sorted(glob.glob("ext/*.h")), **common))
+    return exts
 
 setup(
     name="clickhouse-backend",
@@ -78,7 +89,7 @@ setup(
     description="Django backend and async DB-API driver for ClickHouse on a libevent C engine",
     packages=find_packages(include=["clickhouse_backend", "clickhouse_backend.*"]),
     package_data={"clickhouse_backend": ["*.pyi", "py.typed"]},
-    ext_modules=[extension()],
+    ext_modules=extensions(),
     # Tested: Django 5.2 LTS on Python 3.11 and Django 6.1 on Python 3.12
     # (scripts/test.sh runs both); Django 6.x needs Python 3.12+ itself.
     python_requires=">=3.11",

@@ -7,7 +7,7 @@
 #include "decompress.h"
 #include "conn.h"
 #include "loop.h"
-#include "native.h"
+#include "native_scan.h"
 #include "pool.h"
 
 #define DRAIN_SECONDS 0.05 /* also bounds how long a new query may wait for the connection */
@@ -40,8 +40,10 @@ void chb_req_engine_done(chb_request *r) {
     chb_buf_free(&r->framing.body);
     chb_buf_free(&r->framing.errbody);
     stop_draining(r);
+    if (r->probe_timer) { event_free(r->probe_timer); r->probe_timer = NULL; }
     chb_pool *p = r->pool;
-    if (r->is_kill && r->kill.resends > 0) {
+    if (r->is_ping) chb_hosts_ping_done(r); /* never resent nor parked: a verdict on the host */
+    else if (r->is_kill && r->kill.resends > 0) {
         pthread_mutex_lock(&r->mu);
         int matched_nothing = r->state == REQ_DONE && r->raw.len == 0;
         pthread_mutex_unlock(&r->mu);
@@ -49,7 +51,7 @@ void chb_req_engine_done(chb_request *r) {
             queue_kill(p, &r->msg, &r->to, r->query_id, r->kill.resends - 1,
                        0.1 * (1 << (KILL_RESENDS - r->kill.resends)));
     }
-    if (r->is_kill) {
+    if (r->is_kill && !r->is_ping) {
         /* A kill that could not connect, got no answer or no kill connection in time:
          * the server looks unreachable; the kill is parked until it answers. */
         pthread_mutex_lock(&r->mu);
@@ -127,6 +129,11 @@ void chb_req_submit_kill(chb_request *k) {
     delayed_kill_cb(-1, 0, k);
 }
 
+void chb_req_submit_ping(chb_request *k) {
+    arm_query_timer(k);
+    chb_pool_submit_kill(k->pool, k, 1);
+}
+
 /* Queue a KILL QUERY request sending a copy of msg after delay seconds. */
 static void queue_kill(chb_pool *p, chb_msg *msg, const chb_timeouts *to, const char *query_id, int resends,
                        double delay) {
@@ -142,13 +149,10 @@ static void queue_kill(chb_pool *p, chb_msg *msg, const chb_timeouts *to, const 
     delayed_kill_cb(-1, 0, k);
 }
 
-void chb_req_send_kill(chb_request *r) {
-    stop_draining(r);
-    /* a query of a client (the driver's own GETs and kills are never killed), once */
-    if (r->kill.sent || r->is_kill || !r->msg.base) return;
-    r->kill.sent = 1;
-    /* built now, for the few queries that need one: the client's URL parameters and
-     * credentials, without the query's own parameters */
+/* The KILL QUERY of r's query, queued on pool p. Built now, for the few queries that
+ * need one: the client's URL parameters and credentials (not the query's own
+ * parameters); Host is written for the connection that carries it, on p. */
+static void queue_kill_of(chb_request *r, chb_pool *p, int answered) {
     chb_msg kill;
     chb_buf stmt;
     chb_buf_init(&stmt);
@@ -156,14 +160,29 @@ void chb_req_send_kill(chb_request *r) {
              chb_msg_query(&kill, r->msg.base, NULL, NULL, NULL, stmt.data, stmt.len) == 0;
     chb_buf_free(&stmt);
     if (!ok) {
-        __atomic_add_fetch(&r->pool->st.kills_dropped, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&p->st.kills_dropped, 1, __ATOMIC_RELAXED);
         return;
     }
     char qid[128];
     snprintf(qid, sizeof qid, "kill:%.120s", r->query_id);
     /* resent only if the server had not answered: then it may not have registered it yet */
-    queue_kill(r->pool, &kill, &r->to, qid, r->got_response_bytes ? 0 : KILL_RESENDS, 0);
+    queue_kill(p, &kill, &r->to, qid, answered ? 0 : KILL_RESENDS, 0);
     chb_msg_free(&kill);
+}
+
+void chb_req_send_kill(chb_request *r) {
+    stop_draining(r);
+    /* a query of a client (the driver's own GETs and kills are never killed), once */
+    if (r->kill.sent || r->is_kill || !r->msg.base) return;
+    r->kill.sent = 1;
+    queue_kill_of(r, r->pool, r->got_response_bytes);
+}
+
+/* A read moved away from a host that stopped answering may still run there once it
+ * resumes: the KILL QUERY copy goes to that host (parked while it stays silent). */
+static void kill_left_behind(chb_request *r, chb_pool *from, int answered) {
+    if (r->kill.sent || r->is_kill || !r->msg.base) return;
+    queue_kill_of(r, from, answered);
 }
 
 int chb_req_in_flight(chb_request *r) {
@@ -193,9 +212,14 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
         (!r->got_response_bytes ||
          (r->retryable && r->mode == MODE_NATIVE && r->resp_status == 200 && r->hosts && chb_hosts_untaken(r)))) {
         int never_sent = chb_req_get_state(r) <= REQ_CONNECTING;
+        chb_pool *from = r->pool;
+        int ran = kind == ERR_TIMEOUT && chb_req_in_flight(r), answered = r->got_response_bytes;
         chb_health_failed(r->pool, r->hosts);
         r->health_counted = 1;
-        if (chb_hosts_failover(r, never_sent, why, sizeof why)) return 1;
+        if (chb_hosts_failover(r, never_sent, why, sizeof why)) {
+            if (ran) kill_left_behind(r, from, answered);
+            return 1;
+        }
     }
     int in_flight = chb_req_in_flight(r);
     chb_req_fail(r, kind, 0, "%s", why);
@@ -241,6 +265,7 @@ static void query_timeout_cb(evutil_socket_t fd, short what, void *arg) {
 void chb_req_start_task(void *arg) {
     chb_request *r = arg;
     arm_query_timer(r);
+    chb_hosts_watch(r);
     chb_pool_acquire(r->pool, r, 0, 0);
 }
 

@@ -20,6 +20,8 @@ void chb_req_send_kill(chb_request *r);
 chb_request *chb_req_clone_kill(chb_request *r);
 /* Queue a kill on its pool's kill budget, with its own deadline. */
 void chb_req_submit_kill(chb_request *k);
+/* the liveness probe's GET /ping (hosts.c): on the kill budget, ahead of queued kills */
+void chb_req_submit_ping(chb_request *k);
 /* Was r (possibly) received by the server and not finished? */
 int chb_req_in_flight(chb_request *r);
 /* A protocol-level failure of r while attached to a connection that is being dropped:

@@ -278,20 +278,28 @@ void chb_health_answered(chb_pool *p) {
 
 /* ---- active checks ---- */
 
-static void send_check(chb_hostset *hs, chb_pool *p) {
-    static const char *paths[] = {[CHB_CHECK_PING] = "/ping", [CHB_CHECK_REPLICAS] = "/replicas_status?verbose=1"};
+/* A GET of path to p's host (raw body), its failure counted against hs's backoff:
+ * the active checks and the liveness probe. */
+static chb_request *new_get(chb_hostset *hs, chb_pool *p, const char *path) {
     chb_request *r = chb_req_new();
-    if (!r || chb_msg_get(&r->msg, paths[hs->check]) != 0) {
+    if (!r || chb_msg_get(&r->msg, path) != 0) {
         if (r) chb_req_decref(r);
-        return;
+        return NULL;
     }
     r->pool = p;
     chb_pool_ref(p);
     r->hosts = hs; /* its backoff; never moved to another host (chb_hosts_failover) */
     chb_hosts_ref(hs);
-    r->is_check = 1;
     r->mode = MODE_RAW;
     r->retryable = 1;
+    return r;
+}
+
+static void send_check(chb_hostset *hs, chb_pool *p) {
+    static const char *paths[] = {[CHB_CHECK_PING] = "/ping", [CHB_CHECK_REPLICAS] = "/replicas_status?verbose=1"};
+    chb_request *r = new_get(hs, p, paths[hs->check]);
+    if (!r) return;
+    r->is_check = 1;
     r->to.connect = hs->connect_timeout;
     r->to.rw = r->to.pool = r->query_timeout = hs->check_interval;
     r->to.idle = hs->check_interval * 2; /* its connection stays for the next check */
@@ -404,4 +412,90 @@ int chb_hosts_untaken(chb_request *r) {
     pthread_mutex_unlock(&r->mu);
     chb_blocks_free(b);
     return untaken;
+}
+
+/* ---- liveness probe: a host that accepts connections but never answers ----
+ * A stopped process (SIGSTOP, a hung server) still completes TCP handshakes in the
+ * kernel and takes our bytes: only silence shows it. A request whose host sent
+ * nothing for connect_timeout (since the request was started on its connection, or
+ * since its last byte) asks the host one GET /ping on a kill connection (its own
+ * budget: the pool's slots may all be stuck on that host). No answer within
+ * connect_timeout: the host is marked down and the request fails over, at most
+ * 2 x connect_timeout after its last byte. An answer (a slow query on a live host):
+ * the request waits on, and the clock starts again. One ping per host at a time,
+ * whatever the number of silent requests on it. */
+
+#define PING_GRACE 0.005 /* look at a ping's verdict just after its deadline */
+
+static void send_ping(chb_hostset *hs, chb_pool *p, const chb_timeouts *to) {
+    chb_request *k = new_get(hs, p, "/ping");
+    if (!k) return;
+    k->is_kill = k->is_ping = 1;
+    k->to = *to;
+    k->to.rw = k->query_timeout = to->connect; /* queue, connect and answer: connect_timeout in all */
+    snprintf(k->query_id, sizeof k->query_id, "liveness-ping");
+    p->health.pinging = 1;
+    p->health.ping_sent_at = chb_now();
+    __atomic_add_fetch(&p->health.pings, 1, __ATOMIC_RELAXED);
+    chb_req_submit_ping(k); /* ahead of queued kills: they may be what waits on the silent host */
+}
+
+void chb_hosts_ping_done(chb_request *k) {
+    chb_pool *p = k->pool;
+    chb_health *h = &p->health;
+    h->pinging = 0;
+    if (chb_req_get_state(k) == REQ_DONE) {
+        h->alive_at = chb_now();
+        chb_health_answered(p);
+        chb_pool_server_answered(p); /* parked kills may go now */
+        return;
+    }
+    __atomic_add_fetch(&h->pings_unanswered, 1, __ATOMIC_RELAXED);
+    h->dead_at = h->ping_sent_at;
+    chb_health_failed(p, k->hosts);
+}
+
+static void watch_again(chb_request *r, double seconds) {
+    struct timeval tv = chb_tv(seconds > 0.001 ? seconds : 0.001);
+    evtimer_add(r->probe_timer, &tv);
+}
+
+static void silence_cb(evutil_socket_t fd, short what, void *arg) {
+    chb_request *r = arg;
+    chb_pool *p = r->pool;
+    chb_health *h = &p->health;
+    double ct = r->to.connect, now = chb_now();
+    chb_req_state s = chb_req_get_state(r);
+    if (r->engine_finished || chb_req_terminal(s)) return;
+    if (s < REQ_SENDING || s == REQ_PAUSED || r->drain.active || !r->conn) {
+        /* not on a connection yet (connect_timeout covers that), or not reading on
+         * purpose: the consumer is behind, or the result was abandoned */
+        r->rx_at = now;
+        watch_again(r, ct);
+        return;
+    }
+    double last = r->rx_at > h->alive_at ? r->rx_at : h->alive_at;
+    if (now - last < ct) {
+        watch_again(r, last + ct - now);
+        return;
+    }
+    if (h->dead_at >= last && !h->pinging) {
+        /* a ping sent after this request's last byte got no answer */
+        char msg[600];
+        snprintf(msg, sizeof msg,
+                 "no data received from %s:%d for %.2fs, and it did not answer a /ping within connect_timeout=%gs",
+                 p->cfg.host, p->cfg.port, now - r->rx_at, ct);
+        r->conn->ops->abort(r->conn, r);
+        /* moves it (and kills the copy left behind), or fails it and the engine lets go of it */
+        if (chb_req_retry_or_fail(r, 0, ERR_TIMEOUT, msg)) watch_again(r, ct);
+        return;
+    }
+    if (!h->pinging) send_ping(r->hosts, p, &r->to);
+    watch_again(r, h->pinging ? h->ping_sent_at + ct + PING_GRACE - now : ct);
+}
+
+void chb_hosts_watch(chb_request *r) {
+    if (!r->hosts || r->is_check || r->is_kill || r->to.connect <= 0) return;
+    r->rx_at = chb_now();
+    if ((r->probe_timer = evtimer_new(chb_loop_base(), silence_cb, r))) watch_again(r, r->to.connect);
 }

@@ -33,6 +33,11 @@ typedef struct {
     double resolved_at;      /* chb_now() of the last resolution (engine thread, and creation) */
     int resolving;           /* atomic: a refresh is running */
     unsigned addr_epoch;     /* engine thread: bumped when the address set changed */
+    /* liveness probe of a silent host (engine thread): a GET /ping is out since
+     * ping_sent_at; alive_at: its last answer; dead_at: when the last unanswered one was sent */
+    int pinging;
+    double ping_sent_at, alive_at, dead_at;
+    long pings, pings_unanswered; /* atomic: probes sent, and those that got no answer */
 } chb_health;
 
 typedef struct chb_hostset {
@@ -75,6 +80,13 @@ void chb_health_answered(struct chb_pool *p);
  * when that is safe (never sent, or a retryable read) and a host is left within the
  * query's deadline; else returns 0 and may rewrite msg to say why it was not moved. */
 int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen);
+/* engine thread: watch a multi-host request for a silent host (r->to.connect > 0):
+ * after connect_timeout without a byte from its host, one GET /ping goes to that host
+ * on a kill connection; unanswered within connect_timeout, the host is marked down and
+ * the request fails over (or fails, if it may not be repeated). From chb_req_start_task. */
+void chb_hosts_watch(chb_request *r);
+/* engine thread: the liveness probe r (is_ping) ended (from chb_req_engine_done) */
+void chb_hosts_ping_done(chb_request *r);
 /* engine thread: 1 if the consumer took no block of r yet; then the blocks queued
  * for it are dropped (the next host sends the whole result again). */
 int chb_hosts_untaken(chb_request *r);

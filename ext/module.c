@@ -7,7 +7,6 @@
 #include "py_client.h"
 
 int py_native_register(PyObject *m);
-int py_httpparse_register(PyObject *m);
 int py_escape_register(PyObject *m);
 int py_decompress_register(PyObject *m);
 
@@ -24,9 +23,8 @@ static struct PyModuleDef moduledef = {
 PyMODINIT_FUNC PyInit__engine(void) {
     PyObject *m = PyModule_Create(&moduledef);
     if (!m) return NULL;
-    if (py_client_register(m) < 0 || py_native_register(m) < 0 || py_httpparse_register(m) < 0 ||
-        py_escape_register(m) < 0 || py_decompress_register(m) < 0 ||
-        py_columnar_strings_register(m) < 0) {
+    if (py_client_register(m) < 0 || py_native_register(m) < 0 || py_escape_register(m) < 0 ||
+        py_decompress_register(m) < 0 || py_columnar_strings_register(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

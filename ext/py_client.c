@@ -464,13 +464,15 @@ static PyObject *Client_host_stats(ClientObject *self, PyObject *unused) {
         int64_t until = __atomic_load_n(&q->health.down_until_us, __ATOMIC_RELAXED);
         double down_for = until ? until / 1e6 - now : 0;
         PyObject *d = Py_BuildValue(
-            "{ss,si,sl,sl,sl,sl,sl,sl,sl,sl,sd,si,si,sl,sl}", "host", q->cfg.host, "port", q->cfg.port, "in_use",
+            "{ss,si,sl,sl,sl,sl,sl,sl,sl,sl,sd,si,si,sl,sl,sl,sl}", "host", q->cfg.host, "port", q->cfg.port, "in_use",
             st.in_use, "idle", st.idle, "waiting", st.waiting, "open", st.open, "requests", st.requests, "failures",
             __atomic_load_n(&q->health.failures, __ATOMIC_RELAXED), "failovers",
             __atomic_load_n(&q->health.failovers, __ATOMIC_RELAXED), "peak_open", st.peak_open, "down_for",
             down_for > 0 ? down_for : 0.0, "max_size", q->cfg.max_size, "addresses", q->naddrs, "checks",
             __atomic_load_n(&q->health.checks, __ATOMIC_RELAXED), "check_failures",
-            __atomic_load_n(&q->health.check_failures, __ATOMIC_RELAXED));
+            __atomic_load_n(&q->health.check_failures, __ATOMIC_RELAXED), "pings",
+            __atomic_load_n(&q->health.pings, __ATOMIC_RELAXED), "pings_unanswered",
+            __atomic_load_n(&q->health.pings_unanswered, __ATOMIC_RELAXED));
         if (!d) {
             Py_DECREF(out);
             return NULL;
@@ -505,7 +507,7 @@ static PyMethodDef Client_methods[] = {
      "send one query; returns a Stream"},
     {"pool_stats", (PyCFunction)Client_pool_stats, METH_NOARGS, "counters of this endpoint's pool"},
     {"host_stats", (PyCFunction)Client_host_stats, METH_NOARGS,
-     "per host: in_use, idle, open, requests, failures, failovers, down_for (seconds)"},
+     "per host: in_use, idle, open, requests, failures, failovers, down_for (seconds), pings, pings_unanswered"},
     {"close", (PyCFunction)Client_close, METH_NOARGS, "let go of the pool (idempotent)"},
     {NULL},
 };

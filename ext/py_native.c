@@ -4,7 +4,8 @@
 #include <Python.h>
 #include "buf.h"
 #include "errors.h"
-#include "native.h"
+#include "native_decode.h"
+#include "native_scan.h"
 
 typedef struct {
     PyObject_HEAD
@@ -234,10 +235,6 @@ static PyObject *nd_get_buffered(NativeDecoder *self, void *Py_UNUSED(c)) {
     return PyLong_FromSize_t(self->buf.len - self->start);
 }
 
-static PyObject *nd_get_work(NativeDecoder *self, void *Py_UNUSED(c)) {
-    return PyLong_FromUnsignedLongLong(self->sc ? nd_scanner_work(self->sc) : 0);
-}
-
 static PyMethodDef nd_methods[] = {
     {"feed", (PyCFunction)nd_feed, METH_O, "feed(data): append bytes received from the server."},
     {"get", (PyCFunction)nd_get, METH_NOARGS,
@@ -248,7 +245,6 @@ static PyMethodDef nd_methods[] = {
 
 static PyGetSetDef nd_getset[] = {
     {"buffered", (getter)nd_get_buffered, NULL, "bytes fed but not yet returned as a block", NULL},
-    {"scan_work", (getter)nd_get_work, NULL, "framing-scanner steps so far (for linearity tests)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -9,7 +9,7 @@
 #include "errors.h"
 #include "exchange.h"
 #include "loop.h"
-#include "native.h"
+#include "native_decode.h"
 #include "request.h"
 
 #define DEFAULT_BUFFER_LIMIT (8u * 1024 * 1024)

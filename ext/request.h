@@ -178,6 +178,10 @@ typedef struct chb_request {
     int sent;                 /* request fully written: the server may be running it */
     struct chb_request *wait_next; /* pool waiter queue */
     double wait_deadline;
+    /* multi-host liveness probe (hosts.c chb_hosts_watch) */
+    struct event *probe_timer; /* checks the host's silence every connect_timeout */
+    double rx_at;             /* chb_now() when this attempt was started or last received bytes */
+    int is_ping;              /* the probe's own GET /ping (sent on the kill budget, never parked) */
 } chb_request;
 
 chb_request *chb_req_new(void);

@@ -8,7 +8,8 @@
 #include <strings.h>
 
 #include "decompress.h"
-#include "native.h"
+#include "loop.h"
+#include "native_scan.h"
 
 #define ERRBODY_LIMIT (64 * 1024)
 #define DRAIN_LIMIT (1024 * 1024)
@@ -23,6 +24,7 @@ void chb_resp_begin(chb_request *r) {
     r->inflate.encoding = 0;
     if (r->inflate.dc) { dc_free(r->inflate.dc); r->inflate.dc = NULL; }
     r->got_response_bytes = 0;
+    r->rx_at = chb_now(); /* the liveness probe's clock (hosts.c) starts with the attempt */
     chb_buf_free(&r->framing.body);
     chb_buf_free(&r->framing.errbody);
     if (r->framing.scanner) nd_scanner_reset(r->framing.scanner);
@@ -31,6 +33,7 @@ void chb_resp_begin(chb_request *r) {
 void chb_resp_status(chb_request *r, int code) {
     r->resp_status = code;
     r->got_response_bytes = 1;
+    r->rx_at = chb_now();
 }
 
 static char *dup_n(const char *s, size_t n) {
@@ -49,6 +52,7 @@ static const char *find_bytes(const char *hay, size_t n, const char *needle) {
 #define HDR_IS(lit) (nlen == sizeof(lit) - 1 && strncasecmp(name, lit, nlen) == 0)
 
 double chb_resp_header(chb_request *r, const char *name, size_t nlen, const char *value, size_t vlen) {
+    r->rx_at = chb_now(); /* progress headers: a live query */
     /* Written before headers_ready is published under r->mu, read by the consumer after. */
     if (HDR_IS("X-ClickHouse-Progress")) {
         /* Sent while the query runs, before the body: only the latest is kept. The
@@ -293,6 +297,7 @@ static int on_decoded(void *ud, const uint8_t *data, size_t n) {
 
 int chb_resp_body(chb_request *r, const char *data, size_t len) {
     r->got_response_bytes = 1;
+    r->rx_at = chb_now();
     if (!r->inflate.dc) return plain_body(r, data, len);
     while (len) {
         size_t n = len < SLICE_IN ? len : SLICE_IN;

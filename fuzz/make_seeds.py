@@ -105,6 +105,19 @@ NATIVE_QUERIES = [
     "SELECT * FROM system.numbers LIMIT 0",
 ]
 
+# fuzz_type: column type names as blocks carry them (every family the parser knows,
+# a few it refuses)
+TYPES = [
+    "UInt8", "Int256", "Float32", "BFloat16", "Bool", "String", "FixedString(16)", "UUID", "IPv6",
+    "Date32", "DateTime", "DateTime('Europe/Berlin')", "DateTime64(3)", "DateTime64(9, 'Asia/Tokyo')",
+    "Time", "Time64(6)", "IntervalSecond", "Decimal(38, 10)", "Decimal256(40)", "Nothing",
+    "Enum8('a' = 1, 'b\\'c' = -2)", "Enum16('x\\x41' = -300, 'y' = 300)",
+    "Nullable(String)", "Array(Array(Nullable(Int32)))", "Tuple(a UInt8, `b c` String)", "Tuple(UInt8, String)",
+    "Map(String, Array(UInt64))", "LowCardinality(Nullable(String))", "Nested(x UInt8, y String)",
+    "Point", "MultiPolygon", "SimpleAggregateFunction(sum, UInt64)", "JSON", "JSON(max_dynamic_paths=8)",
+    "AggregateFunction(uniq, UInt64)", "Variant(UInt8, String)", "LowCardinality(Array(UInt8))", "Tuple()",
+]
+
 ESCAPE = [b"", b"plain", b"it's", b"back\\slash", b"\x00\x01\x1f\x7f", b"\n\r\t\b\f", "é漢字🙂".encode(),
           b"\xff\xfe invalid utf8 \xc3", b"%s %(a)s %% %", b"'; DROP TABLE t; --", b"\xed\xa0\x80 surrogate"]
 
@@ -127,6 +140,8 @@ def main():
             print("query failed, skipped:", q, resp[:200], file=sys.stderr)
     for e in ESCAPE:
         write("fuzz_escape", e)
+    for t in TYPES:
+        write("fuzz_type", t.encode())
 
 
 if __name__ == "__main__":

@@ -291,6 +291,9 @@ cleanup() {
 
 main() {
     local t0=$SECONDS
+    # the test-only extension clickhouse_backend._engine_testing (ext/testing/) is
+    # built with the product one: tests of the parsers it binds fail without it
+    export CHB_TEST_EXT=1
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/chb-test.XXXXXX")"

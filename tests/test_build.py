@@ -28,13 +28,27 @@ def test_extension_links_the_system_libraries():
         assert lib in ldd, lib
 
 
-def test_stub_file_matches_the_module():
-    import clickhouse_backend._engine as eng
+@pytest.mark.parametrize("module", ["_engine", "_engine_testing"])
+def test_stub_file_matches_the_module(module):
+    import importlib
 
-    stub = (ROOT / "clickhouse_backend" / "_engine.pyi").read_text()
+    eng = importlib.import_module(f"clickhouse_backend.{module}")  # _engine_testing: CHB_TEST_EXT=1 builds
+    stub = (ROOT / "clickhouse_backend" / f"{module}.pyi").read_text()
     public = {n for n in dir(eng) if not n.startswith("_")}
     missing = sorted(n for n in public if f"def {n}" not in stub and f"class {n}" not in stub and f"{n}:" not in stub)
-    assert not missing, f"_engine.pyi lacks {missing}"
+    assert not missing, f"{module}.pyi lacks {missing}"
+
+
+def test_product_module_carries_no_test_bindings():
+    # the parsers only tests drive live in _engine_testing (ext/testing/, CHB_TEST_EXT=1)
+    from clickhouse_backend import _engine
+    from tests.engine_testing import testing
+
+    for name in ("HTTPResponseParser", "Decompressor", "NativeScanner"):
+        assert not hasattr(_engine, name), name
+        assert hasattr(testing, name), name
+    assert not hasattr(_engine.NativeDecoder(), "scan_work")
+    assert callable(_engine.compress)  # request bodies: the product keeps it
 
 
 def test_engine_client_takes_its_defaults_from_the_driver_options():

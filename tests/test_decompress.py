@@ -1,5 +1,5 @@
 """Streaming decoders of ext/decompress.c through their test binding
-(_engine.Decompressor, _engine.compress).
+(_engine_testing.Decompressor, _engine.compress).
 
 Compressed inputs are made at test time by the real tools (the gzip and zstd
 CLIs, and the ClickHouse server itself), never by the code under test, so an
@@ -17,6 +17,7 @@ import pytest
 
 from clickhouse_backend import _engine
 from tests.conftest import parse_server_url
+from tests.engine_testing import testing
 
 RATIO_MIN_OUTPUT = 1 << 20  # DC_RATIO_MIN_OUTPUT in ext/decompress.h
 CHUNK = 64 * 1024  # DC_CHUNK
@@ -49,7 +50,7 @@ def sample(n, seed=1):
 
 def decode(kind, data, pieces=None, **limits):
     """Feeds data in the given piece sizes (cycled), returns the decoded bytes."""
-    d = _engine.Decompressor(kind, **limits)
+    d = testing.Decompressor(kind, **limits)
     out = []
     pos, i = 0, 0
     while pos < len(data):
@@ -124,14 +125,14 @@ def test_zlib_and_raw_deflate_by_header():
 
 @pytest.mark.parametrize("kind,comp", [("gzip", b"\x03\x00"), ("deflate", zlib.compress(b"abc"))])
 def test_only_gzip_allows_a_second_member(kind, comp):
-    d = _engine.Decompressor(kind)
+    d = testing.Decompressor(kind)
     d.feed(comp)
     with pytest.raises(ValueError, match="after the end of the compressed stream"):
         d.feed(comp)
 
 
 def test_data_after_gzip_member_is_rejected():
-    d = _engine.Decompressor("gzip")
+    d = testing.Decompressor("gzip")
     assert d.feed(gzip_cli(b"hello")) == b"hello"
     with pytest.raises(ValueError, match="after the end"):
         d.feed(b"\x00\x00\x00\x00")
@@ -142,7 +143,7 @@ def test_data_after_gzip_member_is_rejected():
 def test_empty_body_is_fine():
     # Content-Encoding with an empty body (e.g. a 204) is not a truncated stream
     for kind in ("gzip", "zstd"):
-        d = _engine.Decompressor(kind)
+        d = testing.Decompressor(kind)
         assert d.feed(b"") == b""
         d.finish()
         assert (d.total_in, d.total_out) == (0, 0)
@@ -153,7 +154,7 @@ def test_every_truncation_is_an_error(name):
     plain = sample(3000, 10)
     comp = KINDS[name](plain)
     for cut in range(1, len(comp)):
-        d = _engine.Decompressor(kind_of(name))
+        d = testing.Decompressor(kind_of(name))
         with pytest.raises(ValueError, match="truncated|corrupt"):
             d.feed(comp[:cut])
             d.finish()
@@ -161,7 +162,7 @@ def test_every_truncation_is_an_error(name):
 
 def test_truncated_second_gzip_member():
     comp = gzip_cli(b"first") + gzip_cli(b"second")
-    d = _engine.Decompressor("gzip")
+    d = testing.Decompressor("gzip")
     assert d.feed(comp[:-3]) == b"firstsecond"  # the data is all there, the trailer is not
     with pytest.raises(ValueError, match="truncated gzip data: the body ended inside a compressed member"):
         d.finish()
@@ -210,7 +211,7 @@ def test_zstd_window_larger_than_limit_is_refused():
 def test_bomb_stopped_by_ratio(kind, make, n):
     bomb = make(bytes(n))
     assert len(bomb) * 500 < n
-    d = _engine.Decompressor(kind, max_ratio=100)
+    d = testing.Decompressor(kind, max_ratio=100)
     with pytest.raises(ValueError, match="compression ratio exceeds max_ratio 100"):
         for i in range(0, len(bomb), 16384):
             d.feed(bomb[i:i + 16384])
@@ -223,7 +224,7 @@ def test_bomb_stopped_by_ratio(kind, make, n):
 @pytest.mark.parametrize("kind,make", [("gzip", gzip_cli), ("zstd", zstd_cli)])
 def test_bomb_stopped_by_max_output(kind, make):
     bomb = make(bytes(32 << 20))
-    d = _engine.Decompressor(kind, max_output=5_000_000)
+    d = testing.Decompressor(kind, max_output=5_000_000)
     with pytest.raises(ValueError, match=r"exceeds max_output \(5000000 bytes\)"):
         d.feed(bomb)  # one feed of the whole bomb
     assert 5_000_000 < d.total_out <= 5_000_000 + CHUNK
@@ -241,18 +242,18 @@ def test_limits_allow_what_is_within_them():
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown compression kind 'br'"):
-        _engine.Decompressor("br")
+        testing.Decompressor("br")
     with pytest.raises(ValueError, match="unknown compression kind 'identity'"):
-        _engine.Decompressor("identity")
+        testing.Decompressor("identity")
     with pytest.raises(ValueError, match="max_ratio"):
-        _engine.Decompressor("gzip", max_ratio=-1)
+        testing.Decompressor("gzip", max_ratio=-1)
     with pytest.raises(ValueError, match="level out of range"):
         _engine.compress("gzip", b"x", level=10)
     with pytest.raises(ValueError, match="level out of range"):
         _engine.compress("zstd", b"x", level=99)
     with pytest.raises(ValueError, match="unknown compression kind"):
         _engine.compress("lz4", b"x")
-    assert _engine.Decompressor("GZIP").feed(gzip_cli(b"ok")) == b"ok"  # tokens are case-insensitive
+    assert testing.Decompressor("GZIP").feed(gzip_cli(b"ok")) == b"ok"  # tokens are case-insensitive
 
 
 @pytest.mark.parametrize("data", [b"", b"x", None], ids=["empty", "one", "large"])

@@ -629,3 +629,148 @@ def test_health_check_option_is_checked():
         make_options(host="a", health_check="tcp")
     with pytest.raises(chd.InterfaceError, match="health_check_interval"):
         make_options(host="a", health_check="ping", health_check_interval=0)
+
+
+# -- liveness probe: a host that accepts but never answers (SIGSTOP, a hung server) ----
+
+CT = 0.3  # connect_timeout of these tests; send_receive_timeout stays long, so the probe decides
+
+
+def silent(conn, req, n):
+    """A stopped server: the kernel accepts and takes the bytes, nothing ever answers (/ping neither)."""
+    time.sleep(6)
+    return "close"
+
+
+def slow_query_live_ping(conn, req, n):
+    """A live server running a long query: /ping answers at once, the query after 4 x CT."""
+    if req.startswith(b"GET /ping"):
+        conn.sendall(http_response(b"Ok.\n"))
+    else:
+        time.sleep(4 * CT)
+        answer_select_1(conn, req, n)
+    return "keep"
+
+
+def probe_params(server_params, fake, **kw):
+    return dict(hosts=[f"127.0.0.1:{fake.port}", live(server_params)], load_balancing="in_order",
+                pool_name=uuid.uuid4().hex[:16],
+                **{**base_params(server_params), "connect_timeout": CT, "send_receive_timeout": 10, **kw})
+
+
+def sent(fake, what):
+    return sum(what in r for r in fake.requests)
+
+
+def test_a_silent_host_is_probed_and_left_within_two_connect_timeouts(server_params):
+    with FakeServer(silent) as fake:
+        c = chd.connect(**probe_params(server_params, fake))
+        cur = c.cursor()
+        qid = uuid.uuid4().hex
+        t0 = time.monotonic()
+        cur.execute("SELECT 1", query_id=qid)
+        assert cur.fetchall() == [(1,)]
+        took = time.monotonic() - t0
+        assert 2 * CT <= took < 2 * CT + 0.6, took  # CT of silence, then CT for the unanswered /ping
+        assert sent(fake, b"SELECT 1") == 1 and sent(fake, b"GET /ping") == 1
+        first = c.host_stats()[0]
+        assert first["pings"] == 1 and first["pings_unanswered"] == 1 and first["failovers"] == 1
+        assert first["down_for"] > 0
+        # the read may still run there once the host resumes: the KILL QUERY copy goes to it
+        assert wait_for(lambda: sent(fake, b"KILL QUERY") >= 1)
+        assert qid.encode() in next(r for r in fake.requests if b"KILL QUERY" in r)
+        c.close()
+
+
+def test_a_slow_host_that_answers_ping_is_waited_for(server_params):
+    with FakeServer(slow_query_live_ping) as fake:
+        c = chd.connect(**probe_params(server_params, fake))
+        cur = c.cursor()
+        t0 = time.monotonic()
+        cur.execute("SELECT 1")
+        assert cur.fetchall() == [(1,)]
+        assert time.monotonic() - t0 >= 4 * CT
+        first, second = c.host_stats()
+        assert first["pings"] >= 1 and first["pings_unanswered"] == 0  # alive: one ping per CT of silence
+        assert first["failovers"] == 0 and first["down_for"] == 0 and second["requests"] == 0
+        assert sent(fake, b"SELECT 1") == 1 and sent(fake, b"KILL QUERY") == 0  # no duplicate, nothing killed
+        c.close()
+
+
+def test_an_insert_on_a_silent_host_fails_clearly_once(server_params, scratch_db, _admin_conn):
+    adm = _admin_conn.cursor()
+    adm.execute(f"CREATE TABLE {scratch_db}.t (x UInt32) ENGINE = MergeTree ORDER BY x")
+    with FakeServer(silent) as fake:
+        # host_backoff=0: the silent host is never skipped, so the INSERT meets it (after
+        # the DESCRIBE that learns the columns, a read, left it for the other host)
+        c = chd.connect(**probe_params(server_params, fake, host_backoff=0))
+        cur = c.cursor()
+        t0 = time.monotonic()
+        with pytest.raises(chd.OperationalError, match="did not answer a /ping.*may have been applied there"):
+            cur.execute(f"INSERT INTO {scratch_db}.t VALUES", [(1,)])
+        assert time.monotonic() - t0 < 2 * (2 * CT) + 0.8
+        assert sent(fake, b"DESCRIBE") == 1 and sent(fake, b"GET /ping") == 2
+        assert sent(fake, b"INSERT INTO") == 1
+        adm.execute(f"SELECT count() FROM {scratch_db}.t")
+        assert adm.fetchall() == [(0,)]  # not repeated on the healthy host
+        c.close()
+
+
+def test_connect_timeout_0_turns_the_probe_off(server_params):
+    with FakeServer(silent) as fake:
+        c = chd.connect(**probe_params(server_params, fake, connect_timeout=0, send_receive_timeout=1))
+        cur = c.cursor()
+        t0 = time.monotonic()
+        cur.execute("SELECT 1")
+        assert cur.fetchall() == [(1,)]
+        assert time.monotonic() - t0 >= 1  # the send/receive timeout found it, no ping was sent
+        assert sent(fake, b"GET /ping") == 0 and c.host_stats()[0]["pings"] == 0
+        c.close()
+
+
+def test_async_reads_leave_a_silent_host_within_two_connect_timeouts(server_params):
+    async def main():
+        c = await chd.connect_async(**probe_params(server_params, fake))
+
+        async def one(i):
+            cur = c.cursor()
+            await cur.execute("SELECT %s", [i])
+            return await cur.fetchall()
+
+        t0 = time.monotonic()
+        got = await asyncio.gather(*(one(i) for i in range(20)))
+        took = time.monotonic() - t0
+        stats = c.host_stats()
+        await c.close()
+        return got, took, stats
+
+    with FakeServer(silent) as fake:
+        got, took, (first, _) = asyncio.run(main())
+    assert got == [[(i,)] for i in range(20)]
+    assert took < 2 * CT + 0.6, took
+    assert first["pings"] == 1  # one ping for every request silent on the host
+
+
+def test_an_h2_stream_on_a_silent_host_moves_within_two_connect_timeouts():
+    # nginx (TLS, h2) in front of a silent fake, and nginx in front of the real server:
+    # the silent stream is reset, the ping went on an HTTP/1.1 kill connection
+    for name in ("CHB_NGINX_DIR", "CHB_NGINX_H2_FAKE_PORT", "CHB_NGINX_H2_PORT", "CHB_TLS_DIR"):
+        if name not in os.environ:
+            pytest.skip(f"{name} is not set: run through scripts/test.sh or tests/server/ctl.sh")
+    env = os.environ
+    with FakeServer(silent, unix_path=os.path.join(env["CHB_NGINX_DIR"], "fake.sock")) as fake:
+        c = chd.connect(hosts=[f"127.0.0.1:{env['CHB_NGINX_H2_FAKE_PORT']}", f"127.0.0.1:{env['CHB_NGINX_H2_PORT']}"],
+                        load_balancing="in_order", secure=True, http2=True,
+                        ca_certs=os.path.join(env["CHB_TLS_DIR"], "ca.pem"), pool_name=uuid.uuid4().hex[:16],
+                        connect_timeout=CT, send_receive_timeout=10)
+        cur = c.cursor()
+        t0 = time.monotonic()
+        cur.execute("SELECT 1")
+        assert cur.fetchall() == [(1,)]
+        took = time.monotonic() - t0
+        assert took < 2 * CT + 0.6, took
+        first, second = c.host_stats()
+        assert first["pings"] == 1 and first["pings_unanswered"] == 1 and first["failovers"] == 1
+        assert sent(fake, b"SELECT 1") == 1 and sent(fake, b"GET /ping") == 1
+        assert c.pool_stats()["h2_streams"] >= 1
+        c.close()

@@ -1,5 +1,5 @@
 """Tests of the I/O-free HTTP/1.1 response parser (ext/httpparse.c) through its
-test binding clickhouse_backend._engine.HTTPResponseParser."""
+test binding clickhouse_backend._engine_testing.HTTPResponseParser."""
 import base64
 import socket
 
@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clickhouse_backend import _engine
+from tests.engine_testing import testing
 
-Parser = _engine.HTTPResponseParser
+Parser = testing.HTTPResponseParser
 
 
 def norm(events):

@@ -1,4 +1,4 @@
-"""Native-format decoder (ext/native.c) through _engine.NativeDecoder.
+"""Native-format decoder (ext/native_decode.c, native_scan.c) through _engine.NativeDecoder.
 
 Fixtures: tests/fixtures/native/*.bin were produced once by make_fixtures.py
 (chdb = ClickHouse 26.x) for types the 18.16 dev server lacks; the expected values
@@ -22,6 +22,7 @@ import pytest
 from clickhouse_backend import _engine
 from clickhouse_backend.driver import exceptions as exc  # importing the driver wires the classes into _engine
 from tests.conftest import http_post
+from tests.engine_testing import testing
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "native")
 UTC = dt.timezone.utc
@@ -262,7 +263,7 @@ def test_every_truncation_needs_more(name):
 # --- what a corrupted stream may decode to: an independent type checker ---------
 # Parses a ClickHouse type name (the block's own, maybe corrupted too) and checks
 # a decoded value against it: the Python type, the storage range, the zone, the
-# enum's names. It shares no code with ext/native.c.
+# enum's names. It shares no code with ext/native_*.c.
 
 def _split_args(text):
     """'a, (b, c), \'x,y\'' -> ['a', '(b, c)', "'x,y'"] (commas at depth 0)."""
@@ -612,6 +613,38 @@ def test_negative_datetime64_and_date_edges():
     assert c == dt.date(1969, 12, 31)
 
 
+INT64_MIN = (-2**63) & (2**64 - 1)
+
+
+@pytest.mark.parametrize("typ", ["DateTime64(0)", "DateTime64(0, 'UTC')", "DateTime64(1)"])
+def test_datetime64_at_int64_min_is_refused(typ):
+    # days * 86400 near INT64_MIN seconds overflowed (signed overflow: UBSan in
+    # tests/faults/sanitized.sh and fuzz_decode caught it); the range check comes first
+    with pytest.raises(exc.InterfaceError, match="datetime out of range"):
+        decode_one(block(1, ("t", typ, u64(INT64_MIN))))
+    # in nanoseconds INT64_MIN is a valid datetime (1677): floored seconds, positive fraction
+    (v,), = decode_one(block(1, ("t", "DateTime64(9)", u64(INT64_MIN))))[2]
+    secs, frac = divmod(-2**63, 10**9)
+    assert v == dt.datetime(1970, 1, 1) + dt.timedelta(seconds=secs, microseconds=frac // 1000)
+
+
+@pytest.mark.parametrize("scale", [0, 3, 5, 6, 9])
+@pytest.mark.parametrize("which", ["int64 min", "int64 max", "timedelta min + 1 tick"])
+def test_time64_extremes(scale, which):
+    # the fraction was v - secs * 10^scale, which overflows near INT64_MIN; whatever the
+    # scale, the value is floored seconds plus a positive fraction, or out of range
+    ticks = {"int64 min": -2**63, "int64 max": 2**63 - 1,
+             "timedelta min + 1 tick": max(-2**63, -86400 * 999_999_999 * 10**scale + 1)}[which]
+    secs, frac = divmod(ticks, 10**scale)
+    data = block(1, ("t", f"Time64({scale})", u64(ticks & (2**64 - 1))))
+    if abs(secs) > 86400 * 999_999_999:
+        with pytest.raises(exc.InterfaceError, match="time out of range"):
+            decode_one(data)
+    else:
+        (v,), = decode_one(data)[2]
+        assert v == dt.timedelta(seconds=secs, microseconds=frac * 10**6 // 10**scale)
+
+
 def test_empty_block_and_zero_rows():
     # a 0-row block carries names and types but no column data at all
     names, types, rows = decode_one(block(0, ("a", "LowCardinality(String)", b""), ("b", "Array(UInt8)", b"")))
@@ -622,15 +655,22 @@ def test_empty_block_and_zero_rows():
 # ---------------------------------------------------------------- framing stays linear
 
 def _feed_in_pieces(data, piece=4096):
+    """Feeds `data` piece by piece to NativeDecoder (the rows) and to the bare framing
+    scanner the way the engine drives it, the block's prefix growing (the work)."""
     d = _engine.NativeDecoder()
-    work0 = d.scan_work
-    results = []
+    s = testing.NativeScanner()
+    view = memoryview(data)
+    work0 = s.work
+    results, framed = [], 0
     for i in range(0, len(data), piece):
         d.feed(data[i:i + piece])
         b = d.get()
         if b is not False:
             results.append(b)
-    return d.scan_work - work0, results, (len(data) + piece - 1) // piece
+        if not framed:
+            framed = s.scan(view[:i + piece])
+    assert framed == len(data)
+    return s.work - work0, results, (len(data) + piece - 1) // piece
 
 
 def test_large_string_block_scan_is_linear():

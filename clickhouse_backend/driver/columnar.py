@@ -1,5 +1,5 @@
 """Columnar results: NumPy arrays, pandas DataFrames and Arrow tables made from the
-C decoder's column buffers (ext/native.c, columnar modes 2 and 3) without a Python
+C decoder's column buffers (ext/native_buffers.c, columnar modes 2 and 3) without a Python
 object per value for fixed-width columns. See docs/columnar.md.
 
 A decoded block in buffer mode is (names, types, columns), each column one of

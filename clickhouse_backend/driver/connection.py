@@ -245,7 +245,8 @@ class Connection:
 
     def host_stats(self):
         """Per endpoint (docs/cluster.md): host, port, in_use, idle, open, requests,
-        failures, failovers, down_for (seconds it is still skipped), max_size."""
+        failures, failovers, down_for (seconds it is still skipped), max_size, addresses,
+        checks, check_failures, pings, pings_unanswered."""
         return self._client.host_stats()
 
     def server_version(self):

@@ -15,7 +15,10 @@ import clickhouse_backend.driver as chd
 from tests.cluster.conftest import fault
 
 CONNECT_TIMEOUT = 1.0
-RW_TIMEOUT = 2.0  # a SIGSTOPped node accepts connections and never answers
+# A SIGSTOPped node accepts connections and never answers: the liveness probe (a /ping
+# after CONNECT_TIMEOUT of silence, unanswered within CONNECT_TIMEOUT) finds it, long
+# before this send/receive timeout would.
+RW_TIMEOUT = 10.0
 
 
 def node(cluster, i):
@@ -190,13 +193,77 @@ def test_reads_under_load_survive_a_lost_replica(cluster, tables, kind):
     assert during[0]["failures"] >= 1 and astats[1]["requests"] > 0
     assert healed[0]["requests"] > before + 5, healed
     # each failover costs at most what detecting the loss takes: a refused or dropped
-    # connect (connect_timeout), or a silent node (send_receive_timeout)
-    bound = {"kill9": CONNECT_TIMEOUT, "cut": RW_TIMEOUT, "sigstop": RW_TIMEOUT}[kind]
+    # connect (connect_timeout), or a silent node (connect_timeout of silence, then a
+    # /ping unanswered for connect_timeout)
+    bound = {"kill9": CONNECT_TIMEOUT, "cut": 2 * CONNECT_TIMEOUT, "sigstop": 2 * CONNECT_TIMEOUT}[kind]
     print(f"\n{kind}: {len(latencies)} reads, 0 failed, slowest {max(latencies):.3f}s (queued behind the "
           f"burst); failover of a new connection: {', '.join(f'{t:.3f}' for t in probes)}s; "
           f"n1 failures {during[0]['failures']}, failovers {during[0]['failovers']}")
     # plus the read itself on the surviving replica, which serves the whole load alone
     assert max(probes) < bound + 1.0, probes
+
+
+def running_on(host, qid):
+    return one_value(host, f"SELECT count() FROM system.processes WHERE query_id = '{qid}'")
+
+
+def test_a_read_left_on_a_stopped_replica_is_killed_when_it_resumes(cluster, tables):
+    """n1 is SIGSTOPped while it runs a read: the read moves to n2 (the probe), and the
+    KILL QUERY copy sent to n1 ends the abandoned query there as soon as n1 resumes,
+    rather than letting it run to its end."""
+    n1, n2 = node(cluster, 1), node(cluster, 2)
+    qid = "chbc-kill-" + uuid.uuid4().hex
+    # seconds of work on one thread (numbers() counts ~1e9 rows/s here), no output until the end
+    sql = "SELECT count() FROM numbers(5000000000)"
+    c = conn_to(n1, n2, load_balancing="in_order", send_receive_timeout=60)
+    out = {}
+
+    def read():
+        t0 = time.monotonic()
+        try:
+            cur = c.cursor()
+            cur.execute(sql, query_id=qid, settings={"max_threads": 1, "log_queries": 1})
+            out["rows"] = cur.fetchall()
+        except chd.Error as e:
+            out["error"] = e
+        out["took"] = time.monotonic() - t0
+
+    t = threading.Thread(target=read)
+    t.start()
+    deadline = time.monotonic() + 5
+    while running_on(n1, qid) == 0:
+        assert time.monotonic() < deadline, "the read never started on n1"
+        time.sleep(0.05)
+    fault("sigstop", "n1")
+    t_stop = time.monotonic()
+    try:
+        while c.host_stats()[0]["failovers"] == 0:
+            assert time.monotonic() < t_stop + 2 * CONNECT_TIMEOUT + 1, "the read did not leave the stopped n1"
+            time.sleep(0.02)
+        moved = time.monotonic() - t_stop
+        time.sleep(0.5)
+    finally:
+        fault("sigcont", "n1")
+    t_cont = time.monotonic()
+    assert running_on(n1, qid) in (0, 1)  # n1 answers again
+    while running_on(n1, qid):
+        assert time.monotonic() < t_cont + 1.5, "the abandoned read still runs on n1"
+        time.sleep(0.05)
+    gone = time.monotonic() - t_cont
+    t.join(30)
+    assert out.get("rows") == [(5000000000,)], out
+    assert running_on(n2, qid) == 0
+    stats = c.host_stats()
+    assert stats[0]["pings_unanswered"] >= 1 and stats[1]["requests"] == 1
+    flush = chd.connect(host=n1)
+    flush.cursor().execute("SYSTEM FLUSH LOGS")
+    flush.close()
+    cancelled = one_value(n1, f"SELECT count() FROM system.query_log WHERE query_id = '{qid}' "
+                              "AND type = 4 AND exception LIKE '%Code: 394%'")  # QUERY_WAS_CANCELLED
+    assert cancelled == 1
+    print(f"\nSIGSTOP mid-read: moved to n2 after {moved:.3f}s, the copy on n1 gone {gone:.3f}s after SIGCONT; "
+          f"read took {out['took']:.2f}s")
+    c.close()
 
 
 def test_inserts_during_a_node_loss_are_exactly_once_or_refused(cluster, tables):

@@ -6,8 +6,8 @@
 #   CHB_SANITIZE_TESTS="tests/faults tests/test_pool.py" bash tests/faults/sanitized.sh asan   # targeted
 #   bash tests/faults/sanitized.sh valgrind
 #
-# The extension is built in a private copy of the tree (build/sanitize/<kind>/),
-# never over the developer's own build. Uses CLICKHOUSE_HTTP_URL when set, else
+# The extension (and the test-only _engine_testing, CHB_TEST_EXT=1) is built in a
+# private copy of the tree (build/sanitize/<kind>/), never over the developer's own build. Uses CLICKHOUSE_HTTP_URL when set, else
 # starts a private server with tests/server/ctl.sh and stops it afterwards.
 # PYTHON: the interpreter whose site-packages has the test requirements
 # (default: .venv/bin/python, else python3).
@@ -22,10 +22,10 @@ rm -rf "$WS" && mkdir -p "$WS"
 (cd "$REPO" && tar --exclude=.git --exclude=./build --exclude=./.venv --exclude=./fuzz/build -cf - .) | tar -C "$WS" -xf -
 find "$WS" -name '_engine*.so' -delete
 if [[ "$KIND" == asan ]]; then
-    (cd "$WS" && CHB_SANITIZE=1 CHB_DEBUG=1 "$PYTHON" setup.py -q build_ext --inplace) >"$WS/build.log" 2>&1 \
+    (cd "$WS" && CHB_TEST_EXT=1 CHB_SANITIZE=1 CHB_DEBUG=1 "$PYTHON" setup.py -q build_ext --inplace) >"$WS/build.log" 2>&1 \
         || { tail -30 "$WS/build.log"; exit 1; }
 else
-    (cd "$WS" && CHB_DEBUG=1 "$PYTHON" setup.py -q build_ext --inplace) >"$WS/build.log" 2>&1 \
+    (cd "$WS" && CHB_TEST_EXT=1 CHB_DEBUG=1 "$PYTHON" setup.py -q build_ext --inplace) >"$WS/build.log" 2>&1 \
         || { tail -30 "$WS/build.log"; exit 1; }
 fi
 

@@ -12,6 +12,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 import clickhouse_backend.driver as chd  # noqa: E402
 from clickhouse_backend import _engine  # noqa: E402
+from tests.engine_testing import testing  # noqa: E402
 from tests.conftest import parse_server_url  # noqa: E402
 
 params = parse_server_url(os.environ["CLICKHOUSE_HTTP_URL"])
@@ -61,7 +62,7 @@ async def async_part():
 
 
 def components():
-    p = _engine.HTTPResponseParser()
+    p = testing.HTTPResponseParser()
     ev = p.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
     assert ("body", b"abc") in ev, ev
     assert _engine.quote("a'b\\") == "'a\\'b\\\\'"

@@ -1,4 +1,4 @@
-/* Thin Python binding of the HTTP response parser, for tests and fuzzing.
+/* Test binding of the HTTP response parser (ext/httpparse.c), in _engine_testing.
  *
  *   p = HTTPResponseParser(max_status_line=..., max_header_line=..., max_headers_size=...,
  *                          max_headers=..., pause_on=("body",))
@@ -201,7 +201,7 @@ static PyGetSetDef hp_getset[] = {
 
 static PyTypeObject HPType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "clickhouse_backend._engine.HTTPResponseParser",
+    .tp_name = "clickhouse_backend._engine_testing.HTTPResponseParser",
     .tp_basicsize = sizeof(HPObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "I/O-free HTTP/1.1 response parser (test/fuzz binding)",
