@@ -723,7 +723,9 @@ def test_connect_timeout_0_turns_the_probe_off(server_params):
         t0 = time.monotonic()
         cur.execute("SELECT 1")
         assert cur.fetchall() == [(1,)]
-        assert time.monotonic() - t0 >= 1  # the send/receive timeout found it, no ping was sent
+        # the send/receive timeout found it, no ping was sent (libevent times from its loop's
+        # cached clock, which may be read a little before t0: seen 0.9997 s on a loaded machine)
+        assert time.monotonic() - t0 >= 0.9
         assert sent(fake, b"GET /ping") == 0 and c.host_stats()[0]["pings"] == 0
         c.close()
 
