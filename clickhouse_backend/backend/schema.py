@@ -928,7 +928,23 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             return sql.run()
         if params == ():
             params = None
-        super().execute(sql, params)
+        if self.collect_sql or NULL_FOR_EMPTY not in self.connection.server_settings():
+            return super().execute(sql, params)
+        # DDL is stored as declared: with the backend's default
+        # aggregate_functions_null_for_empty=1 the server would store a TTL's
+        # "SET v = sum(v)" as sumOrNull(v). Django's execute() (its checks and
+        # log), with the setting off for this statement (the driver's settings=).
+        with self.connection.execute_wrapper(_with_settings({NULL_FOR_EMPTY: 0})):
+            super().execute(sql, params)
+
+
+def _with_settings(settings):
+    """A connection.execute_wrapper() that sends ``settings`` with the statement
+    (the driver cursor's settings=)."""
+    def run(execute, sql, params, many, context):
+        with context["connection"].wrap_database_errors:
+            return context["cursor"].cursor.execute(sql, params, settings=settings)
+    return run
 
 
 class _Populate:

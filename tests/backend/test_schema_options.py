@@ -10,8 +10,8 @@ from django.db.models import Count
 
 from clickhouse_backend import models
 from tests.backend.conftest import use_db
-from tests.backend.modeling import (create, detect, drop, make_model, migrate, one,
-                                    refused_without, state_of, unmigrate)
+from tests.backend.modeling import (create, create_query, detect, drop, make_model, migrate,
+                                    one, refused_without, state_of, unmigrate)
 
 ALIASES = ["default", "embedded"]
 OLD, NEW = datetime.date(2000, 1, 1), datetime.date(2100, 1, 1)
@@ -23,11 +23,6 @@ def _columns(alias, table):
         cur.execute("SELECT name, default_kind, default_expression, %s FROM system.columns "
                     "WHERE database = currentDatabase() AND table = %%s" % codec, [table])
         return {r[0]: r[1:] for r in cur.fetchall()}
-
-
-def _create_query(alias, table):
-    return one(alias, "SELECT create_table_query FROM system.tables WHERE database = "
-                      "currentDatabase() AND name = %s", [table])[0]
 
 
 def _optimize(alias, table):
@@ -124,7 +119,7 @@ def test_table_ttl_delete_move_and_group_by(alias, request):
         assert sorted(where.objects.using(alias).values_list("day", "v")) == \
             [(OLD, 2), (NEW, 5)]
         assert "TTL day + toIntervalYear(1), day + toIntervalDay(1) TO DISK 'default', " \
-               "day + toIntervalDay(2) TO VOLUME 'default'" in _create_query(alias, tables[2])
+               "day + toIntervalDay(2) TO VOLUME 'default'" in create_query(alias, tables[2])
     finally:
         drop(alias, *tables)
 
@@ -143,12 +138,56 @@ def test_ttl_and_codec_migrations(alias, request):
         change = detect(state, state_of(after))
         assert sorted(type(op).__name__ for op in change) == ["AlterField", "AlterModelOptions"]
         migrate(alias, state, change)
-        query = _create_query(alias, table)
+        query = create_query(alias, table)
         assert "CODEC(ZSTD(5))" in query and "TTL day + toIntervalDay(1)" in query
         assert query.split(" TTL ")[-1].startswith("day + toIntervalMonth(1)")
         unmigrate(alias, state, change)
-        query = _create_query(alias, table)
+        query = create_query(alias, table)
         assert "CODEC" not in query and " TTL " not in query
+    finally:
+        drop(alias, table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_ttl_group_by_and_move_migrations(alias, request):
+    """Meta.ttl gaining a GROUP BY roll-up rule and TO DISK / TO VOLUME rules on a
+    table with rows: one AlterModelOptions (MODIFY TTL), the roll-up applied by
+    the next merge; migrated back, the table has no TTL (REMOVE TTL). 18.16
+    refuses it (TTL needs 19.6) and the table keeps its rows."""
+    conn = use_db(alias, request)
+    before = _ttl_model(None)
+    table = before._meta.db_table
+    after = _ttl_model([models.TTL("day + INTERVAL 1 DAY", group_by="day", set={"v": "sum(v)"}),
+                        models.TTL("day + INTERVAL 1 YEAR", to_disk="default"),
+                        models.TTL("day + INTERVAL 2 YEAR", to_volume="default")], table=table)
+    try:
+        state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
+        rows = [before(day=OLD, v=1), before(day=OLD, v=2), before(day=NEW, v=5)]
+        before.objects.using(alias).bulk_create(rows)
+        change = detect(state, state_of(after))
+        assert [type(op).__name__ for op in change] == ["AlterModelOptions"]
+        if not conn.features.supports_ttl:
+            with pytest.raises(NotSupportedError, match="TTL of .* needs ClickHouse 19.6"):
+                migrate(alias, state, change)
+            assert " TTL " not in create_query(alias, table)
+            assert before.objects.using(alias).count() == 3
+            return
+        migrate(alias, state, change)
+        query = create_query(alias, table)
+        # As declared: sum(v), not sumOrNull(v) (the backend's default
+        # aggregate_functions_null_for_empty=1 is off for DDL).
+        assert "TTL day + toIntervalDay(1) GROUP BY day SET v = sum(v), " \
+               "day + toIntervalYear(1) TO DISK 'default', " \
+               "day + toIntervalYear(2) TO VOLUME 'default'" in query, query
+        _optimize(alias, table)
+        assert sorted(after.objects.using(alias).values_list("day", "v")) == \
+            [(OLD, 3), (NEW, 5)]
+        unmigrate(alias, state, change)
+        assert " TTL " not in create_query(alias, table)
+        before.objects.using(alias).bulk_create([before(day=OLD, v=4)])
+        _optimize(alias, table)
+        assert sorted(before.objects.using(alias).values_list("day", "v")) == \
+            [(OLD, 3), (OLD, 4), (NEW, 5)]
     finally:
         drop(alias, table)
 
@@ -171,7 +210,7 @@ def test_projection_migrations(alias, request):
         change = detect(state, state_of(after))
         assert [type(op).__name__ for op in change] == ["AlterModelOptions"]
         migrate(alias, state, change)
-        assert "PROJECTION by_v" in _create_query(alias, table)
+        assert "PROJECTION by_v" in create_query(alias, table)
         with connections[alias].cursor() as cur:
             cur.execute("SELECT count() FROM system.projection_parts WHERE database = "
                         "currentDatabase() AND table = %s AND name = 'by_v' AND active", [table])
@@ -180,38 +219,133 @@ def test_projection_migrations(alias, request):
                       .values_list("v", "n"))
         assert rows == [(0, 10), (1, 10), (2, 10)]
         unmigrate(alias, state, change)
-        assert "PROJECTION" not in _create_query(alias, table)
+        assert "PROJECTION" not in create_query(alias, table)
     finally:
         drop(alias, table)
 
 
+@pytest.mark.parametrize("kind", ["materialized", "alias"])
 @pytest.mark.parametrize("alias", ALIASES)
-def test_column_option_migrations(alias, request):
-    """AddField of a MATERIALIZED column to a table with rows (computed for them),
-    AlterField dropping a codec (MODIFY COLUMN ... REMOVE CODEC), and back."""
+def test_column_option_migrations(alias, kind, request):
+    """AddField of a MATERIALIZED or ALIAS column to a table with rows (computed
+    for them), AlterField dropping a codec (MODIFY COLUMN ... REMOVE CODEC), a
+    changed expression (MODIFY COLUMN: an ALIAS reads the new one for every row,
+    a MATERIALIZED column keeps what was stored), and each migrated back."""
     conn = use_db(alias, request)
     codecs = conn.features.supports_column_codecs and conn.features.supports_remove_ttl
     before = _ttl_model(None, n=models.UInt64Field(default=0, codec="ZSTD(3)" if codecs else None))
     table = before._meta.db_table
     after = _ttl_model(None, table=table, n=models.UInt64Field(default=0),
-                       double=models.UInt64Field(materialized="v * 2"))
+                       double=models.UInt64Field(**{kind: "v * 2"}))
+    triple = _ttl_model(None, table=table, n=models.UInt64Field(default=0),
+                        double=models.UInt64Field(**{kind: "v * 3"}))
     try:
         state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
         before.objects.using(alias).bulk_create([before(day=OLD, v=4, n=1)])
         change = detect(state, state_of(after))
         assert sorted(type(op).__name__ for op in change) == \
             ["AddField"] + (["AlterField"] if codecs else [])
-        migrate(alias, state, change)
+        state2 = migrate(alias, state, change)
         cols = _columns(alias, table)
-        assert cols["double"][:2] == ("MATERIALIZED", "v * 2")
+        assert cols["double"][:2] == (kind.upper(), "v * 2")
         assert after.objects.using(alias).get().double == 8
         if codecs:
             assert cols["n"][2] == ""
+        after.objects.using(alias).bulk_create([after(day=NEW, v=5)])
+        recompute = detect(state2, state_of(triple))
+        assert [type(op).__name__ for op in recompute] == ["AlterField"]
+        migrate(alias, state2, recompute)
+        assert _columns(alias, table)["double"][:2] == (kind.upper(), "v * 3")
+        # The row inserted before AddField has no stored value (computed when
+        # read, as an ALIAS is); the later row keeps its stored MATERIALIZED one.
+        assert sorted(triple.objects.using(alias).values_list("v", "double")) == \
+            [(4, 12), (5, 15 if kind == "alias" else 10)]
+        unmigrate(alias, state2, recompute)
+        assert _columns(alias, table)["double"][:2] == (kind.upper(), "v * 2")
+        assert sorted(after.objects.using(alias).values_list("v", "double")) == [(4, 8), (5, 10)]
         unmigrate(alias, state, change)
         cols = _columns(alias, table)
         assert "double" not in cols
         if codecs:
             assert cols["n"][2] == "CODEC(ZSTD(3))"
+        assert sorted(before.objects.using(alias).values_list("v", "n")) == [(4, 1), (5, 0)]
+    finally:
+        drop(alias, table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_ephemeral_column_migrations(alias, request):
+    """AddField of an EPHEMERAL column and of a MATERIALIZED one computed from
+    it, on a table with rows; migrated back, both are gone. 18.16 refuses the
+    migration (naming 22.3) and the table is left as it was."""
+    conn = use_db(alias, request)
+    before = _ttl_model(None)
+    table = before._meta.db_table
+    after = _ttl_model(None, table=table, raw=models.StringField(ephemeral=True),
+                       size=models.UInt64Field(materialized="length(raw)"))
+    try:
+        state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
+        before.objects.using(alias).bulk_create([before(day=OLD, v=1)])
+        change = detect(state, state_of(after))
+        assert sorted(type(op).__name__ for op in change) == ["AddField", "AddField"]
+        if not conn.features.supports_ephemeral_columns:
+            with pytest.raises(NotSupportedError, match="ephemeral= .* needs ClickHouse 22.3"):
+                migrate(alias, state, change)
+            assert sorted(_columns(alias, table)) == ["day", "id", "v"]
+            assert list(before.objects.using(alias).values_list("v", flat=True)) == [1]
+            return
+        migrate(alias, state, change)
+        cols = _columns(alias, table)
+        assert cols["raw"][0] == "EPHEMERAL" and cols["size"][:2] == ("MATERIALIZED", "length(raw)")
+        after.objects.using(alias).bulk_create([after(day=NEW, v=2, raw="abcd")])
+        assert sorted(after.objects.using(alias).values_list("v", "raw", "size")) == \
+            [(1, None, 0), (2, None, 4)]
+        unmigrate(alias, state, change)
+        assert sorted(_columns(alias, table)) == ["day", "id", "v"]
+        assert sorted(before.objects.using(alias).values_list("v", flat=True)) == [1, 2]
+    finally:
+        drop(alias, table)
+
+
+def _comments(alias, table):
+    """(the table's comment, {column: comment})."""
+    conn = connections[alias]
+    with conn.cursor() as cur:
+        cur.execute("SELECT name, comment FROM system.columns WHERE database = "
+                    "currentDatabase() AND table = %s", [table])
+        columns = dict(cur.fetchall())
+    table_comment = one(alias, "SELECT comment FROM system.tables WHERE database = "
+                               "currentDatabase() AND name = %s", [table])[0] \
+        if conn.features.supports_comments else None
+    return table_comment, columns
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_comment_migrations(alias, request):
+    """db_comment and db_table_comment added to a model: the autodetector makes
+    AlterField and AlterModelTableComment, migrating applies them (the rows are
+    kept), migrating back removes them."""
+    conn = use_db(alias, request)
+    before = _ttl_model(None)
+    table = before._meta.db_table
+    after = _ttl_model(None, table=table, meta={"db_table_comment": "aged rows"},
+                       v=models.UInt64Field(db_comment="the value"))
+    try:
+        state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
+        before.objects.using(alias).bulk_create([before(day=OLD, v=7)])
+        change = detect(state, state_of(after))
+        assert sorted(type(op).__name__ for op in change) == \
+            ["AlterField", "AlterModelTableComment"]
+        migrate(alias, state, change)
+        assert _comments(alias, table) == (
+            ("aged rows", {"id": "", "day": "", "v": "the value"})
+            if conn.features.supports_comments else
+            (None, {"id": "", "day": "", "v": ""}))
+        assert list(after.objects.using(alias).values_list("day", "v")) == [(OLD, 7)]
+        unmigrate(alias, state, change)
+        assert _comments(alias, table) == (
+            "" if conn.features.supports_comments else None, {"id": "", "day": "", "v": ""})
+        assert list(before.objects.using(alias).values_list("day", "v")) == [(OLD, 7)]
     finally:
         drop(alias, table)
 
