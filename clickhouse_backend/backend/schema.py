@@ -625,6 +625,11 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 "SELECT name, type, default_kind, default_expression, %s FROM system.columns "
                 "WHERE database = currentDatabase() AND table = %%s" % comment, [table])
             existing = cursor.fetchall()
+            table_comment = ""
+            if self.connection.features.supports_comments:
+                cursor.execute("SELECT comment FROM system.tables WHERE database = "
+                               "currentDatabase() AND name = %s", [table])
+                table_comment = cursor.fetchone()[0]
         new_pk = new_field is not None and new_field.primary_key and not old_field.primary_key
         columns, selects = [], []
         for name, type_name, default_kind, default_expr, col_comment in existing:
@@ -670,6 +675,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         extra = self._extra_items(model)
         sql = "CREATE TABLE %s (%s) %s" % (
             self.quote_name(tmp), ", ".join(columns + extra), engine_sql)
+        if table_comment:
+            sql += " COMMENT %s" % quote_literal(table_comment)
         if new_field is not None and old_field.column != new_field.column:
             # Indexes, constraints and an explicit engine name the old column.
             sql = sql.replace(self.quote_name(old_field.column),

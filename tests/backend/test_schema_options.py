@@ -308,43 +308,55 @@ def test_ephemeral_column_migrations(alias, request):
 
 
 def _comments(alias, table):
-    """(the table's comment, {column: comment})."""
-    conn = connections[alias]
-    with conn.cursor() as cur:
+    """(the table's comment, {column: comment}); 18.16 has no system.tables.comment."""
+    with connections[alias].cursor() as cur:
         cur.execute("SELECT name, comment FROM system.columns WHERE database = "
                     "currentDatabase() AND table = %s", [table])
         columns = dict(cur.fetchall())
-    table_comment = one(alias, "SELECT comment FROM system.tables WHERE database = "
-                               "currentDatabase() AND name = %s", [table])[0] \
-        if conn.features.supports_comments else None
-    return table_comment, columns
+    comment = "comment" if connections[alias].features.supports_comments else "''"
+    return one(alias, "SELECT %s FROM system.tables WHERE database = currentDatabase() "
+                      "AND name = %%s" % comment, [table])[0], columns
 
 
 @pytest.mark.parametrize("alias", ALIASES)
 def test_comment_migrations(alias, request):
     """db_comment and db_table_comment added to a model: the autodetector makes
     AlterField and AlterModelTableComment, migrating applies them (the rows are
-    kept), migrating back removes them."""
+    kept), a rebuilt table (a key column's new type) keeps them, migrating back
+    removes them. Before 21.6 (Django's supports_comments), Django's system
+    checks warn that they are not stored and migrating changes nothing."""
     conn = use_db(alias, request)
     before = _ttl_model(None)
     table = before._meta.db_table
-    after = _ttl_model(None, table=table, meta={"db_table_comment": "aged rows"},
-                       v=models.UInt64Field(db_comment="the value"))
+    commented = dict(table=table, meta={"db_table_comment": "aged rows"},
+                     v=models.UInt64Field(db_comment="the value"))
+    after = _ttl_model(None, **commented)
+    # The key column retyped: the table is rebuilt.
+    retyped = _ttl_model(None, day=models.Date32Field() if conn.features.supports_date32
+                         else models.DateTimeField(), **commented)
+    none = ("", {"id": "", "day": "", "v": ""})
+    if not conn.features.supports_comments:
+        assert sorted(w.id for w in after.check(databases=[alias])) == \
+            ["fields.W163", "models.W046"]
     try:
         state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
         before.objects.using(alias).bulk_create([before(day=OLD, v=7)])
         change = detect(state, state_of(after))
         assert sorted(type(op).__name__ for op in change) == \
             ["AlterField", "AlterModelTableComment"]
-        migrate(alias, state, change)
-        assert _comments(alias, table) == (
-            ("aged rows", {"id": "", "day": "", "v": "the value"})
-            if conn.features.supports_comments else
-            (None, {"id": "", "day": "", "v": ""}))
+        state2 = migrate(alias, state, change)
+        commented_now = ("aged rows", {"id": "", "day": "", "v": "the value"}) \
+            if conn.features.supports_comments else none
+        assert _comments(alias, table) == commented_now
         assert list(after.objects.using(alias).values_list("day", "v")) == [(OLD, 7)]
+        rebuild = detect(state2, state_of(retyped))
+        assert [type(op).__name__ for op in rebuild] == ["AlterField"]
+        migrate(alias, state2, rebuild)
+        assert _comments(alias, table) == commented_now
+        assert list(after.objects.using(alias).values_list("v", flat=True)) == [7]
+        unmigrate(alias, state2, rebuild)
         unmigrate(alias, state, change)
-        assert _comments(alias, table) == (
-            "" if conn.features.supports_comments else None, {"id": "", "day": "", "v": ""})
+        assert _comments(alias, table) == none
         assert list(before.objects.using(alias).values_list("day", "v")) == [(OLD, 7)]
     finally:
         drop(alias, table)
