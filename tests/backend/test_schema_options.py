@@ -118,6 +118,7 @@ def test_table_ttl_delete_move_and_group_by(alias, request):
             [(OLD, 3), (NEW, 5)]
         assert sorted(where.objects.using(alias).values_list("day", "v")) == \
             [(OLD, 2), (NEW, 5)]
+        assert "GROUP BY day SET v = sum(v)" in create_query(alias, tables[1])  # not sumOrNull
         assert "TTL day + toIntervalYear(1), day + toIntervalDay(1) TO DISK 'default', " \
                "day + toIntervalDay(2) TO VOLUME 'default'" in create_query(alias, tables[2])
     finally:
