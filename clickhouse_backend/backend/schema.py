@@ -949,6 +949,8 @@ def _with_settings(settings):
     """A connection.execute_wrapper() that sends ``settings`` with the statement
     (the driver cursor's settings=)."""
     def run(execute, sql, params, many, context):
+        if many:
+            return execute(sql, params, many, context)
         with context["connection"].wrap_database_errors:
             return context["cursor"].cursor.execute(sql, params, settings=settings)
     return run
