@@ -813,8 +813,15 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     def _removed_column_options(self, old_field, new_field):
         """MODIFY COLUMN c REMOVE <property> for the options new_field drops."""
         removed = []
+        # MATERIALIZED/ALIAS share the column's one default slot: another kind
+        # (or a DEFAULT) in the new definition replaced it; nothing to remove.
+        kinds = ("materialized", "alias", "ephemeral")
+        replaced = any(getattr(new_field, k, None) is not None for k in kinds) or \
+            new_field.db_default is not NOT_PROVIDED
         for attr, keyword in (("codec", "CODEC"), ("ttl", "TTL"),
                               ("materialized", "MATERIALIZED"), ("alias", "ALIAS")):
+            if attr in kinds and replaced:
+                continue
             if getattr(old_field, attr, None) is not None and \
                     getattr(new_field, attr, None) is None:
                 self._require("supports_remove_ttl", "removing %s of column %s"

@@ -283,6 +283,59 @@ def test_column_option_migrations(alias, kind, request):
         drop(alias, table)
 
 
+# (options before, options after, the old row's value after migrating)
+KIND_CHANGES = [
+    ({"alias": "v + 1"}, {"materialized": "v + 1"}, 5),
+    ({"materialized": "v + 1"}, {"alias": "v + 1"}, 5),
+    ({"materialized": "v + 1"}, {}, 5),  # the stored value stays
+    ({"alias": "v + 1"}, {}, 0),  # never stored: the type's default
+    ({}, {"alias": "v + 1"}, 5),
+]
+
+
+@pytest.mark.parametrize("old,new,value", KIND_CHANGES)
+@pytest.mark.parametrize("alias", ALIASES)
+def test_column_kind_migrations(alias, old, new, value, request):
+    """A column changed between plain, MATERIALIZED and ALIAS: AlterField is
+    MODIFY COLUMN (one kind replaces the other) or, back to a plain column,
+    REMOVE ALIAS/MATERIALIZED (21.1+: 18.16 refuses, the column unchanged); the
+    row read back, and migrated back."""
+    conn = use_db(alias, request)
+    before = _ttl_model(None, w=models.UInt64Field(**old))
+    table = before._meta.db_table
+    after = _ttl_model(None, table=table, w=models.UInt64Field(**new))
+    removes = conn.features.supports_remove_ttl
+
+    def kind():
+        return _columns(alias, table)["w"][:2]
+
+    try:
+        state = migrate(alias, state_of(), detect(state_of(), state_of(before)))
+        before.objects.using(alias).bulk_create([before(day=OLD, v=4, **({} if old else {"w": 9}))])
+        change = detect(state, state_of(after))
+        assert [type(op).__name__ for op in change] == ["AlterField"]
+        kind_before = kind()
+        refused = pytest.raises(NotSupportedError, match="removing (ALIAS|MATERIALIZED) of "
+                                                         "column w needs ClickHouse 21.1")
+        if not new and not removes:
+            with refused:
+                migrate(alias, state, change)
+            assert kind() == kind_before
+            return
+        migrate(alias, state, change)
+        assert kind() == ((next(iter(new)).upper(), "v + 1") if new else ("", ""))
+        assert list(after.objects.using(alias).values_list("v", "w")) == [(4, value)]
+        if not old and not removes:
+            with refused:
+                unmigrate(alias, state, change)
+            return
+        unmigrate(alias, state, change)
+        assert kind() == kind_before
+        assert list(before.objects.using(alias).values_list("v", "w")) == [(4, 5 if old else 9)]
+    finally:
+        drop(alias, table)
+
+
 @pytest.mark.parametrize("alias", ALIASES)
 def test_ephemeral_column_migrations(alias, request):
     """AddField of an EPHEMERAL column and of a MATERIALIZED one computed from
@@ -308,7 +361,8 @@ def test_ephemeral_column_migrations(alias, request):
             return
         state2 = migrate(alias, state, change)
         cols = _columns(alias, table)
-        assert cols["raw"][0] == "EPHEMERAL" and cols["nbytes"][:2] == ("MATERIALIZED", "length(raw)")
+        assert cols["raw"][0] == "EPHEMERAL"
+        assert cols["nbytes"][:2] == ("MATERIALIZED", "length(raw)")
         after.objects.using(alias).bulk_create([after(day=NEW, v=2, raw="abcd")])
         assert sorted(after.objects.using(alias).values_list("v", "raw", "nbytes")) == \
             [(1, None, 0), (2, None, 4)]
