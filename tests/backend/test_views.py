@@ -317,12 +317,12 @@ def _country_model():
                       engine=models.MergeTree(order_by="code"))
 
 
-def _names_model(Country, lifetime=(0, 60), like=None):
+def _names_model(Country, lifetime=(0, 60), table=None):
     return make_model("CountryNames", {"code": models.StringField(primary_key=True),
                                        "name": models.StringField()},
                       view=models.Dictionary(Country, layout="COMPLEX_KEY_HASHED",
                                              lifetime=lifetime),
-                      table=like._meta.db_table if like else None)
+                      table=table)
 
 
 def _drop_dictionary(alias, name):
@@ -375,12 +375,14 @@ def test_dictionary_and_dict_get(alias, request):
 def test_dictionary_migrations(alias, request):
     """A dictionary and its source made by the autodetector (CreateModel), a
     changed declaration (AlterModelOptions: DROP and CREATE DICTIONARY), DeleteModel,
-    and each migrated back. 18.16 refuses it, naming 20.5."""
+    a new db_table (AlterModelTable: RENAME DICTIONARY), and each migrated back.
+    18.16 refuses it, naming 20.5."""
     conn = use_db(alias, request)
     Country = _country_model()
     Names = _names_model(Country)
-    Slower = _names_model(Country, lifetime=(0, 600), like=Names)
     name = Names._meta.db_table
+    Slower = _names_model(Country, lifetime=(0, 600), table=name)
+    Renamed = _names_model(Country, table=name + "_r")
     empty = state_of()
     create_ops = detect(empty, state_of(Country, Names))
     assert sorted(type(op).__name__ for op in create_ops) == ["CreateModel"] * 2
@@ -411,8 +413,17 @@ def test_dictionary_migrations(alias, request):
         assert not exists(alias, name)
         unmigrate(alias, state, delete)
         assert names() == [("DE", "Germany")]
+        rename = detect(state, state_of(Country, Renamed))
+        assert [type(op).__name__ for op in rename] == ["AlterModelTable"]
+        migrate(alias, state, rename)  # RENAME DICTIONARY
+        assert not exists(alias, name)
+        assert list(Renamed.objects.using(alias).values_list("code", "name")) == \
+            [("DE", "Germany")]
+        unmigrate(alias, state, rename)
+        assert names() == [("DE", "Germany")]
         unmigrate(alias, empty, create_ops)
         assert not exists(alias, name) and not exists(alias, Country._meta.db_table)
     finally:
         _drop_dictionary(alias, name)
+        _drop_dictionary(alias, name + "_r")
         drop(alias, Country._meta.db_table)
