@@ -76,7 +76,8 @@ async def test_json_functions_and_start_of_week(alias):
                         n=models.JSONLength(Value("[1, 2, 3]"))).values_list("p", "ok", "n")
     with no_thread_hop(alias):
         if not conn.features.has_to_start_of_week:
-            with pytest.raises(NotSupportedError, match=r"toStartOfWeek\(\) needs ClickHouse 19\.11"):
+            with pytest.raises(NotSupportedError,
+                               match=r"toStartOfWeek\(\) needs ClickHouse 19\.11"):
                 await week.afirst()
         else:
             rows = [r async for r in week]

@@ -63,7 +63,8 @@ async def test_cast_of_a_literal_exact_or_refused(alias):
             await mine.aupdate(pages=Coalesce(Cast(Value(-2**31 - 1), IntegerField()), F("pages")))
         assert (await mine.aget()).pages == 3
         got = await mine.annotate(v=Cast(Value(2**40), BigIntegerField()),
-                                  w=Cast(Value(-2**31), IntegerField())).values_list("v", "w").aget()
+                                  w=Cast(Value(-2**31), IntegerField())) \
+            .values_list("v", "w").aget()
         assert got == (2**40, -2**31)
         await mine.aupdate(pages=Cast(Coalesce(Value(2**31 - 1), F("pages")), IntegerField()))
         assert (await mine.aget()).pages == 2**31 - 1

@@ -293,8 +293,9 @@ def _fit_cast_literals(src, field, connection):
 
 def _cast(self, compiler, connection, **extra):
     """CAST keeping NULLs (ClickHouse refuses NULL -> T; 20.5's
-    cast_keep_nullable is not on by default), rounding to a DecimalField's
-    places (CAST truncates) and cutting to a CharField's max_length."""
+    cast_keep_nullable is not on by default), refusing a literal the type
+    cannot hold (_fit_cast_literals), rounding to a DecimalField's places
+    (CAST truncates) and cutting to a CharField's max_length."""
     field = self.output_field
     db_type = field.cast_db_type(connection)
     src = _fit_cast_literals(self.get_source_expressions()[0], field, connection)

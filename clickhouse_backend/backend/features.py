@@ -199,6 +199,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_ulid_functions = _since((23, 3))
     has_sha512_256 = _since((23, 7))
     has_generate_serial_id = _since((25, 1))
+    has_generate_serial_id_start = _since((25, 10))
     # toStartOfWeek(d[, mode]) came with the week modes of toYearWeek.
     has_to_start_of_week = _since((19, 11))
     # models.functions.json: JSONLength needs the JSON functions (19.4, see
@@ -213,7 +214,6 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_json_merge_patch = _since((23, 10))
     has_dynamic_type = _since((24, 5))
     has_json_all_values = _since((26, 4))
-    has_generate_serial_id_start = _since((25, 10))
     # QuerySet clauses (models/clauses.py). 18.16 has FINAL, SAMPLE, LIMIT n BY
     # and ARRAY JOIN; it refuses "LIMIT n OFFSET m BY" (syntax error) and fails
     # FINAL with SAMPLE ("Column 'intHash32(id)' already exists"). 19.x is where both parse; the first release
