@@ -91,7 +91,7 @@ mkdir -p "$out"
 timeout_s="${DJANGO_TESTS_TIMEOUT:-1800}"
 for m in "${modules[@]}"; do
     file="$out/${m}.jsonl"
-    rm -f "$file"
+    rm -f "$file" "$out/${m}.run.json"
     echo "==> $m ($target)" >&2
     t0=$SECONDS
     rc=0
