@@ -36,6 +36,10 @@ def _message(err):
     return _clip("%s: %s" % (exc_type.__name__, exc), 2000)
 
 
+# The target and server version of the run, for run.json (set once the test
+# databases are set up).
+_RUN_INFO = {}
+
 # Worst first: a test's outcome in run.json is its worst one (subtests).
 _ORDER = ["error", "fail", "xpass", "xfail", "skip", "pass"]
 
@@ -98,6 +102,17 @@ class RecordingResult(unittest.TextTestResult):
         if self._out is not None:
             self._out.close()
             self._out = None
+        # Before unittest prints the errors: printing one can raise (a subtest's
+        # description holding a lazy QuerySet that the server refuses).
+        path = os.environ.get("DJANGO_CH_RESULTS")
+        if path:
+            import django
+
+            info = dict(_RUN_INFO, django_version=list(django.VERSION[:3]),
+                        listed_only=bool(os.environ.get("DJANGO_CH_LISTED_ONLY")),
+                        tests=self.outcomes)
+            with open(_run_json(path), "w") as f:
+                json.dump(info, f, indent=1, sort_keys=True)
 
 
 class RecordingRunner(DiscoverRunner):
@@ -111,23 +126,9 @@ class RecordingRunner(DiscoverRunner):
 
         from tests.django_settings.skips import on_embedded
 
-        self._run_info = {"target": "embedded" if on_embedded(connection) else "server",
-                          "server_version": list(connection.server_version)}
+        _RUN_INFO.update(target="embedded" if on_embedded(connection) else "server",
+                         server_version=list(connection.server_version))
         return old
-
-    def run_suite(self, suite, **kwargs):
-        result = super().run_suite(suite, **kwargs)
-        path = os.environ.get("DJANGO_CH_RESULTS")
-        if path:
-            import django
-
-            info = dict(getattr(self, "_run_info", {}))
-            info.update(django_version=list(django.VERSION[:3]),
-                        listed_only=bool(os.environ.get("DJANGO_CH_LISTED_ONLY")),
-                        tests=result.outcomes)
-            with open(_run_json(path), "w") as f:
-                json.dump(info, f, indent=1, sort_keys=True)
-        return result
 
     def build_suite(self, *args, **kwargs):
         suite = super().build_suite(*args, **kwargs)
@@ -143,4 +144,7 @@ class RecordingRunner(DiscoverRunner):
         names = listed(connection.server_version, embedded=on_embedded(connection))
         keep = [t for t in iter_test_cases(suite)
                 if _name(t) in names or _name(t).rsplit(".", 1)[0] in names]
-        return unittest.TestSuite(keep)
+        # DJANGO_CH_REPEAT=N: each test N times in a row (triage.py --check re-runs
+        # a listing that passed by chance; its worst outcome counts).
+        repeat = int(os.environ.get("DJANGO_CH_REPEAT") or 1)
+        return unittest.TestSuite([t for t in keep for _ in range(repeat)])

@@ -3,6 +3,7 @@ ClickHouse limitation, to maintain tests/django_settings/skips.py:
 
     python tests/django_settings/triage.py [--write|--replace] /tmp/django-tests-server [...]
     python tests/django_settings/triage.py --stale DIR [...]   # after DJANGO_CH_LISTED_ONLY=1 runs
+    python tests/django_settings/triage.py --check DIR [...]   # the same runs: exit 1 on a bad listing
 
 prints (--write: merges into skips.GENERATED; --replace: replaces it,
 for result directories of runs with DJANGO_CH_NO_SKIPS=1) the failing tests that
@@ -16,7 +17,9 @@ import glob
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 
 # Run as a script (the documented way): the repository root must be importable for tests.*.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -103,7 +106,130 @@ def stale(dirs):
     return passed
 
 
+# A listing whose reason is by_chance (tied rows in no particular order) may pass
+# by chance: it is called stale only if it passes this many runs in a row.
+BY_CHANCE_RUNS = 20
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _covers(listed_name, test):
+    """Whether a listed name (a test or a class) covers a test of a run: its
+    own name, or "setUpClass (module.Class)" for an error of its class."""
+    m = re.match(r"^\w+ \((.+)\)$", test)
+    if m:  # a class-level error covers every listed test of the class
+        inner = m.group(1)
+        return listed_name == inner or listed_name.startswith(inner + ".") or \
+            inner.startswith(listed_name + ".")
+    return test == listed_name or test.startswith(listed_name + ".")
+
+
+def load_runs(dirs):
+    """(module, run.json contents) of every run in the result directories."""
+    for out in dirs:
+        for path in sorted(glob.glob(os.path.join(out, "*.run.json"))):
+            with open(path) as f:
+                yield os.path.basename(path)[:-len(".run.json")], json.load(f)
+
+
+def judge(module, run):
+    """Problems of one listed-only run, by the versions it ran with: a listed
+    test that passes, is skipped by Django itself, fails with a message none of
+    its reasons' FAILS_WITH matches, or is not in the run at all. Returns
+    (problems, by_chance): problems as (test, text); by_chance the passing
+    tests whose reasons are all by_chance, to re-run before calling them stale."""
+    django_version = tuple(run["django_version"][:2])
+    server_version = tuple(run["server_version"])
+    embedded = run["target"] == "embedded"
+    problems, by_chance = [], []
+    if not run.get("listed_only"):
+        return [(module, "not a DJANGO_CH_LISTED_ONLY=1 run")], []
+    reasons = collections.defaultdict(list)  # listed name: reasons
+    for reason, tests in S._applying(server_version, embedded, django_version):
+        for name in tests:
+            if name.split(".", 1)[0] == module:
+                reasons[name].append(reason)
+    tests = run["tests"]
+    for name, why in sorted(reasons.items()):
+        hits = {t: r for t, r in tests.items() if _covers(name, t)}
+        if not hits:
+            problems.append((name, "listed but not run (no such test in Django %s?)"
+                             % ".".join(map(str, run["django_version"]))))
+        for test, rec in sorted(hits.items()):
+            outcome, message = rec["outcome"], rec.get("message", "")
+            if outcome == "pass":
+                if all(r in S.BY_CHANCE for r in why):
+                    by_chance.append(test)
+                else:
+                    problems.append((test, "passes: not a failure to list"))
+            elif outcome == "skip":
+                problems.append((test, "skipped by Django itself (%s): the listing is dead"
+                                 % rec.get("first_line", "")))
+            elif outcome in ("fail", "error"):
+                missing = [S.reason_name(r) for r in why if r not in S.FAILS_WITH]
+                if missing:
+                    problems.append((test, "no FAILS_WITH for %s" % ", ".join(missing)))
+                elif not any(re.search(S.FAILS_WITH[r], message) for r in why):
+                    problems.append((test, "fails with %r, which its reason (%s) does not "
+                                     "describe (FAILS_WITH %s)" % (
+                                         rec.get("first_line", "")[:300],
+                                         "/".join(S.reason_name(r) for r in why),
+                                         " | ".join(S.FAILS_WITH[r] for r in why))))
+            else:  # xfail/xpass: listings are skips, never expected failures
+                problems.append((test, "outcome %s" % outcome))
+    return problems, by_chance
+
+
+def rerun(target, tests, runs):
+    """{test: worst outcome} of ``runs`` more runs of ``tests`` in one listed-only
+    run of scripts/django-tests.sh (DJANGO_CH_REPEAT), with the environment's
+    interpreter (PYTHON) and server (CLICKHOUSE_HTTP_URL), and that run's
+    run.json contents per module to check its versions against."""
+    out = tempfile.mkdtemp(prefix="chb-triage-rerun-")
+    env = dict(os.environ, DJANGO_CH_LISTED_ONLY="1", DJANGO_CH_REPEAT=str(runs),
+               DJANGO_TESTS_OUT=out)
+    labels = sorted({t.split(" ")[-1].strip("()") for t in tests})
+    subprocess.run(["bash", os.path.join(REPO, "scripts", "django-tests.sh"), "--target",
+                    target, "--no-report"] + labels, env=env, check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return dict(load_runs([out]))
+
+
+def check(dirs, runs=BY_CHANCE_RUNS, rerun=rerun):
+    """Problems of the listed-only runs in ``dirs`` (see judge()); a by-chance
+    listing that passes is re-run ``runs`` times and is stale only if it passes
+    every time."""
+    problems = []
+    for module, run in load_runs(dirs):
+        found, by_chance = judge(module, run)
+        problems += [("%s (%s, Django %s, server %s)" % (
+            t, run["target"], ".".join(map(str, run["django_version"][:2])),
+            ".".join(map(str, run["server_version"]))), text) for t, text in found]
+        if not by_chance:
+            continue
+        again = rerun(run["target"], by_chance, runs).get(module)
+        if again is None or (again["django_version"][:2], again["server_version"]) != (
+                run["django_version"][:2], run["server_version"]):
+            problems += [(t, "passed by chance; could not re-run it with the run's Django and "
+                          "server versions") for t in by_chance]
+            continue
+        for t in by_chance:
+            outcome = again["tests"].get(t, {}).get("outcome")
+            if outcome == "pass":
+                problems.append((t, "passes %d runs more: stale, although its reason says "
+                                 "it passes only by chance" % runs))
+    return problems
+
+
 def main(argv):
+    if "--check" in argv:
+        dirs = [a for a in argv if not a.startswith("--")]
+        runs = list(load_runs(dirs))
+        problems = check(dirs)
+        for test, text in problems:
+            print("BAD %s: %s" % (test, text))
+        print("triage --check: %d runs (%d listed tests), %d problems" % (
+            len(runs), sum(len(r["tests"]) for _, r in runs), len(problems)))
+        return 1 if problems or not runs else 0
     if "--stale" in argv:
         # runs with DJANGO_CH_LISTED_ONLY=1: which listings no longer fail
         # (a listing whose failure depends on the order of tied rows may pass)
@@ -139,4 +265,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
