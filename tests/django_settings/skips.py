@@ -948,17 +948,23 @@ def skips_for(version, embedded=False):
     return out
 
 
-def listed(version, embedded=False):
+def listed(version, embedded=False, django_version=None):
     """Every test name listed for a server version (and the embedded engine),
     whatever the reason."""
-    return set().union(*(tests for _, tests in _applying(version, embedded)))
+    return set().union(*(tests for _, tests in _applying(version, embedded, django_version)))
 
 
-def _applying(version, embedded):
-    """(reason, tests) of the listings that apply to a server version."""
-    entries = _entries() + (_embedded_entries() if embedded else [])
+def _applying(version, embedded, django_version=None):
+    """(reason, tests) of the listings that apply to a server version and a
+    Django version (default: the one installed)."""
+    entries = _entries(django_version) + (_embedded_entries(django_version) if embedded else [])
     return [(reason, tests) for gate, reason, tests in entries
             if gate is None or tuple(version) < gate]
+
+
+def reason_name(reason):
+    """The constant's name of a reason (MUTATIONS...)."""
+    return next((k for k, v in globals().items() if v is reason and k.isupper()), "?")
 
 
 # BEGIN DJANGO RELEASES ------------------------------------------------------
@@ -1293,3 +1299,85 @@ def _embedded_entries(django_version=None):
     release = tuple(django_version[:2])
     return [(None, reason, tests) for since, reason, tests in EMBEDDED_LISTED if release >= since]
 # END EMBEDDED -----------------------------------------------------------------
+
+# BEGIN FAILS_WITH -------------------------------------------------------------
+# What the failure of a test listed with each reason must show: a regex searched
+# in the exception's type and message ("DataError: ..."), as runner.py records
+# it in <module>.run.json. `triage.py --check` fails a listed-only run
+# (DJANGO_CH_LISTED_ONLY=1) whose listed test passes, is skipped by Django
+# itself, or fails with a message its reasons' patterns do not match.
+FAILS_WITH = {
+    MUTATIONS: (r"\d+ queries executed, \d+ expected|unexpectedly found in 'SELECT count\(\)|"
+                r"^AssertionError: 0 != 1$"),
+    CORRELATED: (r"Syntax error: failed at position \d+[^\n]*(EXISTS|\(SELECT|AS \"?a\"? FROM)|"
+                 r"Cannot decorrelate query|Correlated subqueries (are|in [a-z ]+ are) not "
+                 r"supported|Unknown identifier: \w+\.\w+|can't find correlated column|"
+                 r"Scalar subquery returned more than one row"),
+    CORRELATED_MODERN: (r"Cannot find column __table\d+\.\w+ in actions DAG|Correlated subqueries "
+                        r"are not supported as IN function arguments|can't find correlated column|"
+                        r"Cannot decorrelate query"),
+    CORRELATED_LIMIT: r"Cannot decorrelate query, because 'Limit' step is not supported",
+    UNION_SUBQUERY: r"getResultType is not supported for UNION query tree node",
+    ONE_JOIN: r"more than one JOIN in query is not implemented",
+    SECONDS: r"AssertionError: [^\n]*datetime\.(datetime|time|timedelta)\(",
+    MICROSECONDS_REFUSED: r"^DataError: [^\n]* has microseconds, which its column \(DateTime",
+    EMULATED_EMPTY_AGGREGATES: r"^AssertionError: 3 != 2$",
+    OLD_DATETIME_DATA: r"^DataError: 1945-04-25 [\d:]+ is out of range for original_opening",
+    DATE_RANGE: (r"^DataError: 1[89]\d\d-\d\d-\d\d[^\n]* is out of range for \w+ \(Date|"
+                 r"datetime\.(datetime|date)\(1970, 1, 1[,)][^\n]*!= [^\n]*datetime\.(datetime|date)"
+                 r"\(1[89]\d\d,"),
+    NULL_DATA_ERROR: r"out of range of type|DataError",
+    KEY_COLUMNS: r"Cannot change the type of key column|key column",
+    NOT_NULL_ALTER: r"Cannot convert column '\w+' from nullable type",
+    OLD_FUNCTIONS: r"Unknown function|Unknown identifier: CURRENT",
+    NO_CONSTRAINTS: r"(Integrity|Database)Error not raised|IntegrityError'>[^\n]*\) not raised",
+    NO_RETURNING: r"'RETURNING [^']*' not found in '[^']*INSERT INTO",
+    NO_JSON_FUNCTIONS: r"JSON key lookups need ClickHouse 19\.4",
+    JOIN_TYPES: r"Type mismatch of columns to JOIN by",
+    UNION_DISTINCT: r"union\(\) without all=True is UNION DISTINCT, which needs ClickHouse 19\.18",
+    SNOWFLAKE_VALUES: r"^DataError: \d{16,} is out of range for \w+ \((Positive)?(Small)?IntegerField\)",
+    SNOWFLAKE_KEYS: r"^AssertionError: '(Int64|BigIntegerField)' != '(U?Int(8|16|32)|IntegerField)'",
+    UNORDERED: r"^AssertionError: (Sequences|Lists|Tuples) differ",
+    UNORDERED_BY_CHANCE: r"^AssertionError: (Sequences|Lists|Tuples) differ",
+    OLD_JOIN_KEYS: r"^AssertionError: ",
+    OLD_DECIMALS: r"Illegal types? of argument|no supertype|Decimal\(",
+    OLD_COUNT_NULL: r"^AssertionError: None != 0$",
+    OLD_DATE_STRING: r"Cannot (parse|convert)|Illegal types",
+    OLD_JOIN_FILTER: r"Size of filter doesn't match size of column",
+    NO_INDEXES: (r"_idx'|not found in \['id'\]|Found wrong number \(0\) of indexes|KeyError: 'type'|"
+                 r"CREATE INDEX without TYPE is forbidden|DatabaseError not raised|"
+                 r"^AssertionError: (False is not True|True != False)$|Lists differ: \[<Index|"
+                 r"Lists differ: \[\] != \['schema_"),
+    NO_DEFERRED_SQL: r"^AssertionError: (\d+) not greater than \1$",
+    NO_TRANSACTIONS: r"^AssertionError: (1 != 0|True is not false)$",
+    MISSING_AS_DEFAULT: r"^AssertionError: DatabaseError not raised$",
+    ONE_STRING_TYPE: (r"'(TextField|Text)'[^\n]*!= [^\n]*'(CharField|BinaryField)'|"
+                      r"'TextField'\] != \[[^\n]*'BinaryField'|Lists differ: \[\] != \[\d+|"
+                      r"models\.CharField\(\)' not found"),
+    CH_SQL_SPELLING: r"'LOWER\(\\?\"name\\?\"\)' not found in '[^']*lowerUTF8",
+    RAW_ENGINE_LESS: r"ENGINE|Expected one of",
+    DROP_VIEW: r"Syntax error[^\n]*DROP VIEW|DROP VIEW",
+    RAW_DELETE: r"Unknown expression identifier `DELETE`|DELETE FROM",
+    RAW_UPDATE: r"Lightweight updates are not supported|ENGINE",
+    CHECK_CONSTRAINTS: r"CHECK constraints need ClickHouse 19\.14",
+    BOOL_TYPE: r"UInt8|IPv[46]|BooleanField|GenericIPAddressField",
+    AWARE_RAW_DATETIMES: r"^AttributeError: 'str' object has no attribute 'time'$",
+    YEAR_RANGE: r"^DataError: 0999-[^\n]* is out of range for \w+ \((Date|DateTime)",
+    JSON_KEY_PARAMS: r"not found in 'SELECT [^']*JSONExtract",
+    JSON_NOT_VALIDATED: r"IntegrityError'>, [^\n]*\) not raised",
+    TO_JSON_STRING: r"toJSONString|21\.7",
+    PAD: r"leftPadUTF8|rightPadUTF8|21\.8",
+    SHA512_FN: r"SHA512|21\.9",
+    SHA384_FN: r"SHA384|21\.11",
+    DISTINCT_JOIN: r"^AssertionError: ",
+    QUERY_FACTS: r"\['sql', 'time', 'query_id', 'read_rows', 'read_bytes'\] != \['sql', 'time'\]",
+    BOOL_WHERE: r"= True|= true",
+    DB_DEFAULT_QUERY: r"queries executed, \d+ expected",
+    STRING_AGG_DISTINCT: r"DISTINCT|groupConcat",
+    JSON_TEXT: r"^AssertionError: ",
+    STRING_AGG: r"STRING_AGG|StringAgg|26\.5",
+    OLD_JOIN_EXTRA: r"unknown combination of JOIN",
+    EMBEDDED_ONE_PROCESS: r"Another server instance in same directory is already running",
+}
+BY_CHANCE = {UNORDERED, UNORDERED_BY_CHANCE}
+# END FAILS_WITH ---------------------------------------------------------------
