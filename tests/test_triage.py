@@ -113,6 +113,27 @@ def test_class_level_error_covers_the_listed_tests_of_the_class(tmp_path, capsys
     assert rc == 0, out
 
 
+def test_django_skip_inside_a_listed_class_is_not_a_dead_listing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(S, "MANUAL", S.MANUAL + [((20, 1), S.ONE_JOIN, ["fake.tests.ClassTests"])])
+    tests = {JOIN_TEST: outcome("error", TWO_JOINS),
+             "fake.tests.ClassTests.test_a": outcome("error", TWO_JOINS),
+             "fake.tests.ClassTests.test_b": outcome("skip", "Database doesn't support feature")}
+    rc, out = check(tmp_path, capsys, tests)
+    assert rc == 0, out
+    # Every test of the class skipped by Django: the listing is dead.
+    tests["fake.tests.ClassTests.test_a"] = outcome("skip", "Database doesn't support feature")
+    rc, out = check(tmp_path, capsys, tests)
+    assert rc == 1 and "skipped by Django itself" in out
+
+
+def test_test_listed_twice_may_fail_with_either_reason(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(S, "MANUAL", S.MANUAL + [((20, 1), S.UNION_DISTINCT, [JOIN_TEST])])
+    union = ("NotSupportedError: union() without all=True is UNION DISTINCT, which needs "
+             "ClickHouse 19.18 or later (server is 18.16.1); use union(..., all=True).")
+    rc, out = check(tmp_path, capsys, {JOIN_TEST: outcome("error", union)})
+    assert rc == 0, out
+
+
 class Rerun:
     """Stands in for the subprocess re-run: what the re-run's run.json holds."""
 

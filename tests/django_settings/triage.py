@@ -251,7 +251,7 @@ def main(argv):
         # runs with DJANGO_CH_LISTED_ONLY=1: which listings no longer fail
         # (a listing whose failure depends on the order of tied rows may pass)
         by_chance = set().union(*(tests for _, reason, tests in S._entries()
-                                  if reason in (S.UNORDERED, S.UNORDERED_BY_CHANCE)))
+                                  if reason in S.BY_CHANCE))
         for t in sorted(stale([a for a in argv if not a.startswith("--")])):
             print(t + ("  (order by chance: keep)" if t in by_chance else ""))
         return
