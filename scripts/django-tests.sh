@@ -28,9 +28,8 @@
 # section of docs/django-test-results.md.
 #
 # Failures that are ClickHouse limitations are listed, with the reason, in
-# clickhouse_backend/backend/features.py (django_test_skips /
-# django_test_expected_failures), which Django applies when it runs its own
-# suite (RUNNING_DJANGOS_TEST_SUITE=true, set by runtests.py).
+# tests/django_settings/skips.py, which DatabaseFeatures.django_test_skips returns
+# when Django runs its own suite (the settings name it in DATABASES' TEST).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
