@@ -175,22 +175,10 @@ MANUAL = [
         "test_annotation_subquery_outerref_transform",
     ]),
     ((20, 1), SECONDS, [
-        "expressions.tests.FTimeDeltaTests.test_date_comparison",
-        "expressions.tests.FTimeDeltaTests.test_date_minus_duration",
-        "expressions.tests.FTimeDeltaTests.test_datetime_subtraction",
-        "expressions.tests.FTimeDeltaTests.test_delta_add",
-        "expressions.tests.FTimeDeltaTests.test_delta_subtract",
-        "expressions.tests.FTimeDeltaTests.test_delta_update",
-        "expressions.tests.FTimeDeltaTests.test_duration_with_datetime",
-        "expressions.tests.FTimeDeltaTests.test_durationfield_add",
-        "expressions.tests.FTimeDeltaTests.test_exclude",
-        "expressions.tests.FTimeDeltaTests.test_mixed_comparisons1",
-        "expressions.tests.FTimeDeltaTests.test_time_subtraction",
     ]),
     ((20, 1), DATE_RANGE, [
         "aggregation.tests.AggregateTestCase.test_aggregate_transform",
         "aggregation.tests.AggregateTestCase.test_group_by_transform_column",
-        "expressions.tests.FTimeDeltaTests.test_datetime_subtraction_microseconds",
     ]),
     (None, NO_INDEXES, [
         'migrations.test_operations.OperationTests.test_add_func_index',
@@ -717,9 +705,6 @@ GENERATED = [
         'queries.tests.UnionTests.test_BA_BCA__BAB_BAC_BCA',
     ]),
     ((20, 1), SECONDS, [
-        'expressions.tests.FTimeDeltaTests.test_datetime_and_duration_field_addition_with_annotate_and_no_output_field',
-        'expressions.tests.FTimeDeltaTests.test_duration_with_datetime_microseconds',
-        'expressions.tests.FTimeDeltaTests.test_negative_timedelta_update',
         'queries.tests.Queries4Tests.test_filter_reverse_non_integer_pk',
     ]),
     ((21, 1), EMULATED_EMPTY_AGGREGATES, [
@@ -1209,16 +1194,6 @@ DJANGO_RELEASE_LISTED += [
         "db_functions.datetime.test_now.NowTests.test_basic",
         "db_functions.text.test_concat.ConcatTests.test_mixed_char_text",
         "db_functions.text.test_strindex.StrIndexTests.test_annotate_textfield",
-        "expressions.tests.FTimeDeltaTests.test_date_case_subtraction",
-        "expressions.tests.FTimeDeltaTests.test_date_subtraction",
-        "expressions.tests.FTimeDeltaTests.test_datetime_and_durationfield_addition_with_filter",
-        "expressions.tests.FTimeDeltaTests.test_datetime_subtraction_with_annotate_and_no_output_field",
-        "expressions.tests.FTimeDeltaTests.test_duration_expressions",
-        "expressions.tests.FTimeDeltaTests.test_durationfield_multiply_divide",
-        "expressions.tests.FTimeDeltaTests.test_invalid_operator",
-        "expressions.tests.FTimeDeltaTests.test_mixed_comparisons2",
-        "expressions.tests.FTimeDeltaTests.test_multiple_query_compilation",
-        "expressions.tests.FTimeDeltaTests.test_query_clone",
         "expressions.tests.FieldTransformTests.test_month_aggregation",
         "expressions.tests.FieldTransformTests.test_multiple_transforms_in_values",
         "expressions.tests.FieldTransformTests.test_transform_in_values",
@@ -1327,6 +1302,9 @@ MANUAL += [
         "basic.tests.ModelRefreshTests.test_refresh_unsaved",
         "basic.tests.ModelRefreshTests.test_refresh_with_related",
         "basic.tests.ModelTest.test_microsecond_precision",
+        # setUpTestData stores Experiment.start = 2010-06-25 12:15:30.747000: every test
+        # of the class fails on 18.16 (its own reason, if any, applies from 20.1).
+        "expressions.tests.FTimeDeltaTests",
         # Also MUTATIONS (any server): on 18.16 the test data's timezone.now() fails first.
         "basic.tests.SelectOnSaveTests.test_select_on_save",
         "basic.tests.SelectOnSaveTests.test_select_on_save_lying_update",
