@@ -140,7 +140,6 @@ MANUAL = [
         "expressions.tests.BasicExpressionsTests.test_nested_subquery_outer_ref_2",
         "expressions.tests.BasicExpressionsTests.test_nested_subquery_outer_ref_with_autofield",
         "queries.tests.ExcludeTests.test_subquery_exclude_outerref",
-        "queries.tests.ExcludeTests.test_exclude_m2m_through",
         # A correlated LIMIT (UNION: not rewritten as argMin/argMax).
         "queries.test_qs_combinators.QuerySetSetOperationTests."
         "test_union_in_subquery_related_outerref",
@@ -1267,7 +1266,15 @@ SNOWFLAKE_SETUP_LEFTOVERS = (
 DOLLAR_ALIAS = (
     "ClickHouse before 20.1 cannot parse a quoted alias that starts with $ (the test "
     "checks that such an alias is quoted): syntax error at the $")
+OUTER_ALIAS = (
+    "ClickHouse resolves \"table\".\"column\" to the nearest table of that name, even one "
+    "aliased in a subquery, so the backend gives an outer table that a subquery reads again "
+    "another alias (O0): the rows are right, but the test counts the unaliased "
+    "\"queries_company\".\"id\" in the SQL")
 MANUAL += [
+    (None, OUTER_ALIAS, [
+        "queries.tests.ExcludeTests.test_exclude_m2m_through",
+    ]),
     (None, UNIQUE_NOT_CREATED, [
         "inspectdb.tests.InspectDBTestCase.test_same_relations",
         "inspectdb.tests.InspectDBTestCase.test_unique_together_meta",
@@ -1396,6 +1403,7 @@ FAILS_WITH = {
     NO_SAVEPOINTS: r"^TransactionManagementError: An error occurred in the current transaction",
     SNOWFLAKE_SETUP_LEFTOVERS: (r"^DataError: \d{16,} is out of range for id \(IntegerField\)|"
                                 r"^MultipleObjectsReturned: get\(\) returned more than one"),
+    OUTER_ALIAS: r"^AssertionError: 0 != 2$",
     DOLLAR_ALIAS: r"Syntax error: failed at position \d+: \$",
     EMBEDDED_ONE_PROCESS: r"Another server instance in same directory is already running",
 }
