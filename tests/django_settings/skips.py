@@ -461,7 +461,6 @@ MANUAL += [
         "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_week_func",
         "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_year_func",
         "db_functions.datetime.test_now.NowTests.test_microseconds",
-        "model_fields.test_datetimefield.DateTimeFieldTests.test_datetimes_save_completely",
     ]),
     ((21, 7), TO_JSON_STRING, [
         "db_functions.json.test_json_array.JSONArrayTests.test_basic",
@@ -1309,6 +1308,7 @@ MANUAL += [
         "basic.tests.ModelRefreshTests.test_refresh_unsaved",
         "basic.tests.ModelRefreshTests.test_refresh_with_related",
         "basic.tests.ModelTest.test_microsecond_precision",
+        "model_fields.test_datetimefield.DateTimeFieldTests.test_datetimes_save_completely",
         # setUpTestData stores Experiment.start = 2010-06-25 12:15:30.747000: every test
         # of the class fails on 18.16 (its own reason, if any, applies from 20.1).
         "expressions.tests.FTimeDeltaTests",
