@@ -244,8 +244,12 @@ def main(argv):
         problems = check(dirs)
         for test, text in problems:
             print("BAD %s: %s" % (test, text))
-        print("triage --check: %d runs (%d listed tests), %d problems" % (
-            len(runs), sum(len(r["tests"]) for _, r in runs), len(problems)))
+        counts = collections.Counter(
+            {"error": "fail"}.get(rec["outcome"], rec["outcome"])
+            for _, run in runs for rec in run["tests"].values())
+        print("triage --check: %d runs, %d listed tests: %d fail, %d pass, %d skipped by "
+              "Django; %d problems" % (len(runs), sum(counts.values()), counts["fail"],
+                                       counts["pass"], counts["skip"], len(problems)))
         return 1 if problems or not runs else 0
     if "--stale" in argv:
         # runs with DJANGO_CH_LISTED_ONLY=1: which listings no longer fail
