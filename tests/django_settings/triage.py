@@ -135,14 +135,15 @@ def judge(module, run):
     """Problems of one listed-only run, by the versions it ran with: a listed
     test that passes, is skipped by Django itself, fails with a message none of
     its reasons' FAILS_WITH matches, or is not in the run at all. Returns
-    (problems, by_chance): problems as (test, text); by_chance the passing
-    tests whose reasons are all by_chance, to re-run before calling them stale."""
+    (problems, by_chance, judged): problems as (test, text); by_chance the passing
+    tests whose reasons are all by_chance, to re-run before calling them stale;
+    judged {test: outcome} of the run's tests that the listing covers."""
     django_version = tuple(run["django_version"][:2])
     server_version = tuple(run["server_version"])
     embedded = run["target"] == "embedded"
     problems, by_chance = [], []
     if not run.get("listed_only"):
-        return [(module, "not a DJANGO_CH_LISTED_ONLY=1 run")], []
+        return [(module, "not a DJANGO_CH_LISTED_ONLY=1 run")], [], {}
     reasons = collections.defaultdict(list)  # listed name: reasons
     for reason, tests in S._applying(server_version, embedded, django_version):
         for name in tests:
@@ -188,7 +189,7 @@ def judge(module, run):
                                      " | ".join(S.FAILS_WITH[r] for r in reasons_of_test))))
         else:  # xfail/xpass: listings are skips, never expected failures
             problems.append((test, "outcome %s" % outcome))
-    return problems, by_chance
+    return problems, by_chance, {t: tests[t]["outcome"] for t in why}
 
 
 def rerun(target, tests, runs):
@@ -211,13 +212,15 @@ def rerun(target, tests, runs):
     return runs
 
 
-def check(dirs, runs=BY_CHANCE_RUNS, rerun=rerun):
+def check(dirs, runs=BY_CHANCE_RUNS, rerun=rerun, counts=None):
     """Problems of the listed-only runs in ``dirs`` (see judge()); a by-chance
     listing that passes is re-run ``runs`` times and is stale only if it passes
-    every time."""
+    every time. ``counts`` (a Counter) gets the outcomes of the listed tests."""
     problems = []
     for module, run in load_runs(dirs):
-        found, by_chance = judge(module, run)
+        found, by_chance, judged = judge(module, run)
+        if counts is not None:
+            counts.update({"error": "fail"}.get(o, o) for o in judged.values())
         problems += [("%s (%s, Django %s, server %s)" % (
             t, run["target"], ".".join(map(str, run["django_version"][:2])),
             ".".join(map(str, run["server_version"]))), text) for t, text in found]
@@ -241,12 +244,10 @@ def main(argv):
     if "--check" in argv:
         dirs = [a for a in argv if not a.startswith("--")]
         runs = list(load_runs(dirs))
-        problems = check(dirs)
+        counts = collections.Counter()
+        problems = check(dirs, counts=counts)
         for test, text in problems:
             print("BAD %s: %s" % (test, text))
-        counts = collections.Counter(
-            {"error": "fail"}.get(rec["outcome"], rec["outcome"])
-            for _, run in runs for rec in run["tests"].values())
         print("triage --check: %d runs, %d listed tests: %d fail, %d pass, %d skipped by "
               "Django; %d problems" % (len(runs), sum(counts.values()), counts["fail"],
                                        counts["pass"], counts["skip"], len(problems)))
