@@ -87,6 +87,16 @@ def test_gate_uses_the_runs_server_version(tmp_path, capsys):
     assert rc == 0, out
 
 
+def test_range_gate_applies_from_its_first_version(tmp_path, capsys, monkeypatch):
+    # Listed from 21.9 on (Django skips the test before): not asked of 18.16.
+    monkeypatch.setattr(S, "MANUAL", S.MANUAL + [(((21, 9), None), S.ONE_JOIN, [NEW_TEST])])
+    ok = {JOIN_TEST: outcome("error", TWO_JOINS)}
+    assert check(tmp_path, capsys, ok)[0] == 0
+    rc, out = check(tmp_path, capsys, ok, server=(21, 9, 1))
+    assert rc == 1 and "listed but not run" in out and NEW_TEST in out
+    assert S.gate_applies(((21, 9), (22, 1)), (21, 12)) and not S.gate_applies(((21, 9), (22, 1)), (22, 1))
+
+
 def test_django_release_listing_uses_the_runs_django_version(tmp_path, capsys):
     ok = {JOIN_TEST: outcome("error", TWO_JOINS)}
     # Listed from Django 6.1 on: a 5.2 run is not asked for it ...

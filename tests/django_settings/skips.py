@@ -7,7 +7,8 @@ own suite (scripts/django-tests.sh, docs/django-test-results.md).
 
 MANUAL and GENERATED (kept up to date by tests/django_settings/triage.py from
 the failures of a run) list (gate, reason, tests): gate None for every server
-version, else the first version that lifted the limitation. Set
+version, else the first version that lifted the limitation, or (since, before)
+for a range (see gate_applies()). Set
 DJANGO_CH_NO_SKIPS=1 to run everything.
 """
 
@@ -126,8 +127,8 @@ MANUAL = [
     (None, UNORDERED, [
         "expressions.test_queryset_values.ValuesExpressionsTests.test_values_expression",
     ]),
-    (None, CORRELATED_LIMIT, [
-        # Skipped before 21.9 by supports_over_clause anyway.
+    # From 21.9: Django skips it before (supports_over_clause), a listing there is dead.
+    (((21, 9), None), CORRELATED_LIMIT, [
         "expressions_window.tests.WindowFunctionTests.test_subquery_row_range_rank",
     ]),
     (None, CORRELATED_MODERN, [
@@ -813,8 +814,20 @@ def _applying(version, embedded, django_version=None):
     """(reason, tests) of the listings that apply to a server version and a
     Django version (default: the one installed)."""
     entries = _entries(django_version) + (_embedded_entries(django_version) if embedded else [])
-    return [(reason, tests) for gate, reason, tests in entries
-            if gate is None or tuple(version) < gate]
+    return [(reason, tests) for gate, reason, tests in entries if gate_applies(gate, version)]
+
+
+def gate_applies(gate, version):
+    """Whether a listing's gate applies to a server version: None for every
+    version, (20, 1) before 20.1, ((21, 9), None) from 21.9 on, ((a), (b)) from
+    a and before b."""
+    version = tuple(version)
+    if gate is None:
+        return True
+    if isinstance(gate[0], tuple) or gate[0] is None:
+        since, before = gate
+        return (since is None or version >= since) and (before is None or version < before)
+    return version < gate
 
 
 def reason_name(reason):
