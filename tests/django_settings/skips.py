@@ -163,7 +163,6 @@ MANUAL = [
         "test_filtered_aggregate_empty_condition",
     ]),
     ((20, 1), OLD_DATE_STRING, [
-        "queries.tests.Queries1Tests.test_filter_by_related_field_transform",
     ]),
     ((20, 1), OLD_JOIN_FILTER, [
         "queries.tests.ReverseJoinTrimmingTest.test_reverse_trimming",
@@ -471,9 +470,7 @@ GENERATED = [
         'queries.test_qs_combinators.QuerySetSetOperationTests.test_union_in_subquery_related_outerref',
         'queries.test_qs_combinators.QuerySetSetOperationTests.test_union_in_with_ordering',
         'queries.test_qs_combinators.QuerySetSetOperationTests.test_union_in_with_ordering_and_slice',
-        'queries.test_qs_combinators.QuerySetSetOperationTests.test_union_multiple_models_with_values_and_datetime_annotations',
         'queries.test_qs_combinators.QuerySetSetOperationTests.test_union_multiple_models_with_values_list_and_annotations',
-        'queries.test_qs_combinators.QuerySetSetOperationTests.test_union_multiple_models_with_values_list_and_datetime_annotations',
         'queries.test_qs_combinators.QuerySetSetOperationTests.test_union_multiple_models_with_values_list_and_order',
         'queries.test_qs_combinators.QuerySetSetOperationTests.test_union_multiple_models_with_values_list_and_order_by_extra_select',
         'queries.test_qs_combinators.QuerySetSetOperationTests.test_union_nested',
@@ -578,17 +575,6 @@ GENERATED = [
         'queries.tests.Queries1Tests.test_tickets_2080_3592',
         'queries.tests.Queries1Tests.test_tickets_2874_3002',
         'queries.tests.Queries1Tests.test_tickets_5324_6704',
-        'queries.tests.Queries4Tests.test_combine_join_reuse',
-        'queries.tests.Queries4Tests.test_ticket14876',
-        'queries.tests.Queries4Tests.test_ticket15316_exclude_false',
-        'queries.tests.Queries4Tests.test_ticket15316_exclude_true',
-        'queries.tests.Queries4Tests.test_ticket15316_filter_false',
-        'queries.tests.Queries4Tests.test_ticket15316_filter_true',
-        'queries.tests.Queries4Tests.test_ticket15316_one2one_exclude_false',
-        'queries.tests.Queries4Tests.test_ticket15316_one2one_exclude_true',
-        'queries.tests.Queries4Tests.test_ticket15316_one2one_filter_false',
-        'queries.tests.Queries4Tests.test_ticket15316_one2one_filter_true',
-        'queries.tests.Queries4Tests.test_ticket7095',
         'queries.tests.Queries5Tests.test_ordering',
         'queries.tests.Queries5Tests.test_ticket9848',
         'queries.tests.Queries6Tests.test_multiple_columns_with_the_same_name_slice',
@@ -602,7 +588,6 @@ GENERATED = [
         'queries.tests.UnionTests.test_BA_BCA__BAB_BAC_BCA',
     ]),
     ((20, 1), SECONDS, [
-        'queries.tests.Queries4Tests.test_filter_reverse_non_integer_pk',
     ]),
     ((21, 1), EMULATED_EMPTY_AGGREGATES, [
         'aggregation.tests.AggregateAnnotationPruningTests.test_referenced_aggregate_annotation_kept',
@@ -760,6 +745,11 @@ MANUAL += [
         "annotations.tests.NonAggregateAnnotationTestCase",
     ]),
     ((20, 1), DATE_RANGE, [
+        # ReservedName/Number created 1966-06-06
+        "queries.test_qs_combinators.QuerySetSetOperationTests."
+        "test_union_multiple_models_with_values_and_datetime_annotations",
+        "queries.test_qs_combinators.QuerySetSetOperationTests."
+        "test_union_multiple_models_with_values_list_and_datetime_annotations",
         # Person(birthday=1940-10-09) in setUpTestData
         "get_or_create.tests.GetOrCreateTests",
         # Person(birthday=1940...1943)
@@ -1299,6 +1289,22 @@ MANUAL += [
         "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_func",
         "db_functions.datetime.test_extract_trunc.DateFunctionWithTimeZoneTests.test_trunc_week_before_1000",
         "db_functions.json.test_json_array.JSONArrayTests.test_textfield",
+        "queries.tests.Queries4Tests.test_filter_reverse_non_integer_pk",
+        # Also listed for another reason, which applies from 20.1:
+        "queries.tests.Queries1Tests.test_filter_by_related_field_transform",
+        "queries.tests.Queries4Tests.test_combine_join_reuse",
+        "queries.tests.Queries4Tests.test_join_reuse_order",
+        "queries.tests.Queries4Tests.test_ticket14876",
+        "queries.tests.Queries4Tests.test_ticket15316_exclude_false",
+        "queries.tests.Queries4Tests.test_ticket15316_exclude_true",
+        "queries.tests.Queries4Tests.test_ticket15316_filter_false",
+        "queries.tests.Queries4Tests.test_ticket15316_filter_true",
+        "queries.tests.Queries4Tests.test_ticket15316_one2one_exclude_false",
+        "queries.tests.Queries4Tests.test_ticket15316_one2one_exclude_true",
+        "queries.tests.Queries4Tests.test_ticket15316_one2one_filter_false",
+        "queries.tests.Queries4Tests.test_ticket15316_one2one_filter_true",
+        "queries.tests.Queries4Tests.test_ticket24525",
+        "queries.tests.Queries4Tests.test_ticket7095",
         # setUpTestData stores Experiment.start = 2010-06-25 12:15:30.747000: every test
         # of the class fails on 18.16 (its own reason, if any, applies from 20.1).
         "expressions.tests.FTimeDeltaTests",
