@@ -156,18 +156,12 @@ MANUAL = [
     ((20, 1), OLD_JOIN_KEYS, [
         "queries.tests.Ticket14056Tests.test_ticket_14056",
     ]),
-    ((20, 1), OLD_DECIMALS, [
-    ]),
     ((20, 1), OLD_COUNT_NULL, [
         "aggregation.test_filter_argument.FilteredAggregateTests."
         "test_filtered_aggregate_empty_condition",
     ]),
-    ((20, 1), OLD_DATE_STRING, [
-    ]),
     ((20, 1), OLD_JOIN_FILTER, [
         "queries.tests.ReverseJoinTrimmingTest.test_reverse_trimming",
-    ]),
-    ((20, 1), ONE_JOIN, [
     ]),
     ((25, 0), CORRELATED, [
         "expressions.tests.FTimeDeltaTests.test_time_subquery_subtraction",
@@ -175,8 +169,6 @@ MANUAL = [
         "expressions.tests.BasicExpressionsTests.test_annotation_with_outerref",
         "annotations.tests.NonAggregateAnnotationTestCase."
         "test_annotation_subquery_outerref_transform",
-    ]),
-    ((20, 1), SECONDS, [
     ]),
     ((20, 1), DATE_RANGE, [
         "aggregation.tests.AggregateTestCase.test_aggregate_transform",
@@ -249,8 +241,6 @@ MANUAL = [
     ]),
     (None, AWARE_RAW_DATETIMES, [
         'schema.tests.SchemaTests.test_add_datefield_and_datetimefield_use_effective_default',
-    ]),
-    ((20, 1), SECONDS, [
     ]),
     ((21, 12), BOOL_TYPE, [
         'schema.tests.SchemaTests.test_add_field_temp_default_boolean',
@@ -404,8 +394,6 @@ MANUAL += [
         "model_fields.test_booleanfield.BooleanFieldTests.test_select_related",
         "model_fields.test_uuid.TestAsPrimaryKey.test_two_level_foreign_keys",
     ]),
-    ((20, 1), SECONDS, [
-    ]),
     ((21, 7), TO_JSON_STRING, [
         "db_functions.json.test_json_array.JSONArrayTests.test_basic",
         "db_functions.json.test_json_array.JSONArrayTests.test_empty",
@@ -495,14 +483,8 @@ GENERATED = [
     ((20, 1), DATE_RANGE, [
         'aggregation.tests.AggregateTestCase.test_even_more_aggregate',
     ]),
-    ((20, 1), JOIN_TYPES, [
-    ]),
     ((20, 1), MUTATIONS, [
         'delete.tests.FastDeleteTests.test_fast_delete_all',
-    ]),
-    ((20, 1), NULL_DATA_ERROR, [
-    ]),
-    ((20, 1), OLD_FUNCTIONS, [
     ]),
     ((20, 1), ONE_JOIN, [
         'aggregation.test_filter_argument.FilteredAggregateTests.test_case_aggregate',
@@ -586,8 +568,6 @@ GENERATED = [
         'queries.tests.UnionTests.test_BAB_BAC',
         'queries.tests.UnionTests.test_BAB_BACB',
         'queries.tests.UnionTests.test_BA_BCA__BAB_BAC_BCA',
-    ]),
-    ((20, 1), SECONDS, [
     ]),
     ((21, 1), EMULATED_EMPTY_AGGREGATES, [
         'aggregation.tests.AggregateAnnotationPruningTests.test_referenced_aggregate_annotation_kept',
