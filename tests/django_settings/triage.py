@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -209,6 +210,7 @@ def rerun(target, tests, runs):
     for label, run in load_runs([out]):
         merged = runs.setdefault(label.split(".", 1)[0], dict(run, tests={}))
         merged["tests"].update(run["tests"])
+    shutil.rmtree(out, ignore_errors=True)
     return runs
 
 
