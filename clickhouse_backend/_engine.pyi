@@ -152,6 +152,11 @@ def format_query(query: str, params: Sequence[Any] | Mapping[str, Any] | None = 
 def format_rows(rows: Iterable[Sequence[Any]], *, server_version: ServerVersion = None,
                 checks: Sequence[tuple[str, str, tuple[Any, ...]] | None] | None = None) -> bytes: ...
 
+def native_rows(rows: Sequence[Sequence[Any]],
+                columns: Sequence[tuple[str, str, str, bool, int, Any]], *,
+                checks: Sequence[tuple[str, str, tuple[Any, ...]] | None] | None = None,
+                head: bytes = b"") -> bytes | None: ...
+
 # -- Content-Encoding (I/O-free) ------------------------------------------------
 class Decompressor:
     def __init__(self, kind: Literal["gzip", "zstd"], max_output: int = 0, max_ratio: float = 0) -> None: ...
