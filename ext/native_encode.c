@@ -166,6 +166,7 @@ static int put_float(ne_col *c, PyObject *v) {
     uint64_t bits;
     if (c->kind == NE_FLOAT32) {
         if (isfinite(d) && fabs(d) > FLT_MAX) return 1; /* the narrowing would be undefined */
+        if (d != 0 && fabs(d) < DBL_MIN) return 1;      /* subnormal: its text is an expression 18.16 refuses */
         float f = (float)d;
         uint32_t b32;
         memcpy(&b32, &f, 4);
