@@ -8,7 +8,6 @@ import collections
 import datetime
 import math
 import struct
-import uuid
 import zoneinfo
 
 import pytest
@@ -43,10 +42,12 @@ def datetimes(lo=1900, hi=2200):
     zones = st.sampled_from([None, UTC, BERLIN, zoneinfo.ZoneInfo("America/New_York"),
                              datetime.timezone(datetime.timedelta(hours=5, minutes=30))])
     dts = st.datetimes(datetime.datetime(lo, 1, 1), datetime.datetime(hi, 1, 1), timezones=zones)
-    return st.one_of(dts, dts.map(lambda d: d.replace(microsecond=0)), dts.map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)))
+    return st.one_of(dts, dts.map(lambda d: d.replace(microsecond=0)),
+                     dts.map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)))
 
 
-strings = st.one_of(st.text(), st.binary(max_size=8), st.binary(max_size=8).map(lambda b: b.decode("utf-8", "surrogateescape")),
+strings = st.one_of(st.text(), st.binary(max_size=8),
+                    st.binary(max_size=8).map(lambda b: b.decode("utf-8", "surrogateescape")),
                     st.text(alphabet="\x00\\'\n\t ab\u00e9\u4e2d\U0001f600", max_size=8))
 floats = st.one_of(st.floats(), st.floats(width=32), st.integers(-2 ** 60, 2 ** 60),
                    st.sampled_from([0.0, -0.0, 5e-324, 3.4028235677973366e+38, 1e39, 2 ** 53 + 1]))
@@ -216,12 +217,10 @@ def server_cursors(server_params, name):
             for f in ("native", "values", "auto")]
 
 
-@pytest.mark.parametrize("types", GROUPS.values(), ids=GROUPS.keys())
-def test_server_stores_what_the_values_text_stores(server_params, scratch_db, types):
-    native, values, auto = server_cursors(server_params, scratch_db)
-    table = f"{scratch_db}.n"
+def compare_random_rows(cursors, table, types):
+    """Random rows through the three cursors (native, values, auto), one table."""
+    native, values, auto = cursors
     create(native, table, types)
-
     seen = collections.Counter()
 
     @SETTINGS
@@ -232,27 +231,18 @@ def test_server_stores_what_the_values_text_stores(server_params, scratch_db, ty
     check()
     checked = any(t.startswith(("Int", "UInt", "Date", "Nullable(Int")) for t in types)  # refusals are possible
     assert seen["native rows"] >= 5 and (seen["native error"] >= 1 or not checked), seen
+
+
+@pytest.mark.parametrize("types", GROUPS.values(), ids=GROUPS.keys())
+def test_server_stores_what_the_values_text_stores(server_params, scratch_db, types):
+    compare_random_rows(server_cursors(server_params, scratch_db), f"{scratch_db}.n", types)
 
 
 @requires_chdb
 @pytest.mark.parametrize("types", [*GROUPS.values(), MODERN], ids=[*GROUPS.keys(), "modern"])
 def test_embedded_stores_what_the_values_text_stores(types):
-    native, values, auto = (chd.connect(embedded=EMBEDDED, insert_format=f).cursor()
-                            for f in ("native", "values", "auto"))
-    table = "default.native_insert"
-    create(native, table, types)
-
-    seen = collections.Counter()
-
-    @SETTINGS
-    @given(rows_of(types))
-    def check(rows):
-        compare(native, values, auto, table, types, rows, seen)
-
-    check()
-    checked = any(t.startswith(("Int", "UInt", "Date", "Nullable(Int")) for t in types)  # refusals are possible
-    assert seen["native rows"] >= 5 and (seen["native error"] >= 1 or not checked), seen
-
+    cursors = [chd.connect(embedded=EMBEDDED, insert_format=f).cursor() for f in ("native", "values", "auto")]
+    compare_random_rows(cursors, "default.native_insert", types)
 
 def test_what_the_encoder_leaves_to_the_values_text(server_params, scratch_db):
     """A wall time a DST change skips or repeats (the server reads them its own way), a
