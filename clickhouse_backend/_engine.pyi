@@ -166,5 +166,10 @@ def format_query(query: str, params: Sequence[Any] | Mapping[str, Any] | None = 
 def format_rows(rows: Iterable[Sequence[Any]], *, server_version: ServerVersion = None,
                 checks: Sequence[tuple[str, str, tuple[Any, ...]] | None] | None = None) -> bytes: ...
 
+def native_rows(rows: Sequence[Sequence[Any]],
+                columns: Sequence[tuple[str, str, str, bool, int, Any]], *,
+                checks: Sequence[tuple[str, str, tuple[Any, ...]] | None] | None = None,
+                head: bytes = b"") -> bytes | None: ...
+
 # -- Content-Encoding of request bodies ------------------------------------------
 def compress(kind: Literal["gzip", "zstd"], data: bytes, level: int = 0) -> bytes: ...

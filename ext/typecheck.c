@@ -307,7 +307,7 @@ static int check_date(const tc_check *c, PyObject *v, PyObject **problem) {
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static long long days_from_civil(long long y, unsigned m, unsigned d) {
+long long tc_days_from_civil(long long y, unsigned m, unsigned d) {
     y -= m <= 2;
     long long era = (y >= 0 ? y : y - 399) / 400;
     unsigned yoe = (unsigned)(y - era * 400);
@@ -316,8 +316,8 @@ static long long days_from_civil(long long y, unsigned m, unsigned d) {
     return era * 146097 + (long long)doe - 719468;
 }
 
-static long long epoch_us(PyObject *dt) {
-    long long days = days_from_civil(PyDateTime_GET_YEAR(dt), PyDateTime_GET_MONTH(dt), PyDateTime_GET_DAY(dt));
+long long tc_epoch_us(PyObject *dt) {
+    long long days = tc_days_from_civil(PyDateTime_GET_YEAR(dt), PyDateTime_GET_MONTH(dt), PyDateTime_GET_DAY(dt));
     long long s = days * 86400 + PyDateTime_DATE_GET_HOUR(dt) * 3600 + PyDateTime_DATE_GET_MINUTE(dt) * 60 +
                   PyDateTime_DATE_GET_SECOND(dt);
     return s * 1000000 + PyDateTime_DATE_GET_MICROSECOND(dt);
@@ -339,14 +339,14 @@ static int check_datetime(const tc_check *c, PyObject *v, PyObject **problem) {
     PyObject *tz = PyDateTime_DATE_GET_TZINFO(v);
     long long us;
     if (tz == Utc || (tz == Py_None && !c->zone)) {
-        us = epoch_us(v); /* UTC already: no Python call */
+        us = tc_epoch_us(v); /* UTC already: no Python call */
     } else {
         /* the server's reading: a naive value is in the column's zone; then to UTC */
         PyObject *aware = tz == Py_None ? with_zone(v, c->zone) : Py_NewRef(v);
         PyObject *utc = aware ? PyObject_CallMethod(aware, "astimezone", "O", Utc) : NULL;
         Py_XDECREF(aware);
         if (!utc) return -1;
-        us = epoch_us(utc);
+        us = tc_epoch_us(utc);
         Py_DECREF(utc);
     }
     if (us < c->lo_us || us > c->hi_us) return said(v, c->tail, problem);

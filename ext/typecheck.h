@@ -20,4 +20,8 @@ void tc_free(tc_check *checks, Py_ssize_t n);
  * -1 with an exception: DataError "row R, column 'name' (type): problem; nothing was
  * inserted", or whatever a value's own Python code raised. */
 int tc_value(const tc_check *checks, Py_ssize_t n, Py_ssize_t col, PyObject *v, Py_ssize_t row);
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+long long tc_days_from_civil(long long y, unsigned m, unsigned d);
+/* Microseconds since 1970-01-01 00:00 of a datetime's wall fields (its tzinfo ignored). */
+long long tc_epoch_us(PyObject *dt);
 #endif

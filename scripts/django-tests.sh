@@ -17,18 +17,19 @@
 # test settings), DJANGO_TESTS_TIMEOUT (seconds per module, default 1800),
 # DJANGO_TESTS_VERBOSITY (default 1), DJANGO_CH_LISTED_ONLY=1 (run only the
 # tests tests/django_settings/skips.py lists for the server version, without skipping them:
-# `triage.py --stale $DJANGO_TESTS_OUT` then prints the listings that pass),
+# `triage.py --check $DJANGO_TESTS_OUT` then fails on a listing that passes, that
+# Django skips itself or whose failure its reason's FAILS_WITH does not match),
 # DJANGO_SRC_CACHE (default
 # ~/.cache/clickhouse-backend). Outcomes of every test go to
 # $DJANGO_TESTS_OUT (default /tmp/django-tests-<target>, for Django other than
 # 5.2 /tmp/django-tests-<target>-django<X.Y>), one JSON file per module, with
-# the traceback of each failure. The report goes to that Django version's own
+# the traceback of each failure, and <module>.run.json (Django and server versions,
+# each test's outcome and message). The report goes to that Django version's own
 # section of docs/django-test-results.md.
 #
 # Failures that are ClickHouse limitations are listed, with the reason, in
-# clickhouse_backend/backend/features.py (django_test_skips /
-# django_test_expected_failures), which Django applies when it runs its own
-# suite (RUNNING_DJANGOS_TEST_SUITE=true, set by runtests.py).
+# tests/django_settings/skips.py, which DatabaseFeatures.django_test_skips returns
+# when Django runs its own suite (the settings name it in DATABASES' TEST).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,7 +45,7 @@ while (($#)); do
         --target) target="$2"; shift 2 ;;
         --target=*) target="${1#*=}"; shift ;;
         --no-report) report=0; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
         *) modules+=("$1"); shift ;;
     esac
 done
@@ -91,7 +92,7 @@ mkdir -p "$out"
 timeout_s="${DJANGO_TESTS_TIMEOUT:-1800}"
 for m in "${modules[@]}"; do
     file="$out/${m}.jsonl"
-    rm -f "$file"
+    rm -f "$file" "$out/${m}.run.json"
     echo "==> $m ($target)" >&2
     t0=$SECONDS
     rc=0

@@ -59,3 +59,34 @@ async def test_too_old_server_refuses_before_sending(alias):
             await qs.annotate(w=models.toYearWeek("day")).values_list("w").afirst()
         with pytest.raises(NotSupportedError, match=r"uniqCombined64\(\) needs ClickHouse"):
             await qs.aaggregate(v=models.uniqCombined64("name"))
+
+
+async def test_json_functions_and_start_of_week(alias):
+    """toStartOfWeek and models.functions.json through the async ORM: the
+    values (or NotSupportedError naming the release) of the sync path."""
+    import datetime
+
+    from django.db.models import Value
+    conn = connections[alias]
+    events = await _seed(alias, 4)
+    qs = Event.objects.using(alias).order_by("value")
+    week = qs.annotate(w=models.toStartOfWeek("ts", 1)).values_list("ts", "w")
+    paths = qs.annotate(p=models.JSONAllPaths(Value('{"a": {"b": 1}, "c": 2}')),
+                        ok=models.isValidJSON("name"),
+                        n=models.JSONLength(Value("[1, 2, 3]"))).values_list("p", "ok", "n")
+    with no_thread_hop(alias):
+        if not conn.features.has_to_start_of_week:
+            with pytest.raises(NotSupportedError,
+                               match=r"toStartOfWeek\(\) needs ClickHouse 19\.11"):
+                await week.afirst()
+        else:
+            rows = [r async for r in week]
+            assert rows == [(ts, ts.date() - datetime.timedelta(days=ts.weekday()))
+                            for ts, _ in rows] and len(rows) == len(events)
+        if not conn.features.supports_json_type:
+            with pytest.raises(NotSupportedError, match=r"JSONAllPaths\(\) needs ClickHouse 25\.3"):
+                await paths.afirst()
+            return
+        rows = [r async for r in paths]
+    assert rows == await sync(lambda: list(paths))
+    assert [(sorted(p), ok, n) for p, ok, n in rows] == [(["a.b", "c"], False, 3)] * len(events)

@@ -6,7 +6,8 @@ import decimal
 
 import pytest
 from django.db import DataError
-from django.db.models import Case, F, Sum, Value, When
+from django.db.models import BigIntegerField, Case, F, IntegerField, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce
 
 from async_tests.orm.aioapp.models import Author, Book, Event
 from async_tests.orm.conftest import no_thread_hop
@@ -46,6 +47,27 @@ async def test_case_when_snowflake_and_ranges(alias):
         with pytest.raises(DataError, match="day"):
             await events.acreate(name="z", ts=T0, tags=["c"], day=datetime.date(1899, 12, 31))
         assert await events.filter(name__in=["y", "z"]).acount() == 0
+
+
+async def test_cast_of_a_literal_exact_or_refused(alias):
+    """CAST(toInt64(2**40) AS Int32) was 0: the literal is checked against the type."""
+    books = Book.objects.using(alias)
+    with no_thread_hop(alias):
+        author = await Author.objects.using(alias).acreate(name="c")
+        b = await books.acreate(author=author, title="c", pages=3)
+        mine = books.filter(pk=b.pk)
+        with pytest.raises(DataError, match=r"1099511627776 is out of range for IntegerField "
+                                            r"\[-2147483648, 2147483647\]"):
+            await mine.annotate(v=Cast(Value(2**40), IntegerField())).values_list("v").afirst()
+        with pytest.raises(DataError, match="out of range for IntegerField"):
+            await mine.aupdate(pages=Coalesce(Cast(Value(-2**31 - 1), IntegerField()), F("pages")))
+        assert (await mine.aget()).pages == 3
+        got = await mine.annotate(v=Cast(Value(2**40), BigIntegerField()),
+                                  w=Cast(Value(-2**31), IntegerField())) \
+            .values_list("v", "w").aget()
+        assert got == (2**40, -2**31)
+        await mine.aupdate(pages=Cast(Coalesce(Value(2**31 - 1), F("pages")), IntegerField()))
+        assert (await mine.aget()).pages == 2**31 - 1
 
 
 async def test_empty_aggregate_is_null(alias):

@@ -267,20 +267,43 @@ def _concat_pair_typed(self, compiler, connection, **extra):
 _NOT_NULLABLE = ("Nullable(", "LowCardinality(", "Array(", "Map(", "Tuple(", "JSON", "Object(")
 
 
+def _never_null(expr):
+    """A non-nullable column, a non-NULL literal, a COALESCE with one of them."""
+    if isinstance(expr, F.Coalesce):
+        return any(map(_never_null, expr.get_source_expressions()))
+    return (isinstance(expr, Col) and not expr.target.null) or (
+        isinstance(expr, Value) and expr.value is not None)
+
+
+def _fit_cast_literals(src, field, connection):
+    """The literal values a CAST would convert (a Value, Coalesce and Case/When
+    results) checked against the target type as a written value is: CAST wraps
+    an integer (toInt64(2**40) AS Int32 is 0, -1 AS UInt32 is 4294967295) and
+    lets a Decimal exceed its precision, so a value that does not fit is
+    refused with DataError naming the type and its range. A value of another
+    kind ('abc' AS Int32) is left to the server's own conversion error."""
+    from django.core.exceptions import ValidationError
+
+    from .compiler import _fit_results
+    try:
+        return _fit_results(src, field, connection)
+    except (TypeError, ValueError, ValidationError, decimal.InvalidOperation):
+        return src
+
+
 def _cast(self, compiler, connection, **extra):
     """CAST keeping NULLs (ClickHouse refuses NULL -> T; 20.5's
-    cast_keep_nullable is not on by default), rounding to a DecimalField's
-    places (CAST truncates) and cutting to a CharField's max_length."""
+    cast_keep_nullable is not on by default), refusing a literal the type
+    cannot hold (_fit_cast_literals), rounding to a DecimalField's places
+    (CAST truncates) and cutting to a CharField's max_length."""
     field = self.output_field
     db_type = field.cast_db_type(connection)
-    src = self.get_source_expressions()[0]
+    src = _fit_cast_literals(self.get_source_expressions()[0], field, connection)
     sql, params = compiler.compile(src)
     internal = field.get_internal_type()
     if internal == "DecimalField" and _kind(src) in _FLOATS and field.decimal_places is not None:
         sql = "round(%s, %d)" % (sql, field.decimal_places)
-    never_null = (isinstance(src, Col) and not src.target.null) or (
-        isinstance(src, Value) and src.value is not None)
-    if not never_null and db_type and not db_type.startswith(_NOT_NULLABLE) and not (
+    if not _never_null(src) and db_type and not db_type.startswith(_NOT_NULLABLE) and not (
             db_type == "UUID" and not connection.features.supports_nullable_uuid_cast):
         db_type = "Nullable(%s)" % db_type
     sql = "CAST(%s AS %s)" % (sql, db_type)

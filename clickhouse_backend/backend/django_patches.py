@@ -23,6 +23,10 @@ PATCHES = [
     ("backend/meta.py", "django.db.migrations.operations.AlterModelOptions.ALTER_OPTION_KEYS, "
      "database_forwards, database_backwards",
      "a changed engine/view/ttl/projections option is altered in the database"),
+    ("backend/meta.py", "django.db.migrations.autodetector.MigrationAutodetector."
+     "generate_added_fields, generate_removed_fields",
+     "MATERIALIZED/ALIAS fields are added after (removed before) the fields their "
+     "expression may read"),
     ("backend/django_patches.py", "django.db.models.AutoField.rel_db_type, SmallAutoField.rel_db_type",
      "auto fields are Int64 snowflake ids: foreign keys to them must be Int64 too "
      "(ClickHouse joins need equal key types)"),

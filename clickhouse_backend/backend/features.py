@@ -200,6 +200,20 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_sha512_256 = _since((23, 7))
     has_generate_serial_id = _since((25, 1))
     has_generate_serial_id_start = _since((25, 10))
+    # toStartOfWeek(d[, mode]) came with the week modes of toYearWeek.
+    has_to_start_of_week = _since((19, 11))
+    # models.functions.json: JSONLength needs the JSON functions (19.4, see
+    # supports_json_functions); isValidJSON 19.16, toJSONString 21.7
+    # (has_json_object_function), JSONMergePatch 23.10, dynamicType (the
+    # Dynamic type) 24.5. JSONAllPaths, JSONAllPathsWithTypes, JSONSharedDataPaths
+    # read the JSON type, which the backend casts a JSONField's text to: usable
+    # without experimental settings from 25.3 (supports_json_type);
+    # JSONAllValues 26.4. 18.16 has none of them, chDB 26.x all; the first
+    # releases in between are ClickHouse's changelog's, not verified here.
+    has_is_valid_json = _since((19, 16))
+    has_json_merge_patch = _since((23, 10))
+    has_dynamic_type = _since((24, 5))
+    has_json_all_values = _since((26, 4))
     # QuerySet clauses (models/clauses.py). 18.16 has FINAL, SAMPLE, LIMIT n BY
     # and ARRAY JOIN; it refuses "LIMIT n OFFSET m BY" (syntax error) and fails
     # FINAL with SAMPLE ("Column 'intHash32(id)' already exists"). 19.x is where both parse; the first release

@@ -625,6 +625,11 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 "SELECT name, type, default_kind, default_expression, %s FROM system.columns "
                 "WHERE database = currentDatabase() AND table = %%s" % comment, [table])
             existing = cursor.fetchall()
+            table_comment = ""
+            if self.connection.features.supports_comments:
+                cursor.execute("SELECT comment FROM system.tables WHERE database = "
+                               "currentDatabase() AND name = %s", [table])
+                table_comment = cursor.fetchone()[0]
         new_pk = new_field is not None and new_field.primary_key and not old_field.primary_key
         columns, selects = [], []
         for name, type_name, default_kind, default_expr, col_comment in existing:
@@ -670,6 +675,8 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         extra = self._extra_items(model)
         sql = "CREATE TABLE %s (%s) %s" % (
             self.quote_name(tmp), ", ".join(columns + extra), engine_sql)
+        if table_comment:
+            sql += " COMMENT %s" % quote_literal(table_comment)
         if new_field is not None and old_field.column != new_field.column:
             # Indexes, constraints and an explicit engine name the old column.
             sql = sql.replace(self.quote_name(old_field.column),
@@ -806,8 +813,15 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     def _removed_column_options(self, old_field, new_field):
         """MODIFY COLUMN c REMOVE <property> for the options new_field drops."""
         removed = []
+        # MATERIALIZED/ALIAS share the column's one default slot: another kind
+        # (or a DEFAULT) in the new definition replaced it; nothing to remove.
+        kinds = ("materialized", "alias", "ephemeral")
+        replaced = any(getattr(new_field, k, None) is not None for k in kinds) or \
+            new_field.db_default is not NOT_PROVIDED
         for attr, keyword in (("codec", "CODEC"), ("ttl", "TTL"),
                               ("materialized", "MATERIALIZED"), ("alias", "ALIAS")):
+            if attr in kinds and replaced:
+                continue
             if getattr(old_field, attr, None) is not None and \
                     getattr(new_field, attr, None) is None:
                 self._require("supports_remove_ttl", "removing %s of column %s"
@@ -928,7 +942,25 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             return sql.run()
         if params == ():
             params = None
-        super().execute(sql, params)
+        if self.collect_sql or NULL_FOR_EMPTY not in self.connection.server_settings():
+            return super().execute(sql, params)
+        # DDL is stored as declared: with the backend's default
+        # aggregate_functions_null_for_empty=1 the server would store a TTL's
+        # "SET v = sum(v)" as sumOrNull(v). Django's execute() (its checks and
+        # log), with the setting off for this statement (the driver's settings=).
+        with self.connection.execute_wrapper(_with_settings({NULL_FOR_EMPTY: 0})):
+            super().execute(sql, params)
+
+
+def _with_settings(settings):
+    """A connection.execute_wrapper() that sends ``settings`` with the statement
+    (the driver cursor's settings=)."""
+    def run(execute, sql, params, many, context):
+        if many:
+            return execute(sql, params, many, context)
+        with context["connection"].wrap_database_errors:
+            return context["cursor"].cursor.execute(sql, params, settings=settings)
+    return run
 
 
 class _Populate:

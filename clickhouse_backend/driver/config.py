@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .exceptions import InterfaceError, ProgrammingError
 from . import hosts as _hosts
+from .native_insert import INSERT_FORMATS
 
 logger = logging.getLogger("clickhouse_backend.driver")
 
@@ -73,6 +74,10 @@ class Options:
     # host when no answer came (the server deduplicates the same block): opt-in, for
     # host lists that are replicas of one shard (docs/cluster.md)
     retry_replicated_inserts: bool = False
+    # executemany INSERTs: "auto" sends the rows as one typed Native block when every
+    # column type and value allows it, else VALUES text; "values": always text;
+    # "native": Native or NotSupportedError (driver/native_insert.py, docs/driver.md)
+    insert_format: str = "auto"
     health_check: str = None  # active checks: None, "ping", "replicas_status" (hosts.HEALTH_CHECKS)
     health_check_interval: float = _hosts.HEALTH_CHECK_INTERVAL
     max_replica_delay: float = _hosts.MAX_REPLICA_DELAY
@@ -93,6 +98,8 @@ class Options:
             raise InterfaceError("health_check_interval must be > 0 and max_replica_delay >= 0")
         if self.dns_refresh < 0:
             raise InterfaceError("dns_refresh must be >= 0 (0: resolve once)")
+        if self.insert_format not in INSERT_FORMATS:
+            raise InterfaceError(f"insert_format must be one of {', '.join(map(repr, INSERT_FORMATS))}")
         if self.auth not in ("basic", "headers"):
             raise InterfaceError("auth must be 'basic' or 'headers'")
         if self.max_block_bytes < 0:

@@ -160,6 +160,9 @@ class Connection:
     # The server's version as a tuple, () until a query parameter's literal depends on
     # it (an aware datetime with microseconds: DateTime64 came in 20.1); then asked once.
     _server_version_info = ()
+    # (zone,) of the server's timezone once asked (native_insert.server_zone): naive
+    # datetimes of a Native INSERT body are read in it, as the server reads VALUES text
+    _server_zone = None
     # PEP 249 optional extension: exceptions as connection attributes
     Warning = exc.Warning
     Error = exc.Error

@@ -17,6 +17,7 @@ from .config import settings_query
 from .config import version_tuple
 from .exceptions import Error, InterfaceError, NotSupportedError, ProgrammingError, from_python_error
 from .progress import PROGRESS_SETTINGS, UNKNOWN, Progress, Summary
+from . import native_insert
 from .typecheck import column_checks
 
 # Statements that may be sent again on a fresh connection when a reused keep-alive
@@ -200,11 +201,23 @@ class CursorBase:
         head, row, rows = prepared
         target = _INSERT_TARGET.match(head)
         checks = None
+        body = why = None
+        insert_format = self.connection._options.insert_format
         if target and _ONLY_PLACEHOLDERS.match(row):
             columns = yield from self._insert_columns(target, settings)
             if columns is not None:
                 checks = column_checks(tuple(columns), self.connection._options.tzinfo)
-        body = yield from self._knowing_server_version(lambda: self._insert_body(head, row, rows, checks))
+                if insert_format != "values":
+                    body = yield from self._native_body(target, row, rows, columns, checks, settings)
+                    body, why = (None, body) if isinstance(body, str) else (body, None)
+            else:
+                why = f"the columns of {target.group('table')} cannot be described"
+        elif insert_format == "native":
+            why = "the rows are not plain placeholders into a table" if target else "the INSERT's target is not a table"
+        if body is None:
+            if insert_format == "native":
+                raise NotSupportedError(f"this INSERT cannot be sent as Native (insert_format='native'): {why}")
+            body = yield from self._knowing_server_version(lambda: self._insert_body(head, row, rows, checks))
         yield from self._send_insert(body, settings, query_id, target.group("table") if target else None)
         self._rowcount = len(rows)
         return self
@@ -244,6 +257,36 @@ class CursorBase:
         names = [c.strip() for c in target.group("columns").split(",")]
         names = [n[1:-1].replace("\\`", "`") if n.startswith("`") else n for n in names]
         return [(n, types.get(n, "")) for n in names]
+
+    def _native_body(self, target, row, rows, columns, checks, settings):
+        """The INSERT as one typed Native block (native_insert.py), or a str saying why
+        it goes as VALUES text."""
+        if row.count("%s") != len(columns):
+            return f"{row.count('%s')} placeholders for {len(columns)} columns"
+        if not rows:
+            return "no rows"
+        zone = None
+        if native_insert.needs_server_zone(columns):
+            zone = yield from self._server_zone(settings)
+        plan = native_insert.plan(columns, zone)
+        if isinstance(plan, str):
+            return plan
+        head = native_insert.head(target.group("table"), [name for name, _ in columns])
+        body = _engine.native_rows(rows, plan, checks=checks, head=head)
+        return body if body is not None else ("a value is not one the Native encoder writes as its VALUES text "
+                                              "would be stored (docs/driver.md)")
+
+    def _server_zone(self, settings):
+        """The server's timezone (native_insert.server_zone), asked once per connection:
+        a naive datetime in a DateTime column without its own is read in it."""
+        conn = self.connection
+        if conn._server_zone is None:
+            try:
+                rows = yield from self._side_query("SELECT timezone()", settings)
+            except Error:
+                rows = []
+            conn._server_zone = (native_insert.server_zone(rows[0][0] if rows else None),)
+        return conn._server_zone[0]
 
     def _is_replicated(self, table, settings):
         """Whether table is a Replicated*MergeTree table (cached with its columns):
@@ -511,8 +554,7 @@ class CursorBase:
         names = list(data)
         if not names:
             raise ProgrammingError("an insert needs at least one column")
-        quoted = ", ".join("`" + n.replace("\\", "\\\\").replace("`", "\\`") + "`" for n in names)
-        head = f"INSERT INTO {table.strip()} ({quoted}) VALUES"
+        head = f"INSERT INTO {table.strip()} ({native_insert.quote_names(names)}) VALUES"
         target = _INSERT_TARGET.match(head)
         columns = yield from self._insert_columns(target, settings)
         if columns is None:

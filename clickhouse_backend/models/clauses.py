@@ -24,6 +24,14 @@ def _set(queryset, method, **values):
     return clone
 
 
+def _one_spelling(value, alias, name, alias_name):
+    if alias is None:
+        return value
+    if value is not None:
+        raise TypeError("sample() got both %s and %s." % (name, alias_name))
+    return alias
+
+
 def _sample_value(value, what):
     """SAMPLE k / OFFSET m: a ratio in (0, 1] (float, Fraction or Decimal) or, for
     k, a number of rows (int > 1); written as a literal (the clause takes no
@@ -96,9 +104,15 @@ class ClausesQuerySetMixin:
         them (deduplicated on a ReplacingMergeTree) before the query reads them."""
         return _set(self, "final", final=True)
 
-    def sample(self, ratio, offset=None):
+    def sample(self, ratio=None, offset=None, *, sample_fraction=None, sample_offset=None):
         """SAMPLE ratio [OFFSET offset] on a table whose engine has sample_by:
-        ratio a fraction (0.1, Fraction(1, 10)) or a row count (int > 1)."""
+        ratio a fraction (0.1, Fraction(1, 10)) or a row count (int > 1).
+        sample_fraction/sample_offset are django-clickhouse-backend's names of
+        the two arguments."""
+        ratio = _one_spelling(ratio, sample_fraction, "ratio", "sample_fraction")
+        offset = _one_spelling(offset, sample_offset, "offset", "sample_offset")
+        if ratio is None:
+            raise TypeError("sample() needs a ratio (or sample_fraction).")
         value = _sample_value(ratio, "sample ratio")
         if offset is not None:
             value = (value, _sample_value(offset, "sample offset"))

@@ -69,6 +69,17 @@ def one(alias, sql, params=None):
         return cur.fetchone()
 
 
+def create_query(alias, table):
+    """The table's (or view's, dictionary's) CREATE statement as the server keeps it."""
+    return one(alias, "SELECT create_table_query FROM system.tables WHERE database = "
+                      "currentDatabase() AND name = %s", [table])[0]
+
+
+def exists(alias, table):
+    return one(alias, "SELECT count() FROM system.tables WHERE database = "
+                      "currentDatabase() AND name = %s", [table]) == (1,)
+
+
 def drop(alias, *tables):
     with connections[alias].cursor() as cur:
         for table in tables:

@@ -90,6 +90,29 @@ def test_sample_returns_about_the_ratio(hits):
     assert qs.filter(id__in=qs.sample(0.5).values("id")).count() == len(first)
 
 
+def test_sample_takes_django_clickhouse_backend_keywords(hits):
+    """sample(sample_fraction=, sample_offset=), the predecessor's names, give
+    the same rows as sample(ratio, offset=)."""
+    alias, Hit = hits
+    qs = Hit.objects.using(alias).filter(day=datetime.date(2024, 2, 1))
+    for ours, theirs in [(qs.sample(0.5), qs.sample(sample_fraction=0.5)),
+                         (qs.sample(0.5, offset=0.5),
+                          qs.sample(sample_fraction=0.5, sample_offset=0.5)),
+                         (qs.sample(0.5, 0.5), qs.sample(0.5, sample_offset=0.5))]:
+        assert str(theirs.query) == str(ours.query)
+        got = sorted(theirs.values_list("user", flat=True))
+        assert got == sorted(ours.values_list("user", flat=True))
+        assert 0.4 * 20000 < len(got) < 0.6 * 20000
+    with pytest.raises(TypeError, match="both ratio and sample_fraction"):
+        qs.sample(0.5, sample_fraction=0.5)
+    with pytest.raises(TypeError, match="both offset and sample_offset"):
+        qs.sample(0.5, offset=0.5, sample_offset=0.5)
+    with pytest.raises(TypeError, match="needs a ratio"):
+        qs.sample(sample_offset=0.5)
+    with pytest.raises(ValueError):
+        qs.sample(sample_fraction=1.5)
+
+
 def test_update_and_delete_refuse_row_choosing_clauses(hits):
     # A mutation changes every matching row: a sample()d delete must not delete all.
     alias, Hit = hits

@@ -4,6 +4,7 @@ spellings(), and the method patches it lists are in place."""
 import pathlib
 
 from django.db import models
+from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.recorder import MigrationRecorder
 from django.db.models.expressions import BaseExpression
 from django.db.models.query import BaseIterable
@@ -47,6 +48,7 @@ def test_method_patches_are_in_place():
                    models.DateTimeField.pre_save, models.DecimalField.get_db_prep_save,
                    models.fields.json.KeyTransformIn.resolve_expression_parameter,
                    MigrationRecorder.record_unapplied, MigrationRecorder.flush,
-                   BaseIterable.__aiter__):
+                   BaseIterable.__aiter__, MigrationAutodetector.generate_added_fields,
+                   MigrationAutodetector.generate_removed_fields):
         assert _ours(method), method.__qualname__
     assert {"engine", "cluster", "view", "ttl", "projections"} <= set(models.options.DEFAULT_NAMES)

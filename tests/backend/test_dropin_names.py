@@ -7,6 +7,7 @@ SipHash-2-4 written here, datetime arithmetic, the data written)."""
 import datetime
 import hashlib
 import importlib
+import json
 import socket
 import struct
 import uuid
@@ -27,8 +28,11 @@ NAMES = {
     "clickhouse_backend.models.functions.datetime": [
         "toYYYYMM", "toYYYYMMDD", "toYYYYMMDDhhmmss", "toStartOfMinute", "toStartOfFiveMinutes",
         "toStartOfTenMinutes", "toStartOfFifteenMinutes", "toStartOfHour", "toStartOfDay",
-        "toStartOfMonth", "toStartOfQuarter", "toStartOfYear", "toYearWeek",
+        "toStartOfMonth", "toStartOfQuarter", "toStartOfYear", "toStartOfWeek", "toYearWeek",
         "ULIDStringToDateTime"],
+    "clickhouse_backend.models.functions.json": [
+        "JSONAllPaths", "JSONAllPathsWithTypes", "JSONAllValues", "JSONLength", "JSONMergePatch",
+        "JSONSharedDataPaths", "dynamicType", "isValidJSON", "toJSONString"],
     "clickhouse_backend.models.functions.hashes": [
         "halfMD5", "MD4", "MD5", "SHA1", "SHA224", "SHA256", "SHA512", "SHA512_256", "BLAKE3",
         "sipHash64", "sipHash64Keyed", "sipHash128", "sipHash128Keyed", "sipHash128Reference",
@@ -144,6 +148,9 @@ DATETIME_CASES = [
     ("toStartOfMonth", None, lambda at: at.date().replace(day=1)),
     ("toStartOfQuarter", None, lambda at: at.date().replace(day=1, month=(at.month - 1) // 3 * 3 + 1)),
     ("toStartOfYear", None, lambda at: at.date().replace(day=1, month=1)),
+    # mode 0: weeks start on Sunday
+    ("toStartOfWeek", "has_to_start_of_week",
+     lambda at: at.date() - datetime.timedelta(days=(at.weekday() + 1) % 7)),
 ]
 
 
@@ -185,6 +192,22 @@ def test_to_year_week(target):
         assert got == {s: _year_week_mode0(at.date()) for s, _, at in ROWS}
         iso = _values(objs, models.toYearWeek("at", 3, "UTC"))  # mode 3: ISO 8601
         assert iso == {s: at.isocalendar()[0] * 100 + at.isocalendar()[1] for s, _, at in ROWS}
+
+
+def test_to_start_of_week_modes(target):
+    conn, objs = target
+    monday = _run(conn, objs, "has_to_start_of_week", models.toStartOfWeek("day", 1))
+    if monday is None:
+        return
+    assert monday == {s: at.date() - datetime.timedelta(days=at.weekday()) for s, _, at in ROWS}
+    # A time zone moves a date-time's day first; with a Date it is dropped.
+    tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
+    got = _values(objs, models.toStartOfWeek("at", 1, "Asia/Tokyo"))
+    assert got == {s: at.astimezone(tokyo).date()
+                   - datetime.timedelta(days=at.astimezone(tokyo).weekday()) for s, _, at in ROWS}
+    assert _values(objs, models.toStartOfWeek("day", 1, "Asia/Tokyo")) == monday
+    with pytest.raises(TypeError):
+        models.toStartOfWeek("day", 1, "UTC", 4)
 
 
 def _ulid(ms):
@@ -316,6 +339,85 @@ def test_hashes_without_a_python_oracle(target):
     assert full == set(_values(objs, models.URLHash(Value(url.rstrip("/?x=1") + "/?x=1"))).values())
     assert level1 == set(_values(objs, models.URLHash(Value("https://example.com/a"))).values())
     assert full != level1
+
+
+# ---- JSON -------------------------------------------------------------------------
+
+DOCS = {"one": {"a": 1, "b": {"c": "x"}, "l": [1, 2, 3]}, "two": {"a": "s"}, "none": None}
+
+
+@pytest.fixture
+def json_rows(target):
+    conn, _ = target
+    Model = temp_model("dropin_json", models.ClickhouseModel, s=models.StringField(),
+                       j=models.JSONField(null=True))
+    with conn.schema_editor() as editor:
+        editor.create_model(Model)
+    objs = Model.objects.using(conn.alias)
+    objs.bulk_create([Model(s=s, j=doc) for s, doc in DOCS.items()])
+    try:
+        yield conn, objs
+    finally:
+        with conn.schema_editor() as editor:
+            editor.delete_model(Model)
+
+
+def test_json_text_functions(json_rows):
+    """JSONLength, isValidJSON, JSONMergePatch and toJSONString on the JSON text."""
+    conn, objs = json_rows
+    got = _run(conn, objs, "supports_json_functions", models.JSONLength("j"))
+    if got is not None:
+        assert got == {"one": 3, "two": 1, "none": None}
+        assert _values(objs, models.JSONLength("j", Value("l"))) == {"one": 3, "two": 0,
+                                                                    "none": None}
+    got = _run(conn, objs, "has_is_valid_json", models.isValidJSON("j"))
+    if got is not None:
+        assert got == {"one": True, "two": True, "none": None}
+        assert set(_values(objs, models.isValidJSON(Value('{"a": '))).values()) == {False}
+    got = _run(conn, objs, "has_json_merge_patch",
+               models.JSONMergePatch("j", Value('{"z": [true], "a": 2, "b": {"d": null}}')))
+    if got is not None:
+        # Later keys win, objects merge recursively; a NULL document gives NULL.
+        assert {s: v and json.loads(v) for s, v in got.items()} == {
+            "one": {"a": 2, "b": {"c": "x", "d": None}, "l": [1, 2, 3], "z": [True]},
+            "two": {"a": 2, "b": {"d": None}, "z": [True]}, "none": None}
+    got = _run(conn, objs, "has_json_object_function", models.toJSONString("s"))
+    if got is not None:
+        assert {s: json.loads(v) for s, v in got.items()} == {s: s for s in DOCS}
+        assert {s: v and json.loads(v)
+                for s, v in _values(objs, models.toJSONString("j")).items()} \
+            == {s: doc and json.dumps(doc, separators=(",", ":")) for s, doc in DOCS.items()}
+
+
+def test_json_type_functions(json_rows):
+    """The JSON-type functions read a JSONField's text cast to the JSON type."""
+    conn, objs = json_rows
+    got = _run(conn, objs, "supports_json_type", models.JSONAllPaths("j"))
+    if got is None:
+        for func in (models.JSONAllPathsWithTypes, models.JSONSharedDataPaths,
+                     models.JSONAllValues):
+            _run(conn, objs, func.requires, func("j"))
+        _run(conn, objs, "has_dynamic_type", models.dynamicType(F("j__a")))
+        return
+    assert {s: sorted(v) for s, v in got.items()} == {"one": ["a", "b.c", "l"], "two": ["a"],
+                                                      "none": []}
+    assert _values(objs, models.JSONAllPathsWithTypes("j")) == {
+        "one": {"a": "Int64", "b.c": "String", "l": "Array(Nullable(Int64))"},
+        "two": {"a": "String"}, "none": {}}
+    assert _values(objs, models.JSONSharedDataPaths("j")) == {s: [] for s in DOCS}
+    got = _run(conn, objs, "has_json_all_values", models.JSONAllValues("j"))
+    if got is not None:
+        assert {s: sorted(v) for s, v in got.items()} == {
+            "one": sorted(["1", "x", "[1,2,3]"]), "two": ["s"], "none": []}
+    assert _values(objs, models.dynamicType(F("j__a"))) == {
+        "one": "Int64", "two": "String", "none": "None"}
+    assert _values(objs, models.dynamicType(F("j__b__c"))) == {
+        "one": "String", "two": "None", "none": "None"}
+    with pytest.raises(NotSupportedError, match="array index"):
+        _values(objs, models.dynamicType(F("j__l__0")))
+    # Of a literal document too.
+    assert list(_values(objs, models.JSONAllPaths(Value('{"p": {"q": 1}}'))).values()) == [
+        ["p.q"]] * len(DOCS)
 
 
 # ---- tuples, random, other --------------------------------------------------------

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from django.db import DataError, IntegrityError, connections, models as dj
 from django.db.models import Case, F, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 
 from clickhouse_backend import models as ch
 from tests.backend.conftest import created_tables
@@ -114,6 +114,35 @@ def _tag():
     return uuid.uuid4().hex
 
 
+# ---- Cast of a literal -------------------------------------------------------
+# CAST(toInt64(2**40) AS Int32) is 0 and CAST(-1 AS UInt32) 4294967295: a Cast's
+# literal is checked against the target type as a written value is.
+
+CAST_REFUSED = r"out of range|cannot hold|21\.6"
+CAST_FORMS = ["cast", "cast_in_coalesce", "coalesce_in_cast", "case_in_cast"]
+
+
+def _cast_forms(name, field, value):
+    """Cast(Value) in the forms a query writes it, by name."""
+    return {
+        "cast": lambda: Cast(Value(value), field),
+        "cast_in_coalesce": lambda: Coalesce(Cast(Value(value), field), F(name)),
+        "coalesce_in_cast": lambda: Cast(Coalesce(Value(value), F(name)), field),
+        "case_in_cast": lambda: Cast(Case(When(tag__isnull=False, then=Value(value)),
+                                          default=F(name), output_field=field), field),
+    }
+
+
+def _cast_read_then_written(objs, tag, name, field, value, form):
+    """The Cast selected (read back equal), then written with update()."""
+    def write():
+        expr = _cast_forms(name, field, value)[form]
+        got = objs.filter(tag=tag).annotate(v=expr()).values_list("v", flat=True).get()
+        assert got == value and type(got) is type(value)
+        objs.filter(tag=tag).update(**{name: expr()})
+    return write
+
+
 # ---- integers --------------------------------------------------------------
 
 def _int_writes(objs, Model, tag, name, value):
@@ -135,11 +164,14 @@ def _int_writes(objs, Model, tag, name, value):
         "coalesce": lambda: objs.filter(tag=tag).update(
             **{name: Coalesce(Value(value), F(name), output_field=type(field)())}),
         "annotation": annotation_written_back,
+        # Cast(Value) selected, then written: see "Cast of a literal" below.
+        **{form: _cast_read_then_written(objs, tag, name, type(field)(), value, form)
+           for form in CAST_FORMS},
     }
 
 
 @pytest.mark.parametrize("path", ["create", "bulk_create", "update", "case_when", "coalesce",
-                                  "annotation"])
+                                  "annotation", *CAST_FORMS])
 @FEW
 @given(data=st.data())
 def test_int_paths(vals, path, data):
@@ -149,7 +181,8 @@ def test_int_paths(vals, path, data):
     tag = _tag()
     if path not in ("create", "bulk_create"):
         objs.create(tag=tag)
-    _expect(objs, tag, name, value, fits, _int_writes(objs, Model, tag, name, value)[path])
+    _expect(objs, tag, name, value, fits, _int_writes(objs, Model, tag, name, value)[path],
+            match=CAST_REFUSED if path in CAST_FORMS else None)
 
 
 @FEW
@@ -359,6 +392,64 @@ def test_add_field_default(vals, field_cls, value, fits):
     finally:
         with conn.schema_editor() as editor:
             editor.remove_field(Model, field)
+
+
+# ---- Cast: the audit's case, decimals, dates ---------------------------------
+
+def test_cast_of_2_pow_40_to_integer_field_refused(vals):
+    """The audit's case: 0 on chDB and 18.16 before."""
+    conn, Model = vals
+    objs = _objects(conn, Model)
+    tag = _tag()
+    objs.create(tag=tag)
+    for expr in (Cast(Value(2**40), dj.IntegerField()), Cast(Value(-1), dj.PositiveIntegerField()),
+                 Cast(Value(str(2**40)), dj.IntegerField()),
+                 Cast(Value(2**32 + 0.0), dj.IntegerField())):
+        with pytest.raises(DataError, match=r"IntegerField.*\[(-2147483648|0), (2147483647|4294967295)\]"):
+            list(objs.filter(tag=tag).annotate(v=expr).values_list("v", flat=True))
+    # In range: the value itself; not a number: the server's own error, as before.
+    assert objs.filter(tag=tag).annotate(v=Cast(Value(2**31 - 1), dj.IntegerField())) \
+        .values_list("v", flat=True).get() == 2**31 - 1
+    assert objs.filter(tag=tag).annotate(v=Cast(Value("-7"), dj.IntegerField())) \
+        .values_list("v", flat=True).get() == -7
+
+
+@pytest.mark.parametrize("form", CAST_FORMS)
+@FEW
+@given(case=_decimals())
+def test_decimal_cast(vals, form, case):
+    conn, Model = vals
+    objs = _objects(conn, Model)
+    value, stored, fits = case
+    tag = _tag()
+    objs.create(tag=tag)
+    field = dj.DecimalField(max_digits=9, decimal_places=3)
+
+    def write():
+        expr = _cast_forms("dec", field, value)[form]
+        got = objs.filter(tag=tag).annotate(v=expr()).values_list("v", flat=True).get()
+        assert got == stored
+        objs.filter(tag=tag).update(dec=expr())
+    _expect(objs, tag, "dec", stored, fits, write, match=CAST_REFUSED)
+
+
+@pytest.mark.parametrize("form", ["cast", "cast_in_coalesce", "coalesce_in_cast"])
+@FEW
+@given(day=st.one_of(
+    st.sampled_from([datetime.date(y, m, d) for y, m, d in [
+        (1899, 12, 31), (1900, 1, 1), (1969, 12, 31), (1970, 1, 1), (2105, 12, 31),
+        (2106, 1, 1), (2149, 6, 6), (2149, 6, 7), (2299, 12, 31), (2300, 1, 1)]]),
+    st.dates(min_value=datetime.date(1890, 1, 1), max_value=datetime.date(2310, 1, 1))))
+def test_date_cast(vals, form, day):
+    conn, Model = vals
+    objs = _objects(conn, Model)
+    _date_bounds.table = Model._meta.db_table
+    lo, hi, _ = _date_bounds(conn, "day")
+    tag = _tag()
+    objs.create(tag=tag)
+    _expect(objs, tag, "day", day, lo <= day <= hi,
+            _cast_read_then_written(objs, tag, "day", dj.DateField(), day, form),
+            match=CAST_REFUSED)
 
 
 # ---- regressions: aggregates, windows, Now() --------------------------------

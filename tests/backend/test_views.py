@@ -7,14 +7,14 @@ import asyncio
 import datetime
 
 import pytest
-from django.db import DataError, connections
+from django.db import DataError, NotSupportedError, connections
 from django.db.migrations import operations as ops
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 
 from clickhouse_backend import models
 from tests.backend.conftest import use_db
-from tests.backend.modeling import (create, detect, drop, make_model, migrate, one,
-                                    refused_without, state_of, unmigrate)
+from tests.backend.modeling import (create, create_query, detect, drop, exists, make_model,
+                                    migrate, one, refused_without, state_of, unmigrate)
 
 ALIASES = ["default", "embedded"]
 START = datetime.date(2024, 1, 1)
@@ -197,8 +197,7 @@ def test_view_migrations(alias, request):
         state = migrate(alias, empty, create)
 
         def view_query():
-            return one(alias, "SELECT create_table_query FROM system.tables WHERE "
-                              "database = currentDatabase() AND name = %s", [mv])[0]
+            return create_query(alias, mv)
 
         assert " TO " in view_query() and "> 10" not in view_query()
         change = detect(state, state_of(Ev, Daily2, DailyMV2))
@@ -212,33 +211,79 @@ def test_view_migrations(alias, request):
         assert "> 10" not in view_query()
         delete = [ops.DeleteModel("DailyMV")]
         migrate(alias, state, delete)
-        assert one(alias, "SELECT count() FROM system.tables WHERE database = "
-                          "currentDatabase() AND name = %s", [mv]) == (0,)
+        assert not exists(alias, mv)
         unmigrate(alias, state, delete)
         assert " TO " in view_query()
+        unmigrate(alias, empty, create)
+        assert not any(exists(alias, m._meta.db_table) for m in (Ev, Daily, DailyMV))
     finally:
         drop(alias, mv, Daily._meta.db_table, Ev._meta.db_table)
+
+
+def _big_model(Ev, at_least, like=None):
+    """A plain view: the daily total of the events with v >= ``at_least``."""
+    return make_model("Big", {"day": models.DateField(primary_key=True),
+                              "total": models.UInt64Field()},
+                      view=models.View(Ev.objects.filter(v__gte=at_least).values("day")
+                                       .annotate(total=Sum("v"))),
+                      table=like._meta.db_table if like else None)
+
+
+def _add_events(Ev, alias):
+    Ev.objects.using(alias).bulk_create([Ev(day=START, user=1, v=5), Ev(day=START, user=2, v=50),
+                                         Ev(day=START, user=3, v=60)])
 
 
 @pytest.mark.parametrize("alias", ALIASES)
 def test_plain_view(alias, request):
     use_db(alias, request)
     Ev = _event_model()
-    Big = make_model("Big", {"day": models.DateField(primary_key=True),
-                             "total": models.UInt64Field()},
-                     view=models.View(Ev.objects.filter(v__gte=10).values("day")
-                                      .annotate(total=Sum("v"))))
+    Big = _big_model(Ev, 10)
     try:
         create(alias, Ev, Big)
-        Ev.objects.using(alias).bulk_create([Ev(day=START, user=1, v=5),
-                                             Ev(day=START, user=2, v=50),
-                                             Ev(day=START, user=3, v=60)])
+        _add_events(Ev, alias)
         assert list(Big.objects.using(alias).values_list("day", "total")) == [(START, 110)]
-        sql = one(alias, "SELECT create_table_query FROM system.tables WHERE database = "
-                         "currentDatabase() AND name = %s", [Big._meta.db_table])[0]
-        assert sql.startswith("CREATE VIEW")
+        assert create_query(alias, Big._meta.db_table).startswith("CREATE VIEW")
     finally:
         drop(alias, Big._meta.db_table, Ev._meta.db_table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_plain_view_migrations(alias, request):
+    """A plain view made by the autodetector (CreateModel), its changed query
+    (AlterModelOptions: the view recreated, read through the ORM), DeleteModel,
+    and each migrated back."""
+    use_db(alias, request)
+    Ev = _event_model()
+    Big = _big_model(Ev, 10)
+    Bigger = _big_model(Ev, 55, like=Big)
+    view = Big._meta.db_table
+
+    def totals():
+        return list(Big.objects.using(alias).values_list("day", "total"))
+
+    try:
+        empty = state_of()
+        create_ops = detect(empty, state_of(Ev, Big))
+        assert sorted(type(op).__name__ for op in create_ops) == ["CreateModel"] * 2
+        state = migrate(alias, empty, create_ops)
+        _add_events(Ev, alias)
+        assert create_query(alias, view).startswith("CREATE VIEW") and totals() == [(START, 110)]
+        change = detect(state, state_of(Ev, Bigger))
+        assert [type(op).__name__ for op in change] == ["AlterModelOptions"]
+        migrate(alias, state, change)
+        assert totals() == [(START, 60)]
+        unmigrate(alias, state, change)
+        assert totals() == [(START, 110)]
+        delete = [ops.DeleteModel("Big")]
+        migrate(alias, state, delete)
+        assert not exists(alias, view)
+        unmigrate(alias, state, delete)
+        assert totals() == [(START, 110)]
+        unmigrate(alias, empty, create_ops)
+        assert not exists(alias, view) and not exists(alias, Ev._meta.db_table)
+    finally:
+        drop(alias, view, Ev._meta.db_table)
 
 
 @pytest.mark.parametrize("alias", ALIASES)
@@ -266,16 +311,31 @@ def test_view_migration_file_round_trip(alias, request):
     assert isinstance(loaded.options["view"].query, str)
 
 
+def _country_model():
+    return make_model("Country", {"code": models.StringField(primary_key=True),
+                                  "name": models.StringField()},
+                      engine=models.MergeTree(order_by="code"))
+
+
+def _names_model(Country, lifetime=(0, 60), table=None):
+    return make_model("CountryNames", {"code": models.StringField(primary_key=True),
+                                       "name": models.StringField()},
+                      view=models.Dictionary(Country, layout="COMPLEX_KEY_HASHED",
+                                             lifetime=lifetime),
+                      table=table)
+
+
+def _drop_dictionary(alias, name):
+    if connections[alias].features.supports_dictionaries:  # else: DROP DICTIONARY unknown
+        with connections[alias].cursor() as cur:
+            cur.execute('DROP DICTIONARY IF EXISTS "%s"' % name)
+
+
 @pytest.mark.parametrize("alias", ALIASES)
 def test_dictionary_and_dict_get(alias, request):
     conn = use_db(alias, request)
-    Country = make_model("Country", {"code": models.StringField(primary_key=True),
-                                     "name": models.StringField()},
-                         engine=models.MergeTree(order_by="code"))
-    Names = make_model("CountryNames", {"code": models.StringField(primary_key=True),
-                                        "name": models.StringField()},
-                       view=models.Dictionary(Country, layout="COMPLEX_KEY_HASHED",
-                                              lifetime=(0, 60)))
+    Country = _country_model()
+    Names = _names_model(Country)
     Visit = make_model("Visit", {"code": models.StringField(), "n": models.UInt32Field()},
                        engine=models.MergeTree(order_by="code"))
     if refused_without(alias, "supports_dictionaries",
@@ -307,6 +367,63 @@ def test_dictionary_and_dict_get(alias, request):
         assert one(alias, "SELECT count() FROM system.dictionaries WHERE database = "
                           "currentDatabase() AND name = %s", [Names._meta.db_table]) == (0,)
     finally:
-        with conn.cursor() as cur:
-            cur.execute('DROP DICTIONARY IF EXISTS "%s"' % Names._meta.db_table)
+        _drop_dictionary(alias, Names._meta.db_table)
         drop(alias, Visit._meta.db_table, Country._meta.db_table)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_dictionary_migrations(alias, request):
+    """A dictionary and its source made by the autodetector (CreateModel), a
+    changed declaration (AlterModelOptions: DROP and CREATE DICTIONARY), DeleteModel,
+    a new db_table (AlterModelTable: RENAME DICTIONARY), and each migrated back.
+    18.16 refuses it, naming 20.5."""
+    conn = use_db(alias, request)
+    Country = _country_model()
+    Names = _names_model(Country)
+    name = Names._meta.db_table
+    Slower = _names_model(Country, lifetime=(0, 600), table=name)
+    Renamed = _names_model(Country, table=name + "_r")
+    empty = state_of()
+    create_ops = detect(empty, state_of(Country, Names))
+    assert sorted(type(op).__name__ for op in create_ops) == ["CreateModel"] * 2
+    try:
+        if not conn.features.supports_dictionaries:
+            with pytest.raises(NotSupportedError, match="Dictionary .* needs ClickHouse 20.5"):
+                migrate(alias, empty, create_ops)
+            assert not exists(alias, name)
+            return
+        state = migrate(alias, empty, create_ops)
+        Country.objects.using(alias).bulk_create([Country(code="DE", name="Germany")])
+
+        def lifetime():
+            return create_query(alias, name).split("LIFETIME(")[1].split(")")[0]
+
+        def names():
+            return list(Names.objects.using(alias).values_list("code", "name"))
+
+        assert lifetime() == "MIN 0 MAX 60" and names() == [("DE", "Germany")]
+        change = detect(state, state_of(Country, Slower))
+        assert [type(op).__name__ for op in change] == ["AlterModelOptions"]
+        migrate(alias, state, change)
+        assert lifetime() == "MIN 0 MAX 600" and names() == [("DE", "Germany")]
+        unmigrate(alias, state, change)
+        assert lifetime() == "MIN 0 MAX 60"
+        delete = [ops.DeleteModel("CountryNames")]
+        migrate(alias, state, delete)
+        assert not exists(alias, name)
+        unmigrate(alias, state, delete)
+        assert names() == [("DE", "Germany")]
+        rename = detect(state, state_of(Country, Renamed))
+        assert [type(op).__name__ for op in rename] == ["AlterModelTable"]
+        migrate(alias, state, rename)  # RENAME DICTIONARY
+        assert not exists(alias, name)
+        assert list(Renamed.objects.using(alias).values_list("code", "name")) == \
+            [("DE", "Germany")]
+        unmigrate(alias, state, rename)
+        assert names() == [("DE", "Germany")]
+        unmigrate(alias, empty, create_ops)
+        assert not exists(alias, name) and not exists(alias, Country._meta.db_table)
+    finally:
+        _drop_dictionary(alias, name)
+        _drop_dictionary(alias, name + "_r")
+        drop(alias, Country._meta.db_table)

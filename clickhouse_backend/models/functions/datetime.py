@@ -15,7 +15,7 @@ __all__ = [
     "toYYYYMM", "toYYYYMMDD", "toYYYYMMDDhhmmss",
     "toStartOfMinute", "toStartOfFiveMinutes", "toStartOfTenMinutes",
     "toStartOfFifteenMinutes", "toStartOfHour", "toStartOfDay", "toStartOfMonth",
-    "toStartOfQuarter", "toStartOfYear", "toYearWeek", "ULIDStringToDateTime",
+    "toStartOfQuarter", "toStartOfYear", "toStartOfWeek", "toYearWeek", "ULIDStringToDateTime",
     "ToYYYYMM", "ToStartOfMonth", "ToStartOfDay",
 ]
 
@@ -106,6 +106,13 @@ class toYearWeek(_ZonedFunc):
         if len(expressions) == 1:
             expressions = (expressions[0], 0)
         super().__init__(*expressions, **extra)
+
+
+class toStartOfWeek(toYearWeek):
+    """toStartOfWeek(value[, mode[, timezone]]): the Date of the week's first
+    day; mode 0 (weeks start on Sunday) unless given, 1 for Monday."""
+    output_field = fields.DateField()
+    requires = "has_to_start_of_week"
 
 
 class ULIDStringToDateTime(Func):
