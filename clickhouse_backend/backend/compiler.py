@@ -48,7 +48,7 @@ from clickhouse_backend.utils.snowflake import generate_id
 from . import bridge
 from .datetimes import cut_generated
 from .clauses import ClausesCompilerMixin
-from .features import EMULATED_SETTINGS
+from .features import EMULATED_SETTINGS, require
 from .clauses import collecting_settings
 
 # Marks the outer table's alias while compiling mutations: ClickHouse
@@ -274,35 +274,67 @@ def _with_query(node, query, clone):
     return copy
 
 
-def _inner_tables(node, out):
-    """Names of the tables read by the subqueries under an expression."""
+def _nested_queries(node):
+    """The queries of the subqueries under an expression (``node`` itself if
+    it is a Query), each before the ones inside it: a relabeled clone of the
+    expression gives its copies in the same order."""
     if node is None:
         return
     if isinstance(node, Query):
-        # Unaliased inner tables are marked: relabeling the outer query would
-        # rename them too (Query.change_aliases recurses).
-        out.update(j.table_name if a != j.table_name else (j.table_name, "plain")
-                   for a, j in node.alias_map.items())
+        yield node
         for child in (node.where, *node.annotations.values()):
-            _inner_tables(child, out)
+            yield from _nested_queries(child)
         return
     query = getattr(node, "query", None)
     if isinstance(query, Query):
-        _inner_tables(query, out)
+        yield from _nested_queries(query)
     if isinstance(node, WhereNode):
         for child in node.children:
-            _inner_tables(child, out)
+            yield from _nested_queries(child)
         return
     for attr in ("lhs", "rhs"):
         value = getattr(node, attr, None)
         if value is not None and value is not node and not isinstance(value, (str, int, float)):
-            _inner_tables(value, out)
+            yield from _nested_queries(value)
     try:
         children = node.get_source_expressions()
     except (AttributeError, TypeError):
         return
     for child in children:
-        _inner_tables(child, out)
+        yield from _nested_queries(child)
+
+
+def _inner_tables(node, out):
+    """Names of the tables read by the subqueries under an expression."""
+    for query in _nested_queries(node):
+        # Unaliased inner tables are marked: relabeling the outer query would
+        # rename them too (Query.change_aliases recurses).
+        out.update(j.table_name if a != j.table_name else (j.table_name, "plain")
+                   for a, j in query.alias_map.items())
+
+
+def _subquery_holders(query):
+    """The expressions of ``query`` that can hold subqueries."""
+    return (query.where, *query.annotations.values())
+
+
+def _keep_multivalued_marks(query, clone):
+    """Col.relabeled_clone() drops a column's possibly_multivalued mark, by
+    which Django groups by a subquery that reads an outer column across a
+    multivalued relation (OuterRef("book__name")) rather than by that column
+    (Query.get_group_by_cols): without it an author with two books is two
+    groups. The marks of ``query``'s subqueries are set again on ``clone``'s."""
+    for node, copy in zip(_subquery_holders(query), _subquery_holders(clone)):
+        for inner, inner_copy in zip(_nested_queries(node), _nested_queries(copy)):
+            for col, col_copy in zip(inner.get_external_cols(), inner_copy.get_external_cols()):
+                if getattr(col, "possibly_multivalued", False):
+                    col_copy.possibly_multivalued = True
+
+
+def _correlated(query):
+    """Whether a subquery of ``query`` reads a column of the query around it."""
+    return any(inner.get_external_cols() for node in _subquery_holders(query)
+               for inner in _nested_queries(node))
 
 
 class CompileMixin:
@@ -325,6 +357,13 @@ class CompileMixin:
         finally:
             self._ch_wrap_parent = saved
             self._ch_negated_depth -= 1
+
+    def _refuse_correlated(self, query):
+        """Servers before 25.x resolve no outer column in a subquery: refused
+        before sending (the server's error would be "Unknown identifier")."""
+        if not self.connection.features.supports_correlated_subqueries and _correlated(query):
+            require(self.connection, "supports_correlated_subqueries",
+                    "a subquery reading a column of the outer query (OuterRef)")
 
     def compile(self, node):
         parent = self._ch_wrap_parent
@@ -449,7 +488,7 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
         if not own or getattr(self, "_ch_unshadowed", False):
             return
         inner = set()
-        for node in (query.where, *query.annotations.values()):
+        for node in _subquery_holders(query):
             _inner_tables(node, inner)
         clash = own & inner
         if not clash or any((t, "plain") in inner for t in own):
@@ -462,6 +501,7 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
             change[alias] = "O%d" % n
             n += 1
         clone = query.relabeled_clone(change)
+        _keep_multivalued_marks(query, clone)
         # Keep the FROM order (change_aliases appends the renamed ones).
         clone.alias_map = {change.get(a, a): clone.alias_map[change.get(a, a)]
                            for a in query.alias_map}
@@ -511,6 +551,10 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
                 result.append("PREWHERE %s" % sql)
                 params = list(params) + list(p)
         return result, params
+
+    def execute_sql(self, *args, **kwargs):
+        self._refuse_correlated(self.query)
+        return super().execute_sql(*args, **kwargs)
 
     def as_sql(self, with_limits=True, with_col_aliases=False):
         self._unshadow_outer_tables()
@@ -1138,6 +1182,11 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
 
 
 class SQLAggregateCompiler(CompileMixin, compiler.SQLAggregateCompiler):
+    def execute_sql(self, *args, **kwargs):
+        self._refuse_correlated(self.query)
+        self._refuse_correlated(self.query.inner_query)
+        return super().execute_sql(*args, **kwargs)
+
     def as_sql(self):
         select_merged_states(self.query)
         # The outer query's SETTINGS take those its aggregates and the
