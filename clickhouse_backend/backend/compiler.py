@@ -38,6 +38,7 @@ from django.db.models import lookups
 from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
+from django.db.models.sql.datastructures import Join
 from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, WhereNode
 
@@ -331,6 +332,59 @@ def _keep_multivalued_marks(query, clone):
                     col_copy.possibly_multivalued = True
 
 
+def _unmark_one_per_row(query):
+    """Clear the possibly_multivalued mark of the outer columns read by
+    ``query``'s subqueries that have one value per row of the query (Django
+    marks every name with "__"): grouping by such a column is grouping by the
+    subquery. Whether the mark is true depends only on the joins, so it can
+    be cleared on the column shared with other copies of the query. Whether a
+    mark was cleared."""
+    cleared = False
+    for annotation in query.annotations.values():
+        for inner in _nested_queries(annotation):
+            for col in inner.get_external_cols():
+                if getattr(col, "possibly_multivalued", False) and col.alias in query.alias_map \
+                        and _one_per_row(query.alias_map, col.alias, col.target.column):
+                    col.possibly_multivalued = False
+                    cleared = True
+    return cleared
+
+
+def _regrouped(group_by):
+    """An explicit GROUP BY (values()) with each correlated subquery that
+    now groups by its outer columns replaced by them."""
+    for expr in group_by:
+        source = expr.source if isinstance(expr, Ref) else expr
+        if not any(inner.get_external_cols() for inner in _nested_queries(source)):
+            yield expr
+            continue
+        cols = source.get_group_by_cols()
+        if any(col is source for col in cols):
+            yield expr
+        else:
+            yield from cols
+
+
+def _one_per_row(alias_map, alias, column):
+    """Whether ``column`` of the table ``alias`` (None: its whole row) has one
+    value per row of the query's base table: it is reached through forward
+    foreign keys only, or it is a key that a reverse/many-to-many join equates
+    with a column of its parent table that has."""
+    while True:
+        join = alias_map.get(alias)
+        if not isinstance(join, Join):
+            return join is not None  # the base table
+        field = join.join_field
+        if getattr(field, "one_to_many", False) or getattr(field, "many_to_many", False):
+            parents = [parent for parent, child in join.join_cols if child == column]
+            if column is None or not parents:
+                return False
+            column = parents[0]
+        else:
+            column = None
+        alias = join.parent_alias
+
+
 def _correlated(query):
     """Whether a subquery of ``query`` reads a column of the query around it."""
     return any(inner.get_external_cols() for node in _subquery_holders(query)
@@ -552,12 +606,28 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
                 params = list(params) + list(p)
         return result, params
 
+    def _group_by_outer_columns(self):
+        """ClickHouse groups by no correlated subquery ("Correlated
+        subqueries in aggregation keys are not supported"); Django groups by
+        one that reads an outer column through a name with "__"
+        (Query.get_group_by_cols), which may still have one value per outer
+        row (a forward foreign key's column; a reverse one's key, equal to the
+        outer id): grouped by those columns instead. A subquery reading a
+        column with several values per outer row stays a key (refused)."""
+        query = self.query
+        if query.group_by is None or not _unmark_one_per_row(query):
+            return
+        if isinstance(query.group_by, tuple):
+            query = self.query = query.clone()  # the QuerySet's own query is not changed
+            query.group_by = tuple(_regrouped(query.group_by))
+
     def execute_sql(self, *args, **kwargs):
         self._refuse_correlated(self.query)
         return super().execute_sql(*args, **kwargs)
 
     def as_sql(self, with_limits=True, with_col_aliases=False):
         self._unshadow_outer_tables()
+        self._group_by_outer_columns()
         sql, params = super().as_sql(with_limits, with_col_aliases)
         if not getattr(self.query, "subquery", False):
             s = _check_query_settings(self.connection, _query_settings(self))
