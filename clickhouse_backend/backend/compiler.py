@@ -36,6 +36,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
 from django.db.models.sql.datastructures import Join
+from django.db.models.sql.query import Query
 
 from clickhouse_backend.models.aggregates import select_merged_states
 from clickhouse_backend.tables.engines import Distributed
@@ -145,9 +146,17 @@ def _one_per_row(alias_map, alias, column):
 
 
 def _correlated(query):
-    """Whether a subquery of ``query`` reads a column of the query around it."""
-    return any(inner.get_external_cols() for node in _subquery_holders(query)
-               for inner in _nested_queries(node))
+    """Whether a subquery in the SQL of ``query`` (its WHERE and selected
+    annotations) reads a column of the query around it in its own WHERE or
+    selected annotations (an unselected one, values("ceo") after
+    annotate(employee=OuterRef("pk")), is not in the SQL)."""
+    for node in (query.where, *query.annotation_select.values()):
+        for inner in _nested_queries(node):
+            exprs = (*inner.annotation_select.values(), *inner.where.children)
+            if any(col.alias in inner.external_aliases
+                   for col in Query._gen_cols(exprs, include_external=True)):
+                return True
+    return False
 
 
 class CompileMixin:
