@@ -145,14 +145,21 @@ def _one_per_row(alias_map, alias, column):
         alias = join.parent_alias
 
 
+def _selected_annotations(query):
+    """The selected annotations, without filling Query.annotation_select's
+    cache (the compilers change annotations later: select_merged_states)."""
+    mask = query.annotation_select_mask
+    return [a for name, a in query.annotations.items() if mask is None or name in mask]
+
+
 def _correlated(query):
     """Whether a subquery in the SQL of ``query`` (its WHERE and selected
     annotations) reads a column of the query around it in its own WHERE or
     selected annotations (an unselected one, values("ceo") after
     annotate(employee=OuterRef("pk")), is not in the SQL)."""
-    for node in (query.where, *query.annotation_select.values()):
+    for node in (query.where, *_selected_annotations(query)):
         for inner in _nested_queries(node):
-            exprs = (*inner.annotation_select.values(), *inner.where.children)
+            exprs = (*_selected_annotations(inner), *inner.where.children)
             if any(col.alias in inner.external_aliases
                    for col in Query._gen_cols(exprs, include_external=True)):
                 return True
