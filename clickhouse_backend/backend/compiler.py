@@ -4,51 +4,49 @@ UPDATE/DELETE as ClickHouse mutations.
 How an expression's ClickHouse SQL is decided (one rule):
 
 - The spelling of a Django class is its ``as_clickhouse`` method, the vendor
-  hook Django's compiler calls. The backend installs them on Django's classes
-  from tables in django_functions.py (functions, aggregates, Value,
-  CombinedExpression), datetimes.py (Extract/Trunc) and json_lookups.py (JSON
-  key transforms and lookups, OrderBy); django_patches.py lists every such
-  class and every other change made to a Django class, and why. Classes of
-  clickhouse_backend.models define their own ``as_clickhouse``.
+  hook Django's compiler calls; the compilers here add no spelling of their
+  own. The backend installs them on Django's classes from tables in
+  django_functions.py (functions, aggregates, Value, CombinedExpression),
+  expressions.py (other expressions: Subquery, OrderBy, WhereNode, In,
+  pattern and Decimal lookups...), datetimes.py (Extract/Trunc, whole-second
+  bounds) and json_lookups.py (JSON key transforms and lookups);
+  django_patches.py lists every such class and every other change made to a
+  Django class, and why. Classes of clickhouse_backend.models define their
+  own ``as_clickhouse``.
+- A spelling that depends on where the node stands keeps that state on the
+  compiler it is given (expressions.where_node counts the negated nodes being
+  compiled).
 - Which server can do what is a flag of features.py, asked inside those
   methods (``connection.features.<flag>``), never a version compared here.
-- CompileMixin.compile below rewrites a node only where the rewrite depends on
-  where the node stands or on the compiler's state, which an ``as_clickhouse``
-  does not see: the children of a negated AND on servers without ternary
-  logic, a scalar subquery's first row, ORDER BY positions and NULL order,
-  exact Decimal and duration arithmetic across operand types (the node is
-  rewritten, then compiled, so its own spelling still applies).
+- The compilers change the query, not the spelling of its nodes: outer
+  tables renamed when a subquery reads the same table, GROUP BY keys for
+  correlated subqueries, an ORDER BY for an unordered slice.
 """
 import datetime
-import decimal
 import operator
 import re
 import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
 from django.db import NotSupportedError
-from django.db.models import DateTimeField, FloatField
-from django.db.models.expressions import (CombinedExpression, DatabaseDefault,
-                                         DurationExpression, Exists, ExpressionList,
-                                         Col, Func, OrderBy, Ref, Subquery, Value)
+from django.db.models.expressions import DatabaseDefault, OrderBy, Ref, Value
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.fields import AutoFieldMixin, Field
 from django.db.models.functions import Coalesce
-from django.db.models import lookups
-from django.db.models.lookups import PatternLookup
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
+from django.db.models.sql.datastructures import Join
 from django.db.models.sql.query import Query
-from django.db.models.sql.where import AND, WhereNode
 
 from clickhouse_backend.models.aggregates import select_merged_states
 from clickhouse_backend.tables.engines import Distributed
 from clickhouse_backend.utils.snowflake import generate_id
 
 from . import bridge
+from .expressions import _inner_tables, _nested_queries
 from .datetimes import cut_generated
 from .clauses import ClausesCompilerMixin
-from .features import EMULATED_SETTINGS
+from .features import EMULATED_SETTINGS, require
 from .clauses import collecting_settings
 
 # Marks the outer table's alias while compiling mutations: ClickHouse
@@ -76,351 +74,108 @@ def _check_query_settings(connection, settings_dict):
     return {k: v for k, v in settings_dict.items() if k in known}
 
 
-# Pattern lookups against an expression: position() instead of LIKE (no
-# wildcards to escape, and LIKE needs a constant pattern on old servers).
-_PATTERN_SQL = {
-    "contains": "position(%(lhs)s, %(rhs)s) > 0",
-    "startswith": "position(%(lhs)s, %(rhs)s) = 1",
-    "endswith": "endsWith(%(lhs)s, %(rhs)s)",
-}
+def _subquery_holders(query):
+    """The expressions of ``query`` that can hold subqueries."""
+    return (query.where, *query.annotations.values())
 
 
-def _pattern_lookup_sql(compiler_, node):
-    connection = compiler_.connection
-    lhs, lhs_params = node.process_lhs(compiler_, connection)  # lowered for i*
-    rhs, rhs_params = node.process_rhs(compiler_, connection)
-    name = node.lookup_name
-    if name.startswith("i"):
-        name = name[1:]
-        rhs = "lowerUTF8(%s)" % rhs
-    return _PATTERN_SQL[name] % {"lhs": lhs, "rhs": rhs}, [*lhs_params, *rhs_params]
+def _keep_multivalued_marks(query, clone):
+    """Col.relabeled_clone() drops a column's possibly_multivalued mark, by
+    which Django groups by a subquery that reads an outer column across a
+    multivalued relation (OuterRef("book__name")) rather than by that column
+    (Query.get_group_by_cols): without it an author with two books is two
+    groups. The marks of ``query``'s subqueries are set again on ``clone``'s."""
+    for node, copy in zip(_subquery_holders(query), _subquery_holders(clone)):
+        for inner, inner_copy in zip(_nested_queries(node), _nested_queries(copy)):
+            for col, col_copy in zip(inner.get_external_cols(), inner_copy.get_external_cols()):
+                if getattr(col, "possibly_multivalued", False):
+                    col_copy.possibly_multivalued = True
 
 
-def _in_expressions_sql(compiler_, node):
-    """x IN (F("a") - 10, 5): ClickHouse before 20.x wants constants in an
-    IN list, so compare one by one."""
-    connection = compiler_.connection
-    lhs, lhs_params = node.process_lhs(compiler_, connection)
-    parts, params = [], []
-    for value in node.rhs.get_source_expressions():
-        if type(value) is Value and value.value is None:
-            continue  # never equal, as IN drops it (JSONNull is the JSON text null)
-        # The lookup's own parameter SQL (JSONField's In encodes a Value as JSON).
-        sql, p = node.resolve_expression_parameter(compiler_, connection, "%s", value)
-        parts.append("%s = %s" % (lhs, sql))
-        params.extend([*lhs_params, *p])
-    if not parts:
-        raise EmptyResultSet
-    return "(%s)" % " OR ".join(parts), params
+def _unmark_one_per_row(query):
+    """Clear the possibly_multivalued mark of the outer columns read by
+    ``query``'s subqueries that have one value per row of the query (Django
+    marks every name with "__"): grouping by such a column is grouping by the
+    subquery. Whether the mark is true depends only on the joins, so it can
+    be cleared on the column shared with other copies of the query. Whether a
+    mark was cleared."""
+    cleared = False
+    for annotation in query.annotations.values():
+        for inner in _nested_queries(annotation):
+            for col in inner.get_external_cols():
+                if getattr(col, "possibly_multivalued", False) and col.alias in query.alias_map \
+                        and _one_per_row(query.alias_map, col.alias, col.target.column):
+                    col.possibly_multivalued = False
+                    cleared = True
+    return cleared
 
 
-_DECIMAL_LOOKUPS = (lookups.Exact, lookups.GreaterThan, lookups.GreaterThanOrEqual,
-                    lookups.LessThan, lookups.LessThanOrEqual, lookups.In, lookups.Range)
-
-
-def _decimal_type_for(db_type, values, connection):
-    """A Decimal(P, S) that holds the column's values and every compared
-    value exactly: a value with more digits than the column (filter(d__gte=
-    10**11) on Decimal(5, 3)) must not be cut or refused by the CAST."""
-    m = re.fullmatch(r"Decimal\((\d+),\s*(\d+)\)", db_type)
-    if m is None:
-        return db_type
-    precision, scale = int(m.group(1)), int(m.group(2))
-    whole = precision - scale
-    for value in values:
-        if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
-            d = decimal.Decimal(str(value)) if not isinstance(value, decimal.Decimal) else value
-            if not d.is_finite():
-                continue
-            sign, digits, exponent = d.normalize().as_tuple()
-            scale = max(scale, -exponent if exponent < 0 else 0)
-            whole = max(whole, len(digits) + exponent)
-    limit = 76 if connection.features.supports_big_ints else 38
-    precision = min(whole + scale, limit)
-    scale = min(scale, precision)
-    return "Decimal(%d, %d)" % (precision, scale)
-
-
-def _decimal_lookup_sql(compiler_, node):
-    """A Decimal column against Python Decimals: the values are sent as exact
-    Decimal literals (a bare 1.5 is a Float64, which ClickHouse does not
-    compare with a Decimal)."""
-    connection = compiler_.connection
-    lhs, lhs_params = node.process_lhs(compiler_, connection)
-    rhs, rhs_params = node.process_rhs(compiler_, connection)
-    db_type = node.lhs.output_field.db_type(connection)
-    if not db_type or "None" in db_type:
-        return node.as_sql(compiler_, connection)
-    db_type = re.sub(r"^(LowCardinality|Nullable)\((.*)\)$", r"\2", db_type)
-    db_type = _decimal_type_for(db_type, rhs_params, connection)
-    cast = "CAST(%%s AS %s)" % db_type
-    if isinstance(rhs, (list, tuple)):  # range: one placeholder per bound
-        rhs = [part.replace("%s", cast) for part in rhs]
-    else:
-        rhs = rhs.replace("%s", cast)
-    rhs_params = [str(p) if isinstance(p, decimal.Decimal) else p for p in rhs_params]
-    return "%s %s" % (lhs, node.get_rhs_op(connection, rhs)), [*lhs_params, *rhs_params]
-
-
-def _kind(expr):
-    try:
-        return expr._output_field_or_none.get_internal_type()
-    except (AttributeError, FieldError):
-        return None
-
-
-_FLOAT_KINDS = {"FloatField", "Float32Field", "Float64Field"}
-_DATE_KINDS = {"DateField", "ClickhouseDateField", "Date32Field"}
-
-
-def _float_coalesce(node):
-    """COALESCE of a Decimal and a Float (e.g. Sum("price", default=Pi()))
-    has no common type in ClickHouse (a Variant on 24.x+): the Decimal
-    arguments become Float64, as in Decimal-Float arithmetic."""
-    sources = node.get_source_expressions()
-    kinds = [_kind(e) for e in sources]
-    if not (any(k == "DecimalField" for k in kinds) and any(k in _FLOAT_KINDS for k in kinds)):
-        return None
-    clone = node.copy()
-    clone.set_source_expressions([
-        Func(e, function="toFloat64", output_field=FloatField()) if k == "DecimalField" else e
-        for e, k in zip(sources, kinds)])
-    return clone
-
-
-def _first_row_subquery(compiler_, node):
-    """Subquery(qs.filter(x=OuterRef(...)).order_by(k).values(v)[:1]): a
-    correlated LIMIT is not decorrelated by ClickHouse ("Cannot decorrelate
-    query, because 'Limit' step is not supported"); the same value is
-    argMin(v, (k...)) (argMax when descending) over the subquery's rows,
-    NULL when there are none (aggregate_functions_null_for_empty). ``node``
-    is the Subquery, or from Django 6.0 on the resolved Query it stands for."""
-    query = node if isinstance(node, Query) else node.query
-    if not (query.is_sliced and query.low_mark == 0 and query.high_mark == 1) or \
-            query.combinator or query.distinct or not node.get_external_cols():
-        return None
-    if query.group_by is not None:
-        return _without_limit(node, query) if _one_group(query) else None
-    if len(query.select) == 1 and not query.annotation_select and not query.default_cols:
-        value = query.select[0]
-    elif not query.select and len(query.annotation_select) == 1 and not query.default_cols:
-        value = next(iter(query.annotation_select.values()))
-    else:
-        return None
-    nested = set()
-    _inner_tables(value, nested)
-    if getattr(value, "contains_aggregate", False) or nested:
-        return None  # no subquery inside an aggregate's argument either
-    inner = query.get_compiler(connection=compiler_.connection)
-    inner.setup_query()
-    keys, directions = [], set()
-    for expr, _ in inner.get_order_by():
-        source = expr.expression
-        if isinstance(source, Ref):
-            source = source.source
-        keys.append(source)
-        directions.add(expr.descending)
-    if len(directions) > 1:
-        return None  # mixed directions: keep the LIMIT
-    clone = query.clone()
-    clone.clear_ordering(force=True)
-    clone.clear_limits()
-    clone.clear_select_clause()
-    output = value.output_field
-    if keys:
-        func = "argMax" if directions == {True} else "argMin"
-        first = Func(value, Func(*keys, function="tuple"), function=func, output_field=output)
-    else:
-        first = Func(value, function="any", output_field=output)
-    clone.add_annotation(first, "first_row")
-    return _with_query(node, query, clone)
-
-
-def _one_group(query):
-    """Whether every GROUP BY key equals an outer column (a condition of the
-    WHERE's top-level AND): one group per outer row at most, so a LIMIT 1
-    changes nothing."""
-    where = query.where
-    if not isinstance(query.group_by, tuple) or not query.group_by or \
-            where.connector != AND or where.negated:
-        return False
-    fixed = set()
-    for child in where.children:
-        if not isinstance(child, lookups.Exact):
+def _regrouped(group_by):
+    """An explicit GROUP BY (values()) with each correlated subquery that
+    now groups by its outer columns replaced by them."""
+    for expr in group_by:
+        source = expr.source if isinstance(expr, Ref) else expr
+        if not any(inner.get_external_cols() for inner in _nested_queries(source)):
+            yield expr
             continue
-        sides = (child.lhs, child.rhs)
-        if all(isinstance(s, Col) for s in sides):
-            inner = [s for s in sides if s.alias in query.alias_map]
-            if len(inner) == 1:
-                fixed.add((inner[0].alias, inner[0].target.column))
-    return all(isinstance(k, Col) and (k.alias, k.target.column) in fixed
-               for k in query.group_by)
+        cols = source.get_group_by_cols()
+        if any(col is source for col in cols):
+            yield expr
+        else:
+            yield from cols
 
 
-def _without_limit(node, query):
-    """The subquery without its ordering and LIMIT (it has one row at most)."""
-    clone = query.clone()
-    clone.clear_ordering(force=True)
-    clone.clear_limits()
-    return _with_query(node, query, clone)
+def _one_per_row(alias_map, alias, column):
+    """Whether ``column`` of the table ``alias`` (None: its whole row) has one
+    value per row of the query's base table: it is reached through forward
+    foreign keys only, or it is a key that a reverse/many-to-many join equates
+    with a column of its parent table that has."""
+    while True:
+        join = alias_map.get(alias)
+        if not isinstance(join, Join):
+            return join is not None  # the base table
+        field = join.join_field
+        if getattr(field, "one_to_many", False) or getattr(field, "many_to_many", False):
+            parents = [parent for parent, child in join.join_cols if child == column]
+            if column is None or not parents:
+                return False
+            column = parents[0]
+        else:
+            column = None
+        alias = join.parent_alias
 
 
-def _with_query(node, query, clone):
-    """``node`` (a Subquery or its Query) with ``clone`` in place of ``query``."""
-    if node is query:
-        return clone
-    copy = node.copy()
-    copy.query = clone
-    return copy
+def _selected_annotations(query):
+    """The selected annotations, without filling Query.annotation_select's
+    cache (the compilers change annotations later: select_merged_states)."""
+    mask = query.annotation_select_mask
+    return [a for name, a in query.annotations.items() if mask is None or name in mask]
 
 
-def _inner_tables(node, out):
-    """Names of the tables read by the subqueries under an expression."""
-    if node is None:
-        return
-    if isinstance(node, Query):
-        # Unaliased inner tables are marked: relabeling the outer query would
-        # rename them too (Query.change_aliases recurses).
-        out.update(j.table_name if a != j.table_name else (j.table_name, "plain")
-                   for a, j in node.alias_map.items())
-        for child in (node.where, *node.annotations.values()):
-            _inner_tables(child, out)
-        return
-    query = getattr(node, "query", None)
-    if isinstance(query, Query):
-        _inner_tables(query, out)
-    if isinstance(node, WhereNode):
-        for child in node.children:
-            _inner_tables(child, out)
-        return
-    for attr in ("lhs", "rhs"):
-        value = getattr(node, attr, None)
-        if value is not None and value is not node and not isinstance(value, (str, int, float)):
-            _inner_tables(value, out)
-    try:
-        children = node.get_source_expressions()
-    except (AttributeError, TypeError):
-        return
-    for child in children:
-        _inner_tables(child, out)
+def _correlated(query):
+    """Whether a subquery in the SQL of ``query`` (its WHERE and selected
+    annotations) reads a column of the query around it in its own WHERE or
+    selected annotations (an unselected one, values("ceo") after
+    annotate(employee=OuterRef("pk")), is not in the SQL)."""
+    for node in (query.where, *_selected_annotations(query)):
+        for inner in _nested_queries(node):
+            exprs = (*_selected_annotations(inner), *inner.where.children)
+            if any(col.alias in inner.external_aliases
+                   for col in Query._gen_cols(exprs, include_external=True)):
+                return True
+    return False
 
 
 class CompileMixin:
-    """ClickHouse spellings of nodes, for every compiler (SELECT, UPDATE/
-    DELETE mutations, aggregates over subqueries)."""
-    # A negated AND node being compiled (old servers), else None.
-    _ch_wrap_parent = None
-    _ch_negated_depth = 0
+    """What every compiler (SELECT, UPDATE/DELETE mutations, aggregates over
+    subqueries) checks before it sends a query."""
 
-    def _compile_negated_and(self, node):
-        """NOT (c1 AND c2 ...) is true exactly when some ci is false: with
-        ifNull(ci, 1) the result is right whether or not the server's AND
-        knows that NULL AND 0 is 0. Not under another NOT, where a NULL
-        result must stay NULL."""
-        saved = self._ch_wrap_parent
-        self._ch_wrap_parent = node
-        self._ch_negated_depth += 1
-        try:
-            return super().compile(node)
-        finally:
-            self._ch_wrap_parent = saved
-            self._ch_negated_depth -= 1
-
-    def compile(self, node):
-        parent = self._ch_wrap_parent
-        if parent is not None and any(node is c for c in parent.children):
-            self._ch_wrap_parent = None
-            try:
-                sql, params = self.compile(node)
-            finally:
-                self._ch_wrap_parent = parent
-            return "ifNull(%s, 1)" % sql, params
-        if isinstance(node, WhereNode) and node.negated:
-            if (node.connector == AND and len(node.children) > 1
-                    and not self._ch_negated_depth
-                    and not self.connection.features.has_ternary_logic):
-                return self._compile_negated_and(node)
-            self._ch_negated_depth += 1
-            try:
-                return super().compile(node)
-            finally:
-                self._ch_negated_depth -= 1
-        # Django 6.0+ compiles a resolved Subquery(...) as its Query, which it
-        # marks contains_subquery (a pk__in=qs query is not marked).
-        if ((isinstance(node, Subquery) and not isinstance(node, Exists))
-                or (isinstance(node, Query) and getattr(node, "contains_subquery", False))) and \
-                self.connection.features.supports_correlated_subqueries:
-            first = _first_row_subquery(self, node)
-            if first is not None:
-                node = first
-        if isinstance(node, Value) and isinstance(node.value, decimal.Decimal) \
-                and node.value.is_finite():
-            # An exact Decimal, not the Float64 a bare 0.4 is (F("d") - 0.4
-            # would be Float arithmetic).
-            exponent = node.value.as_tuple().exponent
-            return "toDecimal128(%%s, %d)" % max(0, -exponent), [str(node.value)]
-        if isinstance(node, DurationExpression) and node.connector in ("*", "/"):
-            # Durations are Int64 microseconds: scaling one is arithmetic on
-            # the number, rounded to a microsecond as timedelta * x is.
-            # Ties to even, as Python (roundBankers is not in 18.16).
-            lhs, lhs_params = self.compile(node.lhs)
-            rhs, rhs_params = self.compile(node.rhs)
-            x = "toFloat64(%s %s %s)" % (lhs, node.connector, rhs)
-            sql = ("toInt64(if({x} - floor({x}) = 0.5, floor({x}) + abs(modulo(floor({x}), 2)), "
-                   "round({x})))").format(x=x)
-            return sql, [*lhs_params, *rhs_params] * 5
-        if isinstance(node, DurationExpression) and node.connector in ("+", "-") and \
-                self.connection.features.supports_datetime64 and \
-                any(_kind(e) in _DATE_KINDS for e in (node.lhs, node.rhs)):
-            # A date plus microseconds: ClickHouse adds no sub-day interval
-            # to a Date/Date32; the date side becomes a DateTime64 (as a
-            # date + interval is a timestamp in SQL).
-            node = node.copy()
-            for side in ("lhs", "rhs"):
-                expr = getattr(node, side)
-                if _kind(expr) in _DATE_KINDS:
-                    setattr(node, side, Func(expr, template="toDateTime64(%(expressions)s, 6)",
-                                             output_field=DateTimeField()))
-        if isinstance(node, CombinedExpression) and node.connector == "/" and \
-                {_kind(node.lhs), _kind(node.rhs)} & {"DecimalField"} and \
-                all(k == "DecimalField" or (k or "").endswith("IntegerField")
-                    for k in (_kind(node.lhs), _kind(node.rhs))):
-            # ClickHouse keeps the dividend's scale (Decimal(8, 2) 0.01 / 10
-            # is 0.00, an integer's scale is 0: 2 / 3.0 is 0.6): divide at
-            # scale 18, as exact as SQL's numeric.
-            node = node.copy()
-            node.lhs = Func(node.lhs, template="toDecimal128(%(expressions)s, 18)",
-                            output_field=node.lhs.output_field)
-        if isinstance(node, Coalesce):
-            mixed = _float_coalesce(node)
-            if mixed is not None:
-                node = mixed
-        # ClickHouse puts NULLs last in both directions; Django (and the
-        # nulls_order_largest flag) expect them largest, as PostgreSQL does:
-        # first when descending.
-        if (isinstance(node, OrderBy) and node.descending and not node.nulls_first
-                and not node.nulls_last):
-            node = node.copy()
-            node.nulls_first = True
-        return self._compile_node(node)
-
-    def _compile_node(self, node):
-        # "ORDER BY 1" is a constant before ClickHouse 22.7 (no positional
-        # arguments): order by the select alias or the expression instead.
-        if isinstance(node, compiler.PositionRef):
-            if node.refs:
-                return self.connection.ops.quote_name(node.refs), []
-            return super().compile(node.source)
-        if isinstance(node, lookups.In) and isinstance(node.rhs, ExpressionList):
-            return _in_expressions_sql(self, node)
-        if isinstance(node, PatternLookup) and not node.rhs_is_direct_value():
-            return _pattern_lookup_sql(self, node)
-        if isinstance(node, _DECIMAL_LOOKUPS) and node.rhs_is_direct_value() and \
-                getattr(node.lhs, "output_field", None) is not None and \
-                node.lhs.output_field.get_internal_type() == "DecimalField":
-            return _decimal_lookup_sql(self, node)
-        return super().compile(node)
-
+    def _refuse_correlated(self, query):
+        """Servers before 25.x resolve no outer column in a subquery: refused
+        before sending (the server's error would be "Unknown identifier")."""
+        if not self.connection.features.supports_correlated_subqueries and _correlated(query):
+            require(self.connection, "supports_correlated_subqueries",
+                    "a subquery reading a column of the outer query (OuterRef)")
 
 class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
     def get_order_by(self):
@@ -449,7 +204,7 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
         if not own or getattr(self, "_ch_unshadowed", False):
             return
         inner = set()
-        for node in (query.where, *query.annotations.values()):
+        for node in _subquery_holders(query):
             _inner_tables(node, inner)
         clash = own & inner
         if not clash or any((t, "plain") in inner for t in own):
@@ -462,6 +217,7 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
             change[alias] = "O%d" % n
             n += 1
         clone = query.relabeled_clone(change)
+        _keep_multivalued_marks(query, clone)
         # Keep the FROM order (change_aliases appends the renamed ones).
         clone.alias_map = {change.get(a, a): clone.alias_map[change.get(a, a)]
                            for a in query.alias_map}
@@ -512,8 +268,28 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
                 params = list(params) + list(p)
         return result, params
 
+    def _group_by_outer_columns(self):
+        """ClickHouse groups by no correlated subquery ("Correlated
+        subqueries in aggregation keys are not supported"); Django groups by
+        one that reads an outer column through a name with "__"
+        (Query.get_group_by_cols), which may still have one value per outer
+        row (a forward foreign key's column; a reverse one's key, equal to the
+        outer id): grouped by those columns instead. A subquery reading a
+        column with several values per outer row stays a key (refused)."""
+        query = self.query
+        if query.group_by is None or not _unmark_one_per_row(query):
+            return
+        if isinstance(query.group_by, tuple):
+            query = self.query = query.clone()  # the QuerySet's own query is not changed
+            query.group_by = tuple(_regrouped(query.group_by))
+
+    def execute_sql(self, *args, **kwargs):
+        self._refuse_correlated(self.query)
+        return super().execute_sql(*args, **kwargs)
+
     def as_sql(self, with_limits=True, with_col_aliases=False):
         self._unshadow_outer_tables()
+        self._group_by_outer_columns()
         sql, params = super().as_sql(with_limits, with_col_aliases)
         if not getattr(self.query, "subquery", False):
             s = _check_query_settings(self.connection, _query_settings(self))
@@ -1138,6 +914,11 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
 
 
 class SQLAggregateCompiler(CompileMixin, compiler.SQLAggregateCompiler):
+    def execute_sql(self, *args, **kwargs):
+        self._refuse_correlated(self.query)
+        self._refuse_correlated(self.query.inner_query)
+        return super().execute_sql(*args, **kwargs)
+
     def as_sql(self):
         select_merged_states(self.query)
         # The outer query's SETTINGS take those its aggregates and the

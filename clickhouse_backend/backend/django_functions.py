@@ -487,6 +487,11 @@ def _typed_value(self, compiler, connection, **extra):
     which has no common type with Int64; a date literal is a String)."""
     from .compiler import _typed_placeholder
 
+    if isinstance(self.value, decimal.Decimal) and self.value.is_finite():
+        # An exact Decimal, not the Float64 a bare 0.4 is (F("d") - 0.4
+        # would be Float arithmetic).
+        exponent = self.value.as_tuple().exponent
+        return "toDecimal128(%%s, %d)" % max(0, -exponent), [str(self.value)]
     sql, params = self.as_sql(compiler, connection, **extra)
     field = self._output_field_or_none
     if sql != "%s" or not params or params[0] is None or field is None \
@@ -544,6 +549,15 @@ def _combined(self, compiler, connection, **extra):
     """ClickHouse has no arithmetic between Decimal and Float: the Decimal
     side becomes Float64 (Django's output type for such mixes is Float)."""
     kinds = (_kind(self.lhs), _kind(self.rhs))
+    if self.connector == "/" and "DecimalField" in kinds and \
+            all(k == "DecimalField" or (k or "").endswith("IntegerField") for k in kinds):
+        # ClickHouse keeps the dividend's scale (Decimal(8, 2) 0.01 / 10 is
+        # 0.00, an integer's scale is 0: 2 / 3.0 is 0.6): divide at scale 18,
+        # as exact as SQL's numeric.
+        clone = self.copy()
+        clone.lhs = Func(self.lhs, template="toDecimal128(%(expressions)s, 18)",
+                         output_field=self.lhs.output_field)
+        return clone.as_sql(compiler, connection, **extra)
     if self.connector == "/" and all(k in _INTEGERS for k in kinds):
         # Integer division truncates (as on other databases); ClickHouse's /
         # always gives a Float64.

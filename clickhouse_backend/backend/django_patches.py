@@ -14,7 +14,7 @@ Two kinds of change, both installed by install() when the backend loads
 tests/backend/test_django_patches.py checks that every Django class carrying
 an ``as_clickhouse`` is listed here, and that every patch below is in place.
 """
-from . import bridge, datetimes, django_functions, json_lookups, meta, recorder  # noqa: F401
+from . import bridge, datetimes, django_functions, expressions, json_lookups, meta, recorder  # noqa: F401
 
 # (owner module, Django class or attribute, why)
 PATCHES = [
@@ -69,14 +69,18 @@ def _auto_field_rel_db_type():
 def spellings():
     """{Django class: owner module} of every as_clickhouse the backend installs."""
     from django.db.models import Aggregate, Value
-    from django.db.models.expressions import CombinedExpression, OrderBy
+    from django.db.models.expressions import CombinedExpression
 
     out = {cls: "backend/django_functions.py" for cls in django_functions.REGISTRY}
     out.update({Value: "backend/django_functions.py", Aggregate: "backend/django_functions.py",
                 CombinedExpression: "backend/django_functions.py"})
     out.update({cls: "backend/datetimes.py" for cls in datetimes.ADJUST})
     out.update({cls: "backend/json_lookups.py" for cls in json_lookups.spelled_classes()})
-    out[OrderBy] = "backend/json_lookups.py"
+    out.update({cls: "backend/expressions.py" for cls in expressions.spelled_classes()})
+    # In, pattern and Decimal lookups: expressions.py's spelling runs first,
+    # then the class's other one (datetimes.py, json_lookups.py) if it has one.
+    out.update({cls: out.get(cls, "backend/expressions.py")
+                for cls in expressions._lookup_classes()})
     return out
 
 
@@ -85,5 +89,6 @@ def install():
     datetimes.install()
     django_functions.install()
     json_lookups.install()
+    expressions.install()  # after datetimes and json_lookups: wraps their lookup spellings
     recorder.install()
     bridge.install()

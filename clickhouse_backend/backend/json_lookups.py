@@ -2,7 +2,7 @@
 key lookups in ClickHouse SQL: JSONExtractRaw / JSONExtractString / JSONHas
 (ClickHouse 19.4+; on older servers these raise NotSupportedError)."""
 from django.db import NotSupportedError
-from django.db.models.expressions import OrderBy, RawSQL, Value
+from django.db.models.expressions import RawSQL, Value
 from django.db.models.fields import json as dj_json
 
 
@@ -111,7 +111,8 @@ def key_numeric(self, compiler, connection):
 
 
 def order_by(self, compiler, connection, **extra):
-    """Ordering by a JSON key: numbers by value (JSON text would put "-1"
+    """OrderBy's spelling after its NULL order (expressions.order_by).
+    Ordering by a JSON key: numbers by value (JSON text would put "-1"
     before "-100"), then the other values by their JSON text."""
     expr = self.expression
     if isinstance(expr, dj_json.KeyTransform) and not isinstance(expr, dj_json.KeyTextTransform):
@@ -140,7 +141,7 @@ def _in_parameter(original):
 
 
 def spelled_classes():
-    """The JSON classes given an as_clickhouse here (OrderBy too, see install())."""
+    """The JSON classes given an as_clickhouse here."""
     return [dj_json.KeyTransformLt, dj_json.KeyTransformLte, dj_json.KeyTransformGt,
             dj_json.KeyTransformGte, dj_json.KeyTransform, dj_json.KeyTextTransform,
             dj_json.HasKeyLookup, dj_json.KeyTransformExact]
@@ -156,8 +157,6 @@ def install():
                 dj_json.KeyTransformGte):
         if "as_clickhouse" not in cls.__dict__:
             cls.as_clickhouse = key_numeric
-    if "as_clickhouse" not in OrderBy.__dict__:
-        OrderBy.as_clickhouse = order_by
     for cls, impl in ((dj_json.KeyTransform, key_transform),
                       (dj_json.KeyTextTransform, key_text_transform),
                       (dj_json.HasKeyLookup, has_key),

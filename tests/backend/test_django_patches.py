@@ -52,3 +52,14 @@ def test_method_patches_are_in_place():
                    MigrationAutodetector.generate_removed_fields):
         assert _ours(method), method.__qualname__
     assert {"engine", "cluster", "view", "ttl", "projections"} <= set(models.options.DEFAULT_NAMES)
+
+
+def test_compilers_add_no_spelling():
+    # One mechanism (issue 18): Django's compile() calls each node's
+    # as_clickhouse; no compiler of the backend overrides it.
+    from django.db.models.sql import compiler as dj
+
+    from clickhouse_backend.backend import compiler
+    for cls in (compiler.SQLCompiler, compiler.SQLUpdateCompiler, compiler.SQLDeleteCompiler,
+                compiler.SQLAggregateCompiler, compiler.SQLInsertCompiler):
+        assert cls.compile is dj.SQLCompiler.compile, cls.__name__
