@@ -284,3 +284,32 @@ def test_native_rows_is_one_block_with_the_checks_of_the_text():
     with pytest.raises(chd.DataError, match=r"^row 1, column 'a' \(UInt8\): 256 is out of range"):
         _engine.native_rows([(1, "x"), (256, "y"), (1, 2)], plan(columns), checks=column_checks(columns))
     assert _engine.native_rows([(1, 2)], plan(columns), checks=column_checks(columns)) is None  # int into String
+
+
+def blank_line_rows(n):
+    """Rows whose Native block holds "\n\n" (the UInt64 2570 and the strings), which
+    ends data written inline after chDB's query text."""
+    return [(0x0A0A + i, f"a\n\nb{i}") for i in range(n)]
+
+
+@pytest.mark.parametrize("how", ["executemany", "insert_columns"])
+@pytest.mark.parametrize("target", ["server", "embedded"])
+def test_a_block_holding_a_blank_line_is_stored_whole(request, target, how):
+    if target == "server":
+        params, db = request.getfixturevalue("server_params"), request.getfixturevalue("scratch_db")
+        conn, table = chd.connect(**params, insert_format="native"), f"{db}.blank_{how}"
+    else:
+        pytest.importorskip("chdb")
+        conn, table = chd.connect(embedded=EMBEDDED, insert_format="native"), f"default.blank_{how}"
+    cur = conn.cursor()
+    cur.execute(f"DROP TABLE IF EXISTS {table}")
+    cur.execute(f"CREATE TABLE {table} (id UInt64, s String) ENGINE = Memory")
+    rows = blank_line_rows(3000)
+    if how == "executemany":
+        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s)", rows)
+    else:
+        pytest.importorskip("numpy")
+        cur.insert_columns(table, {"id": [r[0] for r in rows], "s": [r[1] for r in rows]})
+    cur.execute(f"SELECT id, s FROM {table} ORDER BY id")
+    assert cur.fetchall() == rows
+    cur.execute(f"DROP TABLE {table}")

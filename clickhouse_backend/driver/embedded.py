@@ -56,6 +56,11 @@ _executor_pid = None
 _CODE = re.compile(r"Code:\s*(\d+)")
 _SESSION_STATE = re.compile(rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:SET|USE)\b", re.I | re.S)
 _INSERT = re.compile(rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*INSERT\b", re.I | re.S)
+# An INSERT whose data is a binary Native block after its text (the driver's Native
+# inserts): chDB ends data inline in the query text at a blank line, which binary data
+# may hold ("\n\n" is the UInt64 2570), so the block goes through an in-memory file.
+_INLINE_NATIVE = re.compile(rb"^(?P<head>(?:\s|--[^\n]*\n|/\*.*?\*/)*INSERT\b.*?)\bFORMAT\s+Native\n",
+                            re.I | re.S)
 _STREAMING_UNSUPPORTED = "Streaming query is not supported"
 # chDB lists its queries under ids of its own: a streamed query ends with a comment
 # naming the driver's query_id (at the end, so that error positions do not move), by
@@ -445,7 +450,7 @@ class EmbeddedStream:
                 # SHOW, DESCRIBE, EXPLAIN, EXISTS... cannot stream; nothing ran yet.
                 if _STREAMING_UNSUPPORTED not in str(e):
                     raise
-        res = conn.query(self._body, "Native")
+        res = self._query_once(conn)
         if res.has_error():
             raise RuntimeError(res.error_message())
         self._account(res, written=True)
@@ -455,6 +460,19 @@ class EmbeddedStream:
         else:
             self._decode(data)
         self._cleanup("done")
+
+    def _query_once(self, conn):
+        m = _INLINE_NATIVE.match(self._body)
+        if not m:
+            return conn.query(self._body, "Native")
+        fd = os.memfd_create("chb-native-insert", os.MFD_CLOEXEC)
+        try:
+            data = memoryview(self._body)[m.end():]
+            while data:
+                data = data[os.write(fd, data):]
+            return conn.query(m.group("head") + b" FROM INFILE '/proc/self/fd/%d' FORMAT Native" % fd, "Native")
+        finally:
+            os.close(fd)
 
     def _fetch(self):
         conn = self._session.conn
