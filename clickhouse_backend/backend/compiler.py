@@ -22,9 +22,7 @@ How an expression's ClickHouse SQL is decided (one rule):
   tables renamed when a subquery reads the same table, GROUP BY keys for
   correlated subqueries, an ORDER BY for an unordered slice.
 """
-import datetime
 import operator
-import re
 import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
@@ -32,7 +30,6 @@ from django.db import NotSupportedError
 from django.db.models.expressions import DatabaseDefault, OrderBy, Ref, Value
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.fields import AutoFieldMixin, Field
-from django.db.models.functions import Coalesce
 from django.db.models.sql import compiler
 from django.db.models.sql.constants import MULTI, SINGLE
 from django.db.models.sql.datastructures import Join
@@ -43,6 +40,7 @@ from clickhouse_backend.tables.engines import Distributed
 from clickhouse_backend.utils.snowflake import generate_id
 
 from . import bridge
+from .django_functions import _fit_results, _typed_placeholder
 from .expressions import _inner_tables, _nested_queries
 from .datetimes import cut_generated
 from .clauses import ClausesCompilerMixin
@@ -536,96 +534,11 @@ def _any_has(values, attr):
     return any(hasattr(t, attr) for t in set(map(type, values)))
 
 
-def _typed_placeholder(db_type, placeholder):
-    """Mutations need values of the column's type: literals such as 1.25
-    (Float64) or '2020-01-02' (String) have no common supertype with Decimal
-    or Date there.  Conversion functions rather than CAST: 18.16 cannot CAST
-    to every type (e.g. Nullable(UUID))."""
-    if not db_type or "None" in db_type:  # e.g. a DecimalField() without digits
-        return placeholder
-    inner = db_type
-    for wrapper in ("LowCardinality(", "Nullable("):
-        if inner.startswith(wrapper):
-            inner = inner[len(wrapper):-1]
-    m = re.fullmatch(r"Decimal\((\d+),\s*(\d+)\)", inner)
-    if m:
-        # toDecimalN(x, S), not CAST: it keeps x Nullable or not (a Case
-        # without default is NULL on some rows: CAST(NULL AS Decimal) fails,
-        # a mutation that never ends on 18.16; a Nullable constant has no
-        # common type with the column in 18.16's mutation).
-        precision = int(m.group(1))
-        bits = next(b for p, b in ((9, 32), (18, 64), (38, 128), (76, 256)) if precision <= p)
-        return "toDecimal%d(%s, %s)" % (bits, placeholder, m.group(2))
-    if inner.startswith("Decimal"):
-        return "CAST(%s AS %s)" % (placeholder, inner)
-    if inner.startswith("Enum"):
-        # A String has no supertype with an Enum in 18.16's mutation, and its if()
-        # refuses a constant Enum beside the column: materialize() ('%' of a label
-        # doubled: the SQL is %-formatted with the params).
-        return "materialize(CAST(%s AS %s))" % (placeholder, inner.replace("%", "%%"))
-    if inner in ("Date", "Date32"):
-        return "to%s(%s)" % (inner, placeholder)
-    if inner.startswith("DateTime64"):
-        return "toDateTime64(%s, %s)" % (placeholder, inner[len("DateTime64("):-1])
-    if inner.startswith("DateTime"):
-        return "toDateTime(%s%s)" % (placeholder, ", " + inner[len("DateTime("):-1]
-                                     if "(" in inner else "")
-    if inner in ("UUID", "IPv4", "IPv6") or re.fullmatch(r"U?Int\d+|Float(32|64)", inner):
-        # Integer literals are UInt64 when positive: no supertype with Int64.
-        return "to%s(%s)" % (inner, placeholder)
-    return placeholder
-
-
 def _target_type(field):
     """The field whose type a column holds (a foreign key's target's)."""
     while getattr(field, "remote_field", None) is not None and getattr(field, "target_field", None):
         field = field.target_field
     return field
-
-
-def _fit_results(expr, field, connection):
-    """The literals an UPDATE expression can store as they are (a Value that
-    is a Case/When result, a Coalesce argument...) prepared as the column
-    stores a plain value: a Decimal rounded to its places (the CAST would cut
-    it), an integer checked against its range (toInt32() would wrap it).
-    DataError naming the field when a literal does not fit."""
-    from django.db.models import Case, When
-    from django.db.models.expressions import ExpressionWrapper
-
-    if isinstance(expr, Value):
-        if expr.value is None or hasattr(expr.value, "resolve_expression"):
-            return expr
-        value = field.get_db_prep_save(expr.value, connection)
-        connection.ops.check_write_range([value], field)
-        if value is expr.value or type(value) is not type(expr.value) or \
-                isinstance(value, datetime.datetime):
-            # nothing to adjust (or a value of another kind: Django's); a
-            # date-time is prepared naive UTC, which the Value would read
-            # again in the current time zone
-            return expr
-        clone = expr.copy()
-        clone.value = value
-        return clone
-    if isinstance(expr, When):
-        parts = ["result"]
-    elif isinstance(expr, Case):
-        parts = ["cases", "default"]
-    elif isinstance(expr, (Coalesce, ExpressionWrapper)):
-        parts = ["source"]
-    else:
-        return expr
-    clone = expr.copy()
-    if "source" in parts:
-        clone.set_source_expressions([_fit_results(e, field, connection)
-                                      for e in expr.get_source_expressions()])
-        return clone
-    for part in parts:
-        value = getattr(expr, part)
-        if isinstance(value, list):
-            setattr(clone, part, [_fit_results(e, field, connection) for e in value])
-        else:
-            setattr(clone, part, _fit_results(value, field, connection))
-    return clone
 
 
 def _range_check_sql(field, sql):

@@ -8,13 +8,15 @@ spelling that works on 18.16 and on current servers. Functions that 18.16
 lacks entirely (COT, CHR, ASCII, LPAD...) use the modern name and fail there
 with ClickHouse's "Unknown function" error.
 """
+import datetime
 import decimal
 import re
 
 from django.core.exceptions import FieldError
 from django.db.models import FloatField, Func, Value, aggregates, functions as F
 from django.db.models.functions import window as W
-from django.db.models.expressions import Col, CombinedExpression
+from django.db.models import Case, When
+from django.db.models.expressions import Col, CombinedExpression, ExpressionWrapper
 
 from .features import require
 
@@ -284,7 +286,6 @@ def _fit_cast_literals(src, field, connection):
     kind ('abc' AS Int32) is left to the server's own conversion error."""
     from django.core.exceptions import ValidationError
 
-    from .compiler import _fit_results
     try:
         return _fit_results(src, field, connection)
     except (TypeError, ValueError, ValidationError, decimal.InvalidOperation):
@@ -485,7 +486,6 @@ def _typed_value(self, compiler, connection, **extra):
     """A Value of a column type: typed like the column, so CASE/if branches
     and mutations have a common type (a positive integer literal is UInt64,
     which has no common type with Int64; a date literal is a String)."""
-    from .compiler import _typed_placeholder
 
     if isinstance(self.value, decimal.Decimal) and self.value.is_finite():
         # An exact Decimal, not the Float64 a bare 0.4 is (F("d") - 0.4
@@ -617,6 +617,89 @@ for _name, _impl in (
         ("StringAgg", _requires("has_string_agg", "StringAgg (function STRING_AGG)", _plain))):
     if hasattr(aggregates, _name):
         REGISTRY[getattr(aggregates, _name)] = _impl
+
+
+# -- literals typed for mutations (the compiler's and Cast's) --------
+def _typed_placeholder(db_type, placeholder):
+    """Mutations need values of the column's type: literals such as 1.25
+    (Float64) or '2020-01-02' (String) have no common supertype with Decimal
+    or Date there.  Conversion functions rather than CAST: 18.16 cannot CAST
+    to every type (e.g. Nullable(UUID))."""
+    if not db_type or "None" in db_type:  # e.g. a DecimalField() without digits
+        return placeholder
+    inner = db_type
+    for wrapper in ("LowCardinality(", "Nullable("):
+        if inner.startswith(wrapper):
+            inner = inner[len(wrapper):-1]
+    m = re.fullmatch(r"Decimal\((\d+),\s*(\d+)\)", inner)
+    if m:
+        # toDecimalN(x, S), not CAST: it keeps x Nullable or not (a Case
+        # without default is NULL on some rows: CAST(NULL AS Decimal) fails,
+        # a mutation that never ends on 18.16; a Nullable constant has no
+        # common type with the column in 18.16's mutation).
+        precision = int(m.group(1))
+        bits = next(b for p, b in ((9, 32), (18, 64), (38, 128), (76, 256)) if precision <= p)
+        return "toDecimal%d(%s, %s)" % (bits, placeholder, m.group(2))
+    if inner.startswith("Decimal"):
+        return "CAST(%s AS %s)" % (placeholder, inner)
+    if inner.startswith("Enum"):
+        # A String has no supertype with an Enum in 18.16's mutation, and its if()
+        # refuses a constant Enum beside the column: materialize() ('%' of a label
+        # doubled: the SQL is %-formatted with the params).
+        return "materialize(CAST(%s AS %s))" % (placeholder, inner.replace("%", "%%"))
+    if inner in ("Date", "Date32"):
+        return "to%s(%s)" % (inner, placeholder)
+    if inner.startswith("DateTime64"):
+        return "toDateTime64(%s, %s)" % (placeholder, inner[len("DateTime64("):-1])
+    if inner.startswith("DateTime"):
+        return "toDateTime(%s%s)" % (placeholder, ", " + inner[len("DateTime("):-1]
+                                     if "(" in inner else "")
+    if inner in ("UUID", "IPv4", "IPv6") or re.fullmatch(r"U?Int\d+|Float(32|64)", inner):
+        # Integer literals are UInt64 when positive: no supertype with Int64.
+        return "to%s(%s)" % (inner, placeholder)
+    return placeholder
+
+
+def _fit_results(expr, field, connection):
+    """The literals an UPDATE expression can store as they are (a Value that
+    is a Case/When result, a Coalesce argument...) prepared as the column
+    stores a plain value: a Decimal rounded to its places (the CAST would cut
+    it), an integer checked against its range (toInt32() would wrap it).
+    DataError naming the field when a literal does not fit."""
+    if isinstance(expr, Value):
+        if expr.value is None or hasattr(expr.value, "resolve_expression"):
+            return expr
+        value = field.get_db_prep_save(expr.value, connection)
+        connection.ops.check_write_range([value], field)
+        if value is expr.value or type(value) is not type(expr.value) or \
+                isinstance(value, datetime.datetime):
+            # nothing to adjust (or a value of another kind: Django's); a
+            # date-time is prepared naive UTC, which the Value would read
+            # again in the current time zone
+            return expr
+        clone = expr.copy()
+        clone.value = value
+        return clone
+    if isinstance(expr, When):
+        parts = ["result"]
+    elif isinstance(expr, Case):
+        parts = ["cases", "default"]
+    elif isinstance(expr, (F.Coalesce, ExpressionWrapper)):
+        parts = ["source"]
+    else:
+        return expr
+    clone = expr.copy()
+    if "source" in parts:
+        clone.set_source_expressions([_fit_results(e, field, connection)
+                                      for e in expr.get_source_expressions()])
+        return clone
+    for part in parts:
+        value = getattr(expr, part)
+        if isinstance(value, list):
+            setattr(clone, part, [_fit_results(e, field, connection) for e in value])
+        else:
+            setattr(clone, part, _fit_results(value, field, connection))
+    return clone
 
 
 def install():
