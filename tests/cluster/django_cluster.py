@@ -55,9 +55,16 @@ for i in range(EXTRA):
     state = apply(state, ops.AddField("Local", f"extra{i}", dj.IntegerField(default=i)))
 Dist = state.apps.get_model("cl", "Dist")
 Dist.objects.bulk_create([Dist(id=i, name=f"n{i}", weight=i) for i in range(1000)])
-deadline = time.monotonic() + 60  # Distributed INSERTs are forwarded in the background
-while Dist.objects.count() < 1000 and time.monotonic() < deadline:
-    time.sleep(0.2)
+# Distributed INSERTs are forwarded in the background, to one replica of a shard;
+# the other replica fetches the part a moment later, and a node reads its own
+# shard's rows from its local replica: wait until each of the four nodes (the
+# round_robin reads take them in turn) has answered all the rows.
+deadline = time.monotonic() + 60
+complete = 0
+while complete < len(hosts.split(",")) and time.monotonic() < deadline:
+    complete = complete + 1 if Dist.objects.count() == 1000 else 0
+    if not complete:
+        time.sleep(0.2)
 out = {
     "count": Dist.objects.count(),
     "sum": Dist.objects.aggregate(s=dj.Sum("weight"))["s"],
