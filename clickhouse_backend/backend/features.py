@@ -277,6 +277,13 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # drop a column's DEFAULT when MODIFY COLUMN does not restate it, newer ones
     # keep it. (Gated at 21.1 to be safe.)
     supports_modify_column_remove = _since((21, 1))
+    # 18.16's DDL worker races on ALTER ... ON CLUSTER of a Replicated* table
+    # (two replicas of a shard both run it; the loser's worker thread ends on
+    # "Node exists" and the node runs no ON CLUSTER DDL until restarted): the
+    # schema editor sends it one replica per shard (backend/cluster_ddl.py).
+    # Later releases check the shard's `executed` node again under the lock;
+    # 19.1 is the next release line, not a verified first release.
+    replicated_alter_on_cluster_is_safe = _since((19, 1))
     # ALTER TABLE ... MODIFY SETTING (engine settings).
     supports_modify_setting = _since((20, 1))
 

@@ -12,6 +12,7 @@ from django.db.models.sql import Query
 from clickhouse_backend.tables import engines
 from clickhouse_backend.tables.indexes import Index as SkippingIndex
 
+from . import cluster_ddl
 from .datetimes import cut_generated
 from .operations import quote_literal
 
@@ -942,6 +943,9 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             return sql.run()
         if params == ():
             params = None
+        if not self.collect_sql and not params and isinstance(sql, str) and \
+                cluster_ddl.run_per_shard(self.connection, sql):
+            return
         if self.collect_sql or NULL_FOR_EMPTY not in self.connection.server_settings():
             return super().execute(sql, params)
         # DDL is stored as declared: with the backend's default

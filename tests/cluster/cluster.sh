@@ -55,14 +55,31 @@ except Exception:
 PY
 }
 
+# ZooKeeper serves sessions (srvr answers "Mode: ..." then; ruok's imok comes earlier,
+# while a session handshake still fails)
 zk_ok() {
     "$PYTHON" - "$1" <<'PY'
 import socket, sys
 try:
     with socket.create_connection((sys.argv[1], 2181), timeout=1) as s:
-        s.sendall(b"ruok")
-        sys.exit(0 if s.recv(16) == b"imok" else 1)
+        s.sendall(b"srvr")
+        sys.exit(0 if b"Mode:" in s.makefile("rb").read() else 1)
 except OSError:
+    sys.exit(1)
+PY
+}
+
+# The node has its ZooKeeper session: 18.16 crashes (NULL ZooKeeper in
+# DDLWorker::enqueueQuery) on an ON CLUSTER query that comes before its DDL worker
+# has one, and /ping answers before that.
+zk_session_ok() {
+    "$PYTHON" - "$1" <<'PY'
+import sys, urllib.parse, urllib.request
+q = urllib.parse.quote("SELECT count() > 0 FROM system.zookeeper WHERE path = '/clickhouse/task_queue'")
+try:
+    with urllib.request.urlopen(f"http://{sys.argv[1]}:8123/?query={q}", timeout=2) as r:
+        sys.exit(0 if r.read().strip() == b"1" else 1)
+except Exception:
     sys.exit(1)
 PY
 }
@@ -86,7 +103,7 @@ start_node() {  # name: (re)start the server of a node whose namespace exists
 
 wait_node() {
     local name="$1" deadline=$((SECONDS + START_TIMEOUT))
-    until http_ok "http://$(node_ip "$name"):8123/ping"; do
+    until http_ok "http://$(node_ip "$name"):8123/ping" && zk_session_ok "$(node_ip "$name")"; do
         if ((SECONDS > deadline)) || ! kill -0 "$(cat "$STATE/$name/pid")" 2>/dev/null; then
             log "node $name did not come up"
             tail -n 30 "$STATE/$name/log/server.err.log" "$STATE/$name/log/stdout.log" >&2 2>/dev/null || true
@@ -113,7 +130,7 @@ start() {
     for n in zk "${NODES[@]}"; do make_ns "$n"; done
     mkdir -p "$STATE/zk/data"
     printf '%s\n' "tickTime=500" "dataDir=$STATE/zk/data" "clientPort=2181" "clientPortAddress=$(node_ip zk)" \
-        "maxClientCnxns=0" "admin.enableServer=false" "4lw.commands.whitelist=ruok" >"$STATE/zk/zoo.cfg"
+        "maxClientCnxns=0" "admin.enableServer=false" "4lw.commands.whitelist=srvr" >"$STATE/zk/zoo.cfg"
     (cd "$STATE/zk" && exec ip netns exec chbc-zk setsid java -Xmx256m -cp "$ZK_JAR:/etc/zookeeper/conf" \
         org.apache.zookeeper.server.ZooKeeperServerMain "$STATE/zk/zoo.cfg" </dev/null >"$STATE/zk/zk.log" 2>&1) &
     echo $! >"$STATE/zk/pid"

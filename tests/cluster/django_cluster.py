@@ -1,7 +1,8 @@
 """Run by test_cluster.py in a process of its own (Django settings are process-wide):
 Django connected to the four nodes by a HOST list, models migrated ON CLUSTER
 (a ReplicatedMergeTree table and a Distributed table over it), rows written and
-read through the ORM. argv: hosts (comma-separated), cluster, database. Prints JSON."""
+read through the ORM. argv: hosts (comma-separated), cluster, database, how many
+more columns to add to the replicated table. Prints JSON."""
 import json
 import sys
 import time
@@ -10,6 +11,7 @@ import django
 from django.conf import settings
 
 hosts, cluster, dbname = sys.argv[1:4]
+EXTRA = int(sys.argv[4])
 settings.configure(
     DATABASES={"default": {
         "ENGINE": "clickhouse_backend.backend", "HOST": hosts, "NAME": dbname,
@@ -47,11 +49,22 @@ state = apply(state, ops.CreateModel("Dist", [
             "engine": models.Distributed(cluster, dbname, "cl_local", "id")}))
 state = apply(state, ops.AddField("Local", "weight", dj.IntegerField(default=3)))
 state = apply(state, ops.AddField("Dist", "weight", dj.IntegerField(default=3)))
+# 18.16's DDL worker raced on about one ALTER ON CLUSTER of a replicated table
+# in 25 (backend/cluster_ddl.py): enough of them to meet it
+for i in range(EXTRA):
+    state = apply(state, ops.AddField("Local", f"extra{i}", dj.IntegerField(default=i)))
 Dist = state.apps.get_model("cl", "Dist")
 Dist.objects.bulk_create([Dist(id=i, name=f"n{i}", weight=i) for i in range(1000)])
-deadline = time.monotonic() + 60  # Distributed INSERTs are forwarded in the background
-while Dist.objects.count() < 1000 and time.monotonic() < deadline:
-    time.sleep(0.2)
+# Distributed INSERTs are forwarded in the background, to one replica of a shard;
+# the other replica fetches the part a moment later, and a node reads its own
+# shard's rows from its local replica: wait until each of the four nodes (the
+# round_robin reads take them in turn) has answered all the rows.
+deadline = time.monotonic() + 60
+complete = 0
+while complete < len(hosts.split(",")) and time.monotonic() < deadline:
+    complete = complete + 1 if Dist.objects.count() == 1000 else 0
+    if not complete:
+        time.sleep(0.2)
 out = {
     "count": Dist.objects.count(),
     "sum": Dist.objects.aggregate(s=dj.Sum("weight"))["s"],
