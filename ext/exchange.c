@@ -5,6 +5,7 @@
 
 #include "debug.h"
 #include "decompress.h"
+#include "hosts.h"
 #include "conn.h"
 #include "loop.h"
 #include "native_scan.h"
@@ -21,6 +22,14 @@
 
 static void queue_kill(chb_pool *p, chb_msg *msg, const chb_timeouts *to, const char *query_id, int resends,
                        double delay);
+static void park_kills(chb_pool *p, chb_request *failed, int queued_too);
+static void resend_parked(chb_pool *p);
+static void watch_silence(chb_request *r);
+
+/* k on its pool's kill budget; a full queue failed it, and its life ends here. */
+static void submit_kill(chb_request *k, int front) {
+    if (chb_pool_submit_kill(k->pool, k, front) != 0) chb_req_engine_done(k);
+}
 
 /* The drain of an abandoned result is over (done, failed or killed): requests that
  * waited for its connection may open their own. */
@@ -42,7 +51,9 @@ void chb_req_engine_done(chb_request *r) {
     stop_draining(r);
     if (r->probe_timer) { event_free(r->probe_timer); r->probe_timer = NULL; }
     chb_pool *p = r->pool;
-    if (r->is_ping) chb_hosts_ping_done(r); /* never resent nor parked: a verdict on the host */
+    if (r->is_ping) { /* never resent nor parked: a verdict on the host */
+        if (chb_hosts_ping_done(r)) resend_parked(p); /* parked kills may go now */
+    }
     else if (r->is_kill && r->kill.resends > 0) {
         pthread_mutex_lock(&r->mu);
         int matched_nothing = r->state == REQ_DONE && r->raw.len == 0;
@@ -60,9 +71,9 @@ void chb_req_engine_done(chb_request *r) {
         pthread_mutex_unlock(&r->mu);
         if (r->kill.probe) p->kill_probing = 0;
         if (err == ERR_CONNECT || err == ERR_TIMEOUT || err == ERR_NETWORK || err == ERR_POOL_TIMEOUT)
-            chb_pool_park_kills(p, r, err != ERR_POOL_TIMEOUT);
+            park_kills(p, r, err != ERR_POOL_TIMEOUT);
         else if (state == REQ_DONE)
-            chb_pool_server_answered(p);
+            resend_parked(p);
     }
     if (r->is_check) chb_hosts_check_done(r);
     r->engine_finished = 1;
@@ -90,7 +101,7 @@ static void delayed_kill_cb(evutil_socket_t fd, short what, void *arg) {
     k->timer = NULL;
     arm_query_timer(k);
     /* its own budget: user queries neither wait for kills nor lend them their slots */
-    chb_pool_submit_kill(k->pool, k, 0);
+    submit_kill(k, 0);
 }
 
 /* A KILL QUERY request sending a copy of msg, not yet queued. */
@@ -116,7 +127,7 @@ static chb_request *new_kill(chb_pool *p, const chb_msg *msg, const chb_timeouts
     return k;
 }
 
-chb_request *chb_req_clone_kill(chb_request *r) {
+static chb_request *clone_kill(chb_request *r) {
     chb_request *k = new_kill(r->pool, &r->msg, &r->to, r->query_id, 0);
     if (k) {
         k->kill.parks = r->kill.parks;
@@ -125,13 +136,140 @@ chb_request *chb_req_clone_kill(chb_request *r) {
     return k;
 }
 
-void chb_req_submit_kill(chb_request *k) {
+/* Queue a kill on its pool's kill budget, with its own deadline. */
+static void submit_kill_now(chb_request *k) {
     delayed_kill_cb(-1, 0, k);
 }
 
 void chb_req_submit_ping(chb_request *k) {
     arm_query_timer(k);
-    chb_pool_submit_kill(k->pool, k, 1);
+    submit_kill(k, 1);
+}
+
+/* Kills that found the server unreachable are parked (by the request's life, here: the
+ * pool only keeps the list), not dropped (a query left
+ * running once the server is back would run on unbounded): at most this many per
+ * pool, each sent again at most KILL_PARK_RESENDS times once the server answers, and
+ * dropped KILL_PARK_WINDOW seconds after it was first parked. While kills are parked,
+ * one of them at a time probes the server, every KILL_PROBE_FIRST s doubling to
+ * KILL_PROBE_MAX s (a probe that fails is parked again without using a resend: the
+ * window bounds it). A user query answered on the pool counts as an answer too. */
+#define KILL_PARK_MAX 1024
+#define KILL_PARK_RESENDS 2
+#define KILL_PARK_WINDOW 120.0
+#define KILL_PROBE_FIRST 1.0
+#define KILL_PROBE_MAX 8.0
+
+
+static void drop_kill(chb_pool *p, chb_request *k, const char *why) {
+    CHB_POOL_STAT_ADD(p, kills_dropped, 1);
+    chb_req_fail(k, ERR_CANCELLED, 0, "KILL QUERY dropped: %s:%d %s", p->cfg.host, p->cfg.port, why);
+    chb_req_engine_done(k);
+}
+
+static void parked_count(chb_pool *p, int n) {
+    p->nparked += n;
+    __atomic_store_n(&p->st.kills_parked, (long)p->nparked, __ATOMIC_RELAXED);
+}
+
+static void park_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static void arm_park_timer(chb_pool *p) {
+    if (!p->park_timer) {
+        if (!(p->park_timer = evtimer_new(chb_loop_base(), park_timer_cb, p))) return;
+        p->park_backoff = KILL_PROBE_FIRST;
+    }
+    if (evtimer_pending(p->park_timer, NULL)) return;
+    struct timeval tv = chb_tv(p->park_backoff);
+    evtimer_add(p->park_timer, &tv);
+}
+
+/* k: a kill not queued anywhere, holding no connection. */
+static void park_one(chb_pool *p, chb_request *k, double now) {
+    if (!k->kill.parked_at) k->kill.parked_at = now;
+    if (k->kill.parks >= KILL_PARK_RESENDS) {
+        drop_kill(p, k, "still unreachable after the kill was sent again");
+        return;
+    }
+    if (now - k->kill.parked_at > KILL_PARK_WINDOW) {
+        drop_kill(p, k, "unreachable for the whole parking window");
+        return;
+    }
+    if (p->nparked >= KILL_PARK_MAX) {
+        drop_kill(p, k, "unreachable, and the parked kills are full");
+        return;
+    }
+    if (k->timer) { /* its deadline starts again when it is sent again */
+        event_free(k->timer);
+        k->timer = NULL;
+    }
+    k->kill.probe = 0;
+    pthread_mutex_lock(&k->mu);
+    k->state = REQ_NEW;
+    pthread_mutex_unlock(&k->mu);
+    chb_reqq_push(&p->parked_head, &p->parked_tail, k, 0);
+    parked_count(p, 1);
+    arm_park_timer(p);
+}
+
+/* A kill failed because the server looks unreachable (could not connect, no answer,
+ * no kill connection in time): it, and the kills queued behind it, are parked, to be
+ * sent again once the server answers (or dropped past the bounds). */
+static void park_kills(chb_pool *p, chb_request *failed, int queued_too) {
+    double now = chb_now();
+    chb_request *k = clone_kill(failed);
+    if (k) park_one(p, k, now);
+    else CHB_POOL_STAT_ADD(p, kills_dropped, 1);
+    /* the kills behind it would only fail the same way: parked unsent */
+    for (chb_request *q; queued_too && (q = chb_pool_take_kill(p));) park_one(p, q, now);
+}
+
+static void resend(chb_pool *p, chb_request *k) {
+    CHB_POOL_STAT_ADD(p, kills_resent, 1);
+    submit_kill_now(k);
+}
+
+/* The server answered a request: parked kills are sent again. */
+static void resend_parked(chb_pool *p) {
+    if (!p->parked_head) return;
+    /* detached first: a kill that fails at once is parked again, not resent in this loop */
+    chb_request *k = p->parked_head;
+    p->parked_head = p->parked_tail = NULL;
+    parked_count(p, -p->nparked);
+    p->park_backoff = KILL_PROBE_FIRST;
+    while (k) {
+        chb_request *next = k->wait_next;
+        k->wait_next = NULL;
+        k->kill.parks++;
+        resend(p, k);
+        k = next;
+    }
+}
+
+static void park_timer_cb(evutil_socket_t fd, short what, void *arg) {
+    chb_pool *p = arg;
+    double now = chb_now();
+    for (chb_request *k = p->parked_head, *next; k; k = next) {
+        next = k->wait_next;
+        if (now - k->kill.parked_at > KILL_PARK_WINDOW) {
+            chb_reqq_unlink(&p->parked_head, &p->parked_tail, k);
+            parked_count(p, -1);
+            drop_kill(p, k, "unreachable for the whole parking window");
+        }
+    }
+    if (!p->parked_head) {
+        p->park_backoff = KILL_PROBE_FIRST;
+        return;
+    }
+    if (!p->kill_probing) {
+        chb_request *k = chb_reqq_pop(&p->parked_head, &p->parked_tail);
+        parked_count(p, -1);
+        k->kill.probe = 1;
+        p->kill_probing = 1;
+        resend(p, k);
+    }
+    p->park_backoff = p->park_backoff * 2 > KILL_PROBE_MAX ? KILL_PROBE_MAX : p->park_backoff * 2;
+    if (p->parked_head || p->kill_probing) arm_park_timer(p);
 }
 
 /* Queue a KILL QUERY request sending a copy of msg after delay seconds. */
@@ -199,7 +337,7 @@ int chb_req_retry_or_fail(chb_request *r, int reused_conn, chb_err_kind kind, co
         r->attempts++;
         __atomic_add_fetch(&r->pool->st.retries, 1, __ATOMIC_RELAXED);
         r->sent = 0;
-        if (r->is_kill) chb_pool_submit_kill(r->pool, r, 1);
+        if (r->is_kill) submit_kill(r, 1);
         else chb_pool_acquire(r->pool, r, 1, 1);
         return 1;
     }
@@ -265,7 +403,7 @@ static void query_timeout_cb(evutil_socket_t fd, short what, void *arg) {
 void chb_req_start_task(void *arg) {
     chb_request *r = arg;
     arm_query_timer(r);
-    chb_hosts_watch(r);
+    watch_silence(r);
     chb_pool_acquire(r->pool, r, 0, 0);
 }
 
@@ -320,4 +458,75 @@ void chb_req_resume_task(void *arg) {
         if (paused) r->conn->ops->resume(r->conn, r);
     }
     chb_req_decref(r);
+}
+
+void chb_req_server_answered(chb_pool *p) {
+    resend_parked(p);
+    chb_health_answered(p);
+}
+
+/* ---- the timers of the host set's requests (verdicts: hosts.c) ---- */
+
+static void check_tick(evutil_socket_t fd, short what, void *arg) {
+    chb_hostset *hs = arg;
+    if (chb_hosts_checks_unused(hs)) {
+        event_free(hs->check_timer);
+        hs->check_timer = NULL;
+        chb_hosts_unref(hs);
+        return;
+    }
+    for (int i = 0; i < hs->n; i++) {
+        chb_request *r = chb_hosts_check_request(hs, i);
+        if (r) chb_req_start_task(r); /* the engine's reference: released by chb_req_engine_done */
+    }
+    struct timeval tv = chb_tv(hs->check_interval);
+    evtimer_add(hs->check_timer, &tv);
+}
+
+static void start_checks_task(void *arg) {
+    chb_hostset *hs = arg;
+    if (!(hs->check_timer = evtimer_new(chb_loop_base(), check_tick, hs))) {
+        chb_hosts_unref(hs);
+        return;
+    }
+    check_tick(-1, 0, hs);
+}
+
+void chb_req_start_checks(chb_hostset *hs) {
+    if (!chb_hosts_checks_wanted(hs)) return;
+    chb_hosts_ref(hs); /* the timer's */
+    if (chb_loop_submit(start_checks_task, hs) != 0) chb_hosts_unref(hs);
+}
+
+static void watch_again(chb_request *r, double seconds) {
+    struct timeval tv = chb_tv(seconds > 0.001 ? seconds : 0.001);
+    evtimer_add(r->probe_timer, &tv);
+}
+
+static void silence_cb(evutil_socket_t fd, short what, void *arg) {
+    chb_request *r = arg;
+    double now = chb_now(), again;
+    chb_req_state s = chb_req_get_state(r);
+    if (r->engine_finished || chb_req_terminal(s)) return;
+    char msg[600];
+    int verdict = chb_hosts_silence(r, s, now, &again, msg, sizeof msg);
+    if (verdict == CHB_SILENCE_DEAD) {
+        r->conn->ops->abort(r->conn, r);
+        /* moves it (and kills the copy left behind), or fails it and the engine lets go of it */
+        if (chb_req_retry_or_fail(r, 0, ERR_TIMEOUT, msg)) watch_again(r, r->to.connect);
+        return;
+    }
+    if (verdict == CHB_SILENCE_PING) {
+        chb_request *k = chb_hosts_ping_request(r);
+        if (k) chb_req_submit_ping(k); /* ahead of queued kills: they may be what waits on the silent host */
+        again = chb_hosts_ping_wait(r, now);
+    }
+    watch_again(r, again);
+}
+
+/* A multi-host request is watched for a silent host (chb_hosts_silence). */
+static void watch_silence(chb_request *r) {
+    if (!r->hosts || r->is_check || r->is_kill || r->to.connect <= 0) return;
+    r->rx_at = chb_now();
+    if ((r->probe_timer = evtimer_new(chb_loop_base(), silence_cb, r))) watch_again(r, r->to.connect);
 }

@@ -9,7 +9,6 @@
 
 #include <event2/event.h>
 
-#include "exchange.h"
 #include "loop.h"
 #include "pool.h"
 
@@ -295,10 +294,12 @@ static chb_request *new_get(chb_hostset *hs, chb_pool *p, const char *path) {
     return r;
 }
 
-static void send_check(chb_hostset *hs, chb_pool *p) {
+chb_request *chb_hosts_check_request(chb_hostset *hs, int i) {
     static const char *paths[] = {[CHB_CHECK_PING] = "/ping", [CHB_CHECK_REPLICAS] = "/replicas_status?verbose=1"};
+    chb_pool *p = hs->pools[i];
+    if (p->health.checking) return NULL; /* one check per host at a time */
     chb_request *r = new_get(hs, p, paths[hs->check]);
-    if (!r) return;
+    if (!r) return NULL;
     r->is_check = 1;
     r->to.connect = hs->connect_timeout;
     r->to.rw = r->to.pool = r->query_timeout = hs->check_interval;
@@ -306,7 +307,7 @@ static void send_check(chb_hostset *hs, chb_pool *p) {
     snprintf(r->query_id, sizeof r->query_id, "health-check");
     p->health.checking = 1;
     __atomic_add_fetch(&p->health.checks, 1, __ATOMIC_RELAXED);
-    chb_req_start_task(r); /* the engine's reference: released by chb_req_engine_done */
+    return r;
 }
 
 /* The largest "Absolute delay: N" of a /replicas_status?verbose=1 body. */
@@ -339,34 +340,11 @@ void chb_hosts_check_done(chb_request *r) {
     if (!r->health_counted) chb_health_failed(p, r->hosts);
 }
 
-static void check_tick(evutil_socket_t fd, short what, void *arg) {
-    chb_hostset *hs = arg;
-    if (__atomic_load_n(&hs->refs, __ATOMIC_ACQUIRE) == 1) { /* only the checks still use it */
-        event_free(hs->check_timer);
-        hs->check_timer = NULL;
-        chb_hosts_unref(hs);
-        return;
-    }
-    for (int i = 0; i < hs->n; i++)
-        if (!hs->pools[i]->health.checking) send_check(hs, hs->pools[i]);
-    struct timeval tv = chb_tv(hs->check_interval);
-    evtimer_add(hs->check_timer, &tv);
+int chb_hosts_checks_unused(chb_hostset *hs) {
+    return __atomic_load_n(&hs->refs, __ATOMIC_ACQUIRE) == 1; /* only the checks still use it */
 }
 
-static void start_checks_task(void *arg) {
-    chb_hostset *hs = arg;
-    if (!(hs->check_timer = evtimer_new(chb_loop_base(), check_tick, hs))) {
-        chb_hosts_unref(hs);
-        return;
-    }
-    check_tick(-1, 0, hs);
-}
-
-void chb_hosts_start_checks(chb_hostset *hs) {
-    if (hs->check == CHB_CHECK_NONE || hs->check_interval <= 0) return;
-    chb_hosts_ref(hs); /* the timer's */
-    if (chb_loop_submit(start_checks_task, hs) != 0) chb_hosts_unref(hs);
-}
+int chb_hosts_checks_wanted(chb_hostset *hs) { return hs->check != CHB_CHECK_NONE && hs->check_interval > 0; }
 
 int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen) {
     chb_hostset *hs = r->hosts;
@@ -427,75 +405,64 @@ int chb_hosts_untaken(chb_request *r) {
 
 #define PING_GRACE 0.005 /* look at a ping's verdict just after its deadline */
 
-static void send_ping(chb_hostset *hs, chb_pool *p, const chb_timeouts *to) {
-    chb_request *k = new_get(hs, p, "/ping");
-    if (!k) return;
+chb_request *chb_hosts_ping_request(chb_request *r) {
+    chb_pool *p = r->pool;
+    if (p->health.pinging) return NULL; /* one ping per host at a time */
+    chb_request *k = new_get(r->hosts, p, "/ping");
+    if (!k) return NULL;
     k->is_kill = k->is_ping = 1;
-    k->to = *to;
-    k->to.rw = k->query_timeout = to->connect; /* queue, connect and answer: connect_timeout in all */
+    k->to = r->to;
+    k->to.rw = k->query_timeout = r->to.connect; /* queue, connect and answer: connect_timeout in all */
     snprintf(k->query_id, sizeof k->query_id, "liveness-ping");
     p->health.pinging = 1;
     p->health.ping_sent_at = chb_now();
     __atomic_add_fetch(&p->health.pings, 1, __ATOMIC_RELAXED);
-    chb_req_submit_ping(k); /* ahead of queued kills: they may be what waits on the silent host */
+    return k;
 }
 
-void chb_hosts_ping_done(chb_request *k) {
+int chb_hosts_ping_done(chb_request *k) {
     chb_pool *p = k->pool;
     chb_health *h = &p->health;
     h->pinging = 0;
     if (chb_req_get_state(k) == REQ_DONE) {
         h->alive_at = chb_now();
         chb_health_answered(p);
-        chb_pool_server_answered(p); /* parked kills may go now */
-        return;
+        return 1;
     }
     __atomic_add_fetch(&h->pings_unanswered, 1, __ATOMIC_RELAXED);
     h->dead_at = h->ping_sent_at;
     chb_health_failed(p, k->hosts);
+    return 0;
 }
 
-static void watch_again(chb_request *r, double seconds) {
-    struct timeval tv = chb_tv(seconds > 0.001 ? seconds : 0.001);
-    evtimer_add(r->probe_timer, &tv);
-}
-
-static void silence_cb(evutil_socket_t fd, short what, void *arg) {
-    chb_request *r = arg;
+int chb_hosts_silence(chb_request *r, chb_req_state s, double now, double *again, char *msg, size_t msglen) {
     chb_pool *p = r->pool;
     chb_health *h = &p->health;
-    double ct = r->to.connect, now = chb_now();
-    chb_req_state s = chb_req_get_state(r);
-    if (r->engine_finished || chb_req_terminal(s)) return;
+    double ct = r->to.connect;
     if (s < REQ_SENDING || s == REQ_PAUSED || r->drain.active || !r->conn) {
         /* not on a connection yet (connect_timeout covers that), or not reading on
          * purpose: the consumer is behind, or the result was abandoned */
         r->rx_at = now;
-        watch_again(r, ct);
-        return;
+        *again = ct;
+        return CHB_SILENCE_WAIT;
     }
     double last = r->rx_at > h->alive_at ? r->rx_at : h->alive_at;
     if (now - last < ct) {
-        watch_again(r, last + ct - now);
-        return;
+        *again = last + ct - now;
+        return CHB_SILENCE_WAIT;
     }
     if (h->dead_at >= last && !h->pinging) {
         /* a ping sent after this request's last byte got no answer */
-        char msg[600];
-        snprintf(msg, sizeof msg,
+        snprintf(msg, msglen,
                  "no data received from %s:%d for %.2fs, and it did not answer a /ping within connect_timeout=%gs",
                  p->cfg.host, p->cfg.port, now - r->rx_at, ct);
-        r->conn->ops->abort(r->conn, r);
-        /* moves it (and kills the copy left behind), or fails it and the engine lets go of it */
-        if (chb_req_retry_or_fail(r, 0, ERR_TIMEOUT, msg)) watch_again(r, ct);
-        return;
+        return CHB_SILENCE_DEAD;
     }
-    if (!h->pinging) send_ping(r->hosts, p, &r->to);
-    watch_again(r, h->pinging ? h->ping_sent_at + ct + PING_GRACE - now : ct);
+    return CHB_SILENCE_PING;
 }
 
-void chb_hosts_watch(chb_request *r) {
-    if (!r->hosts || r->is_check || r->is_kill || r->to.connect <= 0) return;
-    r->rx_at = chb_now();
-    if ((r->probe_timer = evtimer_new(chb_loop_base(), silence_cb, r))) watch_again(r, r->to.connect);
+double chb_hosts_ping_wait(chb_request *r, double now) {
+    chb_health *h = &r->pool->health;
+    double ct = r->to.connect;
+    return h->pinging ? h->ping_sent_at + ct + PING_GRACE - now : ct;
 }

@@ -58,9 +58,15 @@ typedef struct chb_hostset {
  * to the set). hostnames: for nearest_hostname. */
 chb_hostset *chb_hosts_new(struct chb_pool **pools, int n, int policy, double backoff, double backoff_max,
                            double dns_refresh);
-/* Start the active checks of hs->check every hs->check_interval seconds, on the engine
- * thread; they stop once only they still refer to the set. Any thread. */
-void chb_hosts_start_checks(chb_hostset *hs);
+/* This layer holds the host set's data and verdicts only; the requests it asks for
+ * (active checks, the liveness probe) are started and timed by exchange.c. */
+/* Whether hs wants active checks (hs->check every hs->check_interval seconds). */
+int chb_hosts_checks_wanted(chb_hostset *hs);
+/* engine thread: only the check timer still refers to hs (the checks stop). */
+int chb_hosts_checks_unused(chb_hostset *hs);
+/* engine thread: the active check of hs->pools[i], not started (the caller starts it
+ * with chb_req_start_task); NULL if one is out already (or out of memory). */
+chb_request *chb_hosts_check_request(chb_hostset *hs, int i);
 /* engine thread: a check request ended (from chb_req_engine_done) */
 void chb_hosts_check_done(chb_request *r);
 void chb_hosts_ref(chb_hostset *hs);
@@ -80,13 +86,21 @@ void chb_health_answered(struct chb_pool *p);
  * when that is safe (never sent, or a retryable read) and a host is left within the
  * query's deadline; else returns 0 and may rewrite msg to say why it was not moved. */
 int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen);
-/* engine thread: watch a multi-host request for a silent host (r->to.connect > 0):
+/* engine thread: the silence watch of a multi-host request (timed by exchange.c):
  * after connect_timeout without a byte from its host, one GET /ping goes to that host
  * on a kill connection; unanswered within connect_timeout, the host is marked down and
- * the request fails over (or fails, if it may not be repeated). From chb_req_start_task. */
-void chb_hosts_watch(chb_request *r);
-/* engine thread: the liveness probe r (is_ping) ended (from chb_req_engine_done) */
-void chb_hosts_ping_done(chb_request *r);
+ * the request fails over (or fails, if it may not be repeated). s: r's state now.
+ * WAIT: look again in *again seconds; PING: a ping is due (chb_hosts_ping_request,
+ * then look again after chb_hosts_ping_wait); DEAD: the host is silent, msg says why. */
+enum { CHB_SILENCE_WAIT, CHB_SILENCE_PING, CHB_SILENCE_DEAD };
+int chb_hosts_silence(chb_request *r, chb_req_state s, double now, double *again, char *msg, size_t msglen);
+/* The liveness probe of r's host, not started (on the kill budget, ahead of queued
+ * kills: chb_req_submit_ping); NULL if one is out already (or out of memory). */
+chb_request *chb_hosts_ping_request(chb_request *r);
+double chb_hosts_ping_wait(chb_request *r, double now);
+/* engine thread: the liveness probe r (is_ping) ended (from chb_req_engine_done);
+ * 1 if the host answered it. */
+int chb_hosts_ping_done(chb_request *r);
 /* engine thread: 1 if the consumer took no block of r yet; then the blocks queued
  * for it are dropped (the next host sends the whole result again). */
 int chb_hosts_untaken(chb_request *r);

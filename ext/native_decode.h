@@ -36,4 +36,10 @@ int nd_decode_column(nd_reader *r, const nd_type *t, uint64_t n, PyObject **out)
 /* A zeroed array for n values, refused (InterfaceError) when the block cannot hold them. */
 PyObject **nd_alloc_objs(nd_reader *r, uint64_t n);
 void nd_clear_objs(PyObject **out, uint64_t n);
+
+/* For native_block.c (the block driver, above both column decoders). */
+int nd_py_init(void);     /* the datetime C API and interned names; -1 with an exception */
+int nd_rd_var(nd_reader *r, uint64_t *v); /* a varint at r->p; -1 (malformed) if bad */
+/* Whether every value nd_decode_column() makes for t is of a non-GC type. */
+int nd_never_gc(const nd_type *t);
 #endif

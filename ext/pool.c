@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "debug.h"
-#include "exchange.h"
 #include "conn.h"
 #include "loop.h"
 #include "tls.h"
@@ -16,7 +15,7 @@
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static chb_pool *registry;
 
-#define STAT_ADD(p, field, n) __atomic_add_fetch(&(p)->st.field, (n), __ATOMIC_RELAXED)
+#define STAT_ADD CHB_POOL_STAT_ADD
 
 static void total_add(chb_pool *p, int n) {
     p->total += n;
@@ -74,30 +73,18 @@ static int resolve(chb_pool *p, char *err, size_t errlen) {
  * (more are dropped: the server is far behind, or unreachable). */
 #define KILL_CONNS 2
 #define KILL_QUEUE_MAX 1024
-/* Kills that found the server unreachable are parked, not dropped (a query left
- * running once the server is back would run on unbounded): at most this many per
- * pool, each sent again at most KILL_PARK_RESENDS times once the server answers, and
- * dropped KILL_PARK_WINDOW seconds after it was first parked. While kills are parked,
- * one of them at a time probes the server, every KILL_PROBE_FIRST s doubling to
- * KILL_PROBE_MAX s (a probe that fails is parked again without using a resend: the
- * window bounds it). A user query answered on the pool counts as an answer too. */
-#define KILL_PARK_MAX 1024
-#define KILL_PARK_RESENDS 2
-#define KILL_PARK_WINDOW 120.0
-#define KILL_PROBE_FIRST 1.0
-#define KILL_PROBE_MAX 8.0
-
 static chb_pool *find_locked(const chb_pool_cfg *cfg, unsigned gen) {
     for (chb_pool *p = registry; p; p = p->next)
         if (p->generation == gen && cfg_equal(&p->cfg, cfg)) return p;
     return NULL;
 }
 
-/* How the pool opens a connection (http1.c's, given at module init): the pool knows
- * connections by their operations table only, never a protocol by name. */
-static chb_conn_connector connector;
+/* What the pool calls above itself (chb_pool_upcalls in pool.h), set at module init:
+ * the pool knows connections by their operations table only, never a protocol by
+ * name, and never calls the request's life or the host set directly. */
+static chb_pool_upcalls up;
 
-void chb_pool_set_connector(chb_conn_connector open) { connector = open; }
+void chb_pool_set_upcalls(const chb_pool_upcalls *u) { up = *u; }
 
 chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen) {
     unsigned gen = chb_loop_generation();
@@ -252,38 +239,6 @@ void chb_engine_read_stats(chb_engine_stats *out) {
     pthread_mutex_unlock(&registry_mu);
 }
 
-/* Queues of requests linked by wait_next (user waiters, kills). */
-static void queue_push(chb_request **head, chb_request **tail, chb_request *r, int front) {
-    r->wait_next = NULL;
-    if (front) {
-        r->wait_next = *head;
-        *head = r;
-        if (!*tail) *tail = r;
-    } else {
-        if (*tail) (*tail)->wait_next = r; else *head = r;
-        *tail = r;
-    }
-}
-
-static chb_request *queue_pop(chb_request **head, chb_request **tail) {
-    chb_request *r = *head;
-    *head = r->wait_next;
-    if (!*head) *tail = NULL;
-    r->wait_next = NULL;
-    return r;
-}
-
-/* 0 if r was not queued. */
-static int queue_unlink(chb_request **head, chb_request **tail, chb_request *r) {
-    chb_request **pp = head, *prev = NULL;
-    while (*pp && *pp != r) { prev = *pp; pp = &(*pp)->wait_next; }
-    if (!*pp) return 0;
-    *pp = r->wait_next;
-    if (*tail == r) *tail = prev;
-    r->wait_next = NULL;
-    return 1;
-}
-
 static void waiter_timeout(evutil_socket_t fd, short what, void *arg) {
     chb_request *r = arg;
     event_free(r->wait_timer);
@@ -292,11 +247,11 @@ static void waiter_timeout(evutil_socket_t fd, short what, void *arg) {
     chb_req_fail(r, ERR_POOL_TIMEOUT, 0,
                  "no connection to %s:%d became free within pool_timeout=%gs (pool_size=%d)",
                  r->pool->cfg.host, r->pool->cfg.port, r->to.pool, r->pool->cfg.max_size);
-    chb_req_engine_done(r);
+    up.request_done(r);
 }
 
 static void enqueue_waiter(chb_pool *p, chb_request *r, int front) {
-    queue_push(&p->waiters_head, &p->waiters_tail, r, front);
+    chb_reqq_push(&p->waiters_head, &p->waiters_tail, r, front);
     STAT_ADD(p, waiting, 1);
     p->nwaiters++;
     pthread_mutex_lock(&r->mu);
@@ -314,10 +269,10 @@ static void enqueue_waiter(chb_pool *p, chb_request *r, int front) {
 
 void chb_pool_forget_waiter(chb_pool *p, chb_request *r) {
     if (r->is_kill) {
-        if (queue_unlink(&p->kills_head, &p->kills_tail, r)) p->nkills--;
+        if (chb_reqq_unlink(&p->kills_head, &p->kills_tail, r)) p->nkills--;
         return;
     }
-    if (!queue_unlink(&p->waiters_head, &p->waiters_tail, r)) return;
+    if (!chb_reqq_unlink(&p->waiters_head, &p->waiters_tail, r)) return;
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
     STAT_ADD(p, waiting, -1);
     p->nwaiters--;
@@ -366,7 +321,7 @@ static int try_start(chb_pool *p, chb_request *r, int fresh, int allow_open) {
         total_add(p, 1);
         STAT_ADD(p, in_use, 1);
         STAT_ADD(p, created, 1);
-        connector(p, r);
+        up.open(p, r);
         return 1;
     }
     return 0;
@@ -382,7 +337,7 @@ void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh) {
 }
 
 static chb_request *pop_waiter(chb_pool *p) {
-    chb_request *r = queue_pop(&p->waiters_head, &p->waiters_tail);
+    chb_request *r = chb_reqq_pop(&p->waiters_head, &p->waiters_tail);
     STAT_ADD(p, waiting, -1);
     p->nwaiters--;
     if (r->wait_timer) { event_free(r->wait_timer); r->wait_timer = NULL; }
@@ -424,7 +379,7 @@ void chb_pool_kick(chb_pool *p) {
             total_add(p, 1);
             STAT_ADD(p, in_use, 1);
             STAT_ADD(p, created, 1);
-            connector(p, r);
+            up.open(p, r);
         } else {
             break;
         }
@@ -440,7 +395,7 @@ static void kill_total_add(chb_pool *p, int n) {
 
 static chb_request *pop_kill(chb_pool *p) {
     p->nkills--;
-    return queue_pop(&p->kills_head, &p->kills_tail);
+    return chb_reqq_pop(&p->kills_head, &p->kills_tail);
 }
 
 /* Start queued kills on the kill budget. */
@@ -455,7 +410,7 @@ static void kick_kills(chb_pool *p) {
             c->ops->start(c, pop_kill(p));
         } else if (p->kill_total < KILL_CONNS) {
             kill_total_add(p, 1);
-            connector(p, pop_kill(p));
+            up.open(p, pop_kill(p));
         } else {
             break;
         }
@@ -463,127 +418,22 @@ static void kick_kills(chb_pool *p) {
     p->kill_kicking = 0;
 }
 
-void chb_pool_submit_kill(chb_pool *p, chb_request *k, int front) {
+int chb_pool_submit_kill(chb_pool *p, chb_request *k, int front) {
     if (p->nkills >= KILL_QUEUE_MAX) {
         STAT_ADD(p, kills_dropped, 1);
         chb_req_fail(k, ERR_CANCELLED, 0, "KILL QUERY dropped: %d already queued", p->nkills);
-        chb_req_engine_done(k);
-        return;
+        return -1;
     }
-    queue_push(&p->kills_head, &p->kills_tail, k, front);
+    chb_reqq_push(&p->kills_head, &p->kills_tail, k, front);
     p->nkills++;
     pthread_mutex_lock(&k->mu);
     k->state = REQ_WAIT_POOL;
     pthread_mutex_unlock(&k->mu);
     kick_kills(p);
+    return 0;
 }
 
-static void drop_kill(chb_pool *p, chb_request *k, const char *why) {
-    STAT_ADD(p, kills_dropped, 1);
-    chb_req_fail(k, ERR_CANCELLED, 0, "KILL QUERY dropped: %s:%d %s", p->cfg.host, p->cfg.port, why);
-    chb_req_engine_done(k);
-}
-
-static void parked_count(chb_pool *p, int n) {
-    p->nparked += n;
-    __atomic_store_n(&p->st.kills_parked, (long)p->nparked, __ATOMIC_RELAXED);
-}
-
-static void park_timer_cb(evutil_socket_t fd, short what, void *arg);
-
-static void arm_park_timer(chb_pool *p) {
-    if (!p->park_timer) {
-        if (!(p->park_timer = evtimer_new(chb_loop_base(), park_timer_cb, p))) return;
-        p->park_backoff = KILL_PROBE_FIRST;
-    }
-    if (evtimer_pending(p->park_timer, NULL)) return;
-    struct timeval tv = chb_tv(p->park_backoff);
-    evtimer_add(p->park_timer, &tv);
-}
-
-/* k: a kill not queued anywhere, holding no connection. */
-static void park_one(chb_pool *p, chb_request *k, double now) {
-    if (!k->kill.parked_at) k->kill.parked_at = now;
-    if (k->kill.parks >= KILL_PARK_RESENDS) {
-        drop_kill(p, k, "still unreachable after the kill was sent again");
-        return;
-    }
-    if (now - k->kill.parked_at > KILL_PARK_WINDOW) {
-        drop_kill(p, k, "unreachable for the whole parking window");
-        return;
-    }
-    if (p->nparked >= KILL_PARK_MAX) {
-        drop_kill(p, k, "unreachable, and the parked kills are full");
-        return;
-    }
-    if (k->timer) { /* its deadline starts again when it is sent again */
-        event_free(k->timer);
-        k->timer = NULL;
-    }
-    k->kill.probe = 0;
-    pthread_mutex_lock(&k->mu);
-    k->state = REQ_NEW;
-    pthread_mutex_unlock(&k->mu);
-    queue_push(&p->parked_head, &p->parked_tail, k, 0);
-    parked_count(p, 1);
-    arm_park_timer(p);
-}
-
-void chb_pool_park_kills(chb_pool *p, chb_request *failed, int queued_too) {
-    double now = chb_now();
-    chb_request *k = chb_req_clone_kill(failed);
-    if (k) park_one(p, k, now);
-    else STAT_ADD(p, kills_dropped, 1);
-    /* the kills behind it would only fail the same way: parked unsent */
-    while (queued_too && p->kills_head) park_one(p, pop_kill(p), now);
-}
-
-static void resend(chb_pool *p, chb_request *k) {
-    STAT_ADD(p, kills_resent, 1);
-    chb_req_submit_kill(k);
-}
-
-void chb_pool_server_answered(chb_pool *p) {
-    if (!p->parked_head) return;
-    /* detached first: a kill that fails at once is parked again, not resent in this loop */
-    chb_request *k = p->parked_head;
-    p->parked_head = p->parked_tail = NULL;
-    parked_count(p, -p->nparked);
-    p->park_backoff = KILL_PROBE_FIRST;
-    while (k) {
-        chb_request *next = k->wait_next;
-        k->wait_next = NULL;
-        k->kill.parks++;
-        resend(p, k);
-        k = next;
-    }
-}
-
-static void park_timer_cb(evutil_socket_t fd, short what, void *arg) {
-    chb_pool *p = arg;
-    double now = chb_now();
-    for (chb_request *k = p->parked_head, *next; k; k = next) {
-        next = k->wait_next;
-        if (now - k->kill.parked_at > KILL_PARK_WINDOW) {
-            queue_unlink(&p->parked_head, &p->parked_tail, k);
-            parked_count(p, -1);
-            drop_kill(p, k, "unreachable for the whole parking window");
-        }
-    }
-    if (!p->parked_head) {
-        p->park_backoff = KILL_PROBE_FIRST;
-        return;
-    }
-    if (!p->kill_probing) {
-        chb_request *k = queue_pop(&p->parked_head, &p->parked_tail);
-        parked_count(p, -1);
-        k->kill.probe = 1;
-        p->kill_probing = 1;
-        resend(p, k);
-    }
-    p->park_backoff = p->park_backoff * 2 > KILL_PROBE_MAX ? KILL_PROBE_MAX : p->park_backoff * 2;
-    if (p->parked_head || p->kill_probing) arm_park_timer(p);
-}
+chb_request *chb_pool_take_kill(chb_pool *p) { return p->kills_head ? pop_kill(p) : NULL; }
 
 static void release_kill_conn(chb_conn *c, int reusable) {
     chb_pool *p = c->pool;
@@ -615,8 +465,7 @@ void chb_pool_release(chb_conn *c, int reusable) {
         p->idle = c;
         STAT_ADD(p, idle, 1);
         c->ops->park(c);
-        chb_pool_server_answered(p); /* a whole answer: the server is reachable */
-        chb_health_answered(p);
+        up.answered(p); /* a whole answer: the server is reachable */
     }
     chb_pool_kick(p);
 }

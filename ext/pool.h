@@ -8,6 +8,7 @@
 #include "request.h"
 
 #define CHB_MAX_ADDRS 8
+#define CHB_POOL_STAT_ADD(p, field, n) __atomic_add_fetch(&(p)->st.field, (n), __ATOMIC_RELAXED)
 
 typedef struct {
     char host[256];
@@ -68,7 +69,7 @@ typedef struct chb_pool {
     struct chb_conn *kill_idle;
     int kill_kicking;
     /* kills that found the server unreachable, kept to be sent again when it answers
-     * (bounded: see KILL_PARK_* in pool.c) */
+     * (bounded: see KILL_PARK_* in exchange.c) */
     chb_request *parked_head, *parked_tail;
     int nparked;
     int kill_probing;                      /* a parked kill is out, testing the server */
@@ -89,8 +90,17 @@ typedef struct chb_pool {
  * last reference is dropped lingers briefly (a Connection opened right after another
  * closed reuses its sockets), then is freed: idle sockets closed, DNS forgotten. */
 chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen);
-/* Set once at module init, before any pool is used. */
-void chb_pool_set_connector(chb_conn_connector open);
+/* What the pool calls above itself, set once at module init before any pool is used.
+ * A table rather than calls because these are true upcalls: the pool sits below the
+ * protocols (which open connections) and below the request's life and the host set
+ * (exchange.c, hosts.c), yet its own timer ends a waiting request and its release
+ * sees a whole answer. */
+typedef struct {
+    chb_conn_connector open;                 /* open a connection for r (http1.c's chb_conn_open) */
+    void (*request_done)(chb_request *r);    /* a waiter failed its pool_timeout (chb_req_engine_done) */
+    void (*answered)(struct chb_pool *p);    /* a whole answer on p (chb_req_server_answered) */
+} chb_pool_upcalls;
+void chb_pool_set_upcalls(const chb_pool_upcalls *u);
 /* Addresses of host:port (at most CHB_MAX_ADDRS, IPv4 first); -1 and err on failure. */
 int chb_resolve(const char *host, int port, struct sockaddr_storage *addrs, socklen_t *lens, char *err,
                 size_t errlen);
@@ -103,14 +113,11 @@ void chb_engine_read_stats(chb_engine_stats *out);
 
 /* engine thread */
 void chb_pool_acquire(chb_pool *p, chb_request *r, int front, int fresh);
-/* Queue a KILL QUERY request on the pool's kill budget (front: a retry). */
-void chb_pool_submit_kill(chb_pool *p, chb_request *k, int front);
-/* A kill failed because the server looks unreachable (could not connect, no answer,
- * no kill connection in time): it, and the kills queued behind it, are parked, to be
- * sent again once the server answers (or dropped past the bounds). */
-void chb_pool_park_kills(chb_pool *p, chb_request *failed, int queued_too);
-/* The server answered a request: parked kills are sent again. */
-void chb_pool_server_answered(chb_pool *p);
+/* Queue a KILL QUERY request on the pool's kill budget (front: a retry). -1: the
+ * queue is full, k was failed (not queued) and the caller ends it. */
+int chb_pool_submit_kill(chb_pool *p, chb_request *k, int front);
+/* The first kill queued on the budget, unlinked; NULL if none (parking, exchange.c). */
+chb_request *chb_pool_take_kill(chb_pool *p);
 void chb_pool_release(struct chb_conn *c, int reusable);
 void chb_pool_forget_waiter(chb_pool *p, chb_request *r);
 /* An idle connection closed or expired: unlink and free it. */

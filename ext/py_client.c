@@ -163,7 +163,7 @@ static chb_hostset *client_hostset(ClientObject *self, chb_pool *p, char *err, s
     hs->check_interval = self->health_check_interval;
     hs->max_delay = self->max_replica_delay;
     hs->connect_timeout = self->to.connect;
-    chb_hosts_start_checks(hs);
+    chb_req_start_checks(hs);
     return hs;
 }
 
@@ -524,7 +524,8 @@ static PyTypeObject ClientType = {
 };
 
 int py_client_register(PyObject *m) {
-    chb_pool_set_connector(chb_conn_open);
+    static const chb_pool_upcalls upcalls = {chb_conn_open, chb_req_engine_done, chb_req_server_answered};
+    chb_pool_set_upcalls(&upcalls);
     if (py_notifier_register(m) < 0 || py_stream_register(m) < 0 || PyType_Ready(&ClientType) < 0) return -1;
     if (PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0 ||
         PyModule_AddFunctions(m, module_functions) < 0)

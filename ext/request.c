@@ -84,3 +84,35 @@ void chb_req_fail(chb_request *r, chb_err_kind kind, int ch_code, const char *fm
     }
     pthread_mutex_unlock(&r->mu);
 }
+
+/* Queues of requests linked by wait_next (user waiters, kills). */
+void chb_reqq_push(chb_request **head, chb_request **tail, chb_request *r, int front) {
+    r->wait_next = NULL;
+    if (front) {
+        r->wait_next = *head;
+        *head = r;
+        if (!*tail) *tail = r;
+    } else {
+        if (*tail) (*tail)->wait_next = r; else *head = r;
+        *tail = r;
+    }
+}
+
+chb_request *chb_reqq_pop(chb_request **head, chb_request **tail) {
+    chb_request *r = *head;
+    *head = r->wait_next;
+    if (!*head) *tail = NULL;
+    r->wait_next = NULL;
+    return r;
+}
+
+/* 0 if r was not queued. */
+int chb_reqq_unlink(chb_request **head, chb_request **tail, chb_request *r) {
+    chb_request **pp = head, *prev = NULL;
+    while (*pp && *pp != r) { prev = *pp; pp = &(*pp)->wait_next; }
+    if (!*pp) return 0;
+    *pp = r->wait_next;
+    if (*tail == r) *tail = prev;
+    r->wait_next = NULL;
+    return 1;
+}

@@ -178,13 +178,17 @@ typedef struct chb_request {
     int sent;                 /* request fully written: the server may be running it */
     struct chb_request *wait_next; /* pool waiter queue */
     double wait_deadline;
-    /* multi-host liveness probe (hosts.c chb_hosts_watch) */
+    /* multi-host liveness probe (exchange.c watch_silence, verdicts from hosts.c) */
     struct event *probe_timer; /* checks the host's silence every connect_timeout */
     double rx_at;             /* chb_now() when this attempt was started or last received bytes */
     int is_ping;              /* the probe's own GET /ping (sent on the kill budget, never parked) */
 } chb_request;
 
 chb_request *chb_req_new(void);
+/* FIFO queues of requests linked by wait_next (pool waiters, kills, parked kills). */
+void chb_reqq_push(chb_request **head, chb_request **tail, chb_request *r, int front);
+chb_request *chb_reqq_pop(chb_request **head, chb_request **tail);
+int chb_reqq_unlink(chb_request **head, chb_request **tail, chb_request *r); /* 0: r was not queued */
 void chb_req_incref(chb_request *r);
 void chb_req_decref(chb_request *r);
 
