@@ -146,9 +146,9 @@ void chb_req_submit_ping(chb_request *k) {
     submit_kill(k, 1);
 }
 
-/* Kills that found the server unreachable are parked (by the request's life, here: the
- * pool only keeps the list), not dropped (a query left
- * running once the server is back would run on unbounded): at most this many per
+/* Kills that found the server unreachable are parked, not dropped (a query left
+ * running once the server is back would run on unbounded); the pool only keeps the
+ * list (parked_*), the kill's life decides (here). At most this many per
  * pool, each sent again at most KILL_PARK_RESENDS times once the server answers, and
  * dropped KILL_PARK_WINDOW seconds after it was first parked. While kills are parked,
  * one of them at a time probes the server, every KILL_PROBE_FIRST s doubling to
@@ -159,7 +159,6 @@ void chb_req_submit_ping(chb_request *k) {
 #define KILL_PARK_WINDOW 120.0
 #define KILL_PROBE_FIRST 1.0
 #define KILL_PROBE_MAX 8.0
-
 
 static void drop_kill(chb_pool *p, chb_request *k, const char *why) {
     CHB_POOL_STAT_ADD(p, kills_dropped, 1);
