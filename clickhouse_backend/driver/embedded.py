@@ -54,13 +54,13 @@ _executor = None
 _executor_pid = None
 
 _CODE = re.compile(r"Code:\s*(\d+)")
-_SESSION_STATE = re.compile(rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:SET|USE)\b", re.I | re.S)
-_INSERT = re.compile(rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*INSERT\b", re.I | re.S)
+_LEAD = rb"^(?:\s|--[^\n]*\n|/\*.*?\*/)*"  # whitespace and comments before a statement's keyword
+_SESSION_STATE = re.compile(_LEAD + rb"(?:SET|USE)\b", re.I | re.S)
+_INSERT = re.compile(_LEAD + rb"INSERT\b", re.I | re.S)
 # An INSERT whose data is a binary Native block after its text (the driver's Native
 # inserts): chDB ends data inline in the query text at a blank line, which binary data
 # may hold ("\n\n" is the UInt64 2570), so the block goes through an in-memory file.
-_INLINE_NATIVE = re.compile(rb"^(?P<head>(?:\s|--[^\n]*\n|/\*.*?\*/)*INSERT\b.*?)\bFORMAT\s+Native\n",
-                            re.I | re.S)
+_INLINE_NATIVE = re.compile(rb"(?P<head>" + _LEAD + rb"INSERT\b.*?)\bFORMAT\s+Native\n", re.I | re.S)
 _STREAMING_UNSUPPORTED = "Streaming query is not supported"
 # chDB lists its queries under ids of its own: a streamed query ends with a comment
 # naming the driver's query_id (at the end, so that error positions do not move), by
