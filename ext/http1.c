@@ -138,33 +138,48 @@ static void set_rw_timeouts(chb_conn *c) {
 }
 
 /* The request line and headers of m for this connection's host; -1 when out of
- * memory (chb_buf's flag is sticky: checked once, at the end). */
+ * memory (chb_buf's flag is sticky: checked once, at the end). Sized first and
+ * reserved once: this runs for every request, and growing the buffer as it goes
+ * cost more than writing it. */
 static int write_head(chb_buf *w, const chb_msg *m, const chb_pool *p) {
     chb_hdr hdrs[CHB_MAX_HEADERS];
     int n = chb_msg_headers(m, hdrs, CHB_MAX_HEADERS);
     if (n < 0) return -1;
-    char authority[300], num[32];
-    chb_wire_authority(p->cfg.host, p->cfg.port, authority, sizeof authority);
-    chb_buf_puts(w, m->method);
+    char num[24];
+    int has_body = strcmp(m->method, "GET") != 0;
+    size_t numlen = has_body ? chb_wire_u64(num, m->body_len) : 0;
+    size_t mlen = strlen(m->method), tlen = strlen(m->target), alen = strlen(p->authority);
+    static const char line_end[] = " HTTP/1.1\r\nHost: ", clen[] = "Content-Length: ";
+    size_t total = mlen + 1 + tlen + sizeof line_end - 1 + alen + 2 + 2;
+    for (int i = 0; i < n; i++) total += hdrs[i].nlen + 2 + hdrs[i].vlen + 2;
+    if (has_body) total += sizeof clen - 1 + numlen + 2;
+    chb_buf_reserve(w, total);
+    chb_buf_append(w, m->method, mlen);
     chb_buf_putc(w, ' ');
-    chb_buf_puts(w, m->target);
-    chb_buf_puts(w, " HTTP/1.1\r\nHost: "); /* the host it is sent to, also after a failover */
-    chb_buf_puts(w, authority);
-    chb_buf_puts(w, "\r\n");
+    chb_buf_append(w, m->target, tlen);
+    chb_buf_append(w, line_end, sizeof line_end - 1); /* the host it is sent to, also after a failover */
+    chb_buf_append(w, p->authority, alen);
+    chb_buf_append(w, "\r\n", 2);
     for (int i = 0; i < n; i++) {
         chb_buf_append(w, hdrs[i].name, hdrs[i].nlen);
-        chb_buf_puts(w, ": ");
+        chb_buf_append(w, ": ", 2);
         chb_buf_append(w, hdrs[i].value, hdrs[i].vlen);
-        chb_buf_puts(w, "\r\n");
+        chb_buf_append(w, "\r\n", 2);
     }
-    if (strcmp(m->method, "GET") != 0) {
-        snprintf(num, sizeof num, "%zu", m->body_len);
-        chb_buf_puts(w, "Content-Length: ");
-        chb_buf_puts(w, num);
-        chb_buf_puts(w, "\r\n");
+    if (has_body) {
+        chb_buf_append(w, clen, sizeof clen - 1);
+        chb_buf_append(w, num, numlen);
+        chb_buf_append(w, "\r\n", 2);
     }
-    chb_buf_puts(w, "\r\n");
+    chb_buf_append(w, "\r\n", 2);
     return chb_buf_failed(w) ? -1 : 0;
+}
+
+/* evbuffer_add_reference's cleanup of a head handed over with its memory. */
+static void free_head(const void *data, size_t len, void *extra) {
+    (void)len;
+    (void)extra;
+    free((void *)data);
 }
 
 static chb_request *detach(chb_conn *c, int reusable);
@@ -183,11 +198,14 @@ static void h1_start(chb_conn *c, chb_request *r) {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     chb_buf head;
     chb_buf_init(&head);
-    int ok = write_head(&head, &r->msg, c->pool) == 0 && evbuffer_add(out, head.data, head.len) == 0 &&
-             /* the body outlives the connection's use of it: the request is released
-              * only after it is detached from the connection */
-             (!r->msg.body_len || evbuffer_add_reference(out, r->msg.body, r->msg.body_len, NULL, NULL) == 0);
+    /* the head's memory goes to the socket's buffer as it is (free_head), not copied */
+    int ok = write_head(&head, &r->msg, c->pool) == 0 &&
+             evbuffer_add_reference(out, head.data, head.len, free_head, NULL) == 0;
+    if (ok) chb_buf_init(&head);   /* owned by the evbuffer now */
     chb_buf_free(&head);
+    /* the body outlives the connection's use of it: the request is released
+     * only after it is detached from the connection */
+    ok = ok && (!r->msg.body_len || evbuffer_add_reference(out, r->msg.body, r->msg.body_len, NULL, NULL) == 0);
     if (!ok) {
         chb_req_fail(r, ERR_INTERNAL, 0, "out of memory writing the request");
         detach(c, 0); /* part of it may be queued on the socket */

@@ -256,18 +256,17 @@ int chb_h2_capacity(chb_conn *c) {
 /* The request's pseudo-headers and headers as nghttp2 pairs (names lowercased into
  * lower), :authority naming this connection's host. */
 static int build_nv(const chb_msg *m, chb_conn *c, nghttp2_nv *nv, int *n, char *lower, size_t lower_len,
-                    char *authority, size_t alen, char *num, size_t numlen) {
+                    char *num) {
     chb_hdr hdrs[CHB_MAX_HEADERS];
     int nh = chb_msg_headers(m, hdrs, CHB_MAX_HEADERS);
     if (nh < 0) return -1;
-    chb_wire_authority(c->pool->cfg.host, c->pool->cfg.port, authority, alen);
     int k = 0;
 #define NV(nm, nl, v, vl) (nv[k].name = (uint8_t *)(nm), nv[k].namelen = (nl), nv[k].value = (uint8_t *)(v), \
                            nv[k].valuelen = (vl), nv[k].flags = NGHTTP2_NV_FLAG_NONE, k++)
     NV(":method", 7, m->method, strlen(m->method));
     NV(":scheme", 7, "https", 5);
     NV(":path", 5, m->target, strlen(m->target));
-    NV(":authority", 10, authority, strlen(authority));
+    NV(":authority", 10, c->pool->authority, strlen(c->pool->authority));
     size_t used = 0;
     for (int i = 0; i < nh; i++) {
         if (used + hdrs[i].nlen > lower_len) return -1;
@@ -279,8 +278,8 @@ static int build_nv(const chb_msg *m, chb_conn *c, nghttp2_nv *nv, int *n, char 
         used += hdrs[i].nlen;
     }
     if (strcmp(m->method, "GET") != 0) {
-        snprintf(num, numlen, "%zu", m->body_len);
-        NV("content-length", 14, num, strlen(num));
+        size_t numlen = chb_wire_u64(num, m->body_len);
+        NV("content-length", 14, num, numlen);
     }
 #undef NV
     *n = k;
@@ -290,7 +289,7 @@ static int build_nv(const chb_msg *m, chb_conn *c, nghttp2_nv *nv, int *n, char 
 void chb_h2_submit(chb_conn *c, chb_request *r) {
     chb_h2 *h = c->h2;
     nghttp2_nv nv[CHB_MAX_HEADERS + 5];
-    char lower[1024], authority[300], num[32];
+    char lower[1024], num[24];
     int n = 0;
     evtimer_del(c->idle_timer);
     c->state = CONN_BUSY;
@@ -302,7 +301,7 @@ void chb_h2_submit(chb_conn *c, chb_request *r) {
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read_cb};
     int32_t sid = -1;
     /* nghttp2 copies the pairs into its own frame */
-    if (build_nv(&r->msg, c, nv, &n, lower, sizeof lower, authority, sizeof authority, num, sizeof num) == 0)
+    if (build_nv(&r->msg, c, nv, &n, lower, sizeof lower, num) == 0)
         sid = nghttp2_submit_request(h->session, NULL, nv, (size_t)n, r->msg.body_len ? &prd : NULL, r);
     r->conn = c;
     link_req(h, r);

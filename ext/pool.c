@@ -100,6 +100,7 @@ chb_pool *chb_pool_get(const chb_pool_cfg *cfg, char *err, size_t errlen) {
         return NULL;
     }
     p->cfg = *cfg;
+    chb_wire_authority(cfg->host, cfg->port, p->authority, sizeof p->authority);
     p->generation = gen;
     if (resolve(p, err, errlen) != 0) {
         free(p);

@@ -45,6 +45,7 @@ typedef struct {
 
 typedef struct chb_pool {
     chb_pool_cfg cfg;
+    char authority[300];                   /* "host:port" for Host / :authority, made once (per request it was a snprintf) */
     struct ssl_ctx_st *ssl_ctx;            /* secure pools */
     struct ssl_session_st *tls_session;    /* last session ticket: resumed by new connections */
     unsigned generation;

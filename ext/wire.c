@@ -218,6 +218,18 @@ void chb_wire_authority(const char *host, int port, char *out, size_t n) {
     snprintf(out, n, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 }
 
+size_t chb_wire_u64(char *out, uint64_t v) {
+    char tmp[20];
+    size_t k = 0;
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < k; i++) out[i] = tmp[k - 1 - i];
+    out[k] = 0;
+    return k;
+}
+
 void chb_random_query_id(char *out, size_t n) {
     unsigned char b[16];
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {

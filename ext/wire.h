@@ -76,8 +76,11 @@ int chb_msg_headers(const chb_msg *m, chb_hdr *out, int max);
 static inline const char *chb_msg_secrets(const chb_msg *m) {
     return m->base && m->base->secrets.len ? (const char *)m->base->secrets.data : NULL;
 }
-/* "host:port" ("[v6]:port") for Host / :authority. */
+/* "host:port" ("[v6]:port") for Host / :authority (made once per pool: chb_pool.authority). */
 void chb_wire_authority(const char *host, int port, char *out, size_t n);
+/* v in decimal into out (at least 21 bytes), NUL-terminated; returns its length.
+ * For Content-Length on every request: snprintf costs more than the rest of the head. */
+size_t chb_wire_u64(char *out, uint64_t v);
 
 /* KILL QUERY ... ASYNC for query_id; -1 when out of memory. */
 int chb_wire_kill_statement(chb_buf *out, const char *query_id);

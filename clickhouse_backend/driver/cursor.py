@@ -46,12 +46,6 @@ _CONCURRENT = ("this cursor is in use by another {} at the same time: a cursor s
                "time (PEP 249 threadsafety 2); give each {} its own cursor")
 
 
-def _limits(opts):
-    """The engine's per-request limits: defined once, in Options (the engine has no defaults)."""
-    return {"buffer_limit": opts.stream_buffer_bytes, "max_ratio": opts.max_decompression_ratio,
-            "max_block_bytes": opts.max_block_bytes}
-
-
 class CursorBase:
     """State and step machines of a cursor; the shells add only how to wait:
     ``_wait(steps)`` runs a step machine to its end and returns its value,
@@ -318,7 +312,9 @@ class CursorBase:
         opts = self.connection._options
         stream = self.connection._client.request(
             sql.encode("utf-8", "surrogateescape"), params=settings_query(settings), retryable=True,
-            notifier=self._notifier(), query_timeout=opts.query_timeout or 0.0, **_limits(opts))
+            notifier=self._notifier(), query_timeout=opts.query_timeout or 0.0,
+            buffer_limit=opts.stream_buffer_bytes, max_ratio=opts.max_decompression_ratio,
+            max_block_bytes=opts.max_block_bytes)
         rows, attempt = [], 0
         try:
             while True:
@@ -650,7 +646,11 @@ class CursorBase:
             tz=opts.tzinfo,
             strings_as_bytes=opts.strings_as_bytes,
             headers=headers,
-            **_limits(opts),
+            # the engine's limits (it has no defaults: Options has them), spelled out:
+            # a ** mapping costs a dict merge on every query (docs/performance.md)
+            buffer_limit=opts.stream_buffer_bytes,
+            max_ratio=opts.max_decompression_ratio,
+            max_block_bytes=opts.max_block_bytes,
             columnar=self._row_decoding(),
             progress=self._progress is not None,
         )
