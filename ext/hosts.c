@@ -430,8 +430,11 @@ chb_request *chb_hosts_ping_request(chb_request *r) {
     if (!k) return NULL;
     k->is_kill = k->is_ping = 1;
     k->to = r->to;
-    /* queue, connect and answer together */
-    k->to.connect = k->to.rw = k->query_timeout = r->to.connect * CHB_PROBE_WAIT;
+    /* a connect that does not complete in the rest of connect_timeout: the host is
+     * cut off; once connected, CHB_PROBE_WAIT x CT (plus the link's round trips) to answer */
+    k->to.connect = r->to.connect * (1 - CHB_PROBE_AFTER);
+    k->to.rw = r->to.connect * CHB_PROBE_WAIT;
+    k->query_timeout = r->to.connect;
     snprintf(k->query_id, sizeof k->query_id, "liveness-ping");
     p->health.pinging = 1;
     p->health.ping_sent_at = chb_now();
@@ -446,6 +449,12 @@ int chb_hosts_ping_done(chb_request *k) {
     if (chb_req_get_state(k) == REQ_DONE) {
         h->alive_at = chb_now();
         chb_health_answered(p);
+        return 1;
+    }
+    if (h->rx_at > h->ping_sent_at) {
+        /* no answer in time, but the host sent bytes meanwhile: a slow or congested
+         * link (the ping queued behind a large result), not a stopped server */
+        h->alive_at = h->rx_at;
         return 1;
     }
     __atomic_add_fetch(&h->pings_unanswered, 1, __ATOMIC_RELAXED);
@@ -502,5 +511,7 @@ int chb_hosts_silence(chb_request *r, chb_req_state s, double now, double *again
 double chb_hosts_ping_wait(chb_request *r, double now) {
     chb_health *h = &r->pool->health;
     double ct = r->to.connect;
-    return h->pinging ? h->ping_sent_at + ct * CHB_PROBE_WAIT + PING_GRACE - now : ct * CHB_PROBE_AFTER;
+    if (!h->pinging) return ct * CHB_PROBE_AFTER;
+    double due = h->ping_sent_at + ct * CHB_PROBE_WAIT + PING_GRACE - now;
+    return due > 0.01 ? due : 0.01; /* its deadline may stretch: look again soon */
 }

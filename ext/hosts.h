@@ -37,6 +37,7 @@ typedef struct {
      * ping_sent_at; alive_at: its last answer; dead_at: when the last unanswered one was sent */
     int pinging;
     double ping_sent_at, alive_at, dead_at;
+    double rx_at; /* engine thread: the host's last bytes on any connection (http1.c) */
     long pings, pings_unanswered; /* atomic: probes sent, and those that got no answer */
 } chb_health;
 

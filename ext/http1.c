@@ -355,6 +355,7 @@ static void process_input(chb_conn *c) {
 
 static void conn_readcb(struct bufferevent *bev, void *arg) {
     chb_conn *c = arg;
+    c->pool->health.rx_at = chb_now(); /* the host is alive, whatever a /ping says (hosts.c) */
     if (c->h2) {
         chb_h2_read(c);
         return;
@@ -411,6 +412,10 @@ static void on_connected(chb_conn *c) {
         }
     }
     if (c->kill) {
+        /* the liveness ping's answer also gets two of this link's round trips, which
+         * the handshake just timed: a stopped server's kernel completes it at once, a
+         * congested link takes the time it needs (hosts.c) */
+        if (r->is_ping) r->to.rw += 2 * (chb_now() - c->opened_at);
         h1_start(c, r);
         return;
     }
