@@ -874,3 +874,34 @@ def test_async_reads_leave_a_host_whose_connect_hangs_within_connect_timeout(ser
     assert got == [[(i,)] for i in range(20)]
     assert took < CT, took
     assert first["failovers"] >= 1 and second["requests"] >= 20
+
+
+def trickle_with_late_ping(conn, req, n):
+    """A live host behind a congested link: its answer comes in pieces with gaps longer
+    than CT/2 (so a ping goes out), and its /ping answer is later than CT/4."""
+    if req.startswith(b"GET /ping"):
+        time.sleep(CT)
+        conn.sendall(http_response(b"Ok.\n"))
+        return "keep"
+    whole = http_response(NATIVE_SELECT_1, headers=["Content-Type: application/octet-stream"])
+    head, body = whole[:-len(NATIVE_SELECT_1)], NATIVE_SELECT_1
+    conn.sendall(head)
+    third = len(body) // 3
+    for piece in (body[:third], body[third:2 * third], body[2 * third:]):
+        time.sleep(0.7 * CT)
+        conn.sendall(piece)
+    return "keep"
+
+
+def test_a_late_ping_while_the_host_sends_bytes_is_not_a_dead_host(server_params):
+    with FakeServer(trickle_with_late_ping) as fake:
+        c = chd.connect(**probe_params(server_params, fake))
+        cur = c.cursor()
+        cur.execute("SELECT 1")
+        assert cur.fetchall() == [(1,)]
+        first, second = c.host_stats()
+        assert first["pings"] >= 1  # the gaps were long enough to ask
+        # the ping was late, but bytes came meanwhile: alive, not marked down, not left
+        assert first["pings_unanswered"] == 0 and first["failures"] == 0 and first["down_for"] == 0
+        assert first["failovers"] == 0 and second["requests"] == 0
+        c.close()
