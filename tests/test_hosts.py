@@ -734,24 +734,26 @@ def test_connect_timeout_0_turns_the_probe_off(server_params):
         c.close()
 
 
+async def twenty_async_reads(params):
+    """20 concurrent async reads on one connection: their rows, the time they took, host_stats()."""
+    c = await chd.connect_async(**params)
+
+    async def one(i):
+        cur = c.cursor()
+        await cur.execute("SELECT %s", [i])
+        return await cur.fetchall()
+
+    t0 = time.monotonic()
+    got = await asyncio.gather(*(one(i) for i in range(20)))
+    took = time.monotonic() - t0
+    stats = c.host_stats()
+    await c.close()
+    return got, took, stats
+
+
 def test_async_reads_leave_a_silent_host_within_connect_timeout(server_params):
-    async def main():
-        c = await chd.connect_async(**probe_params(server_params, fake))
-
-        async def one(i):
-            cur = c.cursor()
-            await cur.execute("SELECT %s", [i])
-            return await cur.fetchall()
-
-        t0 = time.monotonic()
-        got = await asyncio.gather(*(one(i) for i in range(20)))
-        took = time.monotonic() - t0
-        stats = c.host_stats()
-        await c.close()
-        return got, took, stats
-
     with FakeServer(silent) as fake:
-        got, took, (first, _) = asyncio.run(main())
+        got, took, (first, _) = asyncio.run(twenty_async_reads(probe_params(server_params, fake)))
     assert got == [[(i,)] for i in range(20)]
     assert took < CT, took
     assert first["pings"] == 1  # one ping for every request silent on the host
@@ -854,23 +856,8 @@ def test_an_insert_whose_connect_hangs_moves_and_lands_once(server_params, scrat
 
 
 def test_async_reads_leave_a_host_whose_connect_hangs_within_connect_timeout(server_params):
-    async def main():
-        c = await chd.connect_async(**hole_params(server_params, hole))
-
-        async def one(i):
-            cur = c.cursor()
-            await cur.execute("SELECT %s", [i])
-            return await cur.fetchall()
-
-        t0 = time.monotonic()
-        got = await asyncio.gather(*(one(i) for i in range(20)))
-        took = time.monotonic() - t0
-        stats = c.host_stats()
-        await c.close()
-        return got, took, stats
-
     with BlackHole() as hole:
-        got, took, (first, second) = asyncio.run(main())
+        got, took, (first, second) = asyncio.run(twenty_async_reads(hole_params(server_params, hole)))
     assert got == [[(i,)] for i in range(20)]
     assert took < CT, took
     assert first["failovers"] >= 1 and second["requests"] >= 20
