@@ -29,6 +29,8 @@ typedef struct chb_conn {
     int kill;                 /* carries the driver's KILL QUERY requests only (HTTP/1.1) */
     double connect_timeout;   /* of the request it was opened for */
     double idle_timeout;      /* of the last request it carried */
+    double opened_at;         /* chb_now() when its connect began (the connect hedge, hosts.c) */
+    struct chb_hostset *orphan_of; /* a hedged connect whose request left (http1.c): its host set */
     struct chb_conn *next;    /* pool list (idle HTTP/1.1, or HTTP/2 connections) */
 } chb_conn;
 
@@ -46,6 +48,9 @@ typedef struct chb_conn_ops {
     /* politely end an idle connection (h2: GOAWAY) before the pool closes it */
     void (*goodbye)(chb_conn *c);
     void (*close)(chb_conn *c);
+    /* the request waiting on this connect went to another host (the connect hedge):
+     * the connect goes on without it, for the pool (HTTP/1.1 only: ALPN comes later) */
+    void (*orphan)(chb_conn *c);
     int multiplexed;          /* carries many requests at once (kept on the pool's h2 list) */
 } chb_conn_ops;
 

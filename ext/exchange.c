@@ -403,6 +403,7 @@ void chb_req_start_task(void *arg) {
     chb_request *r = arg;
     arm_query_timer(r);
     watch_silence(r);
+    r->queued_at = chb_now();
     chb_pool_acquire(r->pool, r, 0, 0);
 }
 
@@ -512,8 +513,17 @@ static void silence_cb(evutil_socket_t fd, short what, void *arg) {
     if (verdict == CHB_SILENCE_DEAD) {
         r->conn->ops->abort(r->conn, r);
         /* moves it (and kills the copy left behind), or fails it and the engine lets go of it */
-        if (chb_req_retry_or_fail(r, 0, ERR_TIMEOUT, msg)) watch_again(r, r->to.connect);
+        if (chb_req_retry_or_fail(r, 0, ERR_TIMEOUT, msg)) watch_again(r, r->to.connect * CHB_PROBE_AFTER);
         return;
+    }
+    if (verdict == CHB_SILENCE_HEDGE) {
+        chb_pool *to = chb_hosts_hedge_target(r);
+        if (to) {
+            if (r->conn) r->conn->ops->orphan(r->conn);
+            else chb_pool_forget_waiter(r->pool, r);
+            chb_hosts_move(r, to); /* never sent: any statement may go */
+        }
+        again = r->to.connect * CHB_HEDGE_AFTER; /* moved: its new connect; else its own timeout decides */
     }
     if (verdict == CHB_SILENCE_PING) {
         chb_request *k = chb_hosts_ping_request(r);
@@ -527,5 +537,6 @@ static void silence_cb(evutil_socket_t fd, short what, void *arg) {
 static void watch_silence(chb_request *r) {
     if (!r->hosts || r->is_check || r->is_kill || r->to.connect <= 0) return;
     r->rx_at = chb_now();
-    if ((r->probe_timer = evtimer_new(chb_loop_base(), silence_cb, r))) watch_again(r, r->to.connect);
+    if ((r->probe_timer = evtimer_new(chb_loop_base(), silence_cb, r)))
+        watch_again(r, r->to.connect * (CHB_HEDGE_AFTER < CHB_PROBE_AFTER ? CHB_HEDGE_AFTER : CHB_PROBE_AFTER));
 }

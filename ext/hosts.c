@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "loop.h"
+#include "conn.h"
 #include "pool.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -229,10 +230,25 @@ static void move_request(chb_request *r, chb_pool *from, chb_pool *to) {
     __atomic_add_fetch(&from->health.failovers, 1, __ATOMIC_RELAXED);
     chb_pool_ref(to);
     r->pool = to;
+    r->queued_at = chb_now();
     r->sent = 0;
     r->attempts = 0;
     chb_pool_acquire(to, r, 0, 0);
     chb_pool_unref(from); /* the request's reference moved with it */
+}
+
+chb_pool *chb_hosts_hedge_target(chb_request *r) {
+    chb_hostset *hs = r->hosts;
+    if (!hs || r->is_kill || r->is_check || r->drain.active) return NULL;
+    int i = chb_hosts_index(hs, r->pool);
+    chb_pool *to = chb_hosts_pick(hs, r->tried | (i >= 0 ? 1ull << i : 0));
+    return !to || to == r->pool || LOAD(to->health.down_until_us) ? NULL : to;
+}
+
+void chb_hosts_move(chb_request *r, chb_pool *to) {
+    int i = chb_hosts_index(r->hosts, r->pool);
+    if (i >= 0) r->tried |= 1ull << i; /* each host at most once per query */
+    move_request(r, r->pool, to);
 }
 
 /* p was just marked down: requests queued for one of its connections (never sent)
@@ -395,13 +411,15 @@ int chb_hosts_untaken(chb_request *r) {
 /* ---- liveness probe: a host that accepts connections but never answers ----
  * A stopped process (SIGSTOP, a hung server) still completes TCP handshakes in the
  * kernel and takes our bytes: only silence shows it. A request whose host sent
- * nothing for connect_timeout (since the request was started on its connection, or
- * since its last byte) asks the host one GET /ping on a kill connection (its own
- * budget: the pool's slots may all be stuck on that host). No answer within
- * connect_timeout: the host is marked down and the request fails over, at most
- * 2 x connect_timeout after its last byte. An answer (a slow query on a live host):
- * the request waits on, and the clock starts again. One ping per host at a time,
- * whatever the number of silent requests on it. */
+ * nothing for CHB_PROBE_AFTER x connect_timeout (since the request was started on its
+ * connection, or since its last byte) asks the host one GET /ping on a fresh kill
+ * connection (its own budget: the pool's slots may all be stuck on that host). No
+ * answer within CHB_PROBE_WAIT x connect_timeout: the host is marked down and the
+ * request fails over, 3/4 of connect_timeout after its last byte, which leaves the
+ * rest for the next host to serve it. An answer (a slow query on a live host: a /ping
+ * on a fresh connection is answered in milliseconds even while queries run): the
+ * request waits on, and the clock starts again. One ping per host at a time, whatever
+ * the number of silent requests on it. */
 
 #define PING_GRACE 0.005 /* look at a ping's verdict just after its deadline */
 
@@ -412,7 +430,11 @@ chb_request *chb_hosts_ping_request(chb_request *r) {
     if (!k) return NULL;
     k->is_kill = k->is_ping = 1;
     k->to = r->to;
-    k->to.rw = k->query_timeout = r->to.connect; /* queue, connect and answer: connect_timeout in all */
+    /* a connect that does not complete in the rest of connect_timeout: the host is
+     * cut off; once connected, CHB_PROBE_WAIT x CT (plus the link's round trips) to answer */
+    k->to.connect = r->to.connect * (1 - CHB_PROBE_AFTER);
+    k->to.rw = r->to.connect * CHB_PROBE_WAIT;
+    k->query_timeout = r->to.connect;
     snprintf(k->query_id, sizeof k->query_id, "liveness-ping");
     p->health.pinging = 1;
     p->health.ping_sent_at = chb_now();
@@ -429,6 +451,12 @@ int chb_hosts_ping_done(chb_request *k) {
         chb_health_answered(p);
         return 1;
     }
+    if (h->rx_at > h->ping_sent_at) {
+        /* no answer in time, but the host sent bytes meanwhile: a slow or congested
+         * link (the ping queued behind a large result), not a stopped server */
+        h->alive_at = h->rx_at;
+        return 1;
+    }
     __atomic_add_fetch(&h->pings_unanswered, 1, __ATOMIC_RELAXED);
     h->dead_at = h->ping_sent_at;
     chb_health_failed(p, k->hosts);
@@ -438,24 +466,43 @@ int chb_hosts_ping_done(chb_request *k) {
 int chb_hosts_silence(chb_request *r, chb_req_state s, double now, double *again, char *msg, size_t msglen) {
     chb_pool *p = r->pool;
     chb_health *h = &p->health;
-    double ct = r->to.connect;
-    if (s < REQ_SENDING || s == REQ_PAUSED || r->drain.active || !r->conn) {
-        /* not on a connection yet (connect_timeout covers that), or not reading on
-         * purpose: the consumer is behind, or the result was abandoned */
+    double ct = r->to.connect, after = ct * CHB_PROBE_AFTER;
+    if (s == REQ_CONNECTING && r->conn && r->conn->state == CONN_CONNECTING && !r->drain.active) {
+        /* its connect is pending (dropped SYNs: a host cut off): past half of
+         * connect_timeout, it goes to another host, which then has the other half */
+        double hedge_at = r->conn->opened_at + ct * CHB_HEDGE_AFTER;
         r->rx_at = now;
-        *again = ct;
+        if (now >= hedge_at) return CHB_SILENCE_HEDGE;
+        *again = hedge_at - now;
+        return CHB_SILENCE_WAIT;
+    }
+    if (s == REQ_WAIT_POOL && !r->conn && p->connecting > 0 && !r->drain.active) {
+        /* queued behind the host's pending connects: the same hedge */
+        double hedge_at = r->queued_at + ct * CHB_HEDGE_AFTER;
+        r->rx_at = now;
+        if (now >= hedge_at) return CHB_SILENCE_HEDGE;
+        *again = hedge_at - now;
+        return CHB_SILENCE_WAIT;
+    }
+    if (s < REQ_SENDING || s == REQ_PAUSED || r->drain.active || !r->conn) {
+        /* not on a connection yet (its queue and connect are watched above and by
+         * pool_timeout), or not reading on purpose: the consumer is behind, or the
+         * result was abandoned */
+        r->rx_at = now;
+        *again = after;
         return CHB_SILENCE_WAIT;
     }
     double last = r->rx_at > h->alive_at ? r->rx_at : h->alive_at;
-    if (now - last < ct) {
-        *again = last + ct - now;
+    if (now - last < after) {
+        *again = last + after - now;
         return CHB_SILENCE_WAIT;
     }
     if (h->dead_at >= last && !h->pinging) {
         /* a ping sent after this request's last byte got no answer */
         snprintf(msg, msglen,
-                 "no data received from %s:%d for %.2fs, and it did not answer a /ping within connect_timeout=%gs",
-                 p->cfg.host, p->cfg.port, now - r->rx_at, ct);
+                 "no data received from %s:%d for %.2fs, and it did not answer a /ping within %gs "
+                 "(connect_timeout=%gs)",
+                 p->cfg.host, p->cfg.port, now - r->rx_at, ct * CHB_PROBE_WAIT, ct);
         return CHB_SILENCE_DEAD;
     }
     return CHB_SILENCE_PING;
@@ -464,5 +511,7 @@ int chb_hosts_silence(chb_request *r, chb_req_state s, double now, double *again
 double chb_hosts_ping_wait(chb_request *r, double now) {
     chb_health *h = &r->pool->health;
     double ct = r->to.connect;
-    return h->pinging ? h->ping_sent_at + ct + PING_GRACE - now : ct;
+    if (!h->pinging) return ct * CHB_PROBE_AFTER;
+    double due = h->ping_sent_at + ct * CHB_PROBE_WAIT + PING_GRACE - now;
+    return due > 0.01 ? due : 0.01; /* its deadline may stretch: look again soon */
 }

@@ -37,6 +37,7 @@ typedef struct {
      * ping_sent_at; alive_at: its last answer; dead_at: when the last unanswered one was sent */
     int pinging;
     double ping_sent_at, alive_at, dead_at;
+    double rx_at; /* engine thread: the host's last bytes on any connection (http1.c) */
     long pings, pings_unanswered; /* atomic: probes sent, and those that got no answer */
 } chb_health;
 
@@ -86,14 +87,27 @@ void chb_health_answered(struct chb_pool *p);
  * when that is safe (never sent, or a retryable read) and a host is left within the
  * query's deadline; else returns 0 and may rewrite msg to say why it was not moved. */
 int chb_hosts_failover(chb_request *r, int never_sent, char *msg, size_t msglen);
-/* engine thread: the silence watch of a multi-host request (timed by exchange.c):
- * after connect_timeout without a byte from its host, one GET /ping goes to that host
- * on a kill connection; unanswered within connect_timeout, the host is marked down and
+/* Every failover fits in connect_timeout (CT), the retry on the next host included:
+ * a connect still pending after CHB_HEDGE_AFTER x CT moves its request to another host
+ * (the connect goes on for the pool); a host silent for CHB_PROBE_AFTER x CT is asked
+ * one GET /ping, which has CHB_PROBE_WAIT x CT to answer. */
+#define CHB_HEDGE_AFTER 0.5
+#define CHB_PROBE_AFTER 0.5
+#define CHB_PROBE_WAIT 0.25
+/* engine thread: the watch of a multi-host request (timed by exchange.c). Its connect
+ * pending for CHB_HEDGE_AFTER x CT: HEDGE (chb_hosts_hedge). On a connection, after
+ * CHB_PROBE_AFTER x CT without a byte from its host, one GET /ping goes to that host on
+ * a kill connection; unanswered within CHB_PROBE_WAIT x CT, the host is marked down and
  * the request fails over (or fails, if it may not be repeated). s: r's state now.
  * WAIT: look again in *again seconds; PING: a ping is due (chb_hosts_ping_request,
  * then look again after chb_hosts_ping_wait); DEAD: the host is silent, msg says why. */
-enum { CHB_SILENCE_WAIT, CHB_SILENCE_PING, CHB_SILENCE_DEAD };
+enum { CHB_SILENCE_WAIT, CHB_SILENCE_PING, CHB_SILENCE_DEAD, CHB_SILENCE_HEDGE };
 int chb_hosts_silence(chb_request *r, chb_req_state s, double now, double *again, char *msg, size_t msglen);
+/* engine thread: the host r's pending connect should give way to (up, not tried yet),
+ * or NULL: nowhere better, r waits for its connect. */
+struct chb_pool *chb_hosts_hedge_target(chb_request *r);
+/* engine thread: r (never sent, off any connection and queue) goes to host to. */
+void chb_hosts_move(chb_request *r, struct chb_pool *to);
 /* The liveness probe of r's host, not started (on the kill budget, ahead of queued
  * kills: chb_req_submit_ping); NULL if one is out already (or out of memory). */
 chb_request *chb_hosts_ping_request(chb_request *r);

@@ -84,6 +84,7 @@ void chb_conn_open(chb_pool *p, chb_request *r) {
         c->addr_epoch = p->health.addr_epoch;
         c->connect_timeout = r->to.connect;
         c->idle_timeout = r->to.idle;
+        c->opened_at = chb_now();
         hp_init(&c->parser, NULL);
         c->idle_timer = evtimer_new(chb_loop_base(), idle_cb, c);
     }
@@ -238,11 +239,35 @@ static int h1_capacity(chb_conn *c) { return c->state == CONN_IDLE && !c->req; }
 
 static void h1_goodbye(chb_conn *c) { (void)c; /* HTTP/1.1 has nothing to say before closing */ }
 
+/* The connect hedge (hosts.c): r went to another host after half its connect_timeout
+ * here; the connect goes on without it. Up: the connection is parked for the next
+ * request. Timed out or refused: the host is marked down, as if r had waited for it. */
+static void h1_orphan(chb_conn *c) {
+    chb_request *r = c->req;
+    CHB_INVARIANT(c->state == CONN_CONNECTING && r && r->hosts);
+    c->req = NULL;
+    r->conn = NULL;
+    c->orphan_of = r->hosts;
+    chb_hosts_ref(c->orphan_of);
+    chb_pool_ref(c->pool); /* r's reference leaves with r; the connect keeps the pool */
+    chb_pool_orphaned(c->pool);
+}
+
+static void orphan_end(chb_conn *c, int up) {
+    chb_pool *p = c->pool;
+    chb_hostset *hs = c->orphan_of;
+    c->orphan_of = NULL;
+    if (!up) chb_health_failed(p, hs); /* before the slot frees: its waiters move rather than reopen */
+    chb_pool_adopt(c, up);
+    chb_hosts_unref(hs);
+    chb_pool_unref(p);
+}
+
 /* The connection's socket, timers and close are this file's whatever the protocol;
  * after ALPN picks h2 the requests on it are run by http2.c. */
 static const chb_conn_ops H1_OPS = {
     .start = h1_start, .capacity = h1_capacity, .abort = h1_abort, .resume = h1_resume,
-    .park = conn_park, .goodbye = h1_goodbye, .close = conn_close, .multiplexed = 0,
+    .park = conn_park, .goodbye = h1_goodbye, .close = conn_close, .orphan = h1_orphan, .multiplexed = 0,
 };
 static const chb_conn_ops H2_OPS = {
     .start = chb_h2_submit, .capacity = chb_h2_capacity, .abort = chb_h2_abort, .resume = chb_h2_resume,
@@ -348,6 +373,7 @@ static void process_input(chb_conn *c) {
 
 static void conn_readcb(struct bufferevent *bev, void *arg) {
     chb_conn *c = arg;
+    c->pool->health.rx_at = chb_now(); /* the host is alive, whatever a /ping says (hosts.c) */
     if (c->h2) {
         chb_h2_read(c);
         return;
@@ -387,6 +413,11 @@ static void on_connected(chb_conn *c) {
     c->state = CONN_BUSY;
     chb_request *r = c->req;
     int h2 = 0;
+    if (!r) { /* a hedged connect (h1_orphan) came up: kept for the next request, unless h2 */
+        if (c->ssl) chb_tls_handshake_done(p, c->ssl);
+        orphan_end(c, !(c->ssl && chb_tls_alpn_h2(c->ssl)));
+        return;
+    }
     if (c->ssl) {
         chb_tls_handshake_done(p, c->ssl);
         h2 = chb_tls_alpn_h2(c->ssl);
@@ -399,6 +430,10 @@ static void on_connected(chb_conn *c) {
         }
     }
     if (c->kill) {
+        /* the liveness ping's answer also gets two of this link's round trips, which
+         * the handshake just timed: a stopped server's kernel completes it at once, a
+         * congested link takes the time it needs (hosts.c) */
+        if (r->is_ping) r->to.rw += 2 * (chb_now() - c->opened_at);
         h1_start(c, r);
         return;
     }
@@ -423,6 +458,14 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg) {
     }
     if (c->h2) {
         chb_h2_event(c, what);
+        return;
+    }
+    if (c->state == CONN_CONNECTING && c->orphan_of) { /* a hedged connect failed */
+        if ((what & BEV_EVENT_ERROR) && c->addr_idx + 1 < p->naddrs) {
+            c->addr_idx++;
+            if (connect_next(c) == 0) return;
+        }
+        orphan_end(c, 0);
         return;
     }
     if (c->state == CONN_IDLE || !c->req) { /* closed by the server while parked */

@@ -471,6 +471,26 @@ void chb_pool_release(chb_conn *c, int reusable) {
     chb_pool_kick(p);
 }
 
+void chb_pool_orphaned(chb_pool *p) {
+    STAT_ADD(p, in_use, -1); /* still opening: counted in total until it ends */
+    chb_pool_kick(p);
+}
+
+void chb_pool_adopt(chb_conn *c, int keep) {
+    chb_pool *p = c->pool;
+    if (keep && c->addr_epoch == p->health.addr_epoch) {
+        c->next = p->idle;
+        p->idle = c;
+        STAT_ADD(p, idle, 1);
+        c->ops->park(c); /* not an answer: a stopped server completes handshakes too */
+    } else {
+        c->ops->close(c);
+        total_add(p, -1);
+        STAT_ADD(p, closed, 1);
+    }
+    chb_pool_kick(p);
+}
+
 void chb_pool_drop_idle(chb_conn *c) {
     c->clean_close = 1;
     if (c->ops->multiplexed) {

@@ -121,6 +121,10 @@ int chb_pool_submit_kill(chb_pool *p, chb_request *k, int front);
 chb_request *chb_pool_take_kill(chb_pool *p);
 void chb_pool_release(struct chb_conn *c, int reusable);
 void chb_pool_forget_waiter(chb_pool *p, chb_request *r);
+/* A connect whose request left (the connect hedge, http1.c) goes on without it. */
+void chb_pool_orphaned(chb_pool *p);
+/* That connect ended: keep, the connection is parked idle; else it is closed. */
+void chb_pool_adopt(struct chb_conn *c, int keep);
 /* An idle connection closed or expired: unlink and free it. */
 void chb_pool_drop_idle(struct chb_conn *c);
 /* A slot taken for a connection that could not even be allocated. */

@@ -181,6 +181,7 @@ typedef struct chb_request {
     /* multi-host liveness probe (exchange.c watch_silence, verdicts from hosts.c) */
     struct event *probe_timer; /* checks the host's silence every connect_timeout */
     double rx_at;             /* chb_now() when this attempt was started or last received bytes */
+    double queued_at;         /* chb_now() when it began waiting for its current host (the connect hedge) */
     int is_ping;              /* the probe's own GET /ping (sent on the kill budget, never parked) */
 } chb_request;
 

@@ -16,7 +16,7 @@ from tests.cluster.conftest import fault
 
 CONNECT_TIMEOUT = 1.0
 # A SIGSTOPped node accepts connections and never answers: the liveness probe (a /ping
-# after CONNECT_TIMEOUT of silence, unanswered within CONNECT_TIMEOUT) finds it, long
+# after CONNECT_TIMEOUT/2 of silence, unanswered within CONNECT_TIMEOUT/4) finds it, long
 # before this send/receive timeout would.
 RW_TIMEOUT = 10.0
 
@@ -192,15 +192,14 @@ def test_reads_under_load_survive_a_lost_replica(cluster, tables, kind):
     assert failures == [], failures[:5]
     assert during[0]["failures"] >= 1 and astats[1]["requests"] > 0
     assert healed[0]["requests"] > before + 5, healed
-    # each failover costs at most what detecting the loss takes: a refused or dropped
-    # connect (connect_timeout), or a silent node (connect_timeout of silence, then a
-    # /ping unanswered for connect_timeout)
-    bound = {"kill9": CONNECT_TIMEOUT, "cut": 2 * CONNECT_TIMEOUT, "sigstop": 2 * CONNECT_TIMEOUT}[kind]
     print(f"\n{kind}: {len(latencies)} reads, 0 failed, slowest {max(latencies):.3f}s (queued behind the "
-          f"burst); failover of a new connection: {', '.join(f'{t:.3f}' for t in probes)}s; "
-          f"n1 failures {during[0]['failures']}, failovers {during[0]['failovers']}")
-    # plus the read itself on the surviving replica, which serves the whole load alone
-    assert max(probes) < bound + 1.0, probes
+          f"burst); failover of a new connection: {', '.join(f'{t:.3f}' for t in probes)}s "
+          f"(bound: connect_timeout={CONNECT_TIMEOUT}s); n1 failures {during[0]['failures']}, "
+          f"failovers {during[0]['failovers']}")
+    # each failover, the read itself on the surviving replica included, is served within
+    # connect_timeout: a refused connect at once, a dropped one hedged to n2 after half of
+    # it, a silent node pinged after half of it and left when the ping is a quarter late
+    assert max(probes) <= CONNECT_TIMEOUT, probes
 
 
 def running_on(host, qid):
@@ -238,7 +237,7 @@ def test_a_read_left_on_a_stopped_replica_is_killed_when_it_resumes(cluster, tab
     t_stop = time.monotonic()
     try:
         while c.host_stats()[0]["failovers"] == 0:
-            assert time.monotonic() < t_stop + 2 * CONNECT_TIMEOUT + 1, "the read did not leave the stopped n1"
+            assert time.monotonic() < t_stop + CONNECT_TIMEOUT + 1, "the read did not leave the stopped n1"
             time.sleep(0.02)
         moved = time.monotonic() - t_stop
         time.sleep(0.5)
@@ -250,6 +249,7 @@ def test_a_read_left_on_a_stopped_replica_is_killed_when_it_resumes(cluster, tab
         assert time.monotonic() < t_cont + 1.5, "the abandoned read still runs on n1"
         time.sleep(0.05)
     gone = time.monotonic() - t_cont
+    assert moved <= CONNECT_TIMEOUT, moved  # silence of half of it, then a ping a quarter of it late
     t.join(30)
     assert out.get("rows") == [(5000000000,)], out
     assert running_on(n2, qid) == 0
@@ -372,7 +372,7 @@ def test_a_slow_link_is_not_a_dead_host(cluster, tables):
         fault("unslow", "n1")
     assert [x for x, _ in got] == list(range(0, rows, 2))
     stats = c.host_stats()
-    assert stats[0]["failures"] == 0 and stats[0]["requests"] == 1 and stats[1]["requests"] == 0
+    assert stats[0]["failures"] == 0 and stats[0]["requests"] == 1 and stats[1]["requests"] == 0, stats
     print(f"\nslow link: {len(got)} rows through 256 kbit/s in {took:.2f}s")
     assert took > 2  # the limit really applied: ~180 kB at 32 kB/s
     c.close()
