@@ -138,12 +138,13 @@ def utf8_or_none(b):
 
 
 def mode4_parts(raw):
-    """decode_block(columnar=4)'s String column as np_strings_pack's part (start 0)."""
+    """decode_block(columnar=4)'s String column as np_strings_pack's part (start 0):
+    the wire bytes of its values and their count."""
     col = _engine.decode_block(raw, columnar=4)[2][0]
     if col[0] == "n":
-        assert col[2][0] == "s"
+        assert col[2][0] == "S"
         return col[2][1], col[2][2], col[1], 0
-    assert col[0] == "s"
+    assert col[0] == "S"
     return col[1], col[2], None, 0
 
 

@@ -5,12 +5,13 @@ object per value for fixed-width columns. See docs/columnar.md.
 A decoded block in buffer mode is (names, types, columns), each column one of
   ('b', bytes)                      fixed-width little-endian values
   ('s', data, offsets)              String, Arrow mode: bytes + n+1 int64 offsets
+  ('S', native, n)                  String, mode 4: the n values' wire bytes (varint length first)
   ('n', nullmap, inner)             Nullable: 1 byte per row, 1 = NULL
   ('l', dictionary, indexes, width) LowCardinality: dictionary column + indexes
   ('o', list)                       Python values, as the row path gives them
   ('a', ndarray)                    the same in a NumPy object array (NumPy mode)
-In NumPy mode 4 String columns come as Arrow mode's ('s', data, offsets) and become one
-StringDType array per result (_StringPart, packed once in C by concat_numpy).
+In NumPy mode 4 String columns come as ('S', native, n) and become one StringDType array
+per result (_StringPart, packed once in C by concat_numpy, straight from the wire bytes).
 The dtype of a buffer comes from the column's ClickHouse type name (parsed here).
 """
 import datetime
@@ -181,6 +182,8 @@ def block_rows(col, name):
         return len(col[1]) // (1 if dtype == "?" else int(dtype[2:]))
     if kind == "s":
         return len(col[2]) // 8 - 1
+    if kind == "S":
+        return col[2]
     if kind == "l":
         return len(col[2]) // col[3]
     return len(col[1])
@@ -230,16 +233,16 @@ def _zero(np, name):
 
 
 class _StringPart:
-    """One block's String column in mode 4 (the decoder's data + offsets, and the null
-    map of a Nullable), not packed yet: concat_numpy packs a result's parts once into
-    one StringDType array, where joining an array per block would pack every string
-    again (each StringDType array owns its allocator)."""
+    """One block's String column in mode 4 (the wire bytes and the row count, or data +
+    n+1 int64 offsets; the null map of a Nullable), not packed yet: concat_numpy packs a
+    result's parts once into one StringDType array, where joining an array per block
+    would pack every string again (each StringDType array owns its allocator)."""
 
     __slots__ = ("data", "offsets", "nulls", "start", "rows")
 
-    def __init__(self, data, offsets, nulls, start=0):
+    def __init__(self, data, offsets, nulls, start=0):  # offsets: the row count of wire bytes
         self.data, self.offsets, self.nulls, self.start = data, offsets, nulls, start
-        self.rows = len(offsets) // 8 - 1
+        self.rows = offsets if isinstance(offsets, int) else len(offsets) // 8 - 1
 
     def __len__(self):
         return self.rows - self.start
@@ -270,9 +273,9 @@ def numpy_column(np, col, name, strings=False):
     columns as StringDType (mode 4), also when a block came as Python values; a mode-4
     String column is a _StringPart until concat_numpy."""
     if strings and _is_text(name):
-        if col[0] == "s":
+        if col[0] in ("S", "s"):
             return _StringPart(col[1], col[2], None)
-        if col[0] == "n" and col[2][0] == "s":
+        if col[0] == "n" and col[2][0] in ("S", "s"):
             return _StringPart(col[2][1], col[2][2], col[1])
         arr = numpy_column(np, col, name)
         return arr if arr.dtype.kind == "T" else _as_stringdtype(np, arr, unwrap(name)[1])
@@ -287,8 +290,8 @@ def numpy_column(np, col, name, strings=False):
             data[mask] = None
         return np.ma.MaskedArray(data, mask=mask)
     if kind == "l":
-        d = col[1]  # a String dictionary comes as data + offsets in mode 4
-        dictionary = _pack_strings(np, [_StringPart(d[1], d[2], None)], inner) if d[0] == "s" else \
+        d = col[1]  # a String dictionary comes as wire bytes in mode 4
+        dictionary = _pack_strings(np, [_StringPart(d[1], d[2], None)], inner) if d[0] in ("S", "s") else \
             numpy_column(np, d, inner)
         idx = np.frombuffer(col[2], dtype=f"<u{col[3]}")
         data = dictionary[idx]
@@ -301,8 +304,8 @@ def numpy_column(np, col, name, strings=False):
             return np.ma.MaskedArray(data, mask=mask)
         return data
     values = col[1]
-    if kind == "s":
-        raise InterfaceError("an Arrow-mode block cannot be read as NumPy")
+    if kind in ("s", "S"):
+        raise InterfaceError("a String column in buffers cannot be read as NumPy objects")
     if kind == "a":  # an object array made by the decoder
         return values.astype("float32") if parse_type(inner)[0] == "BFloat16" else values
     if nullable and _buffer_dtype(inner) is not None:
