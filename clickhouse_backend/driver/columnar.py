@@ -256,6 +256,66 @@ class _StringPart:
         return self.data, self.offsets, self.nulls, self.start
 
 
+class _FixedPart:
+    """One block's fixed-width column (with the null map of a Nullable over it) in a
+    NumPy fetch, not converted yet: concat_numpy joins a result's parts and converts
+    them (DateTime's UInt32 to datetime64, ...) in one pass into the result's array,
+    where converting each block first made a temporary array per block and copied
+    everything twice."""
+
+    __slots__ = ("buf", "nulls", "start", "rows")
+
+    def __init__(self, buf, nulls, rows, start=0):
+        self.buf, self.nulls, self.rows, self.start = buf, nulls, rows, start
+
+    def __len__(self):
+        return self.rows - self.start
+
+    def __getitem__(self, rows):  # part[skip:], the rows a fetch has not taken yet
+        if not isinstance(rows, slice) or rows.stop is not None or rows.step is not None:
+            raise TypeError("a pending column takes only [start:]")
+        return _FixedPart(self.buf, self.nulls, self.rows, self.start + min(rows.start or 0, len(self)))
+
+
+def _pending_fixed(col, name):
+    """A fixed-width column (or Nullable over one) as a _FixedPart, else None."""
+    inner = unwrap(name)[0]
+    if col[0] == "b":
+        buf, nulls = col[1], None
+    elif col[0] == "n" and col[2][0] == "b":
+        buf, nulls = col[2][1], col[1]
+    else:
+        return None
+    dtype = _buffer_dtype(inner)
+    return _FixedPart(buf, nulls, len(buf) // (1 if dtype == "?" else int(dtype[2:])))
+
+
+def _join_fixed(np, parts, name):
+    """_FixedParts -> one array of the type (as _np_fixed gives it; MaskedArray for a
+    Nullable, with no mask array when nothing is NULL, as numpy.ma.concatenate)."""
+    inner = unwrap(name)[0]
+    base = parse_type(inner)[0]
+    raw = [np.frombuffer(p.buf, dtype=_buffer_dtype(inner))[p.start:] for p in parts]
+    if base in ("Date", "Date32", "DateTime"):  # widened to int64 while joined
+        data = np.concatenate(raw, dtype="<i8").view("datetime64[D]" if base != "DateTime" else "datetime64[s]")
+    else:
+        data = raw[0] if len(raw) == 1 else np.concatenate(raw)
+        if base == "DateTime64":
+            unit, factor = _dt64_unit(_datetime_info(inner)[0])
+            if factor != 1:
+                data = np.multiply(data, factor, out=data) if len(raw) > 1 else data * factor
+            data = data.view(f"datetime64[{unit}]")
+    if parts[0].nulls is None:
+        return data
+    masks = [np.frombuffer(p.nulls, dtype=bool)[p.start:] for p in parts]
+    if len(masks) == 1:
+        return np.ma.MaskedArray(data, mask=masks[0])
+    out = data.view(np.ma.MaskedArray)
+    mask = np.concatenate(masks)
+    out._mask = mask if mask.any() else np.ma.nomask
+    return out
+
+
 def _pack_strings(np, parts, name):
     """_StringParts -> one StringDType array (MaskedArray for Nullable(String))."""
     from .. import _engine
@@ -268,10 +328,15 @@ def _pack_strings(np, parts, name):
     return np.ma.MaskedArray(data, mask=mask)
 
 
-def numpy_column(np, col, name, strings=False):
+def numpy_column(np, col, name, strings=False, pending=False):
     """One block's column -> NumPy array (MaskedArray for Nullable); strings: String
     columns as StringDType (mode 4), also when a block came as Python values; a mode-4
-    String column is a _StringPart until concat_numpy."""
+    String column is a _StringPart until concat_numpy; pending: a fixed-width column
+    (or Nullable over one) is a _FixedPart until concat_numpy."""
+    if pending:
+        part = _pending_fixed(col, name)
+        if part is not None:
+            return part
     if strings and _is_text(name):
         if col[0] in ("S", "s"):
             return _StringPart(col[1], col[2], None)
@@ -321,20 +386,22 @@ def numpy_column(np, col, name, strings=False):
 def concat_numpy(np, parts, name, strings=False):
     if not parts:
         return numpy_column(np, ("o", []), name, strings)
-    if any(isinstance(p, _StringPart) for p in parts):
-        # consecutive pending parts packed together (a block that came as Python values,
+    pending = next((type(p) for p in parts if isinstance(p, (_StringPart, _FixedPart))), None)
+    if pending is not None:
+        # consecutive pending parts joined together (a block that came as Python values,
         # e.g. rows decoded before the fetch, is already an array)
+        join = _pack_strings if pending is _StringPart else _join_fixed
         runs, packed = [], []
         for p in parts:
-            if isinstance(p, _StringPart):
+            if isinstance(p, pending):
                 packed.append(p)
                 continue
             if packed:
-                runs.append(_pack_strings(np, packed, name))
+                runs.append(join(np, packed, name))
                 packed = []
             runs.append(p)
         if packed:
-            runs.append(_pack_strings(np, packed, name))
+            runs.append(join(np, packed, name))
         parts = runs
     if len(parts) == 1:
         return parts[0]
