@@ -232,7 +232,21 @@ def _zero(np, name):
     return False if base == "Bool" else 0
 
 
-class _StringPart:
+class _Pending:
+    """A block's column kept as its buffers until concat_numpy joins a result's parts."""
+
+    __slots__ = ()
+
+    def __len__(self):
+        return self.rows - self.start
+
+    def __getitem__(self, rows):  # part[skip:], the rows a fetch has not taken yet
+        if not isinstance(rows, slice) or rows.stop is not None or rows.step is not None:
+            raise TypeError("a pending column takes only [start:]")
+        return self._from(self.start + min(rows.start or 0, len(self)))
+
+
+class _StringPart(_Pending):
     """One block's String column in mode 4 (the wire bytes and the row count, or data +
     n+1 int64 offsets; the null map of a Nullable), not packed yet: concat_numpy packs a
     result's parts once into one StringDType array, where joining an array per block
@@ -244,19 +258,14 @@ class _StringPart:
         self.data, self.offsets, self.nulls, self.start = data, offsets, nulls, start
         self.rows = offsets if isinstance(offsets, int) else len(offsets) // 8 - 1
 
-    def __len__(self):
-        return self.rows - self.start
-
-    def __getitem__(self, rows):  # part[skip:], the rows a fetch has not taken yet
-        if not isinstance(rows, slice) or rows.stop is not None or rows.step is not None:
-            raise TypeError("a pending String column takes only [start:]")
-        return _StringPart(self.data, self.offsets, self.nulls, self.start + min(rows.start or 0, len(self)))
+    def _from(self, start):
+        return _StringPart(self.data, self.offsets, self.nulls, start)
 
     def args(self):
         return self.data, self.offsets, self.nulls, self.start
 
 
-class _FixedPart:
+class _FixedPart(_Pending):
     """One block's fixed-width column (with the null map of a Nullable over it) in a
     NumPy fetch, not converted yet: concat_numpy joins a result's parts and converts
     them (DateTime's UInt32 to datetime64, ...) in one pass into the result's array,
@@ -268,13 +277,8 @@ class _FixedPart:
     def __init__(self, buf, nulls, rows, start=0):
         self.buf, self.nulls, self.rows, self.start = buf, nulls, rows, start
 
-    def __len__(self):
-        return self.rows - self.start
-
-    def __getitem__(self, rows):  # part[skip:], the rows a fetch has not taken yet
-        if not isinstance(rows, slice) or rows.stop is not None or rows.step is not None:
-            raise TypeError("a pending column takes only [start:]")
-        return _FixedPart(self.buf, self.nulls, self.rows, self.start + min(rows.start or 0, len(self)))
+    def _from(self, start):
+        return _FixedPart(self.buf, self.nulls, self.rows, start)
 
 
 def _pending_fixed(col, name):
@@ -386,7 +390,7 @@ def numpy_column(np, col, name, strings=False, pending=False):
 def concat_numpy(np, parts, name, strings=False):
     if not parts:
         return numpy_column(np, ("o", []), name, strings)
-    pending = next((type(p) for p in parts if isinstance(p, (_StringPart, _FixedPart))), None)
+    pending = next((type(p) for p in parts if isinstance(p, _Pending)), None)
     if pending is not None:
         # consecutive pending parts joined together (a block that came as Python values,
         # e.g. rows decoded before the fetch, is already an array)
