@@ -8,8 +8,9 @@ DEBUG: int
 Block = tuple[tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]] | list[list[Any]]]
 # columnar 0: rows; 1: a list per column; 2 (NumPy) / 3 (Arrow) / 4 (NumPy, String as
 # StringDType through np_strings_pack): each column as buffers,
-# ('b', bytes) | ('s', data, offsets) | ('n', nullmap, inner) | ('l', dictionary, indexes, width)
-# | ('a', ndarray) | ('o', list) -- see clickhouse_backend/driver/columnar.py
+# ('b', bytes) | ('s', data, offsets) | ('S', native, n) (mode 4: String as its wire bytes)
+# | ('n', nullmap, inner) | ('l', dictionary, indexes, width) | ('a', ndarray) | ('o', list)
+# -- see clickhouse_backend/driver/columnar.py
 Columnar = Literal[0, 1, 2, 3, 4] | bool
 
 Http2Mode = int
@@ -137,11 +138,18 @@ class NativeDecoder:
     @property
     def buffered(self) -> int: ...
 
-def np_strings_pack(parts: Sequence[tuple[bytes, bytes, bytes | None, int]], na: bool,
+def np_strings_pack(parts: Sequence[tuple[bytes, bytes | int, bytes | None, int]], na: bool,
                     column: str) -> Any:
-    """[(data, n+1 int64 offsets, null map or None, start row)] -> one numpy StringDType
-    array (na_object=None when na) of each part's rows from its start; InterfaceError
-    naming the column and row for a value that is not UTF-8."""
+    """[(native wire bytes, n, null map or None, start row) | (data, n+1 int64 offsets,
+    null map or None, start row)] -> one numpy StringDType array (na_object=None when na)
+    of each part's rows from its start; InterfaceError naming the column and row for a
+    value that is not UTF-8, ValueError for buffers that do not agree."""
+    ...
+
+def np_strings_direct(on: bool | None = None) -> bool:
+    """Whether np_strings_pack writes short strings and NULLs into their slots itself
+    (on after a probe shows NumPy's NpyString_pack lays them out the same); on=False
+    turns it off, True back on if the probe passed (for tests)."""
     ...
 
 def decode_block(data: bytes | bytearray | memoryview, tz: datetime.tzinfo | None | Literal[False] = None,

@@ -1,7 +1,7 @@
 /* ClickHouse Native format, columnar modes 2-4 (see native_buffers.h): fixed-width
- * columns copied once into bytes, Strings as data + offsets (Arrow; StringDType arrays
- * are packed from them per result, columnar_strings.c), the rest as Python values
- * from nd_decode_column. */
+ * columns copied once into bytes, Strings as data + offsets
+ * (Arrow) or as their wire bytes (mode 4: StringDType arrays are packed from them per
+ * result, columnar_strings.c), the rest as Python values from nd_decode_column. */
 #define PY_SSIZE_T_CLEAN
 #include "native_buffers.h"
 #include "native_wire.h"
@@ -10,7 +10,9 @@
 /* columnar >= 2: each column as raw buffers for NumPy/Arrow instead of a value per row
  * (docs/columnar.md). A column is a tuple:
  *   ('b', bytes)                          fixed-width little-endian values, copied once
- *   ('s', data, offsets)                  String (columnar 3 and 4): bytes + n+1 int64 offsets
+ *   ('s', data, offsets)                  String (columnar 3): bytes + n+1 int64 offsets
+ *   ('S', native, n)                      String (columnar 4): the wire bytes, a varint length before
+ *                                         each value, copied in one piece
  *   ('n', nullmap, inner)                 Nullable: one byte per row (1 = NULL), inner column
  *   ('l', dictionary, indexes, width)     LowCardinality with one dictionary in the block
  *   ('o', list)                           Python values, as the row path makes them
@@ -87,10 +89,27 @@ static PyObject *fixed_buffer(nd_reader *r, const nd_type *t, uint64_t n) {
     return Py_BuildValue("(sN)", "b", b);
 }
 
-/* ('s', data, offsets), columnar 3 (Arrow) and 4 (its String columns are packed into
- * StringDType once per result by np_strings_pack in columnar_strings.c, not once per
- * block and again to join): pass 1 lengths -> offsets, pass 2 copies the bytes; no
- * Python object per value. */
+/* ('S', native, n), columnar 4: the column's n values as they are on the wire (a
+ * varint length before each), a view of the block or one copy. np_strings_pack
+ * (columnar_strings.c) packs a result's String columns from these into one StringDType
+ * array in a single pass, with no data + offsets copy in between. */
+static PyObject *native_strings(nd_reader *r, uint64_t n) {
+    if (n > (uint64_t)(r->end - r->p)) { nd_malformed(r, "truncated data"); return NULL; }
+    const uint8_t *p = r->p, *end = r->end;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t l;
+        if (nd_rd_strlen(&p, end, &l)) { nd_malformed(r, "bad string length"); return NULL; }
+        if (l > (uint64_t)(end - p)) { nd_malformed(r, "truncated string"); return NULL; }
+        p += l;
+    }
+    PyObject *b = PyBytes_FromStringAndSize((const char *)r->p, (Py_ssize_t)(p - r->p));
+    if (!b) return NULL;
+    r->p = p;
+    return Py_BuildValue("(sNK)", "S", b, (unsigned long long)n);
+}
+
+/* ('s', data, offsets), columnar 3 (Arrow): pass 1 lengths -> offsets, pass 2 copies
+ * the bytes; no Python object per value. */
 static PyObject *string_buffers(nd_reader *r, uint64_t n) {
     if (n > (uint64_t)(r->end - r->p)) { nd_malformed(r, "truncated data"); return NULL; }
     PyObject *offs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 1) * 8));
@@ -165,7 +184,8 @@ static PyObject *lowcard_buffers(nd_reader *r, const nd_type *t, uint64_t n, int
 
 PyObject *nd_buffer_column(nd_reader *r, const nd_type *t, uint64_t n, int mode) {
     if (is_plain_fixed(t->kind)) return fixed_buffer(r, t, n);
-    if (t->kind == K_STRING && (mode == 3 || mode == 4)) return string_buffers(r, n);
+    if (t->kind == K_STRING && mode == 3) return string_buffers(r, n);
+    if (t->kind == K_STRING && mode == 4) return native_strings(r, n);
     if (t->kind == K_NULLABLE) return nullable_buffers(r, t, n, mode);
     if (t->kind == K_LOWCARD && n) {
         PyObject *col = lowcard_buffers(r, t, n, mode);

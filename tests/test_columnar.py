@@ -347,3 +347,33 @@ def test_rows_after_a_partly_read_batch_reader(conn):
     first = reader.read_next_batch()
     assert first.column("n").to_pylist() == [0, 1, 2]
     assert cur.fetchall() == [(n,) for n in range(3, 10)]  # the rest, as rows again
+
+
+@pytest.mark.parametrize("block", [1, 3, 65536])  # one-row blocks, several blocks, one block
+def test_fixed_width_columns_joined_as_numpy_joins_the_blocks(conn, block):
+    """fetchnumpy() joins a result's fixed-width blocks and converts them in one pass
+    (columnar._join_fixed): the arrays numpy_blocks() gives, joined by NumPy (dtypes,
+    values, NULL masks; no mask array for a Nullable without NULLs, as numpy.ma)."""
+    cols = ["number AS u", "toInt32(number) - 3 AS i", "number / 3 AS f", "toUInt8(number % 2) AS b",
+            "toDate(number) AS d", "toDateTime(number * 100000, 'UTC') AS t",
+            "if(number % 4 = 1, NULL, toInt16(number)) AS ni", "toNullable(number) AS nn",
+            "if(number % 3 = 0, NULL, toDateTime(number, 'UTC')) AS nt"]
+    if conn.target == "embedded":
+        cols += ["toDateTime64(number / 1000, 3, 'UTC') AS t64", "toDate32(number) AS d32",
+                 "if(number = 2, NULL, toDateTime64(number, 6, 'UTC')) AS nt64", "number % 2 = 1 AS bo"]
+    sql = f"SELECT {', '.join(cols)} FROM system.numbers LIMIT 7"
+    cur = conn.cursor()
+    cur.execute(sql, settings={"max_block_size": block})
+    got = cur.fetchnumpy()
+    cur.execute(sql, settings={"max_block_size": block})
+    blocks = list(cur.numpy_blocks())
+    assert len(blocks) == -(-7 // block)
+    for name in got:
+        parts = [b[name] for b in blocks]
+        want = parts[0] if len(parts) == 1 else (
+            np.ma.concatenate(parts) if isinstance(parts[0], np.ma.MaskedArray) else np.concatenate(parts))
+        a = got[name]
+        assert type(a) is type(want) and a.dtype == want.dtype, name
+        assert np.ma.getdata(a).tolist() == np.ma.getdata(want).tolist(), name
+        assert (np.ma.getmask(a) is np.ma.nomask) == (np.ma.getmask(want) is np.ma.nomask), name
+        assert np.ma.getmaskarray(a).tolist() == np.ma.getmaskarray(want).tolist(), name

@@ -138,12 +138,13 @@ def utf8_or_none(b):
 
 
 def mode4_parts(raw):
-    """decode_block(columnar=4)'s String column as np_strings_pack's part (start 0)."""
+    """decode_block(columnar=4)'s String column as np_strings_pack's part (start 0):
+    the wire bytes of its values and their count."""
     col = _engine.decode_block(raw, columnar=4)[2][0]
     if col[0] == "n":
-        assert col[2][0] == "s"
+        assert col[2][0] == "S"
         return col[2][1], col[2][2], col[1], 0
-    assert col[0] == "s"
+    assert col[0] == "S"
     return col[1], col[2], None, 0
 
 
@@ -208,6 +209,89 @@ def test_parts_packed_once_from_their_start_rows(blocks, data):
 def test_pack_refuses_inconsistent_buffers(part):
     with pytest.raises(ValueError, match="inconsistent string buffers"):
         _engine.np_strings_pack([part], part[2] is not None, "s")
+
+
+@pytest.mark.parametrize("part", [
+    (varint(1) + b"a", 2, None, 0),                              # fewer values than n
+    (varint(1) + b"a" + varint(1) + b"b", 1, None, 0),           # bytes after the n values
+    (varint(5) + b"ab", 1, None, 0),                             # a value cut short
+    (b"\xff" * 11, 1, None, 0),                                  # a length that is not a varint
+    (varint(1) + b"a" + varint(1) + b"b", 1, None, 1),           # the skipped rows are checked too
+    (varint(1) + b"a", 1, b"\0\0", 0),                           # null map of another length
+    (varint(1) + b"a", 1, None, 2),                              # start past the rows
+    (varint(0), 5, None, 0),                                     # more rows than bytes
+])
+def test_pack_refuses_inconsistent_wire_bytes(part):
+    with pytest.raises(ValueError, match="inconsistent string buffers"):
+        _engine.np_strings_pack([part], part[2] is not None, "s")
+
+
+# Both ways of packing a short string or a NULL: written by np_strings_pack itself (on
+# when its probe of the installed NumPy passed) and through NpyString_pack.
+needs_direct = pytest.mark.skipif(not _engine.np_strings_direct(),
+                                  reason="the installed NumPy lays out short strings differently")
+
+
+def pack_both_ways(parts, na):
+    out = []
+    try:
+        for direct in (True, False):
+            assert _engine.np_strings_direct(direct) == direct
+            try:
+                out.append(("ok", _engine.np_strings_pack(parts, na, "s")))
+            except chd.InterfaceError as e:
+                out.append(("error", str(e)))
+    finally:
+        _engine.np_strings_direct(True)
+    return out
+
+
+@needs_direct
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=20), st.text(max_size=20).map(lambda t: t.encode("utf-8"))),
+                min_size=1, max_size=40),
+       st.data())
+def test_direct_packing_as_npystring_pack(values, data):
+    """Short strings (0-15 bytes, at the end of the buffer too), NULLs, longer values
+    and bytes that are not UTF-8: the same array, or the same error, both ways."""
+    nulls = data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values)))
+    start = data.draw(st.integers(0, len(values)))
+    payload = b"".join(varint(len(v)) + v for v in values)
+    for na in (False, True):
+        part = (payload, len(values), bytes(nulls) if na else None, start)
+        direct, packed = pack_both_ways([part], na)
+        assert direct[0] == packed[0]
+        if direct[0] == "error":
+            assert direct[1] == packed[1]
+            continue
+        a, b = direct[1], packed[1]
+        assert a.dtype == b.dtype and a.tolist() == b.tolist()
+        want = [None if na and m else v.decode() for v, m in zip(values[start:], nulls[start:])]
+        assert a.tolist() == want
+        if not na:  # NumPy's own operations read the slots written here as theirs
+            assert np.strings.str_len(a).tolist() == np.strings.str_len(b).tolist()
+            assert (a == b).all()
+
+
+@needs_direct
+def test_direct_slots_are_numpy_strings():
+    """Slots written here behave as NumPy's: compared, measured, replaced by longer and
+    shorter values (the allocator takes over), sorted, and freed."""
+    values = [b"", b"a", b"abc", b"x" * 15, b"y" * 16, "é日".encode() * 2, b"q" * 300]
+    payload = b"".join(varint(len(v)) + v for v in values)
+    a = _engine.np_strings_pack([(payload, len(values), None, 0)], False, "s")
+    texts = [v.decode() for v in values]
+    assert a.tolist() == texts
+    assert np.strings.str_len(a).tolist() == [len(t) for t in texts]
+    assert (a == np.array(texts, dtype=SD())).all()
+    a[0], a[1], a[3] = "now a value longer than fifteen bytes", "", "z"
+    assert a.tolist() == ["now a value longer than fifteen bytes", "", "abc", "z"] + texts[4:]
+    assert sorted(a.tolist()) == np.sort(a).tolist()
+    n = _engine.np_strings_pack([(payload, len(values), bytes([1, 0] * 3 + [1]), 0)], True, "s")
+    assert n.tolist() == [None, "a", None, "x" * 15, None, "é日é日", None]
+    n[0] = "back"
+    assert n[0] == "back" and n.tolist()[2] is None
+    del a, n
 
 
 @pytest.mark.parametrize("payload,n", [(varint(5) + b"ab", 1), (b"\xff" * 11, 1), (b"", 2), (varint(1), 1)])

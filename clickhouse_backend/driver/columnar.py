@@ -5,12 +5,13 @@ object per value for fixed-width columns. See docs/columnar.md.
 A decoded block in buffer mode is (names, types, columns), each column one of
   ('b', bytes)                      fixed-width little-endian values
   ('s', data, offsets)              String, Arrow mode: bytes + n+1 int64 offsets
+  ('S', native, n)                  String, mode 4: the n values' wire bytes (varint length first)
   ('n', nullmap, inner)             Nullable: 1 byte per row, 1 = NULL
   ('l', dictionary, indexes, width) LowCardinality: dictionary column + indexes
   ('o', list)                       Python values, as the row path gives them
   ('a', ndarray)                    the same in a NumPy object array (NumPy mode)
-In NumPy mode 4 String columns come as Arrow mode's ('s', data, offsets) and become one
-StringDType array per result (_StringPart, packed once in C by concat_numpy).
+In NumPy mode 4 String columns come as ('S', native, n) and become one StringDType array
+per result (_StringPart, packed once in C by concat_numpy, straight from the wire bytes).
 The dtype of a buffer comes from the column's ClickHouse type name (parsed here).
 """
 import datetime
@@ -181,6 +182,8 @@ def block_rows(col, name):
         return len(col[1]) // (1 if dtype == "?" else int(dtype[2:]))
     if kind == "s":
         return len(col[2]) // 8 - 1
+    if kind == "S":
+        return col[2]
     if kind == "l":
         return len(col[2]) // col[3]
     return len(col[1])
@@ -229,28 +232,92 @@ def _zero(np, name):
     return False if base == "Bool" else 0
 
 
-class _StringPart:
-    """One block's String column in mode 4 (the decoder's data + offsets, and the null
-    map of a Nullable), not packed yet: concat_numpy packs a result's parts once into
-    one StringDType array, where joining an array per block would pack every string
-    again (each StringDType array owns its allocator)."""
+class _Pending:
+    """A block's column kept as its buffers until concat_numpy joins a result's parts."""
 
-    __slots__ = ("data", "offsets", "nulls", "start", "rows")
-
-    def __init__(self, data, offsets, nulls, start=0):
-        self.data, self.offsets, self.nulls, self.start = data, offsets, nulls, start
-        self.rows = len(offsets) // 8 - 1
+    __slots__ = ()
 
     def __len__(self):
         return self.rows - self.start
 
     def __getitem__(self, rows):  # part[skip:], the rows a fetch has not taken yet
         if not isinstance(rows, slice) or rows.stop is not None or rows.step is not None:
-            raise TypeError("a pending String column takes only [start:]")
-        return _StringPart(self.data, self.offsets, self.nulls, self.start + min(rows.start or 0, len(self)))
+            raise TypeError("a pending column takes only [start:]")
+        return self._from(self.start + min(rows.start or 0, len(self)))
+
+
+class _StringPart(_Pending):
+    """One block's String column in mode 4 (the wire bytes and the row count, or data +
+    n+1 int64 offsets; the null map of a Nullable), not packed yet: concat_numpy packs a
+    result's parts once into one StringDType array, where joining an array per block
+    would pack every string again (each StringDType array owns its allocator)."""
+
+    __slots__ = ("data", "offsets", "nulls", "start", "rows")
+
+    def __init__(self, data, offsets, nulls, start=0):  # offsets: the row count of wire bytes
+        self.data, self.offsets, self.nulls, self.start = data, offsets, nulls, start
+        self.rows = offsets if isinstance(offsets, int) else len(offsets) // 8 - 1
+
+    def _from(self, start):
+        return _StringPart(self.data, self.offsets, self.nulls, start)
 
     def args(self):
         return self.data, self.offsets, self.nulls, self.start
+
+
+class _FixedPart(_Pending):
+    """One block's fixed-width column (with the null map of a Nullable over it) in a
+    NumPy fetch, not converted yet: concat_numpy joins a result's parts and converts
+    them (DateTime's UInt32 to datetime64, ...) in one pass into the result's array,
+    where converting each block first made a temporary array per block and copied
+    everything twice."""
+
+    __slots__ = ("buf", "nulls", "start", "rows")
+
+    def __init__(self, buf, nulls, rows, start=0):
+        self.buf, self.nulls, self.rows, self.start = buf, nulls, rows, start
+
+    def _from(self, start):
+        return _FixedPart(self.buf, self.nulls, self.rows, start)
+
+
+def _pending_fixed(col, name):
+    """A fixed-width column (or Nullable over one) as a _FixedPart, else None."""
+    inner = unwrap(name)[0]
+    if col[0] == "b":
+        buf, nulls = col[1], None
+    elif col[0] == "n" and col[2][0] == "b":
+        buf, nulls = col[2][1], col[1]
+    else:
+        return None
+    dtype = _buffer_dtype(inner)
+    return _FixedPart(buf, nulls, len(buf) // (1 if dtype == "?" else int(dtype[2:])))
+
+
+def _join_fixed(np, parts, name):
+    """_FixedParts -> one array of the type (as _np_fixed gives it; MaskedArray for a
+    Nullable, with no mask array when nothing is NULL, as numpy.ma.concatenate)."""
+    inner = unwrap(name)[0]
+    base = parse_type(inner)[0]
+    raw = [np.frombuffer(p.buf, dtype=_buffer_dtype(inner))[p.start:] for p in parts]
+    if base in ("Date", "Date32", "DateTime"):  # widened to int64 while joined
+        data = np.concatenate(raw, dtype="<i8").view("datetime64[D]" if base != "DateTime" else "datetime64[s]")
+    else:
+        data = raw[0] if len(raw) == 1 else np.concatenate(raw)
+        if base == "DateTime64":
+            unit, factor = _dt64_unit(_datetime_info(inner)[0])
+            if factor != 1:
+                data = np.multiply(data, factor, out=data) if len(raw) > 1 else data * factor
+            data = data.view(f"datetime64[{unit}]")
+    if parts[0].nulls is None:
+        return data
+    masks = [np.frombuffer(p.nulls, dtype=bool)[p.start:] for p in parts]
+    if len(masks) == 1:
+        return np.ma.MaskedArray(data, mask=masks[0])
+    out = data.view(np.ma.MaskedArray)
+    mask = np.concatenate(masks)
+    out._mask = mask if mask.any() else np.ma.nomask
+    return out
 
 
 def _pack_strings(np, parts, name):
@@ -265,14 +332,19 @@ def _pack_strings(np, parts, name):
     return np.ma.MaskedArray(data, mask=mask)
 
 
-def numpy_column(np, col, name, strings=False):
+def numpy_column(np, col, name, strings=False, pending=False):
     """One block's column -> NumPy array (MaskedArray for Nullable); strings: String
     columns as StringDType (mode 4), also when a block came as Python values; a mode-4
-    String column is a _StringPart until concat_numpy."""
+    String column is a _StringPart until concat_numpy; pending: a fixed-width column
+    (or Nullable over one) is a _FixedPart until concat_numpy."""
+    if pending:
+        part = _pending_fixed(col, name)
+        if part is not None:
+            return part
     if strings and _is_text(name):
-        if col[0] == "s":
+        if col[0] in ("S", "s"):
             return _StringPart(col[1], col[2], None)
-        if col[0] == "n" and col[2][0] == "s":
+        if col[0] == "n" and col[2][0] in ("S", "s"):
             return _StringPart(col[2][1], col[2][2], col[1])
         arr = numpy_column(np, col, name)
         return arr if arr.dtype.kind == "T" else _as_stringdtype(np, arr, unwrap(name)[1])
@@ -287,8 +359,8 @@ def numpy_column(np, col, name, strings=False):
             data[mask] = None
         return np.ma.MaskedArray(data, mask=mask)
     if kind == "l":
-        d = col[1]  # a String dictionary comes as data + offsets in mode 4
-        dictionary = _pack_strings(np, [_StringPart(d[1], d[2], None)], inner) if d[0] == "s" else \
+        d = col[1]  # a String dictionary comes as wire bytes in mode 4
+        dictionary = _pack_strings(np, [_StringPart(d[1], d[2], None)], inner) if d[0] in ("S", "s") else \
             numpy_column(np, d, inner)
         idx = np.frombuffer(col[2], dtype=f"<u{col[3]}")
         data = dictionary[idx]
@@ -301,8 +373,8 @@ def numpy_column(np, col, name, strings=False):
             return np.ma.MaskedArray(data, mask=mask)
         return data
     values = col[1]
-    if kind == "s":
-        raise InterfaceError("an Arrow-mode block cannot be read as NumPy")
+    if kind in ("s", "S"):
+        raise InterfaceError("a String column in buffers cannot be read as NumPy objects")
     if kind == "a":  # an object array made by the decoder
         return values.astype("float32") if parse_type(inner)[0] == "BFloat16" else values
     if nullable and _buffer_dtype(inner) is not None:
@@ -318,20 +390,22 @@ def numpy_column(np, col, name, strings=False):
 def concat_numpy(np, parts, name, strings=False):
     if not parts:
         return numpy_column(np, ("o", []), name, strings)
-    if any(isinstance(p, _StringPart) for p in parts):
-        # consecutive pending parts packed together (a block that came as Python values,
+    pending = next((type(p) for p in parts if isinstance(p, _Pending)), None)
+    if pending is not None:
+        # consecutive pending parts joined together (a block that came as Python values,
         # e.g. rows decoded before the fetch, is already an array)
+        join = _pack_strings if pending is _StringPart else _join_fixed
         runs, packed = [], []
         for p in parts:
-            if isinstance(p, _StringPart):
+            if isinstance(p, pending):
                 packed.append(p)
                 continue
             if packed:
-                runs.append(_pack_strings(np, packed, name))
+                runs.append(join(np, packed, name))
                 packed = []
             runs.append(p)
         if packed:
-            runs.append(_pack_strings(np, packed, name))
+            runs.append(join(np, packed, name))
         parts = runs
     if len(parts) == 1:
         return parts[0]

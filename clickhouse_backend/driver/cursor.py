@@ -472,7 +472,7 @@ class CursorBase:
         parts = [[] for _ in names]
         for cols, skip in blocks:
             for p, c, t in zip(parts, cols, types):
-                a = col.numpy_column(np, c, t, strings)
+                a = col.numpy_column(np, c, t, strings, pending=True)
                 p.append(a[skip:] if skip else a)
         return {n: col.concat_numpy(np, p, t, strings) for n, p, t in zip(names, parts, types)}
 
