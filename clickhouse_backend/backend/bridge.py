@@ -24,8 +24,12 @@ import sys
 import threading
 import time
 from itertools import islice
+from types import CoroutineType
 
 from asgiref.sync import sync_to_async as _thread_sync_to_async
+from django.db import connections, router
+from django.db.models import Model
+from django.db.utils import load_backend
 from greenlet import getcurrent, greenlet
 
 from clickhouse_backend.driver import ProgrammingError
@@ -55,7 +59,8 @@ def await_only(awaitable):
         from django.core.exceptions import SynchronousOnlyOperation
 
         raise SynchronousOnlyOperation("ClickHouse I/O outside the async ORM's bridge")
-    if asyncio.iscoroutine(awaitable):
+    # (the type first: asyncio.iscoroutine() is a Python call, and this runs per fetch)
+    if type(awaitable) is CoroutineType or asyncio.iscoroutine(awaitable):
         # Run it here until it has to wait: rows already buffered, close() ...
         # cost no switch to the task.
         try:
@@ -81,13 +86,15 @@ class _Started:
             try:
                 sent = yield pending
             except BaseException as exc:
-                step = functools.partial(coro.throw, exc)
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value
             else:
-                step = functools.partial(coro.send, sent)
-            try:
-                pending = step()
-            except StopIteration as done:
-                return done.value
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as done:
+                    return done.value
 
 
 def sleep(seconds):
@@ -139,9 +146,6 @@ def sync_to_async(func=None, *, thread_sensitive=True, executor=None):
 def _aliases(func, args, kwargs):
     """The databases a sync ORM call may use: its explicit alias, or the router's
     read and write choices for its model."""
-    from django.db import router
-    from django.db.models import Model
-
     owner = getattr(func, "__self__", None)
     if isinstance(owner, Model):  # save(), delete(), refresh_from_db()
         if kwargs.get("using"):
@@ -159,6 +163,8 @@ def _aliases(func, args, kwargs):
         model, hints = type(instance), {"instance": instance}
     else:
         return ()
+    if not router.routers:  # Django's choice is then the same for reads and writes
+        return (router.db_for_read(model, **hints),)
     return (router.db_for_read(model, **hints), router.db_for_write(model, **hints))
 
 
@@ -173,9 +179,6 @@ _vendors = {}  # ENGINE -> its DatabaseWrapper class is ClickHouse's
 def is_clickhouse(alias):
     """Whether the database ``alias`` is ClickHouse, without making a connection
     (in async code Django makes one per task)."""
-    from django.db import connections
-    from django.db.utils import load_backend
-
     settings_dict = connections.settings.get(alias)
     if settings_dict is None:
         return False  # Django's own path reports the unknown alias
@@ -272,8 +275,6 @@ class _Connections:
 
 
 def install_connections():
-    from django.db import connections
-
     if not isinstance(connections._connections, _Connections):
         connections._connections = _Connections(connections._connections)
 
@@ -285,9 +286,6 @@ def _checkout(alias, outer):
     """A DatabaseWrapper for one call. ``outer``: the task's own wrapper, if it has
     one; the call shares what users see on it (settings, server version, query log,
     execute_wrapper() hooks)."""
-    from django.db import connections
-    from django.db.utils import load_backend
-
     pool = _pools.__dict__.setdefault(alias, [])
     if pool:
         conn = pool.pop()
