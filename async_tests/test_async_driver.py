@@ -342,7 +342,6 @@ async def test_headers_alone_do_not_wake_the_loop():
     """A wake-up of the loop costs every async query a loop turn: the engine wakes it
     for a block, the end, an error or progress, not for the response's headers (which
     no waiter waits for: 3 wake-ups per small query became 2)."""
-    from clickhouse_backend import _engine
     from clickhouse_backend.driver import async_connection
     from tests.fake_http import NATIVE_SELECT_1, FakeServer, http_response
 
@@ -358,9 +357,8 @@ async def test_headers_alone_do_not_wake_the_loop():
         return "close"
 
     loop = asyncio.get_running_loop()
-    notifier, wakes = _engine.Notifier(), []
-    loop.add_reader(notifier.fileno(), lambda: wakes.append(notifier.dispatch()))
-    async_connection._notifiers[loop] = notifier  # this loop's, counting its wake-ups
+    notifier, wakes = async_connection._notifier(loop), []
+    loop.add_reader(notifier.fileno(), lambda: wakes.append(notifier.dispatch()))  # counting its wake-ups
     try:
         with FakeServer(script) as srv:
             conn = await chd.connect_async(host="127.0.0.1", port=srv.port)
@@ -376,5 +374,4 @@ async def test_headers_alone_do_not_wake_the_loop():
             await conn.close()
     finally:
         go_on.set()
-        loop.remove_reader(notifier.fileno())
-        del async_connection._notifiers[loop]
+        loop.add_reader(notifier.fileno(), notifier.dispatch)

@@ -331,14 +331,21 @@ class Cursor:
         await_only(self._cursor.executemany(sql, param_list, **kwargs))
         return self
 
+    # Rows already buffered are taken here, without a coroutine (per ORM query).
     def fetchone(self):
-        return await_only(self._cursor.fetchone())
+        rows = self._cursor._fetch_ready(1)
+        if rows is None:
+            return await_only(self._cursor.fetchone())
+        return rows[0] if rows else None
 
     def fetchmany(self, size=None):
-        return await_only(self._cursor.fetchmany(size))
+        cursor = self._cursor
+        rows = cursor._fetch_ready(cursor.arraysize if size is None else size)
+        return rows if rows is not None else await_only(cursor.fetchmany(size))
 
     def fetchall(self):
-        return await_only(self._cursor.fetchall())
+        rows = self._cursor._fetch_ready(None)
+        return rows if rows is not None else await_only(self._cursor.fetchall())
 
     # columnar results (QuerySet.ato_dataframe() & co.)
     def fetchnumpy(self, strings=None):
