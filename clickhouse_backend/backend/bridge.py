@@ -260,10 +260,12 @@ class _Connections:
     def __getattr__(self, alias):
         outer = self._chb_outer
         g = getcurrent()
-        if not isinstance(g, _Bridge) or not is_clickhouse(alias):
+        if not isinstance(g, _Bridge):
             return getattr(outer, alias)
-        conn = g.connections.get(alias)
+        conn = g.connections.get(alias)  # looked up several times per query
         if conn is None:
+            if not is_clickhouse(alias):
+                return getattr(outer, alias)
             conn = g.connections[alias] = _checkout(alias, getattr(outer, alias, None))
         return conn
 
