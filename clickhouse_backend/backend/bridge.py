@@ -170,7 +170,10 @@ def _aliases(func, args, kwargs):
 
 def _on_clickhouse(func, args, kwargs):
     aliases = _aliases(func, args, kwargs)
-    return bool(aliases) and all(is_clickhouse(a) for a in aliases)
+    for alias in aliases:  # (a loop, not all() of a generator: this runs per call)
+        if not is_clickhouse(alias):
+            return False
+    return bool(aliases)
 
 
 _vendors = {}  # ENGINE -> its DatabaseWrapper class is ClickHouse's
