@@ -110,7 +110,8 @@ int chb_resp_headers_done(chb_request *r) {
     r->http_status = r->resp_status;
     r->headers_ready = 1;
     if (!chb_req_terminal(r->state)) r->state = REQ_STREAMING;
-    chb_req_notify_locked(r);
+    /* No wake-up: waiters wait for a block, the end, an error or progress (ready_locked in
+     * py_stream.c), never for the headers; on asyncio a wake costs a loop turn per query. */
     pthread_mutex_unlock(&r->mu);
     return 0;
 }

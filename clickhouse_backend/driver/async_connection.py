@@ -3,6 +3,7 @@ loop through one eventfd per loop (a Notifier), and one wake-up may complete man
 requests. Cancelling the awaiting task aborts the request, frees its pool slot and
 kills the query on the server."""
 import asyncio
+from asyncio import _get_running_loop
 from functools import partial
 import inspect
 import weakref
@@ -14,14 +15,20 @@ from .cursor import CursorBase
 from . import exceptions as exc
 
 _notifiers = weakref.WeakKeyDictionary()
+_last = (lambda: None, None)  # (weak ref to a loop, its Notifier): asked once per query
 
 
 def _notifier(loop):
+    global _last
+    ref, n = _last
+    if ref() is loop:
+        return n
     n = _notifiers.get(loop)
     if n is None:
         n = _engine.Notifier()
         loop.add_reader(n.fileno(), n.dispatch)
         _notifiers[loop] = n
+    _last = (weakref.ref(loop), n)
     return n
 
 
@@ -97,11 +104,9 @@ class AsyncCursor(CursorBase):
             fut.get_loop().call_soon_threadsafe(_resolve, fut)  # the reader then sees the close
 
     @staticmethod
-    def _who():
-        try:
-            return asyncio.current_task()
-        except RuntimeError:  # no running loop (a cursor made outside one)
-            return None
+    def _who():  # per query: no exception, and the loop given (current_task is Python before 3.12)
+        loop = _get_running_loop()
+        return None if loop is None else asyncio.current_task(loop)  # None: a cursor made outside a loop
 
     _awaits = staticmethod(_awaits)
 
