@@ -26,7 +26,7 @@ import operator
 import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
-from django.db import NotSupportedError
+from django.db import DataError, NotSupportedError
 from django.db.models.expressions import DatabaseDefault, OrderBy, Ref, Value
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.fields import AutoFieldMixin, Field
@@ -164,6 +164,24 @@ def _correlated(query):
     return False
 
 
+# Server errors of a Cast's range check (django_functions._checked_cast):
+# CANNOT_CONVERT_TYPE (accurateCast), FUNCTION_THROW_IF_VALUE_IS_NON_ZERO,
+# DECIMAL_OVERFLOW.
+_CAST_CHECK_CODES = (70, 395, 407)
+
+
+def _explain_cast_checks(compiler_, exc):
+    """The server refused a value a checked Cast of the query computes: a
+    DataError naming the Cast's type and range (18.16's throwIf says only
+    "Value passed to 'throwIf' function is non zero")."""
+    checks = compiler_.__dict__.get("cast_checks")
+    code = getattr(exc.__cause__, "code", None)
+    if checks and code in _CAST_CHECK_CODES:
+        raise DataError("A value computed by the server is out of range for Cast to %s "
+                        "(ClickHouse's CAST would wrap it): %s" % (" or ".join(checks), exc)) from exc
+    raise exc
+
+
 class CompileMixin:
     """What every compiler (SELECT, UPDATE/DELETE mutations, aggregates over
     subqueries) checks before it sends a query."""
@@ -283,7 +301,10 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
 
     def execute_sql(self, *args, **kwargs):
         self._refuse_correlated(self.query)
-        return super().execute_sql(*args, **kwargs)
+        try:
+            return super().execute_sql(*args, **kwargs)
+        except DataError as exc:
+            _explain_cast_checks(self, exc)
 
     def as_sql(self, with_limits=True, with_col_aliases=False):
         self._unshadow_outer_tables()
@@ -543,11 +564,14 @@ def _target_type(field):
 
 def _range_check_sql(field, sql):
     """The check of an UPDATE expression computed by the server into an
-    integer column: its min() and max() over the rows to update, read before
-    the mutation (ClickHouse would store an out-of-range result wrapped, -1 in
-    a UInt32 as 4294967295). None for other columns."""
+    integer or Decimal column: its min() and max() over the rows to update,
+    read before the mutation (ClickHouse would store an out-of-range result
+    wrapped, -1 in a UInt32 as 4294967295, and a Decimal past its digits while
+    its storage type holds it, 2 * 999999.999 in a Decimal(9, 3)). None for
+    other columns."""
     from .operations import _INT_RANGES
-    if _target_type(field).get_internal_type() not in _INT_RANGES:
+    internal = _target_type(field).get_internal_type()
+    if internal not in _INT_RANGES and internal != "DecimalField":
         return None
     return "min(%s), max(%s)" % (sql, sql)
 
@@ -652,7 +676,10 @@ class MutationMixin:
 
     def _run(self, sql, params, where, where_params):
         with self.connection.cursor() as cursor:
-            return run_steps(self._mutation_steps(sql, params, where, where_params), cursor)
+            try:
+                return run_steps(self._mutation_steps(sql, params, where, where_params), cursor)
+            except DataError as exc:
+                _explain_cast_checks(self, exc)
 
 
 def mutation_wait_steps(connection, table):
@@ -785,10 +812,25 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
                                                   .can_update_enum_columns.version)),
                        ".".join(map(str, self.connection.server_version))))
             if hasattr(val, "as_sql"):
+                noted = len(self.__dict__.get("cast_checks", ()))
                 sql, params = self.compile(val)
                 check = _range_check_sql(field, self._unmark(sql))
+                if check is None and len(self.__dict__.get("cast_checks", ())) > noted:
+                    # A checked Cast inside: evaluated on the rows to update only.
+                    check = "any(%s), any(%s)" % ((self._unmark(sql),) * 2)
                 if check is not None:
                     self._range_checks.append((field, check, list(params) * 2))
+                if len(self.__dict__.get("cast_checks", ())) > noted:
+                    # The mutation evaluates the value on every row of the
+                    # parts it rewrites (18.16: if(where, value, column)), so
+                    # a Cast's check would refuse rows it does not update:
+                    # it is unchecked there, the rows to update were checked
+                    # by the read above.
+                    self.unchecked_casts = True
+                    try:
+                        sql, params = self.compile(val)
+                    finally:
+                        self.unchecked_casts = False
                 # Converted to the column's type: the mutation needs a common
                 # type with the old value (F("n") / 2 is a Float64 here).
                 sql = _typed_placeholder(field.db_type(self.connection), placeholder % sql)
@@ -830,7 +872,10 @@ class SQLAggregateCompiler(CompileMixin, compiler.SQLAggregateCompiler):
     def execute_sql(self, *args, **kwargs):
         self._refuse_correlated(self.query)
         self._refuse_correlated(self.query.inner_query)
-        return super().execute_sql(*args, **kwargs)
+        try:
+            return super().execute_sql(*args, **kwargs)
+        except DataError as exc:
+            _explain_cast_checks(self, exc)
 
     def as_sql(self):
         select_merged_states(self.query)
