@@ -354,6 +354,10 @@ def _checked_cast(src, sql, params, db_type, field, connection, compiler):
         lo, hi = _INT_RANGES[internal]
         if _kind(src) in _FLOATS:
             sql = "trunc(%s)" % sql
+        if not connection.features.has_accurate_cast and \
+                _kind(src) not in _INTEGERS | _FLOATS | _DECIMALS | set(_INT_RANGES):
+            # Text (compared with a number is an error on 18.16): CAST parses it.
+            return cast, params
         _note_cast_check(compiler, "%s (%s) [%d, %d]" % (internal, db_type, lo, hi))
         if connection.features.has_accurate_cast:
             return "accurateCast(%s, '%s')" % (sql, db_type), params
