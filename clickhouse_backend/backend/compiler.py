@@ -23,6 +23,7 @@ How an expression's ClickHouse SQL is decided (one rule):
   correlated subqueries, an ORDER BY for an unordered slice.
 """
 import operator
+import re
 import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
@@ -562,18 +563,59 @@ def _target_type(field):
     return field
 
 
-def _range_check_sql(field, sql):
-    """The check of an UPDATE expression computed by the server into an
-    integer or Decimal column: its min() and max() over the rows to update,
-    read before the mutation (ClickHouse would store an out-of-range result
-    wrapped, -1 in a UInt32 as 4294967295, and a Decimal past its digits while
-    its storage type holds it, 2 * 999999.999 in a Decimal(9, 3)). None for
-    other columns."""
+def _check_range(connection, field, values):
+    connection.ops.check_write_range([v for v in values if v is not None], field)
+
+
+def _check_not_null(connection, field, values):
+    if values[0]:
+        from django.db import IntegrityError
+        raise IntegrityError(
+            "NULL in %s: the value computed for some of the rows to update is NULL and the "
+            "column (%s) is not Nullable." % (field.name, field.db_type(connection)))
+
+
+def _check_fixed_length(connection, field, values):
+    size = int(re.search(r"FixedString\((\d+)\)", field.db_type(connection)).group(1))
+    if values[0] is not None and values[0] > size:
+        raise DataError("%s: a value computed for the rows to update has %d bytes, more than "
+                        "its column (FixedString(%d)) holds." % (field.name, values[0], size))
+
+
+def _may_be_null(expr):
+    """Whether an UPDATE expression can be NULL: it reads a nullable column,
+    has a NULL literal (a Case without default) or a subquery."""
+    from django.db.models import Subquery
+    from django.db.models.expressions import Col
+    from django.db.models.functions import NullIf
+    for e in expr.flatten():
+        if (isinstance(e, Col) and getattr(e.target, "null", False)) or isinstance(e, (NullIf, Subquery)) \
+                or (isinstance(e, Value) and e.value is None):
+            return True
+    return False
+
+
+def _write_checks(field, expr, sql, connection):
+    """The checks of an UPDATE expression computed by the server, read before
+    the mutation over the rows to update, as (aggregates, how many values,
+    verify, how many times they hold the expression's SQL):
+    ClickHouse would store an integer wrapped (-1 in a UInt32 as 4294967295),
+    a Decimal past its digits while its storage type holds it (2 * 999999.999
+    in a Decimal(9, 3)); a NULL into a column that is not Nullable and a
+    string too long for a FixedString fail the mutation itself (18.16 reports
+    no failure, and a failed mutation blocks the table's later ones)."""
     from .operations import _INT_RANGES
-    internal = _target_type(field).get_internal_type()
-    if internal not in _INT_RANGES and internal != "DecimalField":
-        return None
-    return "min(%s), max(%s)" % (sql, sql)
+    target = _target_type(field)
+    internal = target.get_internal_type()
+    checks = []
+    if internal in _INT_RANGES or internal == "DecimalField":
+        checks.append(("min(%s), max(%s)" % (sql, sql), 2, _check_range, 2))
+    db_type = field.db_type(connection) or ""
+    if not db_type.startswith(("Nullable(", "LowCardinality(Nullable(")) and _may_be_null(expr):
+        checks.append(("max(isNull(%s))" % sql, 1, _check_not_null, 1))
+    if re.match(r"(LowCardinality\()?FixedString\(", db_type):
+        checks.append(("max(length(%s))" % sql, 1, _check_fixed_length, 1))
+    return checks
 
 
 class MutationMixin:
@@ -665,9 +707,10 @@ class MutationMixin:
             row = yield (FETCHONE, "SELECT %s FROM %s WHERE %s" % (
                 ", ".join(c[1] for c in checks), table, where),
                 [p for c in checks for p in c[2]] + list(where_params))
-            for i, (field, _, _) in enumerate(checks):
-                self.connection.ops.check_write_range(
-                    [v for v in row[2 * i:2 * i + 2] if v is not None], field)
+            i = 0
+            for field, _, _, n, verify in checks:
+                verify(self.connection, field, row[i:i + n])
+                i += n
         if count:
             yield (EXECUTE, sql, params)
             if not sql.startswith("DELETE FROM"):
@@ -814,12 +857,12 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
             if hasattr(val, "as_sql"):
                 noted = len(self.__dict__.get("cast_checks", ()))
                 sql, params = self.compile(val)
-                check = _range_check_sql(field, self._unmark(sql))
-                if check is None and len(self.__dict__.get("cast_checks", ())) > noted:
+                checks = _write_checks(field, val, self._unmark(sql), self.connection)
+                if not checks and len(self.__dict__.get("cast_checks", ())) > noted:
                     # A checked Cast inside: evaluated on the rows to update only.
-                    check = "any(%s), any(%s)" % ((self._unmark(sql),) * 2)
-                if check is not None:
-                    self._range_checks.append((field, check, list(params) * 2))
+                    checks = [("any(%s)" % self._unmark(sql), 1, lambda *args: None, 1)]
+                for check, n, verify, repeats in checks:
+                    self._range_checks.append((field, check, list(params) * repeats, n, verify))
                 if len(self.__dict__.get("cast_checks", ())) > noted:
                     # The mutation evaluates the value on every row of the
                     # parts it rewrites (18.16: if(where, value, column)), so

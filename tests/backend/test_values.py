@@ -543,6 +543,42 @@ def test_update_narrower_integer_column_from_wider(vals, stored, fits):
         _expect(objs, tag, "i32", stored, fits, lambda: write(tag), match=r"i32")
 
 
+def _shapes_model():
+    from django.apps.registry import Apps
+
+    class Meta:
+        app_label = "testapp"
+        apps = Apps()
+        db_table = "shapes_%s" % uuid.uuid4().hex[:8]
+    return type("Shapes", (dj.Model,), {
+        "__module__": __name__, "Meta": Meta,
+        "name": dj.CharField(max_length=20, default=""),
+        "fixed": ch.FixedStringField(max_bytes=4, default=b""),
+        "holder": dj.IntegerField(null=True), "i32": dj.IntegerField(default=0)})
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_update_computed_value_the_mutation_would_fail_on(request, alias):
+    """A NULL into a column that is not Nullable, a string too long for a
+    FixedString: checked before the mutation (18.16 reports no mutation
+    failure and a failed mutation blocks the table's later ones), nothing
+    written; what fits is stored."""
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    Model = _shapes_model()
+    with created_tables(conn, Model):
+        objs = Model.objects.using(alias)
+        row = objs.create(name="toolong", holder=None, i32=5)
+        with pytest.raises(DataError, match=r"fixed: .* 7 bytes, more than its column \(FixedString\(4\)\)"):
+            objs.update(fixed=F("name"))
+        with pytest.raises(IntegrityError, match=r"NULL in i32"):
+            objs.update(i32=F("holder"))
+        assert list(objs.values_list("fixed", "i32")) == [("", 5)]
+        objs.update(name="ab", holder=7)
+        objs.filter(pk=row.pk).update(fixed=F("name"), i32=F("holder"))
+        assert list(objs.values_list("fixed", "i32")) == [("ab", 7)]
+
+
 # ---- regressions: aggregates, windows, Now() --------------------------------
 
 def test_aggregates_over_no_values_are_null(vals):
