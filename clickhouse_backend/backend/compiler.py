@@ -183,6 +183,49 @@ def _explain_cast_checks(compiler_, exc):
     raise exc
 
 
+def _colliding_aliases(query, select):
+    """{alias: internal alias} for the SELECT aliases that name a column of a
+    table of the query: without the query analyzer (has_query_analyzer) an
+    alias is global, so `upper("c"."title") AS "name"` would also replace the
+    joined "p"."name" (in WHERE, in another selected column). The result is
+    read by position, so only the SQL's name changes (Refs to it follow:
+    _ref_as_sql). A subquery's aliases are read by its outer query: kept."""
+    aliases = {a for _, _, a in select if a}
+    if not aliases:
+        return {}
+    columns = set()
+    models = {query.model}
+    for join in query.alias_map.values():
+        field = getattr(join, "join_field", None)
+        for model in (getattr(field, "model", None), getattr(field, "related_model", None)):
+            if isinstance(model, type):
+                models.add(model)
+    for model in models:
+        columns.update(f.column for f in model._meta.concrete_fields)
+    taken = aliases | columns
+    renames = {}
+    for expr, _, alias in select:
+        if alias in columns and not (getattr(expr, "target", None) is not None
+                                     and getattr(expr.target, "column", None) == alias
+                                     and len(models) == 1):
+            new = "%s__chb_alias" % alias
+            while new in taken:
+                new += "_"
+            renames[alias] = new
+            taken.add(new)
+    return renames
+
+
+def _ref_as_sql(self, compiler_, connection):
+    """A Ref to a SELECT alias the compiler renamed (_colliding_aliases)."""
+    renames = compiler_.__dict__.get("alias_renames") or {}
+    return connection.ops.quote_name(renames.get(self.refs, self.refs)), []
+
+
+if "as_clickhouse" not in Ref.__dict__:
+    Ref.as_clickhouse = _ref_as_sql
+
+
 class CompileMixin:
     """What every compiler (SELECT, UPDATE/DELETE mutations, aggregates over
     subqueries) checks before it sends a query."""
@@ -299,6 +342,15 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
         if isinstance(query.group_by, tuple):
             query = self.query = query.clone()  # the QuerySet's own query is not changed
             query.group_by = tuple(_regrouped(query.group_by))
+
+    def setup_query(self, *args, **kwargs):
+        super().setup_query(*args, **kwargs)
+        if not self.connection.features.has_query_analyzer and \
+                not getattr(self.query, "subquery", False):
+            renames = _colliding_aliases(self.query, self.select)
+            if renames:
+                self.select = [(e, s, renames.get(a, a)) for e, s, a in self.select]
+                self.alias_renames = renames
 
     def execute_sql(self, *args, **kwargs):
         self._refuse_correlated(self.query)
