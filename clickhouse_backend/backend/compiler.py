@@ -189,12 +189,12 @@ def _colliding_aliases(query, select):
     alias is global, so `upper("c"."title") AS "name"` would also replace the
     joined "p"."name" (in WHERE, in another selected column). The result is
     read by position, so only the SQL's name changes (Refs to it follow:
-    _ref_as_sql). A subquery's aliases are read by its outer query: kept."""
+    django_functions._ref). A subquery's aliases are read by its outer query: kept."""
     aliases = {a for _, _, a in select if a}
     if not aliases:
         return {}
     columns = set()
-    models = {query.model}
+    models = {query.model} if query.model is not None else set()
     for join in query.alias_map.values():
         field = getattr(join, "join_field", None)
         for model in (getattr(field, "model", None), getattr(field, "related_model", None)):
@@ -214,16 +214,6 @@ def _colliding_aliases(query, select):
             renames[alias] = new
             taken.add(new)
     return renames
-
-
-def _ref_as_sql(self, compiler_, connection):
-    """A Ref to a SELECT alias the compiler renamed (_colliding_aliases)."""
-    renames = compiler_.__dict__.get("alias_renames") or {}
-    return connection.ops.quote_name(renames.get(self.refs, self.refs)), []
-
-
-if "as_clickhouse" not in Ref.__dict__:
-    Ref.as_clickhouse = _ref_as_sql
 
 
 class CompileMixin:

@@ -771,8 +771,15 @@ def _fit_results(expr, field, connection):
     return clone
 
 
+def _ref(self, compiler, connection):
+    """A Ref to a SELECT alias the compiler renamed (compiler._colliding_aliases)."""
+    renames = compiler.__dict__.get("alias_renames") or {}
+    return connection.ops.quote_name(renames.get(self.refs, self.refs)), []
+
+
 def install():
     from django.db.models import DecimalField
+    from django.db.models.expressions import Ref
 
     from .checks import register
     register()  # the checks framework ignores a second registration
@@ -785,6 +792,8 @@ def install():
             cls.as_clickhouse = impl
     if "as_clickhouse" not in Value.__dict__:
         Value.as_clickhouse = _typed_value
+    if "as_clickhouse" not in Ref.__dict__:
+        Ref.as_clickhouse = _ref
     from django.db.models import Aggregate
     if "as_clickhouse" not in Aggregate.__dict__:
         Aggregate.as_clickhouse = _aggregate
