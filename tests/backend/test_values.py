@@ -544,14 +544,8 @@ def test_update_narrower_integer_column_from_wider(vals, stored, fits):
 
 
 def _shapes_model():
-    from django.apps.registry import Apps
-
-    class Meta:
-        app_label = "testapp"
-        apps = Apps()
-        db_table = "shapes_%s" % uuid.uuid4().hex[:8]
-    return type("Shapes", (dj.Model,), {
-        "__module__": __name__, "Meta": Meta,
+    from tests.backend.modeling import make_model
+    return make_model("Shapes", {
         "name": dj.CharField(max_length=20, default=""),
         "fixed": ch.FixedStringField(max_bytes=4, default=b""),
         "holder": dj.IntegerField(null=True), "i32": dj.IntegerField(default=0)})
