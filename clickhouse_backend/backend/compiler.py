@@ -653,7 +653,8 @@ def _write_checks(field, expr, sql, connection):
     if internal in _INT_RANGES or internal == "DecimalField":
         checks.append(("min(%s), max(%s)" % (sql, sql), 2, _check_range, 2))
     db_type = field.db_type(connection) or ""
-    if not db_type.startswith(("Nullable(", "LowCardinality(Nullable(")) and _may_be_null(expr):
+    # field.null: db_type() is the type without the Nullable() the column gets
+    if not field.null and _may_be_null(expr):
         checks.append(("max(isNull(%s))" % sql, 1, _check_not_null, 1))
     if re.match(r"(LowCardinality\()?FixedString\(", db_type):
         checks.append(("max(length(%s))" % sql, 1, _check_fixed_length, 1))
