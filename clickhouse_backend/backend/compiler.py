@@ -23,10 +23,11 @@ How an expression's ClickHouse SQL is decided (one rule):
   correlated subqueries, an ORDER BY for an unordered slice.
 """
 import operator
+import re
 import time
 
 from django.core.exceptions import EmptyResultSet, FieldError, FullResultSet
-from django.db import NotSupportedError
+from django.db import DataError, NotSupportedError
 from django.db.models.expressions import DatabaseDefault, OrderBy, Ref, Value
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.fields import AutoFieldMixin, Field
@@ -164,6 +165,57 @@ def _correlated(query):
     return False
 
 
+# Server errors of a Cast's range check (django_functions._checked_cast):
+# CANNOT_CONVERT_TYPE (accurateCast), FUNCTION_THROW_IF_VALUE_IS_NON_ZERO,
+# DECIMAL_OVERFLOW.
+_CAST_CHECK_CODES = (70, 395, 407)
+
+
+def _explain_cast_checks(compiler_, exc):
+    """The server refused a value a checked Cast of the query computes: a
+    DataError naming the Cast's type and range (18.16's throwIf says only
+    "Value passed to 'throwIf' function is non zero")."""
+    checks = compiler_.__dict__.get("cast_checks")
+    code = getattr(exc.__cause__, "code", None)
+    if checks and code in _CAST_CHECK_CODES:
+        raise DataError("A value computed by the server is out of range for Cast to %s "
+                        "(ClickHouse's CAST would wrap it): %s" % (" or ".join(checks), exc)) from exc
+    raise exc
+
+
+def _colliding_aliases(query, select):
+    """{alias: internal alias} for the SELECT aliases that name a column of a
+    table of the query: without the query analyzer (has_query_analyzer) an
+    alias is global, so `upper("c"."title") AS "name"` would also replace the
+    joined "p"."name" (in WHERE, in another selected column). The result is
+    read by position, so only the SQL's name changes (Refs to it follow:
+    django_functions._ref). A subquery's aliases are read by its outer query: kept."""
+    aliases = {a for _, _, a in select if a}
+    if not aliases:
+        return {}
+    columns = set()
+    models = {query.model} if query.model is not None else set()
+    for join in query.alias_map.values():
+        field = getattr(join, "join_field", None)
+        for model in (getattr(field, "model", None), getattr(field, "related_model", None)):
+            if isinstance(model, type):
+                models.add(model)
+    for model in models:
+        columns.update(f.column for f in model._meta.concrete_fields)
+    taken = aliases | columns
+    renames = {}
+    for expr, _, alias in select:
+        if alias in columns and not (getattr(expr, "target", None) is not None
+                                     and getattr(expr.target, "column", None) == alias
+                                     and len(models) == 1):
+            new = "%s__chb_alias" % alias
+            while new in taken:
+                new += "_"
+            renames[alias] = new
+            taken.add(new)
+    return renames
+
+
 class CompileMixin:
     """What every compiler (SELECT, UPDATE/DELETE mutations, aggregates over
     subqueries) checks before it sends a query."""
@@ -281,9 +333,21 @@ class SQLCompiler(ClausesCompilerMixin, CompileMixin, compiler.SQLCompiler):
             query = self.query = query.clone()  # the QuerySet's own query is not changed
             query.group_by = tuple(_regrouped(query.group_by))
 
+    def setup_query(self, *args, **kwargs):
+        super().setup_query(*args, **kwargs)
+        if not self.connection.features.has_query_analyzer and \
+                not getattr(self.query, "subquery", False):
+            renames = _colliding_aliases(self.query, self.select)
+            if renames:
+                self.select = [(e, s, renames.get(a, a)) for e, s, a in self.select]
+                self.alias_renames = renames
+
     def execute_sql(self, *args, **kwargs):
         self._refuse_correlated(self.query)
-        return super().execute_sql(*args, **kwargs)
+        try:
+            return super().execute_sql(*args, **kwargs)
+        except DataError as exc:
+            _explain_cast_checks(self, exc)
 
     def as_sql(self, with_limits=True, with_col_aliases=False):
         self._unshadow_outer_tables()
@@ -541,15 +605,60 @@ def _target_type(field):
     return field
 
 
-def _range_check_sql(field, sql):
-    """The check of an UPDATE expression computed by the server into an
-    integer column: its min() and max() over the rows to update, read before
-    the mutation (ClickHouse would store an out-of-range result wrapped, -1 in
-    a UInt32 as 4294967295). None for other columns."""
+def _check_range(connection, field, values):
+    connection.ops.check_write_range([v for v in values if v is not None], field)
+
+
+def _check_not_null(connection, field, values):
+    if values[0]:
+        from django.db import IntegrityError
+        raise IntegrityError(
+            "NULL in %s: the value computed for some of the rows to update is NULL and the "
+            "column (%s) is not Nullable." % (field.name, field.db_type(connection)))
+
+
+def _check_fixed_length(connection, field, values):
+    size = int(re.search(r"FixedString\((\d+)\)", field.db_type(connection)).group(1))
+    if values[0] is not None and values[0] > size:
+        raise DataError("%s: a value computed for the rows to update has %d bytes, more than "
+                        "its column (FixedString(%d)) holds." % (field.name, values[0], size))
+
+
+def _may_be_null(expr):
+    """Whether an UPDATE expression can be NULL: it reads a nullable column,
+    has a NULL literal (a Case without default) or a subquery."""
+    from django.db.models import Subquery
+    from django.db.models.expressions import Col
+    from django.db.models.functions import NullIf
+    for e in expr.flatten():
+        if (isinstance(e, Col) and getattr(e.target, "null", False)) or isinstance(e, (NullIf, Subquery)) \
+                or (isinstance(e, Value) and e.value is None):
+            return True
+    return False
+
+
+def _write_checks(field, expr, sql, connection):
+    """The checks of an UPDATE expression computed by the server, read before
+    the mutation over the rows to update, as (aggregates, how many values,
+    verify, how many times they hold the expression's SQL):
+    ClickHouse would store an integer wrapped (-1 in a UInt32 as 4294967295),
+    a Decimal past its digits while its storage type holds it (2 * 999999.999
+    in a Decimal(9, 3)); a NULL into a column that is not Nullable and a
+    string too long for a FixedString fail the mutation itself (18.16 reports
+    no failure, and a failed mutation blocks the table's later ones)."""
     from .operations import _INT_RANGES
-    if _target_type(field).get_internal_type() not in _INT_RANGES:
-        return None
-    return "min(%s), max(%s)" % (sql, sql)
+    target = _target_type(field)
+    internal = target.get_internal_type()
+    checks = []
+    if internal in _INT_RANGES or internal == "DecimalField":
+        checks.append(("min(%s), max(%s)" % (sql, sql), 2, _check_range, 2))
+    db_type = field.db_type(connection) or ""
+    # field.null: db_type() is the type without the Nullable() the column gets
+    if not field.null and _may_be_null(expr):
+        checks.append(("max(isNull(%s))" % sql, 1, _check_not_null, 1))
+    if re.match(r"(LowCardinality\()?FixedString\(", db_type):
+        checks.append(("max(length(%s))" % sql, 1, _check_fixed_length, 1))
+    return checks
 
 
 class MutationMixin:
@@ -641,9 +750,10 @@ class MutationMixin:
             row = yield (FETCHONE, "SELECT %s FROM %s WHERE %s" % (
                 ", ".join(c[1] for c in checks), table, where),
                 [p for c in checks for p in c[2]] + list(where_params))
-            for i, (field, _, _) in enumerate(checks):
-                self.connection.ops.check_write_range(
-                    [v for v in row[2 * i:2 * i + 2] if v is not None], field)
+            i = 0
+            for field, _, _, n, verify in checks:
+                verify(self.connection, field, row[i:i + n])
+                i += n
         if count:
             yield (EXECUTE, sql, params)
             if not sql.startswith("DELETE FROM"):
@@ -652,7 +762,10 @@ class MutationMixin:
 
     def _run(self, sql, params, where, where_params):
         with self.connection.cursor() as cursor:
-            return run_steps(self._mutation_steps(sql, params, where, where_params), cursor)
+            try:
+                return run_steps(self._mutation_steps(sql, params, where, where_params), cursor)
+            except DataError as exc:
+                _explain_cast_checks(self, exc)
 
 
 def mutation_wait_steps(connection, table):
@@ -785,10 +898,25 @@ class SQLUpdateCompiler(MutationMixin, CompileMixin, compiler.SQLUpdateCompiler)
                                                   .can_update_enum_columns.version)),
                        ".".join(map(str, self.connection.server_version))))
             if hasattr(val, "as_sql"):
+                noted = len(self.__dict__.get("cast_checks", ()))
                 sql, params = self.compile(val)
-                check = _range_check_sql(field, self._unmark(sql))
-                if check is not None:
-                    self._range_checks.append((field, check, list(params) * 2))
+                checks = _write_checks(field, val, self._unmark(sql), self.connection)
+                if not checks and len(self.__dict__.get("cast_checks", ())) > noted:
+                    # A checked Cast inside: evaluated on the rows to update only.
+                    checks = [("any(%s)" % self._unmark(sql), 1, lambda *args: None, 1)]
+                for check, n, verify, repeats in checks:
+                    self._range_checks.append((field, check, list(params) * repeats, n, verify))
+                if len(self.__dict__.get("cast_checks", ())) > noted:
+                    # The mutation evaluates the value on every row of the
+                    # parts it rewrites (18.16: if(where, value, column)), so
+                    # a Cast's check would refuse rows it does not update:
+                    # it is unchecked there, the rows to update were checked
+                    # by the read above.
+                    self.unchecked_casts = True
+                    try:
+                        sql, params = self.compile(val)
+                    finally:
+                        self.unchecked_casts = False
                 # Converted to the column's type: the mutation needs a common
                 # type with the old value (F("n") / 2 is a Float64 here).
                 sql = _typed_placeholder(field.db_type(self.connection), placeholder % sql)
@@ -830,7 +958,10 @@ class SQLAggregateCompiler(CompileMixin, compiler.SQLAggregateCompiler):
     def execute_sql(self, *args, **kwargs):
         self._refuse_correlated(self.query)
         self._refuse_correlated(self.query.inner_query)
-        return super().execute_sql(*args, **kwargs)
+        try:
+            return super().execute_sql(*args, **kwargs)
+        except DataError as exc:
+            _explain_cast_checks(self, exc)
 
     def as_sql(self):
         select_merged_states(self.query)

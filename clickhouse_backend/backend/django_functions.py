@@ -307,10 +307,79 @@ def _cast(self, compiler, connection, **extra):
     if not _never_null(src) and db_type and not db_type.startswith(_NOT_NULLABLE) and not (
             db_type == "UUID" and not connection.features.supports_nullable_uuid_cast):
         db_type = "Nullable(%s)" % db_type
-    sql = "CAST(%s AS %s)" % (sql, db_type)
+    sql, params = _checked_cast(src, sql, params, db_type, field, connection, compiler)
     if internal == "CharField" and field.max_length:
         sql = "substringUTF8(%s, 1, %d)" % (sql, field.max_length)
     return sql, params
+
+
+def _fits_without_check(src, field):
+    """Whether every value of ``src`` fits the Cast's type: a literal (checked
+    in Python), a column of a narrower integer or Decimal type. The type
+    ClickHouse gives an expression is not its output field's (Int32 * Int32
+    is Int64), so a computed value is always checked."""
+    from .operations import _INT_RANGES
+    if isinstance(src, Value):
+        return True
+    if not isinstance(src, Col):
+        return False
+    kind, internal = _kind(src), field.get_internal_type()
+    if internal in _INT_RANGES and kind in _INT_RANGES:
+        lo, hi = _INT_RANGES[internal]
+        src_lo, src_hi = _INT_RANGES[kind]
+        return lo <= src_lo and src_hi <= hi
+    if internal == "DecimalField" and kind == "DecimalField":
+        s = src.output_field
+        return None not in (s.max_digits, s.decimal_places) and \
+            s.max_digits - s.decimal_places <= field.max_digits - field.decimal_places
+    return False
+
+
+def _checked_cast(src, sql, params, db_type, field, connection, compiler):
+    """CAST(sql AS db_type) that refuses what the type cannot hold instead of
+    storing it wrapped: an integer out of the type's range (CAST wraps:
+    toInt64(2**40) AS Int32 is 0), a Decimal past the field's digits (the
+    Decimal32 of Decimal(9, 3) holds 2147483.647, its precision only
+    999999.999). accurateCast where the server has it (has_accurate_cast), else
+    throwIf() beside the value; a float is truncated first (CAST's rounding,
+    which accurateCast refuses). The compiler turns the server's error into a
+    DataError naming the type (_note_cast_check)."""
+    from .operations import _INT_RANGES
+    internal = field.get_internal_type()
+    cast = "CAST(%s AS %s)" % (sql, db_type)
+    if not db_type or _fits_without_check(src, field) or \
+            getattr(compiler, "unchecked_casts", False):  # a mutation's: see SQLUpdateCompiler
+        return cast, params
+    if internal in _INT_RANGES and internal not in ("AutoField", "BigAutoField", "SmallAutoField"):
+        lo, hi = _INT_RANGES[internal]
+        if _kind(src) in _FLOATS:
+            sql = "trunc(%s)" % sql
+        if not connection.features.has_accurate_cast and \
+                _kind(src) not in _INTEGERS | _FLOATS | _DECIMALS | set(_INT_RANGES):
+            # Text (compared with a number is an error on 18.16): CAST parses it.
+            return cast, params
+        _note_cast_check(compiler, "%s (%s) [%d, %d]" % (internal, db_type, lo, hi))
+        if connection.features.has_accurate_cast:
+            return "accurateCast(%s, '%s')" % (sql, db_type), params
+        # 18.16: throwIf() on the rows out of range, the value beside it.
+        return ("CAST(((throwIf(NOT (%s BETWEEN %d AND %d)), %s)).2 AS %s)"
+                % (sql, lo, hi, sql, db_type), [*params, *params])
+    if internal == "DecimalField" and field.max_digits and field.decimal_places is not None \
+            and field.max_digits - field.decimal_places <= 18:
+        # CAST itself refuses what the storage type cannot hold (DECIMAL_OVERFLOW).
+        limit = 10 ** (field.max_digits - field.decimal_places)
+        _note_cast_check(compiler, "%s (%s) (-%d, %d)" % (internal, db_type, limit, limit))
+        return ("((throwIf(NOT (abs(%s) < %d)), %s)).2" % (cast, limit, cast),
+                [*params, *params])
+    return cast, params
+
+
+def _note_cast_check(compiler, what):
+    """Remember on the compiler that its SQL checks a Cast's range, so that
+    the server's refusal (accurateCast's, throwIf's) is reported naming it."""
+    checks = compiler.__dict__.setdefault("cast_checks", [])
+    if what not in checks:
+        checks.append(what)
 
 
 _TEXT = {"CharField", "TextField", "SlugField", "EmailField", "URLField", "StringField",
@@ -702,8 +771,15 @@ def _fit_results(expr, field, connection):
     return clone
 
 
+def _ref(self, compiler, connection):
+    """A Ref to a SELECT alias the compiler renamed (compiler._colliding_aliases)."""
+    renames = compiler.__dict__.get("alias_renames") or {}
+    return connection.ops.quote_name(renames.get(self.refs, self.refs)), []
+
+
 def install():
     from django.db.models import DecimalField
+    from django.db.models.expressions import Ref
 
     from .checks import register
     register()  # the checks framework ignores a second registration
@@ -716,6 +792,8 @@ def install():
             cls.as_clickhouse = impl
     if "as_clickhouse" not in Value.__dict__:
         Value.as_clickhouse = _typed_value
+    if "as_clickhouse" not in Ref.__dict__:
+        Ref.as_clickhouse = _ref
     from django.db.models import Aggregate
     if "as_clickhouse" not in Aggregate.__dict__:
         Aggregate.as_clickhouse = _aggregate

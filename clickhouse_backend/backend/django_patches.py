@@ -69,11 +69,11 @@ def _auto_field_rel_db_type():
 def spellings():
     """{Django class: owner module} of every as_clickhouse the backend installs."""
     from django.db.models import Aggregate, Value
-    from django.db.models.expressions import CombinedExpression
+    from django.db.models.expressions import CombinedExpression, Ref
 
     out = {cls: "backend/django_functions.py" for cls in django_functions.REGISTRY}
     out.update({Value: "backend/django_functions.py", Aggregate: "backend/django_functions.py",
-                CombinedExpression: "backend/django_functions.py"})
+                CombinedExpression: "backend/django_functions.py", Ref: "backend/django_functions.py"})
     out.update({cls: "backend/datetimes.py" for cls in datetimes.ADJUST})
     out.update({cls: "backend/json_lookups.py" for cls in json_lookups.spelled_classes()})
     out.update({cls: "backend/expressions.py" for cls in expressions.spelled_classes()})

@@ -157,6 +157,14 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_low_cardinality = _since((19, 0))
     supports_ip_types = _since((19, 3))
     supports_big_ints = _since((21, 6))
+    # accurateCast(x, T): refuses a value T cannot hold (CAST wraps integers);
+    # 21.1 (before it, Cast checks the range with throwIf).
+    has_accurate_cast = _since((21, 1))
+    # The query analyzer (on by default from 24.3) scopes a SELECT alias to its
+    # query; before it an alias is global: `upper(c.title) AS "name"` replaces
+    # the joined "p"."name" everywhere in the query, so the compiler gives such
+    # aliases an internal name (compiler._colliding_aliases).
+    has_query_analyzer = _since((24, 3))
     supports_json_type = _since((25, 3))
     supports_json_functions = _since((19, 4))
     # groupBitAnd/Or/Xor (Django 6.1's BitAnd/BitOr/BitXor) take signed

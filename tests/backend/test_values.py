@@ -452,6 +452,127 @@ def test_date_cast(vals, form, day):
             match=CAST_REFUSED)
 
 
+# ---- Cast of a value the server computes --------------------------------------
+# CAST wraps it (toInt64(2**40) * 2 AS Int32 is 0): accurateCast (21.1+) or
+# throwIf (18.16) refuses it on the server, reported as DataError.
+
+COMPUTED_REFUSED = r"out of range for Cast to \w+Field \("
+COMPUTED_INT_CASES = [  # (i64 stored, expression, target field, fits)
+    (2**40, F("i64") * 2, dj.IntegerField, False),
+    (2**30 - 1, F("i64") * 2, dj.IntegerField, True),
+    (-2**30, F("i64") * 2, dj.IntegerField, True),
+    (-2**30 - 1, F("i64") * 2, dj.IntegerField, False),
+    (-1, F("i64") * 1, dj.PositiveIntegerField, False),
+    (2**31, F("i64") + 0, dj.PositiveIntegerField, True),
+    (200, F("i64") * 2, dj.SmallIntegerField, True),
+    (2**15, F("i64") * 1, dj.SmallIntegerField, False),
+    (2**32, F("i64") / 1.5, dj.IntegerField, False),
+    (7, F("i64") / 2.0, dj.IntegerField, True),   # 3.5 truncated, as CAST does
+]
+
+
+@pytest.mark.parametrize("stored, expr, target, fits", COMPUTED_INT_CASES)
+def test_cast_of_computed_integer(vals, stored, expr, target, fits):
+    """Selected: the value or DataError; written by update() into i64: the
+    value, or DataError and the row unchanged."""
+    conn, Model = vals
+    objs = _objects(conn, Model)
+    tag = _tag()
+    objs.create(tag=tag, i64=stored)
+    expected = int(objs.filter(tag=tag).annotate(v=expr).values_list("v", flat=True).get())
+    qs = objs.filter(tag=tag).annotate(v=Cast(expr, target()))
+    if fits:
+        assert qs.values_list("v", flat=True).get() == expected
+    else:
+        with pytest.raises(DataError, match=COMPUTED_REFUSED):
+            qs.values_list("v", flat=True).get()
+    _expect(objs, tag, "i64", expected, fits,
+            lambda: objs.filter(tag=tag).update(i64=Cast(expr, target())), match=COMPUTED_REFUSED)
+
+
+@pytest.mark.parametrize("stored, fits", [
+    (decimal.Decimal("499999.999"), True), (decimal.Decimal("-499999.999"), True),
+    (decimal.Decimal("500000.000"), False), (decimal.Decimal("-999999.999"), False)])
+def test_cast_of_computed_decimal_past_its_digits(vals, stored, fits):
+    """Decimal(9, 3) holds |v| < 10**6; its Decimal32 2147483.647, which CAST
+    fills without complaint."""
+    conn, Model = vals
+    objs = _objects(conn, Model)
+    tag = _tag()
+    objs.create(tag=tag, dec=stored)
+    field = dj.DecimalField(max_digits=9, decimal_places=3)
+    qs = objs.filter(tag=tag).annotate(v=Cast(F("dec") * 2, field))
+    if fits:
+        assert qs.values_list("v", flat=True).get() == stored * 2
+    else:
+        with pytest.raises(DataError, match=COMPUTED_REFUSED):
+            qs.values_list("v", flat=True).get()
+    _expect(objs, tag, "dec", stored * 2, fits,
+            lambda: objs.filter(tag=tag).update(dec=Cast(F("dec") * 2, field)),
+            match=COMPUTED_REFUSED)
+
+
+# ---- update() with a value the server computes --------------------------------
+# The mutation converts it to the column's type (wrapping): its min() and max()
+# are read first and checked as a written value is.
+
+@pytest.mark.parametrize("stored, fits", [
+    (decimal.Decimal("499999.999"), True), (decimal.Decimal("500000.000"), False),
+    (decimal.Decimal("-600000"), False)])
+def test_update_decimal_column_with_computed_value(vals, stored, fits):
+    conn, Model = vals
+    objs = _objects(conn, Model)
+    tag = _tag()
+    objs.create(tag=tag, dec=stored)
+    _expect(objs, tag, "dec", stored * 2, fits,
+            lambda: objs.filter(tag=tag).update(dec=F("dec") * 2), match=r"dec")
+
+
+@pytest.mark.parametrize("stored, fits", [(2**31 - 1, True), (2**31, False), (-2**31 - 1, False)])
+def test_update_narrower_integer_column_from_wider(vals, stored, fits):
+    """update(i32=F("i64")), update(i32=F("i64") * 1), bulk_update: the value
+    or DataError and the row unchanged."""
+    conn, Model = vals
+    objs = _objects(conn, Model)
+    for write in (lambda t: objs.filter(tag=t).update(i32=F("i64")),
+                  lambda t: objs.filter(tag=t).update(i32=F("i64") * 1),
+                  lambda t: objs.bulk_update(
+                      [Model(pk=objs.get(tag=t).pk, tag=t, i32=F("i64"))], ["i32"])):
+        tag = _tag()
+        objs.create(tag=tag, i64=stored)
+        _expect(objs, tag, "i32", stored, fits, lambda: write(tag), match=r"i32")
+
+
+def _shapes_model():
+    from tests.backend.modeling import make_model
+    return make_model("Shapes", {
+        "name": dj.CharField(max_length=20, default=""),
+        "fixed": ch.FixedStringField(max_bytes=4, default=b""),
+        "holder": dj.IntegerField(null=True), "i32": dj.IntegerField(default=0)})
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_update_computed_value_the_mutation_would_fail_on(request, alias):
+    """A NULL into a column that is not Nullable, a string too long for a
+    FixedString: checked before the mutation (18.16 reports no mutation
+    failure and a failed mutation blocks the table's later ones), nothing
+    written; what fits is stored."""
+    request.getfixturevalue("db" if alias == "default" else "edb")
+    conn = connections[alias]
+    Model = _shapes_model()
+    with created_tables(conn, Model):
+        objs = Model.objects.using(alias)
+        row = objs.create(name="toolong", holder=None, i32=5)
+        with pytest.raises(DataError, match=r"fixed: .* 7 bytes, more than its column \(FixedString\(4\)\)"):
+            objs.update(fixed=F("name"))
+        with pytest.raises(IntegrityError, match=r"NULL in i32"):
+            objs.update(i32=F("holder"))
+        assert list(objs.values_list("fixed", "i32")) == [("", 5)]
+        objs.update(name="ab", holder=7)
+        objs.filter(pk=row.pk).update(fixed=F("name"), i32=F("holder"))
+        assert list(objs.values_list("fixed", "i32")) == [("ab", 7)]
+
+
 # ---- regressions: aggregates, windows, Now() --------------------------------
 
 def test_aggregates_over_no_values_are_null(vals):
