@@ -365,7 +365,6 @@ async def test_cancelled_task_cancels_server_query(orm_databases):
     await cancel_when_running(task, marker)
 
 
-@pytest.mark.parametrize("alias", ["default", "embedded"])
 async def test_queryset_query_id_and_query_log(alias):
     """QuerySet.query_id() and connection.queries' query facts on the async ORM."""
     await _seed(alias, 5)
